@@ -1,0 +1,2 @@
+//! The `headend` binary.
+fn main() {}

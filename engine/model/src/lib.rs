@@ -1,0 +1,11 @@
+//! The provisioning model of headend, as data: configuration files, domains,
+//! accounts, vendor classes, address pools, fixed bindings, policies, option
+//! types and Rhai expressions (seed 004 sections 2, 3, 5).
+//!
+//! Everything here is pure: a configuration is parsed and validated into an
+//! immutable [`Snapshot`](snapshot::Snapshot) that the servers read, and the
+//! decisions of the DHCPv4 pipeline that do not touch sockets or leases
+//! (classification, pool selection, option composition) live here so that
+//! `headend explain` runs exactly the code the server runs.
+
+pub mod literal;

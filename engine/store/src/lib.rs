@@ -1,0 +1,250 @@
+//! Persistent state of headend: DHCPv4 leases (dynamic address bindings),
+//! fixed address bindings, accounts with their domain memberships, and small
+//! server metadata (seed 004 sections 2.2, 5.2, 5.3).
+//!
+//! The protocol code never talks to a database directly: it keeps its hot
+//! state in memory and hands every change to a [`Store`] as a batch of
+//! [`Mutation`]s through the [`group::GroupCommitter`], which makes a whole
+//! batch durable with one flush before any reply that depends on it is sent.
+//! The embedded backend is sled ([`sled_store::SledStore`]); a shared backend
+//! for several nodes implements the same trait.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+pub mod group;
+pub mod memory;
+pub mod sled_store;
+
+// (re-exports of GroupCommitter, MemoryStore, SledStore are added with their modules)
+
+/// Seconds since the Unix epoch, the time unit of every stored record.
+pub type UnixTime = u64;
+
+/// The key that identifies a DHCP client: option 61 when the client sent
+/// one, otherwise the hardware type followed by `chaddr` (RFC 2131 §4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClientKey(pub Vec<u8>);
+
+impl ClientKey {
+    /// Key of a client that sent no option 61: `htype` then the hardware address.
+    pub fn from_hardware(htype: u8, chaddr: &[u8]) -> Self {
+        let mut v = Vec::with_capacity(chaddr.len() + 1);
+        v.push(htype);
+        v.extend_from_slice(chaddr);
+        ClientKey(v)
+    }
+
+    /// Colon-separated hex, the form used in logs and by `headend explain`.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(self.0.len() * 3);
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                s.push(':');
+            }
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+}
+
+/// Where a lease is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaseState {
+    /// Bound to the client until `commit_time + lifetime`.
+    Active,
+    /// Given back by DHCPRELEASE; the address may be reused, the client keeps affinity.
+    Released,
+    /// Refused by the client with DHCPDECLINE; quarantined until `commit_time + lifetime`.
+    Declined,
+}
+
+/// The protocol a lease was obtained with (seed 004 section 5.2 "protocol").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaseProtocol {
+    /// DHCPv4 (RFC 2131).
+    Dhcp,
+    /// BOOTP (RFC 951): the lease never expires by itself.
+    Bootp,
+}
+
+/// Which relay-agent field the trusted id came from (seed 004 section 5.2 "trusted ID type").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrustedIdType {
+    /// Option 82 sub-option 1.
+    CircuitId,
+    /// Option 82 sub-option 2 (the CM MAC for a CPE behind a cable modem).
+    RemoteId,
+    /// Option 82 sub-option 6 (RFC 3993).
+    SubscriberId,
+    /// Option 82 sub-option 12 (RFC 6925).
+    RelayId,
+}
+
+/// A dynamic address binding: one DHCPv4 lease (seed 004 section 5.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease4 {
+    /// The leased address.
+    pub ip: Ipv4Addr,
+    /// The client the address is bound to.
+    pub client: ClientKey,
+    /// The client's hardware address (`chaddr`, `hlen` bytes).
+    pub hwaddr: Vec<u8>,
+    /// Active, released or declined.
+    pub state: LeaseState,
+    /// When the lease was last obtained or extended.
+    pub commit_time: UnixTime,
+    /// Lease length in seconds (`u32::MAX` = infinite, as for BOOTP).
+    pub lifetime: u32,
+    /// The relay agent address the client booted through (0.0.0.0 = local segment).
+    pub relay: Ipv4Addr,
+    /// DHCP or BOOTP.
+    pub protocol: LeaseProtocol,
+    /// Name of the address pool the lease came from.
+    pub pool: String,
+    /// Identifier of the device or circuit given by the relay agent.
+    pub trusted_id: Option<Vec<u8>>,
+    /// Which relay-agent field `trusted_id` came from.
+    pub trusted_id_type: Option<TrustedIdType>,
+    /// Host name given to (or sent by) the client, if any.
+    pub hostname: Option<String>,
+}
+
+impl Lease4 {
+    /// When the lease (or the quarantine of a declined address) ends; `None` = never.
+    pub fn expires_at(&self) -> Option<UnixTime> {
+        if self.lifetime == u32::MAX {
+            None
+        } else {
+            Some(self.commit_time.saturating_add(u64::from(self.lifetime)))
+        }
+    }
+
+    /// Whether the lease still holds its address at `now`.
+    pub fn is_current(&self, now: UnixTime) -> bool {
+        self.expires_at().is_none_or(|e| e > now)
+    }
+}
+
+/// A fixed address binding: an address reserved for one client on one relay
+/// (seed 004 section 5.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedBinding4 {
+    /// The client the address is reserved for.
+    pub client: ClientKey,
+    /// The relay agent address the binding applies to (0.0.0.0 = local segment).
+    pub relay: Ipv4Addr,
+    /// The reserved address.
+    pub ip: Ipv4Addr,
+    /// Host name to hand out with the binding.
+    pub hostname: Option<String>,
+    /// Extra policies applied to the client when it uses this binding.
+    pub policies: Vec<String>,
+}
+
+/// How an account came to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountSource {
+    /// Declared in the configuration file.
+    Config,
+    /// Created by the auto-provisioning expression on first contact.
+    AutoProvisioned,
+    /// Created or changed by an operator through the management interface.
+    Operator,
+}
+
+/// A device account: an identifier and the domains it is a member of (seed 004 section 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The account key (normally the device MAC as `aa:bb:cc:dd:ee:ff`, or a client-id in hex).
+    pub id: String,
+    /// Domain memberships, in priority order.
+    pub domains: Vec<String>,
+    /// Free-form attributes that expressions and plugins can read.
+    pub attributes: BTreeMap<String, String>,
+    /// When the account was created.
+    pub created: UnixTime,
+    /// How it was created.
+    pub source: AccountSource,
+}
+
+/// One change to the store. Batches of mutations are applied atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mutation {
+    /// Insert or replace the lease for `lease.ip`.
+    PutLease4(Lease4),
+    /// Forget the lease of an address.
+    DeleteLease4(Ipv4Addr),
+    /// Insert or replace an account.
+    PutAccount(Account),
+    /// Delete an account.
+    DeleteAccount(String),
+    /// Insert or replace a fixed binding (keyed by client and relay).
+    PutFixed4(FixedBinding4),
+    /// Delete the fixed binding of a client on a relay.
+    DeleteFixed4 {
+        /// The client.
+        client: ClientKey,
+        /// The relay the binding applies to.
+        relay: Ipv4Addr,
+    },
+    /// Set a metadata value (e.g. the server DUID).
+    PutMeta {
+        /// Metadata key.
+        key: String,
+        /// Value bytes.
+        value: Vec<u8>,
+    },
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend reported an I/O or database error.
+    #[error("store backend error: {0}")]
+    Backend(String),
+    /// A stored record could not be decoded (corruption or version skew).
+    #[error("corrupt record in {tree}: {detail}")]
+    Corrupt {
+        /// Which table the record is in.
+        tree: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The store is already open by another process.
+    #[error("store at {0} is locked by another process")]
+    Locked(String),
+    /// The group committer has shut down.
+    #[error("store committer has stopped")]
+    Closed,
+}
+
+/// Persistent storage used by the servers. Implementations must make
+/// [`Store::apply`] atomic per batch and [`Store::sync`] a durability barrier:
+/// once `sync` returns `Ok`, every batch applied before it survives a crash
+/// of the process (and, for the sled backend, a power loss, as far as the
+/// disk honours `fsync`).
+pub trait Store: Send + Sync + 'static {
+    /// Every DHCPv4 lease record, for the in-memory lease table at start-up.
+    fn load_leases4(&self) -> Result<Vec<Lease4>, StoreError>;
+    /// Leases of one client (uses the by-client index).
+    fn leases4_by_client(&self, client: &ClientKey) -> Result<Vec<Lease4>, StoreError>;
+    /// Leases granted through one relay (uses the by-relay index).
+    fn leases4_by_relay(&self, relay: Ipv4Addr) -> Result<Vec<Lease4>, StoreError>;
+    /// The lease of one address.
+    fn lease4(&self, ip: Ipv4Addr) -> Result<Option<Lease4>, StoreError>;
+    /// One account.
+    fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
+    /// Every account, for the in-memory account table at start-up.
+    fn load_accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Every stored fixed binding.
+    fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError>;
+    /// A metadata value.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Apply a batch atomically (visible at once, durable after the next `sync`).
+    fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError>;
+    /// Make everything applied so far durable.
+    fn sync(&self) -> Result<(), StoreError>;
+}
