@@ -1,2 +1,201 @@
-//! The `headend` binary.
-fn main() {}
+//! The `headend` binary: `run` serves, `check` validates a configuration,
+//! `explain` shows what a device would get and why, without a network.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use headend_model::snapshot::{normalize_mac, parse_hex, Snapshot};
+use headend_server::runtime::Server;
+
+mod explain;
+mod seed;
+
+/// headend: a provisioning engine for cable operators (DHCPv4 for DOCSIS
+/// and PacketCable devices, with domains, pools, policies and Rhai).
+#[derive(Parser)]
+#[command(name = "headend", version, about)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax); RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve: DHCPv4 on the configured listeners until SIGTERM/SIGINT; SIGHUP reloads the configuration, SIGUSR1 logs the counters.
+    Run {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration and every Rhai expression in it; print each error with file, line and fix.
+    Check {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Dry run: which vendor class, account, domains, pool and options a device with these attributes would get, and why.
+    Explain {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The device's MAC (chaddr).
+        #[arg(long)]
+        mac: String,
+        /// The relay agent address (giaddr); omitted = a local-segment client.
+        #[arg(long)]
+        relay: Option<std::net::Ipv4Addr>,
+        /// Extra request options as CODE=HEX (e.g. 60=646f63736973332e303a, 55=01037a7d); repeatable.
+        #[arg(long = "option", value_name = "CODE=HEX")]
+        options: Vec<String>,
+    },
+    /// Store maintenance.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Fill the store with synthetic active leases (for benchmarks): COUNT leases from POOL's ranges, to clients 02:00:xx:xx:xx:xx.
+    Seed {
+        /// Configuration file (gives the store path and the pool).
+        #[arg(long)]
+        config: PathBuf,
+        /// Pool to take addresses from.
+        #[arg(long)]
+        pool: String,
+        /// How many leases.
+        #[arg(long)]
+        count: u32,
+    },
+    /// Print the number of leases and accounts in the store.
+    Stats {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn init_logging(filter: &str) {
+    let env = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("headend: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Check { config } => Ok(check(&config)),
+        Command::Run { config } => run(config).map(|()| ExitCode::SUCCESS),
+        Command::Explain {
+            config,
+            mac,
+            relay,
+            options,
+        } => {
+            let Some(mac) = normalize_mac(&mac).and_then(|m| parse_hex(&m)) else {
+                bail!("--mac {mac:?} is not a MAC address");
+            };
+            let mut opts = Vec::new();
+            for o in options {
+                let Some((c, h)) = o.split_once('=') else {
+                    bail!("--option {o:?}: write CODE=HEX");
+                };
+                let code: u8 = c.trim().parse().with_context(|| format!("--option {o:?}: bad code"))?;
+                let Some(bytes) = parse_hex(h.trim()) else {
+                    bail!("--option {o:?}: bad hex");
+                };
+                opts.push((code, bytes));
+            }
+            explain::explain(&config, &mac, relay, &opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Store { command } => match command {
+            StoreCommand::Seed { config, pool, count } => {
+                seed::seed(&config, &pool, count)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            StoreCommand::Stats { config } => {
+                seed::stats(&config)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match Snapshot::load(path, 1) {
+        Ok(s) => {
+            println!(
+                "{}: OK ({} domains, {} pools, {} policies, {} accounts, {} fixed bindings, {} vendor classes)",
+                path.display(),
+                s.domains.len(),
+                s.pools.len(),
+                s.policies.len(),
+                s.accounts.len(),
+                s.fixed.len(),
+                s.vendor_classes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            println!("{errors}");
+            println!("{} error(s)", errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: PathBuf) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("headend")
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let server = Server::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let stop = async {
+            let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+            match term {
+                Ok(mut t) => {
+                    tokio::select! {
+                        _ = t.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        let ready = |addrs: &[std::net::SocketAddr]| {
+            let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+            eprintln!("headend: ready ({})", list.join(", "));
+        };
+        server.run(ready, stop).await.map_err(|e| anyhow::anyhow!("{e}"))
+    })?;
+    let _ = Arc::new(());
+    Ok(())
+}

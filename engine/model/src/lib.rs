@@ -8,4 +8,10 @@
 //! (classification, pool selection, option composition) live here so that
 //! `headend explain` runs exactly the code the server runs.
 
+pub mod compose;
+pub mod config;
+pub mod expr;
 pub mod literal;
+pub mod select;
+pub mod snapshot;
+pub mod trace;

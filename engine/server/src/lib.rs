@@ -1,1 +1,9 @@
-//! The headend protocol servers.
+//! The headend protocol servers: the DHCPv4 server with its in-memory lease
+//! and account tables, counters, and the runtime that loads state, binds
+//! sockets and rolls configuration reloads in.
+
+pub mod accounts;
+pub mod counters;
+pub mod dhcpv4;
+pub mod leases;
+pub mod runtime;

@@ -1,0 +1,888 @@
+//! The running configuration: one immutable, fully validated snapshot with
+//! every Rhai expression compiled and every option value typed (seed 004
+//! sections 2, 3 and 5). The servers read it through an `ArcSwap`; a reload
+//! builds a new one and swaps it only if it is valid, so a packet is always
+//! processed entirely under one snapshot.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use headend_store::{Account, AccountSource, ClientKey, FixedBinding4};
+use ipnet::Ipv4Net;
+use toml::Spanned;
+
+use crate::config::{self, ConfigError, ConfigErrors, ExprSource, SourceFile};
+use crate::expr::{Expr, ExprEngine, ExprLimits, Origin};
+use crate::literal::Literal;
+use crate::options::{self, OptionDef, Registry, TagPath, Value};
+
+/// Name of the built-in domain every device is a member of.
+pub const ALL_DEVICES: &str = "all";
+
+/// The DHCPv4 service settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dhcpv4Settings {
+    /// Sockets to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// Interface to bind the sockets to.
+    pub interface: Option<String>,
+    /// Explicit server identifier.
+    pub server_id: Option<Ipv4Addr>,
+    /// Port of replies to relays.
+    pub relay_port: u16,
+    /// Port of replies to clients.
+    pub client_port: u16,
+    /// Offer hold in seconds.
+    pub offer_hold: u32,
+    /// Decline quarantine in seconds.
+    pub decline_hold: u32,
+    /// Default lease time.
+    pub default_lease_time: u32,
+    /// Maximum lease time.
+    pub max_lease_time: u32,
+    /// Reply size limit without option 57.
+    pub max_message_size: u16,
+    /// Answer BOOTP.
+    pub bootp: bool,
+    /// NAK requests for addresses we do not know.
+    pub authoritative: bool,
+    /// Socket receive buffer.
+    pub receive_buffer: usize,
+}
+
+/// How a value is produced.
+#[derive(Debug, Clone)]
+pub enum OptionValue {
+    /// A literal typed at load time.
+    Static(Value),
+    /// An expression evaluated per packet.
+    Expr(Expr),
+}
+
+/// One option assignment inside a policy.
+#[derive(Debug, Clone)]
+pub struct PolicyOption {
+    /// The option's definition path.
+    pub path: TagPath,
+    /// The value.
+    pub value: OptionValue,
+}
+
+/// A named set of options (seed 004 section 5.8).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Name (pool-specific policies are named `pool:<pool>`).
+    pub name: String,
+    /// Enforced (always sent) or optional (only when requested).
+    pub enforced: bool,
+    /// Domains it belongs to; `None` = only where a pool or binding names it.
+    pub domains: Option<Vec<String>>,
+    /// The options, in file order.
+    pub options: Vec<PolicyOption>,
+}
+
+/// An address pool (seed 004 section 5.1).
+#[derive(Debug, Clone)]
+pub struct Pool {
+    /// Unique name.
+    pub name: String,
+    /// Domains allowed to use it; empty = All devices.
+    pub domains: Vec<String>,
+    /// Relay addresses it serves (0.0.0.0 = local segment).
+    pub relays: Vec<Ipv4Addr>,
+    /// Its network.
+    pub network: Ipv4Net,
+    /// Address ranges.
+    pub ranges: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// Addresses never leased.
+    pub exclude: Vec<Ipv4Addr>,
+    /// Preference.
+    pub weight: i64,
+    /// Lease time; `None` = the server default.
+    pub lifetime: Option<u32>,
+    /// Policies (indexes into `Snapshot::policies`), pool-specific policy first.
+    pub policies: Vec<usize>,
+    /// Allow expression.
+    pub allow: Option<Expr>,
+    /// Deny expression.
+    pub deny: Option<Expr>,
+}
+
+impl Pool {
+    /// Whether `ip` lies in one of the ranges and is not excluded.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.ranges.iter().any(|(a, b)| *a <= ip && ip <= *b) && !self.exclude.contains(&ip)
+    }
+
+    /// Whether the pool is open to a device that is a member of `domains`.
+    pub fn authorizes(&self, domains: &[String]) -> bool {
+        self.domains.is_empty()
+            || self
+                .domains
+                .iter()
+                .any(|d| d == ALL_DEVICES || domains.iter().any(|m| m == d))
+    }
+}
+
+/// A user-declared vendor class (seed 004 section 5.10).
+#[derive(Debug, Clone)]
+pub struct VendorClassDef {
+    /// Name, returned as the device type name.
+    pub name: String,
+    /// Type id.
+    pub typeid: i64,
+    /// Required option 60 prefix.
+    pub prefix: Option<String>,
+    /// Extra condition.
+    pub match_expr: Option<Expr>,
+}
+
+/// A configured fixed binding with its policies resolved.
+#[derive(Debug, Clone)]
+pub struct FixedBinding {
+    /// The stored form.
+    pub binding: FixedBinding4,
+    /// Policy indexes.
+    pub policies: Vec<usize>,
+}
+
+/// A domain.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    /// Name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+}
+
+/// The immutable, validated configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases with every successful load.
+    pub generation: u64,
+    /// The configuration file.
+    pub source: PathBuf,
+    /// Server name.
+    pub name: String,
+    /// Store directory (absolute or relative to the working directory).
+    pub store_path: PathBuf,
+    /// DHCPv4 settings, when served.
+    pub dhcpv4: Option<Dhcpv4Settings>,
+    /// Option types.
+    pub registry: Registry,
+    /// The expression engine the expressions were compiled with.
+    pub exprs: Arc<ExprEngine>,
+    /// Auto-provisioning expression.
+    pub auto_provision: Option<Expr>,
+    /// Store auto-provisioned accounts.
+    pub store_accounts: bool,
+    /// User vendor classes, in match order.
+    pub vendor_classes: Vec<VendorClassDef>,
+    /// Domains, "all" first.
+    pub domains: Vec<Domain>,
+    /// Pools, in file order.
+    pub pools: Vec<Pool>,
+    /// Policies: named ones in file order, then pool-specific ones.
+    pub policies: Vec<Policy>,
+    /// Policies that belong to domains, in file order (indexes).
+    pub domain_policies: Vec<usize>,
+    /// Accounts declared in the file, by id.
+    pub accounts: HashMap<String, Account>,
+    /// Fixed bindings by (client, relay).
+    pub fixed: HashMap<(ClientKey, Ipv4Addr), FixedBinding>,
+    /// Pool indexes by relay address.
+    pub pools_by_relay: HashMap<Ipv4Addr, Vec<usize>>,
+}
+
+impl Snapshot {
+    /// Loads, validates and compiles a configuration file.
+    pub fn load(path: &Path, generation: u64) -> Result<Snapshot, ConfigErrors> {
+        let src = SourceFile::read(path).map_err(|e| ConfigErrors(vec![e]))?;
+        Snapshot::from_source(&src, generation)
+    }
+
+    /// Validates and compiles configuration text (the path is used for messages and relative paths).
+    pub fn from_source(src: &SourceFile, generation: u64) -> Result<Snapshot, ConfigErrors> {
+        let file = config::parse(src).map_err(|e| ConfigErrors(vec![e]))?;
+        Builder::new(src).build(file, generation)
+    }
+
+    /// Checks that a reload does not change what only a restart can change.
+    pub fn check_reloadable(&self, new: &Snapshot) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let e = |message: String| ConfigError {
+            file: new.source.clone(),
+            line: 0,
+            message,
+            fix: "restart headend to apply this change, or revert it".into(),
+        };
+        if self.store_path != new.store_path {
+            errors.push(e(format!(
+                "the store path cannot change by reload ({} -> {})",
+                self.store_path.display(),
+                new.store_path.display()
+            )));
+        }
+        let listen = |s: &Snapshot| s.dhcpv4.as_ref().map(|d| (d.listen.clone(), d.interface.clone()));
+        if listen(self) != listen(new) {
+            errors.push(e("DHCPv4 listener addresses and interface cannot change by reload".into()));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// A pool by name.
+    pub fn pool(&self, name: &str) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+
+    /// Whether a domain exists.
+    pub fn has_domain(&self, name: &str) -> bool {
+        self.domains.iter().any(|d| d.name == name)
+    }
+}
+
+/// Normalises a MAC given as `00:11:22:33:44:55`, `00-11-…` or `001122334455` to lowercase colon form.
+pub fn normalize_mac(s: &str) -> Option<String> {
+    let hex: String = s.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
+    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let lower = hex.to_ascii_lowercase();
+    let parts: Vec<&str> = (0..6).filter_map(|i| lower.get(i * 2..i * 2 + 2)).collect();
+    Some(parts.join(":"))
+}
+
+/// Parses hex bytes written as `01:02:0a`, `01020a` or `0x01020a`.
+pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let t = s.strip_prefix("0x").unwrap_or(s);
+    let hex: String = t.chars().filter(|c| !matches!(c, ':' | '-' | ' ')).collect();
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len() / 2)
+        .map(|i| hex.get(i * 2..i * 2 + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+struct Builder<'a> {
+    src: &'a SourceFile,
+    errors: Vec<ConfigError>,
+    exprs: Arc<ExprEngine>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(src: &'a SourceFile) -> Self {
+        Builder {
+            src,
+            errors: Vec::new(),
+            exprs: Arc::new(ExprEngine::new(ExprLimits::default())),
+        }
+    }
+
+    fn err(&mut self, offset: usize, message: impl Into<String>, fix: impl Into<String>) {
+        self.errors.push(self.src.error_at(offset, message, fix));
+    }
+
+    fn ip4<T>(&mut self, v: &Spanned<T>, what: &str) -> Option<Ipv4Addr>
+    where
+        T: AsRef<str>,
+    {
+        match v.get_ref().as_ref().parse::<Ipv4Addr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.err(
+                    v.span().start,
+                    format!("{what} {:?} is not an IPv4 address", v.get_ref().as_ref()),
+                    "write a dotted-quad address such as \"10.1.0.1\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn compile(&mut self, text: &str, offset: usize, what: String) -> Option<Expr> {
+        let origin = Origin {
+            file: self.src.path.clone(),
+            line: self.src.line_of(offset),
+            what,
+        };
+        match self.exprs.compile(text, origin) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                self.errors.push(ConfigError {
+                    file: e.file.clone(),
+                    line: e.line,
+                    message: format!("{e}"),
+                    fix: "correct the Rhai expression (see policies/README.md for the context it can use)".into(),
+                });
+                None
+            }
+        }
+    }
+
+    fn compile_source(&mut self, s: &Spanned<ExprSource>, what: String) -> Option<Expr> {
+        match s.get_ref() {
+            ExprSource::Inline(t) | ExprSource::Table { expr: t } => {
+                let t = t.clone();
+                self.compile(&t, s.span().start, what)
+            }
+            ExprSource::File { file } => {
+                let path = self.src.base_dir().join(file);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        let origin = Origin {
+                            file: path.clone(),
+                            line: 1,
+                            what,
+                        };
+                        match self.exprs.compile(&text, origin) {
+                            Ok(e) => Some(e),
+                            Err(e) => {
+                                self.errors.push(ConfigError {
+                                    file: e.file.clone(),
+                                    line: e.line,
+                                    message: format!("{e}"),
+                                    fix: "correct the Rhai script".into(),
+                                });
+                                None
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.err(
+                            s.span().start,
+                            format!("cannot read script {}: {e}", path.display()),
+                            "the path is relative to the configuration file",
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn option_value(
+        &mut self,
+        registry: &Registry,
+        key: &str,
+        v: &Spanned<toml::Value>,
+        owner: &str,
+    ) -> Option<PolicyOption> {
+        let def: OptionDef = match registry.resolve(key) {
+            Ok(d) => d.clone(),
+            Err(e) => {
+                self.err(
+                    v.span().start,
+                    format!("{owner}: unknown option {key:?}: {e}"),
+                    "use an option name (e.g. \"routers\") or a tag path (e.g. \"122/6\", \"125/4491/2\"), or declare it with [[option_type]]",
+                );
+                return None;
+            }
+        };
+        let what = format!("{owner} option {key}");
+        if let toml::Value::Table(t) = v.get_ref() {
+            let expr = t.get("expr").and_then(|e| e.as_str());
+            if t.len() != 1 || expr.is_none() {
+                self.err(
+                    v.span().start,
+                    format!("{what}: a table value must be {{ expr = \"…\" }}"),
+                    "write a literal value or { expr = \"rhai expression\" }",
+                );
+                return None;
+            }
+            let text = expr.unwrap_or_default().to_string();
+            let e = self.compile(&text, v.span().start, what)?;
+            return Some(PolicyOption {
+                path: def.path.clone(),
+                value: OptionValue::Expr(e),
+            });
+        }
+        let lit = match Literal::from_toml(v.get_ref()) {
+            Ok(l) => l,
+            Err(m) => {
+                self.err(v.span().start, format!("{what}: {m}"), "write the value as a string, integer, boolean or array");
+                return None;
+            }
+        };
+        match options::coerce(&def, &lit) {
+            Ok(value) => Some(PolicyOption {
+                path: def.path.clone(),
+                value: OptionValue::Static(value),
+            }),
+            Err(e) => {
+                self.err(
+                    v.span().start,
+                    format!("{what}: {e}"),
+                    format!("give a value of type {:?}", def.data_type),
+                );
+                None
+            }
+        }
+    }
+
+    fn domain_refs(
+        &mut self,
+        names: &[Spanned<String>],
+        known: &HashSet<String>,
+        owner: &str,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in names {
+            let name = canonical_domain(n.get_ref());
+            if !known.contains(&name) {
+                self.err(
+                    n.span().start,
+                    format!("{owner}: unknown domain {:?}", n.get_ref()),
+                    "declare it with [[domain]] or use \"all\" for All devices",
+                );
+            } else {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    fn build(mut self, file: config::ConfigFile, generation: u64) -> Result<Snapshot, ConfigErrors> {
+        let base = self.src.base_dir();
+
+        // Option types first: everything else refers to them.
+        let mut decls = Vec::new();
+        for d in &file.option_types {
+            if let Err(e) = Registry::with_declarations(std::slice::from_ref(d.get_ref())) {
+                self.err(d.span().start, format!("option type: {e}"), "see the option type fields in the README");
+            } else {
+                decls.push(d.get_ref().clone());
+            }
+        }
+        let registry = match Registry::with_declarations(&decls) {
+            Ok(r) => r,
+            Err(e) => {
+                self.err(0, format!("option types: {e}"), "fix the [[option_type]] declarations");
+                Registry::builtin()
+            }
+        };
+
+        // DHCPv4 settings.
+        let dhcpv4 = file.dhcpv4.as_ref().map(|d4s| {
+            let d4 = d4s.get_ref();
+            let mut listen = Vec::new();
+            for l in &d4.listen {
+                match l.get_ref().parse::<SocketAddr>() {
+                    Ok(a @ SocketAddr::V4(_)) => listen.push(a),
+                    _ => self.err(
+                        l.span().start,
+                        format!("listen address {:?} is not an IPv4 socket address", l.get_ref()),
+                        "write \"address:port\", e.g. \"127.0.0.1:6767\"",
+                    ),
+                }
+            }
+            if listen.is_empty() {
+                self.err(d4s.span().start, "[dhcpv4] has no listen address", "add listen = [\"127.0.0.1:6767\"]");
+            }
+            let server_id = d4.server_id.as_ref().and_then(|s| self.ip4(s, "server_id"));
+            let wildcard = listen.iter().any(|a| a.ip().is_unspecified());
+            if wildcard && server_id.is_none() {
+                self.err(
+                    d4s.span().start,
+                    "[dhcpv4] listens on a wildcard address but has no server_id",
+                    "set server_id to the address clients and relays reach this server at",
+                );
+            }
+            if d4.offer_hold == 0 || d4.default_lease_time == 0 || d4.max_lease_time < d4.default_lease_time {
+                self.err(
+                    d4s.span().start,
+                    "[dhcpv4] lease times must be positive and max_lease_time >= default_lease_time",
+                    "adjust offer_hold, default_lease_time, max_lease_time",
+                );
+            }
+            if d4.max_message_size < 576 {
+                self.err(d4s.span().start, "max_message_size is below 576 (RFC 2131 minimum)", "use at least 576");
+            }
+            Dhcpv4Settings {
+                listen,
+                interface: d4.interface.clone(),
+                server_id,
+                relay_port: d4.relay_port,
+                client_port: d4.client_port,
+                offer_hold: d4.offer_hold,
+                decline_hold: d4.decline_hold,
+                default_lease_time: d4.default_lease_time,
+                max_lease_time: d4.max_lease_time,
+                max_message_size: d4.max_message_size,
+                bootp: d4.bootp,
+                authoritative: d4.authoritative,
+                receive_buffer: d4.receive_buffer,
+            }
+        });
+        let operations = file
+            .dhcpv4
+            .as_ref()
+            .map(|d| d.get_ref().expression_operations)
+            .unwrap_or(20_000);
+        self.exprs = Arc::new(ExprEngine::new(ExprLimits {
+            max_operations: operations,
+            ..ExprLimits::default()
+        }));
+
+        // Domains.
+        let mut domains = vec![Domain {
+            name: ALL_DEVICES.into(),
+            description: "All devices".into(),
+        }];
+        let mut known = HashSet::from([ALL_DEVICES.to_string()]);
+        for d in &file.domains {
+            let name = canonical_domain(&d.get_ref().name);
+            if !known.insert(name.clone()) {
+                self.err(d.span().start, format!("domain {name:?} is declared twice"), "give each domain a unique name");
+                continue;
+            }
+            domains.push(Domain {
+                name,
+                description: d.get_ref().description.clone(),
+            });
+        }
+
+        // Named policies.
+        let mut policies: Vec<Policy> = Vec::new();
+        let mut policy_index: HashMap<String, usize> = HashMap::new();
+        for p in &file.policies {
+            let decl = p.get_ref();
+            if policy_index.contains_key(&decl.name) {
+                self.err(p.span().start, format!("policy {:?} is declared twice", decl.name), "rename one of them");
+                continue;
+            }
+            let owner = format!("policy {:?}", decl.name);
+            let doms = decl.domains.as_ref().map(|ds| self.domain_refs(ds, &known, &owner));
+            let mut opts = Vec::new();
+            for (k, v) in &decl.options {
+                if let Some(o) = self.option_value(&registry, k, v, &owner) {
+                    opts.push((v.span().start, o));
+                }
+            }
+            opts.sort_by_key(|(pos, _)| *pos);
+            policy_index.insert(decl.name.clone(), policies.len());
+            policies.push(Policy {
+                name: decl.name.clone(),
+                enforced: decl.enforced,
+                domains: doms,
+                options: opts.into_iter().map(|(_, o)| o).collect(),
+            });
+        }
+        let domain_policies: Vec<usize> = policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.domains.is_some())
+            .map(|(i, _)| i)
+            .collect();
+
+        // Pools.
+        let mut pools: Vec<Pool> = Vec::new();
+        let mut pools_by_relay: HashMap<Ipv4Addr, Vec<usize>> = HashMap::new();
+        for ps in &file.pools {
+            let decl = ps.get_ref();
+            let owner = format!("pool {:?}", decl.name);
+            if pools.iter().any(|p| p.name == decl.name) {
+                self.err(ps.span().start, format!("{owner} is declared twice"), "give each pool a unique name");
+                continue;
+            }
+            let doms = decl
+                .domains
+                .as_ref()
+                .map(|ds| self.domain_refs(ds, &known, &owner))
+                .unwrap_or_default();
+            let relays: Vec<Ipv4Addr> = decl.relays.iter().filter_map(|r| self.ip4(r, "relay")).collect();
+            if decl.relays.is_empty() {
+                self.err(ps.span().start, format!("{owner} serves no relay"), "add relays = [\"<giaddr>\"] or [\"0.0.0.0\"] for the local segment");
+            }
+            let network = match decl.network.get_ref().parse::<Ipv4Net>() {
+                Ok(n) => n.trunc(),
+                Err(_) => {
+                    self.err(decl.network.span().start, format!("{owner}: network {:?} is not a prefix", decl.network.get_ref()), "write it as \"10.1.0.0/16\"");
+                    continue;
+                }
+            };
+            let mut ranges = Vec::new();
+            for r in &decl.ranges {
+                let (a, b) = r.get_ref();
+                match (a.parse::<Ipv4Addr>(), b.parse::<Ipv4Addr>()) {
+                    (Ok(a), Ok(b)) if a <= b && network.contains(&a) && network.contains(&b) => {
+                        if a == network.network() || b == network.broadcast() && network.prefix_len() < 31 {
+                            self.err(r.span().start, format!("{owner}: range {a}-{b} includes the network or broadcast address"), "start after the network address and stop before the broadcast address");
+                        } else {
+                            ranges.push((a, b));
+                        }
+                    }
+                    _ => self.err(r.span().start, format!("{owner}: range [{a:?}, {b:?}] is not an ordered pair of addresses inside {network}"), "write [\"first\", \"last\"] with first <= last, both inside the network"),
+                }
+            }
+            for (i, (a, b)) in ranges.iter().enumerate() {
+                for (c, d) in ranges.iter().skip(i + 1) {
+                    if a <= d && c <= b {
+                        self.err(ps.span().start, format!("{owner}: ranges {a}-{b} and {c}-{d} overlap"), "make the ranges disjoint");
+                    }
+                }
+            }
+            let exclude: Vec<Ipv4Addr> = decl.exclude.iter().filter_map(|e| self.ip4(e, "excluded address")).collect();
+            let mut pol = Vec::new();
+            if !decl.options.is_empty() {
+                let pname = format!("pool:{}", decl.name);
+                let mut opts = Vec::new();
+                for (k, v) in &decl.options {
+                    if let Some(o) = self.option_value(&registry, k, v, &owner) {
+                        opts.push((v.span().start, o));
+                    }
+                }
+                opts.sort_by_key(|(p, _)| *p);
+                policies.push(Policy {
+                    name: pname,
+                    enforced: true,
+                    domains: None,
+                    options: opts.into_iter().map(|(_, o)| o).collect(),
+                });
+                pol.push(policies.len() - 1);
+            }
+            for p in &decl.policies {
+                match policy_index.get(p.get_ref()) {
+                    Some(i) => pol.push(*i),
+                    None => self.err(p.span().start, format!("{owner}: unknown policy {:?}", p.get_ref()), "declare it with [[policy]]"),
+                }
+            }
+            let allow = decl.allow.as_ref().and_then(|a| {
+                let t = a.get_ref().clone();
+                self.compile(&t, a.span().start, format!("{owner} allow"))
+            });
+            let deny = decl.deny.as_ref().and_then(|a| {
+                let t = a.get_ref().clone();
+                self.compile(&t, a.span().start, format!("{owner} deny"))
+            });
+            let idx = pools.len();
+            for r in &relays {
+                pools_by_relay.entry(*r).or_default().push(idx);
+            }
+            pools.push(Pool {
+                name: decl.name.clone(),
+                domains: doms,
+                relays,
+                network,
+                ranges,
+                exclude,
+                weight: decl.weight,
+                lifetime: decl.lifetime,
+                policies: pol,
+                allow,
+                deny,
+            });
+        }
+        // Two pools handing out the same address would bind it twice.
+        for (i, p) in pools.iter().enumerate() {
+            for q in pools.iter().skip(i + 1) {
+                for (a, b) in &p.ranges {
+                    for (c, d) in &q.ranges {
+                        if a <= d && c <= b {
+                            let pos = file.pools.get(i).map(|s| s.span().start).unwrap_or(0);
+                            self.err(pos, format!("pools {:?} and {:?} share addresses ({a}-{b} / {c}-{d})", p.name, q.name), "make pool ranges disjoint");
+                        }
+                    }
+                }
+            }
+        }
+
+        // Vendor classes.
+        let mut vendor_classes = Vec::new();
+        for vc in &file.vendor_classes {
+            let d = vc.get_ref();
+            let m = d.match_expr.as_ref().and_then(|m| {
+                let t = m.get_ref().clone();
+                self.compile(&t, m.span().start, format!("vendor class {:?} match", d.name))
+            });
+            vendor_classes.push(VendorClassDef {
+                name: d.name.clone(),
+                typeid: d.typeid,
+                prefix: d.prefix.clone(),
+                match_expr: m,
+            });
+        }
+
+        // Accounts.
+        let mut accounts = HashMap::new();
+        for a in &file.accounts {
+            let d = a.get_ref();
+            let Some(id) = account_id(d.id.get_ref()) else {
+                self.err(d.id.span().start, format!("account id {:?} is neither a MAC nor hex", d.id.get_ref()), "write a MAC like \"00:11:22:33:44:55\" or a client identifier in hex");
+                continue;
+            };
+            let owner = format!("account {id}");
+            let doms = self.domain_refs(&d.domains, &known, &owner);
+            if accounts.contains_key(&id) {
+                self.err(a.span().start, format!("{owner} is declared twice"), "merge the two declarations");
+                continue;
+            }
+            accounts.insert(
+                id.clone(),
+                Account {
+                    id,
+                    domains: doms,
+                    attributes: d.attributes.clone(),
+                    created: 0,
+                    source: AccountSource::Config,
+                },
+            );
+        }
+
+        // Fixed bindings.
+        let mut fixed = HashMap::new();
+        for f in &file.fixed_bindings {
+            let d = f.get_ref();
+            let client = match (&d.mac, &d.client_id) {
+                (Some(m), None) => match normalize_mac(m.get_ref()).and_then(|s| parse_hex(&s)) {
+                    Some(bytes) => ClientKey::from_hardware(1, &bytes),
+                    None => {
+                        self.err(m.span().start, format!("fixed binding: {:?} is not a MAC", m.get_ref()), "write \"00:11:22:33:44:55\"");
+                        continue;
+                    }
+                },
+                (None, Some(c)) => match parse_hex(c.get_ref()) {
+                    Some(bytes) if !bytes.is_empty() => ClientKey(bytes),
+                    _ => {
+                        self.err(c.span().start, format!("fixed binding: client_id {:?} is not hex", c.get_ref()), "write the option 61 bytes in hex, e.g. \"01:00:11:22:33:44:55\"");
+                        continue;
+                    }
+                },
+                _ => {
+                    self.err(f.span().start, "fixed binding needs exactly one of mac or client_id", "give mac = \"…\" or client_id = \"…\"");
+                    continue;
+                }
+            };
+            let (Some(relay), Some(ip)) = (self.ip4(&d.relay, "relay"), self.ip4(&d.ip, "ip")) else {
+                continue;
+            };
+            let mut pol = Vec::new();
+            for p in &d.policies {
+                match policy_index.get(p.get_ref()) {
+                    Some(i) => pol.push(*i),
+                    None => self.err(p.span().start, format!("fixed binding: unknown policy {:?}", p.get_ref()), "declare it with [[policy]]"),
+                }
+            }
+            if let Some(pool) = pools.iter().find(|p| p.exclude.contains(&ip) && p.ranges.iter().any(|(a, b)| *a <= ip && ip <= *b)) {
+                tracing::debug!(pool = %pool.name, %ip, "fixed binding on an excluded pool address");
+            }
+            let key = (client.clone(), relay);
+            if fixed.contains_key(&key) {
+                self.err(f.span().start, "a fixed binding for this client and relay already exists", "keep one binding per client and relay");
+                continue;
+            }
+            if fixed.values().any(|b: &FixedBinding| b.binding.ip == ip) {
+                self.err(d.ip.span().start, format!("address {ip} is bound twice"), "give each fixed binding its own address");
+                continue;
+            }
+            fixed.insert(
+                key,
+                FixedBinding {
+                    binding: FixedBinding4 {
+                        client,
+                        relay,
+                        ip,
+                        hostname: d.hostname.clone(),
+                        policies: d.policies.iter().map(|p| p.get_ref().clone()).collect(),
+                    },
+                    policies: pol,
+                },
+            );
+        }
+
+        let auto_provision = file
+            .provisioning
+            .auto_provision
+            .as_ref()
+            .and_then(|a| self.compile_source(a, "auto-provisioning".into()));
+
+        let store = file.server.store.get_ref();
+        if store.is_empty() {
+            self.err(file.server.store.span().start, "store path is empty", "give a directory for the embedded store");
+        }
+        let store_path = base.join(store);
+
+        if !self.errors.is_empty() {
+            self.errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return Err(ConfigErrors(self.errors));
+        }
+        Ok(Snapshot {
+            generation,
+            source: self.src.path.clone(),
+            name: file.server.name,
+            store_path,
+            dhcpv4,
+            registry,
+            exprs: self.exprs,
+            auto_provision,
+            store_accounts: file.provisioning.store_accounts,
+            vendor_classes,
+            domains,
+            pools,
+            policies,
+            domain_policies,
+            accounts,
+            fixed,
+            pools_by_relay,
+        })
+    }
+}
+
+/// Canonical domain name: "All devices" and "all" are the built-in domain.
+pub fn canonical_domain(name: &str) -> String {
+    if name.eq_ignore_ascii_case("all devices") || name.eq_ignore_ascii_case(ALL_DEVICES) {
+        ALL_DEVICES.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Account id of a configured identifier: a normalised MAC, or lowercase hex.
+pub fn account_id(s: &str) -> Option<String> {
+    if let Some(m) = normalize_mac(s) {
+        return Some(m);
+    }
+    parse_hex(s).filter(|b| !b.is_empty()).map(|b| {
+        b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+    })
+}
+
+/// The addresses of a pool that are fixed-bound (never allocated dynamically).
+pub fn reserved_in(snapshot: &Snapshot, pool: &Pool) -> Vec<Ipv4Addr> {
+    snapshot
+        .fixed
+        .values()
+        .map(|f| f.binding.ip)
+        .filter(|ip| pool.ranges.iter().any(|(a, b)| a <= ip && ip <= b))
+        .collect()
+}
+
+/// Addresses by pool name, for reports.
+pub fn pool_sizes(snapshot: &Snapshot) -> BTreeMap<String, u64> {
+    snapshot
+        .pools
+        .iter()
+        .map(|p| {
+            let n: u64 = p
+                .ranges
+                .iter()
+                .map(|(a, b)| u64::from(u32::from(*b)) - u64::from(u32::from(*a)) + 1)
+                .sum();
+            (p.name.clone(), n.saturating_sub(p.exclude.len() as u64))
+        })
+        .collect()
+}
+
+/// Helper for callers that only need to know whether an IP is IPv4.
+pub fn as_v4(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(v) => Some(v),
+        IpAddr::V6(_) => None,
+    }
+}

@@ -1,0 +1,335 @@
+//! From a parsed DHCPv4 request to the device as the model sees it: client
+//! key, account id, relay information (option 82, RFC 3046/3527/5107/8357),
+//! the vendor class and CableLabs capabilities (options 43, 60, 125; seed 004
+//! section 5.10, seed 000 section 6.4.1), what the client requested, and the
+//! expression context policies read.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use headend_model::compose::DualStack;
+use headend_model::expr::{AccountInfo, DeviceInfo, EvalContext, LeaseInfo, PacketInfo, PoolInfo, RelayInfo};
+use headend_model::options::RequestedOptions;
+use headend_model::select::NetworkSelector;
+use headend_model::snapshot::{Pool, Snapshot};
+use headend_store::{Account, ClientKey, TrustedIdType, UnixTime};
+use headend_wire::cablelabs::{ClVendorOptions, DeviceFamily, IpPref, Option43, VendorClass};
+use headend_wire::dhcpv4::Packet;
+use headend_wire::suboptions::VendorIdentifying;
+use ipnet::IpNet;
+
+/// CableLabs' IANA enterprise number.
+const CABLELABS: u32 = 4491;
+
+/// The requesting device, as far as the packet tells.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Lease key: option 61, else htype + chaddr.
+    pub client: ClientKey,
+    /// Account key: the MAC for Ethernet devices, else the client key in hex.
+    pub account_id: String,
+    /// `chaddr` as `aa:bb:…` (for logs).
+    pub mac: String,
+    /// `chaddr` bytes.
+    pub hwaddr: Vec<u8>,
+    /// Options the client asked for.
+    pub requested: RequestedOptions,
+    /// Dual-stack support it announced.
+    pub dual: DualStack,
+    /// How its network is identified.
+    pub selector: NetworkSelector,
+    /// The expression context.
+    pub ctx: EvalContext,
+    /// The CM MAC from option 82.2 when it is 6 bytes.
+    pub remote_id_mac: Option<String>,
+    /// Trusted identifier from the relay (seed 004 section 5.2).
+    pub trusted: Option<(Vec<u8>, TrustedIdType)>,
+    /// Option 82.11 server identifier override (RFC 5107).
+    pub server_id_override: Option<Ipv4Addr>,
+    /// Option 82.19 present: reply to the relay's source port (RFC 8357).
+    pub relay_source_port: bool,
+}
+
+/// Colon-separated lowercase hex.
+pub fn hex_colon(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 3);
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// Builds the device view of a request. Errors are drop reasons.
+pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str> {
+    let hw = pkt.hwaddr();
+    let opts = &pkt.options;
+    let client_id = opts.client_id().map(|c| c.into_owned()).filter(|c| !c.is_empty());
+    let client = match &client_id {
+        Some(c) => ClientKey(c.clone()),
+        None if !hw.is_empty() => ClientKey::from_hardware(pkt.htype, hw),
+        None => return Err("no-client-identifier"),
+    };
+    let mac = hex_colon(hw);
+    let account_id = if pkt.htype == 1 && hw.len() == 6 {
+        mac.clone()
+    } else {
+        hex_colon(&client.0)
+    };
+
+    // What the client asked for.
+    let prl: Vec<u8> = opts.parameter_request_list().map(|p| p.into_owned()).unwrap_or_default();
+    let mut vendor_oro: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
+    let mut cl: Option<ClVendorOptions> = None;
+    if let Some(v125) = opts.get(125) {
+        if let Ok(Some(data)) = VendorIdentifying::merged(&v125, CABLELABS) {
+            if let Ok(c) = ClVendorOptions::decode(&data) {
+                vendor_oro.insert(CABLELABS, c.oro.iter().map(|x| u16::from(*x)).collect());
+                cl = Some(c);
+            }
+        }
+    }
+    let o43 = opts.get(43).and_then(|d| Option43::decode(&d).ok());
+    let sub43 = o43.as_ref().map(|o| o.request_list.clone()).unwrap_or_default();
+    let requested = RequestedOptions {
+        prl: prl.clone(),
+        vendor_oro,
+        sub43,
+    };
+
+    // Vendor class and capabilities.
+    let vc = opts.vendor_class().map(|v| VendorClass::parse(&v));
+    let announced = cl.as_ref().and_then(|c| c.ip_pref);
+    let caps = vc
+        .as_ref()
+        .and_then(|v| v.capabilities.clone())
+        .or_else(|| cl.as_ref().and_then(|c| c.modem_capabilities.clone()));
+    let capability_5_38 = caps.as_ref().is_some_and(|c| c.dual_stack_support().is_some());
+    let dual = DualStack {
+        announced_ip_pref: announced == Some(IpPref::DualStackCapable),
+        capability_5_38,
+    };
+
+    // Relay agent information.
+    let rai = opts.relay_agent_info();
+    let remote_id = rai.as_ref().and_then(|r| r.remote_id()).map(|r| r.to_vec());
+    let circuit_id = rai.as_ref().and_then(|r| r.circuit_id()).map(|r| r.to_vec());
+    let subscriber = rai.as_ref().and_then(|r| r.subscriber_id()).map(|r| r.to_vec());
+    let remote_id_mac = remote_id.as_ref().filter(|r| r.len() == 6).map(|r| hex_colon(r));
+    let trusted = remote_id
+        .clone()
+        .map(|r| (r, TrustedIdType::RemoteId))
+        .or_else(|| circuit_id.clone().map(|c| (c, TrustedIdType::CircuitId)))
+        .or_else(|| subscriber.clone().map(|s| (s, TrustedIdType::SubscriberId)));
+    let selector = NetworkSelector {
+        giaddr: pkt.giaddr,
+        link_selection: rai.as_ref().and_then(|r| r.link_selection()),
+        subnet_selection: opts.subnet_selection(),
+    };
+    let server_id_override = rai.as_ref().and_then(|r| r.server_id_override());
+    let relay_source_port = rai.as_ref().is_some_and(|r| r.relay_source_port().is_some());
+
+    let mut options = BTreeMap::new();
+    for (code, data) in opts.iter() {
+        options.insert(u16::from(code), data.into_owned());
+    }
+    let packet = PacketInfo {
+        protocol: "dhcpv4".into(),
+        message_type: opts.message_type().map(|m| m.name().to_string()).unwrap_or_else(|| "BOOTREQUEST".into()),
+        xid: pkt.xid,
+        hops: pkt.hops,
+        ciaddr: pkt.ciaddr,
+        giaddr: pkt.giaddr,
+        htype: pkt.htype,
+        chaddr: hw.to_vec(),
+        client_id: client_id.unwrap_or_default(),
+        options,
+        requested: prl.iter().map(|x| u16::from(*x)).collect(),
+    };
+    let relay = RelayInfo {
+        address: IpAddr::V4(pkt.giaddr),
+        link_selection: selector.link_selection,
+        subnet_selection: selector.subnet_selection,
+        circuit_id: circuit_id.unwrap_or_default(),
+        remote_id: remote_id.unwrap_or_default(),
+        subscriber_id: subscriber.map(|s| String::from_utf8_lossy(&s).into_owned()).unwrap_or_default(),
+        docsis_device_class: rai.as_ref().and_then(|r| r.docsis_device_class()),
+    };
+
+    let mut info = DeviceInfo {
+        vendor_class: vc.as_ref().map(|v| v.raw.clone()).unwrap_or_default(),
+        capabilities: caps.as_ref().map(|c| c.0.iter().cloned().collect()).unwrap_or_default(),
+        supported_flows: caps
+            .as_ref()
+            .and_then(|c| c.supported_flows())
+            .map(|f| {
+                let mut v = Vec::new();
+                if f.secure() {
+                    v.push("secure".to_string());
+                }
+                if f.hybrid() {
+                    v.push("hybrid".to_string());
+                }
+                if f.basic() {
+                    v.push("basic".to_string());
+                }
+                v
+            })
+            .unwrap_or_default(),
+        dual_stack: dual.capable(),
+        ip_pref: announced.map(u8::from),
+        ..DeviceInfo::default()
+    };
+    let (family, version) = match vc.as_ref().map(|v| v.family) {
+        Some(DeviceFamily::Docsis { major, minor }) => ("docsis", format!("{major}.{minor}")),
+        Some(DeviceFamily::PacketCable { major, minor }) => ("pktc", format!("{major}.{minor}")),
+        Some(DeviceFamily::ERouter { major, minor }) => ("erouter", format!("{major}.{minor}")),
+        Some(DeviceFamily::OpenCable) => ("opencable", String::new()),
+        Some(DeviceFamily::CableHome) => ("cablehome", String::new()),
+        _ => ("other", String::new()),
+    };
+    info.family = family.into();
+    info.version = version;
+    let (type_name, typeid) = builtin_type(family, &info.version);
+    info.type_name = type_name;
+    info.typeid = typeid;
+    if let Some(o) = &o43 {
+        info.device_type = o.device_type.clone().unwrap_or_default();
+        info.serial = o.serial_number.clone().unwrap_or_default();
+        info.model = o.model_number.clone().unwrap_or_default();
+        info.vendor_name = o.vendor_name.clone().unwrap_or_default();
+        info.oui = o.oui.clone().unwrap_or_default();
+    }
+
+    let mut ctx = EvalContext {
+        packet,
+        relay,
+        device: info,
+        ..EvalContext::default()
+    };
+    classify_vendor(snap, &mut ctx);
+    Ok(Device {
+        client,
+        account_id,
+        mac,
+        hwaddr: hw.to_vec(),
+        requested,
+        dual,
+        selector,
+        ctx,
+        remote_id_mac,
+        trusted,
+        server_id_override,
+        relay_source_port,
+    })
+}
+
+/// Type name and id of the built-in vendor classes (the seed's `$DEVICE.TYPEID()`).
+pub fn builtin_type(family: &str, version: &str) -> (String, i64) {
+    let id = match (family, version) {
+        ("docsis", "1.0") => 1,
+        ("docsis", "1.1") => 2,
+        ("docsis", "2.0") => 3,
+        ("docsis", "3.0") => 4,
+        ("docsis", "3.1") => 5,
+        ("docsis", "4.0") => 6,
+        ("docsis", _) => 9,
+        ("pktc", "1.0") => 10,
+        ("pktc", "1.5") => 11,
+        ("pktc", "2.0") => 12,
+        ("pktc", _) => 19,
+        ("erouter", _) => 20,
+        ("opencable", _) => 30,
+        ("cablehome", _) => 31,
+        _ => 0,
+    };
+    let name = match family {
+        "other" => "unknown".to_string(),
+        f if version.is_empty() => f.to_string(),
+        f => format!("{f}{version}"),
+    };
+    (name, id)
+}
+
+/// User vendor classes first, in file order; the first that matches sets the type.
+fn classify_vendor(snap: &Snapshot, ctx: &mut EvalContext) {
+    if snap.vendor_classes.is_empty() {
+        return;
+    }
+    let mut session = snap.exprs.session(ctx);
+    let mut hit = None;
+    for vc in &snap.vendor_classes {
+        if let Some(p) = &vc.prefix {
+            if !ctx.device.vendor_class.starts_with(p.as_str()) {
+                continue;
+            }
+        }
+        if let Some(m) = &vc.match_expr {
+            match session.eval_bool(m) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(class = %vc.name, error = %e, "vendor class match failed");
+                    continue;
+                }
+            }
+        }
+        hit = Some((vc.name.clone(), vc.typeid));
+        break;
+    }
+    drop(session);
+    if let Some((n, id)) = hit {
+        ctx.device.type_name = n;
+        ctx.device.typeid = id;
+    }
+}
+
+fn account_info(a: &Account) -> AccountInfo {
+    AccountInfo {
+        id: a.id.clone(),
+        domains: a.domains.clone(),
+        attributes: a.attributes.clone(),
+    }
+}
+
+/// Puts the device's account and domains into the context.
+pub fn set_account(ctx: &mut EvalContext, a: &Account) {
+    ctx.domains = a.domains.clone();
+    ctx.account = Some(account_info(a));
+}
+
+/// Puts the modem's account (from option 82.2) into the context.
+pub fn set_modem(ctx: &mut EvalContext, a: Option<&Account>) {
+    ctx.modem = a.map(account_info);
+}
+
+/// Puts the chosen pool into the context.
+pub fn set_pool(ctx: &mut EvalContext, pool: Option<&Pool>) {
+    ctx.pool = pool.map(|p| PoolInfo {
+        name: p.name.clone(),
+        network: IpNet::V4(p.network),
+        relays: p.relays.iter().map(|r| IpAddr::V4(*r)).collect(),
+        first: IpAddr::V4(p.ranges.first().map(|r| r.0).unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        last: IpAddr::V4(p.ranges.last().map(|r| r.1).unwrap_or(Ipv4Addr::UNSPECIFIED)),
+    });
+}
+
+/// Puts the address being offered or leased into the context.
+pub fn set_lease(
+    ctx: &mut EvalContext,
+    ip: Option<Ipv4Addr>,
+    client: &ClientKey,
+    lifetime: u32,
+    now: UnixTime,
+    pool: Option<&Pool>,
+) {
+    ctx.lease = ip.map(|ip| LeaseInfo {
+        ip: IpAddr::V4(ip),
+        client: client.clone(),
+        lifetime,
+        commit_time: now,
+        pool: pool.map(|p| p.name.clone()).unwrap_or_else(|| "fixed".into()),
+    });
+}

@@ -1,0 +1,18 @@
+//! The DHCPv4 server (RFC 2131, RFC 2132, RFC 951/1542 BOOTP, RFC 3046 relay
+//! agent information, seed 000 Table 2 for CableLabs devices).
+//!
+//! The pipeline, packet in to reply out:
+//! [`socket`] receives a datagram → [`process::Dhcpv4::handle`] parses it
+//! (`headend_wire::dhcpv4`), builds the device view ([`context`]), resolves
+//! its account and domains (auto-provisioning on first contact), selects a
+//! pool (`headend_model::select`), allocates from the in-memory lease table
+//! (`crate::leases`), composes options (`headend_model::compose`) and
+//! builds the reply ([`reply`]) → the socket loop sends it, after the
+//! group committer has made the lease durable when the reply is an ACK.
+
+pub mod context;
+pub mod process;
+pub mod reply;
+pub mod socket;
+
+pub use process::{Dhcpv4, Inbound, Outcome};

@@ -1,0 +1,815 @@
+//! The DHCPv4 server state machine (RFC 2131 §4.3, RFC 951 for BOOTP), on
+//! top of the provisioning model: classification into domains, pool
+//! selection, option composition with the CableLabs rules, and lease
+//! bookkeeping. No sockets here: [`Dhcpv4::handle`] turns one datagram into
+//! an [`Outcome`] that the socket loop carries out (send now, or commit the
+//! lease and send after the commit).
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use headend_model::compose::{self, ComposeInput, OptionFailure};
+use headend_model::expr::{ExprError, Session};
+use headend_model::options::{ControlOptions, OptionSet};
+use headend_model::select::{self, NetworkSelector, SelectFailure};
+use headend_model::snapshot::{Dhcpv4Settings, FixedBinding, Pool, Snapshot};
+use headend_model::trace::Trace;
+use headend_store::{Account, AccountSource, ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime};
+use headend_wire::dhcpv4::{MessageType, Packet};
+use parking_lot::Mutex;
+use tracing::{debug, info, warn};
+
+use super::context::{self, Device};
+use super::reply::{self, ReplySpec};
+use crate::accounts::AccountTable;
+use crate::counters::{Counters, Event};
+use crate::leases::{LeaseTable, PoolSpec};
+
+/// What the socket loop must do with a datagram.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Malformed or not acceptable: dropped and counted under this reason.
+    Drop(&'static str),
+    /// Valid, deliberately not answered (e.g. the client chose another server).
+    Silent(&'static str),
+    /// Send `packet` to `to`. When `durable`, only after `commit` is durable;
+    /// otherwise at once, with `commit` persisted in the background.
+    Reply {
+        /// Encoded reply.
+        packet: Vec<u8>,
+        /// Destination.
+        to: SocketAddrV4,
+        /// Store changes behind the reply.
+        commit: Vec<Mutation>,
+        /// Whether the reply must wait for the commit.
+        durable: bool,
+    },
+    /// No reply; persist these changes (RELEASE, DECLINE).
+    Commit(Vec<Mutation>),
+}
+
+/// One received datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    /// The datagram.
+    pub data: &'a [u8],
+    /// Who sent it.
+    pub source: SocketAddrV4,
+    /// The listener it arrived on.
+    pub local: SocketAddrV4,
+}
+
+/// An offer remembered until the client's REQUEST, so that the ACK carries
+/// every option and sub-option of the OFFER (seed 000 Table 2 CM4).
+#[derive(Debug, Clone)]
+struct Offered {
+    ip: Ipv4Addr,
+    options: OptionSet,
+    until: UnixTime,
+}
+
+/// Source of the current time (injectable for tests).
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// The DHCPv4 service state shared by all socket tasks.
+pub struct Dhcpv4 {
+    /// The running configuration.
+    pub config: Arc<ArcSwap<Snapshot>>,
+    /// Every lease, in memory.
+    pub leases: Mutex<LeaseTable>,
+    /// Every account, in memory.
+    pub accounts: Arc<AccountTable>,
+    /// Counters.
+    pub counters: Arc<Counters>,
+    offers: Mutex<HashMap<ClientKey, Offered>>,
+    clock: Clock,
+}
+
+/// Pool specs for the lease table from a snapshot.
+pub fn pool_specs(snap: &Snapshot) -> Vec<PoolSpec> {
+    snap.pools
+        .iter()
+        .map(|p| PoolSpec {
+            name: p.name.clone(),
+            ranges: p.ranges.clone(),
+            exclude: p.exclude.clone(),
+            reserved: headend_model::snapshot::reserved_in(snap, p),
+        })
+        .collect()
+}
+
+/// The lease-time triple of a reply: (lease, T1, T2).
+type Times = (u32, u32, u32);
+
+impl Dhcpv4 {
+    /// A service over loaded state.
+    pub fn new(
+        config: Arc<ArcSwap<Snapshot>>,
+        leases: LeaseTable,
+        accounts: Arc<AccountTable>,
+        counters: Arc<Counters>,
+        clock: Clock,
+    ) -> Self {
+        Dhcpv4 {
+            config,
+            leases: Mutex::new(leases),
+            accounts,
+            counters,
+            offers: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
+    /// Now, by the service clock.
+    pub fn now(&self) -> UnixTime {
+        (self.clock)()
+    }
+
+    /// Installs a new snapshot: pools first, so no packet of the new
+    /// configuration sees the old allocators.
+    pub fn install(&self, snap: Arc<Snapshot>) {
+        let specs = pool_specs(&snap);
+        let mut leases = self.leases.lock();
+        leases.set_pools(&specs);
+        self.config.store(snap);
+    }
+
+    /// Periodic housekeeping: expire leases, holds and remembered offers.
+    pub fn sweep(&self) -> usize {
+        let now = self.now();
+        let n = self.leases.lock().expire_due(now, 100_000);
+        self.offers.lock().retain(|_, o| o.until > now);
+        n
+    }
+
+    /// Processes one datagram.
+    pub fn handle(&self, inb: &Inbound<'_>, trace: &mut Trace) -> Outcome {
+        self.counters.count(Event::Received);
+        let pkt = match Packet::parse(inb.data) {
+            Ok(p) => p,
+            Err(e) => {
+                trace.note(|| format!("dropped: {e}"));
+                return Outcome::Drop(e.reason());
+            }
+        };
+        if pkt.op != 1 {
+            return Outcome::Drop("not-bootrequest");
+        }
+        let snap = self.config.load_full();
+        let Some(d4) = snap.dhcpv4.as_ref() else {
+            return Outcome::Drop("dhcpv4-disabled");
+        };
+        let mtype = pkt.message_type();
+        if mtype.is_none() && !(d4.bootp && pkt.is_bootp()) {
+            return Outcome::Drop("no-message-type");
+        }
+        let now = self.now();
+        let dev = match context::device(&snap, &pkt) {
+            Ok(d) => d,
+            Err(reason) => return Outcome::Drop(reason),
+        };
+        let span = tracing::debug_span!("dhcpv4", mac = %dev.mac, xid = format_args!("{:08x}", pkt.xid));
+        let _g = span.enter();
+        let server_id = dev.server_id_override.unwrap_or_else(|| d4.server_id.unwrap_or(*inb.local.ip()));
+        let mut cx = Cx {
+            svc: self,
+            snap: &snap,
+            d4,
+            pkt: &pkt,
+            dev,
+            server_id,
+            now,
+            inb,
+            new_account: None,
+            domains: Vec::new(),
+        };
+        let outcome = match mtype {
+            Some(MessageType::Discover) => cx.discover(trace),
+            Some(MessageType::Request) => cx.request(trace),
+            Some(MessageType::Decline) => cx.decline(trace),
+            Some(MessageType::Release) => cx.release(trace),
+            Some(MessageType::Inform) => cx.inform(trace),
+            None => cx.bootp(trace),
+            Some(_) => Outcome::Drop("not-client-message"),
+        };
+        match &outcome {
+            Outcome::Drop(r) | Outcome::Silent(r) => debug!(reason = r, "no reply"),
+            _ => {}
+        }
+        outcome
+    }
+}
+
+/// Everything known while processing one packet.
+struct Cx<'a> {
+    svc: &'a Dhcpv4,
+    snap: &'a Snapshot,
+    d4: &'a Dhcpv4Settings,
+    pkt: &'a Packet<'a>,
+    dev: Device,
+    server_id: Ipv4Addr,
+    now: UnixTime,
+    inb: &'a Inbound<'a>,
+    new_account: Option<Account>,
+    domains: Vec<String>,
+}
+
+impl Cx<'_> {
+    fn session(&self) -> Session {
+        self.snap.exprs.session(&self.dev.ctx)
+    }
+
+    /// Resolves the account and its domains; auto-provisions when there is none.
+    fn classify(&mut self, trace: &mut Trace) {
+        let id = self.dev.account_id.clone();
+        let account = self
+            .snap
+            .accounts
+            .get(&id)
+            .cloned()
+            .or_else(|| self.svc.accounts.get(&id));
+        let account = match account {
+            Some(a) => {
+                trace.note(|| format!("account {} ({:?}): domains {:?}", a.id, a.source, a.domains));
+                a
+            }
+            None => {
+                let domains = match &self.snap.auto_provision {
+                    Some(expr) => {
+                        let mut s = self.session();
+                        match s.eval_string_list(expr) {
+                            Ok(d) => d,
+                            Err(e) => {
+                                self.expr_failed("auto-provisioning", &e);
+                                Vec::new()
+                            }
+                        }
+                    }
+                    None => Vec::new(),
+                };
+                let domains: Vec<String> = domains
+                    .into_iter()
+                    .map(|d| headend_model::snapshot::canonical_domain(&d))
+                    .filter(|d| {
+                        let ok = self.snap.has_domain(d);
+                        if !ok {
+                            warn!(domain = %d, "auto-provisioning returned an unknown domain; ignored");
+                        }
+                        ok
+                    })
+                    .collect();
+                trace.note(|| format!("no account {id}: auto-provisioned into {domains:?}"));
+                let a = Account {
+                    id: id.clone(),
+                    domains,
+                    attributes: Default::default(),
+                    created: self.now,
+                    source: AccountSource::AutoProvisioned,
+                };
+                if self.snap.store_accounts && self.svc.accounts.insert_new(a.clone()) {
+                    self.svc.counters.count(Event::AutoProvisioned);
+                    info!(account = %a.id, domains = ?a.domains, "auto-provisioned");
+                    self.new_account = Some(a.clone());
+                }
+                a
+            }
+        };
+        self.domains = account.domains.clone();
+        context::set_account(&mut self.dev.ctx, &account);
+        let modem = self.dev.remote_id_mac.as_ref().and_then(|m| {
+            self.snap
+                .accounts
+                .get(m)
+                .cloned()
+                .or_else(|| self.svc.accounts.get(m))
+        });
+        if let Some(m) = &modem {
+            trace.note(|| format!("modem account {} (from option 82 remote-id): domains {:?}", m.id, m.domains));
+        }
+        context::set_modem(&mut self.dev.ctx, modem.as_ref());
+    }
+
+    fn expr_failed(&self, what: &str, e: &ExprError) {
+        self.svc.counters.count(Event::ExpressionFailed);
+        warn!(what, error = %e, "expression failed");
+    }
+
+    fn report(&self, sf: Vec<SelectFailure>, of: Vec<OptionFailure>) {
+        for f in sf {
+            self.expr_failed(&format!("pool {} allow/deny", f.pool), &f.error);
+        }
+        for f in of {
+            self.svc.counters.count(Event::ExpressionFailed);
+            warn!(option = %f.path, policy = %f.policy, error = %f.error, "option omitted");
+        }
+    }
+
+    fn fixed(&self) -> Option<&FixedBinding> {
+        self.snap.fixed.get(&(self.dev.client.clone(), self.dev.selector.giaddr))
+    }
+
+    fn pool_of(&self, ip: Ipv4Addr) -> Option<&Pool> {
+        self.snap.pools.iter().find(|p| p.contains(ip))
+    }
+
+    /// Composes the reply options with the pool and lease known.
+    fn options(
+        &mut self,
+        pool: Option<&Pool>,
+        fixed: Option<&FixedBinding>,
+        ip: Option<Ipv4Addr>,
+        lifetime: u32,
+        trace: &mut Trace,
+    ) -> OptionSet {
+        context::set_pool(&mut self.dev.ctx, pool);
+        context::set_lease(&mut self.dev.ctx, ip, &self.dev.client, lifetime, self.now, pool);
+        let mut session = self.session();
+        let mut failures = Vec::new();
+        let input = ComposeInput {
+            snapshot: self.snap,
+            domains: &self.domains,
+            pool,
+            fixed,
+            requested: &self.dev.requested,
+        };
+        let mut set = compose::compose(&input, &mut session, &mut failures, trace);
+        compose::apply_cablelabs_rules(&mut set, &self.dev.requested, self.dev.dual, trace);
+        self.report(Vec::new(), failures);
+        set
+    }
+
+    fn lease_times(&self, pool: Option<&Pool>, control: &ControlOptions) -> Times {
+        let base = control
+            .lease_time
+            .or_else(|| pool.and_then(|p| p.lifetime))
+            .unwrap_or(self.d4.default_lease_time);
+        let lease = match (self.pkt.lease_time(), control.lease_time) {
+            (Some(req), None) => req.min(self.d4.max_lease_time).max(60).min(base.max(req.min(self.d4.max_lease_time))),
+            _ => base,
+        };
+        let t1 = control.renew_time.unwrap_or(lease / 2).min(lease);
+        let t2 = control
+            .rebind_time
+            .unwrap_or((u64::from(lease) * 7 / 8) as u32)
+            .clamp(t1, lease);
+        (lease, t1, t2)
+    }
+
+    fn build(
+        &self,
+        mtype: Option<MessageType>,
+        yiaddr: Ipv4Addr,
+        options: &OptionSet,
+        times: Option<Times>,
+        pool: Option<&Pool>,
+        trace: &mut Trace,
+    ) -> Result<Vec<u8>, &'static str> {
+        let spec = ReplySpec {
+            mtype,
+            yiaddr,
+            server_id: self.server_id,
+            times,
+            subnet: pool.map(|p| p.network),
+            options,
+            requested: &self.dev.requested,
+            max_len: reply::max_len(self.pkt, self.d4, mtype.is_none()),
+        };
+        match reply::build(self.pkt, &self.snap.registry, &spec, trace) {
+            Ok((bytes, dropped)) => {
+                for _ in 0..dropped {
+                    self.svc.counters.count(Event::OptionTruncated);
+                }
+                Ok(bytes)
+            }
+            Err(r) => Err(r),
+        }
+    }
+
+    fn destination(&self, mtype: Option<MessageType>) -> SocketAddrV4 {
+        reply::destination(self.pkt, self.d4, self.inb.source, &self.dev, mtype)
+    }
+
+    fn with_account(&mut self, mut commit: Vec<Mutation>) -> Vec<Mutation> {
+        if let Some(a) = self.new_account.take() {
+            commit.insert(0, Mutation::PutAccount(a));
+        }
+        commit
+    }
+
+    /// Chooses the pool for a new or returning client: a pool where it
+    /// already holds (or held) an address, if still eligible; else stages 1–4.
+    fn choose_pool(&mut self, trace: &mut Trace) -> Option<Pool> {
+        let previous: Vec<String> = {
+            let leases = self.svc.leases.lock();
+            let mut v: Vec<&Lease4> = leases.leases_of(&self.dev.client).collect();
+            v.sort_by_key(|l| (l.state != LeaseState::Active, std::cmp::Reverse(l.commit_time)));
+            v.into_iter()
+                .filter(|l| l.state != LeaseState::Declined)
+                .map(|l| l.pool.clone())
+                .collect()
+        };
+        let mut session = self.session();
+        let mut sf = Vec::new();
+        for name in previous {
+            if select::may_extend(self.snap, &name, &self.dev.selector, &self.domains, &mut session, &mut sf, trace) {
+                if let Some(p) = self.snap.pool(&name) {
+                    trace.note(|| format!("client already has an address in pool {name:?}"));
+                    self.report(sf, Vec::new());
+                    return Some(p.clone());
+                }
+            }
+        }
+        let leases = &self.svc.leases;
+        let now = self.now;
+        let chosen = select::select_pool(
+            self.snap,
+            &self.dev.selector,
+            &self.domains,
+            &mut session,
+            &mut |p: &Pool| leases.lock().has_free(&p.name, now),
+            &mut sf,
+            trace,
+        )
+        .cloned();
+        self.report(sf, Vec::new());
+        chosen
+    }
+
+    fn discover(&mut self, trace: &mut Trace) -> Outcome {
+        self.classify(trace);
+        let fixed = self.fixed().cloned();
+        let (ip, pool) = if let Some(f) = &fixed {
+            trace.note(|| format!("fixed binding {} on relay {}", f.binding.ip, f.binding.relay));
+            (f.binding.ip, self.pool_of(f.binding.ip).cloned())
+        } else {
+            let Some(pool) = self.choose_pool(trace) else {
+                return Outcome::Silent("no-pool");
+            };
+            let picked = self.svc.leases.lock().pick(
+                &pool.name,
+                &self.dev.client,
+                self.pkt.requested_ip(),
+                self.now,
+            );
+            let Some(ip) = picked else {
+                warn!(pool = %pool.name, "pool exhausted");
+                return Outcome::Silent("pool-exhausted");
+            };
+            (ip, Some(pool))
+        };
+        let lifetime = pool.as_ref().and_then(|p| p.lifetime).unwrap_or(self.d4.default_lease_time);
+        let options = self.options(pool.as_ref(), fixed.as_ref(), Some(ip), lifetime, trace);
+        let control = options.control();
+        if control.no_response {
+            trace.note(|| "server.no-response is set: not answering".into());
+            return Outcome::Silent("no-response-policy");
+        }
+        let times = self.lease_times(pool.as_ref(), &control);
+        let hold = control.offer_hold.unwrap_or(self.d4.offer_hold);
+        if fixed.is_none() {
+            self.svc
+                .leases
+                .lock()
+                .hold_offer(ip, &self.dev.client, self.now + u64::from(hold));
+        }
+        let packet = match self.build(Some(MessageType::Offer), ip, &options, Some(times), pool.as_ref(), trace) {
+            Ok(p) => p,
+            Err(r) => return Outcome::Drop(r),
+        };
+        self.svc.offers.lock().insert(
+            self.dev.client.clone(),
+            Offered {
+                ip,
+                options,
+                until: self.now + u64::from(hold),
+            },
+        );
+        self.svc.counters.count(Event::Offer);
+        info!(%ip, pool = pool.as_ref().map(|p| p.name.as_str()).unwrap_or("fixed"), "offer");
+        let commit = self.with_account(Vec::new());
+        Outcome::Reply {
+            packet,
+            to: self.destination(Some(MessageType::Offer)),
+            commit,
+            durable: false,
+        }
+    }
+
+    fn nak(&mut self, why: &str, trace: &mut Trace) -> Outcome {
+        trace.note(|| format!("NAK: {why}"));
+        info!(reason = why, "nak");
+        let empty = OptionSet::default();
+        let spec = ReplySpec {
+            mtype: Some(MessageType::Nak),
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            server_id: self.server_id,
+            times: None,
+            subnet: None,
+            options: &empty,
+            requested: &self.dev.requested,
+            max_len: 548,
+        };
+        match reply::build(self.pkt, &self.snap.registry, &spec, trace) {
+            Ok((packet, _)) => {
+                self.svc.counters.count(Event::Nak);
+                Outcome::Reply {
+                    packet,
+                    to: self.destination(Some(MessageType::Nak)),
+                    commit: self.with_account(Vec::new()),
+                    durable: false,
+                }
+            }
+            Err(r) => Outcome::Drop(r),
+        }
+    }
+
+    /// Whether `ip` is on the client's network (one of its stage-1 pools, or its fixed binding).
+    fn on_network(&self, ip: Ipv4Addr) -> bool {
+        self.fixed().is_some_and(|f| f.binding.ip == ip)
+            || select::network_pools(self.snap, &self.dev.selector)
+                .iter()
+                .any(|p| p.network.contains(&ip))
+    }
+
+    fn request(&mut self, trace: &mut Trace) -> Outcome {
+        let client = self.dev.client.clone();
+        let requested = self.pkt.requested_ip();
+        let ciaddr = self.pkt.ciaddr;
+        if let Some(sid) = self.pkt.server_id() {
+            // SELECTING (RFC 2131 §4.3.2).
+            if sid != self.server_id {
+                if let Some(o) = self.svc.offers.lock().remove(&client) {
+                    trace.note(|| format!("client selected server {sid}; our offer of {} is withdrawn", o.ip));
+                }
+                return Outcome::Silent("selected-other-server");
+            }
+            let Some(ip) = requested.or((!ciaddr.is_unspecified()).then_some(ciaddr)) else {
+                return Outcome::Drop("request-without-address");
+            };
+            self.classify(trace);
+            let offered = self.svc.offers.lock().get(&client).cloned().filter(|o| o.ip == ip);
+            let fixed = self.fixed().cloned().filter(|f| f.binding.ip == ip);
+            let known = offered.is_some()
+                || fixed.is_some()
+                || self
+                    .svc
+                    .leases
+                    .lock()
+                    .lease(ip)
+                    .is_some_and(|l| l.client == client && l.state == LeaseState::Active && l.is_current(self.now));
+            if !known {
+                return self.nak("requested address was not offered to this client", trace);
+            }
+            return self.ack(ip, fixed, offered.map(|o| o.options), trace);
+        }
+        self.classify(trace);
+        if ciaddr.is_unspecified() {
+            // INIT-REBOOT.
+            let Some(ip) = requested else {
+                return Outcome::Drop("request-without-address");
+            };
+            if !self.on_network(ip) {
+                return self.nak("requested address is not on the client's network", trace);
+            }
+            let fixed = self.fixed().cloned().filter(|f| f.binding.ip == ip);
+            if fixed.is_some() {
+                return self.ack(ip, fixed, None, trace);
+            }
+            let rec = self.svc.leases.lock().lease(ip).cloned();
+            match rec {
+                Some(l) if l.client == client && l.state != LeaseState::Declined => self.renew(l, trace),
+                Some(l) if l.client != client && l.is_current(self.now) => {
+                    self.nak("requested address belongs to another client", trace)
+                }
+                _ if self.d4.authoritative && self.pool_of(ip).is_some() => {
+                    // We are authoritative for this network and have no binding: the client
+                    // must start over (RFC 2131 §4.3.2 leaves "silent" to non-authoritative servers).
+                    self.nak("no binding for this client and address", trace)
+                }
+                _ => Outcome::Silent("init-reboot-unknown-client"),
+            }
+        } else {
+            // RENEWING or REBINDING.
+            let fixed = self.fixed().cloned().filter(|f| f.binding.ip == ciaddr);
+            if fixed.is_some() {
+                return self.ack(ciaddr, fixed, None, trace);
+            }
+            let rec = self.svc.leases.lock().lease(ciaddr).cloned();
+            match rec {
+                Some(l) if l.client == client && l.state == LeaseState::Active => self.renew(l, trace),
+                Some(_) => self.nak("address is not leased to this client", trace),
+                None if self.d4.authoritative && self.pool_of(ciaddr).is_some() => {
+                    self.nak("no lease for this address", trace)
+                }
+                None => Outcome::Silent("renew-unknown-lease"),
+            }
+        }
+    }
+
+    /// Extends an existing lease if its pool is still open to the device (seed 004 section 3.1).
+    fn renew(&mut self, lease: Lease4, trace: &mut Trace) -> Outcome {
+        let mut session = self.session();
+        let mut sf = Vec::new();
+        let ok = select::may_extend(self.snap, &lease.pool, &self.dev.selector, &self.domains, &mut session, &mut sf, trace);
+        self.report(sf, Vec::new());
+        if !ok {
+            return self.nak("the lease's pool is no longer open to this device (domains, relay or allow/deny changed)", trace);
+        }
+        if !self.svc.leases.lock().is_available_for(lease.ip, &self.dev.client, self.now) {
+            return self.nak("address is in use", trace);
+        }
+        self.ack(lease.ip, None, None, trace)
+    }
+
+    fn ack(
+        &mut self,
+        ip: Ipv4Addr,
+        fixed: Option<FixedBinding>,
+        offered: Option<OptionSet>,
+        trace: &mut Trace,
+    ) -> Outcome {
+        let pool = self.pool_of(ip).cloned();
+        if fixed.is_none() {
+            let available = self.svc.leases.lock().is_available_for(ip, &self.dev.client, self.now);
+            if !available {
+                return self.nak("address is in use", trace);
+            }
+            if pool.is_none() {
+                return self.nak("address is in no pool", trace);
+            }
+        }
+        let lifetime = pool.as_ref().and_then(|p| p.lifetime).unwrap_or(self.d4.default_lease_time);
+        let mut options = self.options(pool.as_ref(), fixed.as_ref(), Some(ip), lifetime, trace);
+        if let Some(o) = &offered {
+            let before = options.len();
+            options.merge_missing_from(o);
+            let added = options.len() - before;
+            if added > 0 {
+                trace.note(|| format!("{added} option(s) of the OFFER added to the ACK (seed 000 Table 2 CM4)"));
+            }
+        }
+        let control = options.control();
+        if control.no_response {
+            return Outcome::Silent("no-response-policy");
+        }
+        let times = self.lease_times(pool.as_ref(), &control);
+        let lease = Lease4 {
+            ip,
+            client: self.dev.client.clone(),
+            hwaddr: self.dev.hwaddr.clone(),
+            state: LeaseState::Active,
+            commit_time: self.now,
+            lifetime: times.0,
+            relay: self.dev.selector.giaddr,
+            protocol: LeaseProtocol::Dhcp,
+            pool: pool.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "fixed".into()),
+            trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
+            trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
+            hostname: self.pkt.hostname().map(|h| String::from_utf8_lossy(&h).into_owned()),
+        };
+        let packet = match self.build(Some(MessageType::Ack), ip, &options, Some(times), pool.as_ref(), trace) {
+            Ok(p) => p,
+            Err(r) => return Outcome::Drop(r),
+        };
+        self.svc.leases.lock().bind(lease.clone());
+        self.svc.offers.lock().remove(&self.dev.client);
+        self.svc.counters.count(Event::Ack);
+        info!(%ip, pool = %lease.pool, lifetime = times.0, "ack");
+        Outcome::Reply {
+            packet,
+            to: self.destination(Some(MessageType::Ack)),
+            commit: self.with_account(vec![Mutation::PutLease4(lease)]),
+            durable: true,
+        }
+    }
+
+    fn decline(&mut self, trace: &mut Trace) -> Outcome {
+        if self.pkt.server_id().is_some_and(|s| s != self.server_id) {
+            return Outcome::Silent("decline-for-other-server");
+        }
+        let Some(ip) = self.pkt.requested_ip() else {
+            return Outcome::Drop("decline-without-address");
+        };
+        let rec = self
+            .svc
+            .leases
+            .lock()
+            .decline(ip, &self.dev.client, self.now, self.d4.decline_hold);
+        match rec {
+            Some(r) => {
+                self.svc.offers.lock().remove(&self.dev.client);
+                self.svc.counters.count(Event::Decline);
+                warn!(%ip, quarantine = self.d4.decline_hold, "client declined the address (in use on the network): quarantined");
+                trace.note(|| format!("{ip} quarantined for {} s", self.d4.decline_hold));
+                Outcome::Commit(vec![Mutation::PutLease4(r)])
+            }
+            None => Outcome::Silent("decline-unknown-binding"),
+        }
+    }
+
+    fn release(&mut self, trace: &mut Trace) -> Outcome {
+        if self.pkt.server_id().is_some_and(|s| s != self.server_id) {
+            return Outcome::Silent("release-for-other-server");
+        }
+        let ip = self.pkt.ciaddr;
+        let rec = self.svc.leases.lock().release(ip, &self.dev.client, self.now);
+        match rec {
+            Some(r) => {
+                self.svc.counters.count(Event::Release);
+                info!(%ip, "released");
+                trace.note(|| format!("{ip} released"));
+                Outcome::Commit(vec![Mutation::PutLease4(r)])
+            }
+            None => Outcome::Silent("release-unknown-binding"),
+        }
+    }
+
+    fn inform(&mut self, trace: &mut Trace) -> Outcome {
+        self.classify(trace);
+        let ciaddr = self.pkt.ciaddr;
+        let pool = self.pool_of(ciaddr).cloned().or_else(|| {
+            select::network_pools(self.snap, &self.dev.selector)
+                .into_iter()
+                .find(|p| p.network.contains(&ciaddr))
+                .cloned()
+        });
+        let options = self.options(pool.as_ref(), None, None, 0, trace);
+        if options.control().no_response {
+            return Outcome::Silent("no-response-policy");
+        }
+        // RFC 2131 §4.3.5: no lease time, yiaddr zero.
+        let packet = match self.build(Some(MessageType::Ack), Ipv4Addr::UNSPECIFIED, &options, None, pool.as_ref(), trace) {
+            Ok(p) => p,
+            Err(r) => return Outcome::Drop(r),
+        };
+        self.svc.counters.count(Event::InformAck);
+        Outcome::Reply {
+            packet,
+            to: self.destination(Some(MessageType::Ack)),
+            commit: self.with_account(Vec::new()),
+            durable: false,
+        }
+    }
+
+    /// BOOTP (RFC 951, RFC 1542): one request, one reply, an infinite lease.
+    fn bootp(&mut self, trace: &mut Trace) -> Outcome {
+        self.classify(trace);
+        let fixed = self.fixed().cloned();
+        let (ip, pool) = if let Some(f) = &fixed {
+            (f.binding.ip, self.pool_of(f.binding.ip).cloned())
+        } else {
+            let Some(pool) = self.choose_pool(trace) else {
+                return Outcome::Silent("no-pool");
+            };
+            let picked = self.svc.leases.lock().pick(&pool.name, &self.dev.client, None, self.now);
+            let Some(ip) = picked else {
+                return Outcome::Silent("pool-exhausted");
+            };
+            (ip, Some(pool))
+        };
+        let options = self.options(pool.as_ref(), fixed.as_ref(), Some(ip), u32::MAX, trace);
+        if options.control().no_response {
+            return Outcome::Silent("no-response-policy");
+        }
+        let packet = match self.build(None, ip, &options, None, pool.as_ref(), trace) {
+            Ok(p) => p,
+            Err(r) => return Outcome::Drop(r),
+        };
+        let lease = Lease4 {
+            ip,
+            client: self.dev.client.clone(),
+            hwaddr: self.dev.hwaddr.clone(),
+            state: LeaseState::Active,
+            commit_time: self.now,
+            lifetime: u32::MAX,
+            relay: self.dev.selector.giaddr,
+            protocol: LeaseProtocol::Bootp,
+            pool: pool.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "fixed".into()),
+            trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
+            trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
+            hostname: None,
+        };
+        if fixed.is_none() {
+            self.svc.leases.lock().bind(lease.clone());
+        }
+        self.svc.counters.count(Event::BootpReply);
+        Outcome::Reply {
+            packet,
+            to: self.destination(None),
+            commit: self.with_account(vec![Mutation::PutLease4(lease)]),
+            durable: true,
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Building DHCPv4 replies (RFC 2131 §4.3, Table 3) and choosing where they
+//! go (RFC 2131 §4.1, RFC 8357).
+//!
+//! Option order: 53, 54, then lease times (51, 58, 59), then the options the
+//! client listed in option 55 in its order, then the rest by code, and the
+//! relay agent's option 82 echoed last (RFC 3046 §2.2). When the reply does
+//! not fit the client's size limit even with overload, options the client
+//! did not ask for are dropped, largest first.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use headend_model::options::{OptionSet, Registry, RequestedOptions};
+use headend_model::snapshot::Dhcpv4Settings;
+use headend_model::trace::Trace;
+use headend_wire::dhcpv4::{code, reply_size_limit, Builder, EncodeError, MessageType, Packet, FLAG_BROADCAST};
+use ipnet::Ipv4Net;
+
+use super::context::Device;
+
+/// What goes into one reply.
+pub struct ReplySpec<'a> {
+    /// DHCP message type; `None` = a BOOTP reply.
+    pub mtype: Option<MessageType>,
+    /// `yiaddr`.
+    pub yiaddr: Ipv4Addr,
+    /// Option 54.
+    pub server_id: Ipv4Addr,
+    /// Lease time, T1, T2.
+    pub times: Option<(u32, u32, u32)>,
+    /// The address's network (gives option 1 unless a policy set it).
+    pub subnet: Option<Ipv4Net>,
+    /// The composed options.
+    pub options: &'a OptionSet,
+    /// What the client asked for.
+    pub requested: &'a RequestedOptions,
+    /// Size limit (IP datagram size).
+    pub max_len: usize,
+}
+
+/// The size limit of a reply to `pkt`.
+pub fn max_len(pkt: &Packet<'_>, d4: &Dhcpv4Settings, bootp: bool) -> usize {
+    if bootp {
+        // BOOTP clients know nothing of option 57; they accept what they sent.
+        return (pkt.options.max_message_size().map(usize::from).unwrap_or(0))
+            .max(300 + headend_wire::dhcpv4::IP_UDP_OVERHEAD);
+    }
+    reply_size_limit(pkt.options.max_message_size(), usize::from(d4.max_message_size))
+}
+
+/// Codes the server writes itself; policies cannot set them.
+fn server_owned(c: u8) -> bool {
+    matches!(
+        c,
+        code::MESSAGE_TYPE | code::SERVER_ID | code::LEASE_TIME | code::RENEWAL_TIME | code::REBINDING_TIME | code::RELAY_AGENT_INFO
+    ) || c == code::OVERLOAD
+        || c == code::PARAMETER_REQUEST_LIST
+        || c == code::REQUESTED_IP
+}
+
+/// Builds the reply; returns the bytes and how many options were dropped to fit.
+pub fn build(
+    req: &Packet<'_>,
+    registry: &Registry,
+    spec: &ReplySpec<'_>,
+    trace: &mut Trace,
+) -> Result<(Vec<u8>, usize), &'static str> {
+    let mut b = Builder::reply_to(req);
+    b.yiaddr = spec.yiaddr;
+    let nak = spec.mtype == Some(MessageType::Nak);
+    if nak && !req.giaddr.is_unspecified() {
+        // RFC 2131 §4.3.2: a NAK through a relay is broadcast by the relay.
+        b.flags |= FLAG_BROADCAST;
+    }
+    if let Some(m) = spec.mtype {
+        b.push_option(code::MESSAGE_TYPE, &[m as u8]);
+        b.push_option(code::SERVER_ID, &spec.server_id.octets());
+    }
+    let mut optional: Vec<(u8, usize)> = Vec::new();
+    if !nak {
+        let control = spec.options.control();
+        if let Some(ns) = control.next_server {
+            b.siaddr = ns;
+        }
+        if let Some(f) = &control.boot_file {
+            if b.set_file(f.as_bytes()).is_err() {
+                trace.note(|| "boot file name longer than 128 octets: sent as option 67 only".into());
+            }
+        }
+        if let Some(s) = &control.server_hostname {
+            if b.set_sname(s.as_bytes()).is_err() {
+                trace.note(|| "server host name longer than 64 octets: not sent".into());
+            }
+        }
+        if let Some((lease, t1, t2)) = spec.times {
+            b.push_option(code::LEASE_TIME, &lease.to_be_bytes());
+            b.push_option(code::RENEWAL_TIME, &t1.to_be_bytes());
+            b.push_option(code::REBINDING_TIME, &t2.to_be_bytes());
+        }
+        let encoded = match spec.options.encode(registry) {
+            Ok(e) => e,
+            Err((partial, errors)) => {
+                for (path, e) in &errors {
+                    tracing::warn!(option = %path, error = %e, "option could not be encoded; omitted");
+                    trace.note(|| format!("{path}: not encodable ({e}); omitted"));
+                }
+                partial
+            }
+        };
+        let mut encoded: Vec<(u8, Vec<u8>)> = encoded.into_iter().filter(|(c, _)| !server_owned(*c)).collect();
+        if let Some(net) = spec.subnet {
+            if !encoded.iter().any(|(c, _)| *c == code::SUBNET_MASK) {
+                encoded.push((code::SUBNET_MASK, net.netmask().octets().to_vec()));
+            }
+        }
+        // Requested options in the client's order, then the rest by code.
+        let prl = &spec.requested.prl;
+        encoded.sort_by_key(|(c, _)| match prl.iter().position(|p| p == c) {
+            Some(i) => (0usize, i, *c),
+            None => (1, 0, *c),
+        });
+        for (c, data) in &encoded {
+            b.push_option(*c, data);
+            if !prl.contains(c) && *c != code::SUBNET_MASK {
+                optional.push((*c, data.len()));
+            }
+        }
+    }
+    if let Some(rai) = req.options.get(code::RELAY_AGENT_INFO) {
+        b.push_option(code::RELAY_AGENT_INFO, &rai);
+    }
+    // Largest unrequested options go first when the reply must shrink.
+    optional.sort_by_key(|(_, len)| std::cmp::Reverse(*len));
+    let mut dropped = 0;
+    loop {
+        match b.encode(spec.max_len) {
+            Ok(bytes) => return Ok((bytes, dropped)),
+            Err(EncodeError::TooLarge { limit }) => {
+                let Some((c, _)) = (!optional.is_empty()).then(|| optional.remove(0)) else {
+                    return Err("reply-too-large");
+                };
+                trace.note(|| format!("option {c} dropped: the reply must fit {limit} octets"));
+                b.remove_option(c);
+                dropped += 1;
+            }
+            Err(_) => return Err("reply-encode-error"),
+        }
+    }
+}
+
+/// Where a reply goes (RFC 2131 §4.1; RFC 8357 for the relay's source port).
+pub fn destination(
+    req: &Packet<'_>,
+    d4: &Dhcpv4Settings,
+    source: SocketAddrV4,
+    dev: &Device,
+    mtype: Option<MessageType>,
+) -> SocketAddrV4 {
+    if !req.giaddr.is_unspecified() {
+        let port = if dev.relay_source_port { source.port() } else { d4.relay_port };
+        return SocketAddrV4::new(req.giaddr, port);
+    }
+    let nak = mtype == Some(MessageType::Nak);
+    if !nak && !req.ciaddr.is_unspecified() {
+        return SocketAddrV4::new(req.ciaddr, d4.client_port);
+    }
+    if !source.ip().is_unspecified() && !req.broadcast() && !nak {
+        // A client that already has a source address (a test tool, a
+        // client re-requesting from a configured address) is reached there.
+        return source;
+    }
+    SocketAddrV4::new(Ipv4Addr::BROADCAST, d4.client_port)
+}

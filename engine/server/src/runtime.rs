@@ -1,0 +1,237 @@
+//! The running server: opens the store, loads every lease and account into
+//! memory, binds the listeners, and keeps the configuration current.
+//!
+//! Rolling reload: `SIGHUP` (or [`Server::reload`]) loads and validates the
+//! configuration file into a new snapshot; only a valid snapshot that
+//! changes nothing restart-only (listeners, store path) is swapped in, and
+//! the old one keeps serving otherwise. Packets in flight finish under the
+//! snapshot they started with.
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use headend_model::config::ConfigErrors;
+use headend_model::snapshot::Snapshot;
+use headend_store::{GroupCommitter, SledStore, Store, StoreError};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::accounts::AccountTable;
+use crate::counters::Counters;
+use crate::dhcpv4::process::{pool_specs, system_clock, Clock};
+use crate::dhcpv4::{socket, Dhcpv4};
+use crate::leases::LeaseTable;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The store could not be opened or read.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A listener could not be opened.
+    #[error("{0}")]
+    Listen(#[from] socket::ListenError),
+    /// Another I/O failure.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A server with its state loaded, ready to run.
+pub struct Server {
+    path: PathBuf,
+    config: Arc<ArcSwap<Snapshot>>,
+    store: Arc<dyn Store>,
+    committer: Arc<GroupCommitter>,
+    dhcpv4: Arc<Dhcpv4>,
+    counters: Arc<Counters>,
+    generation: parking_lot::Mutex<u64>,
+}
+
+impl Server {
+    /// Loads the configuration, opens the embedded store and loads its state.
+    pub fn open(path: &Path) -> Result<Server, ServerError> {
+        let snap = Snapshot::load(path, 1)?;
+        std::fs::create_dir_all(&snap.store_path)?;
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&snap.store_path)?);
+        Server::with_store(path, snap, store, system_clock())
+    }
+
+    /// Builds a server over any store (tests use the memory store).
+    pub fn with_store(
+        path: &Path,
+        snap: Snapshot,
+        store: Arc<dyn Store>,
+        clock: Clock,
+    ) -> Result<Server, ServerError> {
+        let started = Instant::now();
+        let leases = store.load_leases4()?;
+        let n_leases = leases.len();
+        let accounts = store.load_accounts()?;
+        let n_accounts = accounts.len();
+        let mut table = LeaseTable::new();
+        table.set_pools(&pool_specs(&snap));
+        table.load(leases, clock());
+        info!(
+            leases = n_leases,
+            accounts = n_accounts,
+            ms = started.elapsed().as_millis() as u64,
+            "state loaded"
+        );
+        let config = Arc::new(ArcSwap::from_pointee(snap));
+        let counters = Arc::new(Counters::default());
+        let committer = Arc::new(GroupCommitter::start(store.clone(), Default::default()));
+        let dhcpv4 = Arc::new(Dhcpv4::new(
+            config.clone(),
+            table,
+            Arc::new(AccountTable::load(accounts)),
+            counters.clone(),
+            clock,
+        ));
+        Ok(Server {
+            path: path.to_path_buf(),
+            config,
+            store,
+            committer,
+            dhcpv4,
+            counters,
+            generation: parking_lot::Mutex::new(1),
+        })
+    }
+
+    /// The DHCPv4 service (for in-process use and tests).
+    pub fn dhcpv4(&self) -> &Arc<Dhcpv4> {
+        &self.dhcpv4
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.config.load_full()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Reloads the configuration file; on error the running snapshot stays.
+    pub fn reload(&self) -> Result<u64, ConfigErrors> {
+        let mut gen = self.generation.lock();
+        let next = *gen + 1;
+        let new = Snapshot::load(&self.path, next)?;
+        self.config.load().check_reloadable(&new)?;
+        self.dhcpv4.install(Arc::new(new));
+        *gen = next;
+        Ok(next)
+    }
+
+    /// Binds the listeners and serves until `stop` resolves. `ready` is
+    /// called with the bound addresses once every listener is open.
+    pub async fn run(
+        self,
+        ready: impl FnOnce(&[SocketAddr]),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        let snap = self.snapshot();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut bound = Vec::new();
+        let mut tasks = Vec::new();
+        if let Some(d4) = &snap.dhcpv4 {
+            let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+            for addr in &d4.listen {
+                let SocketAddr::V4(a4) = addr else { continue };
+                let sock = socket::open(*a4, d4.interface.as_deref(), d4.receive_buffer)?;
+                let local = match sock.local_addr()? {
+                    SocketAddr::V4(l) => l,
+                    SocketAddr::V6(_) => *a4,
+                };
+                bound.push(SocketAddr::V4(local));
+                tasks.push(tokio::spawn(socket::serve(
+                    self.dhcpv4.clone(),
+                    self.committer.clone(),
+                    sock,
+                    SocketAddrV4::new(*local.ip(), local.port()),
+                    workers,
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        ready(&bound);
+        info!(listeners = ?bound, "serving");
+
+        let me = Arc::new(self);
+        let sweeper = {
+            let me = me.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => { me.dhcpv4.sweep(); }
+                        _ = stop.changed() => break,
+                    }
+                }
+            })
+        };
+        let signals = {
+            let me = me.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let (Ok(mut hup), Ok(mut usr1)) = (
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()),
+                ) else {
+                    warn!("cannot install SIGHUP/SIGUSR1 handlers; reload by signal is unavailable");
+                    return;
+                };
+                loop {
+                    tokio::select! {
+                        _ = hup.recv() => match me.reload() {
+                            Ok(g) => info!(generation = g, "configuration reloaded"),
+                            Err(e) => error!("configuration rejected, the running one stays:\n{e}"),
+                        },
+                        _ = usr1.recv() => me.log_counters(),
+                        _ = stop.changed() => break,
+                    }
+                }
+            })
+        };
+
+        stop.await;
+        info!("stopping");
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = sweeper.await;
+        let _ = signals.await;
+        me.log_counters();
+        if let Err(e) = me.committer.flush_blocking() {
+            error!(error = %e, "final store flush failed");
+        }
+        Ok(())
+    }
+
+    /// Logs every counter at info level.
+    pub fn log_counters(&self) {
+        let line = self
+            .counters
+            .snapshot()
+            .into_iter()
+            .filter(|(_, v)| *v > 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        info!(counters = %line, "counters");
+    }
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""A lab CMTS relay in a few lines of standard-library Python.
+
+Sends a relayed DHCPv4 DISCOVER (giaddr 127.0.0.2, option 82 with the
+device's circuit-id / remote-id and sub-option 19 "relay source port",
+RFC 8357, so the server answers to this script's own port and no root is
+needed), then the REQUEST for the offered address, and prints both replies.
+
+    python3 examples/lab/dora.py --mac 00:10:95:12:34:56 --vendor-class docsis3.0:
+    python3 examples/lab/dora.py --mac 00:10:95:ab:cd:ef --vendor-class pktc2.0:
+    python3 examples/lab/dora.py --mac 3c:00:00:00:00:01 --remote-id 00:10:95:12:34:56
+
+It is independent of headend's own codec on purpose: it is a second,
+independently written implementation of the wire format.
+"""
+import argparse
+import random
+import socket
+import struct
+import sys
+
+NAMES = {1: "subnet-mask", 2: "time-offset", 3: "routers", 4: "time-servers", 6: "dns",
+         7: "log-servers", 12: "host-name", 15: "domain-name", 51: "lease-time", 53: "message-type",
+         54: "server-id", 58: "renewal-time", 59: "rebinding-time", 66: "tftp-server-name",
+         67: "boot-file-name", 82: "relay-agent-info", 122: "cablelabs-ccc", 125: "vivso"}
+TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE", 8: "INFORM"}
+
+
+def mac_bytes(s):
+    b = bytes.fromhex(s.replace(":", "").replace("-", ""))
+    if len(b) != 6:
+        sys.exit(f"not a MAC: {s}")
+    return b
+
+
+def opt(code, data):
+    return bytes([code, len(data)]) + data
+
+
+def build(mtype, mac, xid, giaddr, extra, args):
+    hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 1, xid, 0, 0,
+                      bytes(4), bytes(4), bytes(4), socket.inet_aton(giaddr),
+                      mac + bytes(10), bytes(64), bytes(128))
+    o = bytes([99, 130, 83, 99]) + opt(53, bytes([mtype]))
+    for c, d in extra:
+        o += opt(c, d)
+    if args.vendor_class:
+        o += opt(60, args.vendor_class.encode())
+    o += opt(55, bytes([1, 3, 6, 7, 12, 15, 66, 67, 122, 125]))
+    if args.vendor_class.startswith(("docsis", "pktc")):
+        # CableLabs ORO (sub-option 1) asking for CCCv6 (123) and IP_PREF (124), and IP_PREF b'111.
+        cl = opt(1, bytes([2, 123, 124])) + opt(124, bytes([7]))
+        o += opt(125, struct.pack("!IB", 4491, len(cl)) + cl)
+    rai = opt(1, b"cmts0/" + mac.hex().encode())
+    if args.remote_id:
+        rai += opt(2, mac_bytes(args.remote_id))
+    rai += opt(19, b"\x00\x00")  # RFC 8357: reply to my source port
+    o += opt(82, rai) + b"\xff"
+    return hdr + o
+
+
+def parse(data):
+    if len(data) < 240:
+        return None
+    yiaddr = socket.inet_ntoa(data[16:20])
+    opts, i = [], 240
+    while i < len(data) and data[i] != 255:
+        if data[i] == 0:
+            i += 1
+            continue
+        c, n = data[i], data[i + 1]
+        opts.append((c, data[i + 2:i + 2 + n]))
+        i += 2 + n
+    return yiaddr, opts
+
+
+def show(data):
+    yiaddr, opts = parse(data)
+    mtype = next((d[0] for c, d in opts if c == 53), 0)
+    print(f"{TYPES.get(mtype, mtype)}: yiaddr {yiaddr}")
+    for c, d in opts:
+        print(f"  {c:3} {NAMES.get(c, ''):18} {d.hex()}")
+    return mtype, yiaddr, opts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", default="127.0.0.1:6767")
+    ap.add_argument("--relay", default="127.0.0.2")
+    ap.add_argument("--mac", required=True)
+    ap.add_argument("--vendor-class", default="")
+    ap.add_argument("--remote-id", help="CM MAC the CMTS puts in option 82.2 (for a CPE behind a modem)")
+    ap.add_argument("--timeout", type=float, default=2.0)
+    args = ap.parse_args()
+    host, port = args.server.rsplit(":", 1)
+    mac = mac_bytes(args.mac)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((args.relay, 0))
+    s.settimeout(args.timeout)
+    xid = random.getrandbits(32)
+    s.sendto(build(1, mac, xid, args.relay, [], args), (host, int(port)))
+    try:
+        data, _ = s.recvfrom(4096)
+    except socket.timeout:
+        sys.exit("no OFFER (is headend running, and does a pool serve this device?)")
+    mtype, yiaddr, opts = show(data)
+    if mtype != 2:
+        sys.exit(1)
+    sid = next(d for c, d in opts if c == 54)
+    s.sendto(build(3, mac, xid, args.relay, [(54, sid), (50, socket.inet_aton(yiaddr))], args), (host, int(port)))
+    try:
+        data, _ = s.recvfrom(4096)
+    except socket.timeout:
+        sys.exit("no ACK")
+    mtype, _, _ = show(data)
+    sys.exit(0 if mtype == 5 else 1)
+
+
+if __name__ == "__main__":
+    main()
