@@ -14,11 +14,21 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+mod codec;
 pub mod group;
 pub mod memory;
 pub mod sled_store;
+#[cfg(test)]
+mod suite;
 
-// (re-exports of GroupCommitter, MemoryStore, SledStore are added with their modules)
+pub use group::{Done, GroupCommitter, GroupOptions, GroupStats};
+pub use memory::MemoryStore;
+pub use sled_store::{SledOptions, SledStore};
+
+/// Longest [`ClientKey`] a store accepts: index keys carry its length in one
+/// byte, and no DHCP client identifier can be longer (option 61 has a one-byte
+/// length, RFC 2132 §9.14).
+pub const MAX_CLIENT_KEY_LEN: usize = 255;
 
 /// Seconds since the Unix epoch, the time unit of every stored record.
 pub type UnixTime = u64;
@@ -199,8 +209,9 @@ pub enum Mutation {
     },
 }
 
-/// Store failures.
-#[derive(Debug, thiserror::Error)]
+/// Store failures. `Clone` so that one failed group commit can be reported
+/// to every waiting submitter.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend reported an I/O or database error.
     #[error("store backend error: {0}")]
@@ -219,6 +230,13 @@ pub enum StoreError {
     /// The group committer has shut down.
     #[error("store committer has stopped")]
     Closed,
+    /// The group committer's queue is full; the batch was not accepted.
+    #[error("store committer queue is full")]
+    Overloaded,
+    /// A mutation cannot be stored as given (e.g. a client key longer than
+    /// [`MAX_CLIENT_KEY_LEN`]); the whole batch was rejected.
+    #[error("invalid mutation: {0}")]
+    Invalid(String),
 }
 
 /// Persistent storage used by the servers. Implementations must make
@@ -227,17 +245,17 @@ pub enum StoreError {
 /// of the process (and, for the sled backend, a power loss, as far as the
 /// disk honours `fsync`).
 pub trait Store: Send + Sync + 'static {
-    /// Every DHCPv4 lease record, for the in-memory lease table at start-up.
+    /// Every DHCPv4 lease record, for the in-memory lease table at start-up (in address order).
     fn load_leases4(&self) -> Result<Vec<Lease4>, StoreError>;
-    /// Leases of one client (uses the by-client index).
+    /// Leases of one client, in address order (uses the by-client index).
     fn leases4_by_client(&self, client: &ClientKey) -> Result<Vec<Lease4>, StoreError>;
-    /// Leases granted through one relay (uses the by-relay index).
+    /// Leases granted through one relay, in address order (uses the by-relay index).
     fn leases4_by_relay(&self, relay: Ipv4Addr) -> Result<Vec<Lease4>, StoreError>;
     /// The lease of one address.
     fn lease4(&self, ip: Ipv4Addr) -> Result<Option<Lease4>, StoreError>;
     /// One account.
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
-    /// Every account, for the in-memory account table at start-up.
+    /// Every account, for the in-memory account table at start-up (in id byte order).
     fn load_accounts(&self) -> Result<Vec<Account>, StoreError>;
     /// Every stored fixed binding.
     fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError>;

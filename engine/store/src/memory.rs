@@ -1,1 +1,193 @@
-//! (being written)
+//! In-memory [`Store`]: ordered maps behind one `RwLock`, for tests and for
+//! `headend explain`, which must not touch the server's database. It follows
+//! the same contract as the sled backend (seed 004 sections 5.2, 5.3: leases
+//! indexed by client and by relay; fixed bindings keyed by client and relay),
+//! returns results in the same order and rejects the same batches; nothing is
+//! ever durable, so [`Store::sync`] does nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use parking_lot::RwLock;
+
+use crate::codec;
+use crate::{Account, ClientKey, FixedBinding4, Lease4, Mutation, Store, StoreError};
+
+#[derive(Debug, Default)]
+struct Tables {
+    leases4: BTreeMap<Ipv4Addr, Lease4>,
+    by_client: BTreeMap<ClientKey, BTreeSet<Ipv4Addr>>,
+    by_relay: BTreeMap<Ipv4Addr, BTreeSet<Ipv4Addr>>,
+    accounts: BTreeMap<String, Account>,
+    // Keyed by the sled key bytes so `load_fixed4` returns the same order as sled.
+    fixed4: BTreeMap<Vec<u8>, FixedBinding4>,
+    meta: BTreeMap<String, Vec<u8>>,
+}
+
+impl Tables {
+    fn unindex(&mut self, old: &Lease4) {
+        if let Some(set) = self.by_client.get_mut(&old.client) {
+            set.remove(&old.ip);
+            if set.is_empty() {
+                self.by_client.remove(&old.client);
+            }
+        }
+        if let Some(set) = self.by_relay.get_mut(&old.relay) {
+            set.remove(&old.ip);
+            if set.is_empty() {
+                self.by_relay.remove(&old.relay);
+            }
+        }
+    }
+
+    fn put_lease(&mut self, lease: &Lease4) {
+        if let Some(old) = self.leases4.insert(lease.ip, lease.clone()) {
+            self.unindex(&old);
+        }
+        self.by_client
+            .entry(lease.client.clone())
+            .or_default()
+            .insert(lease.ip);
+        self.by_relay
+            .entry(lease.relay)
+            .or_default()
+            .insert(lease.ip);
+    }
+
+    fn delete_lease(&mut self, ip: Ipv4Addr) {
+        if let Some(old) = self.leases4.remove(&ip) {
+            self.unindex(&old);
+        }
+    }
+
+    fn leases_at(&self, ips: Option<&BTreeSet<Ipv4Addr>>) -> Vec<Lease4> {
+        ips.into_iter()
+            .flatten()
+            .filter_map(|ip| self.leases4.get(ip).cloned())
+            .collect()
+    }
+}
+
+/// A [`Store`] that keeps everything in memory and forgets it on drop.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: RwLock<Tables>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of lease records held.
+    pub fn lease4_count(&self) -> usize {
+        self.tables.read().leases4.len()
+    }
+}
+
+impl Store for MemoryStore {
+    fn load_leases4(&self) -> Result<Vec<Lease4>, StoreError> {
+        Ok(self.tables.read().leases4.values().cloned().collect())
+    }
+
+    fn leases4_by_client(&self, client: &ClientKey) -> Result<Vec<Lease4>, StoreError> {
+        let t = self.tables.read();
+        Ok(t.leases_at(t.by_client.get(client)))
+    }
+
+    fn leases4_by_relay(&self, relay: Ipv4Addr) -> Result<Vec<Lease4>, StoreError> {
+        let t = self.tables.read();
+        Ok(t.leases_at(t.by_relay.get(&relay)))
+    }
+
+    fn lease4(&self, ip: Ipv4Addr) -> Result<Option<Lease4>, StoreError> {
+        Ok(self.tables.read().leases4.get(&ip).cloned())
+    }
+
+    fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.tables.read().accounts.get(id).cloned())
+    }
+
+    fn load_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        Ok(self.tables.read().accounts.values().cloned().collect())
+    }
+
+    fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError> {
+        Ok(self.tables.read().fixed4.values().cloned().collect())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tables.read().meta.get(key).cloned())
+    }
+
+    fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+        // Validate (and build every fallible key) before taking the lock, so
+        // a refused batch leaves no partial effect, as with sled.
+        codec::validate(batch)?;
+        let fixed_keys = batch
+            .iter()
+            .filter_map(|m| match m {
+                Mutation::PutFixed4(f) => Some(codec::fixed_key(&f.client, f.relay)),
+                Mutation::DeleteFixed4 { client, relay } => Some(codec::fixed_key(client, *relay)),
+                _ => None,
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut fixed_keys = fixed_keys.into_iter();
+        let mut t = self.tables.write();
+        for m in batch {
+            match m {
+                Mutation::PutLease4(l) => t.put_lease(l),
+                Mutation::DeleteLease4(ip) => t.delete_lease(*ip),
+                Mutation::PutAccount(a) => {
+                    t.accounts.insert(a.id.clone(), a.clone());
+                }
+                Mutation::DeleteAccount(id) => {
+                    t.accounts.remove(id);
+                }
+                Mutation::PutFixed4(f) => {
+                    if let Some(k) = fixed_keys.next() {
+                        t.fixed4.insert(k, f.clone());
+                    }
+                }
+                Mutation::DeleteFixed4 { .. } => {
+                    if let Some(k) = fixed_keys.next() {
+                        t.fixed4.remove(&k);
+                    }
+                }
+                Mutation::PutMeta { key, value } => {
+                    t.meta.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::{self, store_suite};
+
+    fn make() -> (MemoryStore, ()) {
+        (MemoryStore::new(), ())
+    }
+
+    store_suite!(make);
+
+    #[test]
+    fn index_sets_are_pruned_when_emptied() {
+        let s = MemoryStore::new();
+        let l = suite::lease(1, 7, 1);
+        s.apply(&[Mutation::PutLease4(l.clone())]).unwrap();
+        s.apply(&[Mutation::DeleteLease4(l.ip)]).unwrap();
+        assert_eq!(s.lease4_count(), 0);
+        let t = s.tables.read();
+        assert!(t.by_client.is_empty());
+        assert!(t.by_relay.is_empty());
+    }
+}

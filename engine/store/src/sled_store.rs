@@ -1,1 +1,749 @@
-//! (being written)
+//! The embedded [`Store`]: one sled database in a directory, with the lease
+//! table and its two indexes (by client, by relay; seed 004 section 5.2), the
+//! accounts (section 2), the fixed bindings keyed by client and relay
+//! (section 5.3) and server metadata.
+//!
+//! Layout (one sled tree each):
+//!
+//! | tree                | key                                        | value  |
+//! |---------------------|--------------------------------------------|--------|
+//! | `leases4`           | IPv4 address (4 bytes)                     | record |
+//! | `leases4_by_client` | client-key length (1) + client key + IPv4  | empty  |
+//! | `leases4_by_relay`  | relay IPv4 (4) + IPv4                      | empty  |
+//! | `accounts`          | account id (UTF-8)                         | record |
+//! | `fixed4`            | client-key length (1) + client key + relay | record |
+//! | `meta`              | key (UTF-8)                                | raw    |
+//!
+//! A record is one format-version byte (1) followed by the postcard encoding
+//! of the Rust type; any other version is refused as [`StoreError::Corrupt`].
+//! Addresses are big-endian, so every scan returns address order.
+//!
+//! Every [`Store::apply`] is one sled transaction across all six trees, so a
+//! batch and the index changes it implies are recovered all or nothing.
+//!
+//! Durability: sled's own periodic flusher is switched off; data reaches the
+//! disk only through [`Store::sync`] (`Db::flush`: write the log, then
+//! `fsync`). What a crash can lose:
+//! * **SIGKILL / process crash**: nothing that `sync` returned `Ok` for, so
+//!   nothing the group committer acknowledged. Batches applied but not yet
+//!   synced may or may not survive, each one whole or not at all.
+//! * **Power loss / kernel crash**: the same, provided the disk honours
+//!   `fsync` (no volatile write cache that lies about flushes).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use sled::transaction::{
+    ConflictableTransactionResult, TransactionError, Transactional, TransactionalTree,
+};
+use sled::{IVec, Tree};
+
+use crate::codec;
+use crate::{Account, ClientKey, FixedBinding4, Lease4, Mutation, Store, StoreError};
+
+const T_LEASES4: &str = "leases4";
+const T_BY_CLIENT: &str = "leases4_by_client";
+const T_BY_RELAY: &str = "leases4_by_relay";
+const T_ACCOUNTS: &str = "accounts";
+const T_FIXED4: &str = "fixed4";
+const T_META: &str = "meta";
+
+const EMPTY: &[u8] = &[];
+
+/// Tuning of the sled database.
+#[derive(Debug, Clone)]
+pub struct SledOptions {
+    /// Bytes of page cache sled may keep in memory (sled default: 1 GiB).
+    pub cache_capacity: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        // 1M leases with both indexes take about 250 MB on disk; a cache of
+        // that order keeps start-up scans and lookups in memory.
+        SledOptions {
+            cache_capacity: 512 << 20,
+        }
+    }
+}
+
+/// A [`Store`] backed by a sled database directory.
+pub struct SledStore {
+    db: sled::Db,
+    leases4: Tree,
+    by_client: Tree,
+    by_relay: Tree,
+    accounts: Tree,
+    fixed4: Tree,
+    meta: Tree,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sled_err(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Corruption { .. } => StoreError::Corrupt {
+            tree: "sled",
+            detail: e.to_string(),
+        },
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+fn open_err(path: &Path, e: sled::Error) -> StoreError {
+    match &e {
+        // sled reports a failed `flock` as a plain I/O error with this text.
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::Locked(path.display().to_string())
+        }
+        _ => sled_err(e),
+    }
+}
+
+/// One mutation with its keys and record already encoded, so that the
+/// transaction closure (which sled may run several times) does no fallible
+/// or expensive work.
+enum Op {
+    PutLease {
+        ip: [u8; 4],
+        rec: Vec<u8>,
+        client_key: Vec<u8>,
+        relay_key: [u8; 8],
+    },
+    DeleteLease {
+        ip: [u8; 4],
+    },
+    Put {
+        table: Table,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: Table,
+        key: Vec<u8>,
+    },
+}
+
+#[derive(Clone, Copy)]
+enum Table {
+    Accounts,
+    Fixed4,
+    Meta,
+}
+
+fn prepare(batch: &[Mutation]) -> Result<Vec<Op>, StoreError> {
+    batch
+        .iter()
+        .map(|m| {
+            Ok(match m {
+                Mutation::PutLease4(l) => Op::PutLease {
+                    ip: l.ip.octets(),
+                    rec: codec::encode(T_LEASES4, l)?,
+                    client_key: codec::client_index_key(&l.client, l.ip)?,
+                    relay_key: codec::relay_index_key(l.relay, l.ip),
+                },
+                Mutation::DeleteLease4(ip) => Op::DeleteLease { ip: ip.octets() },
+                Mutation::PutAccount(a) => Op::Put {
+                    table: Table::Accounts,
+                    key: a.id.as_bytes().to_vec(),
+                    value: codec::encode(T_ACCOUNTS, a)?,
+                },
+                Mutation::DeleteAccount(id) => Op::Delete {
+                    table: Table::Accounts,
+                    key: id.as_bytes().to_vec(),
+                },
+                Mutation::PutFixed4(f) => Op::Put {
+                    table: Table::Fixed4,
+                    key: codec::fixed_key(&f.client, f.relay)?,
+                    value: codec::encode(T_FIXED4, f)?,
+                },
+                Mutation::DeleteFixed4 { client, relay } => Op::Delete {
+                    table: Table::Fixed4,
+                    key: codec::fixed_key(client, *relay)?,
+                },
+                Mutation::PutMeta { key, value } => Op::Put {
+                    table: Table::Meta,
+                    key: key.as_bytes().to_vec(),
+                    value: value.clone(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Remove the index entries of the lease record `old`, which is being
+/// replaced or deleted.
+fn unindex(
+    by_client: &TransactionalTree,
+    by_relay: &TransactionalTree,
+    old: &IVec,
+) -> ConflictableTransactionResult<(), StoreError> {
+    match codec::decode::<Lease4>(T_LEASES4, old) {
+        Ok(old) => {
+            if let Ok(k) = codec::client_index_key(&old.client, old.ip) {
+                by_client.remove(k)?;
+            }
+            by_relay.remove(&codec::relay_index_key(old.relay, old.ip)[..])?;
+        }
+        Err(e) => {
+            // Refusing the write would make the address unusable forever;
+            // index entries left behind are filtered out on read.
+            tracing::warn!(error = %e, "overwriting an undecodable lease record");
+        }
+    }
+    Ok(())
+}
+
+fn key_ip(tree: &'static str, key: &[u8]) -> Result<Ipv4Addr, StoreError> {
+    let octets: [u8; 4] = key.try_into().map_err(|_| StoreError::Corrupt {
+        tree,
+        detail: format!("key of {} bytes, expected an IPv4 address", key.len()),
+    })?;
+    Ok(Ipv4Addr::from(octets))
+}
+
+fn decode_lease(ip: Ipv4Addr, value: &[u8]) -> Result<Lease4, StoreError> {
+    let lease: Lease4 = codec::decode(T_LEASES4, value)?;
+    if lease.ip != ip {
+        return Err(StoreError::Corrupt {
+            tree: T_LEASES4,
+            detail: format!("record for {} stored under key {ip}", lease.ip),
+        });
+    }
+    Ok(lease)
+}
+
+impl SledStore {
+    /// Open (or create) the database in directory `path` with default options.
+    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        Self::open_with(path, &SledOptions::default())
+    }
+
+    /// Open (or create) the database in directory `path`.
+    pub fn open_with(path: &Path, opts: &SledOptions) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(opts.cache_capacity)
+            // Durability comes only from our explicit `sync`; a background
+            // flusher would add fsyncs competing with the group committer.
+            .flush_every_ms(None)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| open_err(path, e))?;
+        let tree = |name: &str| db.open_tree(name).map_err(sled_err);
+        Ok(SledStore {
+            leases4: tree(T_LEASES4)?,
+            by_client: tree(T_BY_CLIENT)?,
+            by_relay: tree(T_BY_RELAY)?,
+            accounts: tree(T_ACCOUNTS)?,
+            fixed4: tree(T_FIXED4)?,
+            meta: tree(T_META)?,
+            path: path.to_path_buf(),
+            db,
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(sled_err)
+    }
+
+    /// Leases whose addresses are listed (as key suffixes) by an index scan,
+    /// keeping only those the predicate accepts: an entry can only be stale
+    /// after an undecodable record was overwritten (see `unindex`).
+    fn leases_from_index(
+        &self,
+        scan: sled::Iter,
+        index: &'static str,
+        belongs: impl Fn(&Lease4) -> bool,
+    ) -> Result<Vec<Lease4>, StoreError> {
+        let mut out = Vec::new();
+        for item in scan {
+            let (k, _) = item.map_err(sled_err)?;
+            let ip = codec::ip_suffix(&k).ok_or_else(|| StoreError::Corrupt {
+                tree: index,
+                detail: format!("index key of {} bytes", k.len()),
+            })?;
+            match self.lease4(ip)? {
+                Some(l) if belongs(&l) => out.push(l),
+                _ => tracing::warn!(%ip, index, "skipping stale index entry"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Store for SledStore {
+    fn load_leases4(&self) -> Result<Vec<Lease4>, StoreError> {
+        self.leases4
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(sled_err)?;
+                decode_lease(key_ip(T_LEASES4, &k)?, &v)
+            })
+            .collect()
+    }
+
+    fn leases4_by_client(&self, client: &ClientKey) -> Result<Vec<Lease4>, StoreError> {
+        // A key too long to be stored has no leases.
+        let Ok(prefix) = codec::client_prefix(client) else {
+            return Ok(Vec::new());
+        };
+        self.leases_from_index(self.by_client.scan_prefix(prefix), T_BY_CLIENT, |l| {
+            l.client == *client
+        })
+    }
+
+    fn leases4_by_relay(&self, relay: Ipv4Addr) -> Result<Vec<Lease4>, StoreError> {
+        self.leases_from_index(self.by_relay.scan_prefix(relay.octets()), T_BY_RELAY, |l| {
+            l.relay == relay
+        })
+    }
+
+    fn lease4(&self, ip: Ipv4Addr) -> Result<Option<Lease4>, StoreError> {
+        self.leases4
+            .get(ip.octets())
+            .map_err(sled_err)?
+            .map(|v| decode_lease(ip, &v))
+            .transpose()
+    }
+
+    fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        self.accounts
+            .get(id.as_bytes())
+            .map_err(sled_err)?
+            .map(|v| codec::decode(T_ACCOUNTS, &v))
+            .transpose()
+    }
+
+    fn load_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.accounts
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(sled_err)?;
+                let a: Account = codec::decode(T_ACCOUNTS, &v)?;
+                if a.id.as_bytes() != &k[..] {
+                    return Err(StoreError::Corrupt {
+                        tree: T_ACCOUNTS,
+                        detail: format!("account {:?} stored under another key", a.id),
+                    });
+                }
+                Ok(a)
+            })
+            .collect()
+    }
+
+    fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError> {
+        self.fixed4
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(sled_err)?;
+                let f: FixedBinding4 = codec::decode(T_FIXED4, &v)?;
+                if codec::fixed_key(&f.client, f.relay).ok().as_deref() != Some(&k[..]) {
+                    return Err(StoreError::Corrupt {
+                        tree: T_FIXED4,
+                        detail: format!(
+                            "binding of {} on {} stored under another key",
+                            f.client.to_hex(),
+                            f.relay
+                        ),
+                    });
+                }
+                Ok(f)
+            })
+            .collect()
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .meta
+            .get(key.as_bytes())
+            .map_err(sled_err)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+        let ops = prepare(batch)?;
+        let trees = (
+            &self.leases4,
+            &self.by_client,
+            &self.by_relay,
+            &self.accounts,
+            &self.fixed4,
+            &self.meta,
+        );
+        let res = trees.transaction(
+            |(leases4, by_client, by_relay, accounts, fixed4, meta)| -> ConflictableTransactionResult<(), StoreError> {
+                for op in &ops {
+                    match op {
+                        Op::PutLease {
+                            ip,
+                            rec,
+                            client_key,
+                            relay_key,
+                        } => {
+                            if let Some(old) = leases4.insert(&ip[..], rec.as_slice())? {
+                                unindex(by_client, by_relay, &old)?;
+                            }
+                            by_client.insert(client_key.as_slice(), EMPTY)?;
+                            by_relay.insert(&relay_key[..], EMPTY)?;
+                        }
+                        Op::DeleteLease { ip } => {
+                            if let Some(old) = leases4.remove(&ip[..])? {
+                                unindex(by_client, by_relay, &old)?;
+                            }
+                        }
+                        Op::Put { table, key, value } => {
+                            let t = match table {
+                                Table::Accounts => accounts,
+                                Table::Fixed4 => fixed4,
+                                Table::Meta => meta,
+                            };
+                            t.insert(key.as_slice(), value.as_slice())?;
+                        }
+                        Op::Delete { table, key } => {
+                            let t = match table {
+                                Table::Accounts => accounts,
+                                Table::Fixed4 => fixed4,
+                                Table::Meta => meta,
+                            };
+                            t.remove(key.as_slice())?;
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(sled_err(e)),
+        }
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(sled_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::{self, store_suite};
+    use std::time::{Duration, Instant};
+    use tempfile::TempDir;
+
+    fn make() -> (SledStore, TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path()).unwrap();
+        (s, dir)
+    }
+
+    store_suite!(make);
+
+    /// Reopen a directory whose previous handle was just dropped: sled's
+    /// background writer may hold the file lock for a moment after the drop.
+    fn reopen(path: &Path) -> SledStore {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match SledStore::open(path) {
+                Err(StoreError::Locked(_)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    fn raw_keys(t: &Tree) -> Vec<Vec<u8>> {
+        t.iter().keys().map(|k| k.unwrap().to_vec()).collect()
+    }
+
+    #[test]
+    fn second_open_is_locked() {
+        let (s, dir) = make();
+        let e = SledStore::open(dir.path()).unwrap_err();
+        match e {
+            StoreError::Locked(p) => assert_eq!(p, dir.path().display().to_string()),
+            other => panic!("expected Locked, got {other}"),
+        }
+        drop(s);
+    }
+
+    #[test]
+    fn reopen_after_drop_recovers_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let leases: Vec<_> = (0..500)
+            .map(|n| suite::lease(n, n % 37, (n % 5) as u8))
+            .collect();
+        let acc = suite::account("00:10:18:00:00:01", "cm");
+        let fx = suite::fixed(3, 1, Ipv4Addr::new(10, 1, 0, 3));
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            let mut batch: Vec<_> = leases.iter().cloned().map(Mutation::PutLease4).collect();
+            batch.push(Mutation::PutAccount(acc.clone()));
+            batch.push(Mutation::PutFixed4(fx.clone()));
+            batch.push(Mutation::PutMeta {
+                key: "duid".into(),
+                value: vec![0, 3, 0, 1, 1, 2, 3, 4, 5, 6],
+            });
+            s.apply(&batch).unwrap();
+            // Move one lease so the reopened indexes must reflect the move.
+            s.apply(&[Mutation::PutLease4(suite::lease(7, 1000, 9))])
+                .unwrap();
+            s.apply(&[Mutation::DeleteLease4(leases[8].ip)]).unwrap();
+            s.sync().unwrap();
+        }
+        let s = reopen(dir.path());
+        let mut want = leases.clone();
+        want[7] = suite::lease(7, 1000, 9);
+        want.remove(8);
+        assert_eq!(s.load_leases4().unwrap(), want);
+        assert_eq!(s.load_accounts().unwrap(), vec![acc]);
+        assert_eq!(s.load_fixed4().unwrap(), vec![fx]);
+        assert_eq!(
+            s.meta("duid").unwrap(),
+            Some(vec![0, 3, 0, 1, 1, 2, 3, 4, 5, 6])
+        );
+        assert_eq!(
+            s.leases4_by_client(&suite::client(1000)).unwrap(),
+            vec![suite::lease(7, 1000, 9)]
+        );
+        for c in 0..37 {
+            let mine: Vec<_> = want
+                .iter()
+                .filter(|l| l.client == suite::client(c))
+                .cloned()
+                .collect();
+            assert_eq!(s.leases4_by_client(&suite::client(c)).unwrap(), mine);
+        }
+        assert_eq!(raw_keys(&s.by_client).len(), want.len());
+        assert_eq!(raw_keys(&s.by_relay).len(), want.len());
+    }
+
+    #[test]
+    fn index_trees_hold_exactly_one_entry_per_lease() {
+        let (s, _dir) = make();
+        let a = suite::lease(1, 1, 1);
+        s.apply(&[Mutation::PutLease4(a.clone())]).unwrap();
+        s.apply(&[Mutation::PutLease4(suite::lease(1, 2, 2))])
+            .unwrap();
+        s.apply(&[Mutation::PutLease4(suite::lease(2, 2, 2))])
+            .unwrap();
+        let c2 = codec::client_prefix(&suite::client(2)).unwrap();
+        let with_ip = |p: &[u8], ip: u8| {
+            let mut k = p.to_vec();
+            k.extend_from_slice(&[10, 0, 0, ip]);
+            k
+        };
+        assert_eq!(
+            raw_keys(&s.by_client),
+            vec![with_ip(&c2, 1), with_ip(&c2, 2)]
+        );
+        assert_eq!(
+            raw_keys(&s.by_relay),
+            vec![
+                vec![192, 0, 2, 2, 10, 0, 0, 1],
+                vec![192, 0, 2, 2, 10, 0, 0, 2]
+            ]
+        );
+        s.apply(&[
+            Mutation::DeleteLease4(Ipv4Addr::new(10, 0, 0, 1)),
+            Mutation::DeleteLease4(Ipv4Addr::new(10, 0, 0, 2)),
+        ])
+        .unwrap();
+        assert!(raw_keys(&s.by_client).is_empty());
+        assert!(raw_keys(&s.by_relay).is_empty());
+        assert!(raw_keys(&s.leases4).is_empty());
+    }
+
+    #[test]
+    fn records_start_with_the_format_version() {
+        let (s, _dir) = make();
+        let l = suite::lease(3, 1, 1);
+        s.apply(&[
+            Mutation::PutLease4(l.clone()),
+            Mutation::PutAccount(suite::account("a", "cm")),
+        ])
+        .unwrap();
+        let raw = s.leases4.get(l.ip.octets()).unwrap().unwrap();
+        assert_eq!(raw[0], codec::FORMAT_V1);
+        assert_eq!(postcard::from_bytes::<Lease4>(&raw[1..]).unwrap(), l);
+        let raw = s.accounts.get(b"a").unwrap().unwrap();
+        assert_eq!(raw[0], codec::FORMAT_V1);
+    }
+
+    #[test]
+    fn unknown_version_byte_is_corrupt() {
+        let (s, _dir) = make();
+        let l = suite::lease(3, 1, 1);
+        s.apply(&[
+            Mutation::PutLease4(l.clone()),
+            Mutation::PutAccount(suite::account("a", "cm")),
+            Mutation::PutFixed4(suite::fixed(1, 1, l.ip)),
+        ])
+        .unwrap();
+        let bump = |t: &Tree| {
+            let (k, v) = t.first().unwrap().unwrap();
+            let mut v = v.to_vec();
+            v[0] = 2;
+            t.insert(k, v).unwrap();
+        };
+        bump(&s.leases4);
+        bump(&s.accounts);
+        bump(&s.fixed4);
+        let is_version_err = |e: StoreError, tree: &str| matches!(&e, StoreError::Corrupt { tree: t, detail } if *t == tree && detail.contains("version 2"));
+        assert!(is_version_err(s.load_leases4().unwrap_err(), T_LEASES4));
+        assert!(is_version_err(s.lease4(l.ip).unwrap_err(), T_LEASES4));
+        assert!(is_version_err(
+            s.leases4_by_client(&l.client).unwrap_err(),
+            T_LEASES4
+        ));
+        assert!(is_version_err(s.load_accounts().unwrap_err(), T_ACCOUNTS));
+        assert!(is_version_err(s.account("a").unwrap_err(), T_ACCOUNTS));
+        assert!(is_version_err(s.load_fixed4().unwrap_err(), T_FIXED4));
+    }
+
+    #[test]
+    fn record_under_wrong_key_is_corrupt() {
+        let (s, _dir) = make();
+        let l = suite::lease(3, 1, 1);
+        s.leases4
+            .insert([10, 0, 0, 4], codec::encode(T_LEASES4, &l).unwrap())
+            .unwrap();
+        assert!(matches!(
+            s.load_leases4(),
+            Err(StoreError::Corrupt {
+                tree: T_LEASES4,
+                ..
+            })
+        ));
+        s.leases4.clear().unwrap();
+        s.leases4
+            .insert([10, 0, 0], codec::encode(T_LEASES4, &l).unwrap())
+            .unwrap();
+        assert!(matches!(
+            s.load_leases4(),
+            Err(StoreError::Corrupt {
+                tree: T_LEASES4,
+                ..
+            })
+        ));
+        s.accounts
+            .insert(
+                b"b",
+                codec::encode(T_ACCOUNTS, &suite::account("a", "cm")).unwrap(),
+            )
+            .unwrap();
+        assert!(matches!(
+            s.load_accounts(),
+            Err(StoreError::Corrupt {
+                tree: T_ACCOUNTS,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn corrupt_old_record_can_be_overwritten_and_stale_index_is_skipped() {
+        let (s, _dir) = make();
+        let old = suite::lease(5, 1, 1);
+        s.apply(&[Mutation::PutLease4(old.clone())]).unwrap();
+        s.leases4.insert(old.ip.octets(), vec![9u8, 1, 2]).unwrap();
+        let new = suite::lease(5, 2, 2);
+        s.apply(&[Mutation::PutLease4(new.clone())]).unwrap();
+        assert_eq!(s.lease4(old.ip).unwrap(), Some(new.clone()));
+        // The old client's index entry could not be removed but is not served.
+        assert_eq!(raw_keys(&s.by_client).len(), 2);
+        assert_eq!(s.leases4_by_client(&old.client).unwrap(), vec![]);
+        assert_eq!(s.leases4_by_relay(old.relay).unwrap(), vec![]);
+        assert_eq!(s.leases4_by_client(&new.client).unwrap(), vec![new]);
+    }
+
+    #[test]
+    fn transaction_is_atomic_across_trees() {
+        // A batch that fails validation half-way must leave every tree untouched.
+        let (s, _dir) = make();
+        let mut bad = suite::fixed(1, 1, Ipv4Addr::new(10, 1, 0, 1));
+        bad.client = ClientKey(vec![0; 256]);
+        let e = s
+            .apply(&[
+                Mutation::PutLease4(suite::lease(1, 1, 1)),
+                Mutation::PutMeta {
+                    key: "k".into(),
+                    value: vec![1],
+                },
+                Mutation::PutFixed4(bad),
+            ])
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)));
+        for t in [&s.leases4, &s.by_client, &s.by_relay, &s.meta, &s.fixed4] {
+            assert!(raw_keys(t).is_empty());
+        }
+    }
+
+    /// Write 1,000,000 leases and time `load_leases4` after a reopen:
+    /// `cargo test -p headend-store --release -- --ignored --nocapture million`.
+    #[test]
+    #[ignore]
+    fn million_leases_load_time() {
+        let dir = tempfile::tempdir().unwrap();
+        const N: u32 = 1_000_000;
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            let t = Instant::now();
+            for chunk in 0..N / 10_000 {
+                let batch: Vec<_> = (chunk * 10_000..(chunk + 1) * 10_000)
+                    .map(|n| Mutation::PutLease4(suite::lease(n, n, (n % 250) as u8)))
+                    .collect();
+                s.apply(&batch).unwrap();
+            }
+            let accounts: Vec<_> = (0..N)
+                .map(|n| {
+                    let mut a = suite::account(&suite::client(n).to_hex(), "cm");
+                    a.attributes.clear();
+                    Mutation::PutAccount(a)
+                })
+                .collect();
+            for chunk in accounts.chunks(10_000) {
+                s.apply(chunk).unwrap();
+            }
+            s.sync().unwrap();
+            eprintln!(
+                "wrote {N} leases + {N} accounts in {:?}, {} MB on disk",
+                t.elapsed(),
+                s.size_on_disk().unwrap() >> 20
+            );
+        }
+        let t = Instant::now();
+        let s = reopen(dir.path());
+        eprintln!("reopen: {:?}", t.elapsed());
+        let t = Instant::now();
+        let all = s.load_leases4().unwrap();
+        eprintln!("load_leases4: {} in {:?}", all.len(), t.elapsed());
+        assert_eq!(all.len(), N as usize);
+        let t = Instant::now();
+        let accounts = s.load_accounts().unwrap();
+        eprintln!("load_accounts: {} in {:?}", accounts.len(), t.elapsed());
+        assert_eq!(accounts.len(), N as usize);
+        let t = Instant::now();
+        let all = s.load_leases4().unwrap();
+        eprintln!(
+            "load_leases4 again (warm): {} in {:?}",
+            all.len(),
+            t.elapsed()
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! On-disk encoding shared by the backends: records are postcard behind a
+//! one-byte format version, and index keys are fixed-layout byte strings whose
+//! lexicographic order is the order the `Store` methods promise (address
+//! order, big-endian).
+
+use std::net::Ipv4Addr;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{ClientKey, StoreError, MAX_CLIENT_KEY_LEN};
+
+/// Format version of every record written by this build. A record with any
+/// other first byte is refused rather than guessed at: it was written by a
+/// newer (or broken) headend.
+pub(crate) const FORMAT_V1: u8 = 1;
+
+/// `FORMAT_V1` followed by the postcard encoding of `rec`.
+pub(crate) fn encode<T: Serialize>(tree: &'static str, rec: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_extend(rec, vec![FORMAT_V1])
+        .map_err(|e| StoreError::Invalid(format!("cannot encode a {tree} record: {e}")))
+}
+
+/// Decode a record written by [`encode`], refusing unknown versions and trailing bytes.
+pub(crate) fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        None => Err(StoreError::Corrupt {
+            tree,
+            detail: "empty record".into(),
+        }),
+        Some((&FORMAT_V1, body)) => {
+            let (rec, rest) =
+                postcard::take_from_bytes::<T>(body).map_err(|e| StoreError::Corrupt {
+                    tree,
+                    detail: format!("undecodable record: {e}"),
+                })?;
+            if rest.is_empty() {
+                Ok(rec)
+            } else {
+                Err(StoreError::Corrupt {
+                    tree,
+                    detail: format!("{} trailing bytes after the record", rest.len()),
+                })
+            }
+        }
+        Some((v, _)) => Err(StoreError::Corrupt {
+            tree,
+            detail: format!("unknown record format version {v}"),
+        }),
+    }
+}
+
+/// The one-byte length followed by the key bytes: the prefix under which a
+/// client's index entries sort, so that key `ab` never matches `abc`.
+pub(crate) fn client_prefix(client: &ClientKey) -> Result<Vec<u8>, StoreError> {
+    // MAX_CLIENT_KEY_LEN is u8::MAX: the length byte is the limit.
+    let len = u8::try_from(client.0.len()).map_err(|_| {
+        StoreError::Invalid(format!(
+            "client key of {} bytes is longer than {MAX_CLIENT_KEY_LEN}",
+            client.0.len()
+        ))
+    })?;
+    let mut k = Vec::with_capacity(client.0.len() + 1 + 4);
+    k.push(len);
+    k.extend_from_slice(&client.0);
+    Ok(k)
+}
+
+/// Key of the `leases4_by_client` index: client prefix then the address.
+pub(crate) fn client_index_key(client: &ClientKey, ip: Ipv4Addr) -> Result<Vec<u8>, StoreError> {
+    let mut k = client_prefix(client)?;
+    k.extend_from_slice(&ip.octets());
+    Ok(k)
+}
+
+/// Key of the `leases4_by_relay` index: relay then the address.
+pub(crate) fn relay_index_key(relay: Ipv4Addr, ip: Ipv4Addr) -> [u8; 8] {
+    let [a, b, c, d] = relay.octets();
+    let [e, f, g, h] = ip.octets();
+    [a, b, c, d, e, f, g, h]
+}
+
+/// Key of the `fixed4` table: client prefix then the relay.
+pub(crate) fn fixed_key(client: &ClientKey, relay: Ipv4Addr) -> Result<Vec<u8>, StoreError> {
+    let mut k = client_prefix(client)?;
+    k.extend_from_slice(&relay.octets());
+    Ok(k)
+}
+
+/// The address at the end of an index key (both indexes end with it).
+pub(crate) fn ip_suffix(key: &[u8]) -> Option<Ipv4Addr> {
+    let start = key.len().checked_sub(4)?;
+    let tail: [u8; 4] = key.get(start..)?.try_into().ok()?;
+    Some(Ipv4Addr::from(tail))
+}
+
+/// Reject a batch that the sled backend could not index, before touching
+/// anything, so both backends refuse exactly the same batches.
+pub(crate) fn validate(batch: &[crate::Mutation]) -> Result<(), StoreError> {
+    use crate::Mutation as M;
+    for m in batch {
+        match m {
+            M::PutLease4(l) => {
+                client_prefix(&l.client)?;
+            }
+            M::PutFixed4(f) => {
+                client_prefix(&f.client)?;
+            }
+            M::DeleteFixed4 { client, .. } => {
+                client_prefix(client)?;
+            }
+            M::DeleteLease4(_) | M::PutAccount(_) | M::DeleteAccount(_) | M::PutMeta { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_is_version_byte_then_postcard() {
+        let v = encode("meta", &(7u8, String::from("ab"))).unwrap();
+        // postcard: u8 raw, then varint length 2 and the bytes.
+        assert_eq!(v, vec![FORMAT_V1, 7, 2, b'a', b'b']);
+        let back: (u8, String) = decode("meta", &v).unwrap();
+        assert_eq!(back, (7, "ab".into()));
+    }
+
+    #[test]
+    fn decode_rejects_bad_versions_and_garbage() {
+        let good = encode("leases4", &(1u32, 2u32)).unwrap();
+        for bad_version in [0u8, 2, 0xff] {
+            let mut b = good.clone();
+            b[0] = bad_version;
+            let e = decode::<(u32, u32)>("leases4", &b).unwrap_err();
+            assert!(
+                matches!(&e, StoreError::Corrupt { tree: "leases4", detail } if detail.contains("version")),
+                "{e}"
+            );
+        }
+        assert!(matches!(
+            decode::<(u32, u32)>("leases4", &[]),
+            Err(StoreError::Corrupt { .. })
+        ));
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(matches!(
+            decode::<(u32, u32)>("leases4", &trailing),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            decode::<(u32, u32)>("leases4", &good[..2]),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn index_keys_have_the_documented_layout() {
+        let c = ClientKey(vec![0x01, 0xaa, 0xbb]);
+        let ip = Ipv4Addr::new(10, 0, 0, 9);
+        assert_eq!(
+            client_index_key(&c, ip).unwrap(),
+            vec![3, 0x01, 0xaa, 0xbb, 10, 0, 0, 9]
+        );
+        assert_eq!(
+            relay_index_key(Ipv4Addr::new(192, 0, 2, 1), ip),
+            [192, 0, 2, 1, 10, 0, 0, 9]
+        );
+        assert_eq!(
+            fixed_key(&c, Ipv4Addr::new(192, 0, 2, 1)).unwrap(),
+            vec![3, 0x01, 0xaa, 0xbb, 192, 0, 2, 1]
+        );
+        assert_eq!(ip_suffix(&[3, 1, 2, 3, 10, 0, 0, 9]), Some(ip));
+        assert_eq!(ip_suffix(&[10, 0, 0]), None);
+    }
+
+    #[test]
+    fn client_keys_longer_than_255_bytes_are_invalid() {
+        assert!(client_prefix(&ClientKey(vec![7; 255])).is_ok());
+        assert!(matches!(
+            client_prefix(&ClientKey(vec![7; 256])),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+}
