@@ -13,4 +13,8 @@
 //! (options 122, 125/4491, 43, the option 60 capability TLVs) have no crate
 //! at all.
 
+pub mod cablelabs;
+pub mod dhcpv4;
 pub mod dns;
+pub mod relay;
+pub mod suboptions;
