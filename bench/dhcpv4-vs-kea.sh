@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# DHCPv4 DORA throughput, headend vs ISC Kea 2.2, side by side on this machine.
+#
+# Method (shared/docs/peers.md §3.1-§3.3): perfdhcp acts as relay 127.0.0.2 and the
+# server listens on 127.0.0.1:67, both on loopback inside a namespace this script
+# creates. Each server holds SEED (1,000,000) active leases before the load starts,
+# serves the same pool (10.0.0.0/11), and returns the same CableLabs options
+# (122 sub-options 1/2, 125 enterprise 4491 sub-option 2) to perfdhcp's DOCSIS 3.0
+# option 60. The same rate ramp runs against each; the result is the highest rate
+# with < 0.1 % of DISCOVER-OFFER and of REQUEST-ACK exchanges lost.
+#
+# Run by hand as root (not by CI), with a release build:
+#   cargo build --release -p headend
+#   bench/dhcpv4-vs-kea.sh [kea|headend|both]
+# Environment (defaults in brackets):
+#   RATES    rates to ramp through, ascending ["2000 4000 6000 8000 10000 12000 16000 20000 24000 28000 32000"]
+#   PERIOD   seconds per rate [25]            CLIENTS  perfdhcp -R [100000]
+#   SEED     leases pre-loaded [1000000]      RETRIES  extra tries at a failing rate [1]
+#   KEA_THREADS  Kea's thread pool [2]        HEADEND  binary [target/release/headend]
+#   KEEP=1   keep the work directory (configs, perfdhcp outputs, logs)
+# Bounded: at most (number of RATES + RETRIES) perfdhcp runs per server, each under
+# `timeout`; every wait has a limit; everything started here is stopped by PID and the
+# namespace is deleted on exit.
+set -euo pipefail
+
+WHICH=${1:-both}
+RATES=${RATES:-"2000 4000 6000 8000 10000 12000 16000 20000 24000 28000 32000"}
+PERIOD=${PERIOD:-25}
+CLIENTS=${CLIENTS:-100000}
+SEED=${SEED:-1000000}
+RETRIES=${RETRIES:-1}
+KEA_THREADS=${KEA_THREADS:-2}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+HEADEND=${HEADEND:-$REPO/target/release/headend}
+PATH=$PATH:/usr/sbin:/sbin
+
+SERVER=127.0.0.1
+RELAY=127.0.0.2
+NETWORK=10.0.0.0/11
+FIRST=10.0.0.10
+LAST=10.31.255.250
+# DOCSIS 3.0 modem: option 60 "docsis3.0:0501010601"; option 55 gets 122 and 125 appended.
+PERF_OPTS=(-o 60,646f63736973332e303a30353031303130363031 -o 55,7a7d)
+
+case $WHICH in kea|headend|both) ;; *) echo "usage: $0 [kea|headend|both]" >&2; exit 2 ;; esac
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
+for t in ip perfdhcp awk ss timeout; do
+    command -v $t >/dev/null || { echo "missing $t (see .ci/run for the packages)" >&2; exit 2; }
+done
+if [ "$WHICH" != headend ]; then
+    command -v kea-dhcp4 >/dev/null || { echo "missing kea-dhcp4" >&2; exit 2; }
+fi
+if [ "$WHICH" != kea ]; then
+    [ -x "$HEADEND" ] || { echo "no $HEADEND: cargo build --release -p headend (or set HEADEND)" >&2; exit 2; }
+fi
+
+WORK=$(mktemp -d /tmp/headend-bench.XXXXXX)
+NS=hebench$$
+SERVER_PID=
+cleanup() {
+    set +e
+    if [ -n "$SERVER_PID" ]; then stop_pid "$SERVER_PID"; fi
+    ip netns del "$NS" 2>/dev/null
+    if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# SIGTERM, up to 20 s to exit, then SIGKILL; only ever the PID we started.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+}
+
+# Waits (at most $3 s) until file $1 contains $2 while PID $4 lives.
+wait_for_line() {
+    local file=$1 needle=$2 limit=$3 pid=$4 i
+    for i in $(seq $((limit * 10))); do
+        grep -qF "$needle" "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { echo "server exited before $needle:" >&2; tail -20 "$file" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "no '$needle' within ${limit}s:" >&2; tail -20 "$file" >&2; return 1
+}
+
+rcvbuf_errors() {
+    ip netns exec "$NS" awk '/^Udp:/ { n++; if (n == 1) for (i = 1; i <= NF; i++) c[$i] = i; else print $c["RcvbufErrors"] }' /proc/net/snmp
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip -n "$NS" addr add "$RELAY/8" dev lo
+echo "namespace $NS, work directory $WORK"
+echo "load: perfdhcp -4 relay $RELAY -> $SERVER:67, -R $CLIENTS, -W 1 s, ${PERIOD} s per rate; rates: $RATES"
+echo "state: $SEED active leases pre-loaded in each server; pool $FIRST - $LAST"
+echo
+
+# One perfdhcp run at rate $2 against the server with PID $1 (name $3).
+# Prints a result line; returns 0 when < 0.1 % of DO and of RA exchanges were lost.
+step() {
+    local pid=$1 rate=$2 name=$3 out u0 u1 t0 t1 pdx=()
+    out="$WORK/perf-$name-$rate-$(date +%s).txt"
+    # peers.md §3.1: single-threaded perfdhcp is cleaner up to ~8k/s, multi-threaded keeps up above.
+    [ "$rate" -le 8000 ] && pdx=(-g single)
+    u0=$(rcvbuf_errors); t0=$(cpu_ticks "$pid")
+    timeout -s INT -k 5 $((PERIOD + 20)) ip netns exec "$NS" perfdhcp "${pdx[@]}" -4 -l "$RELAY" \
+        -r "$rate" -R "$CLIENTS" -p "$PERIOD" -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$out" 2>&1 || true
+    u1=$(rcvbuf_errors); t1=$(cpu_ticks "$pid" 2>/dev/null || echo "$t0")
+    kill -0 "$pid" 2>/dev/null || { echo "$name died during the $rate/s run" >&2; return 2; }
+    awk -v rate="$rate" -v name="$name" -v rcv=$((u1 - u0)) -v cpu=$(((t1 - t0))) -v period="$PERIOD" '
+        /Statistics for: DISCOVER-OFFER/ { s = "DO" } /Statistics for: REQUEST-ACK/ { s = "RA" }
+        /^sent packets:/ { sent[s] = $3 } /^received packets:/ { recv[s] = $3 }
+        /^avg delay:/ { delay[s] = $3 }
+        END {
+            if (sent["DO"] == "" || sent["RA"] == "") { print name, rate "/s: no perfdhcp report"; exit 1 }
+            lost_do = sent["DO"] - recv["DO"]; lost_ra = sent["RA"] - recv["RA"]
+            pdo = sent["DO"] ? 100 * lost_do / sent["DO"] : 100
+            pra = sent["RA"] ? 100 * lost_ra / sent["RA"] : 100
+            ok = (sent["DO"] > 0 && sent["RA"] > 0 && lost_do * 1000 < sent["DO"] && lost_ra * 1000 < sent["RA"])
+            printf "%-9s %6d/s asked, %8.0f/s ACKed: DO lost %.4f %%, RA lost %.4f %%, avg delay %s/%s ms, server CPU %.1f s, RcvbufErrors %d  %s\n",
+                name, rate, recv["RA"] / period, pdo, pra, delay["DO"], delay["RA"], cpu / 100, rcv, ok ? "ok" : "LOSSY"
+            exit ok ? 0 : 1
+        }' "$out"
+}
+
+# perfdhcp and the server share the cores: anything else running skews the result.
+warn_if_busy() {
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "$1: load average before the ramp: $load"
+    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+        echo "WARNING: the machine is not idle (load $load on $(nproc) cores); results will be low and noisy" >&2
+    fi
+}
+
+# Ramps through RATES against PID $1; sets BEST.
+ramp() {
+    local pid=$1 name=$2 rate tries rc
+    warn_if_busy "$name"
+    BEST=0
+    for rate in $RATES; do
+        tries=0
+        while :; do
+            rc=0; step "$pid" "$rate" "$name" || rc=$?
+            [ $rc -eq 2 ] && return 1
+            [ $rc -eq 0 ] && { BEST=$rate; break; }
+            tries=$((tries + 1))
+            [ $tries -gt "$RETRIES" ] && return 0
+        done
+    done
+}
+
+# Writes the first $SEED addresses of the pool as active leases to clients
+# 02:00:xx:xx:xx:xx, the same set `headend store seed` writes.
+kea_preload() {
+    local file=$1 now
+    now=$(date +%s)
+    awk -v n="$SEED" -v now="$now" 'BEGIN {
+        print "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context"
+        a = 10 * 16777216 + 10   # 10.0.0.10
+        for (i = 0; i < n; i++) {
+            ip = a + i
+            printf "%d.%d.%d.%d,02:00:%02x:%02x:%02x:%02x,,86400,%d,1,0,0,,0,\n",
+                int(ip / 16777216), int(ip / 65536) % 256, int(ip / 256) % 256, ip % 256,
+                int(i / 16777216), int(i / 65536) % 256, int(i / 256) % 256, i % 256, now + 86400
+        }
+    }' > "$file"
+}
+
+KEA_BEST=
+HEADEND_BEST=
+
+if [ "$WHICH" != headend ]; then
+    mkdir -p "$WORK/kea"
+    cat > "$WORK/kea/kea4.json" <<EOF
+{ "Dhcp4": {
+  "interfaces-config": { "interfaces": [ "lo/$SERVER" ], "dhcp-socket-type": "udp" },
+  "lease-database": { "type": "memfile", "persist": true, "name": "$WORK/kea/leases4.csv", "lfc-interval": 3600 },
+  "multi-threading": { "enable-multi-threading": true, "thread-pool-size": $KEA_THREADS, "packet-queue-size": 256 },
+  "valid-lifetime": 3600, "renew-timer": 1800, "rebind-timer": 3150,
+  "option-def": [ { "name": "cablelabs-client-conf", "code": 122, "type": "binary", "space": "dhcp4" } ],
+  "client-classes": [ {
+      "name": "docsis",
+      "test": "substring(option[60].text,0,6) == 'docsis'",
+      "option-data": [
+        { "name": "cablelabs-client-conf", "code": 122, "csv-format": false, "data": "0104c00002010204c0000201" },
+        { "name": "vivso-suboptions", "data": "4491" },
+        { "name": "tftp-servers", "space": "vendor-4491", "data": "192.0.2.1" } ] } ],
+  "subnet4": [ {
+      "id": 1, "subnet": "$NETWORK", "relay": { "ip-addresses": [ "$RELAY" ] },
+      "pools": [ { "pool": "$FIRST - $LAST" } ],
+      "option-data": [ { "name": "routers", "data": "10.0.0.1" } ] } ],
+  "loggers": [
+    { "name": "kea-dhcp4", "output_options": [ { "output": "$WORK/kea/kea4.log" } ], "severity": "WARN" },
+    { "name": "kea-dhcp4.dhcp4", "output_options": [ { "output": "$WORK/kea/kea4.log" } ], "severity": "INFO" } ]
+} }
+EOF
+    export KEA_LOCKFILE_DIR=$WORK/kea KEA_PIDFILE_DIR=$WORK/kea
+    ip netns exec "$NS" kea-dhcp4 -t "$WORK/kea/kea4.json" > "$WORK/kea/check.txt" 2>&1 \
+        || { cat "$WORK/kea/check.txt" >&2; exit 1; }
+    echo "kea: writing $SEED leases to its memfile"
+    kea_preload "$WORK/kea/leases4.csv"
+    t=$(date +%s)
+    ip netns exec "$NS" kea-dhcp4 -c "$WORK/kea/kea4.json" > "$WORK/kea/stdout.txt" 2>&1 &
+    SERVER_PID=$!
+    wait_for_line "$WORK/kea/kea4.log" DHCP4_STARTED 600 "$SERVER_PID"
+    echo "kea: $(kea-dhcp4 -V | head -1), $KEA_THREADS threads, serving after $(($(date +%s) - t)) s of lease loading"
+    ramp "$SERVER_PID" kea
+    KEA_BEST=$BEST
+    stop_pid "$SERVER_PID"; SERVER_PID=
+    echo "kea: highest rate with < 0.1 % loss: $KEA_BEST/s"
+    echo
+fi
+
+if [ "$WHICH" != kea ]; then
+    mkdir -p "$WORK/headend"
+    cat > "$WORK/headend/headend.toml" <<EOF
+[server]
+name = "bench"
+store = "$WORK/headend/store"
+
+[dhcpv4]
+listen = ["$SERVER:67"]
+
+[[pool]]
+name = "bench"
+relays = ["$RELAY"]
+network = "$NETWORK"
+ranges = [["$FIRST", "$LAST"]]
+lifetime = 3600
+policies = ["cablelabs"]
+[pool.options]
+routers = "10.0.0.1"
+
+[[policy]]
+name = "cablelabs"
+enforced = true
+[policy.options]
+"122/1" = "192.0.2.1"
+"122/2" = "192.0.2.1"
+"125/4491/2" = ["192.0.2.1"]
+EOF
+    "$HEADEND" check --config "$WORK/headend/headend.toml"
+    echo "headend: seeding $SEED leases"
+    t=$(date +%s)
+    timeout 1800 "$HEADEND" store seed --config "$WORK/headend/headend.toml" --pool bench --count "$SEED"
+    echo "headend: seeded in $(($(date +%s) - t)) s"
+    t=$(date +%s)
+    ip netns exec "$NS" "$HEADEND" run --config "$WORK/headend/headend.toml" > "$WORK/headend/log.txt" 2>&1 &
+    SERVER_PID=$!
+    wait_for_line "$WORK/headend/log.txt" "headend: ready" 600 "$SERVER_PID"
+    echo "headend: $("$HEADEND" --version), serving after $(($(date +%s) - t)) s of start-up"
+    ramp "$SERVER_PID" headend
+    HEADEND_BEST=$BEST
+    stop_pid "$SERVER_PID"; SERVER_PID=
+    echo "headend: highest rate with < 0.1 % loss: $HEADEND_BEST/s"
+    echo
+fi
+
+echo "=== summary ($(nproc) cores, ${PERIOD} s per rate, $SEED leases pre-loaded) ==="
+[ -n "$KEA_BEST" ] && echo "kea-dhcp4 (MT $KEA_THREADS): $KEA_BEST DORA/s"
+[ -n "$HEADEND_BEST" ] && echo "headend:          $HEADEND_BEST DORA/s"
+if [ -n "$KEA_BEST" ] && [ -n "$HEADEND_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
+    awk -v h="$HEADEND_BEST" -v k="$KEA_BEST" 'BEGIN { printf "ratio headend/kea: %.2f\n", h / k }'
+fi
+top=${RATES##* }
+if [ -n "$HEADEND_BEST" ] && [ "$HEADEND_BEST" = "$top" ]; then
+    echo "note: headend passed the top rate ($top/s); raise RATES to find its limit (perfdhcp may then be the bottleneck)"
+fi
