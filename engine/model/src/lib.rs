@@ -12,6 +12,7 @@ pub mod compose;
 pub mod config;
 pub mod expr;
 pub mod literal;
+pub mod options;
 pub mod select;
 pub mod snapshot;
 pub mod trace;

@@ -1,0 +1,123 @@
+//! Decoding a client's options into named, typed values for display by
+//! `headend explain` (seed 004 section 5.9: "for every DHCP option the
+//! server receives there should be a corresponding option type").
+//!
+//! Containers are opened with their registry framing: option 43 and 122
+//! sub-options (RFC 2132 section 8.4, RFC 3495), option 125 enterprise
+//! blocks (RFC 3925), option 82 relay sub-options (RFC 3046).
+
+use std::fmt::Write as _;
+
+use super::codec::{decode_value, split_suboptions, split_vendor_blocks};
+use super::path::TagPath;
+use super::registry::{enterprise_node, Registry};
+use super::types::{DataType, OptionDef};
+use super::value::{Value, ValueError};
+
+/// One decoded option or sub-option.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// Where it sits.
+    pub path: TagPath,
+    /// Its option type name, if declared.
+    pub name: Option<String>,
+    /// The value of a leaf (raw bytes when undeclared); `None` for a
+    /// container that was opened into the entries after it.
+    pub value: Option<Result<Value, ValueError>>,
+    /// The raw payload.
+    pub raw: Vec<u8>,
+}
+
+/// Decodes one top-level DHCPv4 option and, for containers, every
+/// sub-option, parents first.
+pub fn decode_option(reg: &Registry, code: u8, payload: &[u8]) -> Vec<Decoded> {
+    let mut out = Vec::new();
+    let path = TagPath::dhcp4(code);
+    match reg.get(&path) {
+        Some(def) => decode_node(reg, def, payload, &mut out),
+        None => out.push(Decoded {
+            path,
+            name: None,
+            value: Some(Ok(Value::Bytes(payload.to_vec()))),
+            raw: payload.to_vec(),
+        }),
+    }
+    out
+}
+
+fn decode_node(reg: &Registry, def: &OptionDef, payload: &[u8], out: &mut Vec<Decoded>) {
+    let node = &def.path;
+    let leaf = |value| Decoded {
+        path: node.clone(),
+        name: Some(def.name.clone()),
+        value: Some(value),
+        raw: payload.to_vec(),
+    };
+    let parts = match def.data_type {
+        DataType::Suboptions => split_suboptions(payload, def.framing, node.as_slice() == [43]),
+        DataType::Vendor => split_vendor_blocks(payload),
+        _ => {
+            out.push(leaf(decode_value(def, payload)));
+            return;
+        }
+    };
+    let parts = match parts {
+        Ok(p) => p,
+        Err(e) => {
+            out.push(leaf(Err(e)));
+            return;
+        }
+    };
+    out.push(Decoded {
+        path: node.clone(),
+        name: Some(def.name.clone()),
+        value: None,
+        raw: payload.to_vec(),
+    });
+    for (code, data) in parts {
+        let Some(child) = node.child(code) else {
+            continue;
+        };
+        let implicit;
+        let child_def = match reg.get(&child) {
+            Some(d) => d,
+            None if def.data_type == DataType::Vendor => {
+                implicit = enterprise_node(node, child, def.framing);
+                &implicit
+            }
+            None => {
+                out.push(Decoded {
+                    path: child,
+                    name: None,
+                    value: Some(Ok(Value::Bytes(data.to_vec()))),
+                    raw: data.to_vec(),
+                });
+                continue;
+            }
+        };
+        decode_node(reg, child_def, data, out);
+    }
+}
+
+/// One line per option and sub-option: path, name and value, sub-options
+/// indented under their container. Undecodable values show as hex with the
+/// reason.
+pub fn describe(reg: &Registry, code: u8, payload: &[u8]) -> String {
+    let mut s = String::new();
+    let base = 1;
+    for d in decode_option(reg, code, payload) {
+        let indent = "  ".repeat(d.path.depth() - base);
+        let name = d.name.as_deref().unwrap_or("(unknown)");
+        let _ = match &d.value {
+            None => writeln!(s, "{indent}{} {name} ({} octets)", d.path, d.raw.len()),
+            Some(Ok(v)) => writeln!(s, "{indent}{} {name} = {v}", d.path),
+            Some(Err(e)) => writeln!(
+                s,
+                "{indent}{} {name} = {} (undecodable: {e})",
+                d.path,
+                Value::Bytes(d.raw.clone())
+            ),
+        };
+    }
+    s
+}

@@ -1,0 +1,120 @@
+//! Which options a client asked for, so that options of optional policies
+//! are sent only when requested (seed 004 section 5.8): the parameter
+//! request list (RFC 2132 section 9.8), vendor option request lists inside
+//! option 125 (CL_V4OPTION_ORO, 125/4491/1) and the CableLabs option 43
+//! sub-option request list (43/1).
+
+use std::collections::BTreeMap;
+
+use super::builtin::CABLELABS;
+use super::codec::{split_suboptions, split_vendor_blocks};
+use super::path::{Space, TagPath};
+use super::registry::Registry;
+use super::types::{DataType, Framing};
+
+/// Option 55, the parameter request list.
+pub const PARAMETER_REQUEST_LIST: u8 = 55;
+/// Option 43, vendor-specific information.
+pub const VENDOR_ENCAPSULATED: u8 = 43;
+/// Option 125, V-I vendor-specific information (RFC 3925).
+pub const VIVSO: u8 = 125;
+
+/// What a client requested.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestedOptions {
+    /// Option 55: top-level codes.
+    pub prl: Vec<u8>,
+    /// Per enterprise, the codes of that vendor's option request list
+    /// (125/4491/1 for CableLabs). An enterprise absent here sent no list.
+    pub vendor_oro: BTreeMap<u32, Vec<u16>>,
+    /// Option 43 sub-option 1, when the client sent it.
+    pub sub43: Option<Vec<u8>>,
+}
+
+impl RequestedOptions {
+    /// Reads the request lists from a client's options (`code`, payload
+    /// after RFC 3396 concatenation). Best effort: a malformed container
+    /// contributes nothing, since requested-ness only ever adds options.
+    pub fn from_client_options<'a>(
+        reg: &Registry,
+        options: impl IntoIterator<Item = (u8, &'a [u8])>,
+    ) -> Self {
+        let mut req = RequestedOptions::default();
+        for (code, payload) in options {
+            match code {
+                PARAMETER_REQUEST_LIST => req.prl.extend_from_slice(payload),
+                VENDOR_ENCAPSULATED => {
+                    if let Ok(subs) = split_suboptions(payload, Framing::DHCP4, true) {
+                        if let Some((_, list)) = subs.into_iter().find(|(c, _)| *c == 1) {
+                            req.sub43 = Some(list.to_vec());
+                        }
+                    }
+                }
+                VIVSO => req.read_vendor_oros(reg, payload),
+                _ => {}
+            }
+        }
+        req
+    }
+
+    fn read_vendor_oros(&mut self, reg: &Registry, payload: &[u8]) {
+        let Ok(blocks) = split_vendor_blocks(payload) else {
+            return;
+        };
+        let top = TagPath::dhcp4(VIVSO);
+        for (ent, data) in blocks {
+            let Some(node) = top.child(ent) else { continue };
+            let Some(oro) = reg.children(&node).find(|d| d.vendor_oro) else {
+                continue;
+            };
+            let framing = reg.get(&node).map(|d| d.framing).unwrap_or_default();
+            let Ok(subs) = split_suboptions(data, framing, false) else {
+                continue;
+            };
+            let oro_code = oro.path.last();
+            let wide = oro.data_type == DataType::U16;
+            for (_, list) in subs.into_iter().filter(|(c, _)| *c == oro_code) {
+                let codes = self.vendor_oro.entry(ent).or_default();
+                if wide {
+                    codes.extend(
+                        list.chunks_exact(2)
+                            .map(|p| u16::from_be_bytes([p[0], p[1]])),
+                    );
+                } else {
+                    codes.extend(list.iter().map(|&c| u16::from(c)));
+                }
+            }
+        }
+    }
+
+    /// Whether this client sent the CableLabs vendor option request list.
+    pub fn has_cablelabs_oro(&self) -> bool {
+        self.vendor_oro.contains_key(&CABLELABS)
+    }
+}
+
+/// Whether the client asked for the option at `path`: a top-level option
+/// when its code is in option 55; a sub-option of a vendor container (125)
+/// when its code is in that enterprise's request list, or, if the client
+/// sent no list for that enterprise, when 125 itself is requested; a
+/// sub-option of 43 when its code is in 43/1, or, without 43/1, when 43 is
+/// requested; any other sub-option when its top-level option is requested.
+/// Server control options are never requested: clients cannot ask for them.
+pub fn is_requested(path: &TagPath, req: &RequestedOptions) -> bool {
+    if path.space() != Space::Dhcp4 {
+        return false;
+    }
+    let top_requested = path.dhcp4_code().is_some_and(|c| req.prl.contains(&c));
+    let el = path.as_slice();
+    match el {
+        [c, ent, code, ..] if *c == u32::from(VIVSO) => match req.vendor_oro.get(ent) {
+            Some(oro) => u16::try_from(*code).is_ok_and(|code| oro.contains(&code)),
+            None => top_requested,
+        },
+        [c, code, ..] if *c == u32::from(VENDOR_ENCAPSULATED) => match &req.sub43 {
+            Some(list) => u8::try_from(*code).is_ok_and(|code| list.contains(&code)),
+            None => top_requested,
+        },
+        _ => top_requested,
+    }
+}
