@@ -103,6 +103,16 @@ fn lease_map_rejects_an_address_given_twice() {
 }
 
 #[test]
+fn lease_map_names_a_missing_client_identifier() {
+    let r = PerfReport {
+        leases: vec![(String::new(), Ipv4Addr::new(10, 10, 0, 10))],
+        ..PerfReport::default()
+    };
+    let e = format!("{:#}", r.lease_map().unwrap_err());
+    assert!(e.contains("RFC 6842"), "{e}");
+}
+
+#[test]
 fn perfdhcp_must_be_bounded() {
     assert!(Perfdhcp::new(500, 10).time_bound().is_err());
     assert!(Perfdhcp::new(0, 10).period(5).time_bound().is_err());

@@ -13,7 +13,8 @@ use common::scenarios::{self, RELAY, SERVER};
 use common::{peers_available, scratch, HeadendServer, Netns};
 
 /// A headend config serving relay 127.0.0.2 from 127.0.0.1:67, with a CableLabs policy
-/// on the pool (options 122 sub-options 1/2 and 125 enterprise 4491 sub-option 2).
+/// on the pool (options 122 sub-options 1/2 and 125 enterprise 4491 sub-option 2). No
+/// domains: every device is in the built-in "All devices" domain, which the pool is in.
 fn relay_config(dir: &Path) -> Result<PathBuf> {
     let store = dir.join("store");
     let text = format!(
@@ -23,10 +24,6 @@ store = "{store}"
 
 [dhcpv4]
 listen = ["{SERVER}:67"]
-
-[[domain]]
-name = "cablemodems"
-description = "unused here: every device is in the built-in all-devices domain"
 
 [[pool]]
 name = "relay-lo"

@@ -1018,6 +1018,12 @@ impl PerfReport {
         let mut by_client = BTreeMap::new();
         let mut by_addr: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
         for (client, addr) in &self.leases {
+            // perfdhcp lists the client identifier of the reply, not of its request.
+            ensure!(
+                !client.is_empty(),
+                "the ACK for {addr} carries no client identifier (option 61), which \
+                 RFC 6842 §3 requires the server to echo; perfdhcp cannot tell clients apart"
+            );
             if let Some(prev) = by_client.insert(client.clone(), *addr) {
                 ensure!(prev == *addr, "client {client} got {prev} and then {addr}");
             }
