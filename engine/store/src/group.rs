@@ -2,9 +2,9 @@
 //! [`Store::apply`] and one [`Store::sync`], and each submitter is told the
 //! outcome only after its batch is durable. One fsync then acknowledges
 //! every lease that arrived while the previous fsync was running, which is
-//! what lets a server reply "only after the binding is on disk" (RFC 2131
-//! §3.1 step 4 / §4.3.1: the server must commit the binding before sending
-//! DHCPACK) at thousands of leases a second.
+//! what lets a server reply only after the binding is on disk (RFC 2131
+//! §3.1 step 4: the server "commits the binding for the client to persistent
+//! storage and responds with a DHCPACK") at thousands of leases a second.
 //!
 //! The committer is one thread (`headend-commit`) looping over: wait for the
 //! first queued batch, take everything queued (up to
@@ -96,6 +96,10 @@ struct Entry {
     marker: bool,
 }
 
+// A mutex-protected Vec that the committer swaps out whole: in
+// examples/queue_bench.rs it moved entries 1.4-3x faster than a bounded
+// `std::sync::mpsc` channel drained with `try_recv`, and it makes the
+// `max_queue` check and flush markers trivial.
 #[derive(Default)]
 struct Queue {
     entries: Vec<Entry>,

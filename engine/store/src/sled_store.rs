@@ -59,8 +59,9 @@ pub struct SledOptions {
 
 impl Default for SledOptions {
     fn default() -> Self {
-        // 1M leases with both indexes take about 250 MB on disk; a cache of
-        // that order keeps start-up scans and lookups in memory.
+        // 1M leases with both indexes plus 1M accounts took 423 MB on disk
+        // (million_leases_load_time); a cache of that order keeps start-up
+        // scans and lookups mostly in memory.
         SledOptions {
             cache_capacity: 512 << 20,
         }
