@@ -121,3 +121,63 @@ pub fn describe(reg: &Registry, code: u8, payload: &[u8]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn describes_containers_with_named_sub_options() {
+        let reg = Registry::builtin();
+        let payload =
+            hex("01 04 0a 00 00 01 02 04 c0 00 02 01 06 09 05 42 41 53 49 43 01 31 00 63 01 07");
+        assert_eq!(
+            describe(&reg, 122, &payload),
+            "122 cablelabs-client-configuration (26 octets)\n\
+             \x20 122/1 cablelabs-primary-dhcp-server = 10.0.0.1\n\
+             \x20 122/2 cablelabs-secondary-dhcp-server = 192.0.2.1\n\
+             \x20 122/6 cablelabs-realm = BASIC.1\n\
+             \x20 122/99 (unknown) = 07\n"
+        );
+        let v = hex("00 00 11 8b 0b 7b 06 01 04 00 00 00 00 7c 01 07");
+        assert_eq!(
+            describe(&reg, 125, &v),
+            "125 vivso-suboptions (16 octets)\n\
+             \x20 125/4491 vivso-4491 (11 octets)\n\
+             \x20   125/4491/123 cl-v4-cccv6 (6 octets)\n\
+             \x20     125/4491/123/1 cl-v4-cccv6-primary-dss-id = 0x00000000\n\
+             \x20   125/4491/124 cl-v4-ip-pref = 7\n"
+        );
+        let unknown_ent = hex("00 00 00 09 03 01 01 05");
+        assert_eq!(
+            describe(&reg, 125, &unknown_ent),
+            "125 vivso-suboptions (8 octets)\n  125/9 vivso-9 (3 octets)\n    125/9/1 (unknown) = 05\n"
+        );
+    }
+
+    #[test]
+    fn undecodable_and_unknown_values_show_as_hex() {
+        let reg = Registry::builtin();
+        assert_eq!(describe(&reg, 200, &[1, 2]), "200 (unknown) = 01:02\n");
+        assert_eq!(
+            describe(&reg, 3, &[10, 0, 0]),
+            "3 routers = 0a:00:00 (undecodable: malformed routers: truncated)\n"
+        );
+        let bad = describe(&reg, 122, &[6, 9, 5]);
+        assert!(
+            bad.starts_with(
+                "122 cablelabs-client-configuration = 06:09:05 (undecodable: malformed sub-options"
+            ),
+            "{bad}"
+        );
+        let decoded = decode_option(&reg, 43, &hex("02 04 45 4d 54 41 ff"));
+        assert_eq!(decoded.len(), 2);
+        assert_eq!(decoded[1].value, Some(Ok(Value::Str("EMTA".into()))));
+    }
+}

@@ -564,3 +564,292 @@ fn check_fields(def: &OptionDef) -> Result<(), OptionTypeError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::literal::Literal;
+    use crate::options::builtin::definitions;
+    use crate::options::set::OptionSet;
+    use crate::options::value::coerce;
+
+    fn p(s: &str) -> TagPath {
+        s.parse().unwrap()
+    }
+
+    #[derive(Deserialize)]
+    struct File {
+        option_type: Vec<OptionTypeDecl>,
+    }
+
+    fn decls(toml_text: &str) -> Result<Vec<OptionTypeDecl>, String> {
+        toml::from_str::<File>(toml_text)
+            .map(|f| f.option_type)
+            .map_err(|e| e.to_string())
+    }
+
+    fn declare(toml_text: &str) -> Result<Registry, OptionTypeError> {
+        Registry::with_declarations(&decls(toml_text).unwrap())
+    }
+
+    #[test]
+    fn builtin_table_is_consistent() {
+        let defs = definitions();
+        let reg = Registry::from_defs(defs.clone()).unwrap();
+        assert_eq!(
+            reg.len(),
+            defs.len(),
+            "no built-in path or name is declared twice"
+        );
+        assert_eq!(Registry::builtin().len(), defs.len());
+        assert!(defs
+            .iter()
+            .all(|d| d.path.depth() >= 1 && d.path.top() != 0));
+        assert!(
+            defs.iter().all(|d| d.description.contains("RFC")
+                || d.description.contains("seed")
+                || d.description.contains("CableLabs")
+                || d.description.contains("CANN")
+                || d.description.contains("PKT-SP")),
+            "every description cites its source"
+        );
+        // All of RFC 2132 (1-76) is there.
+        for code in 1..=76u8 {
+            assert!(reg.get(&TagPath::dhcp4(code)).is_some(), "option {code}");
+        }
+    }
+
+    #[test]
+    fn resolves_by_path_and_by_name() {
+        let reg = Registry::builtin();
+        assert_eq!(reg.resolve("routers").unwrap().path, p("3"));
+        assert_eq!(reg.resolve("ROUTERS").unwrap().path, p("3"));
+        assert_eq!(reg.resolve("tftp-server-name").unwrap().path, p("66"));
+        assert_eq!(reg.resolve("122/6").unwrap().name, "cablelabs-realm");
+        assert_eq!(
+            reg.resolve("cablelabs-realm").unwrap().data_type,
+            DataType::DnsName
+        );
+        assert_eq!(
+            reg.resolve("125/4491/2").unwrap().name,
+            "cl-v4-tftp-servers"
+        );
+        assert_eq!(
+            reg.resolve("125/4491/123/1").unwrap().data_type,
+            DataType::DssId
+        );
+        assert_eq!(
+            reg.resolve("server.lease-time").unwrap().path,
+            TagPath::server(1)
+        );
+        assert_eq!(reg.resolve("server/4").unwrap().name, "server.no-response");
+        assert_eq!(reg.resolve("agent.remote-id").unwrap().path, p("82/2"));
+        assert_eq!(
+            reg.resolve("nonsense"),
+            Err(OptionError::Unknown("nonsense".into()))
+        );
+        assert_eq!(reg.resolve("200"), Err(OptionError::Unknown("200".into())));
+        assert!(matches!(
+            reg.resolve_settable("dhcp-message-type"),
+            Err(OptionError::NotSettable { .. })
+        ));
+        assert!(reg.resolve_settable("routers").is_ok());
+        assert!(reg.resolve("server.lease-time").unwrap().is_control());
+    }
+
+    #[test]
+    fn children_in_code_order() {
+        let reg = Registry::builtin();
+        let codes = |path: &str| {
+            reg.children(&p(path))
+                .map(|d| d.path.last())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(codes("122"), (1..=10).collect::<Vec<_>>());
+        assert_eq!(codes("125"), [4491]);
+        assert_eq!(codes("125/4491"), [1, 2, 3, 4, 5, 123, 124]);
+        assert_eq!(codes("125/4491/123"), [1, 2]);
+        assert_eq!(codes("82"), [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert!(codes("66").is_empty());
+    }
+
+    #[test]
+    fn declarations_extend_the_builtins() {
+        let reg = declare(
+            r#"
+            [[option_type]]
+            tag = "43/200"
+            type = "string"
+            name = "acme-config"
+            description = "ACME config file"
+
+            [[option_type]]
+            tag = "125/1"
+            vendor = 9999
+            type = "u8"
+            multiple = true
+            vendor_oro = true
+            name = "acme-oro"
+
+            [[option_type]]
+            tag = "125/9999/2"
+            type = "ip"
+            multiple = true
+            name = "acme-servers"
+
+            [[option_type]]
+            tag = "224"
+            type = "u16"
+            name = "site-local"
+            min = 10
+            max = 20
+            user = "required"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(reg.resolve("acme-config").unwrap().path, p("43/200"));
+        assert_eq!(reg.resolve("acme-oro").unwrap().path, p("125/9999/1"));
+        assert!(reg.resolve("acme-oro").unwrap().vendor_oro);
+        assert_eq!(
+            reg.resolve("vivso-9999").unwrap().data_type,
+            DataType::Suboptions
+        );
+        let site = reg.resolve("site-local").unwrap();
+        assert_eq!(site.user, Settable::Required);
+        assert_eq!(
+            coerce(site, &Literal::Int(21)).unwrap_err().to_string(),
+            "21 is out of range: expected 10 to 20"
+        );
+        // And the built-ins are still there.
+        assert_eq!(reg.resolve("cablelabs-realm").unwrap().path, p("122/6"));
+        let mut set = OptionSet::new();
+        let d = reg.resolve("acme-servers").unwrap();
+        set.insert(
+            d.path.clone(),
+            coerce(d, &Literal::Str("192.0.2.9".into())).unwrap(),
+            "p",
+        );
+        assert_eq!(
+            set.encode(&reg).unwrap(),
+            vec![(125, vec![0, 0, 0x27, 0x0f, 6, 2, 4, 192, 0, 2, 9])]
+        );
+    }
+
+    #[test]
+    fn declarations_override_builtins() {
+        let reg = declare(
+            r#"
+            [[option_type]]
+            tag = "66"
+            type = "ip"
+            name = "tftp-server-address"
+
+            [[option_type]]
+            tag = "122/6"
+            type = "string"
+            name = "cablelabs-realm"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(reg.resolve("66").unwrap().data_type, DataType::Ip);
+        assert_eq!(
+            reg.resolve("tftp-server-name"),
+            Err(OptionError::Unknown("tftp-server-name".into()))
+        );
+        assert_eq!(reg.resolve("tftp-server-address").unwrap().path, p("66"));
+        assert_eq!(
+            reg.resolve("cablelabs-realm").unwrap().data_type,
+            DataType::String
+        );
+        assert_eq!(reg.len(), Registry::builtin().len());
+    }
+
+    #[test]
+    fn declaration_errors() {
+        let one = |body: &str| declare(&format!("[[option_type]]\n{body}")).unwrap_err();
+        assert!(matches!(
+            one("tag = \"200/1\"\ntype = \"u8\"\nname = \"x\""),
+            OptionTypeError::NoParent { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"66/1\"\ntype = \"u8\"\nname = \"x\""),
+            OptionTypeError::ParentNotContainer { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"43/300\"\ntype = \"u8\"\nname = \"x\""),
+            OptionTypeError::CodeTooWide { code: 300, .. }
+        ));
+        assert!(matches!(
+            one("tag = \"server/20\"\ntype = \"u8\"\nname = \"x\""),
+            OptionTypeError::Reserved(_)
+        ));
+        assert!(matches!(
+            one("tag = \"0\"\ntype = \"u8\"\nname = \"x\""),
+            OptionTypeError::BadCode(_)
+        ));
+        assert!(matches!(
+            one("tag = \"255\"\ntype = \"u8\"\nname = \"x\""),
+            OptionTypeError::BadCode(_)
+        ));
+        assert!(matches!(
+            one("tag = \"4x\"\ntype = \"u8\"\nname = \"x\""),
+            OptionTypeError::BadTag { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"200\"\ntype = \"u8\"\nname = \"routers\""),
+            OptionTypeError::DuplicateName { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"200\"\ntype = \"u8\"\nname = \"12\""),
+            OptionTypeError::BadName { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"200\"\ntype = \"u8\"\nname = \"server.x\""),
+            OptionTypeError::BadName { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"122\"\ntype = \"bytes\"\nname = \"x\""),
+            OptionTypeError::Orphans { children: 10, .. }
+        ));
+        assert!(matches!(
+            one("tag = \"200\"\ntype = \"u8\"\nname = \"x\"\nmin = 5\nmax = 1"),
+            OptionTypeError::Invalid { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"200\"\ntype = \"ip\"\nname = \"x\"\nmin = 5"),
+            OptionTypeError::Invalid { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"200\"\ntype = \"bytes\"\nname = \"x\"\nmultiple = true"),
+            OptionTypeError::Invalid { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"200\"\ntype = \"ip\"\nname = \"x\"\nvendor_oro = true"),
+            OptionTypeError::Invalid { .. }
+        ));
+        assert!(matches!(
+            one("tag = \"66\"\ntype = \"u8\"\nname = \"x\"\nvendor = 4491"),
+            OptionTypeError::Invalid { .. }
+        ));
+        let e = one("tag = \"200\"\ntype = \"u8\"\nname = \"x\"\nlength_prefix = 3");
+        assert_eq!(e.to_string(), "option type 200: length_prefix is 0, 1 or 2");
+    }
+
+    #[test]
+    fn toml_rejects_unknown_fields_and_types() {
+        let e =
+            decls("[[option_type]]\ntag = \"200\"\ntype = \"uint8\"\nname = \"x\"").unwrap_err();
+        assert!(
+            e.contains("unknown option type \"uint8\"; valid types: u8, u16, u24"),
+            "{e}"
+        );
+        assert!(e.contains("dss_id"), "{e}");
+        let e = decls("[[option_type]]\ntag = \"200\"\ntype = \"u8\"\nname = \"x\"\ncolour = 1")
+            .unwrap_err();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e =
+            decls("[[option_type]]\ntag = \"200\"\ntype = \"u8\"\nname = \"x\"\nuser = \"maybe\"")
+                .unwrap_err();
+        assert!(e.contains("maybe"), "{e}");
+    }
+}

@@ -118,3 +118,82 @@ pub fn is_requested(path: &TagPath, req: &RequestedOptions) -> bool {
         _ => top_requested,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> TagPath {
+        s.parse().unwrap()
+    }
+
+    fn req(prl: &[u8], oro: Option<&[u16]>, sub43: Option<&[u8]>) -> RequestedOptions {
+        RequestedOptions {
+            prl: prl.to_vec(),
+            vendor_oro: oro
+                .map(|o| [(CABLELABS, o.to_vec())].into_iter().collect())
+                .unwrap_or_default(),
+            sub43: sub43.map(<[u8]>::to_vec),
+        }
+    }
+
+    #[test]
+    fn truth_table() {
+        let full = req(&[1, 3, 43, 122, 125], Some(&[2, 123]), Some(&[2]));
+        let no_lists = req(&[1, 3, 43, 122, 125], None, None);
+        let oro_only = req(&[1, 3], Some(&[2]), None);
+        let nothing = req(&[], None, None);
+        #[rustfmt::skip]
+        let table: [(&str, bool, bool, bool, bool); 14] = [
+            // path,            full,  no_lists, oro_only, nothing
+            ("3",               true,  true,  true,  false),
+            ("6",               false, false, false, false),
+            ("122",             true,  true,  false, false),
+            ("122/6",           true,  true,  false, false),
+            ("125",             true,  true,  false, false),
+            ("125/4491",        true,  true,  false, false),
+            ("125/4491/2",      true,  true,  true,  false),
+            ("125/4491/124",    false, true,  false, false),
+            ("125/4491/123/1",  true,  true,  false, false),
+            ("125/9999/1",      true,  true,  false, false),
+            ("43/2",            true,  true,  false, false),
+            ("43/3",            false, true,  false, false),
+            ("82/1",            false, false, false, false),
+            ("server/1",        false, false, false, false),
+        ];
+        for (path, a, b, c, d) in table {
+            assert_eq!(is_requested(&p(path), &full), a, "{path} full");
+            assert_eq!(is_requested(&p(path), &no_lists), b, "{path} no lists");
+            assert_eq!(is_requested(&p(path), &oro_only), c, "{path} ORO only");
+            assert_eq!(is_requested(&p(path), &nothing), d, "{path} nothing");
+        }
+    }
+
+    #[test]
+    fn reads_request_lists_from_client_options() {
+        let reg = Registry::builtin();
+        // An eMTA: PRL, CableLabs 43 with a request list (padded, ended),
+        // and 125 with CL_V4OPTION_ORO asking for 2 and 123 plus another vendor.
+        let prl = [1u8, 3, 6, 122, 125];
+        let o43 = [0u8, 1, 2, 2, 4, 2, 3, b'E', b'M', b'T', 255];
+        let o125 = [0u8, 0, 0, 9, 3, 1, 1, 7, 0, 0, 0x11, 0x8b, 4, 1, 2, 2, 123];
+        let r = RequestedOptions::from_client_options(
+            &reg,
+            [(55, &prl[..]), (43, &o43[..]), (125, &o125[..])],
+        );
+        assert_eq!(r.prl, prl);
+        assert_eq!(r.sub43, Some(vec![2, 4]));
+        assert_eq!(r.vendor_oro.get(&CABLELABS), Some(&vec![2, 123]));
+        assert!(
+            !r.vendor_oro.contains_key(&9),
+            "no ORO is declared for enterprise 9"
+        );
+        assert!(r.has_cablelabs_oro());
+        // Malformed containers contribute nothing and do not fail.
+        let r = RequestedOptions::from_client_options(
+            &reg,
+            [(43, &[1u8, 9][..]), (125, &[0u8, 0, 0x11][..])],
+        );
+        assert_eq!(r, RequestedOptions::default());
+    }
+}

@@ -334,3 +334,288 @@ fn build(
         Some(payload)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::literal::Literal;
+    use crate::options::registry::OptionTypeDecl;
+    use crate::options::value::coerce;
+
+    fn set_of(reg: &Registry, items: &[(&str, &str)]) -> OptionSet {
+        let mut set = OptionSet::new();
+        for (key, text) in items {
+            let def = reg.resolve(key).unwrap();
+            set.insert(
+                def.path.clone(),
+                coerce(def, &Literal::Str((*text).into())).unwrap(),
+                "test-policy",
+            );
+        }
+        set
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sub_options_of_122_merge_into_one_option_in_code_order() {
+        let reg = Registry::builtin();
+        // Inserted out of order: the encoder sorts.
+        let set = set_of(
+            &reg,
+            &[
+                ("cablelabs-realm", "BASIC.1"),
+                ("122/2", "192.0.2.1"),
+                ("122/1", "10.0.0.1"),
+            ],
+        );
+        let enc = set.encode(&reg).unwrap();
+        let mut want = hex("01 04 0a 00 00 01 02 04 c0 00 02 01"); // Kea's DOCSIS test vector
+        want.extend(hex("06 09 05 42 41 53 49 43 01 31 00"));
+        assert_eq!(enc, vec![(122, want)]);
+    }
+
+    #[test]
+    fn cablelabs_125_block_and_nested_cccv6() {
+        let reg = Registry::builtin();
+        let set = set_of(&reg, &[("cl-v4-tftp-servers", "192.0.2.1")]);
+        assert_eq!(
+            set.encode(&reg).unwrap(),
+            vec![(125, hex("00 00 11 8b 06 02 04 c0 00 02 01"))]
+        );
+        let set = set_of(
+            &reg,
+            &[("125/4491/123/1", "0x00000000"), ("cl-v4-ip-pref", "1")],
+        );
+        assert_eq!(
+            set.encode(&reg).unwrap(),
+            vec![(125, hex("00 00 11 8b 0b 7b 06 01 04 00 00 00 00 7c 01 01"))]
+        );
+    }
+
+    #[test]
+    fn two_enterprises_share_one_option_125() {
+        let decl: OptionTypeDecl =
+            toml::from_str("tag = \"125/9999/7\"\ntype = \"u16\"\nname = \"acme-seven\"").unwrap();
+        let reg = Registry::with_declarations(&[decl]).unwrap();
+        let set = set_of(
+            &reg,
+            &[("acme-seven", "258"), ("cl-v4-tftp-servers", "192.0.2.1")],
+        );
+        assert_eq!(
+            set.encode(&reg).unwrap(),
+            vec![(
+                125,
+                hex("00 00 11 8b 06 02 04 c0 00 02 01 00 00 27 0f 04 07 02 01 02")
+            )]
+        );
+    }
+
+    #[test]
+    fn options_come_out_in_code_order_and_may_exceed_255() {
+        let reg = Registry::builtin();
+        let many: Vec<String> = (0..100).map(|i| format!("10.0.{i}.1")).collect();
+        let set = set_of(
+            &reg,
+            &[
+                ("66", "tftp.example.com"),
+                ("routers", &many.join(",")),
+                ("1", "255.255.255.0"),
+            ],
+        );
+        let enc = set.encode(&reg).unwrap();
+        assert_eq!(enc.iter().map(|(c, _)| *c).collect::<Vec<_>>(), [1, 3, 66]);
+        assert_eq!(
+            enc.iter().find(|(c, _)| *c == 3).map(|(_, p)| p.len()),
+            Some(400)
+        );
+    }
+
+    #[test]
+    fn a_bad_sub_option_is_left_out_and_reported_the_rest_encodes() {
+        let reg = Registry::builtin();
+        let mut set = set_of(
+            &reg,
+            &[("cl-43-serial-number", "SN1"), ("routers", "10.0.0.1")],
+        );
+        let long = reg.resolve("cl-43-device-type").unwrap();
+        set.insert(
+            long.path.clone(),
+            coerce(long, &Literal::Str("E".repeat(300))).unwrap(),
+            "big",
+        );
+        let (partial, errors) = set.encode(&reg).unwrap_err();
+        assert_eq!(
+            partial,
+            vec![(3, hex("0a 00 00 01")), (43, hex("04 03 53 4e 31"))]
+        );
+        assert_eq!(
+            errors,
+            vec![(
+                "43/2".parse().unwrap(),
+                ValueError::TooLong { len: 300, max: 255 }
+            )]
+        );
+    }
+
+    #[test]
+    fn an_oversized_enterprise_block_drops_only_that_container() {
+        let reg = Registry::builtin();
+        let blob = vec!["aa"; 200].join(":");
+        let set = set_of(
+            &reg,
+            &[
+                ("125/4491/3", &blob),
+                ("125/4491/5", &blob),
+                ("routers", "10.0.0.1"),
+            ],
+        );
+        let (partial, errors) = set.encode(&reg).unwrap_err();
+        assert_eq!(partial, vec![(3, hex("0a 00 00 01"))]);
+        assert_eq!(
+            errors,
+            vec![(
+                "125/4491".parse().unwrap(),
+                ValueError::TooLong { len: 404, max: 255 }
+            )]
+        );
+    }
+
+    #[test]
+    fn conflicts_and_unknown_sub_options_are_reported() {
+        let reg = Registry::builtin();
+        let mut set = set_of(
+            &reg,
+            &[
+                ("vendor-encapsulated-options", "01:02:03"),
+                ("cl-43-serial-number", "SN1"),
+            ],
+        );
+        set.insert("122/99".parse().unwrap(), Value::Uint(1), "x");
+        set.insert(
+            "122/6".parse().unwrap(),
+            Value::DnsName("BASIC.1".into()),
+            "x",
+        );
+        let (partial, errors) = set.encode(&reg).unwrap_err();
+        assert_eq!(
+            partial,
+            vec![(122, hex("06 09 05 42 41 53 49 43 01 31 00"))]
+        );
+        assert_eq!(
+            errors,
+            vec![
+                (
+                    "43".parse().unwrap(),
+                    ValueError::Conflict("43".parse().unwrap())
+                ),
+                (
+                    "122/99".parse().unwrap(),
+                    ValueError::Unknown("122/99".parse().unwrap())
+                ),
+            ]
+        );
+        // A raw container value alone is sent as given.
+        let set = set_of(&reg, &[("43", "01:02:03")]);
+        assert_eq!(set.encode(&reg).unwrap(), vec![(43, hex("01 02 03"))]);
+    }
+
+    #[test]
+    fn control_options_are_never_encoded() {
+        let reg = Registry::builtin();
+        let set = set_of(
+            &reg,
+            &[
+                ("server.lease-time", "1h"),
+                ("server.renew-time", "1800"),
+                ("server.rebind-time", "3150"),
+                ("server.no-response", "true"),
+                ("server.ddns-server", "127.0.0.1"),
+                ("server.next-server", "192.0.2.10"),
+                ("server.boot-file", "cm.cfg"),
+                ("server.server-hostname", "prov1"),
+                ("server.offer-hold", "30"),
+                ("routers", "10.0.0.1"),
+            ],
+        );
+        assert_eq!(set.encode(&reg).unwrap(), vec![(3, hex("0a 00 00 01"))]);
+        assert_eq!(
+            set.control(),
+            ControlOptions {
+                lease_time: Some(3600),
+                renew_time: Some(1800),
+                rebind_time: Some(3150),
+                no_response: true,
+                ddns_server: Some("127.0.0.1".parse().unwrap()),
+                next_server: Some("192.0.2.10".parse().unwrap()),
+                boot_file: Some("cm.cfg".into()),
+                server_hostname: Some("prov1".into()),
+                offer_hold: Some(30),
+            }
+        );
+        assert_eq!(OptionSet::new().control(), ControlOptions::default());
+    }
+
+    #[test]
+    fn ack_carries_every_option_of_its_offer() {
+        let reg = Registry::builtin();
+        let offer = set_of(
+            &reg,
+            &[
+                ("routers", "10.0.0.1"),
+                ("122/6", "BASIC.1"),
+                ("122/1", "10.0.0.1"),
+            ],
+        );
+        let mut ack = set_of(&reg, &[("routers", "10.0.0.2")]);
+        ack.merge_missing_from(&offer);
+        assert_eq!(ack.len(), 3);
+        assert_eq!(
+            ack.get(&"3".parse().unwrap()).unwrap().to_string(),
+            "10.0.0.2",
+            "the ACK's own value wins"
+        );
+        assert_eq!(
+            ack.get(&"122/6".parse().unwrap()),
+            Some(&Value::DnsName("BASIC.1".into()))
+        );
+        assert_eq!(
+            ack.entry(&"122/6".parse().unwrap()).unwrap().origin.name(),
+            "test-policy"
+        );
+    }
+
+    #[test]
+    fn set_bookkeeping() {
+        let reg = Registry::builtin();
+        let mut set = set_of(
+            &reg,
+            &[
+                ("122/6", "BASIC.1"),
+                ("122/1", "10.0.0.1"),
+                ("3", "10.0.0.1"),
+            ],
+        );
+        assert_eq!(
+            set.paths().map(ToString::to_string).collect::<Vec<_>>(),
+            ["3", "122/1", "122/6"]
+        );
+        set.retain(|p| p.first() != Some(122));
+        assert_eq!(set.len(), 1);
+        let old = set.insert(
+            "3".parse().unwrap(),
+            Value::List(vec![]),
+            Origin::from("other".to_string()),
+        );
+        assert_eq!(
+            old.map(|e| e.origin.name().to_string()),
+            Some("test-policy".into())
+        );
+        assert!(set.remove(&"3".parse().unwrap()).is_some());
+        assert!(set.is_empty());
+    }
+}

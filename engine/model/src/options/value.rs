@@ -531,6 +531,22 @@ pub fn validate(def: &OptionDef, v: &Value) -> Result<(), ValueError> {
         });
     }
     for item in items {
+        // An empty element has no text form inside a list ("" is the empty list).
+        let empty = match item {
+            Value::Str(s) => s.is_empty(),
+            Value::Bytes(b) | Value::DssId(b) => b.is_empty(),
+            _ => false,
+        };
+        if empty {
+            return Err(ValueError::Length {
+                what: "a list element".into(),
+                got: 0,
+                bounds: Bounds {
+                    min: 1,
+                    ..def.octets
+                },
+            });
+        }
         validate_elem(def, item)?;
     }
     if def.data_type == DataType::SipServers {
@@ -911,6 +927,447 @@ impl fmt::Display for Value {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::codec::{decode_value, encode_value};
+    use crate::options::registry::Registry;
+    use crate::options::types::Settable;
+    use proptest::prelude::*;
+    use std::sync::LazyLock;
+
+    fn def(key: &str) -> OptionDef {
+        Registry::builtin().resolve(key).unwrap().clone()
+    }
+
+    fn s(text: &str) -> Literal {
+        Literal::Str(text.into())
+    }
+
+    fn err(key: &str, lit: Literal) -> String {
+        coerce(&def(key), &lit).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_documented_text_forms() {
+        assert_eq!(
+            coerce(&def("routers"), &s("10.0.0.1")).unwrap(),
+            Value::List(vec![Value::Ip("10.0.0.1".parse().unwrap())])
+        );
+        assert_eq!(
+            coerce(&def("cablelabs-realm"), &s("BASIC.1")).unwrap(),
+            Value::DnsName("BASIC.1".into())
+        );
+        for form in ["01:02:0a", "0x01020a", "01020a", "1-2-a", "01 02 0a"] {
+            assert_eq!(
+                coerce(&def("geoconf-civic"), &s(form)).unwrap(),
+                Value::Bytes(vec![1, 2, 10]),
+                "{form}"
+            );
+        }
+        assert_eq!(
+            coerce(&def("ip-forwarding"), &s("yes")).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            coerce(&def("ip-forwarding"), &Literal::Int(0)).unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            coerce(&def("server.lease-time"), &s("3600")).unwrap(),
+            Value::Uint(3600)
+        );
+        assert_eq!(
+            coerce(&def("server.lease-time"), &s("1h")).unwrap(),
+            Value::Uint(3600)
+        );
+        assert_eq!(
+            coerce(&def("server.lease-time"), &s("2d")).unwrap(),
+            Value::Uint(172_800)
+        );
+        assert_eq!(
+            coerce(&def("time-offset"), &Literal::Int(-18000)).unwrap(),
+            Value::Int(-18000)
+        );
+        assert_eq!(
+            coerce(&def("boot-size"), &s("0x10")).unwrap(),
+            Value::Uint(16)
+        );
+        let route = coerce(
+            &def("121"),
+            &s("10.0.0.0/8 10.1.0.1, 0.0.0.0/0 via 10.0.0.1"),
+        )
+        .unwrap();
+        assert_eq!(
+            route.to_string(),
+            "10.0.0.0/8 via 10.1.0.1, 0.0.0.0/0 via 10.0.0.1"
+        );
+        assert_eq!(
+            coerce(&def("cablelabs-prov-server"), &s("10.0.0.1")).unwrap(),
+            Value::Ip("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            coerce(&def("122/3"), &s("prov.example.com.")).unwrap(),
+            Value::DnsName("prov.example.com".into())
+        );
+        assert_eq!(
+            coerce(&def("122/3"), &Literal::Ip("10.0.0.1".parse().unwrap()))
+                .unwrap()
+                .to_string(),
+            "10.0.0.1"
+        );
+        // A Rhai blob for a list of octets.
+        assert_eq!(
+            coerce(&def("125/4491/1"), &Literal::Bytes(vec![2, 123]))
+                .unwrap()
+                .to_string(),
+            "2, 123"
+        );
+        let l = Literal::List(vec![
+            s("192.0.2.1"),
+            Literal::Ip("192.0.2.2".parse().unwrap()),
+        ]);
+        assert_eq!(
+            coerce(&def("cl-v4-tftp-servers"), &l).unwrap().to_string(),
+            "192.0.2.1, 192.0.2.2"
+        );
+    }
+
+    #[test]
+    fn errors_say_what_was_expected() {
+        assert_eq!(
+            err("cablelabs-prov-timer", Literal::Int(256)),
+            "256 is out of range: expected 0 to 255"
+        );
+        assert_eq!(
+            err("default-ip-ttl", s("0")),
+            "0 is out of range: expected 1 to 255"
+        );
+        assert_eq!(
+            err("boot-size", s("-1")),
+            "-1 is out of range: expected 0 to 65535"
+        );
+        assert_eq!(
+            err("routers", s("10.0.0.300")),
+            "expected an IPv4 address such as 10.0.0.1, got \"10.0.0.300\""
+        );
+        assert_eq!(
+            err("subnet-mask", s("2001:db8::1")),
+            "expected an IPv4 address such as 10.0.0.1, got \"2001:db8::1\""
+        );
+        assert_eq!(
+            err("cl-v4-ip-pref", Literal::Int(3)),
+            "3 is not allowed: expected one of 1, 2, 5, 6, 7"
+        );
+        assert_eq!(
+            err("cablelabs-as-req-as-rep-backoff", s("1, 2")),
+            "2 elements given: expected exactly 3"
+        );
+        assert_eq!(
+            err("policy-filter", s("10.0.0.0, 255.0.0.0, 10.1.0.0")),
+            "3 elements given: expected at least 2 (a multiple of 2)"
+        );
+        assert_eq!(
+            err("subnet-mask", Literal::List(vec![])),
+            "expected a single value (an IPv4 address such as 10.0.0.1), got a list of 0 values"
+        );
+        assert_eq!(
+            err("121", s("10.1.2.3/8 via 10.0.0.1")),
+            "route destination 10.1.2.3/8 has bits set past its prefix length"
+        );
+        assert_eq!(
+            err("120", s("192.0.2.1, sip.example.com")),
+            ValueError::MixedSipServers.to_string()
+        );
+        assert!(
+            err("host-name", Literal::Int(5)).starts_with("expected a string, got the integer 5")
+        );
+        assert!(err("geoconf", s("01:02")).contains("2 octets long: expected exactly 16 octets"));
+        assert!(err("routers", s("10.0.0.1,,10.0.0.2")).contains("empty"));
+        assert!(err("cablelabs-realm", s("a..b")).starts_with("bad DNS name \"a..b\""));
+        assert!(err("fqdn", s("flags=0x09 name=a.b")).contains("N and S"));
+        assert!(err("fqdn", s("flags=0x10")).contains("high bits"));
+        assert!(err("fqdn", s("colour=red")).starts_with("expected a client FQDN"));
+    }
+
+    #[test]
+    fn dss_id_is_limited_to_32_octets() {
+        let d = def("cl-v4-cccv6-primary-dss-id");
+        assert_eq!(
+            coerce(&d, &s(&"x".repeat(32))).unwrap(),
+            Value::DssId(vec![b'x'; 32])
+        );
+        assert_eq!(
+            coerce(&d, &s(&"x".repeat(33))),
+            Err(ValueError::DssIdTooLong(33))
+        );
+        assert_eq!(
+            coerce(&d, &Literal::Bytes(vec![0; 40])),
+            Err(ValueError::DssIdTooLong(40))
+        );
+        assert!(err("125/4491/123/2", s(&"y".repeat(33))).contains("at most 32 octets"));
+        // The reserved values of PKT-SP-EUE-PROV 6.4.1.2, in hex.
+        assert_eq!(
+            coerce(&d, &s("0xffffffff")).unwrap(),
+            Value::DssId(vec![0xff; 4])
+        );
+        assert_eq!(Value::DssId(vec![0; 4]).to_string(), "0x00000000");
+        assert_eq!(Value::DssId(b"0x12".to_vec()).to_string(), "0x30783132");
+    }
+
+    #[test]
+    fn list_text_escapes_commas_backslashes_and_edge_spaces() {
+        let mut d = OptionDef::new("43/200".parse().unwrap(), "t", DataType::String, "");
+        d.multiple = true;
+        d.length_prefix = 1;
+        let v = coerce(&d, &s(r"a\,b,  c , \ d\ , e\\f")).unwrap();
+        assert_eq!(
+            v,
+            Value::List(
+                ["a,b", "c", " d ", r"e\f"]
+                    .iter()
+                    .map(|x| Value::Str((*x).into()))
+                    .collect()
+            )
+        );
+        assert_eq!(v.to_string(), r"a\,b, c, \ d\ , e\\f");
+        assert_eq!(coerce(&d, &s(&v.to_string())).unwrap(), v);
+        assert!(coerce(&d, &s(r"a\")).is_err());
+        let empty = Literal::List(vec![s("")]);
+        assert_eq!(
+            coerce(&d, &empty).unwrap_err().to_string(),
+            "a list element is 0 octets long: expected at least 1 octets"
+        );
+        assert_eq!(
+            coerce(&d, &s("  ")),
+            Err(ValueError::Count {
+                got: 0,
+                bounds: d.count
+            })
+        );
+    }
+
+    /// Definitions covering every data type and the option fields that
+    /// change parsing, for the round-trip properties.
+    static DEFS: LazyLock<Vec<OptionDef>> = LazyLock::new(|| {
+        let reg = Registry::builtin();
+        let mut v: Vec<OptionDef> = [
+            "subnet-mask",
+            "time-offset",
+            "routers",
+            "host-name",
+            "boot-size",
+            "ip-forwarding",
+            "policy-filter",
+            "netbios-node-type",
+            "user-class",
+            "fqdn",
+            "domain-search",
+            "sip-servers",
+            "classless-static-route",
+            "cablelabs-prov-server",
+            "cablelabs-as-req-as-rep-backoff",
+            "cablelabs-realm",
+            "cablelabs-prov-timer",
+            "cl-v4-cccv6-primary-dss-id",
+            "cl-v4-ip-pref",
+            "geoconf",
+            "client-ndi",
+            "name-service-search",
+            "mobile-ip-home-agent",
+            "server.lease-time",
+            "vendor-encapsulated-options",
+            "dhcp-client-identifier",
+        ]
+        .iter()
+        .map(|n| reg.resolve(n).unwrap().clone())
+        .collect();
+        let custom = |t: DataType, f: fn(&mut OptionDef)| {
+            let mut d = OptionDef::new("43/200".parse().unwrap(), "custom", t, "");
+            d.user = Settable::Allowed;
+            f(&mut d);
+            d
+        };
+        v.push(custom(DataType::U24, |d| d.signed = true));
+        v.push(custom(DataType::U64, |_| {}));
+        v.push(custom(DataType::U128, |_| {}));
+        v.push(custom(DataType::U128, |d| d.signed = true));
+        v.push(custom(DataType::Endpoint, |d| d.multiple = true));
+        v.push(custom(DataType::String, |d| {
+            d.multiple = true;
+            d.length_prefix = 2;
+        }));
+        v.push(custom(DataType::String, |d| {
+            d.multiple = true;
+            d.null_terminated = true;
+        }));
+        v.push(custom(DataType::DssId, |_| {}));
+        v.push(custom(DataType::Bytes, |d| {
+            d.multiple = true;
+            d.length_prefix = 1;
+        }));
+        v.push(custom(DataType::U16, |d| {
+            d.signed = true;
+            d.min = Some(-300);
+            d.max = Some(-100);
+        }));
+        v
+    });
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::collection::vec("[a-zA-Z][a-zA-Z0-9-]{0,9}", 1..4).prop_map(|l| l.join("."))
+    }
+
+    fn ipv4() -> impl Strategy<Value = Ipv4Addr> {
+        any::<u32>().prop_map(Ipv4Addr::from)
+    }
+
+    fn octets(def: &OptionDef, cap: usize) -> std::ops::RangeInclusive<usize> {
+        let min = if def.multiple {
+            def.octets.min.max(1)
+        } else {
+            def.octets.min
+        };
+        min..=def.octets.max.min(min.max(cap))
+    }
+
+    fn element(def: &OptionDef) -> BoxedStrategy<Value> {
+        let d = def.clone();
+        if !d.values.is_empty() {
+            let vals = d.values.clone();
+            return prop::sample::select(vals)
+                .prop_map(move |x| {
+                    if d.signed {
+                        Value::Int(x)
+                    } else {
+                        Value::Uint(x.unsigned_abs())
+                    }
+                })
+                .boxed();
+        }
+        if let Some((lo_n, hi_n)) = d.natural_range() {
+            let lo = d.min.map_or(lo_n, |m| m.max(lo_n));
+            if d.signed {
+                let hi = d
+                    .max
+                    .unwrap_or(i128::try_from(hi_n).unwrap_or(i128::MAX))
+                    .min(i128::try_from(hi_n).unwrap_or(i128::MAX));
+                return (lo..=hi).prop_map(Value::Int).boxed();
+            }
+            let hi = d.max.map_or(hi_n, |m| hi_n.min(m.unsigned_abs()));
+            return (lo.unsigned_abs()..=hi).prop_map(Value::Uint).boxed();
+        }
+        match d.data_type {
+            DataType::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
+            DataType::String => {
+                let r = octets(&d, 12);
+                let nul = d.null_terminated;
+                proptest::string::string_regex(&format!("[ -~]{{{},{}}}", r.start(), r.end()))
+                    .unwrap()
+                    .prop_filter("NUL-terminated strings carry no NUL", move |s| {
+                        !nul || !s.contains('\0')
+                    })
+                    .prop_map(Value::Str)
+                    .boxed()
+            }
+            DataType::Ip => ipv4().prop_map(|a| Value::Ip(IpAddr::V4(a))).boxed(),
+            DataType::Endpoint => (ipv4(), any::<u16>())
+                .prop_map(|(a, p)| Value::Endpoint(SocketAddr::new(IpAddr::V4(a), p)))
+                .boxed(),
+            DataType::Bytes | DataType::Suboptions | DataType::Vendor => {
+                prop::collection::vec(any::<u8>(), octets(&d, 12))
+                    .prop_map(Value::Bytes)
+                    .boxed()
+            }
+            DataType::DssId => {
+                let min = usize::from(d.multiple);
+                prop::collection::vec(any::<u8>(), min..=DSS_ID_MAX)
+                    .prop_map(Value::DssId)
+                    .boxed()
+            }
+            DataType::DnsName | DataType::DnsNameList => name().prop_map(Value::DnsName).boxed(),
+            DataType::ProvServer => prop_oneof![
+                ipv4().prop_map(|a| Value::Ip(IpAddr::V4(a))),
+                name().prop_map(Value::DnsName)
+            ]
+            .boxed(),
+            DataType::ClasslessRoutes => (ipv4(), 0u8..=32, ipv4())
+                .prop_map(|(a, len, router)| {
+                    let destination = Ipv4Net::new(a, len).map(|n| n.trunc()).unwrap_or_default();
+                    Value::Route(ClasslessRoute {
+                        destination,
+                        router,
+                    })
+                })
+                .boxed(),
+            DataType::ClientFqdn => (0u8..16, any::<u8>(), any::<u8>(), prop::option::of(name()))
+                .prop_filter("N and S exclusive", |(f, ..)| f & 0x09 != 0x09)
+                .prop_map(|(flags, rcode1, rcode2, n)| {
+                    Value::Fqdn(ClientFqdn {
+                        flags,
+                        rcode1,
+                        rcode2,
+                        name: n.unwrap_or_default(),
+                    })
+                })
+                .boxed(),
+            // SIP lists are generated whole (one encoding for all).
+            DataType::SipServers => name().prop_map(Value::DnsName).boxed(),
+            _ => Just(Value::Bool(false)).boxed(),
+        }
+    }
+
+    fn value(def: &OptionDef) -> BoxedStrategy<Value> {
+        if !def.multiple {
+            return element(def);
+        }
+        let max = def.count.max.min(def.count.min + 5);
+        let step = def.count.step.max(1);
+        let counts = (def.count.min..=max).prop_filter("count step", move |n| n % step == 0);
+        if def.data_type == DataType::SipServers {
+            return prop_oneof![
+                prop::collection::vec(ipv4().prop_map(|a| Value::Ip(IpAddr::V4(a))), 1..4),
+                prop::collection::vec(name().prop_map(Value::DnsName), 1..4)
+            ]
+            .prop_map(Value::List)
+            .boxed();
+        }
+        let elem = element(def);
+        counts
+            .prop_flat_map(move |n| prop::collection::vec(elem.clone(), n))
+            .prop_map(Value::List)
+            .boxed()
+    }
+
+    fn def_and_value() -> impl Strategy<Value = (usize, Value)> {
+        (0..DEFS.len()).prop_flat_map(|i| value(&DEFS[i]).prop_map(move |v| (i, v)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn display_then_coerce_round_trips((i, v) in def_and_value()) {
+            let d = &DEFS[i];
+            prop_assert_eq!(validate(d, &v), Ok(()), "generated value must be valid for {}", d.name);
+            let text = v.to_string();
+            prop_assert_eq!(coerce(d, &Literal::Str(text.clone())), Ok(v.clone()), "{} text {:?}", d.name, text);
+        }
+
+        #[test]
+        fn encode_then_decode_round_trips((i, v) in def_and_value()) {
+            let d = &DEFS[i];
+            let bytes = encode_value(d, &v).unwrap();
+            prop_assert_eq!(decode_value(d, &bytes), Ok(v), "{} bytes {:02x?}", d.name, bytes);
+        }
+
+        #[test]
+        fn decode_never_panics(i in 0..DEFS.len(), bytes in prop::collection::vec(any::<u8>(), 0..40)) {
+            let _ = decode_value(&DEFS[i], &bytes);
         }
     }
 }
