@@ -21,8 +21,11 @@ mod option43;
 mod vendor;
 mod vendor_class;
 
+pub use ccc::sub as ccc_sub;
 pub use ccc::{Backoff, Ccc, ProvisioningFlow, ProvisioningServer};
+pub use option43::sub as option43_sub;
 pub use option43::{Option43, Oui};
+pub use vendor::sub as vendor_sub;
 pub use vendor::{CccV6Dhcpv4, ClVendorOptions, DssId, IpPref};
 pub use vendor_class::{Capabilities, DeviceFamily, SupportedFlows, VendorClass};
 
