@@ -38,7 +38,7 @@ pub enum PathError {
 
 /// A path of option tags, such as `122/3` or `125/4491/123/1`.
 ///
-/// Allocation-free (an inline array), so cloning is a copy of 32 octets:
+/// Allocation-free (an inline array), so cloning is a copy of 28 octets:
 /// option sets are keyed by it and cloned on every reply. Ordered by space, then element by element, so a parent
 /// sorts right before its descendants.
 #[derive(Clone, PartialEq, Eq, Hash)]

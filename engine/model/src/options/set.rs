@@ -65,6 +65,10 @@ pub struct Entry {
 /// Payloads may exceed 255 octets; the packet builder splits them (RFC 3396).
 pub type EncodedOptions = Vec<(u8, Vec<u8>)>;
 
+/// What [`OptionSet::encode`] returns on errors: the options that still
+/// encoded, and each error with the path it concerns.
+pub type EncodeFailure = (EncodedOptions, Vec<(TagPath, ValueError)>);
+
 /// The server control options of a set (seed 004 section 5.7.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ControlOptions {
@@ -176,11 +180,7 @@ impl OptionSet {
     /// encoded). On errors, `Err` carries what still encoded and the
     /// errors: a bad or oversized sub-option is left out of its container,
     /// a container left empty is left out, the other options are intact.
-    #[allow(clippy::type_complexity)]
-    pub fn encode(
-        &self,
-        reg: &Registry,
-    ) -> Result<EncodedOptions, (EncodedOptions, Vec<(TagPath, ValueError)>)> {
+    pub fn encode(&self, reg: &Registry) -> Result<EncodedOptions, EncodeFailure> {
         let mut out = EncodedOptions::new();
         let mut errors = Vec::new();
         let items: Vec<(&TagPath, &Entry)> = self

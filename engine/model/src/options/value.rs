@@ -323,6 +323,8 @@ fn coerce_elem(def: &OptionDef, lit: &Literal) -> Result<Value, ValueError> {
             _ => Err(expected(def, lit)),
         },
         (DataType::String, Literal::Str(s)) => Ok(Value::Str(s.clone())),
+        // An expression computing a server address for a text option (66, say).
+        (DataType::String, Literal::Ip(a)) => Ok(Value::Str(a.to_string())),
         (DataType::Ip, _) => ipv4_of(lit)
             .map(|a| Value::Ip(IpAddr::V4(a)))
             .ok_or_else(|| expected(def, lit)),
