@@ -54,7 +54,7 @@ def build(mtype, mac, xid, giaddr, extra, args):
     rai = opt(1, b"cmts0/" + mac.hex().encode())
     if args.remote_id:
         rai += opt(2, mac_bytes(args.remote_id))
-    rai += opt(19, b"\x00\x00")  # RFC 8357: reply to my source port
+    rai += opt(19, b"")  # RFC 8357: relay source port (empty): reply to my source port
     o += opt(82, rai) + b"\xff"
     return hdr + o
 

@@ -30,7 +30,7 @@ fn request(mac: &[u8], relay: Option<Ipv4Addr>, opts: &[(u8, Vec<u8>)], mtype: M
         b.giaddr = r;
         b.hops = 1;
     }
-    b.push_option(code::MESSAGE_TYPE, &[mtype as u8]);
+    b.push_option(code::MESSAGE_TYPE, &[u8::from(mtype)]);
     for (c, v) in extra {
         b.push_option(*c, v);
     }

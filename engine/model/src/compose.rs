@@ -65,7 +65,7 @@ pub struct ComposeInput<'a> {
 pub fn policy_order(input: &ComposeInput<'_>) -> Vec<usize> {
     let snap = input.snapshot;
     let mut order: Vec<usize> = Vec::new();
-    let mut push = |i: usize, order: &mut Vec<usize>| {
+    let push = |i: usize, order: &mut Vec<usize>| {
         if !order.contains(&i) {
             order.push(i);
         }

@@ -379,7 +379,7 @@ impl<'a> Builder<'a> {
             Err(e) => {
                 self.err(
                     v.span().start,
-                    format!("{owner}: unknown option {key:?}: {e}"),
+                    format!("{owner}: {e}"),
                     "use an option name (e.g. \"routers\") or a tag path (e.g. \"122/6\", \"125/4491/2\"), or declare it with [[option_type]]",
                 );
                 return None;

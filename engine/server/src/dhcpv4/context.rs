@@ -92,7 +92,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         }
     }
     let o43 = opts.get(43).and_then(|d| Option43::decode(&d).ok());
-    let sub43 = o43.as_ref().map(|o| o.request_list.clone()).unwrap_or_default();
+    let sub43 = o43.as_ref().and_then(|o| o.request_list.clone());
     let requested = RequestedOptions {
         prl: prl.clone(),
         vendor_oro,
@@ -129,7 +129,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         subnet_selection: opts.subnet_selection(),
     };
     let server_id_override = rai.as_ref().and_then(|r| r.server_id_override());
-    let relay_source_port = rai.as_ref().is_some_and(|r| r.relay_source_port().is_some());
+    let relay_source_port = rai.as_ref().is_some_and(|r| r.relay_source_port());
 
     let mut options = BTreeMap::new();
     for (code, data) in opts.iter() {
@@ -200,7 +200,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         info.serial = o.serial_number.clone().unwrap_or_default();
         info.model = o.model_number.clone().unwrap_or_default();
         info.vendor_name = o.vendor_name.clone().unwrap_or_default();
-        info.oui = o.oui.clone().unwrap_or_default();
+        info.oui = o.oui.map(|x| hex_colon(&x.bytes).replace(':', "")).unwrap_or_default();
     }
 
     let mut ctx = EvalContext {

@@ -13,13 +13,13 @@ use arc_swap::ArcSwap;
 use headend_model::compose::{self, ComposeInput, OptionFailure};
 use headend_model::expr::{ExprError, Session};
 use headend_model::options::{ControlOptions, OptionSet};
-use headend_model::select::{self, NetworkSelector, SelectFailure};
+use headend_model::select::{self, SelectFailure};
 use headend_model::snapshot::{Dhcpv4Settings, FixedBinding, Pool, Snapshot};
 use headend_model::trace::Trace;
 use headend_store::{Account, AccountSource, ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime};
 use headend_wire::dhcpv4::{MessageType, Packet};
 use parking_lot::Mutex;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::context::{self, Device};
 use super::reply::{self, ReplySpec};
@@ -227,7 +227,7 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn session(&self) -> Session {
+    fn session(&self) -> Session<'_> {
         self.snap.exprs.session(&self.dev.ctx)
     }
 
@@ -280,7 +280,7 @@ impl Cx<'_> {
                 };
                 if self.snap.store_accounts && self.svc.accounts.insert_new(a.clone()) {
                     self.svc.counters.count(Event::AutoProvisioned);
-                    info!(account = %a.id, domains = ?a.domains, "auto-provisioned");
+                    debug!(account = %a.id, domains = ?a.domains, "auto-provisioned");
                     self.new_account = Some(a.clone());
                 }
                 a
@@ -355,7 +355,7 @@ impl Cx<'_> {
             .lease_time
             .or_else(|| pool.and_then(|p| p.lifetime))
             .unwrap_or(self.d4.default_lease_time);
-        let lease = match (self.pkt.lease_time(), control.lease_time) {
+        let lease = match (self.pkt.options.lease_time(), control.lease_time) {
             (Some(req), None) => req.min(self.d4.max_lease_time).max(60).min(base.max(req.min(self.d4.max_lease_time))),
             _ => base,
         };
@@ -460,7 +460,7 @@ impl Cx<'_> {
             let picked = self.svc.leases.lock().pick(
                 &pool.name,
                 &self.dev.client,
-                self.pkt.requested_ip(),
+                self.pkt.options.requested_ip(),
                 self.now,
             );
             let Some(ip) = picked else {
@@ -497,7 +497,7 @@ impl Cx<'_> {
             },
         );
         self.svc.counters.count(Event::Offer);
-        info!(%ip, pool = pool.as_ref().map(|p| p.name.as_str()).unwrap_or("fixed"), "offer");
+        debug!(%ip, pool = pool.as_ref().map(|p| p.name.as_str()).unwrap_or("fixed"), "offer");
         let commit = self.with_account(Vec::new());
         Outcome::Reply {
             packet,
@@ -509,7 +509,7 @@ impl Cx<'_> {
 
     fn nak(&mut self, why: &str, trace: &mut Trace) -> Outcome {
         trace.note(|| format!("NAK: {why}"));
-        info!(reason = why, "nak");
+        debug!(reason = why, "nak");
         let empty = OptionSet::default();
         let spec = ReplySpec {
             mtype: Some(MessageType::Nak),
@@ -545,9 +545,9 @@ impl Cx<'_> {
 
     fn request(&mut self, trace: &mut Trace) -> Outcome {
         let client = self.dev.client.clone();
-        let requested = self.pkt.requested_ip();
+        let requested = self.pkt.options.requested_ip();
         let ciaddr = self.pkt.ciaddr;
-        if let Some(sid) = self.pkt.server_id() {
+        if let Some(sid) = self.pkt.options.server_id() {
             // SELECTING (RFC 2131 §4.3.2).
             if sid != self.server_id {
                 if let Some(o) = self.svc.offers.lock().remove(&client) {
@@ -677,7 +677,7 @@ impl Cx<'_> {
             pool: pool.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "fixed".into()),
             trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
             trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
-            hostname: self.pkt.hostname().map(|h| String::from_utf8_lossy(&h).into_owned()),
+            hostname: self.pkt.options.hostname().map(|h| String::from_utf8_lossy(&h).into_owned()),
         };
         let packet = match self.build(Some(MessageType::Ack), ip, &options, Some(times), pool.as_ref(), trace) {
             Ok(p) => p,
@@ -686,7 +686,7 @@ impl Cx<'_> {
         self.svc.leases.lock().bind(lease.clone());
         self.svc.offers.lock().remove(&self.dev.client);
         self.svc.counters.count(Event::Ack);
-        info!(%ip, pool = %lease.pool, lifetime = times.0, "ack");
+        debug!(%ip, pool = %lease.pool, lifetime = times.0, "ack");
         Outcome::Reply {
             packet,
             to: self.destination(Some(MessageType::Ack)),
@@ -696,10 +696,10 @@ impl Cx<'_> {
     }
 
     fn decline(&mut self, trace: &mut Trace) -> Outcome {
-        if self.pkt.server_id().is_some_and(|s| s != self.server_id) {
+        if self.pkt.options.server_id().is_some_and(|s| s != self.server_id) {
             return Outcome::Silent("decline-for-other-server");
         }
-        let Some(ip) = self.pkt.requested_ip() else {
+        let Some(ip) = self.pkt.options.requested_ip() else {
             return Outcome::Drop("decline-without-address");
         };
         let rec = self
@@ -720,7 +720,7 @@ impl Cx<'_> {
     }
 
     fn release(&mut self, trace: &mut Trace) -> Outcome {
-        if self.pkt.server_id().is_some_and(|s| s != self.server_id) {
+        if self.pkt.options.server_id().is_some_and(|s| s != self.server_id) {
             return Outcome::Silent("release-for-other-server");
         }
         let ip = self.pkt.ciaddr;
@@ -728,7 +728,7 @@ impl Cx<'_> {
         match rec {
             Some(r) => {
                 self.svc.counters.count(Event::Release);
-                info!(%ip, "released");
+                debug!(%ip, "released");
                 trace.note(|| format!("{ip} released"));
                 Outcome::Commit(vec![Mutation::PutLease4(r)])
             }

@@ -1,7 +1,8 @@
 //! Building DHCPv4 replies (RFC 2131 §4.3, Table 3) and choosing where they
 //! go (RFC 2131 §4.1, RFC 8357).
 //!
-//! Option order: 53, 54, then lease times (51, 58, 59), then the options the
+//! Option order: 53, 54, the client identifier echoed (RFC 6842), then lease
+//! times (51, 58, 59), then the options the
 //! client listed in option 55 in its order, then the rest by code, and the
 //! relay agent's option 82 echoed last (RFC 3046 §2.2). When the reply does
 //! not fit the client's size limit even with overload, options the client
@@ -55,6 +56,7 @@ fn server_owned(c: u8) -> bool {
     ) || c == code::OVERLOAD
         || c == code::PARAMETER_REQUEST_LIST
         || c == code::REQUESTED_IP
+        || c == code::CLIENT_ID
 }
 
 /// Builds the reply; returns the bytes and how many options were dropped to fit.
@@ -72,8 +74,14 @@ pub fn build(
         b.flags |= FLAG_BROADCAST;
     }
     if let Some(m) = spec.mtype {
-        b.push_option(code::MESSAGE_TYPE, &[m as u8]);
+        b.push_option(code::MESSAGE_TYPE, &[u8::from(m)]);
         b.push_option(code::SERVER_ID, &spec.server_id.octets());
+    }
+    // RFC 6842 §3: a client identifier the client sent is echoed in every reply.
+    if spec.mtype.is_some() {
+        if let Some(cid) = req.options.client_id() {
+            b.push_option(code::CLIENT_ID, &cid);
+        }
     }
     let mut optional: Vec<(u8, usize)> = Vec::new();
     if !nak {
