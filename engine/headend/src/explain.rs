@@ -15,7 +15,13 @@ use headend_server::runtime::Server;
 use headend_store::{MemoryStore, Store};
 use headend_wire::dhcpv4::{code, Builder, MessageType, Packet, BOOTREQUEST};
 
-fn request(mac: &[u8], relay: Option<Ipv4Addr>, opts: &[(u8, Vec<u8>)], mtype: MessageType, extra: &[(u8, Vec<u8>)]) -> Result<Vec<u8>> {
+fn request(
+    mac: &[u8],
+    relay: Option<Ipv4Addr>,
+    opts: &[(u8, Vec<u8>)],
+    mtype: MessageType,
+    extra: &[(u8, Vec<u8>)],
+) -> Result<Vec<u8>> {
     let mut b = Builder::new();
     b.op = BOOTREQUEST;
     b.htype = 1;
@@ -41,13 +47,19 @@ fn request(mac: &[u8], relay: Option<Ipv4Addr>, opts: &[(u8, Vec<u8>)], mtype: M
     for (c, v) in opts.iter().filter(|(c, _)| *c == code::RELAY_AGENT_INFO) {
         b.push_option(*c, v);
     }
-    b.encode(1500).map_err(|e| anyhow!("cannot build the request: {e}"))
+    b.encode(1500)
+        .map_err(|e| anyhow!("cannot build the request: {e}"))
 }
 
 fn print_reply(snap: &Snapshot, what: &str, bytes: &[u8]) {
     match Packet::parse(bytes) {
         Ok(p) => {
-            println!("\n{what}: yiaddr {} siaddr {} ({} octets)", p.yiaddr, p.siaddr, bytes.len());
+            println!(
+                "\n{what}: yiaddr {} siaddr {} ({} octets)",
+                p.yiaddr,
+                p.siaddr,
+                bytes.len()
+            );
             if let Some(f) = p.boot_file() {
                 println!("  file: {}", String::from_utf8_lossy(f));
             }
@@ -62,15 +74,28 @@ fn print_reply(snap: &Snapshot, what: &str, bytes: &[u8]) {
 }
 
 /// Runs the explanation and prints it.
-pub fn explain(config: &Path, mac: &[u8], relay: Option<Ipv4Addr>, opts: &[(u8, Vec<u8>)]) -> Result<()> {
+pub fn explain(
+    config: &Path,
+    mac: &[u8],
+    relay: Option<Ipv4Addr>,
+    opts: &[(u8, Vec<u8>)],
+) -> Result<()> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
     let server_ip = snap
         .dhcpv4
         .as_ref()
-        .and_then(|d| d.server_id.or_else(|| d.listen.first().and_then(|a| match a.ip() { std::net::IpAddr::V4(v) => Some(v), _ => None })))
+        .and_then(|d| {
+            d.server_id.or_else(|| {
+                d.listen.first().and_then(|a| match a.ip() {
+                    std::net::IpAddr::V4(v) => Some(v),
+                    _ => None,
+                })
+            })
+        })
         .ok_or_else(|| anyhow!("the configuration has no [dhcpv4] service"))?;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let server = Server::with_store(config, snap, store, system_clock()).map_err(|e| anyhow!("{e}"))?;
+    let server =
+        Server::with_store(config, snap, store, system_clock()).map_err(|e| anyhow!("{e}"))?;
     let snap = server.snapshot();
     let svc = server.dhcpv4();
     let local = SocketAddrV4::new(server_ip, 67);
@@ -81,23 +106,44 @@ pub fn explain(config: &Path, mac: &[u8], relay: Option<Ipv4Addr>, opts: &[(u8, 
 
     let discover = request(mac, relay, opts, MessageType::Discover, &[])?;
     let pkt = Packet::parse(&discover).map_err(|e| anyhow!("{e}"))?;
-    let dev = context::device(&snap, &pkt).map_err(|r| anyhow!("the request would be dropped: {r}"))?;
+    let dev =
+        context::device(&snap, &pkt).map_err(|r| anyhow!("the request would be dropped: {r}"))?;
     println!("device {} (account id {})", dev.mac, dev.account_id);
     println!(
         "  vendor class {:?}: type {} (typeid {}), family {} {}",
-        dev.ctx.device.vendor_class, dev.ctx.device.type_name, dev.ctx.device.typeid, dev.ctx.device.family, dev.ctx.device.version
+        dev.ctx.device.vendor_class,
+        dev.ctx.device.type_name,
+        dev.ctx.device.typeid,
+        dev.ctx.device.family,
+        dev.ctx.device.version
     );
     if !dev.ctx.device.supported_flows.is_empty() {
-        println!("  supported provisioning flows: {}", dev.ctx.device.supported_flows.join(", "));
+        println!(
+            "  supported provisioning flows: {}",
+            dev.ctx.device.supported_flows.join(", ")
+        );
     }
-    println!("  dual-stack capable (IP_PREF b'111 or TLV 5.38): {}", dev.dual.capable());
-    println!("  requested (55): {:?}; CableLabs ORO: {:?}", dev.requested.prl, dev.requested.vendor_oro);
+    println!(
+        "  dual-stack capable (IP_PREF b'111 or TLV 5.38): {}",
+        dev.dual.capable()
+    );
+    println!(
+        "  requested (55): {:?}; CableLabs ORO: {:?}",
+        dev.requested.prl, dev.requested.vendor_oro
+    );
     if let Some(m) = &dev.remote_id_mac {
         println!("  behind cable modem {m} (option 82 remote-id)");
     }
 
     let mut trace = Trace::enabled();
-    let outcome = svc.handle(&Inbound { data: &discover, source, local }, &mut trace);
+    let outcome = svc.handle(
+        &Inbound {
+            data: &discover,
+            source,
+            local,
+        },
+        &mut trace,
+    );
     println!("\nDISCOVER:");
     for n in trace.notes() {
         println!("  - {n}");
@@ -114,17 +160,29 @@ pub fn explain(config: &Path, mac: &[u8], relay: Option<Ipv4Addr>, opts: &[(u8, 
         }
     };
     print_reply(&snap, "OFFER", &offer);
-    let yiaddr = Packet::parse(&offer).map(|p| p.yiaddr).map_err(|e| anyhow!("{e}"))?;
+    let yiaddr = Packet::parse(&offer)
+        .map(|p| p.yiaddr)
+        .map_err(|e| anyhow!("{e}"))?;
 
     let req = request(
         mac,
         relay,
         opts,
         MessageType::Request,
-        &[(code::SERVER_ID, server_ip.octets().to_vec()), (code::REQUESTED_IP, yiaddr.octets().to_vec())],
+        &[
+            (code::SERVER_ID, server_ip.octets().to_vec()),
+            (code::REQUESTED_IP, yiaddr.octets().to_vec()),
+        ],
     )?;
     let mut trace = Trace::enabled();
-    let outcome = svc.handle(&Inbound { data: &req, source, local }, &mut trace);
+    let outcome = svc.handle(
+        &Inbound {
+            data: &req,
+            source,
+            local,
+        },
+        &mut trace,
+    );
     println!("\nREQUEST:");
     for n in trace.notes() {
         println!("  - {n}");

@@ -123,7 +123,10 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 let Some((c, h)) = o.split_once('=') else {
                     bail!("--option {o:?}: write CODE=HEX");
                 };
-                let code: u8 = c.trim().parse().with_context(|| format!("--option {o:?}: bad code"))?;
+                let code: u8 = c
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--option {o:?}: bad code"))?;
                 let Some(bytes) = parse_hex(h.trim()) else {
                     bail!("--option {o:?}: bad hex");
                 };
@@ -133,7 +136,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Store { command } => match command {
-            StoreCommand::Seed { config, pool, count } => {
+            StoreCommand::Seed {
+                config,
+                pool,
+                count,
+            } => {
                 seed::seed(&config, &pool, count)?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -194,7 +201,10 @@ fn run(config: PathBuf) -> Result<()> {
             let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
             eprintln!("headend: ready ({})", list.join(", "));
         };
-        server.run(ready, stop).await.map_err(|e| anyhow::anyhow!("{e}"))
+        server
+            .run(ready, stop)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
     })?;
     let _ = Arc::new(());
     Ok(())

@@ -11,12 +11,20 @@ use headend_store::{ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, Sled
 /// Writes `count` active leases from `pool` into the configured store.
 pub fn seed(config: &Path, pool: &str, count: u32) -> Result<()> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
-    let p = snap.pool(pool).ok_or_else(|| anyhow!("no pool {pool:?} in the configuration"))?;
+    let p = snap
+        .pool(pool)
+        .ok_or_else(|| anyhow!("no pool {pool:?} in the configuration"))?;
     std::fs::create_dir_all(&snap.store_path)?;
     let store = SledStore::open(&snap.store_path)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let lifetime = p.lifetime.unwrap_or(86_400).max(86_400);
-    let relay = p.relays.first().copied().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    let relay = p
+        .relays
+        .first()
+        .copied()
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
     let mut addrs = p
         .ranges
         .iter()
@@ -28,7 +36,14 @@ pub fn seed(config: &Path, pool: &str, count: u32) -> Result<()> {
         let Some(ip) = addrs.next() else {
             bail!("pool {pool:?} has fewer than {count} addresses");
         };
-        let mac = [0x02, 0x00, (i >> 24) as u8, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        let mac = [
+            0x02,
+            0x00,
+            (i >> 24) as u8,
+            (i >> 16) as u8,
+            (i >> 8) as u8,
+            i as u8,
+        ];
         batch.push(Mutation::PutLease4(Lease4 {
             ip,
             client: ClientKey::from_hardware(1, &mac),
@@ -50,7 +65,10 @@ pub fn seed(config: &Path, pool: &str, count: u32) -> Result<()> {
     }
     store.apply(&batch)?;
     store.sync()?;
-    println!("seeded {count} leases into {} (pool {pool})", snap.store_path.display());
+    println!(
+        "seeded {count} leases into {} (pool {pool})",
+        snap.store_path.display()
+    );
     Ok(())
 }
 
@@ -59,7 +77,10 @@ pub fn stats(config: &Path) -> Result<()> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
     let store = SledStore::open(&snap.store_path)?;
     let leases = store.load_leases4()?;
-    let active = leases.iter().filter(|l| l.state == LeaseState::Active).count();
+    let active = leases
+        .iter()
+        .filter(|l| l.state == LeaseState::Active)
+        .count();
     println!("leases: {} ({} active)", leases.len(), active);
     println!("accounts: {}", store.load_accounts()?.len());
     Ok(())

@@ -3,6 +3,8 @@
 //! lease it had ACKed must be in the store when it is opened again; a
 //! restarted server must then honour those leases.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};

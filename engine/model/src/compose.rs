@@ -28,7 +28,7 @@ pub struct OptionFailure {
     /// What went wrong.
     pub error: String,
     /// Whether it was an expression that failed at run time.
-    pub expression: Option<ExprError>,
+    pub expression: Option<Box<ExprError>>,
 }
 
 /// What the device told us about CableLabs dual-stack support.
@@ -120,7 +120,12 @@ pub fn compose(
                 continue;
             }
             if !policy.enforced && !is_requested(&opt.path, input.requested) {
-                trace.note(|| format!("{} from optional policy {:?}: not requested", opt.path, policy.name));
+                trace.note(|| {
+                    format!(
+                        "{} from optional policy {:?}: not requested",
+                        opt.path, policy.name
+                    )
+                });
                 continue;
             }
             let value = match &opt.value {
@@ -128,11 +133,21 @@ pub fn compose(
                 OptionValue::Expr(e) => match evaluate(snap, &opt.path, e, session) {
                     Ok(Some(v)) => v,
                     Ok(None) => {
-                        trace.note(|| format!("{} from policy {:?}: expression gave no value", opt.path, policy.name));
+                        trace.note(|| {
+                            format!(
+                                "{} from policy {:?}: expression gave no value",
+                                opt.path, policy.name
+                            )
+                        });
                         continue;
                     }
                     Err(f) => {
-                        trace.note(|| format!("{} from policy {:?}: FAILED: {}", opt.path, policy.name, f.0));
+                        trace.note(|| {
+                            format!(
+                                "{} from policy {:?}: FAILED: {}",
+                                opt.path, policy.name, f.0
+                            )
+                        });
                         failures.push(OptionFailure {
                             path: opt.path.clone(),
                             policy: policy.name.clone(),
@@ -150,7 +165,7 @@ pub fn compose(
     set
 }
 
-struct EvalFailure(String, Option<ExprError>);
+struct EvalFailure(String, Option<Box<ExprError>>);
 
 fn evaluate(
     snap: &Snapshot,
@@ -160,7 +175,7 @@ fn evaluate(
 ) -> Result<Option<Value>, EvalFailure> {
     let lit = session
         .eval_literal(expr)
-        .map_err(|e| EvalFailure(e.to_string(), Some(e)))?;
+        .map_err(|e| EvalFailure(e.to_string(), Some(Box::new(e))))?;
     let Some(lit) = lit else {
         return Ok(None);
     };
@@ -168,9 +183,12 @@ fn evaluate(
         .registry
         .get(path)
         .ok_or_else(|| EvalFailure(format!("no option type for {path}"), None))?;
-    options::coerce(def, &lit)
-        .map(Some)
-        .map_err(|e| EvalFailure(format!("expression result does not fit the option: {e}"), None))
+    options::coerce(def, &lit).map(Some).map_err(|e| {
+        EvalFailure(
+            format!("expression result does not fit the option: {e}"),
+            None,
+        )
+    })
 }
 
 /// Tag paths of the CableLabs eUE options in DHCPv4.
@@ -210,18 +228,22 @@ pub fn apply_cablelabs_rules(
 
     let is_ccc = |p: &TagPath| p.first() == Some(u32::from(paths::CCC));
     let is_cl_sub = |p: &TagPath, sub: u16| {
-        p.first() == Some(125) && p.get(1) == Some(paths::CABLELABS) && p.get(2) == Some(u32::from(sub))
+        p.first() == Some(125)
+            && p.get(1) == Some(paths::CABLELABS)
+            && p.get(2) == Some(u32::from(sub))
     };
 
-    if !ccc_requested && set.paths().any(|p| is_ccc(p)) {
-        trace.note(|| "option 122 not requested in option 55: not sent (seed 000 Table 2 CM2)".into());
+    if !ccc_requested && set.paths().any(is_ccc) {
+        trace.note(|| {
+            "option 122 not requested in option 55: not sent (seed 000 Table 2 CM2)".into()
+        });
         set.retain(|p| !is_ccc(p));
     }
     if !cccv6_requested && set.paths().any(|p| is_cl_sub(p, paths::CCCV6)) {
         trace.note(|| "CL_V4OPTION_CCCV6 not requested in the CL ORO: not sent".into());
         set.retain(|p| !is_cl_sub(p, paths::CCCV6));
     }
-    let sends_ccc = set.paths().any(|p| is_ccc(p));
+    let sends_ccc = set.paths().any(is_ccc);
     let sends_cccv6 = set.paths().any(|p| is_cl_sub(p, paths::CCCV6));
     let ip_pref_path = TagPath::from_slice(&[125, paths::CABLELABS, u32::from(paths::IP_PREF)]);
     let asked_both = ccc_requested && cccv6_requested;
@@ -231,9 +253,17 @@ pub fn apply_cablelabs_rules(
         set.remove(&ip_pref_path);
     }
     if must_send_pref && set.get(&ip_pref_path).is_none() {
-        let derived = if sends_ccc { IpPref::Ipv4Only } else { IpPref::Ipv6Only };
+        let derived = if sends_ccc {
+            IpPref::Ipv4Only
+        } else {
+            IpPref::Ipv6Only
+        };
         trace.note(|| format!("eCM asked for 122 and CCCv6: adding CL_V4OPTION_IP_PREF {derived:?} (seed 000 Table 2 CM2)"));
-        set.insert(ip_pref_path.clone(), Value::from_u8(u8::from(derived)), "cablelabs-rules".to_string());
+        set.insert(
+            ip_pref_path.clone(),
+            Value::from_u8(u8::from(derived)),
+            "cablelabs-rules".to_string(),
+        );
     }
     if let Some(v) = set.get(&ip_pref_path).and_then(|v| v.as_u8()) {
         let pref = IpPref::from(v);
@@ -243,7 +273,11 @@ pub fn apply_cablelabs_rules(
                 _ => IpPref::Ipv4Only,
             };
             trace.note(|| format!("IP_PREF {pref:?} reduced to {reduced:?}: the device did not announce b'111 (seed 000 6.7 case 3)"));
-            set.insert(ip_pref_path, Value::from_u8(u8::from(reduced)), "cablelabs-rules".to_string());
+            set.insert(
+                ip_pref_path,
+                Value::from_u8(u8::from(reduced)),
+                "cablelabs-rules".to_string(),
+            );
         }
     }
 }

@@ -101,7 +101,12 @@ impl SourceFile {
     }
 
     /// An error at a byte offset.
-    pub fn error_at(&self, offset: usize, message: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+    pub fn error_at(
+        &self,
+        offset: usize,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: self.path.clone(),
             line: self.line_of(offset),

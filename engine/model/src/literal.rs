@@ -30,10 +30,15 @@ impl Literal {
             toml::Value::Array(a) => {
                 Literal::List(a.iter().map(Literal::from_toml).collect::<Result<_, _>>()?)
             }
-            toml::Value::Float(_) => return Err("floating-point values are not option values".into()),
+            toml::Value::Float(_) => {
+                return Err("floating-point values are not option values".into())
+            }
             toml::Value::Datetime(_) => return Err("date-time values are not option values".into()),
             toml::Value::Table(_) => {
-                return Err("a table is not an option value (use { expr = \"…\" } for an expression)".into())
+                return Err(
+                    "a table is not an option value (use { expr = \"…\" } for an expression)"
+                        .into(),
+                )
             }
         })
     }

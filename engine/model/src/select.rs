@@ -128,7 +128,9 @@ pub fn may_extend(
         .into_iter()
         .find(|p| p.name == pool_name);
     let Some(pool) = on_network else {
-        trace.note(|| format!("lease pool {pool_name:?} is not on the client's network (or no longer exists)"));
+        trace.note(|| {
+            format!("lease pool {pool_name:?} is not on the client's network (or no longer exists)")
+        });
         return false;
     };
     let v = judge(pool, domains, session, failures);
@@ -168,14 +170,29 @@ pub fn select_pool<'s>(
             continue;
         }
         if best.is_some_and(|b| b.weight >= pool.weight) {
-            trace.note(|| format!("stage 4: pool {:?} eligible, lower or equal weight {}", pool.name, pool.weight));
+            trace.note(|| {
+                format!(
+                    "stage 4: pool {:?} eligible, lower or equal weight {}",
+                    pool.name, pool.weight
+                )
+            });
             continue;
         }
         if !has_free(pool) {
-            trace.note(|| format!("stage 4: pool {:?} eligible but has no free address", pool.name));
+            trace.note(|| {
+                format!(
+                    "stage 4: pool {:?} eligible but has no free address",
+                    pool.name
+                )
+            });
             continue;
         }
-        trace.note(|| format!("stage 4: pool {:?} eligible, weight {}", pool.name, pool.weight));
+        trace.note(|| {
+            format!(
+                "stage 4: pool {:?} eligible, weight {}",
+                pool.name, pool.weight
+            )
+        });
         best = Some(pool);
     }
     match best {

@@ -18,6 +18,9 @@ use crate::expr::{Expr, ExprEngine, ExprLimits, Origin};
 use crate::literal::Literal;
 use crate::options::{self, OptionDef, Registry, TagPath, Value};
 
+/// The largest pool (a /8): the allocator keeps a few bits per address of a pool.
+pub const MAX_POOL_ADDRESSES: u64 = 1 << 24;
+
 /// Name of the built-in domain every device is a member of.
 pub const ALL_DEVICES: &str = "all";
 
@@ -225,9 +228,15 @@ impl Snapshot {
                 new.store_path.display()
             )));
         }
-        let listen = |s: &Snapshot| s.dhcpv4.as_ref().map(|d| (d.listen.clone(), d.interface.clone()));
+        let listen = |s: &Snapshot| {
+            s.dhcpv4
+                .as_ref()
+                .map(|d| (d.listen.clone(), d.interface.clone()))
+        };
         if listen(self) != listen(new) {
-            errors.push(e("DHCPv4 listener addresses and interface cannot change by reload".into()));
+            errors.push(e(
+                "DHCPv4 listener addresses and interface cannot change by reload".into(),
+            ));
         }
         if errors.is_empty() {
             Ok(())
@@ -249,7 +258,10 @@ impl Snapshot {
 
 /// Normalises a MAC given as `00:11:22:33:44:55`, `00-11-…` or `001122334455` to lowercase colon form.
 pub fn normalize_mac(s: &str) -> Option<String> {
-    let hex: String = s.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
+    let hex: String = s
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
     if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
@@ -261,12 +273,18 @@ pub fn normalize_mac(s: &str) -> Option<String> {
 /// Parses hex bytes written as `01:02:0a`, `01020a` or `0x01020a`.
 pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let t = s.strip_prefix("0x").unwrap_or(s);
-    let hex: String = t.chars().filter(|c| !matches!(c, ':' | '-' | ' ')).collect();
+    let hex: String = t
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | ' '))
+        .collect();
     if hex.len() % 2 != 0 {
         return None;
     }
     (0..hex.len() / 2)
-        .map(|i| hex.get(i * 2..i * 2 + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .map(|i| {
+            hex.get(i * 2..i * 2 + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
         .collect()
 }
 
@@ -406,7 +424,11 @@ impl<'a> Builder<'a> {
         let lit = match Literal::from_toml(v.get_ref()) {
             Ok(l) => l,
             Err(m) => {
-                self.err(v.span().start, format!("{what}: {m}"), "write the value as a string, integer, boolean or array");
+                self.err(
+                    v.span().start,
+                    format!("{what}: {m}"),
+                    "write the value as a string, integer, boolean or array",
+                );
                 return None;
             }
         };
@@ -448,14 +470,22 @@ impl<'a> Builder<'a> {
         out
     }
 
-    fn build(mut self, file: config::ConfigFile, generation: u64) -> Result<Snapshot, ConfigErrors> {
+    fn build(
+        mut self,
+        file: config::ConfigFile,
+        generation: u64,
+    ) -> Result<Snapshot, ConfigErrors> {
         let base = self.src.base_dir();
 
         // Option types first: everything else refers to them.
         let mut decls = Vec::new();
         for d in &file.option_types {
             if let Err(e) = Registry::with_declarations(std::slice::from_ref(d.get_ref())) {
-                self.err(d.span().start, format!("option type: {e}"), "see the option type fields in the README");
+                self.err(
+                    d.span().start,
+                    format!("option type: {e}"),
+                    "see the option type fields in the README",
+                );
             } else {
                 decls.push(d.get_ref().clone());
             }
@@ -463,7 +493,11 @@ impl<'a> Builder<'a> {
         let registry = match Registry::with_declarations(&decls) {
             Ok(r) => r,
             Err(e) => {
-                self.err(0, format!("option types: {e}"), "fix the [[option_type]] declarations");
+                self.err(
+                    0,
+                    format!("option types: {e}"),
+                    "fix the [[option_type]] declarations",
+                );
                 Registry::builtin()
             }
         };
@@ -539,7 +573,11 @@ impl<'a> Builder<'a> {
         for d in &file.domains {
             let name = canonical_domain(&d.get_ref().name);
             if !known.insert(name.clone()) {
-                self.err(d.span().start, format!("domain {name:?} is declared twice"), "give each domain a unique name");
+                self.err(
+                    d.span().start,
+                    format!("domain {name:?} is declared twice"),
+                    "give each domain a unique name",
+                );
                 continue;
             }
             domains.push(Domain {
@@ -554,11 +592,18 @@ impl<'a> Builder<'a> {
         for p in &file.policies {
             let decl = p.get_ref();
             if policy_index.contains_key(&decl.name) {
-                self.err(p.span().start, format!("policy {:?} is declared twice", decl.name), "rename one of them");
+                self.err(
+                    p.span().start,
+                    format!("policy {:?} is declared twice", decl.name),
+                    "rename one of them",
+                );
                 continue;
             }
             let owner = format!("policy {:?}", decl.name);
-            let doms = decl.domains.as_ref().map(|ds| self.domain_refs(ds, &known, &owner));
+            let doms = decl
+                .domains
+                .as_ref()
+                .map(|ds| self.domain_refs(ds, &known, &owner));
             let mut opts = Vec::new();
             for (k, v) in &decl.options {
                 if let Some(o) = self.option_value(&registry, k, v, &owner) {
@@ -588,7 +633,11 @@ impl<'a> Builder<'a> {
             let decl = ps.get_ref();
             let owner = format!("pool {:?}", decl.name);
             if pools.iter().any(|p| p.name == decl.name) {
-                self.err(ps.span().start, format!("{owner} is declared twice"), "give each pool a unique name");
+                self.err(
+                    ps.span().start,
+                    format!("{owner} is declared twice"),
+                    "give each pool a unique name",
+                );
                 continue;
             }
             let doms = decl
@@ -596,14 +645,29 @@ impl<'a> Builder<'a> {
                 .as_ref()
                 .map(|ds| self.domain_refs(ds, &known, &owner))
                 .unwrap_or_default();
-            let relays: Vec<Ipv4Addr> = decl.relays.iter().filter_map(|r| self.ip4(r, "relay")).collect();
+            let relays: Vec<Ipv4Addr> = decl
+                .relays
+                .iter()
+                .filter_map(|r| self.ip4(r, "relay"))
+                .collect();
             if decl.relays.is_empty() {
-                self.err(ps.span().start, format!("{owner} serves no relay"), "add relays = [\"<giaddr>\"] or [\"0.0.0.0\"] for the local segment");
+                self.err(
+                    ps.span().start,
+                    format!("{owner} serves no relay"),
+                    "add relays = [\"<giaddr>\"] or [\"0.0.0.0\"] for the local segment",
+                );
             }
             let network = match decl.network.get_ref().parse::<Ipv4Net>() {
                 Ok(n) => n.trunc(),
                 Err(_) => {
-                    self.err(decl.network.span().start, format!("{owner}: network {:?} is not a prefix", decl.network.get_ref()), "write it as \"10.1.0.0/16\"");
+                    self.err(
+                        decl.network.span().start,
+                        format!(
+                            "{owner}: network {:?} is not a prefix",
+                            decl.network.get_ref()
+                        ),
+                        "write it as \"10.1.0.0/16\"",
+                    );
                     continue;
                 }
             };
@@ -621,14 +685,29 @@ impl<'a> Builder<'a> {
                     _ => self.err(r.span().start, format!("{owner}: range [{a:?}, {b:?}] is not an ordered pair of addresses inside {network}"), "write [\"first\", \"last\"] with first <= last, both inside the network"),
                 }
             }
+            let size: u64 = ranges
+                .iter()
+                .map(|(a, b)| u64::from(u32::from(*b)) - u64::from(u32::from(*a)) + 1)
+                .sum();
+            if size > MAX_POOL_ADDRESSES {
+                self.err(ps.span().start, format!("{owner} has {size} addresses, more than the {MAX_POOL_ADDRESSES} one pool may hold"), "split it into pools of at most a /8 each");
+            }
             for (i, (a, b)) in ranges.iter().enumerate() {
                 for (c, d) in ranges.iter().skip(i + 1) {
                     if a <= d && c <= b {
-                        self.err(ps.span().start, format!("{owner}: ranges {a}-{b} and {c}-{d} overlap"), "make the ranges disjoint");
+                        self.err(
+                            ps.span().start,
+                            format!("{owner}: ranges {a}-{b} and {c}-{d} overlap"),
+                            "make the ranges disjoint",
+                        );
                     }
                 }
             }
-            let exclude: Vec<Ipv4Addr> = decl.exclude.iter().filter_map(|e| self.ip4(e, "excluded address")).collect();
+            let exclude: Vec<Ipv4Addr> = decl
+                .exclude
+                .iter()
+                .filter_map(|e| self.ip4(e, "excluded address"))
+                .collect();
             let mut pol = Vec::new();
             if !decl.options.is_empty() {
                 let pname = format!("pool:{}", decl.name);
@@ -650,7 +729,11 @@ impl<'a> Builder<'a> {
             for p in &decl.policies {
                 match policy_index.get(p.get_ref()) {
                     Some(i) => pol.push(*i),
-                    None => self.err(p.span().start, format!("{owner}: unknown policy {:?}", p.get_ref()), "declare it with [[policy]]"),
+                    None => self.err(
+                        p.span().start,
+                        format!("{owner}: unknown policy {:?}", p.get_ref()),
+                        "declare it with [[policy]]",
+                    ),
                 }
             }
             let allow = decl.allow.as_ref().and_then(|a| {
@@ -686,7 +769,14 @@ impl<'a> Builder<'a> {
                     for (c, d) in &q.ranges {
                         if a <= d && c <= b {
                             let pos = file.pools.get(i).map(|s| s.span().start).unwrap_or(0);
-                            self.err(pos, format!("pools {:?} and {:?} share addresses ({a}-{b} / {c}-{d})", p.name, q.name), "make pool ranges disjoint");
+                            self.err(
+                                pos,
+                                format!(
+                                    "pools {:?} and {:?} share addresses ({a}-{b} / {c}-{d})",
+                                    p.name, q.name
+                                ),
+                                "make pool ranges disjoint",
+                            );
                         }
                     }
                 }
@@ -699,7 +789,11 @@ impl<'a> Builder<'a> {
             let d = vc.get_ref();
             let m = d.match_expr.as_ref().and_then(|m| {
                 let t = m.get_ref().clone();
-                self.compile(&t, m.span().start, format!("vendor class {:?} match", d.name))
+                self.compile(
+                    &t,
+                    m.span().start,
+                    format!("vendor class {:?} match", d.name),
+                )
             });
             vendor_classes.push(VendorClassDef {
                 name: d.name.clone(),
@@ -714,13 +808,21 @@ impl<'a> Builder<'a> {
         for a in &file.accounts {
             let d = a.get_ref();
             let Some(id) = account_id(d.id.get_ref()) else {
-                self.err(d.id.span().start, format!("account id {:?} is neither a MAC nor hex", d.id.get_ref()), "write a MAC like \"00:11:22:33:44:55\" or a client identifier in hex");
+                self.err(
+                    d.id.span().start,
+                    format!("account id {:?} is neither a MAC nor hex", d.id.get_ref()),
+                    "write a MAC like \"00:11:22:33:44:55\" or a client identifier in hex",
+                );
                 continue;
             };
             let owner = format!("account {id}");
             let doms = self.domain_refs(&d.domains, &known, &owner);
             if accounts.contains_key(&id) {
-                self.err(a.span().start, format!("{owner} is declared twice"), "merge the two declarations");
+                self.err(
+                    a.span().start,
+                    format!("{owner} is declared twice"),
+                    "merge the two declarations",
+                );
                 continue;
             }
             accounts.insert(
@@ -743,42 +845,69 @@ impl<'a> Builder<'a> {
                 (Some(m), None) => match normalize_mac(m.get_ref()).and_then(|s| parse_hex(&s)) {
                     Some(bytes) => ClientKey::from_hardware(1, &bytes),
                     None => {
-                        self.err(m.span().start, format!("fixed binding: {:?} is not a MAC", m.get_ref()), "write \"00:11:22:33:44:55\"");
+                        self.err(
+                            m.span().start,
+                            format!("fixed binding: {:?} is not a MAC", m.get_ref()),
+                            "write \"00:11:22:33:44:55\"",
+                        );
                         continue;
                     }
                 },
                 (None, Some(c)) => match parse_hex(c.get_ref()) {
                     Some(bytes) if !bytes.is_empty() => ClientKey(bytes),
                     _ => {
-                        self.err(c.span().start, format!("fixed binding: client_id {:?} is not hex", c.get_ref()), "write the option 61 bytes in hex, e.g. \"01:00:11:22:33:44:55\"");
+                        self.err(
+                            c.span().start,
+                            format!("fixed binding: client_id {:?} is not hex", c.get_ref()),
+                            "write the option 61 bytes in hex, e.g. \"01:00:11:22:33:44:55\"",
+                        );
                         continue;
                     }
                 },
                 _ => {
-                    self.err(f.span().start, "fixed binding needs exactly one of mac or client_id", "give mac = \"…\" or client_id = \"…\"");
+                    self.err(
+                        f.span().start,
+                        "fixed binding needs exactly one of mac or client_id",
+                        "give mac = \"…\" or client_id = \"…\"",
+                    );
                     continue;
                 }
             };
-            let (Some(relay), Some(ip)) = (self.ip4(&d.relay, "relay"), self.ip4(&d.ip, "ip")) else {
+            let (Some(relay), Some(ip)) = (self.ip4(&d.relay, "relay"), self.ip4(&d.ip, "ip"))
+            else {
                 continue;
             };
             let mut pol = Vec::new();
             for p in &d.policies {
                 match policy_index.get(p.get_ref()) {
                     Some(i) => pol.push(*i),
-                    None => self.err(p.span().start, format!("fixed binding: unknown policy {:?}", p.get_ref()), "declare it with [[policy]]"),
+                    None => self.err(
+                        p.span().start,
+                        format!("fixed binding: unknown policy {:?}", p.get_ref()),
+                        "declare it with [[policy]]",
+                    ),
                 }
             }
-            if let Some(pool) = pools.iter().find(|p| p.exclude.contains(&ip) && p.ranges.iter().any(|(a, b)| *a <= ip && ip <= *b)) {
+            if let Some(pool) = pools.iter().find(|p| {
+                p.exclude.contains(&ip) && p.ranges.iter().any(|(a, b)| *a <= ip && ip <= *b)
+            }) {
                 tracing::debug!(pool = %pool.name, %ip, "fixed binding on an excluded pool address");
             }
             let key = (client.clone(), relay);
             if fixed.contains_key(&key) {
-                self.err(f.span().start, "a fixed binding for this client and relay already exists", "keep one binding per client and relay");
+                self.err(
+                    f.span().start,
+                    "a fixed binding for this client and relay already exists",
+                    "keep one binding per client and relay",
+                );
                 continue;
             }
             if fixed.values().any(|b: &FixedBinding| b.binding.ip == ip) {
-                self.err(d.ip.span().start, format!("address {ip} is bound twice"), "give each fixed binding its own address");
+                self.err(
+                    d.ip.span().start,
+                    format!("address {ip} is bound twice"),
+                    "give each fixed binding its own address",
+                );
                 continue;
             }
             fixed.insert(
@@ -804,12 +933,17 @@ impl<'a> Builder<'a> {
 
         let store = file.server.store.get_ref();
         if store.is_empty() {
-            self.err(file.server.store.span().start, "store path is empty", "give a directory for the embedded store");
+            self.err(
+                file.server.store.span().start,
+                "store path is empty",
+                "give a directory for the embedded store",
+            );
         }
         let store_path = base.join(store);
 
         if !self.errors.is_empty() {
-            self.errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            self.errors
+                .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return Err(ConfigErrors(self.errors));
         }
         Ok(Snapshot {
@@ -849,7 +983,10 @@ pub fn account_id(s: &str) -> Option<String> {
         return Some(m);
     }
     parse_hex(s).filter(|b| !b.is_empty()).map(|b| {
-        b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
     })
 }
 

@@ -102,7 +102,11 @@ impl Counters {
             .zip(self.events.iter())
             .map(|(n, c)| ((*n).to_string(), c.load(Ordering::Relaxed)))
             .collect();
-        v.extend(self.drops().into_iter().map(|(k, n)| (format!("drop.{k}"), n)));
+        v.extend(
+            self.drops()
+                .into_iter()
+                .map(|(k, n)| (format!("drop.{k}"), n)),
+        );
         v
     }
 }

@@ -147,7 +147,9 @@ impl Server {
         let mut bound = Vec::new();
         let mut tasks = Vec::new();
         if let Some(d4) = &snap.dhcpv4 {
-            let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+            let workers = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
             for addr in &d4.listen {
                 let SocketAddr::V4(a4) = addr else { continue };
                 let sock = socket::open(*a4, d4.interface.as_deref(), d4.receive_buffer)?;
@@ -191,7 +193,9 @@ impl Server {
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()),
                 ) else {
-                    warn!("cannot install SIGHUP/SIGUSR1 handlers; reload by signal is unavailable");
+                    warn!(
+                        "cannot install SIGHUP/SIGUSR1 handlers; reload by signal is unavailable"
+                    );
                     return;
                 };
                 loop {

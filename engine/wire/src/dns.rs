@@ -151,7 +151,10 @@ mod tests {
     #[test]
     fn rejects_bad_labels_and_truncation() {
         assert!(matches!(name_to_wire("a..b"), Err(NameError::BadLabel(_))));
-        assert!(matches!(name_to_wire(&"x".repeat(64)), Err(NameError::BadLabel(_))));
+        assert!(matches!(
+            name_to_wire(&"x".repeat(64)),
+            Err(NameError::BadLabel(_))
+        ));
         let long = vec!["abcdefghij"; 30].join(".");
         assert_eq!(name_to_wire(&long), Err(NameError::TooLong));
         assert_eq!(decode_name(&[3, b'a', b'b']), Err(NameError::Truncated));
@@ -166,6 +169,9 @@ mod tests {
         let (n, used) = decode_name_at(&buf, 15, true).unwrap();
         assert_eq!(n, "marketing.apple.com");
         assert_eq!(used, 12);
-        assert_eq!(decode_name_at(&[0xc0, 0x00], 0, true), Err(NameError::BadPointer));
+        assert_eq!(
+            decode_name_at(&[0xc0, 0x00], 0, true),
+            Err(NameError::BadPointer)
+        );
     }
 }

@@ -6,9 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use headend_model::compose::DualStack;
-use headend_model::expr::{AccountInfo, DeviceInfo, EvalContext, LeaseInfo, PacketInfo, PoolInfo, RelayInfo};
+use headend_model::expr::{
+    AccountInfo, DeviceInfo, EvalContext, LeaseInfo, PacketInfo, PoolInfo, RelayInfo,
+};
 use headend_model::options::RequestedOptions;
 use headend_model::select::NetworkSelector;
 use headend_model::snapshot::{Pool, Snapshot};
@@ -38,8 +41,8 @@ pub struct Device {
     pub dual: DualStack,
     /// How its network is identified.
     pub selector: NetworkSelector,
-    /// The expression context.
-    pub ctx: EvalContext,
+    /// The expression context (shared with expression sessions; copied on write).
+    pub ctx: Arc<EvalContext>,
     /// The CM MAC from option 82.2 when it is 6 bytes.
     pub remote_id_mac: Option<String>,
     /// Trusted identifier from the relay (seed 004 section 5.2).
@@ -66,7 +69,10 @@ pub fn hex_colon(b: &[u8]) -> String {
 pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str> {
     let hw = pkt.hwaddr();
     let opts = &pkt.options;
-    let client_id = opts.client_id().map(|c| c.into_owned()).filter(|c| !c.is_empty());
+    let client_id = opts
+        .client_id()
+        .map(|c| c.into_owned())
+        .filter(|c| !c.is_empty());
     let client = match &client_id {
         Some(c) => ClientKey(c.clone()),
         None if !hw.is_empty() => ClientKey::from_hardware(pkt.htype, hw),
@@ -80,7 +86,10 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     };
 
     // What the client asked for.
-    let prl: Vec<u8> = opts.parameter_request_list().map(|p| p.into_owned()).unwrap_or_default();
+    let prl: Vec<u8> = opts
+        .parameter_request_list()
+        .map(|p| p.into_owned())
+        .unwrap_or_default();
     let mut vendor_oro: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
     let mut cl: Option<ClVendorOptions> = None;
     if let Some(v125) = opts.get(125) {
@@ -106,7 +115,9 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         .as_ref()
         .and_then(|v| v.capabilities.clone())
         .or_else(|| cl.as_ref().and_then(|c| c.modem_capabilities.clone()));
-    let capability_5_38 = caps.as_ref().is_some_and(|c| c.dual_stack_support().is_some());
+    let capability_5_38 = caps
+        .as_ref()
+        .is_some_and(|c| c.dual_stack_support().is_some());
     let dual = DualStack {
         announced_ip_pref: announced == Some(IpPref::DualStackCapable),
         capability_5_38,
@@ -115,9 +126,18 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     // Relay agent information.
     let rai = opts.relay_agent_info();
     let remote_id = rai.as_ref().and_then(|r| r.remote_id()).map(|r| r.to_vec());
-    let circuit_id = rai.as_ref().and_then(|r| r.circuit_id()).map(|r| r.to_vec());
-    let subscriber = rai.as_ref().and_then(|r| r.subscriber_id()).map(|r| r.to_vec());
-    let remote_id_mac = remote_id.as_ref().filter(|r| r.len() == 6).map(|r| hex_colon(r));
+    let circuit_id = rai
+        .as_ref()
+        .and_then(|r| r.circuit_id())
+        .map(|r| r.to_vec());
+    let subscriber = rai
+        .as_ref()
+        .and_then(|r| r.subscriber_id())
+        .map(|r| r.to_vec());
+    let remote_id_mac = remote_id
+        .as_ref()
+        .filter(|r| r.len() == 6)
+        .map(|r| hex_colon(r));
     let trusted = remote_id
         .clone()
         .map(|r| (r, TrustedIdType::RemoteId))
@@ -137,7 +157,10 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     }
     let packet = PacketInfo {
         protocol: "dhcpv4".into(),
-        message_type: opts.message_type().map(|m| m.name().to_string()).unwrap_or_else(|| "BOOTREQUEST".into()),
+        message_type: opts
+            .message_type()
+            .map(|m| m.name().to_string())
+            .unwrap_or_else(|| "BOOTREQUEST".into()),
         xid: pkt.xid,
         hops: pkt.hops,
         ciaddr: pkt.ciaddr,
@@ -154,13 +177,18 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         subnet_selection: selector.subnet_selection,
         circuit_id: circuit_id.unwrap_or_default(),
         remote_id: remote_id.unwrap_or_default(),
-        subscriber_id: subscriber.map(|s| String::from_utf8_lossy(&s).into_owned()).unwrap_or_default(),
+        subscriber_id: subscriber
+            .map(|s| String::from_utf8_lossy(&s).into_owned())
+            .unwrap_or_default(),
         docsis_device_class: rai.as_ref().and_then(|r| r.docsis_device_class()),
     };
 
     let mut info = DeviceInfo {
         vendor_class: vc.as_ref().map(|v| v.raw.clone()).unwrap_or_default(),
-        capabilities: caps.as_ref().map(|c| c.0.iter().cloned().collect()).unwrap_or_default(),
+        capabilities: caps
+            .as_ref()
+            .map(|c| c.0.iter().cloned().collect())
+            .unwrap_or_default(),
         supported_flows: caps
             .as_ref()
             .and_then(|c| c.supported_flows())
@@ -200,7 +228,10 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         info.serial = o.serial_number.clone().unwrap_or_default();
         info.model = o.model_number.clone().unwrap_or_default();
         info.vendor_name = o.vendor_name.clone().unwrap_or_default();
-        info.oui = o.oui.map(|x| hex_colon(&x.bytes).replace(':', "")).unwrap_or_default();
+        info.oui = o
+            .oui
+            .map(|x| hex_colon(&x.bytes).replace(':', ""))
+            .unwrap_or_default();
     }
 
     let mut ctx = EvalContext {
@@ -218,7 +249,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         requested,
         dual,
         selector,
-        ctx,
+        ctx: Arc::new(ctx),
         remote_id_mac,
         trusted,
         server_id_override,
@@ -295,41 +326,54 @@ fn account_info(a: &Account) -> AccountInfo {
 }
 
 /// Puts the device's account and domains into the context.
-pub fn set_account(ctx: &mut EvalContext, a: &Account) {
+pub fn set_account(ctx: &mut Arc<EvalContext>, a: &Account) {
+    let ctx = Arc::make_mut(ctx);
     ctx.domains = a.domains.clone();
     ctx.account = Some(account_info(a));
 }
 
 /// Puts the modem's account (from option 82.2) into the context.
-pub fn set_modem(ctx: &mut EvalContext, a: Option<&Account>) {
-    ctx.modem = a.map(account_info);
+pub fn set_modem(ctx: &mut Arc<EvalContext>, a: Option<&Account>) {
+    Arc::make_mut(ctx).modem = a.map(account_info);
 }
 
 /// Puts the chosen pool into the context.
-pub fn set_pool(ctx: &mut EvalContext, pool: Option<&Pool>) {
-    ctx.pool = pool.map(|p| PoolInfo {
+pub fn set_pool(ctx: &mut Arc<EvalContext>, pool: Option<&Pool>) {
+    Arc::make_mut(ctx).pool = pool.map(|p| PoolInfo {
         name: p.name.clone(),
         network: IpNet::V4(p.network),
         relays: p.relays.iter().map(|r| IpAddr::V4(*r)).collect(),
-        first: IpAddr::V4(p.ranges.first().map(|r| r.0).unwrap_or(Ipv4Addr::UNSPECIFIED)),
-        last: IpAddr::V4(p.ranges.last().map(|r| r.1).unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        first: IpAddr::V4(
+            p.ranges
+                .first()
+                .map(|r| r.0)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+        ),
+        last: IpAddr::V4(
+            p.ranges
+                .last()
+                .map(|r| r.1)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+        ),
     });
 }
 
 /// Puts the address being offered or leased into the context.
 pub fn set_lease(
-    ctx: &mut EvalContext,
+    ctx: &mut Arc<EvalContext>,
     ip: Option<Ipv4Addr>,
     client: &ClientKey,
     lifetime: u32,
     now: UnixTime,
     pool: Option<&Pool>,
 ) {
-    ctx.lease = ip.map(|ip| LeaseInfo {
+    Arc::make_mut(ctx).lease = ip.map(|ip| LeaseInfo {
         ip: IpAddr::V4(ip),
         client: client.clone(),
         lifetime,
         commit_time: now,
-        pool: pool.map(|p| p.name.clone()).unwrap_or_else(|| "fixed".into()),
+        pool: pool
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| "fixed".into()),
     });
 }

@@ -16,7 +16,9 @@ use headend_model::options::{ControlOptions, OptionSet};
 use headend_model::select::{self, SelectFailure};
 use headend_model::snapshot::{Dhcpv4Settings, FixedBinding, Pool, Snapshot};
 use headend_model::trace::Trace;
-use headend_store::{Account, AccountSource, ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime};
+use headend_store::{
+    Account, AccountSource, ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime,
+};
 use headend_wire::dhcpv4::{MessageType, Packet};
 use parking_lot::Mutex;
 use tracing::{debug, warn};
@@ -180,9 +182,12 @@ impl Dhcpv4 {
             Ok(d) => d,
             Err(reason) => return Outcome::Drop(reason),
         };
-        let span = tracing::debug_span!("dhcpv4", mac = %dev.mac, xid = format_args!("{:08x}", pkt.xid));
+        let span =
+            tracing::debug_span!("dhcpv4", mac = %dev.mac, xid = format_args!("{:08x}", pkt.xid));
         let _g = span.enter();
-        let server_id = dev.server_id_override.unwrap_or_else(|| d4.server_id.unwrap_or(*inb.local.ip()));
+        let server_id = dev
+            .server_id_override
+            .unwrap_or_else(|| d4.server_id.unwrap_or(*inb.local.ip()));
         let mut cx = Cx {
             svc: self,
             snap: &snap,
@@ -228,7 +233,7 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn session(&self) -> Session<'_> {
-        self.snap.exprs.session(&self.dev.ctx)
+        self.snap.exprs.session_shared(self.dev.ctx.clone())
     }
 
     /// Resolves the account and its domains; auto-provisions when there is none.
@@ -242,22 +247,25 @@ impl Cx<'_> {
             .or_else(|| self.svc.accounts.get(&id));
         let account = match account {
             Some(a) => {
-                trace.note(|| format!("account {} ({:?}): domains {:?}", a.id, a.source, a.domains));
+                trace
+                    .note(|| format!("account {} ({:?}): domains {:?}", a.id, a.source, a.domains));
                 a
             }
             None => {
-                let domains = match &self.snap.auto_provision {
+                // A failed expression gives no domains for this exchange and
+                // stores nothing, so the device is classified again next time.
+                let (domains, classified) = match &self.snap.auto_provision {
                     Some(expr) => {
                         let mut s = self.session();
                         match s.eval_string_list(expr) {
-                            Ok(d) => d,
+                            Ok(d) => (d, true),
                             Err(e) => {
                                 self.expr_failed("auto-provisioning", &e);
-                                Vec::new()
+                                (Vec::new(), false)
                             }
                         }
                     }
-                    None => Vec::new(),
+                    None => (Vec::new(), true),
                 };
                 let domains: Vec<String> = domains
                     .into_iter()
@@ -278,7 +286,8 @@ impl Cx<'_> {
                     created: self.now,
                     source: AccountSource::AutoProvisioned,
                 };
-                if self.snap.store_accounts && self.svc.accounts.insert_new(a.clone()) {
+                if classified && self.snap.store_accounts && self.svc.accounts.insert_new(a.clone())
+                {
                     self.svc.counters.count(Event::AutoProvisioned);
                     debug!(account = %a.id, domains = ?a.domains, "auto-provisioned");
                     self.new_account = Some(a.clone());
@@ -296,7 +305,12 @@ impl Cx<'_> {
                 .or_else(|| self.svc.accounts.get(m))
         });
         if let Some(m) = &modem {
-            trace.note(|| format!("modem account {} (from option 82 remote-id): domains {:?}", m.id, m.domains));
+            trace.note(|| {
+                format!(
+                    "modem account {} (from option 82 remote-id): domains {:?}",
+                    m.id, m.domains
+                )
+            });
         }
         context::set_modem(&mut self.dev.ctx, modem.as_ref());
     }
@@ -317,7 +331,9 @@ impl Cx<'_> {
     }
 
     fn fixed(&self) -> Option<&FixedBinding> {
-        self.snap.fixed.get(&(self.dev.client.clone(), self.dev.selector.giaddr))
+        self.snap
+            .fixed
+            .get(&(self.dev.client.clone(), self.dev.selector.giaddr))
     }
 
     fn pool_of(&self, ip: Ipv4Addr) -> Option<&Pool> {
@@ -334,7 +350,14 @@ impl Cx<'_> {
         trace: &mut Trace,
     ) -> OptionSet {
         context::set_pool(&mut self.dev.ctx, pool);
-        context::set_lease(&mut self.dev.ctx, ip, &self.dev.client, lifetime, self.now, pool);
+        context::set_lease(
+            &mut self.dev.ctx,
+            ip,
+            &self.dev.client,
+            lifetime,
+            self.now,
+            pool,
+        );
         let mut session = self.session();
         let mut failures = Vec::new();
         let input = ComposeInput {
@@ -356,7 +379,10 @@ impl Cx<'_> {
             .or_else(|| pool.and_then(|p| p.lifetime))
             .unwrap_or(self.d4.default_lease_time);
         let lease = match (self.pkt.options.lease_time(), control.lease_time) {
-            (Some(req), None) => req.min(self.d4.max_lease_time).max(60).min(base.max(req.min(self.d4.max_lease_time))),
+            (Some(req), None) => req
+                .min(self.d4.max_lease_time)
+                .max(60)
+                .min(base.max(req.min(self.d4.max_lease_time))),
             _ => base,
         };
         let t1 = control.renew_time.unwrap_or(lease / 2).min(lease);
@@ -414,7 +440,12 @@ impl Cx<'_> {
         let previous: Vec<String> = {
             let leases = self.svc.leases.lock();
             let mut v: Vec<&Lease4> = leases.leases_of(&self.dev.client).collect();
-            v.sort_by_key(|l| (l.state != LeaseState::Active, std::cmp::Reverse(l.commit_time)));
+            v.sort_by_key(|l| {
+                (
+                    l.state != LeaseState::Active,
+                    std::cmp::Reverse(l.commit_time),
+                )
+            });
             v.into_iter()
                 .filter(|l| l.state != LeaseState::Declined)
                 .map(|l| l.pool.clone())
@@ -423,7 +454,15 @@ impl Cx<'_> {
         let mut session = self.session();
         let mut sf = Vec::new();
         for name in previous {
-            if select::may_extend(self.snap, &name, &self.dev.selector, &self.domains, &mut session, &mut sf, trace) {
+            if select::may_extend(
+                self.snap,
+                &name,
+                &self.dev.selector,
+                &self.domains,
+                &mut session,
+                &mut sf,
+                trace,
+            ) {
                 if let Some(p) = self.snap.pool(&name) {
                     trace.note(|| format!("client already has an address in pool {name:?}"));
                     self.report(sf, Vec::new());
@@ -451,7 +490,12 @@ impl Cx<'_> {
         self.classify(trace);
         let fixed = self.fixed().cloned();
         let (ip, pool) = if let Some(f) = &fixed {
-            trace.note(|| format!("fixed binding {} on relay {}", f.binding.ip, f.binding.relay));
+            trace.note(|| {
+                format!(
+                    "fixed binding {} on relay {}",
+                    f.binding.ip, f.binding.relay
+                )
+            });
             (f.binding.ip, self.pool_of(f.binding.ip).cloned())
         } else {
             let Some(pool) = self.choose_pool(trace) else {
@@ -469,7 +513,10 @@ impl Cx<'_> {
             };
             (ip, Some(pool))
         };
-        let lifetime = pool.as_ref().and_then(|p| p.lifetime).unwrap_or(self.d4.default_lease_time);
+        let lifetime = pool
+            .as_ref()
+            .and_then(|p| p.lifetime)
+            .unwrap_or(self.d4.default_lease_time);
         let options = self.options(pool.as_ref(), fixed.as_ref(), Some(ip), lifetime, trace);
         let control = options.control();
         if control.no_response {
@@ -484,7 +531,14 @@ impl Cx<'_> {
                 .lock()
                 .hold_offer(ip, &self.dev.client, self.now + u64::from(hold));
         }
-        let packet = match self.build(Some(MessageType::Offer), ip, &options, Some(times), pool.as_ref(), trace) {
+        let packet = match self.build(
+            Some(MessageType::Offer),
+            ip,
+            &options,
+            Some(times),
+            pool.as_ref(),
+            trace,
+        ) {
             Ok(p) => p,
             Err(r) => return Outcome::Drop(r),
         };
@@ -551,7 +605,12 @@ impl Cx<'_> {
             // SELECTING (RFC 2131 §4.3.2).
             if sid != self.server_id {
                 if let Some(o) = self.svc.offers.lock().remove(&client) {
-                    trace.note(|| format!("client selected server {sid}; our offer of {} is withdrawn", o.ip));
+                    trace.note(|| {
+                        format!(
+                            "client selected server {sid}; our offer of {} is withdrawn",
+                            o.ip
+                        )
+                    });
                 }
                 return Outcome::Silent("selected-other-server");
             }
@@ -559,16 +618,19 @@ impl Cx<'_> {
                 return Outcome::Drop("request-without-address");
             };
             self.classify(trace);
-            let offered = self.svc.offers.lock().get(&client).cloned().filter(|o| o.ip == ip);
+            let offered = self
+                .svc
+                .offers
+                .lock()
+                .get(&client)
+                .cloned()
+                .filter(|o| o.ip == ip);
             let fixed = self.fixed().cloned().filter(|f| f.binding.ip == ip);
             let known = offered.is_some()
                 || fixed.is_some()
-                || self
-                    .svc
-                    .leases
-                    .lock()
-                    .lease(ip)
-                    .is_some_and(|l| l.client == client && l.state == LeaseState::Active && l.is_current(self.now));
+                || self.svc.leases.lock().lease(ip).is_some_and(|l| {
+                    l.client == client && l.state == LeaseState::Active && l.is_current(self.now)
+                });
             if !known {
                 return self.nak("requested address was not offered to this client", trace);
             }
@@ -589,7 +651,9 @@ impl Cx<'_> {
             }
             let rec = self.svc.leases.lock().lease(ip).cloned();
             match rec {
-                Some(l) if l.client == client && l.state != LeaseState::Declined => self.renew(l, trace),
+                Some(l) if l.client == client && l.state != LeaseState::Declined => {
+                    self.renew(l, trace)
+                }
                 Some(l) if l.client != client && l.is_current(self.now) => {
                     self.nak("requested address belongs to another client", trace)
                 }
@@ -608,7 +672,9 @@ impl Cx<'_> {
             }
             let rec = self.svc.leases.lock().lease(ciaddr).cloned();
             match rec {
-                Some(l) if l.client == client && l.state == LeaseState::Active => self.renew(l, trace),
+                Some(l) if l.client == client && l.state == LeaseState::Active => {
+                    self.renew(l, trace)
+                }
                 Some(_) => self.nak("address is not leased to this client", trace),
                 None if self.d4.authoritative && self.pool_of(ciaddr).is_some() => {
                     self.nak("no lease for this address", trace)
@@ -622,12 +688,25 @@ impl Cx<'_> {
     fn renew(&mut self, lease: Lease4, trace: &mut Trace) -> Outcome {
         let mut session = self.session();
         let mut sf = Vec::new();
-        let ok = select::may_extend(self.snap, &lease.pool, &self.dev.selector, &self.domains, &mut session, &mut sf, trace);
+        let ok = select::may_extend(
+            self.snap,
+            &lease.pool,
+            &self.dev.selector,
+            &self.domains,
+            &mut session,
+            &mut sf,
+            trace,
+        );
         self.report(sf, Vec::new());
         if !ok {
             return self.nak("the lease's pool is no longer open to this device (domains, relay or allow/deny changed)", trace);
         }
-        if !self.svc.leases.lock().is_available_for(lease.ip, &self.dev.client, self.now) {
+        if !self
+            .svc
+            .leases
+            .lock()
+            .is_available_for(lease.ip, &self.dev.client, self.now)
+        {
             return self.nak("address is in use", trace);
         }
         self.ack(lease.ip, None, None, trace)
@@ -642,7 +721,11 @@ impl Cx<'_> {
     ) -> Outcome {
         let pool = self.pool_of(ip).cloned();
         if fixed.is_none() {
-            let available = self.svc.leases.lock().is_available_for(ip, &self.dev.client, self.now);
+            let available = self
+                .svc
+                .leases
+                .lock()
+                .is_available_for(ip, &self.dev.client, self.now);
             if !available {
                 return self.nak("address is in use", trace);
             }
@@ -650,14 +733,21 @@ impl Cx<'_> {
                 return self.nak("address is in no pool", trace);
             }
         }
-        let lifetime = pool.as_ref().and_then(|p| p.lifetime).unwrap_or(self.d4.default_lease_time);
+        let lifetime = pool
+            .as_ref()
+            .and_then(|p| p.lifetime)
+            .unwrap_or(self.d4.default_lease_time);
         let mut options = self.options(pool.as_ref(), fixed.as_ref(), Some(ip), lifetime, trace);
         if let Some(o) = &offered {
             let before = options.len();
             options.merge_missing_from(o);
             let added = options.len() - before;
             if added > 0 {
-                trace.note(|| format!("{added} option(s) of the OFFER added to the ACK (seed 000 Table 2 CM4)"));
+                trace.note(|| {
+                    format!(
+                        "{added} option(s) of the OFFER added to the ACK (seed 000 Table 2 CM4)"
+                    )
+                });
             }
         }
         let control = options.control();
@@ -674,12 +764,26 @@ impl Cx<'_> {
             lifetime: times.0,
             relay: self.dev.selector.giaddr,
             protocol: LeaseProtocol::Dhcp,
-            pool: pool.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "fixed".into()),
+            pool: pool
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| "fixed".into()),
             trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
             trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
-            hostname: self.pkt.options.hostname().map(|h| String::from_utf8_lossy(&h).into_owned()),
+            hostname: self
+                .pkt
+                .options
+                .hostname()
+                .map(|h| String::from_utf8_lossy(&h).into_owned()),
         };
-        let packet = match self.build(Some(MessageType::Ack), ip, &options, Some(times), pool.as_ref(), trace) {
+        let packet = match self.build(
+            Some(MessageType::Ack),
+            ip,
+            &options,
+            Some(times),
+            pool.as_ref(),
+            trace,
+        ) {
             Ok(p) => p,
             Err(r) => return Outcome::Drop(r),
         };
@@ -696,17 +800,22 @@ impl Cx<'_> {
     }
 
     fn decline(&mut self, trace: &mut Trace) -> Outcome {
-        if self.pkt.options.server_id().is_some_and(|s| s != self.server_id) {
+        if self
+            .pkt
+            .options
+            .server_id()
+            .is_some_and(|s| s != self.server_id)
+        {
             return Outcome::Silent("decline-for-other-server");
         }
         let Some(ip) = self.pkt.options.requested_ip() else {
             return Outcome::Drop("decline-without-address");
         };
-        let rec = self
-            .svc
-            .leases
-            .lock()
-            .decline(ip, &self.dev.client, self.now, self.d4.decline_hold);
+        let rec =
+            self.svc
+                .leases
+                .lock()
+                .decline(ip, &self.dev.client, self.now, self.d4.decline_hold);
         match rec {
             Some(r) => {
                 self.svc.offers.lock().remove(&self.dev.client);
@@ -720,11 +829,20 @@ impl Cx<'_> {
     }
 
     fn release(&mut self, trace: &mut Trace) -> Outcome {
-        if self.pkt.options.server_id().is_some_and(|s| s != self.server_id) {
+        if self
+            .pkt
+            .options
+            .server_id()
+            .is_some_and(|s| s != self.server_id)
+        {
             return Outcome::Silent("release-for-other-server");
         }
         let ip = self.pkt.ciaddr;
-        let rec = self.svc.leases.lock().release(ip, &self.dev.client, self.now);
+        let rec = self
+            .svc
+            .leases
+            .lock()
+            .release(ip, &self.dev.client, self.now);
         match rec {
             Some(r) => {
                 self.svc.counters.count(Event::Release);
@@ -750,7 +868,14 @@ impl Cx<'_> {
             return Outcome::Silent("no-response-policy");
         }
         // RFC 2131 §4.3.5: no lease time, yiaddr zero.
-        let packet = match self.build(Some(MessageType::Ack), Ipv4Addr::UNSPECIFIED, &options, None, pool.as_ref(), trace) {
+        let packet = match self.build(
+            Some(MessageType::Ack),
+            Ipv4Addr::UNSPECIFIED,
+            &options,
+            None,
+            pool.as_ref(),
+            trace,
+        ) {
             Ok(p) => p,
             Err(r) => return Outcome::Drop(r),
         };
@@ -773,7 +898,11 @@ impl Cx<'_> {
             let Some(pool) = self.choose_pool(trace) else {
                 return Outcome::Silent("no-pool");
             };
-            let picked = self.svc.leases.lock().pick(&pool.name, &self.dev.client, None, self.now);
+            let picked = self
+                .svc
+                .leases
+                .lock()
+                .pick(&pool.name, &self.dev.client, None, self.now);
             let Some(ip) = picked else {
                 return Outcome::Silent("pool-exhausted");
             };
@@ -796,7 +925,10 @@ impl Cx<'_> {
             lifetime: u32::MAX,
             relay: self.dev.selector.giaddr,
             protocol: LeaseProtocol::Bootp,
-            pool: pool.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "fixed".into()),
+            pool: pool
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| "fixed".into()),
             trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
             trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
             hostname: None,

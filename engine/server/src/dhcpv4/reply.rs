@@ -13,7 +13,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use headend_model::options::{OptionSet, Registry, RequestedOptions};
 use headend_model::snapshot::Dhcpv4Settings;
 use headend_model::trace::Trace;
-use headend_wire::dhcpv4::{code, reply_size_limit, Builder, EncodeError, MessageType, Packet, FLAG_BROADCAST};
+use headend_wire::dhcpv4::{
+    code, reply_size_limit, Builder, EncodeError, MessageType, Packet, FLAG_BROADCAST,
+};
 use ipnet::Ipv4Net;
 
 use super::context::Device;
@@ -45,14 +47,22 @@ pub fn max_len(pkt: &Packet<'_>, d4: &Dhcpv4Settings, bootp: bool) -> usize {
         return (pkt.options.max_message_size().map(usize::from).unwrap_or(0))
             .max(300 + headend_wire::dhcpv4::IP_UDP_OVERHEAD);
     }
-    reply_size_limit(pkt.options.max_message_size(), usize::from(d4.max_message_size))
+    reply_size_limit(
+        pkt.options.max_message_size(),
+        usize::from(d4.max_message_size),
+    )
 }
 
 /// Codes the server writes itself; policies cannot set them.
 fn server_owned(c: u8) -> bool {
     matches!(
         c,
-        code::MESSAGE_TYPE | code::SERVER_ID | code::LEASE_TIME | code::RENEWAL_TIME | code::REBINDING_TIME | code::RELAY_AGENT_INFO
+        code::MESSAGE_TYPE
+            | code::SERVER_ID
+            | code::LEASE_TIME
+            | code::RENEWAL_TIME
+            | code::REBINDING_TIME
+            | code::RELAY_AGENT_INFO
     ) || c == code::OVERLOAD
         || c == code::PARAMETER_REQUEST_LIST
         || c == code::REQUESTED_IP
@@ -91,7 +101,9 @@ pub fn build(
         }
         if let Some(f) = &control.boot_file {
             if b.set_file(f.as_bytes()).is_err() {
-                trace.note(|| "boot file name longer than 128 octets: sent as option 67 only".into());
+                trace.note(|| {
+                    "boot file name longer than 128 octets: sent as option 67 only".into()
+                });
             }
         }
         if let Some(s) = &control.server_hostname {
@@ -114,7 +126,10 @@ pub fn build(
                 partial
             }
         };
-        let mut encoded: Vec<(u8, Vec<u8>)> = encoded.into_iter().filter(|(c, _)| !server_owned(*c)).collect();
+        let mut encoded: Vec<(u8, Vec<u8>)> = encoded
+            .into_iter()
+            .filter(|(c, _)| !server_owned(*c))
+            .collect();
         if let Some(net) = spec.subnet {
             if !encoded.iter().any(|(c, _)| *c == code::SUBNET_MASK) {
                 encoded.push((code::SUBNET_MASK, net.netmask().octets().to_vec()));
@@ -164,7 +179,11 @@ pub fn destination(
     mtype: Option<MessageType>,
 ) -> SocketAddrV4 {
     if !req.giaddr.is_unspecified() {
-        let port = if dev.relay_source_port { source.port() } else { d4.relay_port };
+        let port = if dev.relay_source_port {
+            source.port()
+        } else {
+            d4.relay_port
+        };
         return SocketAddrV4::new(req.giaddr, port);
     }
     let nak = mtype == Some(MessageType::Nak);

@@ -33,7 +33,11 @@ pub enum ListenError {
 
 /// Opens a DHCPv4 socket: broadcast allowed, large receive buffer,
 /// optionally bound to an interface (SO_BINDTODEVICE).
-pub fn open(addr: SocketAddrV4, interface: Option<&str>, rcvbuf: usize) -> Result<StdUdpSocket, ListenError> {
+pub fn open(
+    addr: SocketAddrV4,
+    interface: Option<&str>,
+    rcvbuf: usize,
+) -> Result<StdUdpSocket, ListenError> {
     let err = |source| ListenError::Bind {
         addr: SocketAddr::V4(addr),
         source,

@@ -2,7 +2,7 @@
 //! directory, a server over the memory store with a settable clock, and a
 //! request builder.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
