@@ -13,6 +13,11 @@ use headend_server::runtime::Server;
 mod explain;
 mod seed;
 
+// Per-packet work allocates small objects at a high rate; mimalloc is
+// markedly faster than glibc malloc for that pattern.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// headend: a provisioning engine for cable operators (DHCPv4 for DOCSIS
 /// and PacketCable devices, with domains, pools, policies and Rhai).
 #[derive(Parser)]

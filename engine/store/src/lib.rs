@@ -49,15 +49,24 @@ impl ClientKey {
 
     /// Colon-separated hex, the form used in logs and by `headend explain`.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(self.0.len() * 3);
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                s.push(':');
-            }
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        hex_colon(&self.0)
     }
+}
+
+/// Colon-separated lowercase hex (`00:11:22:33:44:55`): MACs and client
+/// identifiers as accounts, logs and expressions show them. Table-driven:
+/// it runs several times per packet.
+pub fn hex_colon(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
 }
 
 /// Where a lease is in its life.

@@ -366,15 +366,7 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 
 /// Formats bytes as a colon-separated MAC address (`aa:bb:cc:dd:ee:ff`).
 pub(super) fn mac(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    headend_store::hex_colon(bytes)
 }
 
 fn code16(what: &str, code: INT) -> Fallible<u16> {

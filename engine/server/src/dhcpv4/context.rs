@@ -53,17 +53,7 @@ pub struct Device {
     pub relay_source_port: bool,
 }
 
-/// Colon-separated lowercase hex.
-pub fn hex_colon(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 3);
-    for (i, x) in b.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
-}
+pub use headend_store::hex_colon;
 
 /// Builds the device view of a request. Errors are drop reasons.
 pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str> {
@@ -211,9 +201,9 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         ..DeviceInfo::default()
     };
     let (family, version) = match vc.as_ref().map(|v| v.family) {
-        Some(DeviceFamily::Docsis { major, minor }) => ("docsis", format!("{major}.{minor}")),
-        Some(DeviceFamily::PacketCable { major, minor }) => ("pktc", format!("{major}.{minor}")),
-        Some(DeviceFamily::ERouter { major, minor }) => ("erouter", format!("{major}.{minor}")),
+        Some(DeviceFamily::Docsis { major, minor }) => ("docsis", version_string(major, minor)),
+        Some(DeviceFamily::PacketCable { major, minor }) => ("pktc", version_string(major, minor)),
+        Some(DeviceFamily::ERouter { major, minor }) => ("erouter", version_string(major, minor)),
         Some(DeviceFamily::OpenCable) => ("opencable", String::new()),
         Some(DeviceFamily::CableHome) => ("cablehome", String::new()),
         _ => ("other", String::new()),
@@ -257,6 +247,19 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     })
 }
 
+/// `major.minor` for single-digit versions without the formatting machinery.
+fn version_string(major: u8, minor: u8) -> String {
+    if major < 10 && minor < 10 {
+        let mut s = String::with_capacity(3);
+        s.push(char::from(b'0' + major));
+        s.push('.');
+        s.push(char::from(b'0' + minor));
+        s
+    } else {
+        format!("{major}.{minor}")
+    }
+}
+
 /// Type name and id of the built-in vendor classes (the seed's `$DEVICE.TYPEID()`).
 pub fn builtin_type(family: &str, version: &str) -> (String, i64) {
     let id = match (family, version) {
@@ -279,7 +282,7 @@ pub fn builtin_type(family: &str, version: &str) -> (String, i64) {
     let name = match family {
         "other" => "unknown".to_string(),
         f if version.is_empty() => f.to_string(),
-        f => format!("{f}{version}"),
+        f => [f, version].concat(),
     };
     (name, id)
 }
