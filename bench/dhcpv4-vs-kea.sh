@@ -17,6 +17,7 @@
 #   PERIOD   seconds per rate [25]            CLIENTS  perfdhcp -R [100000]
 #   SEED     leases pre-loaded [1000000]      RETRIES  extra tries at a failing rate [1]
 #   KEA_THREADS  Kea's thread pool [2]        HEADEND  binary [target/release/headend]
+#   PERF_MODE  perfdhcp threading: auto (-g single up to 8000/s, multi above), single, multi [auto]
 #   KEEP=1   keep the work directory (configs, perfdhcp outputs, logs)
 # Bounded: at most (number of RATES + RETRIES) perfdhcp runs per server, each under
 # `timeout`; every wait has a limit; everything started here is stopped by PID and the
@@ -30,6 +31,7 @@ CLIENTS=${CLIENTS:-100000}
 SEED=${SEED:-1000000}
 RETRIES=${RETRIES:-1}
 KEA_THREADS=${KEA_THREADS:-2}
+PERF_MODE=${PERF_MODE:-auto}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 HEADEND=${HEADEND:-$REPO/target/release/headend}
 PATH=$PATH:/usr/sbin:/sbin
@@ -43,6 +45,7 @@ LAST=10.31.255.250
 PERF_OPTS=(-o 60,646f63736973332e303a30353031303130363031 -o 55,7a7d)
 
 case $WHICH in kea|headend|both) ;; *) echo "usage: $0 [kea|headend|both]" >&2; exit 2 ;; esac
+case $PERF_MODE in auto|single|multi) ;; *) echo "PERF_MODE must be auto, single or multi" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
 for t in ip perfdhcp awk ss timeout; do
     command -v $t >/dev/null || { echo "missing $t (see .ci/run for the packages)" >&2; exit 2; }
@@ -105,7 +108,11 @@ step() {
     local pid=$1 rate=$2 name=$3 out u0 u1 t0 t1 pdx=()
     out="$WORK/perf-$name-$rate-$(date +%s).txt"
     # peers.md §3.1: single-threaded perfdhcp is cleaner up to ~8k/s, multi-threaded keeps up above.
-    [ "$rate" -le 8000 ] && pdx=(-g single)
+    case $PERF_MODE in
+        single) pdx=(-g single) ;;
+        multi) pdx=(-g multi) ;;
+        auto) [ "$rate" -le 8000 ] && pdx=(-g single) ;;
+    esac
     u0=$(rcvbuf_errors); t0=$(cpu_ticks "$pid")
     timeout -s INT -k 5 $((PERIOD + 20)) ip netns exec "$NS" perfdhcp "${pdx[@]}" -4 -l "$RELAY" \
         -r "$rate" -R "$CLIENTS" -p "$PERIOD" -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$out" 2>&1 || true
@@ -142,6 +149,11 @@ ramp() {
     local pid=$1 name=$2 rate tries rc
     warn_if_busy "$name"
     BEST=0
+    # Uncounted warm-up: the first seconds after start-up (caches, first lease-file
+    # writes) lose packets on both servers, which would otherwise fail the first rate.
+    timeout -s INT -k 5 20 ip netns exec "$NS" perfdhcp -g single -4 -l "$RELAY" -r 1000 -R "$CLIENTS" \
+        -p 5 -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$WORK/warmup-$name.txt" 2>&1 || true
+    kill -0 "$pid" 2>/dev/null || { echo "$name died during the warm-up" >&2; return 1; }
     for rate in $RATES; do
         tries=0
         while :; do
