@@ -254,7 +254,9 @@ enforced = true
 [policy.options]
 "122/1" = "192.0.2.1"
 "122/2" = "192.0.2.1"
-"125/4491/2" = ["192.0.2.1"]
+# A Rhai option expression, evaluated per packet: the TFTP server is the
+# relay's next address, the seed manual's own example.
+"125/4491/2" = { expr = '[relay.address + 1]' }
 EOF
     "$HEADEND" check --config "$WORK/headend/headend.toml"
     echo "headend: seeding $SEED leases"

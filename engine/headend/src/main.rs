@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
@@ -95,6 +94,7 @@ fn init_logging(filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(env)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -211,6 +211,5 @@ fn run(config: PathBuf) -> Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
     })?;
-    let _ = Arc::new(());
     Ok(())
 }
