@@ -128,8 +128,9 @@ step() {
             pdo = sent["DO"] ? 100 * lost_do / sent["DO"] : 100
             pra = sent["RA"] ? 100 * lost_ra / sent["RA"] : 100
             ok = (sent["DO"] > 0 && sent["RA"] > 0 && lost_do * 1000 < sent["DO"] && lost_ra * 1000 < sent["RA"])
-            printf "%-9s %6d/s asked, %8.0f/s ACKed: DO lost %.4f %%, RA lost %.4f %%, avg delay %s/%s ms, server CPU %.1f s, RcvbufErrors %d  %s\n",
-                name, rate, recv["RA"] / period, pdo, pra, delay["DO"], delay["RA"], cpu / 100, rcv, ok ? "ok" : "LOSSY"
+            printf "%-9s %6d/s asked, %8.0f/s ACKed: DO lost %.4f %%, RA lost %.4f %%, avg delay %s/%s ms, server CPU %.1f s (%.0f us per exchange), RcvbufErrors %d  %s\n",
+                name, rate, recv["RA"] / period, pdo, pra, delay["DO"], delay["RA"], cpu / 100,
+                recv["RA"] ? cpu / 100 / recv["RA"] * 1e6 : 0, rcv, ok ? "ok" : "LOSSY"
             exit ok ? 0 : 1
         }' "$out"
 }

@@ -167,6 +167,15 @@ pub struct ServerSection {
     pub name: String,
     /// Directory of the embedded store (relative to the config file).
     pub store: Spanned<String>,
+    /// Group commit window in microseconds: how long the committer lets a
+    /// group of lease writes grow before the one flush that makes them
+    /// durable. Bounds the extra ACK latency; fewer flushes under load.
+    #[serde(default = "default_commit_window")]
+    pub commit_window_us: u64,
+}
+
+fn default_commit_window() -> u64 {
+    2000
 }
 
 fn default_name() -> String {
@@ -213,6 +222,8 @@ pub struct Dhcpv4Section {
     /// Whether this server is authoritative for its pools (NAK unknown requests, RFC 2131 §4.3.2).
     #[serde(default = "default_true")]
     pub authoritative: bool,
+    /// Tasks receiving on each socket (default: one per core).
+    pub workers: Option<usize>,
     /// Socket receive buffer in bytes (raised up to the kernel's rmem_max).
     #[serde(default = "default_rcvbuf")]
     pub receive_buffer: usize,

@@ -53,6 +53,8 @@ pub struct Dhcpv4Settings {
     pub authoritative: bool,
     /// Socket receive buffer.
     pub receive_buffer: usize,
+    /// Receiving tasks per socket (`None` = one per core).
+    pub workers: Option<usize>,
 }
 
 /// How a value is produced.
@@ -171,6 +173,8 @@ pub struct Snapshot {
     pub name: String,
     /// Store directory (absolute or relative to the working directory).
     pub store_path: PathBuf,
+    /// Group commit window.
+    pub commit_window: std::time::Duration,
     /// DHCPv4 settings, when served.
     pub dhcpv4: Option<Dhcpv4Settings>,
     /// Option types.
@@ -552,6 +556,7 @@ impl<'a> Builder<'a> {
                 bootp: d4.bootp,
                 authoritative: d4.authoritative,
                 receive_buffer: d4.receive_buffer,
+                workers: d4.workers.map(|w| w.clamp(1, 64)),
             }
         });
         let operations = file
@@ -951,6 +956,7 @@ impl<'a> Builder<'a> {
             source: self.src.path.clone(),
             name: file.server.name,
             store_path,
+            commit_window: std::time::Duration::from_micros(file.server.commit_window_us.min(100_000)),
             dhcpv4,
             registry,
             exprs: self.exprs,

@@ -578,10 +578,14 @@ impl LeaseTable {
         self.advance(now);
         let leases = leases.into_iter();
         let (hint, _) = leases.size_hint();
-        self.slots.reserve(hint);
-        self.next.reserve(hint);
-        self.by_ip.reserve(hint);
-        self.by_client.reserve(hint);
+        // Head-room for growth: without it the first new client after a
+        // large load doubles `slots` (a copy of every record) while the
+        // server holds the lock, long enough to overflow socket buffers.
+        let room = hint + hint / 2 + 65_536;
+        self.slots.reserve(room);
+        self.next.reserve(room);
+        self.by_ip.reserve(room);
+        self.by_client.reserve(room);
         for lease in leases {
             self.put_record(lease);
         }

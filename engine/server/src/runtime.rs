@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use headend_model::config::ConfigErrors;
 use headend_model::snapshot::Snapshot;
+use headend_store::group::GroupOptions;
 use headend_store::{GroupCommitter, SledStore, Store, StoreError};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -83,9 +84,16 @@ impl Server {
             ms = started.elapsed().as_millis() as u64,
             "state loaded"
         );
+        let commit_window = snap.commit_window;
         let config = Arc::new(ArcSwap::from_pointee(snap));
         let counters = Arc::new(Counters::default());
-        let committer = Arc::new(GroupCommitter::start(store.clone(), Default::default()));
+        let committer = Arc::new(GroupCommitter::start(
+            store.clone(),
+            GroupOptions {
+                max_delay: commit_window,
+                ..GroupOptions::default()
+            },
+        ));
         let dhcpv4 = Arc::new(Dhcpv4::new(
             config.clone(),
             table,
