@@ -956,7 +956,9 @@ impl<'a> Builder<'a> {
             source: self.src.path.clone(),
             name: file.server.name,
             store_path,
-            commit_window: std::time::Duration::from_micros(file.server.commit_window_us.min(100_000)),
+            commit_window: std::time::Duration::from_micros(
+                file.server.commit_window_us.min(100_000),
+            ),
             dhcpv4,
             registry,
             exprs: self.exprs,

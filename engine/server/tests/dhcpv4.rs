@@ -509,3 +509,29 @@ fn relay_source_port_and_server_id_override() {
     let p = headend_wire::dhcpv4::Packet::parse(&packet).unwrap();
     assert_eq!(p.options.server_id(), Some(Ipv4Addr::new(127, 0, 0, 9)));
 }
+
+#[test]
+fn concurrent_discovers_never_share_an_offered_address() {
+    let bed = bed(BASE);
+    // 4 threads x 40 eMTAs into the 191-address "mta" pool, all at once.
+    let offers: Vec<Ipv4Addr> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u8)
+            .map(|t| {
+                let bed = &bed;
+                s.spawn(move || {
+                    (0..40u8)
+                        .map(|i| {
+                            let req = Req::new([0, 0x10, 0x95, 0x0e, t, i]).vendor_class("pktc1.5:");
+                            bed.reply(&req.discover()).yiaddr()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut unique = offers.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), offers.len(), "an address was offered to two clients");
+}

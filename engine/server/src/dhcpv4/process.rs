@@ -378,11 +378,10 @@ impl Cx<'_> {
             .lease_time
             .or_else(|| pool.and_then(|p| p.lifetime))
             .unwrap_or(self.d4.default_lease_time);
+        // A client may ask for a lease time (option 51, RFC 2132 9.2); it is
+        // honoured up to max_lease_time. A control option overrides both.
         let lease = match (self.pkt.options.lease_time(), control.lease_time) {
-            (Some(req), None) => req
-                .min(self.d4.max_lease_time)
-                .max(60)
-                .min(base.max(req.min(self.d4.max_lease_time))),
+            (Some(req), None) => req.max(60).min(self.d4.max_lease_time),
             _ => base,
         };
         let t1 = control.renew_time.unwrap_or(lease / 2).min(lease);
@@ -501,12 +500,26 @@ impl Cx<'_> {
             let Some(pool) = self.choose_pool(trace) else {
                 return Outcome::Silent("no-pool");
             };
-            let picked = self.svc.leases.lock().pick(
-                &pool.name,
-                &self.dev.client,
-                self.pkt.options.requested_ip(),
-                self.now,
-            );
+            // Pick and hold under one lock: two workers must never offer the
+            // same address to two clients. The hold is adjusted below to a
+            // policy's offer-hold, or released if policy says not to answer.
+            let picked = {
+                let mut leases = self.svc.leases.lock();
+                let ip = leases.pick(
+                    &pool.name,
+                    &self.dev.client,
+                    self.pkt.options.requested_ip(),
+                    self.now,
+                );
+                if let Some(ip) = ip {
+                    leases.hold_offer(
+                        ip,
+                        &self.dev.client,
+                        self.now + u64::from(self.d4.offer_hold),
+                    );
+                }
+                ip
+            };
             let Some(ip) = picked else {
                 warn!(pool = %pool.name, "pool exhausted");
                 return Outcome::Silent("pool-exhausted");
@@ -521,11 +534,18 @@ impl Cx<'_> {
         let control = options.control();
         if control.no_response {
             trace.note(|| "server.no-response is set: not answering".into());
+            if fixed.is_none() {
+                // Release the hold taken with the pick.
+                self.svc
+                    .leases
+                    .lock()
+                    .hold_offer(ip, &self.dev.client, self.now);
+            }
             return Outcome::Silent("no-response-policy");
         }
         let times = self.lease_times(pool.as_ref(), &control);
         let hold = control.offer_hold.unwrap_or(self.d4.offer_hold);
-        if fixed.is_none() {
+        if fixed.is_none() && hold != self.d4.offer_hold {
             self.svc
                 .leases
                 .lock()
@@ -720,18 +740,8 @@ impl Cx<'_> {
         trace: &mut Trace,
     ) -> Outcome {
         let pool = self.pool_of(ip).cloned();
-        if fixed.is_none() {
-            let available = self
-                .svc
-                .leases
-                .lock()
-                .is_available_for(ip, &self.dev.client, self.now);
-            if !available {
-                return self.nak("address is in use", trace);
-            }
-            if pool.is_none() {
-                return self.nak("address is in no pool", trace);
-            }
+        if fixed.is_none() && pool.is_none() {
+            return self.nak("address is in no pool", trace);
         }
         let lifetime = pool
             .as_ref()
@@ -787,7 +797,15 @@ impl Cx<'_> {
             Ok(p) => p,
             Err(r) => return Outcome::Drop(r),
         };
-        self.svc.leases.lock().bind(lease.clone());
+        {
+            // Check and bind under one lock (see `discover`).
+            let mut leases = self.svc.leases.lock();
+            if fixed.is_none() && !leases.is_available_for(ip, &self.dev.client, self.now) {
+                drop(leases);
+                return self.nak("address is in use", trace);
+            }
+            leases.bind(lease.clone());
+        }
         self.svc.offers.lock().remove(&self.dev.client);
         self.svc.counters.count(Event::Ack);
         debug!(%ip, pool = %lease.pool, lifetime = times.0, "ack");
@@ -898,11 +916,18 @@ impl Cx<'_> {
             let Some(pool) = self.choose_pool(trace) else {
                 return Outcome::Silent("no-pool");
             };
-            let picked = self
-                .svc
-                .leases
-                .lock()
-                .pick(&pool.name, &self.dev.client, None, self.now);
+            let picked = {
+                let mut leases = self.svc.leases.lock();
+                let ip = leases.pick(&pool.name, &self.dev.client, None, self.now);
+                if let Some(ip) = ip {
+                    leases.hold_offer(
+                        ip,
+                        &self.dev.client,
+                        self.now + u64::from(self.d4.offer_hold),
+                    );
+                }
+                ip
+            };
             let Some(ip) = picked else {
                 return Outcome::Silent("pool-exhausted");
             };

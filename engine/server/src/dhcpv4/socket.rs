@@ -51,8 +51,10 @@ pub fn open(
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
     s.set_reuse_address(true).map_err(err)?;
     s.set_broadcast(true).map_err(err)?;
-    // Best effort: the kernel caps it at net.core.rmem_max.
+    // Best effort: the kernel caps them at net.core.rmem_max / wmem_max. A
+    // large send buffer absorbs the burst of ACKs one group commit releases.
     let _ = s.set_recv_buffer_size(rcvbuf);
+    let _ = s.set_send_buffer_size(rcvbuf);
     if let Some(ifname) = interface {
         s.bind_device(Some(ifname.as_bytes())).map_err(err)?;
     }
@@ -103,9 +105,18 @@ pub async fn serve(
                             break;
                         }
                     };
-                    let SocketAddr::V4(source) = from else { continue };
+                    let SocketAddr::V4(source) = from else {
+                        continue;
+                    };
                     let data = buf.get(..n).unwrap_or(&[]);
-                    let outcome = svc.handle(&Inbound { data, source, local }, &mut Trace::disabled());
+                    let outcome = svc.handle(
+                        &Inbound {
+                            data,
+                            source,
+                            local,
+                        },
+                        &mut Trace::disabled(),
+                    );
                     act(&svc, &committer, &sender, outcome);
                 }
             }
@@ -117,7 +128,12 @@ pub async fn serve(
     Ok(())
 }
 
-fn act(svc: &Arc<Dhcpv4>, committer: &GroupCommitter, sender: &Arc<StdUdpSocket>, outcome: Outcome) {
+fn act(
+    svc: &Arc<Dhcpv4>,
+    committer: &GroupCommitter,
+    sender: &Arc<StdUdpSocket>,
+    outcome: Outcome,
+) {
     match outcome {
         Outcome::Drop(reason) => svc.counters.drop_packet(reason),
         Outcome::Silent(_) => {}
