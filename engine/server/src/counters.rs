@@ -62,6 +62,7 @@ const EVENT_NAMES: [&str; EVENTS] = [
 pub struct Counters {
     events: [AtomicU64; EVENTS],
     drops: Mutex<BTreeMap<&'static str, u64>>,
+    expressions: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Counters {
@@ -83,6 +84,18 @@ impl Counters {
     /// Counts one dropped packet under a short, stable reason label.
     pub fn drop_packet(&self, reason: &'static str) {
         *self.drops.lock().entry(reason).or_insert(0) += 1;
+    }
+
+    /// Counts one failed expression under its kind (`runtime`, `too_long`, …);
+    /// also counted in [`Event::ExpressionFailed`].
+    pub fn expression_failed(&self, kind: &'static str) {
+        self.count(Event::ExpressionFailed);
+        *self.expressions.lock().entry(kind).or_insert(0) += 1;
+    }
+
+    /// Failed expressions by kind.
+    pub fn expression_failures(&self) -> BTreeMap<&'static str, u64> {
+        self.expressions.lock().clone()
     }
 
     /// Drops by reason.

@@ -391,6 +391,9 @@ fn failing_or_runaway_expression_omits_its_option_and_still_answers() {
     assert!(offer.opt(12).is_none());
     assert!(offer.opt(4).is_some());
     assert_eq!(bed.server.counters().get(Event::ExpressionFailed), 2);
+    let kinds = bed.server.counters().expression_failures();
+    assert_eq!(kinds.get("too_long"), Some(&1), "{kinds:?}");
+    assert_eq!(kinds.values().sum::<u64>(), 2, "{kinds:?}");
 }
 
 #[test]
@@ -521,17 +524,25 @@ fn concurrent_discovers_never_share_an_offered_address() {
                 s.spawn(move || {
                     (0..40u8)
                         .map(|i| {
-                            let req = Req::new([0, 0x10, 0x95, 0x0e, t, i]).vendor_class("pktc1.5:");
+                            let req =
+                                Req::new([0, 0x10, 0x95, 0x0e, t, i]).vendor_class("pktc1.5:");
                             bed.reply(&req.discover()).yiaddr()
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let mut unique = offers.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), offers.len(), "an address was offered to two clients");
+    assert_eq!(
+        unique.len(),
+        offers.len(),
+        "an address was offered to two clients"
+    );
 }

@@ -316,7 +316,7 @@ impl Cx<'_> {
     }
 
     fn expr_failed(&self, what: &str, e: &ExprError) {
-        self.svc.counters.count(Event::ExpressionFailed);
+        self.svc.counters.expression_failed(e.kind.as_str());
         warn!(what, error = %e, "expression failed");
     }
 
@@ -325,7 +325,10 @@ impl Cx<'_> {
             self.expr_failed(&format!("pool {} allow/deny", f.pool), &f.error);
         }
         for f in of {
-            self.svc.counters.count(Event::ExpressionFailed);
+            match &f.expression {
+                Some(e) => self.svc.counters.expression_failed(e.kind.as_str()),
+                None => self.svc.counters.expression_failed("wrong_type"),
+            }
             warn!(option = %f.path, policy = %f.policy, error = %f.error, "option omitted");
         }
     }
