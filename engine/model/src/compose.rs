@@ -158,7 +158,14 @@ pub fn compose(
                     }
                 },
             };
-            trace.note(|| format!("{} = {} (policy {:?})", opt.path, value, policy.name));
+            trace.note(|| {
+                let name = snap
+                    .registry
+                    .get(&opt.path)
+                    .map(|d| d.name.as_str())
+                    .unwrap_or("");
+                format!("{} {name} = {value} (policy {:?})", opt.path, policy.name)
+            });
             set.insert(opt.path.clone(), value, policy.name.clone());
         }
     }

@@ -1,0 +1,105 @@
+//! The `headend` command line: the lab configuration stays valid, `check`
+//! reports errors with file, line and fix, and `explain` shows the decisions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn headend(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headend"))
+        .args(["--log", "error"])
+        .args(args)
+        .output()
+        .expect("run headend")
+}
+
+fn lab() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/headend.toml")
+}
+
+#[test]
+fn lab_configuration_is_valid() {
+    let out = headend(&["check", "--config", lab().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("OK"), "{stdout}");
+}
+
+#[test]
+fn check_names_file_line_and_fix_for_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"[server]
+store = "state"
+
+[dhcpv4]
+listen = ["127.0.0.1:6767"]
+
+[[pool]]
+name = "p"
+domains = ["nowhere"]
+relays = ["127.0.0.300"]
+network = "10.0.0.0/24"
+ranges = [["10.0.0.10", "10.0.0.20"]]
+
+[[policy]]
+name = "x"
+enforced = true
+[policy.options]
+routers = "not-an-ip"
+tftp-server-name = { expr = 'relay.address +' }
+"#,
+    )
+    .unwrap();
+    let out = headend(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [9, 10, 18, 19] {
+        assert!(
+            text.contains(&format!("bad.toml:{line}:")),
+            "line {line} missing in:\n{text}"
+        );
+    }
+    assert!(text.contains("unknown domain"), "{text}");
+    assert!(text.contains("fix:"), "{text}");
+    assert!(text.contains("4 error(s)"), "{text}");
+}
+
+#[test]
+fn explain_shows_classification_pool_and_options() {
+    let out = headend(&[
+        "explain",
+        "--config",
+        lab().to_str().unwrap(),
+        "--mac",
+        "00:10:95:12:34:56",
+        "--relay",
+        "127.0.0.2",
+        "--option",
+        "60=646f63736973332e303a",
+        "--option",
+        "55=0103067a7d",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("type docsis3.0 (typeid 4)"), "{text}");
+    assert!(
+        text.contains("auto-provisioned into [\"cablemodems\"]"),
+        "{text}"
+    );
+    assert!(text.contains("selected pool \"cm-lab\""), "{text}");
+    assert!(text.contains("OFFER: yiaddr 10.1.0.10"), "{text}");
+    assert!(text.contains("ACK: yiaddr 10.1.0.10"), "{text}");
+    assert!(text.contains("122/1"), "{text}");
+}
