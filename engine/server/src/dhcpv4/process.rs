@@ -488,6 +488,46 @@ impl Cx<'_> {
         chosen
     }
 
+    /// Picks an address in `pool` and holds it for the client, under one
+    /// lock: two workers must never offer the same address to two clients.
+    fn pick_and_hold(&self, pool: &Pool, requested: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+        let mut leases = self.svc.leases.lock();
+        let ip = leases.pick(&pool.name, &self.dev.client, requested, self.now)?;
+        leases.hold_offer(
+            ip,
+            &self.dev.client,
+            self.now + u64::from(self.d4.offer_hold),
+        );
+        Some(ip)
+    }
+
+    /// The lease record of a binding made now.
+    fn lease_record(
+        &self,
+        ip: Ipv4Addr,
+        lifetime: u32,
+        protocol: LeaseProtocol,
+        pool: Option<&Pool>,
+        hostname: Option<String>,
+    ) -> Lease4 {
+        Lease4 {
+            ip,
+            client: self.dev.client.clone(),
+            hwaddr: self.dev.hwaddr.clone(),
+            state: LeaseState::Active,
+            commit_time: self.now,
+            lifetime,
+            relay: self.dev.selector.giaddr,
+            protocol,
+            pool: pool
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| "fixed".into()),
+            trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
+            trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
+            hostname,
+        }
+    }
+
     fn discover(&mut self, trace: &mut Trace) -> Outcome {
         self.classify(trace);
         let fixed = self.fixed().cloned();
@@ -503,26 +543,9 @@ impl Cx<'_> {
             let Some(pool) = self.choose_pool(trace) else {
                 return Outcome::Silent("no-pool");
             };
-            // Pick and hold under one lock: two workers must never offer the
-            // same address to two clients. The hold is adjusted below to a
-            // policy's offer-hold, or released if policy says not to answer.
-            let picked = {
-                let mut leases = self.svc.leases.lock();
-                let ip = leases.pick(
-                    &pool.name,
-                    &self.dev.client,
-                    self.pkt.options.requested_ip(),
-                    self.now,
-                );
-                if let Some(ip) = ip {
-                    leases.hold_offer(
-                        ip,
-                        &self.dev.client,
-                        self.now + u64::from(self.d4.offer_hold),
-                    );
-                }
-                ip
-            };
+            // The hold is adjusted below to a policy's offer-hold, or released
+            // if policy says not to answer.
+            let picked = self.pick_and_hold(&pool, self.pkt.options.requested_ip());
             let Some(ip) = picked else {
                 warn!(pool = %pool.name, "pool exhausted");
                 return Outcome::Silent("pool-exhausted");
@@ -768,27 +791,12 @@ impl Cx<'_> {
             return Outcome::Silent("no-response-policy");
         }
         let times = self.lease_times(pool.as_ref(), &control);
-        let lease = Lease4 {
-            ip,
-            client: self.dev.client.clone(),
-            hwaddr: self.dev.hwaddr.clone(),
-            state: LeaseState::Active,
-            commit_time: self.now,
-            lifetime: times.0,
-            relay: self.dev.selector.giaddr,
-            protocol: LeaseProtocol::Dhcp,
-            pool: pool
-                .as_ref()
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| "fixed".into()),
-            trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
-            trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
-            hostname: self
-                .pkt
-                .options
-                .hostname()
-                .map(|h| String::from_utf8_lossy(&h).into_owned()),
-        };
+        let hostname = self
+            .pkt
+            .options
+            .hostname()
+            .map(|h| String::from_utf8_lossy(&h).into_owned());
+        let lease = self.lease_record(ip, times.0, LeaseProtocol::Dhcp, pool.as_ref(), hostname);
         let packet = match self.build(
             Some(MessageType::Ack),
             ip,
@@ -919,18 +927,7 @@ impl Cx<'_> {
             let Some(pool) = self.choose_pool(trace) else {
                 return Outcome::Silent("no-pool");
             };
-            let picked = {
-                let mut leases = self.svc.leases.lock();
-                let ip = leases.pick(&pool.name, &self.dev.client, None, self.now);
-                if let Some(ip) = ip {
-                    leases.hold_offer(
-                        ip,
-                        &self.dev.client,
-                        self.now + u64::from(self.d4.offer_hold),
-                    );
-                }
-                ip
-            };
+            let picked = self.pick_and_hold(&pool, None);
             let Some(ip) = picked else {
                 return Outcome::Silent("pool-exhausted");
             };
@@ -944,23 +941,7 @@ impl Cx<'_> {
             Ok(p) => p,
             Err(r) => return Outcome::Drop(r),
         };
-        let lease = Lease4 {
-            ip,
-            client: self.dev.client.clone(),
-            hwaddr: self.dev.hwaddr.clone(),
-            state: LeaseState::Active,
-            commit_time: self.now,
-            lifetime: u32::MAX,
-            relay: self.dev.selector.giaddr,
-            protocol: LeaseProtocol::Bootp,
-            pool: pool
-                .as_ref()
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| "fixed".into()),
-            trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
-            trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
-            hostname: None,
-        };
+        let lease = self.lease_record(ip, u32::MAX, LeaseProtocol::Bootp, pool.as_ref(), None);
         if fixed.is_none() {
             self.svc.leases.lock().bind(lease.clone());
         }
