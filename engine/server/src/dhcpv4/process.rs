@@ -773,19 +773,16 @@ impl Cx<'_> {
             .as_ref()
             .and_then(|p| p.lifetime)
             .unwrap_or(self.d4.default_lease_time);
-        let mut options = self.options(pool.as_ref(), fixed.as_ref(), Some(ip), lifetime, trace);
-        if let Some(o) = &offered {
-            let before = options.len();
-            options.merge_missing_from(o);
-            let added = options.len() - before;
-            if added > 0 {
-                trace.note(|| {
-                    format!(
-                        "{added} option(s) of the OFFER added to the ACK (seed 000 Table 2 CM4)"
-                    )
-                });
+        // The ACK to a REQUEST for our OFFER carries exactly the OFFER's
+        // options (seed 000 Table 2 CM4: every option and sub-option of the
+        // OFFER), composed when the offer was made; other REQUESTs compose.
+        let options = match offered {
+            Some(o) => {
+                trace.note(|| "ACK carries the options of the OFFER (seed 000 Table 2 CM4)".into());
+                o
             }
-        }
+            None => self.options(pool.as_ref(), fixed.as_ref(), Some(ip), lifetime, trace),
+        };
         let control = options.control();
         if control.no_response {
             return Outcome::Silent("no-response-policy");
