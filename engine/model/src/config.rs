@@ -175,7 +175,7 @@ pub struct ServerSection {
 }
 
 fn default_commit_window() -> u64 {
-    2000
+    1000
 }
 
 fn default_name() -> String {
