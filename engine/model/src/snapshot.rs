@@ -4,8 +4,8 @@
 //! builds a new one and swaps it only if it is valid, so a packet is always
 //! processed entirely under one snapshot.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -1006,28 +1006,4 @@ pub fn reserved_in(snapshot: &Snapshot, pool: &Pool) -> Vec<Ipv4Addr> {
         .map(|f| f.binding.ip)
         .filter(|ip| pool.ranges.iter().any(|(a, b)| a <= ip && ip <= b))
         .collect()
-}
-
-/// Addresses by pool name, for reports.
-pub fn pool_sizes(snapshot: &Snapshot) -> BTreeMap<String, u64> {
-    snapshot
-        .pools
-        .iter()
-        .map(|p| {
-            let n: u64 = p
-                .ranges
-                .iter()
-                .map(|(a, b)| u64::from(u32::from(*b)) - u64::from(u32::from(*a)) + 1)
-                .sum();
-            (p.name.clone(), n.saturating_sub(p.exclude.len() as u64))
-        })
-        .collect()
-}
-
-/// Helper for callers that only need to know whether an IP is IPv4.
-pub fn as_v4(ip: IpAddr) -> Option<Ipv4Addr> {
-    match ip {
-        IpAddr::V4(v) => Some(v),
-        IpAddr::V6(_) => None,
-    }
 }
