@@ -75,28 +75,29 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         hex_colon(&client.0)
     };
 
-    // What the client asked for.
-    let prl: Vec<u8> = opts
-        .parameter_request_list()
-        .map(|p| p.into_owned())
-        .unwrap_or_default();
-    let mut vendor_oro: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
-    let mut cl: Option<ClVendorOptions> = None;
-    if let Some(v125) = opts.get(125) {
-        if let Ok(Some(data)) = VendorIdentifying::merged(&v125, CABLELABS) {
-            if let Ok(c) = ClVendorOptions::decode(&data) {
-                vendor_oro.insert(CABLELABS, c.oro.iter().map(|x| u16::from(*x)).collect());
-                cl = Some(c);
-            }
-        }
+    // Every option once, merged (RFC 3396): for expressions, and for the
+    // request lists, which the option registry reads (it knows each
+    // vendor's ORO sub-option, operator-declared ones included).
+    let mut options = BTreeMap::new();
+    for (code, data) in opts.iter() {
+        options.insert(u16::from(code), data.into_owned());
     }
+    let requested = RequestedOptions::from_client_options(
+        &snap.registry,
+        options
+            .iter()
+            .filter_map(|(c, v)| u8::try_from(*c).ok().map(|c| (c, v.as_slice()))),
+    );
+    let cl = opts
+        .get(125)
+        .and_then(|v| {
+            VendorIdentifying::merged(&v, CABLELABS)
+                .ok()
+                .flatten()
+                .map(|d| d.into_owned())
+        })
+        .and_then(|d| ClVendorOptions::decode(&d).ok());
     let o43 = opts.get(43).and_then(|d| Option43::decode(&d).ok());
-    let sub43 = o43.as_ref().and_then(|o| o.request_list.clone());
-    let requested = RequestedOptions {
-        prl: prl.clone(),
-        vendor_oro,
-        sub43,
-    };
 
     // Vendor class and capabilities.
     let vc = opts.vendor_class().map(|v| VendorClass::parse(&v));
@@ -141,10 +142,6 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     let server_id_override = rai.as_ref().and_then(|r| r.server_id_override());
     let relay_source_port = rai.as_ref().is_some_and(|r| r.relay_source_port());
 
-    let mut options = BTreeMap::new();
-    for (code, data) in opts.iter() {
-        options.insert(u16::from(code), data.into_owned());
-    }
     let packet = PacketInfo {
         protocol: "dhcpv4".into(),
         message_type: opts
@@ -159,7 +156,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         chaddr: hw.to_vec(),
         client_id: client_id.unwrap_or_default(),
         options,
-        requested: prl.iter().map(|x| u16::from(*x)).collect(),
+        requested: requested.prl.iter().map(|x| u16::from(*x)).collect(),
     };
     let relay = RelayInfo {
         address: IpAddr::V4(pkt.giaddr),
