@@ -80,23 +80,15 @@ pub fn policy_order(input: &ComposeInput<'_>) -> Vec<usize> {
             push(*i, &mut order);
         }
     }
-    let mut domain_order: Vec<&str> = input
+    let domain_order = input
         .domains
         .iter()
         .map(String::as_str)
         .filter(|d| *d != ALL_DEVICES)
-        .collect();
-    domain_order.push(ALL_DEVICES);
+        .chain(std::iter::once(ALL_DEVICES));
     for d in domain_order {
-        for i in &snap.domain_policies {
-            let belongs = snap
-                .policies
-                .get(*i)
-                .and_then(|p| p.domains.as_ref())
-                .is_some_and(|ds| ds.iter().any(|x| x == d));
-            if belongs {
-                push(*i, &mut order);
-            }
+        for i in snap.policies_by_domain.get(d).into_iter().flatten() {
+            push(*i, &mut order);
         }
     }
     order

@@ -193,8 +193,8 @@ pub struct Snapshot {
     pub pools: Vec<Pool>,
     /// Policies: named ones in file order, then pool-specific ones.
     pub policies: Vec<Policy>,
-    /// Policies that belong to domains, in file order (indexes).
-    pub domain_policies: Vec<usize>,
+    /// The policies of each domain (indexes, file order).
+    pub policies_by_domain: HashMap<String, Vec<usize>>,
     /// Accounts declared in the file, by id.
     pub accounts: HashMap<String, Account>,
     /// Fixed bindings by (client, relay).
@@ -624,12 +624,15 @@ impl<'a> Builder<'a> {
                 options: opts.into_iter().map(|(_, o)| o).collect(),
             });
         }
-        let domain_policies: Vec<usize> = policies
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.domains.is_some())
-            .map(|(i, _)| i)
-            .collect();
+        let mut policies_by_domain: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, p) in policies.iter().enumerate() {
+            for d in p.domains.iter().flatten() {
+                let list = policies_by_domain.entry(d.clone()).or_default();
+                if !list.contains(&i) {
+                    list.push(i);
+                }
+            }
+        }
 
         // Pools.
         let mut pools: Vec<Pool> = Vec::new();
@@ -968,7 +971,7 @@ impl<'a> Builder<'a> {
             domains,
             pools,
             policies,
-            domain_policies,
+            policies_by_domain,
             accounts,
             fixed,
             pools_by_relay,
