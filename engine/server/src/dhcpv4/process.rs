@@ -664,13 +664,15 @@ impl Cx<'_> {
                 return Outcome::Drop("request-without-address");
             };
             self.classify(trace);
-            let offered = self
-                .svc
-                .offers
-                .lock()
-                .get(&client)
-                .cloned()
-                .filter(|o| o.ip == ip);
+            // Our offer of this address is consumed by this REQUEST: ACKed
+            // with its options, or NAKed.
+            let offered = {
+                let mut offers = self.svc.offers.lock();
+                match offers.get(&client) {
+                    Some(o) if o.ip == ip => offers.remove(&client),
+                    _ => None,
+                }
+            };
             let fixed = self.fixed().cloned().filter(|f| f.binding.ip == ip);
             let known = offered.is_some()
                 || fixed.is_some()

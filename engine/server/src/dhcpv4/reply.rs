@@ -63,10 +63,11 @@ fn server_owned(c: u8) -> bool {
             | code::RENEWAL_TIME
             | code::REBINDING_TIME
             | code::RELAY_AGENT_INFO
-    ) || c == code::OVERLOAD
-        || c == code::PARAMETER_REQUEST_LIST
-        || c == code::REQUESTED_IP
-        || c == code::CLIENT_ID
+            | code::OVERLOAD
+            | code::PARAMETER_REQUEST_LIST
+            | code::REQUESTED_IP
+            | code::CLIENT_ID
+    )
 }
 
 /// Builds the reply; returns the bytes and how many options were dropped to fit.
