@@ -156,6 +156,18 @@ pub struct ConfigFile {
     /// `[[option_type]]`: operator-declared option types (seed 004 section 5.9).
     #[serde(default, rename = "option_type")]
     pub option_types: Vec<Spanned<OptionTypeDecl>>,
+    /// `[dhcpv6]`: the DHCPv6 service; absent = not served (see `v6`).
+    pub dhcpv6: Option<Spanned<crate::v6::Dhcpv6Section>>,
+    /// `[[pool6]]`: IPv6 address and prefix pools (see `v6`).
+    #[serde(default, rename = "pool6")]
+    pub pools6: Vec<Spanned<crate::v6::Pool6Decl>>,
+    /// `[tftp]`: the TFTP config server (see `configsrv`).
+    pub tftp: Option<Spanned<crate::configsrv::TftpSection>>,
+    /// `[http]`: the HTTP config server (see `configsrv`).
+    pub http: Option<Spanned<crate::configsrv::HttpSection>>,
+    /// `[[plugin]]`: WASM plugins (see `plugins`).
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<Spanned<crate::plugins::PluginDecl>>,
 }
 
 /// `[server]`.

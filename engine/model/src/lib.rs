@@ -10,9 +10,12 @@
 
 pub mod compose;
 pub mod config;
+pub mod configsrv;
 pub mod expr;
 pub mod literal;
 pub mod options;
+pub mod plugins;
 pub mod select;
 pub mod snapshot;
 pub mod trace;
+pub mod v6;

@@ -201,6 +201,12 @@ pub struct Snapshot {
     pub fixed: HashMap<(ClientKey, Ipv4Addr), FixedBinding>,
     /// Pool indexes by relay address.
     pub pools_by_relay: HashMap<Ipv4Addr, Vec<usize>>,
+    /// DHCPv6 settings, when served.
+    pub dhcpv6: Option<crate::v6::Dhcpv6Settings>,
+    /// TFTP / HTTP config-server settings.
+    pub config_server: crate::configsrv::ConfigServerSettings,
+    /// Plugin declarations.
+    pub plugins: Vec<crate::plugins::PluginDef>,
 }
 
 impl Snapshot {
@@ -292,10 +298,11 @@ pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-struct Builder<'a> {
-    src: &'a SourceFile,
-    errors: Vec<ConfigError>,
-    exprs: Arc<ExprEngine>,
+/// Validation state shared by the section builders (`v6`, `configsrv`, `plugins`).
+pub(crate) struct Builder<'a> {
+    pub(crate) src: &'a SourceFile,
+    pub(crate) errors: Vec<ConfigError>,
+    pub(crate) exprs: Arc<ExprEngine>,
 }
 
 impl<'a> Builder<'a> {
@@ -307,11 +314,22 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn err(&mut self, offset: usize, message: impl Into<String>, fix: impl Into<String>) {
+    /// The directory relative paths are resolved against.
+    pub(crate) fn base_dir(&self) -> std::path::PathBuf {
+        self.src.base_dir()
+    }
+
+    /// Records an error at a byte offset of the file.
+    pub(crate) fn err(
+        &mut self,
+        offset: usize,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.errors.push(self.src.error_at(offset, message, fix));
     }
 
-    fn ip4<T>(&mut self, v: &Spanned<T>, what: &str) -> Option<Ipv4Addr>
+    pub(crate) fn ip4<T>(&mut self, v: &Spanned<T>, what: &str) -> Option<Ipv4Addr>
     where
         T: AsRef<str>,
     {
@@ -949,6 +967,10 @@ impl<'a> Builder<'a> {
         }
         let store_path = base.join(store);
 
+        let dhcpv6 = crate::v6::build(&mut self, &file);
+        let config_server = crate::configsrv::build(&mut self, &file);
+        let plugins = crate::plugins::build(&mut self, &file);
+
         if !self.errors.is_empty() {
             self.errors
                 .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
@@ -975,6 +997,9 @@ impl<'a> Builder<'a> {
             accounts,
             fixed,
             pools_by_relay,
+            dhcpv6,
+            config_server,
+            plugins,
         })
     }
 }
