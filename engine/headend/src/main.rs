@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use headend_model::snapshot::{normalize_mac, parse_hex, Snapshot};
 use headend_server::runtime::Server;
 
+mod config_file;
 mod explain;
 mod seed;
 
@@ -58,10 +59,27 @@ enum Command {
         #[arg(long = "option", value_name = "CODE=HEX")]
         options: Vec<String>,
     },
+    /// DOCSIS CM and PacketCable MTA/eUE configuration files.
+    ConfigFile {
+        #[command(subcommand)]
+        command: ConfigFileCommand,
+    },
     /// Store maintenance.
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigFileCommand {
+    /// Print a config file one TLV per line (names, OIDs, SNMP values) and check its MICs / hash; exit 1 if undecodable, 2 on a MIC or hash mismatch.
+    Decode {
+        /// The file (.cm / .bin / eUE file).
+        file: PathBuf,
+        /// CMTS shared secret, to check the CMTS MIC (TLV 7).
+        #[arg(long)]
+        secret: Option<String>,
     },
 }
 
@@ -140,6 +158,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             explain::explain(&config, &mac, relay, &opts)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::ConfigFile {
+            command: ConfigFileCommand::Decode { file, secret },
+        } => config_file::decode(&file, secret.as_deref()),
         Command::Store { command } => match command {
             StoreCommand::Seed {
                 config,
