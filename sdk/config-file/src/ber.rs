@@ -45,6 +45,9 @@ pub enum BerError {
     /// An IpAddress whose length is not 4.
     #[error("IpAddress of length {0}")]
     BadIpAddress(usize),
+    /// A value of a configured SNMP object that does not parse as its type.
+    #[error("cannot parse {1:?} as SNMP type {0:?}")]
+    ValueSyntax(String, String),
     /// An OID string that does not parse (`1.3.6.1…`).
     #[error("cannot parse OID {0:?}")]
     OidSyntax(String),
@@ -264,6 +267,34 @@ impl Value {
     /// A TruthValue (RFC 2579): true(1), false(2).
     pub fn truth(v: bool) -> Value {
         Value::Integer(if v { 1 } else { 2 })
+    }
+
+    /// A value from a type name and text, as configuration files write SNMP
+    /// objects: `int`/`integer`, `string`, `hex`, `ip`/`ipaddress`,
+    /// `gauge`/`unsigned`, `counter`, `timeticks`, `oid`, `null`, `truth`
+    /// (`true`/`false`).
+    pub fn parse(kind: &str, text: &str) -> Result<Value, BerError> {
+        let bad = || BerError::ValueSyntax(kind.to_string(), text.to_string());
+        let t = text.trim();
+        Ok(match kind.to_ascii_lowercase().as_str() {
+            "int" | "integer" | "integer32" => Value::Integer(t.parse().map_err(|_| bad())?),
+            "string" | "str" => Value::string(text),
+            "hex" => Value::OctetString(crate::unhex(t).ok_or_else(bad)?),
+            "ip" | "ipaddress" => Value::IpAddress(t.parse().map_err(|_| bad())?),
+            "gauge" | "gauge32" | "unsigned" | "unsigned32" => {
+                Value::Gauge32(t.parse().map_err(|_| bad())?)
+            }
+            "counter" | "counter32" => Value::Counter32(t.parse().map_err(|_| bad())?),
+            "timeticks" => Value::TimeTicks(t.parse().map_err(|_| bad())?),
+            "oid" => Value::ObjectIdentifier(t.parse().map_err(|_| bad())?),
+            "null" => Value::Null,
+            "truth" | "bool" => match t {
+                "true" | "1" => Value::truth(true),
+                "false" | "2" => Value::truth(false),
+                _ => return Err(bad()),
+            },
+            _ => return Err(bad()),
+        })
     }
 
     /// The BER tag of this value.
@@ -583,6 +614,27 @@ mod tests {
             let back = VarBind::decode(&vb.encode().unwrap()).unwrap();
             assert_eq!(back, vb);
         }
+    }
+
+    #[test]
+    fn values_parse_from_configuration_text() {
+        assert_eq!(Value::parse("int", "-3").unwrap(), Value::Integer(-3));
+        assert_eq!(
+            Value::parse("ip", "10.0.0.1").unwrap(),
+            Value::IpAddress(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            Value::parse("unsigned", "5060").unwrap(),
+            Value::Gauge32(5060)
+        );
+        assert_eq!(
+            Value::parse("hex", "00ff").unwrap(),
+            Value::OctetString(vec![0, 255])
+        );
+        assert_eq!(Value::parse("truth", "false").unwrap(), Value::Integer(2));
+        assert!(Value::parse("int", "x").is_err());
+        assert!(Value::parse("gauge", "-1").is_err());
+        assert!(Value::parse("float", "1").is_err());
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //! RustCrypto digests (MD5, HMAC, SHA-1) are borrowed.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The engine workspace's lints, repeated here because this manifest does not
+// inherit them (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod ber;
 pub mod decode;
