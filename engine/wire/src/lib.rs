@@ -18,3 +18,4 @@ pub mod dhcpv4;
 pub mod dns;
 pub mod relay;
 pub mod suboptions;
+pub mod tftp;
