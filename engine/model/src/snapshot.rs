@@ -207,6 +207,8 @@ pub struct Snapshot {
     pub config_server: crate::configsrv::ConfigServerSettings,
     /// Plugin declarations.
     pub plugins: Vec<crate::plugins::PluginDef>,
+    /// The hooks that run the plugins (set by the binary before the snapshot is installed).
+    pub hooks: Arc<dyn crate::plugins::Hooks>,
 }
 
 impl Snapshot {
@@ -1000,6 +1002,7 @@ impl<'a> Builder<'a> {
             dhcpv6,
             config_server,
             plugins,
+            hooks: Arc::new(crate::plugins::NoHooks),
         })
     }
 }
