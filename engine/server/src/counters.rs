@@ -63,6 +63,7 @@ pub struct Counters {
     events: [AtomicU64; EVENTS],
     drops: Mutex<BTreeMap<&'static str, u64>>,
     expressions: Mutex<BTreeMap<&'static str, u64>>,
+    hooks: Mutex<BTreeMap<(&'static str, String), u64>>,
 }
 
 impl Counters {
@@ -93,6 +94,21 @@ impl Counters {
         *self.expressions.lock().entry(kind).or_insert(0) += 1;
     }
 
+    /// Counts one plugin hook call that failed and fell back to policy/config,
+    /// by hook and reason kind (the plugin host keeps its own per-plugin counts).
+    pub fn hook_fallback(&self, hook: &'static str, kind: &str) {
+        *self
+            .hooks
+            .lock()
+            .entry((hook, kind.to_string()))
+            .or_insert(0) += 1;
+    }
+
+    /// Hook fallbacks by (hook, reason kind).
+    pub fn hook_fallbacks(&self) -> BTreeMap<(&'static str, String), u64> {
+        self.hooks.lock().clone()
+    }
+
     /// Failed expressions by kind.
     pub fn expression_failures(&self) -> BTreeMap<&'static str, u64> {
         self.expressions.lock().clone()
@@ -119,6 +135,11 @@ impl Counters {
             self.drops()
                 .into_iter()
                 .map(|(k, n)| (format!("drop.{k}"), n)),
+        );
+        v.extend(
+            self.hook_fallbacks()
+                .into_iter()
+                .map(|((h, k), n)| (format!("hook_fallback.{h}.{k}"), n)),
         );
         v
     }
