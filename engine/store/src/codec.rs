@@ -3,12 +3,12 @@
 //! lexicographic order is the order the `Store` methods promise (address
 //! order, big-endian).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{ClientKey, StoreError, MAX_CLIENT_KEY_LEN};
+use crate::{ClientKey, Lease6Key, StoreError, MAX_CLIENT_KEY_LEN, MAX_DUID_LEN};
 
 /// Format version of every record written by this build. A record with any
 /// other first byte is refused rather than guessed at: it was written by a
@@ -97,6 +97,53 @@ pub(crate) fn ip_suffix(key: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(tail))
 }
 
+/// Key of the `leases6` table: the 16 address bytes then the prefix length,
+/// so a /56 and the address that starts it never collide.
+pub(crate) fn lease6_key(k: Lease6Key) -> [u8; 17] {
+    let mut out = [0u8; 17];
+    for (o, b) in out.iter_mut().zip(k.address.octets()) {
+        *o = b;
+    }
+    out[16] = k.prefix_len;
+    out
+}
+
+/// The [`Lease6Key`] at the end of a `leases6` or `leases6_by_duid` key.
+pub(crate) fn lease6_suffix(key: &[u8]) -> Option<Lease6Key> {
+    let start = key.len().checked_sub(17)?;
+    let tail: [u8; 17] = key.get(start..)?.try_into().ok()?;
+    let (addr, len) = tail.split_at(16);
+    let addr: [u8; 16] = addr.try_into().ok()?;
+    Some(Lease6Key {
+        address: Ipv6Addr::from(addr),
+        prefix_len: *len.first()?,
+    })
+}
+
+/// The one-byte length followed by the DUID: the prefix of a DUID's
+/// `leases6_by_duid` entries.
+pub(crate) fn duid_prefix(duid: &[u8]) -> Result<Vec<u8>, StoreError> {
+    if duid.len() > MAX_DUID_LEN {
+        return Err(StoreError::Invalid(format!(
+            "DUID of {} bytes is longer than {MAX_DUID_LEN}",
+            duid.len()
+        )));
+    }
+    let mut k = Vec::with_capacity(duid.len() + 1 + 4 + 17);
+    // MAX_DUID_LEN < 256.
+    k.push(u8::try_from(duid.len()).unwrap_or(u8::MAX));
+    k.extend_from_slice(duid);
+    Ok(k)
+}
+
+/// Key of the `leases6_by_duid` index: DUID prefix, IAID, then the lease key.
+pub(crate) fn duid_index_key(duid: &[u8], iaid: u32, k: Lease6Key) -> Result<Vec<u8>, StoreError> {
+    let mut out = duid_prefix(duid)?;
+    out.extend_from_slice(&iaid.to_be_bytes());
+    out.extend_from_slice(&lease6_key(k));
+    Ok(out)
+}
+
 /// Reject a batch that the sled backend could not index, before touching
 /// anything, so both backends refuse exactly the same batches.
 pub(crate) fn validate(batch: &[crate::Mutation]) -> Result<(), StoreError> {
@@ -112,7 +159,20 @@ pub(crate) fn validate(batch: &[crate::Mutation]) -> Result<(), StoreError> {
             M::DeleteFixed4 { client, .. } => {
                 client_prefix(client)?;
             }
-            M::DeleteLease4(_) | M::PutAccount(_) | M::DeleteAccount(_) | M::PutMeta { .. } => {}
+            M::PutLease6(l) => {
+                duid_prefix(&l.duid)?;
+                if l.prefix_len > 128 {
+                    return Err(StoreError::Invalid(format!(
+                        "prefix length {} is longer than 128",
+                        l.prefix_len
+                    )));
+                }
+            }
+            M::DeleteLease4(_)
+            | M::DeleteLease6(_)
+            | M::PutAccount(_)
+            | M::DeleteAccount(_)
+            | M::PutMeta { .. } => {}
         }
     }
     Ok(())
@@ -177,6 +237,29 @@ mod tests {
         );
         assert_eq!(ip_suffix(&[3, 1, 2, 3, 10, 0, 0, 9]), Some(ip));
         assert_eq!(ip_suffix(&[10, 0, 0]), None);
+    }
+
+    #[test]
+    fn lease6_keys_have_the_documented_layout() {
+        let k = Lease6Key {
+            address: "2001:db8::7".parse().unwrap(),
+            prefix_len: 128,
+        };
+        let raw = lease6_key(k);
+        assert_eq!(
+            raw,
+            [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 128]
+        );
+        assert_eq!(lease6_suffix(&raw), Some(k));
+        let idx = duid_index_key(&[0, 3, 0, 1, 0xaa], 0x0102_0304, k).unwrap();
+        assert_eq!(&idx[..10], &[5, 0, 3, 0, 1, 0xaa, 1, 2, 3, 4]);
+        assert_eq!(lease6_suffix(&idx), Some(k));
+        assert_eq!(lease6_suffix(&raw[..16]), None);
+        assert!(duid_prefix(&[0; 130]).is_ok());
+        assert!(matches!(
+            duid_prefix(&[0; 131]),
+            Err(StoreError::Invalid(_))
+        ));
     }
 
     #[test]

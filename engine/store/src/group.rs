@@ -524,6 +524,15 @@ mod tests {
         fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.meta(key)
         }
+        fn load_leases6(&self) -> Result<Vec<crate::Lease6>, StoreError> {
+            self.inner.load_leases6()
+        }
+        fn leases6_by_duid(&self, d: &[u8]) -> Result<Vec<crate::Lease6>, StoreError> {
+            self.inner.leases6_by_duid(d)
+        }
+        fn lease6(&self, k: crate::Lease6Key) -> Result<Option<crate::Lease6>, StoreError> {
+            self.inner.lease6(k)
+        }
         fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
             {
                 let mut g = self.gate.lock();

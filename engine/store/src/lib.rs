@@ -1,6 +1,8 @@
 //! Persistent state of headend: DHCPv4 leases (dynamic address bindings),
+//! DHCPv6 leases (IA_NA addresses and IA_PD prefixes, RFC 8415 §6.2–6.3),
 //! fixed address bindings, accounts with their domain memberships, and small
-//! server metadata (seed 004 sections 2.2, 5.2, 5.3).
+//! server metadata such as the DHCPv6 server DUID (seed 004 sections 2.2,
+//! 5.2, 5.3).
 //!
 //! The protocol code never talks to a database directly: it keeps its hot
 //! state in memory and hands every change to a [`Store`] as a batch of
@@ -10,7 +12,7 @@
 //! for several nodes implements the same trait.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +31,14 @@ pub use sled_store::{SledOptions, SledStore};
 /// byte, and no DHCP client identifier can be longer (option 61 has a one-byte
 /// length, RFC 2132 §9.14).
 pub const MAX_CLIENT_KEY_LEN: usize = 255;
+
+/// Longest DUID a store accepts: 2 bytes of type plus at most 128 bytes
+/// (RFC 8415 §11.1).
+pub const MAX_DUID_LEN: usize = 130;
+
+/// Metadata key under which the DHCPv6 server keeps its DUID (RFC 8415
+/// §11: generated once, stable across restarts).
+pub const META_SERVER_DUID: &str = "dhcpv6.server_duid";
 
 /// Seconds since the Unix epoch, the time unit of every stored record.
 pub type UnixTime = u64;
@@ -147,6 +157,82 @@ impl Lease4 {
     }
 }
 
+/// What a DHCPv6 lease binds: a non-temporary address or a delegated prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lease6Kind {
+    /// An IA_NA address (RFC 8415 §21.4).
+    Na,
+    /// An IA_PD prefix (RFC 8415 §21.21): the seed's "network binding".
+    Pd,
+}
+
+/// A DHCPv6 binding of one address or prefix to one (DUID, IAID) pair
+/// (RFC 8415 §4.2 "binding"; the v6 form of seed 004 section 5.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease6 {
+    /// Address or prefix.
+    pub kind: Lease6Kind,
+    /// The leased address, or the first address of the delegated prefix.
+    pub address: Ipv6Addr,
+    /// 128 for an address; the delegated length for a prefix.
+    pub prefix_len: u8,
+    /// The client's DUID (option 1).
+    pub duid: Vec<u8>,
+    /// The IA's identifier.
+    pub iaid: u32,
+    /// Active, released or declined (quarantined).
+    pub state: LeaseState,
+    /// When the binding was last made or extended.
+    pub commit_time: UnixTime,
+    /// Preferred lifetime in seconds.
+    pub preferred: u32,
+    /// Valid lifetime in seconds (`u32::MAX` = infinite); the binding ends at `commit_time + valid`.
+    pub valid: u32,
+    /// Link-address of the innermost relay (`::` when the client is on-link).
+    pub link: Ipv6Addr,
+    /// Name of the `[[pool6]]` the binding came from.
+    pub pool: String,
+    /// The device MAC (from the DUID or relay option 79), when known.
+    pub mac: Option<Vec<u8>>,
+    /// The cable modem MAC the CMTS put in CableLabs relay option 17.1026.
+    pub modem_mac: Option<Vec<u8>>,
+    /// The FQDN assigned with the lease (option 39, RFC 4704).
+    pub fqdn: Option<String>,
+}
+
+impl Lease6 {
+    /// When the binding (or the quarantine of a declined address) ends; `None` = never.
+    pub fn expires_at(&self) -> Option<UnixTime> {
+        if self.valid == u32::MAX {
+            None
+        } else {
+            Some(self.commit_time.saturating_add(u64::from(self.valid)))
+        }
+    }
+
+    /// Whether the binding still holds its address at `now`.
+    pub fn is_current(&self, now: UnixTime) -> bool {
+        self.expires_at().is_none_or(|e| e > now)
+    }
+
+    /// The key identifying the leased resource: address and prefix length.
+    pub fn key(&self) -> Lease6Key {
+        Lease6Key {
+            address: self.address,
+            prefix_len: self.prefix_len,
+        }
+    }
+}
+
+/// The leased resource of a [`Lease6`]: an address (length 128) or a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lease6Key {
+    /// Address or first address of the prefix.
+    pub address: Ipv6Addr,
+    /// 128 for an address.
+    pub prefix_len: u8,
+}
+
 /// A fixed address binding: an address reserved for one client on one relay
 /// (seed 004 section 5.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +295,10 @@ pub enum Mutation {
         /// The relay the binding applies to.
         relay: Ipv4Addr,
     },
+    /// Insert or replace the DHCPv6 lease of `lease.key()`.
+    PutLease6(Lease6),
+    /// Forget the DHCPv6 lease of an address or prefix.
+    DeleteLease6(Lease6Key),
     /// Set a metadata value (e.g. the server DUID).
     PutMeta {
         /// Metadata key.
@@ -266,6 +356,12 @@ pub trait Store: Send + Sync + 'static {
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     /// Every account, for the in-memory account table at start-up (in id byte order).
     fn load_accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Every DHCPv6 lease record (addresses and prefixes), in (address, length) order.
+    fn load_leases6(&self) -> Result<Vec<Lease6>, StoreError>;
+    /// DHCPv6 leases of one DUID, ordered by IAID then address (uses the by-DUID index).
+    fn leases6_by_duid(&self, duid: &[u8]) -> Result<Vec<Lease6>, StoreError>;
+    /// The DHCPv6 lease of one address or prefix.
+    fn lease6(&self, key: Lease6Key) -> Result<Option<Lease6>, StoreError>;
     /// Every stored fixed binding.
     fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError>;
     /// A metadata value.

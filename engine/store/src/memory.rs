@@ -11,7 +11,9 @@ use std::net::Ipv4Addr;
 use parking_lot::RwLock;
 
 use crate::codec;
-use crate::{Account, ClientKey, FixedBinding4, Lease4, Mutation, Store, StoreError};
+use crate::{
+    Account, ClientKey, FixedBinding4, Lease4, Lease6, Lease6Key, Mutation, Store, StoreError,
+};
 
 #[derive(Debug, Default)]
 struct Tables {
@@ -22,6 +24,9 @@ struct Tables {
     // Keyed by the sled key bytes so `load_fixed4` returns the same order as sled.
     fixed4: BTreeMap<Vec<u8>, FixedBinding4>,
     meta: BTreeMap<String, Vec<u8>>,
+    leases6: BTreeMap<Lease6Key, Lease6>,
+    // Keyed like sled's index (DUID prefix, IAID, lease key) for the same order.
+    by_duid: BTreeSet<Vec<u8>>,
 }
 
 impl Tables {
@@ -57,6 +62,25 @@ impl Tables {
     fn delete_lease(&mut self, ip: Ipv4Addr) {
         if let Some(old) = self.leases4.remove(&ip) {
             self.unindex(&old);
+        }
+    }
+
+    fn put_lease6(&mut self, lease: &Lease6) {
+        if let Some(old) = self.leases6.insert(lease.key(), lease.clone()) {
+            if let Ok(k) = codec::duid_index_key(&old.duid, old.iaid, old.key()) {
+                self.by_duid.remove(&k);
+            }
+        }
+        if let Ok(k) = codec::duid_index_key(&lease.duid, lease.iaid, lease.key()) {
+            self.by_duid.insert(k);
+        }
+    }
+
+    fn delete_lease6(&mut self, key: Lease6Key) {
+        if let Some(old) = self.leases6.remove(&key) {
+            if let Ok(k) = codec::duid_index_key(&old.duid, old.iaid, old.key()) {
+                self.by_duid.remove(&k);
+            }
         }
     }
 
@@ -117,6 +141,27 @@ impl Store for MemoryStore {
         Ok(self.tables.read().fixed4.values().cloned().collect())
     }
 
+    fn load_leases6(&self) -> Result<Vec<Lease6>, StoreError> {
+        Ok(self.tables.read().leases6.values().cloned().collect())
+    }
+
+    fn leases6_by_duid(&self, duid: &[u8]) -> Result<Vec<Lease6>, StoreError> {
+        let Ok(prefix) = codec::duid_prefix(duid) else {
+            return Ok(Vec::new());
+        };
+        let t = self.tables.read();
+        Ok(t.by_duid
+            .range(prefix.clone()..)
+            .take_while(|k| k.starts_with(&prefix))
+            .filter_map(|k| codec::lease6_suffix(k))
+            .filter_map(|k| t.leases6.get(&k).cloned())
+            .collect())
+    }
+
+    fn lease6(&self, key: Lease6Key) -> Result<Option<Lease6>, StoreError> {
+        Ok(self.tables.read().leases6.get(&key).cloned())
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.tables.read().meta.get(key).cloned())
     }
@@ -139,6 +184,8 @@ impl Store for MemoryStore {
             match m {
                 Mutation::PutLease4(l) => t.put_lease(l),
                 Mutation::DeleteLease4(ip) => t.delete_lease(*ip),
+                Mutation::PutLease6(l) => t.put_lease6(l),
+                Mutation::DeleteLease6(k) => t.delete_lease6(*k),
                 Mutation::PutAccount(a) => {
                     t.accounts.insert(a.id.clone(), a.clone());
                 }

@@ -13,12 +13,14 @@
 //! | `accounts`          | account id (UTF-8)                         | record |
 //! | `fixed4`            | client-key length (1) + client key + relay | record |
 //! | `meta`              | key (UTF-8)                                | raw    |
+//! | `leases6`           | IPv6 address (16) + prefix length (1)      | record |
+//! | `leases6_by_duid`   | DUID length (1) + DUID + IAID (4) + lease6 key | empty |
 //!
 //! A record is one format-version byte (1) followed by the postcard encoding
 //! of the Rust type; any other version is refused as [`StoreError::Corrupt`].
 //! Addresses are big-endian, so every scan returns address order.
 //!
-//! Every [`Store::apply`] is one sled transaction across all six trees, so a
+//! Every [`Store::apply`] is one sled transaction across all eight trees, so a
 //! batch and the index changes it implies are recovered all or nothing.
 //!
 //! Durability: sled's own periodic flusher is switched off; data reaches the
@@ -39,7 +41,9 @@ use sled::transaction::{
 use sled::{IVec, Tree};
 
 use crate::codec;
-use crate::{Account, ClientKey, FixedBinding4, Lease4, Mutation, Store, StoreError};
+use crate::{
+    Account, ClientKey, FixedBinding4, Lease4, Lease6, Lease6Key, Mutation, Store, StoreError,
+};
 
 const T_LEASES4: &str = "leases4";
 const T_BY_CLIENT: &str = "leases4_by_client";
@@ -47,6 +51,8 @@ const T_BY_RELAY: &str = "leases4_by_relay";
 const T_ACCOUNTS: &str = "accounts";
 const T_FIXED4: &str = "fixed4";
 const T_META: &str = "meta";
+const T_LEASES6: &str = "leases6";
+const T_BY_DUID: &str = "leases6_by_duid";
 
 const EMPTY: &[u8] = &[];
 
@@ -77,6 +83,8 @@ pub struct SledStore {
     accounts: Tree,
     fixed4: Tree,
     meta: Tree,
+    leases6: Tree,
+    by_duid: Tree,
     path: PathBuf,
 }
 
@@ -121,6 +129,14 @@ enum Op {
     DeleteLease {
         ip: [u8; 4],
     },
+    PutLease6 {
+        key: [u8; 17],
+        rec: Vec<u8>,
+        duid_key: Vec<u8>,
+    },
+    DeleteLease6 {
+        key: [u8; 17],
+    },
     Put {
         table: Table,
         key: Vec<u8>,
@@ -140,6 +156,7 @@ enum Table {
 }
 
 fn prepare(batch: &[Mutation]) -> Result<Vec<Op>, StoreError> {
+    codec::validate(batch)?;
     batch
         .iter()
         .map(|m| {
@@ -151,6 +168,14 @@ fn prepare(batch: &[Mutation]) -> Result<Vec<Op>, StoreError> {
                     relay_key: codec::relay_index_key(l.relay, l.ip),
                 },
                 Mutation::DeleteLease4(ip) => Op::DeleteLease { ip: ip.octets() },
+                Mutation::PutLease6(l) => Op::PutLease6 {
+                    key: codec::lease6_key(l.key()),
+                    rec: codec::encode(T_LEASES6, l)?,
+                    duid_key: codec::duid_index_key(&l.duid, l.iaid, l.key())?,
+                },
+                Mutation::DeleteLease6(k) => Op::DeleteLease6 {
+                    key: codec::lease6_key(*k),
+                },
                 Mutation::PutAccount(a) => Op::Put {
                     table: Table::Accounts,
                     key: a.id.as_bytes().to_vec(),
@@ -202,6 +227,36 @@ fn unindex(
     Ok(())
 }
 
+/// Remove the by-DUID index entry of the lease6 record `old`.
+fn unindex6(
+    by_duid: &TransactionalTree,
+    old: &IVec,
+) -> ConflictableTransactionResult<(), StoreError> {
+    match codec::decode::<Lease6>(T_LEASES6, old) {
+        Ok(old) => {
+            if let Ok(k) = codec::duid_index_key(&old.duid, old.iaid, old.key()) {
+                by_duid.remove(k)?;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "overwriting an undecodable lease6 record"),
+    }
+    Ok(())
+}
+
+fn decode_lease6(key: &[u8], value: &[u8]) -> Result<Lease6, StoreError> {
+    let lease: Lease6 = codec::decode(T_LEASES6, value)?;
+    if key.len() != 17 || codec::lease6_suffix(key) != Some(lease.key()) {
+        return Err(StoreError::Corrupt {
+            tree: T_LEASES6,
+            detail: format!(
+                "record for {}/{} stored under another key",
+                lease.address, lease.prefix_len
+            ),
+        });
+    }
+    Ok(lease)
+}
+
 fn key_ip(tree: &'static str, key: &[u8]) -> Result<Ipv4Addr, StoreError> {
     let octets: [u8; 4] = key.try_into().map_err(|_| StoreError::Corrupt {
         tree,
@@ -246,6 +301,8 @@ impl SledStore {
             accounts: tree(T_ACCOUNTS)?,
             fixed4: tree(T_FIXED4)?,
             meta: tree(T_META)?,
+            leases6: tree(T_LEASES6)?,
+            by_duid: tree(T_BY_DUID)?,
             path: path.to_path_buf(),
             db,
         })
@@ -367,6 +424,44 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn load_leases6(&self) -> Result<Vec<Lease6>, StoreError> {
+        self.leases6
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(sled_err)?;
+                decode_lease6(&k, &v)
+            })
+            .collect()
+    }
+
+    fn leases6_by_duid(&self, duid: &[u8]) -> Result<Vec<Lease6>, StoreError> {
+        let Ok(prefix) = codec::duid_prefix(duid) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in self.by_duid.scan_prefix(prefix) {
+            let (k, _) = item.map_err(sled_err)?;
+            let key = codec::lease6_suffix(&k).ok_or_else(|| StoreError::Corrupt {
+                tree: T_BY_DUID,
+                detail: format!("index key of {} bytes", k.len()),
+            })?;
+            match self.lease6(key)? {
+                Some(l) if l.duid == duid => out.push(l),
+                _ => tracing::warn!(address = %key.address, "skipping stale leases6 index entry"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn lease6(&self, key: Lease6Key) -> Result<Option<Lease6>, StoreError> {
+        let k = codec::lease6_key(key);
+        self.leases6
+            .get(k)
+            .map_err(sled_err)?
+            .map(|v| decode_lease6(&k, &v))
+            .transpose()
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .meta
@@ -384,9 +479,11 @@ impl Store for SledStore {
             &self.accounts,
             &self.fixed4,
             &self.meta,
+            &self.leases6,
+            &self.by_duid,
         );
         let res = trees.transaction(
-            |(leases4, by_client, by_relay, accounts, fixed4, meta)| -> ConflictableTransactionResult<(), StoreError> {
+            |(leases4, by_client, by_relay, accounts, fixed4, meta, leases6, by_duid)| -> ConflictableTransactionResult<(), StoreError> {
                 for op in &ops {
                     match op {
                         Op::PutLease {
@@ -404,6 +501,17 @@ impl Store for SledStore {
                         Op::DeleteLease { ip } => {
                             if let Some(old) = leases4.remove(&ip[..])? {
                                 unindex(by_client, by_relay, &old)?;
+                            }
+                        }
+                        Op::PutLease6 { key, rec, duid_key } => {
+                            if let Some(old) = leases6.insert(&key[..], rec.as_slice())? {
+                                unindex6(by_duid, &old)?;
+                            }
+                            by_duid.insert(duid_key.as_slice(), EMPTY)?;
+                        }
+                        Op::DeleteLease6 { key } => {
+                            if let Some(old) = leases6.remove(&key[..])? {
+                                unindex6(by_duid, &old)?;
                             }
                         }
                         Op::Put { table, key, value } => {
@@ -532,6 +640,41 @@ mod tests {
         }
         assert_eq!(raw_keys(&s.by_client).len(), want.len());
         assert_eq!(raw_keys(&s.by_relay).len(), want.len());
+    }
+
+    #[test]
+    fn leases6_and_server_duid_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let leases: Vec<_> = (0..300).map(|n| suite::lease6(n, n % 17, n % 3)).collect();
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            let mut batch: Vec<_> = leases.iter().cloned().map(Mutation::PutLease6).collect();
+            batch.push(Mutation::PutMeta {
+                key: crate::META_SERVER_DUID.into(),
+                value: vec![0, 1, 0, 1, 9, 9, 9, 9, 0, 0x10, 1, 2, 3, 4],
+            });
+            s.apply(&batch).unwrap();
+            s.apply(&[Mutation::DeleteLease6(leases[0].key())]).unwrap();
+            s.sync().unwrap();
+        }
+        let s = reopen(dir.path());
+        assert_eq!(s.load_leases6().unwrap(), leases[1..].to_vec());
+        assert_eq!(raw_keys(&s.by_duid).len(), leases.len() - 1);
+        assert_eq!(
+            s.meta(crate::META_SERVER_DUID).unwrap(),
+            Some(vec![0, 1, 0, 1, 9, 9, 9, 9, 0, 0x10, 1, 2, 3, 4])
+        );
+        let mine = s.leases6_by_duid(&leases[5].duid).unwrap();
+        assert_eq!(
+            mine.len(),
+            leases[1..]
+                .iter()
+                .filter(|l| l.duid == leases[5].duid)
+                .count()
+        );
+        assert!(mine
+            .windows(2)
+            .all(|w| (w[0].iaid, w[0].address) < (w[1].iaid, w[1].address)));
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //! and instantiated by each backend's tests with [`store_suite!`].
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use crate::{
-    Account, AccountSource, ClientKey, FixedBinding4, Lease4, LeaseProtocol, LeaseState, Mutation,
-    Store, StoreError, TrustedIdType,
+    Account, AccountSource, ClientKey, FixedBinding4, Lease4, Lease6, Lease6Key, Lease6Kind,
+    LeaseProtocol, LeaseState, Mutation, Store, StoreError, TrustedIdType,
 };
 
 /// Instantiate every suite test for a backend. `$make` is a function
@@ -30,6 +30,11 @@ macro_rules! store_suite {
             overlong_client_lookup_is_empty,
             concurrent_writers_keep_indexes_consistent,
             many_leases_load,
+            lease6_roundtrip_by_duid_and_delete,
+            lease6_address_and_prefix_do_not_collide,
+            lease6_moves_between_duids,
+            lease6_invalid_batch_has_no_effect,
+            lease6_and_lease4_are_independent,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -494,5 +499,145 @@ pub(crate) fn many_leases_load(s: &dyn Store) {
             .unwrap()
             .len(),
         (MANY / 200) as usize
+    );
+}
+
+/// DHCPv6 address `n` (2001:db8::n) of DUID-LL `duid`, IAID `iaid`.
+pub(crate) fn lease6(n: u32, duid: u32, iaid: u32) -> Lease6 {
+    let d = duid.to_be_bytes();
+    Lease6 {
+        kind: Lease6Kind::Na,
+        address: Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(n)),
+        prefix_len: 128,
+        duid: vec![0, 3, 0, 1, 0x00, 0x10, d[0], d[1], d[2], d[3]],
+        iaid,
+        state: LeaseState::Active,
+        commit_time: 1_700_000_000 + u64::from(n),
+        preferred: 3600,
+        valid: 7200,
+        link: "2001:db8:100::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED),
+        pool: "cm6".into(),
+        mac: Some(mac_of(duid)),
+        modem_mac: (n % 2 == 1).then(|| mac_of(duid + 1)),
+        fqdn: (n % 3 == 0).then(|| format!("eue-{n}.example.net")),
+    }
+}
+
+fn duid_of(duid: u32) -> Vec<u8> {
+    lease6(0, duid, 0).duid
+}
+
+pub(crate) fn lease6_roundtrip_by_duid_and_delete(s: &dyn Store) {
+    let a = lease6(5, 1, 2);
+    let b = lease6(3, 1, 1);
+    let c = lease6(4, 2, 1);
+    s.apply(&[
+        Mutation::PutLease6(a.clone()),
+        Mutation::PutLease6(b.clone()),
+        Mutation::PutLease6(c.clone()),
+    ])
+    .unwrap();
+    s.sync().unwrap();
+    assert_eq!(s.lease6(a.key()).unwrap(), Some(a.clone()));
+    assert_eq!(
+        s.lease6(Lease6Key {
+            address: a.address,
+            prefix_len: 64
+        })
+        .unwrap(),
+        None
+    );
+    // IAID order first, then address.
+    assert_eq!(
+        s.leases6_by_duid(&duid_of(1)).unwrap(),
+        vec![b.clone(), a.clone()]
+    );
+    assert_eq!(
+        s.load_leases6().unwrap(),
+        vec![b.clone(), c.clone(), a.clone()]
+    );
+    s.apply(&[Mutation::DeleteLease6(b.key())]).unwrap();
+    assert_eq!(s.leases6_by_duid(&duid_of(1)).unwrap(), vec![a.clone()]);
+    assert_eq!(s.load_leases6().unwrap(), vec![c, a]);
+    // A DUID that is a prefix of another one matches only itself.
+    assert_eq!(s.leases6_by_duid(&duid_of(1)[..9]).unwrap(), vec![]);
+    assert_eq!(s.leases6_by_duid(&[0; 200]).unwrap(), vec![]);
+}
+
+pub(crate) fn lease6_address_and_prefix_do_not_collide(s: &dyn Store) {
+    let addr = lease6(0, 1, 1);
+    let mut pd = lease6(0, 1, 1);
+    pd.kind = Lease6Kind::Pd;
+    pd.prefix_len = 56;
+    pd.pool = "cpe-pd".into();
+    s.apply(&[
+        Mutation::PutLease6(pd.clone()),
+        Mutation::PutLease6(addr.clone()),
+    ])
+    .unwrap();
+    assert_eq!(s.lease6(pd.key()).unwrap(), Some(pd.clone()));
+    assert_eq!(s.lease6(addr.key()).unwrap(), Some(addr.clone()));
+    assert_eq!(s.load_leases6().unwrap(), vec![pd.clone(), addr.clone()]);
+    assert_eq!(s.leases6_by_duid(&addr.duid).unwrap(), vec![pd, addr]);
+}
+
+pub(crate) fn lease6_moves_between_duids(s: &dyn Store) {
+    let first = lease6(9, 1, 1);
+    s.apply(&[Mutation::PutLease6(first.clone())]).unwrap();
+    let moved = Lease6 {
+        state: LeaseState::Declined,
+        ..lease6(9, 2, 7)
+    };
+    s.apply(&[Mutation::PutLease6(moved.clone())]).unwrap();
+    assert_eq!(s.leases6_by_duid(&duid_of(1)).unwrap(), vec![]);
+    assert_eq!(s.leases6_by_duid(&duid_of(2)).unwrap(), vec![moved.clone()]);
+    // Same DUID, new IAID: still one index entry.
+    let reiad = Lease6 {
+        iaid: 8,
+        ..moved.clone()
+    };
+    s.apply(&[Mutation::PutLease6(reiad.clone())]).unwrap();
+    assert_eq!(s.leases6_by_duid(&duid_of(2)).unwrap(), vec![reiad]);
+}
+
+pub(crate) fn lease6_invalid_batch_has_no_effect(s: &dyn Store) {
+    let good = lease6(1, 1, 1);
+    let mut long_duid = lease6(2, 2, 1);
+    long_duid.duid = vec![0; 131];
+    let mut bad_len = lease6(3, 3, 1);
+    bad_len.prefix_len = 129;
+    for bad in [long_duid, bad_len] {
+        let e = s
+            .apply(&[Mutation::PutLease6(good.clone()), Mutation::PutLease6(bad)])
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+        assert_eq!(s.load_leases6().unwrap(), vec![]);
+    }
+    let mut longest = lease6(4, 4, 1);
+    longest.duid = vec![7; 130];
+    s.apply(&[Mutation::PutLease6(longest.clone())]).unwrap();
+    assert_eq!(s.leases6_by_duid(&longest.duid).unwrap(), vec![longest]);
+}
+
+pub(crate) fn lease6_and_lease4_are_independent(s: &dyn Store) {
+    let l4 = lease(1, 1, 1);
+    let l6 = lease6(1, 1, 1);
+    s.apply(&[
+        Mutation::PutLease4(l4.clone()),
+        Mutation::PutLease6(l6.clone()),
+        Mutation::PutMeta {
+            key: crate::META_SERVER_DUID.into(),
+            value: vec![0, 1, 0, 1, 1, 2, 3, 4, 0, 0x10, 0, 0, 0, 1],
+        },
+    ])
+    .unwrap();
+    s.apply(&[Mutation::DeleteLease4(l4.ip)]).unwrap();
+    assert_eq!(s.load_leases4().unwrap(), vec![]);
+    assert_eq!(s.load_leases6().unwrap(), vec![l6.clone()]);
+    s.apply(&[Mutation::DeleteLease6(l6.key())]).unwrap();
+    assert_eq!(s.load_leases6().unwrap(), vec![]);
+    assert_eq!(
+        s.meta(crate::META_SERVER_DUID).unwrap().map(|v| v.len()),
+        Some(14)
     );
 }
