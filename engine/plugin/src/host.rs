@@ -425,9 +425,10 @@ fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
                 return Ok(KV_BAD_SIZE);
             };
             let s = caller.data();
+            // ABI.md: deleting an absent key is ok; 1 = removed, 0 = was absent.
             match s.kv.delete(&s.plugin, &key) {
-                Ok(true) => Ok(0),
-                Ok(false) => Ok(KV_ABSENT),
+                Ok(true) => Ok(1),
+                Ok(false) => Ok(0),
                 Err(e) => {
                     kv_failed(&caller, "delete", &e);
                     Ok(KV_STORAGE)

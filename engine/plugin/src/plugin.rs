@@ -400,8 +400,17 @@ impl Plugin {
     fn self_test(&self) -> Result<(), LoadErrorKind> {
         let kv: Arc<dyn PluginKv> = Arc::new(MemoryKv::new());
         let dev = synthetic_device();
-        let check = |hook: Hook, r: Result<(), Failure>| {
-            r.map_err(|(reason, detail)| {
+        let check = |hook: Hook, r: Result<Option<String>, Failure>| {
+            if let Ok(Some(reason)) = &r {
+                // Accepted (the synthetic device may be one the plugin does not
+                // serve), but a decline here is often a configuration mistake.
+                tracing::warn!(
+                    plugin = %self.name,
+                    hook = hook.as_str(),
+                    "plugin declined its load-time self-test request: {reason}"
+                );
+            }
+            r.map(drop).map_err(|(reason, detail)| {
                 LoadErrorKind::SelfTest(PluginError {
                     plugin: self.name.clone(),
                     hook,
@@ -412,7 +421,7 @@ impl Plugin {
         };
         if self.has_hook(Hook::FlowSelect) {
             let r = self.run::<_, FlowDecision>(Hook::FlowSelect, &dev, &kv);
-            check(Hook::FlowSelect, r.map(drop))?;
+            check(Hook::FlowSelect, r.map(declined))?;
         }
         if self.has_hook(Hook::ConfigFile) {
             let req = ConfigRequest {
@@ -421,7 +430,7 @@ impl Plugin {
                 transfer: Transfer::Preview,
             };
             let r = self.run::<_, Option<ConfigFile>>(Hook::ConfigFile, &req, &kv);
-            check(Hook::ConfigFile, r.map(drop))?;
+            check(Hook::ConfigFile, r.map(declined))?;
         }
         if self.has_hook(Hook::MemEvent) {
             let ev = MemEvent {
@@ -438,7 +447,7 @@ impl Plugin {
                     .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)),
             };
             let r = self.run::<_, EventActions>(Hook::MemEvent, &ev, &kv);
-            check(Hook::MemEvent, r.map(drop))?;
+            check(Hook::MemEvent, r.map(declined))?;
         }
         Ok(())
     }
@@ -501,6 +510,13 @@ impl Plugin {
                 .ok_or_else(missing)?
                 .typed::<(i32, i32), i64>(&store)?;
             let ptr = alloc.call(&mut store, total_i32)?;
+            if ptr == 0 {
+                // ABI.md section 3: 0 is the guest allocator's "out of memory".
+                return Ok(Err((
+                    FailureReason::Memory,
+                    format!("headend_alloc({total}) returned 0 (guest out of memory)"),
+                )));
+            }
             let data = memory.data_mut(&mut store);
             let Some(dst) = u32::try_from(ptr)
                 .ok()
@@ -701,6 +717,14 @@ impl Plugin {
             consecutive_failures: self.breaker.consecutive_failures(),
             busy: Duration::from_nanos(self.counters.busy_nanos.load(Ordering::Relaxed)),
         }
+    }
+}
+
+/// The decline reason of a response, if it is one.
+fn declined<O>(r: Response<O>) -> Option<String> {
+    match r {
+        Response::Ok(_) => None,
+        Response::Err(reason) => Some(reason),
     }
 }
 

@@ -12,6 +12,11 @@ use headend_plugin::{HostConfig, MemoryKv, PluginHost, PluginSpec};
 pub fn host() -> &'static (PluginHost, Arc<MemoryKv>) {
     static HOST: OnceLock<(PluginHost, Arc<MemoryKv>)> = OnceLock::new();
     HOST.get_or_init(|| {
+        // Plugin and host logs appear in the output of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
         let kv = Arc::new(MemoryKv::new());
         let host = PluginHost::new(
             HostConfig {
