@@ -163,7 +163,7 @@ pub struct Domain {
 }
 
 /// The immutable, validated configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Increases with every successful load.
     pub generation: u64,
@@ -255,6 +255,13 @@ impl Snapshot {
         } else {
             Err(ConfigErrors(errors))
         }
+    }
+
+    /// A copy of this snapshot running other plugin hooks.
+    pub fn clone_with_hooks(&self, hooks: Arc<dyn crate::plugins::Hooks>) -> Snapshot {
+        let mut s = self.clone();
+        s.hooks = hooks;
+        s
     }
 
     /// A pool by name.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use headend_model::config::ConfigErrors;
+use headend_model::plugins::Hooks;
 use headend_model::snapshot::Snapshot;
 use headend_store::group::GroupOptions;
 use headend_store::{GroupCommitter, SledStore, Store, StoreError};
@@ -52,7 +53,13 @@ pub struct Server {
     dhcpv4: Arc<Dhcpv4>,
     counters: Arc<Counters>,
     generation: parking_lot::Mutex<u64>,
+    hook_factory: Option<HookFactory>,
 }
+
+/// Builds the plugin hooks of a snapshot (the binary supplies one backed by
+/// `headend-plugin`); an error rejects the snapshot, so a reload with a broken
+/// plugin keeps the running configuration.
+pub type HookFactory = Arc<dyn Fn(&Snapshot) -> Result<Arc<dyn Hooks>, ConfigErrors> + Send + Sync>;
 
 impl Server {
     /// Loads the configuration, opens the embedded store and loads its state.
@@ -109,7 +116,20 @@ impl Server {
             dhcpv4,
             counters,
             generation: parking_lot::Mutex::new(1),
+            hook_factory: None,
         })
+    }
+
+    /// Sets the factory that builds plugin hooks for every snapshot and
+    /// applies it to the running one; on error nothing changes.
+    pub fn set_hook_factory(&mut self, factory: HookFactory) -> Result<(), ConfigErrors> {
+        let current = self.config.load_full();
+        let hooks = factory(&current)?;
+        let mut next = Snapshot::clone_with_hooks(&current, hooks);
+        next.generation = current.generation;
+        self.dhcpv4.install(Arc::new(next));
+        self.hook_factory = Some(factory);
+        Ok(())
     }
 
     /// The DHCPv4 service (for in-process use and tests).
@@ -136,8 +156,11 @@ impl Server {
     pub fn reload(&self) -> Result<u64, ConfigErrors> {
         let mut gen = self.generation.lock();
         let next = *gen + 1;
-        let new = Snapshot::load(&self.path, next)?;
+        let mut new = Snapshot::load(&self.path, next)?;
         self.config.load().check_reloadable(&new)?;
+        if let Some(f) = &self.hook_factory {
+            new.hooks = f(&new)?;
+        }
         self.dhcpv4.install(Arc::new(new));
         *gen = next;
         Ok(next)

@@ -10,16 +10,18 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use headend_abi::Protocol;
 use headend_model::compose::{self, ComposeInput, OptionFailure};
 use headend_model::expr::{ExprError, Session};
 use headend_model::options::{ControlOptions, OptionSet};
+use headend_model::plugins;
 use headend_model::select::{self, SelectFailure};
 use headend_model::snapshot::{Dhcpv4Settings, FixedBinding, Pool, Snapshot};
 use headend_model::trace::Trace;
 use headend_store::{
     Account, AccountSource, ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime,
 };
-use headend_wire::dhcpv4::{MessageType, Packet};
+use headend_wire::dhcpv4::{code, MessageType, Packet};
 use parking_lot::Mutex;
 use tracing::{debug, warn};
 
@@ -371,9 +373,49 @@ impl Cx<'_> {
             requested: &self.dev.requested,
         };
         let mut set = compose::compose(&input, &mut session, &mut failures, trace);
+        self.select_flow(&mut set, trace);
         compose::apply_cablelabs_rules(&mut set, &self.dev.requested, self.dev.dual, trace);
         self.report(Vec::new(), failures);
         set
+    }
+
+    /// Flow selection (issue 3, seed 000 section 6.4.1): for a PacketCable
+    /// device that asked for option 122, the flow-select plugin's decision
+    /// replaces 122.3 / 122.6 from policies. When no plugin serves the hook,
+    /// or the call fails (trap, deadline, breaker open …), the policy values
+    /// stay: that is the configured fallback.
+    fn select_flow(&self, set: &mut OptionSet, trace: &mut Trace) {
+        if self.dev.ctx.device.family != "pktc" || !self.dev.requested.prl.contains(&code::CCC) {
+            return;
+        }
+        let mut device = plugins::device_of(&self.dev.ctx, Protocol::Dhcpv4);
+        device.domains.clone_from(&self.domains);
+        if let Some(oro) = self.dev.requested.vendor_oro.get(&4491) {
+            device.vendor_oro.clone_from(oro);
+        }
+        match self.snap.hooks.select_flow(&device) {
+            None => {}
+            Some(Ok(decision)) => {
+                let problems = plugins::apply_flow_decision_v4(
+                    set,
+                    &self.snap.registry,
+                    &decision,
+                    "flow-select plugin",
+                    trace,
+                );
+                for p in problems {
+                    self.svc
+                        .counters
+                        .hook_fallback("flow-select", "unusable-value");
+                    warn!(problem = %p, "flow-select decision value not usable");
+                }
+            }
+            Some(Err(e)) => {
+                self.svc.counters.hook_fallback("flow-select", &e.kind);
+                warn!(error = %e, "flow selection failed; policy values used");
+                trace.note(|| format!("flow selection failed ({e}); policy values used"));
+            }
+        }
     }
 
     fn lease_times(&self, pool: Option<&Pool>, control: &ControlOptions) -> Times {
