@@ -15,6 +15,7 @@
 
 pub mod cablelabs;
 pub mod dhcpv4;
+pub mod dhcpv6;
 pub mod dns;
 pub mod relay;
 pub mod suboptions;
