@@ -355,10 +355,10 @@ pub struct PoolDecl {
     /// The pool-specific policy's options.
     #[serde(default)]
     pub options: BTreeMap<String, Spanned<toml::Value>>,
-    /// Only devices for which this expression is true may use the pool.
-    pub allow: Option<Spanned<String>>,
-    /// Devices for which this expression is true may not use the pool.
-    pub deny: Option<Spanned<String>>,
+    /// Only devices for which this expression is true may use the pool (`'…'` or `{ file = "…" }`).
+    pub allow: Option<Spanned<ExprSource>>,
+    /// Devices for which this expression is true may not use the pool (`'…'` or `{ file = "…" }`).
+    pub deny: Option<Spanned<ExprSource>>,
 }
 
 /// `[[policy]]` (seed 004 section 5.8).

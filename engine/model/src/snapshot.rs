@@ -436,17 +436,19 @@ impl<'a> Builder<'a> {
         };
         let what = format!("{owner} option {key}");
         if let toml::Value::Table(t) = v.get_ref() {
-            let expr = t.get("expr").and_then(|e| e.as_str());
-            if t.len() != 1 || expr.is_none() {
-                self.err(
-                    v.span().start,
-                    format!("{what}: a table value must be {{ expr = \"…\" }}"),
-                    "write a literal value or { expr = \"rhai expression\" }",
-                );
-                return None;
-            }
-            let text = expr.unwrap_or_default().to_string();
-            let e = self.compile(&text, v.span().start, what)?;
+            let source = match (t.len(), t.get("expr"), t.get("file")) {
+                (1, Some(toml::Value::String(e)), None) => ExprSource::Table { expr: e.clone() },
+                (1, None, Some(toml::Value::String(f))) => ExprSource::File { file: f.clone() },
+                _ => {
+                    self.err(
+                        v.span().start,
+                        format!("{what}: a table value must be {{ expr = \"…\" }} or {{ file = \"….rhai\" }}"),
+                        "write a literal value, { expr = \"rhai expression\" } or { file = \"policies/x.rhai\" }",
+                    );
+                    return None;
+                }
+            };
+            let e = self.compile_source(&Spanned::new(v.span(), source), what)?;
             return Some(PolicyOption {
                 path: def.path.clone(),
                 value: OptionValue::Expr(e),
@@ -771,14 +773,14 @@ impl<'a> Builder<'a> {
                     ),
                 }
             }
-            let allow = decl.allow.as_ref().and_then(|a| {
-                let t = a.get_ref().clone();
-                self.compile(&t, a.span().start, format!("{owner} allow"))
-            });
-            let deny = decl.deny.as_ref().and_then(|a| {
-                let t = a.get_ref().clone();
-                self.compile(&t, a.span().start, format!("{owner} deny"))
-            });
+            let allow = decl
+                .allow
+                .as_ref()
+                .and_then(|a| self.compile_source(a, format!("{owner} allow")));
+            let deny = decl
+                .deny
+                .as_ref()
+                .and_then(|a| self.compile_source(a, format!("{owner} deny")));
             let idx = pools.len();
             for r in &relays {
                 pools_by_relay.entry(*r).or_default().push(idx);
