@@ -277,6 +277,12 @@ fn decode_lease(ip: Ipv4Addr, value: &[u8]) -> Result<Lease4, StoreError> {
 }
 
 impl SledStore {
+    /// A tree of the same database for state other components keep beside the
+    /// leases (plugin key/value storage); durable with the next [`Store::sync`].
+    pub fn extra_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        self.db.open_tree(format!("x-{name}")).map_err(sled_err)
+    }
+
     /// Open (or create) the database in directory `path` with default options.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
         Self::open_with(path, &SledOptions::default())
