@@ -12,12 +12,16 @@
 //! * [`VendorClass`] and [`Capabilities`]: the option 60 string and its
 //!   hex-encoded TLV-5 tail (protocol-notes §3.2-§3.4; PKT-SP-EUE-PROV
 //!   Annex A).
+//! * [`v6`]: DHCPv6 option 17 enterprise 4491 ([`ClVendorOptionsV6`],
+//!   CL_OPTION_CCCV6 [`CccV6`], CL_OPTION_CCC via [`Ccc::decode_v6`];
+//!   protocol-notes §2.2, PKT-SP-EUE-PROV §6.4.1).
 //!
 //! Every decoder returns `Result<_, CableLabsError>` and never panics;
 //! encoders write sub-options in code order.
 
 mod ccc;
 mod option43;
+pub mod v6;
 mod vendor;
 mod vendor_class;
 
@@ -25,6 +29,7 @@ pub use ccc::sub as ccc_sub;
 pub use ccc::{Backoff, Ccc, ProvisioningFlow, ProvisioningServer};
 pub use option43::sub as option43_sub;
 pub use option43::{Option43, Oui};
+pub use v6::{CccV6, ClVendorOptionsV6, CmtsCapabilities, ProvisioningServerV6};
 pub use vendor::sub as vendor_sub;
 pub use vendor::{CccV6Dhcpv4, ClVendorOptions, DssId, IpPref};
 pub use vendor_class::{Capabilities, DeviceFamily, SupportedFlows, VendorClass};
