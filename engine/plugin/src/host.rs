@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use headend_abi::{self as abi, LogLevel};
 use parking_lot::Mutex;
 use wasmtime::{
-    Caller, Config, Engine, InstanceAllocationStrategy, Linker, Memory, PoolingAllocationConfig,
-    ResourceLimiter,
+    Caller, Config, Enabled, Engine, InstanceAllocationStrategy, Linker, Memory,
+    PoolingAllocationConfig, ResourceLimiter,
 };
 
 use crate::cache::CompileCache;
@@ -40,6 +40,16 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// Log lines one call may emit through `headend::log`; the rest are dropped.
     pub max_log_lines_per_call: u32,
+    /// Bytes of each pool slot's memory kept mapped between calls and reset
+    /// in place; on Linux ≥ 6.7 only the pages a call dirtied are reset
+    /// (`PAGEMAP_SCAN`), elsewhere this many bytes are cleared per call.
+    /// 0 resets everything with `madvise` (page faults on the next call).
+    pub memory_keep_resident: usize,
+    /// `true`: wasmtime's guard-region bounds checks (compute-heavy guests run
+    /// ~10% faster, but calls pay for resetting memory protections); `false`
+    /// (default): explicit bounds checks and no protection changes per call,
+    /// the faster choice for short hooks such as flow selection.
+    pub guard_pages: bool,
 }
 
 impl Default for HostConfig {
@@ -50,6 +60,8 @@ impl Default for HostConfig {
             epoch_tick: Duration::from_millis(1),
             cache_dir: None,
             max_log_lines_per_call: 32,
+            memory_keep_resident: 2 << 20,
+            guard_pages: false,
         }
     }
 }
@@ -183,12 +195,27 @@ impl PluginHost {
             .table_elements(TABLE_CAP)
             // Reuse the slot a module used last: its copy-on-write image is already mapped.
             .max_unused_warm_slots(config.max_concurrent_instances)
-            // Keep the first pages of a slot resident between calls instead of madvise-ing them away.
-            .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(1 << 16);
+            // Reset the pages a call dirtied in place instead of dropping them
+            // (which costs a page fault per page on the next call).
+            .linear_memory_keep_resident(config.memory_keep_resident)
+            .table_keep_resident(1 << 16)
+            .pagemap_scan(Enabled::Auto);
         let mut wcfg = Config::new();
         wcfg.epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if !config.guard_pages {
+            // Bounds checks compiled into the guest code instead of guard
+            // regions: then a slot's protections need no reset per call. With
+            // guard pages, every call whose guest grows its memory (Rust's
+            // allocator always does) costs two mprotect calls and a TLB
+            // shootdown; measured on flow-select: 13.6 µs → 10.3 µs median.
+            wcfg.signals_based_traps(false)
+                .memory_guard_size(0)
+                .memory_reservation(
+                    u64::try_from(config.max_memory_per_instance).unwrap_or(u64::MAX),
+                )
+                .memory_reservation_for_growth(0);
+        }
         let engine = Engine::new(&wcfg).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let linker = build_linker(&engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let cache = match &config.cache_dir {

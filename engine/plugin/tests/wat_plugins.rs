@@ -804,3 +804,42 @@ fn reload_keeps_old_plugins_alive_for_calls_in_flight() {
     std::fs::write(&path, wat::parse_str(simple_module(2, "")).unwrap()).unwrap();
     assert!(PluginSet::load(&[relaxed(spec("swap", path))], &host().0).is_err());
 }
+
+#[test]
+fn guard_page_hosts_classify_failures_the_same_way() {
+    let host = headend_plugin::PluginHost::new(
+        headend_plugin::HostConfig {
+            max_concurrent_instances: 4,
+            guard_pages: true,
+            ..headend_plugin::HostConfig::default()
+        },
+        Arc::new(headend_plugin::MemoryKv::new()),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let resp = ok_flow();
+    let cases = [
+        ("(drop (i32.load (i32.const 0x7ffffff0)))", FailureReason::Trap),
+        (
+            "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (unreachable)",
+            FailureReason::Memory,
+        ),
+        ("(loop $l (br $l))", FailureReason::Deadline),
+    ];
+    for (i, (bad, want)) in cases.into_iter().enumerate() {
+        let name = format!("guarded-{i}");
+        let wat = module(
+            1,
+            "",
+            &resp,
+            &[(abi::EXPORT_FLOW_SELECT, &misbehave_for_b_macs(bad, &resp))],
+        );
+        let mut s = spec(&name, wasm_file(dir.path(), &name, &wat));
+        s.memory_limit = 1 << 20;
+        s.deadlines.flow_select = Duration::from_millis(30);
+        let set = PluginSet::load(&[s], &host).unwrap();
+        let p = set.get(&name).unwrap();
+        assert_eq!(p.select_flow(&dev(BAD_MAC)).unwrap_err().reason, want);
+        assert_eq!(p.select_flow(&dev(GOOD_MAC)).unwrap(), decision());
+    }
+}
