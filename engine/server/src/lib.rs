@@ -3,6 +3,7 @@
 //! sockets and rolls configuration reloads in.
 
 pub mod accounts;
+pub mod configsrv;
 pub mod counters;
 pub mod dhcpv4;
 pub mod leases;

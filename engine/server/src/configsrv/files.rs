@@ -1,0 +1,903 @@
+//! The virtual files behind TFTP and HTTP (seed 004 sections 3.2 and 3.7):
+//! per-device virtual root, access mode and overwrite mode; static files
+//! confined to the root; generated files from the `[[tftp.config_file]]`
+//! generators with a bounded content-keyed cache; atomic uploads; and the
+//! per-device transfer log that the provisioning timeline reads.
+//!
+//! Confinement does not trust the name nor the expression: both are split
+//! into components, `..` is refused outright, and the final path is
+//! canonicalised (which resolves symlinks) and must still lie inside the
+//! canonical virtual root. Uploads go to a temporary file in the target's
+//! directory and are renamed over the target, so a reader never sees half
+//! a file and a crash leaves only a `.headend-upload-*` temporary behind.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use headend_abi::{ConfigFile, ConfigRequest, Transfer};
+use headend_model::configsrv::{AccessMode, FileSettings, Setting};
+use headend_model::expr::{EvalContext, Expr, Session};
+use headend_model::snapshot::Snapshot;
+use headend_wire::tftp::ErrorCode;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+
+use super::{DeviceContext, DeviceResolver, GenerateError, Generators};
+use crate::counters::Counters;
+
+/// Why a request cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    /// No such file (static), no generator output for this device, or no such directory.
+    #[error("file not found")]
+    NotFound,
+    /// The name tries to leave the root (`..`, or a symlink pointing outside).
+    #[error("access violation: path leaves the root")]
+    Traversal,
+    /// The access mode does not allow this operation.
+    #[error("access violation: not allowed for this device")]
+    Denied,
+    /// The requesting address has no current lease.
+    #[error("access violation: unknown device")]
+    UnknownDevice,
+    /// An upload would replace a file and overwrite mode is off.
+    #[error("file already exists")]
+    Exists,
+    /// An upload exceeds the size limit.
+    #[error("upload exceeds the size limit")]
+    TooLarge,
+    /// The generator failed or is unavailable.
+    #[error("{0}")]
+    Generator(#[from] GenerateError),
+    /// The mapped generator is not registered.
+    #[error("generator {0:?} is not available")]
+    NoGenerator(String),
+    /// A file-system error.
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+impl FileError {
+    /// The TFTP error code (RFC 1350 appendix).
+    pub fn tftp_code(&self) -> ErrorCode {
+        match self {
+            FileError::NotFound => ErrorCode::FileNotFound,
+            FileError::Traversal | FileError::Denied | FileError::UnknownDevice => {
+                ErrorCode::AccessViolation
+            }
+            FileError::Exists => ErrorCode::FileExists,
+            FileError::TooLarge => ErrorCode::DiskFull,
+            FileError::Generator(_) | FileError::NoGenerator(_) | FileError::Io(_) => {
+                ErrorCode::NotDefined
+            }
+        }
+    }
+
+    /// The HTTP status code.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            FileError::NotFound => 404,
+            FileError::Traversal | FileError::Denied | FileError::UnknownDevice => 403,
+            FileError::Exists => 409,
+            FileError::TooLarge => 413,
+            FileError::Generator(GenerateError::Unavailable(_)) | FileError::NoGenerator(_) => 503,
+            FileError::Generator(_) | FileError::Io(_) => 500,
+        }
+    }
+
+    /// A short stable label for counters.
+    pub fn label(&self) -> &'static str {
+        match self {
+            FileError::NotFound => "file_not_found",
+            FileError::Traversal => "path_traversal",
+            FileError::Denied => "access_denied",
+            FileError::UnknownDevice => "unknown_device",
+            FileError::Exists => "file_exists",
+            FileError::TooLarge => "upload_too_large",
+            FileError::Generator(_) => "generator_failed",
+            FileError::NoGenerator(_) => "no_generator",
+            FileError::Io(_) => "io_error",
+        }
+    }
+}
+
+/// Where served bytes came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A file under the root.
+    Static(PathBuf),
+    /// A generator's output.
+    Generated {
+        /// The generator's name.
+        generator: String,
+        /// Whether it came from the cache.
+        cached: bool,
+    },
+}
+
+/// A file ready to send.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The bytes.
+    pub bytes: Arc<Vec<u8>>,
+    /// Where they came from.
+    pub origin: Origin,
+    /// The requesting device, when known.
+    pub device: Option<DeviceContext>,
+    /// The generator's config hash (pktcMtaDevProvConfigHash), if any.
+    pub config_hash: Option<Vec<u8>>,
+}
+
+/// An authorised upload, to be committed with [`FileService::commit_upload`].
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Final path (inside the virtual root).
+    pub path: PathBuf,
+    /// Whether an existing file may be replaced.
+    pub overwrite: bool,
+    /// The uploading device, when known.
+    pub device: Option<DeviceContext>,
+    /// Size limit.
+    pub max_size: u64,
+}
+
+/// Direction of a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Server to device.
+    Download,
+    /// Device to server.
+    Upload,
+}
+
+/// How a transfer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferResult {
+    /// Every byte was delivered (download: last block acknowledged; upload: file committed).
+    Complete,
+    /// Refused or abandoned, with the TFTP error code (or HTTP status) and why.
+    Failed {
+        /// TFTP error code or HTTP status.
+        code: u16,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One transfer, recorded against the device (for the provisioning timeline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRecord {
+    /// Unix time, seconds.
+    pub at: u64,
+    /// The device (account key; the peer address when the device is unknown).
+    pub device: String,
+    /// The requesting address.
+    pub peer: IpAddr,
+    /// `"tftp"` or `"http"`.
+    pub protocol: &'static str,
+    /// Download or upload.
+    pub direction: Direction,
+    /// The requested name.
+    pub file: String,
+    /// Octets of the file (0 when it was never opened).
+    pub size: u64,
+    /// SHA-1 of the file (the PacketCable config-hash algorithm).
+    pub sha1: Option<[u8; 20]>,
+    /// SHA-256 of the file.
+    pub sha256: Option<[u8; 32]>,
+    /// The generator's config hash, if it gave one.
+    pub config_hash: Option<Vec<u8>>,
+    /// Outcome.
+    pub result: TransferResult,
+}
+
+impl TransferRecord {
+    /// A record for `bytes` (hashes computed here).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        device: String,
+        peer: IpAddr,
+        protocol: &'static str,
+        direction: Direction,
+        file: &str,
+        bytes: Option<&[u8]>,
+        config_hash: Option<Vec<u8>>,
+        result: TransferResult,
+    ) -> TransferRecord {
+        TransferRecord {
+            at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            device,
+            peer,
+            protocol,
+            direction,
+            file: file.chars().take(256).collect(),
+            size: bytes.map(|b| b.len() as u64).unwrap_or(0),
+            sha1: bytes.map(headend_config_file::config_hash),
+            sha256: bytes.map(|b| Sha256::digest(b).into()),
+            config_hash,
+            result,
+        }
+    }
+}
+
+type LogInner = (HashMap<String, VecDeque<TransferRecord>>, VecDeque<String>);
+
+/// Transfers per device, bounded per device and in devices (oldest device forgotten first).
+#[derive(Debug)]
+pub struct TransferLog {
+    per_device: usize,
+    max_devices: usize,
+    inner: Mutex<LogInner>,
+}
+
+impl TransferLog {
+    /// A log keeping `per_device` records for at most `max_devices` devices.
+    pub fn new(per_device: usize, max_devices: usize) -> TransferLog {
+        TransferLog {
+            per_device: per_device.max(1),
+            max_devices: max_devices.max(1),
+            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    /// Appends a record.
+    pub fn record(&self, rec: TransferRecord) {
+        let mut g = self.inner.lock();
+        let (map, order) = &mut *g;
+        let key = rec.device.clone();
+        let list = match map.get_mut(&key) {
+            Some(l) => l,
+            None => {
+                order.push_back(key.clone());
+                while order.len() > self.max_devices {
+                    if let Some(old) = order.pop_front() {
+                        map.remove(&old);
+                    }
+                }
+                map.entry(key).or_default()
+            }
+        };
+        list.push_back(rec);
+        while list.len() > self.per_device {
+            list.pop_front();
+        }
+    }
+
+    /// A device's transfers, oldest first.
+    pub fn history(&self, device: &str) -> Vec<TransferRecord> {
+        self.inner
+            .lock()
+            .0
+            .get(device)
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Devices with records.
+    pub fn devices(&self) -> usize {
+        self.inner.lock().0.len()
+    }
+}
+
+type CacheKey = [u8; 32];
+
+struct CacheEntry {
+    file: Option<Arc<ConfigFile>>,
+    generator: String,
+    version: u64,
+    device: String,
+}
+
+/// Generated files by content key, FIFO-bounded.
+struct Cache {
+    max: usize,
+    map: HashMap<CacheKey, CacheEntry>,
+    order: VecDeque<CacheKey>,
+}
+
+impl Cache {
+    fn insert(&mut self, k: CacheKey, e: CacheEntry) {
+        if self.max == 0 {
+            return;
+        }
+        if self.map.insert(k, e).is_none() {
+            self.order.push_back(k);
+        }
+        while self.map.len() > self.max {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&CacheEntry) -> bool) {
+        self.map.retain(|_, e| keep(e));
+        let map = &self.map;
+        self.order.retain(|k| map.contains_key(k));
+    }
+}
+
+/// Cache and generator counters.
+#[derive(Debug, Default)]
+pub struct FileStats {
+    /// Generated files served from the cache.
+    pub cache_hits: AtomicU64,
+    /// Generator calls.
+    pub generated: AtomicU64,
+}
+
+/// The per-request decisions of the settings.
+#[derive(Debug, Clone)]
+struct Decision {
+    root: PathBuf,
+    access: AccessMode,
+    overwrite: bool,
+}
+
+/// Resolves, generates, caches and records the virtual files.
+pub struct FileService {
+    config: Arc<ArcSwap<Snapshot>>,
+    resolver: Arc<dyn DeviceResolver>,
+    generators: Generators,
+    cache: Mutex<Cache>,
+    log: TransferLog,
+    counters: Arc<Counters>,
+    stats: FileStats,
+    tmp_seq: AtomicU64,
+}
+
+impl FileService {
+    /// A service reading the running configuration through `config`.
+    pub fn new(
+        config: Arc<ArcSwap<Snapshot>>,
+        resolver: Arc<dyn DeviceResolver>,
+        generators: Generators,
+        counters: Arc<Counters>,
+    ) -> FileService {
+        let f = config.load().config_server.files.clone();
+        FileService {
+            config,
+            resolver,
+            generators,
+            cache: Mutex::new(Cache {
+                max: f.cache_entries,
+                map: HashMap::new(),
+                order: VecDeque::new(),
+            }),
+            log: TransferLog::new(f.log_per_device, 1 << 20),
+            counters,
+            stats: FileStats::default(),
+            tmp_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The running configuration.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.config.load_full()
+    }
+
+    /// The generators.
+    pub fn generators(&self) -> &Generators {
+        &self.generators
+    }
+
+    /// The transfer log.
+    pub fn log(&self) -> &TransferLog {
+        &self.log
+    }
+
+    /// Cache and generator counters.
+    pub fn stats(&self) -> &FileStats {
+        &self.stats
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The device at `peer`, if it has a lease.
+    pub fn device(&self, peer: IpAddr) -> Option<DeviceContext> {
+        self.resolver.resolve(peer)
+    }
+
+    /// Generated files currently cached.
+    pub fn cached(&self) -> usize {
+        self.cache.lock().map.len()
+    }
+
+    /// After a reload: applies the new cache bound and drops entries whose
+    /// generator's version changed or that no generator serves any more.
+    pub fn reloaded(&self) {
+        let snap = self.config.load();
+        let mut c = self.cache.lock();
+        c.max = snap.config_server.files.cache_entries;
+        let gens = &self.generators;
+        let mapped: Vec<&str> = snap
+            .config_server
+            .files
+            .mappings
+            .iter()
+            .map(|m| m.generator.as_str())
+            .collect();
+        c.retain(|e| {
+            mapped.contains(&e.generator.as_str())
+                && gens.get(&e.generator).map(|g| g.version()) == Some(e.version)
+        });
+        let max = c.max;
+        while c.map.len() > max {
+            match c.order.pop_front() {
+                Some(k) => {
+                    c.map.remove(&k);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// After an account change: drops that device's generated files.
+    pub fn invalidate_device(&self, id: &str) {
+        self.cache.lock().retain(|e| e.device != id);
+    }
+
+    /// Records a transfer against its device.
+    pub fn record(&self, rec: TransferRecord) {
+        self.log.record(rec);
+    }
+
+    fn decide(
+        &self,
+        settings: &FileSettings,
+        snap: &Snapshot,
+        dc: Option<&DeviceContext>,
+        protocol: &str,
+        op: &str,
+    ) -> Decision {
+        let exprs = [
+            matches!(settings.virtual_root, Setting::Expr(_)),
+            matches!(settings.access, Setting::Expr(_)),
+            matches!(settings.overwrite, Setting::Expr(_)),
+        ];
+        let mut session: Option<Session<'_>> = None;
+        if exprs.iter().any(|x| *x) {
+            let mut ctx: EvalContext = dc.map(|d| (*d.ctx).clone()).unwrap_or_default();
+            ctx.packet.protocol = protocol.to_string();
+            ctx.packet.message_type = op.to_string();
+            session = Some(snap.exprs.session_shared(Arc::new(ctx)));
+        }
+        let counters = &self.counters;
+        let mut eval = |e: &Expr| -> Option<headend_model::literal::Literal> {
+            let s = session.as_mut()?;
+            match s.eval_literal(e) {
+                Ok(v) => v,
+                Err(err) => {
+                    counters.expression_failed(err.kind.as_str());
+                    tracing::warn!(target: "headend::configsrv", "{err}");
+                    None
+                }
+            }
+        };
+        use headend_model::literal::Literal;
+        // A failed expression denies: the safe reading of "no answer".
+        let vroot = match &settings.virtual_root {
+            Setting::Fixed(s) => Some(s.clone()),
+            Setting::Expr(e) => match eval(e) {
+                Some(Literal::Str(s)) => Some(s),
+                None => Some(String::new()),
+                Some(_) => None,
+            },
+        };
+        let access = match &settings.access {
+            Setting::Fixed(a) => *a,
+            Setting::Expr(e) => match eval(e) {
+                Some(Literal::Str(s)) => AccessMode::parse(&s).unwrap_or(AccessMode::None),
+                _ => AccessMode::None,
+            },
+        };
+        let overwrite = match &settings.overwrite {
+            Setting::Fixed(b) => *b,
+            Setting::Expr(e) => matches!(eval(e), Some(Literal::Bool(true))),
+        };
+        let (root, access) = match vroot.as_deref().map(clean_relative) {
+            Some(Ok(v)) => (settings.root.join(v), access),
+            _ => (settings.root.clone(), AccessMode::None),
+        };
+        Decision {
+            root,
+            access,
+            overwrite,
+        }
+    }
+
+    /// Resolves a download for the device at `peer`.
+    pub fn open_read(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        transfer: Transfer,
+    ) -> Result<Served, FileError> {
+        let snap = self.config.load_full();
+        let settings = &snap.config_server.files;
+        let dc = self.resolver.resolve(peer);
+        if dc.is_none() && !settings.allow_unknown_devices {
+            return Err(FileError::UnknownDevice);
+        }
+        let (protocol, op) = match transfer {
+            Transfer::Http => ("http", "GET"),
+            _ => ("tftp", "RRQ"),
+        };
+        self.read_for(&snap, dc, name, transfer, protocol, op)
+    }
+
+    fn read_for(
+        &self,
+        snap: &Snapshot,
+        dc: Option<DeviceContext>,
+        name: &str,
+        transfer: Transfer,
+        protocol: &str,
+        op: &str,
+    ) -> Result<Served, FileError> {
+        let settings = &snap.config_server.files;
+        let d = self.decide(settings, snap, dc.as_ref(), protocol, op);
+        if !d.access.can_read() {
+            return Err(FileError::Denied);
+        }
+        let rel = clean_relative(name)?;
+        if let Some(gen) = settings.generator_for(&rel.to_string_lossy()) {
+            let Some(dc) = dc else {
+                // Generated files are per device: nothing to generate for an unknown address.
+                return Err(FileError::UnknownDevice);
+            };
+            let (file, cached) = self.generate(gen, &dc, name, transfer)?;
+            let file = file.ok_or(FileError::NotFound)?;
+            return Ok(Served {
+                bytes: Arc::new(file.bytes.clone()),
+                origin: Origin::Generated {
+                    generator: gen.to_string(),
+                    cached,
+                },
+                device: Some(dc),
+                config_hash: file.config_hash.clone(),
+            });
+        }
+        let path = confine(&d.root, &rel, false)?;
+        let bytes = std::fs::read(&path).map_err(|e| io_error(&e))?;
+        Ok(Served {
+            bytes: Arc::new(bytes),
+            origin: Origin::Static(path),
+            device: dc,
+            config_hash: None,
+        })
+    }
+
+    fn generate(
+        &self,
+        name: &str,
+        dc: &DeviceContext,
+        file_name: &str,
+        transfer: Transfer,
+    ) -> Result<(Option<Arc<ConfigFile>>, bool), FileError> {
+        let g = self
+            .generators
+            .get(name)
+            .ok_or_else(|| FileError::NoGenerator(name.to_string()))?;
+        let version = g.version();
+        let req = ConfigRequest {
+            device: dc.device.clone(),
+            file_name: file_name.to_string(),
+            transfer,
+        };
+        let key = cache_key(name, version, &req);
+        if let Some(k) = key {
+            if let Some(e) = self.cache.lock().map.get(&k) {
+                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((e.file.clone(), true));
+            }
+        }
+        self.stats.generated.fetch_add(1, Ordering::Relaxed);
+        let file = g.generate(&req)?.map(Arc::new);
+        if let Some(k) = key {
+            self.cache.lock().insert(
+                k,
+                CacheEntry {
+                    file: file.clone(),
+                    generator: name.to_string(),
+                    version,
+                    device: dc.id.clone(),
+                },
+            );
+        }
+        Ok((file, false))
+    }
+
+    /// Authorises an upload from the device at `peer`.
+    pub fn open_write(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        protocol: &str,
+    ) -> Result<Upload, FileError> {
+        let snap = self.config.load_full();
+        let settings = &snap.config_server.files;
+        let dc = self.resolver.resolve(peer);
+        if dc.is_none() && !settings.allow_unknown_devices {
+            return Err(FileError::UnknownDevice);
+        }
+        let d = self.decide(settings, &snap, dc.as_ref(), protocol, "WRQ");
+        if !d.access.can_write() {
+            return Err(FileError::Denied);
+        }
+        let rel = clean_relative(name)?;
+        if settings.generator_for(&rel.to_string_lossy()).is_some() {
+            // A generated name is not a place to store anything.
+            return Err(FileError::Denied);
+        }
+        let path = confine(&d.root, &rel, true)?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if !m.file_type().is_file() => return Err(FileError::Traversal),
+            Ok(_) if !d.overwrite => return Err(FileError::Exists),
+            _ => {}
+        }
+        Ok(Upload {
+            path,
+            overwrite: d.overwrite,
+            device: dc,
+            max_size: settings.max_upload,
+        })
+    }
+
+    /// Writes an authorised upload atomically (temporary file, then rename).
+    pub fn commit_upload(&self, up: &Upload, bytes: &[u8]) -> Result<(), FileError> {
+        if bytes.len() as u64 > up.max_size {
+            return Err(FileError::TooLarge);
+        }
+        let dir = up.path.parent().ok_or(FileError::Traversal)?;
+        let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".headend-upload-{}-{seq}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io_error(&e));
+        }
+        // Checked again at commit: another upload may have created it meanwhile.
+        let result = if up.overwrite {
+            std::fs::rename(&tmp, &up.path)
+        } else {
+            std::fs::hard_link(&tmp, &up.path).and_then(|()| std::fs::remove_file(&tmp))
+        };
+        result.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                FileError::Exists
+            } else {
+                io_error(&e)
+            }
+        })
+    }
+}
+
+fn cache_key(generator: &str, version: u64, req: &ConfigRequest) -> Option<CacheKey> {
+    let enc = headend_abi::encode(req).ok()?;
+    let mut h = Sha256::new();
+    h.update((generator.len() as u64).to_be_bytes());
+    h.update(generator.as_bytes());
+    h.update(version.to_be_bytes());
+    h.update(&enc);
+    Some(h.finalize().into())
+}
+
+fn io_error(e: &std::io::Error) -> FileError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => FileError::NotFound,
+        std::io::ErrorKind::PermissionDenied => FileError::Denied,
+        _ => FileError::Io(e.to_string()),
+    }
+}
+
+/// A requested name or virtual root as a relative path of plain components:
+/// leading `/` and `\` are dropped (clients send "/file"), `\` separates like
+/// `/`, `.` and empty components vanish, and `..` is refused.
+pub fn clean_relative(name: &str) -> Result<PathBuf, FileError> {
+    let mut out = PathBuf::new();
+    for part in name.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => return Err(FileError::Traversal),
+            p => {
+                // A component must be a single normal component on this platform.
+                let mut comps = Path::new(p).components();
+                match (comps.next(), comps.next()) {
+                    (Some(Component::Normal(_)), None) => out.push(p),
+                    _ => return Err(FileError::Traversal),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The path of `rel` inside `root`, after resolving symlinks; for a write,
+/// only the directory must exist (and be inside), the file need not.
+pub fn confine(root: &Path, rel: &Path, for_write: bool) -> Result<PathBuf, FileError> {
+    let root = root.canonicalize().map_err(|e| io_error(&e))?;
+    if rel.as_os_str().is_empty() {
+        return Err(FileError::NotFound);
+    }
+    let joined = root.join(rel);
+    if for_write {
+        let file = joined.file_name().ok_or(FileError::Traversal)?.to_owned();
+        let dir = joined.parent().ok_or(FileError::Traversal)?;
+        let dir = dir.canonicalize().map_err(|e| io_error(&e))?;
+        if !dir.starts_with(&root) {
+            return Err(FileError::Traversal);
+        }
+        return Ok(dir.join(file));
+    }
+    let real = joined.canonicalize().map_err(|e| io_error(&e))?;
+    if !real.starts_with(&root) {
+        return Err(FileError::Traversal);
+    }
+    if !real.is_file() {
+        return Err(FileError::NotFound);
+    }
+    Ok(real)
+}
+
+/// The bytes `device` would receive for `name` — the same resolution as a
+/// transfer (virtual root, access mode, generator mapping) without a
+/// network exchange or a cache entry. `headend config-file show` prints this.
+pub fn resolve_file(
+    snapshot: &Arc<Snapshot>,
+    generators: &Generators,
+    device: &DeviceContext,
+    name: &str,
+) -> Result<Served, FileError> {
+    struct Fixed(DeviceContext);
+    impl DeviceResolver for Fixed {
+        fn resolve(&self, _: IpAddr) -> Option<DeviceContext> {
+            Some(self.0.clone())
+        }
+    }
+    let svc = FileService::new(
+        Arc::new(ArcSwap::from(snapshot.clone())),
+        Arc::new(Fixed(device.clone())),
+        generators.clone(),
+        Arc::new(Counters::default()),
+    );
+    svc.read_for(
+        snapshot,
+        Some(device.clone()),
+        name,
+        Transfer::Preview,
+        "tftp",
+        "RRQ",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_relative_refuses_parent_components() {
+        assert_eq!(
+            clean_relative("/a/b.cfg").unwrap(),
+            PathBuf::from("a/b.cfg")
+        );
+        assert_eq!(clean_relative("\\a\\.\\b").unwrap(), PathBuf::from("a/b"));
+        assert_eq!(clean_relative("//x").unwrap(), PathBuf::from("x"));
+        for bad in ["..", "../etc/passwd", "a/../../b", "a\\..\\b"] {
+            assert_eq!(clean_relative(bad), Err(FileError::Traversal), "{bad}");
+        }
+    }
+
+    #[test]
+    fn confine_follows_symlinks_and_checks_the_result() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"s").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("ok.cfg"), b"ok").unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("link"))
+            .unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("dirlink")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("ok.cfg"), root.path().join("inside")).unwrap();
+        let r = root.path();
+        assert!(confine(r, Path::new("ok.cfg"), false).is_ok());
+        assert!(confine(r, Path::new("inside"), false).is_ok());
+        assert_eq!(
+            confine(r, Path::new("link"), false),
+            Err(FileError::Traversal)
+        );
+        assert_eq!(
+            confine(r, Path::new("dirlink/secret"), false),
+            Err(FileError::Traversal)
+        );
+        assert_eq!(
+            confine(r, Path::new("dirlink/new"), true),
+            Err(FileError::Traversal)
+        );
+        assert_eq!(
+            confine(r, Path::new("nope"), false),
+            Err(FileError::NotFound)
+        );
+        assert_eq!(
+            confine(r, Path::new("sub"), false),
+            Err(FileError::NotFound)
+        );
+        assert_eq!(
+            confine(r, Path::new("nodir/new"), true),
+            Err(FileError::NotFound)
+        );
+        assert!(confine(r, Path::new("sub/new"), true).is_ok());
+    }
+
+    #[test]
+    fn transfer_log_is_bounded_per_device_and_in_devices() {
+        let log = TransferLog::new(2, 2);
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        for (dev, file) in [("a", "1"), ("a", "2"), ("a", "3"), ("b", "1"), ("c", "1")] {
+            log.record(TransferRecord::new(
+                dev.into(),
+                peer,
+                "tftp",
+                Direction::Download,
+                file,
+                Some(b"abc"),
+                None,
+                TransferResult::Complete,
+            ));
+        }
+        assert!(log.history("a").is_empty(), "oldest device forgotten");
+        assert_eq!(log.devices(), 2);
+        let b = log.history("b");
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].size, 3);
+        // SHA-1("abc"), FIPS 180-1 appendix A.
+        assert_eq!(
+            b[0].sha1.map(|h| h[..4].to_vec()),
+            Some(vec![0xa9, 0x99, 0x3e, 0x36])
+        );
+        // SHA-256("abc"), FIPS 180-2 appendix B.1.
+        assert_eq!(
+            b[0].sha256.map(|h| h[..4].to_vec()),
+            Some(vec![0xba, 0x78, 0x16, 0xbf])
+        );
+        let log = TransferLog::new(2, 10);
+        for f in ["1", "2", "3"] {
+            log.record(TransferRecord::new(
+                "a".into(),
+                peer,
+                "tftp",
+                Direction::Download,
+                f,
+                None,
+                None,
+                TransferResult::Complete,
+            ));
+        }
+        let files: Vec<String> = log.history("a").into_iter().map(|r| r.file).collect();
+        assert_eq!(files, vec!["2", "3"]);
+    }
+}
