@@ -14,7 +14,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use headend_abi::{
-    Device as FlowDevice, FlowDecision, FlowVariant, ProvisioningFlow, ProvisioningServer,
+    Account as FlowAccount, Device as FlowDevice, FlowDecision, FlowVariant,
+    Protocol as FlowProtocol, ProvisioningFlow, ProvisioningServer,
 };
 
 use crate::config::ConfigFile;

@@ -6,5 +6,6 @@ pub mod accounts;
 pub mod configsrv;
 pub mod counters;
 pub mod dhcpv4;
+pub mod dhcpv6;
 pub mod leases;
 pub mod runtime;

@@ -51,6 +51,7 @@ pub struct Server {
     store: Arc<dyn Store>,
     committer: Arc<GroupCommitter>,
     dhcpv4: Arc<Dhcpv4>,
+    dhcpv6: Arc<crate::dhcpv6::Dhcpv6>,
     counters: Arc<Counters>,
     generation: parking_lot::Mutex<u64>,
     hook_factory: Option<HookFactory>,
@@ -101,10 +102,17 @@ impl Server {
                 ..GroupOptions::default()
             },
         ));
+        let accounts = Arc::new(AccountTable::load(accounts));
+        let dhcpv6 = Arc::new(crate::dhcpv6::process::open(
+            config.clone(),
+            &*store,
+            accounts.clone(),
+            clock.clone(),
+        )?);
         let dhcpv4 = Arc::new(Dhcpv4::new(
             config.clone(),
             table,
-            Arc::new(AccountTable::load(accounts)),
+            accounts,
             counters.clone(),
             clock,
         ));
@@ -114,6 +122,7 @@ impl Server {
             store,
             committer,
             dhcpv4,
+            dhcpv6,
             counters,
             generation: parking_lot::Mutex::new(1),
             hook_factory: None,
@@ -135,6 +144,11 @@ impl Server {
     /// The DHCPv4 service (for in-process use and tests).
     pub fn dhcpv4(&self) -> &Arc<Dhcpv4> {
         &self.dhcpv4
+    }
+
+    /// The DHCPv6 service (flow-source hook, `explain`, tests).
+    pub fn dhcpv6(&self) -> &Arc<crate::dhcpv6::Dhcpv6> {
+        &self.dhcpv6
     }
 
     /// The counters.
@@ -199,6 +213,20 @@ impl Server {
                 )));
             }
         }
+        if let Some(d6) = &snap.dhcpv6 {
+            for addr in &d6.listen {
+                let SocketAddr::V6(a6) = addr else { continue };
+                let sock = crate::dhcpv6::socket::open(*a6, d6.receive_buffer)?;
+                bound.push(sock.local_addr()?);
+                tasks.push(tokio::spawn(crate::dhcpv6::socket::serve(
+                    self.dhcpv6.clone(),
+                    self.committer.clone(),
+                    sock,
+                    2,
+                    stop_rx.clone(),
+                )));
+            }
+        }
         ready(&bound);
         info!(listeners = ?bound, "serving");
 
@@ -210,7 +238,7 @@ impl Server {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => { me.dhcpv4.sweep(); }
+                        _ = tick.tick() => { me.dhcpv4.sweep(); me.dhcpv6.sweep(); }
                         _ = stop.changed() => break,
                     }
                 }
@@ -263,6 +291,7 @@ impl Server {
             .counters
             .snapshot()
             .into_iter()
+            .chain(self.dhcpv6.counters.snapshot())
             .filter(|(_, v)| *v > 0)
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()

@@ -1,0 +1,1492 @@
+//! The DHCPv6 server state machine (RFC 8415 §16–§18.3: SOLICIT/ADVERTISE,
+//! REQUEST, CONFIRM, RENEW, REBIND, RELEASE, DECLINE, INFORMATION-REQUEST,
+//! Rapid Commit; §19–§20 relay chains) with IA_NA and IA_PD, on the shared
+//! provisioning model: the same accounts (by MAC, shared with DHCPv4, seed
+//! 000 section 6.3.5 dual stack), auto-provisioning, domains and Rhai
+//! context; and the CableLabs server rules of seed 000 Tables 3 and 6
+//! (answer only requested CL options, CCC/CCCv6/IP_PREF for eCMs, DSS_ID in
+//! CCCv6 sub-option 1 and never sub-option 2 for eUEs, sub-options 3 and 6
+//! from flow selection, never Rapid Commit for eUEs, the REPLY repeats the
+//! ADVERTISE's options). No sockets: [`Dhcpv6::handle`] turns one datagram
+//! into an [`Outcome6`].
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use headend_model::expr::{AccountInfo, EvalContext, LeaseInfo, PoolInfo};
+use headend_model::literal::Literal;
+use headend_model::snapshot::Snapshot;
+use headend_model::trace::Trace;
+use headend_model::v6::{
+    Dhcpv6Settings, FlowAccount, FlowDecision, FlowDevice, FlowProtocol, Pool6, Pool6Kind,
+    ProvisioningFlow,
+};
+use headend_store::{
+    hex_colon, Account, AccountSource, ClientKey, Lease6, Lease6Key, Lease6Kind, LeaseState,
+    Mutation, UnixTime,
+};
+use headend_wire::dhcpv6::code::{self, Status};
+use headend_wire::dhcpv6::{Builder, Duid, Message, MessageType, Relayed};
+use parking_lot::{Mutex, RwLock};
+use tracing::{debug, warn};
+
+use super::cablelabs::{self, cl, CccV6, ClientCl};
+use super::leases::{IaKey, LeaseTable6};
+use crate::accounts::AccountTable;
+use crate::dhcpv4::process::Clock;
+
+/// Largest datagram processed; anything longer is dropped as `oversize`
+/// (a full eUE SOLICIT behind eight relays is under 2 KB).
+pub const MAX_DATAGRAM: usize = 8192;
+
+/// Computes the flow for a device (the plugin hook); `None` = use the
+/// configuration's defaults (`[dhcpv6] realm` / `provisioning_server`).
+pub type FlowSource = Arc<dyn Fn(&FlowDevice) -> Option<FlowDecision> + Send + Sync>;
+
+/// What the socket loop must do with a datagram.
+#[derive(Debug)]
+pub enum Outcome6 {
+    /// Malformed or not acceptable: dropped and counted under this reason.
+    Drop(&'static str),
+    /// Valid, deliberately not answered.
+    Silent(&'static str),
+    /// Send `packet` to `to`; when `durable`, only once `commit` is durable.
+    Reply {
+        /// Encoded reply (wrapped in Relay-Reply layers when relayed).
+        packet: Vec<u8>,
+        /// Destination: the relay (or client) the datagram came from.
+        to: SocketAddrV6,
+        /// Store changes behind the reply.
+        commit: Vec<Mutation>,
+        /// Whether the reply must wait for the commit.
+        durable: bool,
+    },
+}
+
+/// DHCPv6 counters (one atomic each; drops by reason).
+#[derive(Debug, Default)]
+pub struct Counters6 {
+    /// Datagrams received.
+    pub received: AtomicU64,
+    /// ADVERTISE sent.
+    pub advertise: AtomicU64,
+    /// REPLY sent (any).
+    pub reply: AtomicU64,
+    /// REPLY with Rapid Commit.
+    pub rapid_commit: AtomicU64,
+    /// RELEASEs processed.
+    pub release: AtomicU64,
+    /// DECLINEs processed.
+    pub decline: AtomicU64,
+    /// Replies withheld because the commit failed.
+    pub commit_failed: AtomicU64,
+    /// Replies the socket refused.
+    pub send_failed: AtomicU64,
+    /// Accounts created by auto-provisioning.
+    pub auto_provisioned: AtomicU64,
+    /// Failed expressions.
+    pub expression_failed: AtomicU64,
+    drops: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl Counters6 {
+    fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a dropped datagram.
+    pub fn drop_packet(&self, reason: &'static str) {
+        *self.drops.lock().entry(reason).or_insert(0) += 1;
+    }
+
+    /// Drops by reason.
+    pub fn drops(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.drops.lock().clone()
+    }
+
+    /// Every counter as `dhcpv6.<name>` pairs.
+    pub fn snapshot(&self) -> Vec<(String, u64)> {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut v = vec![
+            ("dhcpv6.received".to_string(), g(&self.received)),
+            ("dhcpv6.advertise".into(), g(&self.advertise)),
+            ("dhcpv6.reply".into(), g(&self.reply)),
+            ("dhcpv6.rapid_commit".into(), g(&self.rapid_commit)),
+            ("dhcpv6.release".into(), g(&self.release)),
+            ("dhcpv6.decline".into(), g(&self.decline)),
+            ("dhcpv6.commit_failed".into(), g(&self.commit_failed)),
+            ("dhcpv6.send_failed".into(), g(&self.send_failed)),
+            ("dhcpv6.auto_provisioned".into(), g(&self.auto_provisioned)),
+            (
+                "dhcpv6.expression_failed".into(),
+                g(&self.expression_failed),
+            ),
+        ];
+        v.extend(
+            self.drops()
+                .into_iter()
+                .map(|(k, n)| (format!("dhcpv6.drop.{k}"), n)),
+        );
+        v
+    }
+}
+
+/// Options of an ADVERTISE remembered for the REQUEST (seed 000 eUE-4, CM4v6).
+#[derive(Debug, Clone)]
+struct Advertised {
+    extras: Vec<u8>,
+    until: UnixTime,
+}
+
+/// The DHCPv6 service state shared by all socket tasks.
+pub struct Dhcpv6 {
+    /// The running configuration.
+    pub config: Arc<ArcSwap<Snapshot>>,
+    /// Every binding, in memory.
+    pub leases: Mutex<LeaseTable6>,
+    /// Accounts, shared with DHCPv4.
+    pub accounts: Arc<AccountTable>,
+    /// Counters.
+    pub counters: Arc<Counters6>,
+    server_duid: Vec<u8>,
+    advertised: Mutex<HashMap<Vec<u8>, Advertised>>,
+    flow_source: RwLock<Option<FlowSource>>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Dhcpv6 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dhcpv6")
+            .field("server_duid", &hex_colon(&self.server_duid))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server DUID: the configured one, else the stored one, else a new
+/// DUID-LLT (hardware type 1, a random locally administered MAC) that the
+/// caller must store with the returned mutation (RFC 8415 §11: stable
+/// across restarts).
+pub fn server_duid(
+    configured: Option<&[u8]>,
+    stored: Option<Vec<u8>>,
+    now: UnixTime,
+) -> (Vec<u8>, Option<Mutation>) {
+    if let Some(c) = configured {
+        return (c.to_vec(), None);
+    }
+    if let Some(s) = stored.filter(|s| s.len() >= 3) {
+        return (s, None);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now);
+    h.write_u32(std::process::id());
+    let r = h.finish().to_be_bytes();
+    // DUID time: seconds since 2000-01-01 UTC modulo 2^32.
+    let t = (now.saturating_sub(946_684_800) & 0xffff_ffff) as u32;
+    let mut d = vec![0, 1, 0, 1];
+    d.extend_from_slice(&t.to_be_bytes());
+    // Locally administered, unicast.
+    d.extend_from_slice(&[(r[0] & 0xfc) | 0x02, r[1], r[2], r[3], r[4], r[5]]);
+    let m = Mutation::PutMeta {
+        key: headend_store::META_SERVER_DUID.into(),
+        value: d.clone(),
+    };
+    (d, Some(m))
+}
+
+/// Builds the service at start-up: loads the stored bindings and the
+/// server DUID (generating and durably storing one on first start).
+pub fn open(
+    config: Arc<ArcSwap<Snapshot>>,
+    store: &dyn headend_store::Store,
+    accounts: Arc<AccountTable>,
+    clock: Clock,
+) -> Result<Dhcpv6, headend_store::StoreError> {
+    let now = clock();
+    let snap = config.load_full();
+    let configured = snap.dhcpv6.as_ref().and_then(|d| d.server_duid.clone());
+    let stored = store.meta(headend_store::META_SERVER_DUID)?;
+    let (duid, m) = server_duid(configured.as_deref(), stored, now);
+    // A DHCPv4-only server keeps its store untouched.
+    if let Some(m) = m.filter(|_| snap.dhcpv6.is_some()) {
+        store.apply(&[m])?;
+        store.sync()?;
+        tracing::info!(duid = %hex_colon(&duid), "generated the DHCPv6 server DUID");
+    }
+    let mut table = LeaseTable6::new();
+    table.load(store.load_leases6()?, now);
+    Ok(Dhcpv6::new(config, table, accounts, duid, clock))
+}
+
+/// One IA of the reply.
+#[derive(Debug, Clone)]
+struct IaOut {
+    kind: Lease6Kind,
+    iaid: u32,
+    t1: u32,
+    t2: u32,
+    /// (resource, preferred, valid).
+    entries: Vec<(Lease6Key, u32, u32)>,
+    status: Option<(Status, &'static str)>,
+}
+
+/// The device as seen in this message.
+#[derive(Debug, Clone)]
+struct Dev6 {
+    duid: Vec<u8>,
+    mac: Option<Vec<u8>>,
+    account_id: String,
+    link: Ipv6Addr,
+    cm_mac: Option<Vec<u8>>,
+    cl: ClientCl,
+    oro: Vec<u16>,
+    family: String,
+    version: String,
+    type_name: String,
+    is_eue: bool,
+    is_ecm: bool,
+    fqdn: Option<(u8, Option<String>)>,
+    rapid_commit: bool,
+}
+
+fn family_of(vc: &[String]) -> (String, String, String) {
+    for item in vc {
+        let name = item.split(':').next().unwrap_or("").to_ascii_lowercase();
+        for fam in ["docsis", "pktc", "erouter"] {
+            if let Some(ver) = name.strip_prefix(fam) {
+                return (fam.into(), ver.into(), name.clone());
+            }
+        }
+    }
+    ("other".into(), String::new(), String::new())
+}
+
+impl Dhcpv6 {
+    /// A service over loaded state.
+    pub fn new(
+        config: Arc<ArcSwap<Snapshot>>,
+        leases: LeaseTable6,
+        accounts: Arc<AccountTable>,
+        server_duid: Vec<u8>,
+        clock: Clock,
+    ) -> Self {
+        Dhcpv6 {
+            config,
+            leases: Mutex::new(leases),
+            accounts,
+            counters: Arc::new(Counters6::default()),
+            server_duid,
+            advertised: Mutex::new(HashMap::new()),
+            flow_source: RwLock::new(None),
+            clock,
+        }
+    }
+
+    /// This server's DUID (option 2).
+    pub fn server_duid(&self) -> &[u8] {
+        &self.server_duid
+    }
+
+    /// Connects flow selection (the plugin hook); `None` = configuration defaults.
+    pub fn set_flow_source(&self, f: Option<FlowSource>) {
+        *self.flow_source.write() = f;
+    }
+
+    /// Now, by the service clock.
+    pub fn now(&self) -> UnixTime {
+        (self.clock)()
+    }
+
+    /// Every binding whose device MAC (or the modem MAC behind which it sits)
+    /// is the account id `mac` (`aa:bb:…`), for `headend explain`.
+    pub fn bindings_of_mac(&self, mac: &str) -> Vec<Lease6> {
+        let want = |m: &Option<Vec<u8>>| m.as_deref().map(hex_colon).as_deref() == Some(mac);
+        let mut v: Vec<Lease6> = self
+            .leases
+            .lock()
+            .iter()
+            .filter(|l| want(&l.mac) || want(&l.modem_mac))
+            .cloned()
+            .collect();
+        v.sort_by_key(|l| (l.kind == Lease6Kind::Pd, l.address));
+        v
+    }
+
+    /// Periodic housekeeping: expire bindings, holds and remembered advertises.
+    pub fn sweep(&self) -> usize {
+        let now = self.now();
+        let n = self.leases.lock().expire_due(now, 100_000);
+        self.advertised.lock().retain(|_, a| a.until > now);
+        n
+    }
+
+    /// Processes one datagram from `source`.
+    pub fn handle(&self, data: &[u8], source: SocketAddrV6, trace: &mut Trace) -> Outcome6 {
+        Counters6::inc(&self.counters.received);
+        if data.len() > MAX_DATAGRAM {
+            return Outcome6::Drop("oversize");
+        }
+        let relayed = match Relayed::parse(data) {
+            Ok(r) => r,
+            Err(e) => {
+                trace.note(|| format!("dropped: {e}"));
+                return Outcome6::Drop(e.reason());
+            }
+        };
+        let snap = self.config.load_full();
+        let Some(d6) = snap.dhcpv6.as_ref() else {
+            return Outcome6::Drop("dhcpv6_disabled");
+        };
+        if relayed.relays.len() > usize::from(d6.max_relay_hops) {
+            return Outcome6::Drop("relay_too_deep");
+        }
+        let msg = relayed.message;
+        let mtype = msg.msg_type;
+        if !matches!(
+            mtype,
+            MessageType::Solicit
+                | MessageType::Request
+                | MessageType::Confirm
+                | MessageType::Renew
+                | MessageType::Rebind
+                | MessageType::Release
+                | MessageType::Decline
+                | MessageType::InformationRequest
+        ) {
+            return Outcome6::Drop("not_client_message");
+        }
+        // RFC 8415 §16: which messages must and must not carry a Server Identifier.
+        let sid = match msg.options.server_id() {
+            Ok(s) => s.map(|d| d.to_bytes()),
+            Err(_) => return Outcome6::Drop("bad_server_id"),
+        };
+        match mtype {
+            MessageType::Solicit | MessageType::Confirm | MessageType::Rebind if sid.is_some() => {
+                return Outcome6::Drop("unexpected_server_id")
+            }
+            MessageType::Request
+            | MessageType::Renew
+            | MessageType::Release
+            | MessageType::Decline => match &sid {
+                None => return Outcome6::Drop("missing_server_id"),
+                Some(s) if *s != self.server_duid => return Outcome6::Silent("other_server"),
+                _ => {}
+            },
+            MessageType::InformationRequest => {
+                if sid.as_ref().is_some_and(|s| *s != self.server_duid) {
+                    return Outcome6::Silent("other_server");
+                }
+            }
+            _ => {}
+        }
+        let dev = match self.device(&relayed, &msg) {
+            Ok(d) => d,
+            Err(r) => return Outcome6::Drop(r),
+        };
+        let span = tracing::debug_span!("dhcpv6", duid = %hex_colon(&dev.duid), xid = format_args!("{:06x}", msg.transaction_id));
+        let _g = span.enter();
+        let SocketAddrV6 { .. } = source;
+        let mut cx = Cx {
+            svc: self,
+            snap: &snap,
+            d6,
+            relayed: &relayed,
+            msg,
+            dev,
+            now: self.now(),
+            source,
+            new_account: None,
+            domains: Vec::new(),
+            ctx: Arc::new(EvalContext::default()),
+        };
+        cx.classify(trace);
+        let out = match mtype {
+            MessageType::Solicit => cx.solicit(trace),
+            MessageType::Request => cx.request(trace),
+            MessageType::Renew | MessageType::Rebind => cx.renew(mtype, trace),
+            MessageType::Confirm => cx.confirm(trace),
+            MessageType::Release => cx.release(trace),
+            MessageType::Decline => cx.decline(trace),
+            _ => cx.information(trace),
+        };
+        if let Outcome6::Drop(r) | Outcome6::Silent(r) = &out {
+            debug!(reason = r, "no reply");
+        }
+        out
+    }
+
+    fn device(&self, relayed: &Relayed<'_>, msg: &Message<'_>) -> Result<Dev6, &'static str> {
+        let o = &msg.options;
+        let duid = match o.client_id() {
+            Ok(Some(d)) => d.to_bytes(),
+            Ok(None) if msg.msg_type == MessageType::InformationRequest => Vec::new(),
+            Ok(None) => return Err("missing_client_id"),
+            Err(_) => return Err("bad_client_id"),
+        };
+        let cl = cablelabs::read_client(o)?;
+        let oro: Vec<u16> = match o.oro() {
+            Ok(Some(x)) => x.codes().collect(),
+            Ok(None) => Vec::new(),
+            Err(_) => return Err("bad_oro"),
+        };
+        let fqdn = match o.client_fqdn() {
+            Ok(Some(f)) => Some((f.flags, f.domain_name().ok().map(|(n, _)| n))),
+            Ok(None) => None,
+            Err(_) => return Err("bad_client_fqdn"),
+        };
+        let rapid_commit = o.rapid_commit().map_err(|_| "bad_rapid_commit")?;
+        let link = relayed.link_address().unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let mut cm_mac = None;
+        let mut relay_lla = None;
+        for r in relayed.relays.iter().rev() {
+            if cm_mac.is_none() {
+                cm_mac = cablelabs::relay_cm_mac(&r.options);
+            }
+            if relay_lla.is_none() {
+                relay_lla = r
+                    .options
+                    .client_linklayer_addr()
+                    .ok()
+                    .flatten()
+                    .map(|(_, a)| a.to_vec());
+            }
+        }
+        let duid_mac = Duid::parse(code::CLIENTID, &duid)
+            .ok()
+            .and_then(|d| d.link_layer_address().map(|(_, a)| a.to_vec()));
+        let mac = cl
+            .device_id
+            .clone()
+            .filter(|m| m.len() == 6)
+            .or(relay_lla)
+            .or(duid_mac)
+            .filter(|m| !m.is_empty());
+        let account_id = match &mac {
+            Some(m) => hex_colon(m),
+            None => hex_colon(&duid),
+        };
+        let (family, version, type_name) = family_of(&cl.vendor_class);
+        let dt = cl.device_type.to_ascii_uppercase();
+        let is_eue = family == "pktc" || matches!(dt.as_str(), "EDVA" | "EMTA" | "EUE");
+        let is_ecm = !is_eue && (family == "docsis" || dt == "ECM");
+        Ok(Dev6 {
+            duid,
+            mac,
+            account_id,
+            link,
+            cm_mac,
+            cl,
+            oro,
+            family,
+            version,
+            type_name,
+            is_eue,
+            is_ecm,
+            fqdn,
+            rapid_commit,
+        })
+    }
+}
+
+/// Everything known while processing one message.
+struct Cx<'a> {
+    svc: &'a Dhcpv6,
+    snap: &'a Snapshot,
+    d6: &'a Dhcpv6Settings,
+    relayed: &'a Relayed<'a>,
+    msg: Message<'a>,
+    dev: Dev6,
+    now: UnixTime,
+    source: SocketAddrV6,
+    new_account: Option<Account>,
+    domains: Vec<String>,
+    ctx: Arc<EvalContext>,
+}
+
+impl Cx<'_> {
+    fn base_context(&self) -> EvalContext {
+        let mut c = EvalContext::default();
+        c.packet.protocol = "dhcpv6".into();
+        c.packet.message_type = self.msg.msg_type.name().into();
+        c.packet.xid = self.msg.transaction_id;
+        c.packet.hops = u8::try_from(self.relayed.relays.len()).unwrap_or(u8::MAX);
+        c.packet.chaddr = self.dev.mac.clone().unwrap_or_default();
+        c.packet.client_id = self.dev.duid.clone();
+        c.packet.requested = self.dev.oro.clone();
+        for (code, v) in self.msg.options.iter() {
+            c.packet.options.entry(code).or_insert_with(|| v.to_vec());
+        }
+        c.relay.address = IpAddr::V6(self.dev.link);
+        c.relay.remote_id = self.dev.cm_mac.clone().unwrap_or_default();
+        let d = &mut c.device;
+        d.vendor_class = self.dev.cl.vendor_class.join(",");
+        d.family = self.dev.family.clone();
+        d.version = self.dev.version.clone();
+        d.type_name = self.dev.type_name.clone();
+        d.capabilities = self.dev.cl.capabilities.iter().cloned().collect();
+        d.ip_pref = self.dev.cl.ip_pref;
+        d.dual_stack = self.dev.cl.ip_pref == Some(7);
+        d.device_type = self.dev.cl.device_type.clone();
+        d.serial = self.dev.cl.serial.clone();
+        d.model = self.dev.cl.model.clone();
+        d.vendor_name = self.dev.cl.vendor_name.clone();
+        d.oui = self.dev.cl.oui.clone();
+        c
+    }
+
+    fn lookup_account(&self, id: &str) -> Option<Account> {
+        self.snap
+            .accounts
+            .get(id)
+            .cloned()
+            .or_else(|| self.svc.accounts.get(id))
+    }
+
+    /// Resolves the account (shared with DHCPv4 by MAC) and its domains;
+    /// auto-provisions on first contact, as the DHCPv4 server does.
+    fn classify(&mut self, trace: &mut Trace) {
+        let mut ctx = self.base_context();
+        let id = self.dev.account_id.clone();
+        let modem = self
+            .dev
+            .cm_mac
+            .as_deref()
+            .and_then(|m| self.lookup_account(&hex_colon(m)));
+        ctx.modem = modem.as_ref().map(AccountInfo::from);
+        let account = match self.lookup_account(&id) {
+            Some(a) => {
+                trace
+                    .note(|| format!("account {} ({:?}): domains {:?}", a.id, a.source, a.domains));
+                a
+            }
+            None => {
+                let (domains, classified) = match &self.snap.auto_provision {
+                    Some(expr) => {
+                        let mut s = self.snap.exprs.session(&ctx);
+                        match s.eval_string_list(expr) {
+                            Ok(d) => (d, true),
+                            Err(e) => {
+                                Counters6::inc(&self.svc.counters.expression_failed);
+                                warn!(error = %e, "auto-provisioning expression failed");
+                                (Vec::new(), false)
+                            }
+                        }
+                    }
+                    None => (Vec::new(), true),
+                };
+                let domains: Vec<String> = domains
+                    .into_iter()
+                    .map(|d| headend_model::snapshot::canonical_domain(&d))
+                    .filter(|d| self.snap.has_domain(d))
+                    .collect();
+                trace.note(|| format!("no account {id}: auto-provisioned into {domains:?}"));
+                let a = Account {
+                    id: id.clone(),
+                    domains,
+                    attributes: Default::default(),
+                    created: self.now,
+                    source: AccountSource::AutoProvisioned,
+                };
+                if classified && self.snap.store_accounts && self.svc.accounts.insert_new(a.clone())
+                {
+                    Counters6::inc(&self.svc.counters.auto_provisioned);
+                    self.new_account = Some(a.clone());
+                }
+                a
+            }
+        };
+        self.domains = account.domains.clone();
+        ctx.account = Some(AccountInfo::from(&account));
+        ctx.domains = self.domains.clone();
+        self.ctx = Arc::new(ctx);
+    }
+
+    fn eligible(&self, pool: &Pool6, trace: &mut Trace) -> bool {
+        if !pool.authorizes(&self.domains) {
+            return false;
+        }
+        if pool.allow.is_none() && pool.deny.is_none() {
+            return true;
+        }
+        let mut s = self.snap.exprs.session_shared(self.ctx.clone());
+        let mut ok = true;
+        if let Some(a) = &pool.allow {
+            ok = s.eval_bool(a).unwrap_or_else(|e| {
+                Counters6::inc(&self.svc.counters.expression_failed);
+                warn!(pool = %pool.name, error = %e, "allow failed");
+                false
+            });
+        }
+        if ok {
+            if let Some(d) = &pool.deny {
+                ok = !s.eval_bool(d).unwrap_or_else(|e| {
+                    Counters6::inc(&self.svc.counters.expression_failed);
+                    warn!(pool = %pool.name, error = %e, "deny failed");
+                    true
+                });
+            }
+        }
+        if !ok {
+            trace.note(|| format!("pool6 {} refused by allow/deny", pool.name));
+        }
+        ok
+    }
+
+    fn pools(&self, kind: Pool6Kind, trace: &mut Trace) -> Vec<&Pool6> {
+        self.d6
+            .pools_for(self.dev.link, kind)
+            .filter(|p| self.eligible(p, trace))
+            .collect()
+    }
+
+    fn pool_of<'p>(pools: &[&'p Pool6], k: &Lease6Key) -> Option<&'p Pool6> {
+        pools
+            .iter()
+            .copied()
+            .find(|p| p.delegated_length == k.prefix_len && p.prefix.contains(&k.address))
+    }
+
+    fn times(&self, preferred: u32) -> (u32, u32) {
+        let t1 = if self.d6.t1 > 0 {
+            self.d6.t1
+        } else {
+            preferred / 2
+        };
+        let t2 = if self.d6.t2 > 0 {
+            self.d6.t2
+        } else {
+            (u64::from(preferred) * 4 / 5) as u32
+        };
+        (t1.min(t2), t2)
+    }
+
+    fn ia_key(&self, kind: Lease6Kind, iaid: u32) -> IaKey {
+        IaKey {
+            duid: self.dev.duid.clone(),
+            iaid,
+            kind,
+        }
+    }
+
+    /// The IAs the client sent, with the first address or prefix in each.
+    fn client_ias(&self) -> Result<Vec<(Lease6Kind, u32, Vec<Lease6Key>)>, &'static str> {
+        let mut out = Vec::new();
+        for ia in self.msg.options.ia_nas() {
+            let ia = ia.map_err(|_| "bad_ia_na")?;
+            let mut keys = Vec::new();
+            for a in ia.addresses() {
+                let a = a.map_err(|_| "bad_iaaddr")?;
+                keys.push(Lease6Key {
+                    address: a.addr,
+                    prefix_len: 128,
+                });
+            }
+            out.push((Lease6Kind::Na, ia.iaid, keys));
+        }
+        for ia in self.msg.options.ia_pds() {
+            let ia = ia.map_err(|_| "bad_ia_pd")?;
+            let mut keys = Vec::new();
+            for p in ia.prefixes() {
+                let p = p.map_err(|_| "bad_iaprefix")?;
+                keys.push(Lease6Key {
+                    address: p.prefix,
+                    prefix_len: p.prefix_len,
+                });
+            }
+            out.push((Lease6Kind::Pd, ia.iaid, keys));
+        }
+        Ok(out)
+    }
+
+    fn lease_record(&self, kind: Lease6Kind, iaid: u32, k: Lease6Key, pool: &Pool6) -> Lease6 {
+        Lease6 {
+            kind,
+            address: k.address,
+            prefix_len: k.prefix_len,
+            duid: self.dev.duid.clone(),
+            iaid,
+            state: LeaseState::Active,
+            commit_time: self.now,
+            preferred: pool.preferred_lifetime,
+            valid: pool.valid_lifetime,
+            link: self.dev.link,
+            pool: pool.name.clone(),
+            mac: self.dev.mac.clone(),
+            modem_mac: self.dev.cm_mac.clone(),
+            fqdn: None,
+        }
+    }
+
+    /// Finds a resource for one IA: its current binding if its pool is
+    /// still open to the device, else the wanted one, else a new pick;
+    /// holds it (advertise) or binds it (`bind`).
+    fn assign(
+        &self,
+        kind: Lease6Kind,
+        iaid: u32,
+        wanted: &[Lease6Key],
+        bind: bool,
+        trace: &mut Trace,
+    ) -> (IaOut, Option<Lease6>) {
+        let pkind = match kind {
+            Lease6Kind::Na => Pool6Kind::Na,
+            Lease6Kind::Pd => Pool6Kind::Pd,
+        };
+        let pools = self.pools(pkind, trace);
+        let ia = self.ia_key(kind, iaid);
+        let none = |status| IaOut {
+            kind,
+            iaid,
+            t1: 0,
+            t2: 0,
+            entries: Vec::new(),
+            status: Some(status),
+        };
+        let fail = match kind {
+            Lease6Kind::Na => (Status::NoAddrsAvail, "no addresses available"),
+            Lease6Kind::Pd => (Status::NoPrefixAvail, "no prefixes available"),
+        };
+        let mut table = self.svc.leases.lock();
+        let current: Option<Lease6Key> = table
+            .of_ia(&ia)
+            .into_iter()
+            .filter(|l| l.state != LeaseState::Declined)
+            .max_by_key(|l| (l.state == LeaseState::Active, l.commit_time))
+            .map(Lease6::key)
+            .filter(|k| Self::pool_of(&pools, k).is_some());
+        let hold_until = self.now + u64::from(self.d6.advertise_hold);
+        let mut chosen = None;
+        if let Some(k) = current {
+            if table.is_available_for(&k, &ia, self.now) {
+                chosen = Some(k);
+            }
+        }
+        if chosen.is_none() {
+            let wanted_ok = wanted
+                .iter()
+                .find(|w| Self::pool_of(&pools, w).is_some())
+                .copied();
+            for p in &pools {
+                let w = wanted_ok.filter(|w| p.prefix.contains(&w.address));
+                if let Some(k) = table.pick_and_hold(p, &ia, w, self.now, hold_until) {
+                    chosen = Some(k);
+                    break;
+                }
+            }
+        }
+        let Some(k) = chosen else {
+            trace.note(|| format!("IA {iaid}: nothing free in {} eligible pools", pools.len()));
+            return (none(fail), None);
+        };
+        let Some(pool) = Self::pool_of(&pools, &k) else {
+            return (none(fail), None);
+        };
+        let (t1, t2) = self.times(pool.preferred_lifetime);
+        let out = IaOut {
+            kind,
+            iaid,
+            t1,
+            t2,
+            entries: vec![(k, pool.preferred_lifetime, pool.valid_lifetime)],
+            status: None,
+        };
+        let rec = if bind {
+            let rec = self.lease_record(kind, iaid, k, pool);
+            table.bind(rec.clone());
+            Some(rec)
+        } else {
+            None
+        };
+        trace.note(|| {
+            format!(
+                "IA {iaid}: {}/{} from pool6 {}",
+                k.address, k.prefix_len, pool.name
+            )
+        });
+        (out, rec)
+    }
+
+    fn with_ctx_lease(&mut self, k: Option<&(Lease6Key, u32, u32)>, pool: Option<&Pool6>) {
+        let mut c = (*self.ctx).clone();
+        if let Some((k, _, valid)) = k {
+            c.lease = Some(LeaseInfo {
+                ip: IpAddr::V6(k.address),
+                client: ClientKey(self.dev.duid.clone()),
+                lifetime: *valid,
+                commit_time: self.now,
+                pool: pool.map(|p| p.name.clone()).unwrap_or_default(),
+            });
+        }
+        if let Some(p) = pool {
+            c.pool = Some(PoolInfo {
+                name: p.name.clone(),
+                network: ipnet::IpNet::V6(p.prefix),
+                relays: p.links.iter().map(|l| IpAddr::V6(*l)).collect(),
+                first: IpAddr::V6(p.prefix.network()),
+                last: IpAddr::V6(p.prefix.broadcast()),
+            });
+        }
+        self.ctx = Arc::new(c);
+    }
+
+    fn flow(&self) -> FlowDecision {
+        let src = self.svc.flow_source.read().clone();
+        if let Some(f) = src {
+            let dev = self.flow_device();
+            if let Some(d) = f(&dev) {
+                return d;
+            }
+        }
+        FlowDecision {
+            flow: self.d6.flow.clone(),
+            provisioning_server: self.d6.provisioning_server.clone(),
+            config_file: None,
+            tftp_servers: Vec::new(),
+            syslog_server: None,
+            dss_id: None,
+        }
+    }
+
+    /// The device in plugin ABI form (for flow selection).
+    fn flow_device(&self) -> FlowDevice {
+        let acc = |a: &AccountInfo| FlowAccount {
+            id: a.id.clone(),
+            domains: a.domains.clone(),
+            attributes: a.attributes.clone().into_iter().collect(),
+        };
+        let mut d = FlowDevice::with_mac(
+            FlowProtocol::Dhcpv6,
+            self.dev
+                .mac
+                .as_deref()
+                .map(hex_colon)
+                .as_deref()
+                .unwrap_or(""),
+        );
+        d.vendor_class = self.dev.cl.vendor_class.join(",");
+        d.family = self.dev.family.clone();
+        d.version = self.dev.version.clone();
+        d.type_name = self.dev.type_name.clone();
+        d.device_type = self.dev.cl.device_type.clone();
+        d.capabilities = self.dev.cl.capabilities.clone();
+        d.serial = self.dev.cl.serial.clone();
+        d.model = self.dev.cl.model.clone();
+        d.vendor_name = self.dev.cl.vendor_name.clone();
+        d.oui = self.dev.cl.oui.clone();
+        d.account = self.ctx.account.as_ref().map(acc);
+        d.modem = self.ctx.modem.as_ref().map(acc);
+        d.domains = self.domains.clone();
+        d.relay = (!self.dev.link.is_unspecified()).then_some(IpAddr::V6(self.dev.link));
+        d.remote_id = self.dev.cm_mac.clone().unwrap_or_default();
+        d.requested_options = self.dev.oro.clone();
+        d.vendor_oro = self.dev.cl.oro.clone();
+        d.ip_pref = self.dev.cl.ip_pref;
+        d
+    }
+
+    fn our_dss_id(&self) -> Vec<u8> {
+        self.d6.dss_id.clone().unwrap_or_else(|| {
+            let d = &self.svc.server_duid;
+            d.get(..d.len().min(32)).unwrap_or(&[]).to_vec()
+        })
+    }
+
+    /// The options of a reply other than IAs, server/client id, status and
+    /// Rapid Commit: requested standard options, option 39, and the
+    /// requested CableLabs options.
+    fn extras(&self, trace: &mut Trace) -> Vec<u8> {
+        let mut out = Vec::new();
+        let d6 = self.d6;
+        let wants = |c: u16| self.dev.oro.contains(&c);
+        if let Some((flags, client_name)) = &self.dev.fqdn {
+            let name = match &d6.fqdn {
+                Some(e) => {
+                    let mut s = self.snap.exprs.session_shared(self.ctx.clone());
+                    match s.eval_literal(e) {
+                        Ok(Some(Literal::Str(t))) => Some(t),
+                        Ok(Some(_)) => None,
+                        Ok(None) => None,
+                        Err(e) => {
+                            Counters6::inc(&self.svc.counters.expression_failed);
+                            warn!(error = %e, "fqdn expression failed");
+                            None
+                        }
+                    }
+                }
+                None => None,
+            }
+            .or_else(|| client_name.clone().filter(|n| n.contains('.')));
+            if let Some(name) = name {
+                // RFC 4704 §5.2: S mirrors who updates the AAAA record; the
+                // server takes on what the client asked (S=1 from an eUE)
+                // without overriding it, so O stays 0.
+                let s = flags & 0x01;
+                let n = if s == 1 { 0 } else { flags & 0x04 };
+                let mut b = Builder::new();
+                if b.client_fqdn(s | n, &name, true).is_ok() {
+                    trace.note(|| format!("FQDN {name}"));
+                    out.extend_from_slice(b.as_bytes());
+                }
+            }
+        }
+        let mut b = Builder::new();
+        if wants(code::DNS_SERVERS) && !d6.dns_servers.is_empty() {
+            let _ = b.dns_servers(&d6.dns_servers);
+        }
+        if wants(code::DOMAIN_LIST) && !d6.domain_list.is_empty() {
+            let names: Vec<&str> = d6.domain_list.iter().map(String::as_str).collect();
+            let _ = b.domain_list(&names);
+        }
+        if wants(code::SNTP_SERVERS) && !d6.sntp_servers.is_empty() {
+            let _ = b.sntp_servers(&d6.sntp_servers);
+        }
+        out.extend_from_slice(b.as_bytes());
+        let cl = self.cablelabs(trace);
+        if !cl.is_empty() {
+            let mut v = cablelabs::ENTERPRISE.to_be_bytes().to_vec();
+            v.extend(cl);
+            let mut b = Builder::new();
+            if b.vendor_opts(cablelabs::ENTERPRISE, &v[4..]).is_ok() {
+                out.extend_from_slice(b.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// The CableLabs sub-options the device asked for in its CL ORO, in
+    /// ascending code order (seed 000 eUE-2 / CM2v6: only requested ones).
+    fn cablelabs(&self, trace: &mut Trace) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.dev.cl.oro.is_empty() {
+            return out;
+        }
+        let mut codes = self.dev.cl.oro.clone();
+        codes.sort_unstable();
+        codes.dedup();
+        let d6 = self.d6;
+        let flow = if self.dev.is_eue {
+            Some(self.flow())
+        } else {
+            None
+        };
+        for c in codes {
+            match c {
+                cl::TFTP_SERVERS => {
+                    let mut v: Vec<Ipv6Addr> = flow
+                        .iter()
+                        .flat_map(|f| f.tftp_servers.iter())
+                        .filter_map(|a| match a {
+                            IpAddr::V6(a) => Some(*a),
+                            IpAddr::V4(_) => None,
+                        })
+                        .collect();
+                    if v.is_empty() {
+                        v = d6.tftp_servers.clone();
+                    }
+                    if !v.is_empty() {
+                        cablelabs::push(&mut out, c, &cablelabs::addrs6(&v));
+                    }
+                }
+                cl::CONFIG_FILE => {
+                    let name = flow
+                        .as_ref()
+                        .and_then(|f| f.config_file.clone())
+                        .or_else(|| {
+                            let e = d6.config_file.as_ref()?;
+                            let mut s = self.snap.exprs.session_shared(self.ctx.clone());
+                            match s.eval_literal(e) {
+                                Ok(Some(Literal::Str(t))) => Some(t),
+                                Ok(Some(_)) => None,
+                                Ok(None) => None,
+                                Err(e) => {
+                                    Counters6::inc(&self.svc.counters.expression_failed);
+                                    warn!(error = %e, "config_file expression failed");
+                                    None
+                                }
+                            }
+                        });
+                    if let Some(n) = name {
+                        cablelabs::push(&mut out, c, n.as_bytes());
+                    }
+                }
+                cl::SYSLOG_SERVERS => {
+                    // The first entry is the one an eUE uses (seed 000 §6.1.6).
+                    let mut v = Vec::new();
+                    if let Some(IpAddr::V6(a)) = flow.as_ref().and_then(|f| f.syslog_server) {
+                        v.push(a);
+                    }
+                    for a in &d6.syslog_servers {
+                        if !v.contains(a) {
+                            v.push(*a);
+                        }
+                    }
+                    if !v.is_empty() {
+                        cablelabs::push(&mut out, c, &cablelabs::addrs6(&v));
+                    }
+                }
+                cl::TIME_SERVERS if !d6.time_servers.is_empty() => {
+                    cablelabs::push(&mut out, c, &cablelabs::addrs6(&d6.time_servers));
+                }
+                cl::TIME_OFFSET => {
+                    if let Some(o) = d6.time_offset {
+                        cablelabs::push(&mut out, c, &o.to_be_bytes());
+                    }
+                }
+                cl::IP_PREF if self.dev.is_ecm => {
+                    // Table 4: dual-stack preferences only to an eCM that
+                    // announced dual-stack support (b'111).
+                    if let Some(p) = d6.ip_pref {
+                        if matches!(p, 1 | 2) || self.dev.cl.ip_pref == Some(7) {
+                            cablelabs::push(&mut out, c, &[p]);
+                        } else {
+                            trace.note(|| {
+                                format!("IP_PREF {p} withheld: the eCM did not send b'111")
+                            });
+                        }
+                    }
+                }
+                cl::CCC if self.dev.is_ecm && !d6.ecm_dhcpv4_servers.is_empty() => {
+                    cablelabs::push(&mut out, c, &cablelabs::ccc(&d6.ecm_dhcpv4_servers));
+                }
+                cl::CCCV6 => {
+                    let v = if let Some(f) = &flow {
+                        let disabled = f.flow == ProvisioningFlow::Disabled;
+                        let cc = CccV6 {
+                            primary: Some(f.dss_id.clone().unwrap_or_else(|| self.our_dss_id())),
+                            secondary: None,
+                            prov_server: if disabled {
+                                Some(cablelabs::PROV_SERVER_DISABLED.to_vec())
+                            } else {
+                                f.provisioning_server
+                                    .as_ref()
+                                    .or(d6.provisioning_server.as_ref())
+                                    .and_then(cablelabs::prov_server)
+                            },
+                            realm: f.flow.realm(),
+                        };
+                        trace.note(|| format!("eUE flow {:?}", f.flow));
+                        cc.encode()
+                    } else if self.dev.is_ecm {
+                        CccV6 {
+                            primary: Some(self.our_dss_id()),
+                            secondary: d6.secondary_dss_id.clone(),
+                            prov_server: None,
+                            realm: None,
+                        }
+                        .encode()
+                    } else {
+                        Vec::new()
+                    };
+                    if !v.is_empty() {
+                        cablelabs::push(&mut out, c, &v);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn with_account(&mut self, mut commit: Vec<Mutation>) -> Vec<Mutation> {
+        if let Some(a) = self.new_account.take() {
+            commit.insert(0, Mutation::PutAccount(a));
+        }
+        commit
+    }
+
+    fn build(
+        &self,
+        mtype: MessageType,
+        ias: &[IaOut],
+        status: Option<(Status, &str)>,
+        rapid: bool,
+        extras: &[u8],
+    ) -> Result<Vec<u8>, &'static str> {
+        let mut b = Builder::message(mtype, self.msg.transaction_id);
+        let r: Result<(), headend_wire::dhcpv6::EncodeError> = (|| {
+            b.server_id(&self.svc.server_duid)?;
+            if !self.dev.duid.is_empty() {
+                b.client_id(&self.dev.duid)?;
+            }
+            for ia in ias {
+                let body = |ib: &mut Builder| {
+                    for (k, p, v) in &ia.entries {
+                        match ia.kind {
+                            Lease6Kind::Na => {
+                                ib.ia_addr(k.address, *p, *v)?;
+                            }
+                            Lease6Kind::Pd => {
+                                ib.ia_prefix(k.address, k.prefix_len, *p, *v)?;
+                            }
+                        }
+                    }
+                    if let Some((s, m)) = ia.status {
+                        ib.status_code(s, m)?;
+                    }
+                    Ok(())
+                };
+                match ia.kind {
+                    Lease6Kind::Na => b.ia_na(ia.iaid, ia.t1, ia.t2, body)?,
+                    Lease6Kind::Pd => b.ia_pd(ia.iaid, ia.t1, ia.t2, body)?,
+                };
+            }
+            if let Some((s, m)) = status {
+                b.status_code(s, m)?;
+            }
+            if rapid {
+                b.rapid_commit()?;
+            }
+            b.raw(extras);
+            Ok(())
+        })();
+        r.map_err(|_| "encode_failed")?;
+        self.relayed
+            .wrap_reply(&b.finish())
+            .map_err(|_| "encode_failed")
+    }
+
+    fn reply(&self, packet: Vec<u8>, commit: Vec<Mutation>, durable: bool) -> Outcome6 {
+        Outcome6::Reply {
+            packet,
+            to: self.source,
+            commit,
+            durable,
+        }
+    }
+
+    fn solicit(&mut self, trace: &mut Trace) -> Outcome6 {
+        let ias = match self.client_ias() {
+            Ok(v) => v,
+            Err(r) => return Outcome6::Drop(r),
+        };
+        // Rapid Commit only where policy allows and never for an eUE
+        // (seed 000 eUE-1).
+        let pkinds = |k: Lease6Kind| match k {
+            Lease6Kind::Na => Pool6Kind::Na,
+            Lease6Kind::Pd => Pool6Kind::Pd,
+        };
+        let rapid = self.dev.rapid_commit
+            && !self.dev.is_eue
+            && !ias.is_empty()
+            && ias.iter().all(|(k, _, _)| {
+                let pools = self
+                    .d6
+                    .pools_for(self.dev.link, pkinds(*k))
+                    .collect::<Vec<_>>();
+                !pools.is_empty() && pools.iter().all(|p| p.rapid_commit)
+            });
+        if self.dev.rapid_commit && !rapid {
+            trace.note(|| "Rapid Commit not allowed here: answering with ADVERTISE".into());
+        }
+        let mut outs = Vec::new();
+        let mut recs = Vec::new();
+        for (kind, iaid, wanted) in &ias {
+            let (o, r) = self.assign(*kind, *iaid, wanted, rapid, trace);
+            outs.push(o);
+            recs.extend(r);
+        }
+        let first = outs.iter().find_map(|o| o.entries.first().copied());
+        let pool = first.and_then(|(k, _, _)| {
+            self.d6
+                .pools
+                .iter()
+                .find(|p| p.delegated_length == k.prefix_len && p.prefix.contains(&k.address))
+                .cloned()
+        });
+        self.with_ctx_lease(first.as_ref(), pool.as_ref());
+        let extras = self.extras(trace);
+        let none_assigned = !outs.is_empty() && outs.iter().all(|o| o.entries.is_empty());
+        let status = none_assigned.then_some((Status::NoAddrsAvail, "no addresses available"));
+        if rapid && !recs.is_empty() {
+            let fqdn = self.fqdn_of(&extras);
+            let commit: Vec<Mutation> = recs
+                .into_iter()
+                .map(|mut r| {
+                    r.fqdn = fqdn.clone();
+                    Mutation::PutLease6(r)
+                })
+                .collect();
+            let commit = self.with_account(commit);
+            return match self.build(MessageType::Reply, &outs, None, true, &extras) {
+                Ok(p) => {
+                    Counters6::inc(&self.svc.counters.reply);
+                    Counters6::inc(&self.svc.counters.rapid_commit);
+                    self.reply(p, commit, true)
+                }
+                Err(r) => Outcome6::Drop(r),
+            };
+        }
+        let packet = match self.build(MessageType::Advertise, &outs, status, false, &extras) {
+            Ok(p) => p,
+            Err(r) => return Outcome6::Drop(r),
+        };
+        self.svc.advertised.lock().insert(
+            self.dev.duid.clone(),
+            Advertised {
+                extras,
+                until: self.now + u64::from(self.d6.advertise_hold),
+            },
+        );
+        Counters6::inc(&self.svc.counters.advertise);
+        let commit = self.with_account(Vec::new());
+        self.reply(packet, commit, false)
+    }
+
+    /// The name option 39 of `extras` carries, to record with the lease.
+    fn fqdn_of(&self, extras: &[u8]) -> Option<String> {
+        let o = headend_wire::dhcpv6::Options::parse(extras, 0).ok()?;
+        let f = o.client_fqdn().ok()??;
+        f.domain_name().ok().map(|(n, _)| n)
+    }
+
+    fn bind_reply(
+        &mut self,
+        outs: Vec<IaOut>,
+        recs: Vec<Lease6>,
+        extras: Vec<u8>,
+        status: Option<(Status, &str)>,
+    ) -> Outcome6 {
+        let fqdn = self.fqdn_of(&extras);
+        let commit: Vec<Mutation> = recs
+            .into_iter()
+            .map(|mut r| {
+                r.fqdn = fqdn.clone();
+                Mutation::PutLease6(r)
+            })
+            .collect();
+        let commit = self.with_account(commit);
+        let durable = !commit.is_empty();
+        match self.build(MessageType::Reply, &outs, status, false, &extras) {
+            Ok(p) => {
+                Counters6::inc(&self.svc.counters.reply);
+                self.reply(p, commit, durable)
+            }
+            Err(r) => Outcome6::Drop(r),
+        }
+    }
+
+    fn request(&mut self, trace: &mut Trace) -> Outcome6 {
+        let ias = match self.client_ias() {
+            Ok(v) => v,
+            Err(r) => return Outcome6::Drop(r),
+        };
+        let mut outs = Vec::new();
+        let mut recs = Vec::new();
+        for (kind, iaid, wanted) in &ias {
+            let (o, r) = self.assign(*kind, *iaid, wanted, true, trace);
+            outs.push(o);
+            recs.extend(r);
+        }
+        let remembered = self.svc.advertised.lock().remove(&self.dev.duid);
+        let extras = match remembered {
+            Some(a) => {
+                trace.note(|| {
+                    "REPLY carries the options of the ADVERTISE (seed 000 eUE-4 / CM4v6)".into()
+                });
+                a.extras
+            }
+            None => {
+                let first = outs.iter().find_map(|o| o.entries.first().copied());
+                let pool = first.and_then(|(k, _, _)| {
+                    self.d6
+                        .pools
+                        .iter()
+                        .find(|p| {
+                            p.delegated_length == k.prefix_len && p.prefix.contains(&k.address)
+                        })
+                        .cloned()
+                });
+                self.with_ctx_lease(first.as_ref(), pool.as_ref());
+                self.extras(trace)
+            }
+        };
+        self.bind_reply(outs, recs, extras, None)
+    }
+
+    fn renew(&mut self, mtype: MessageType, trace: &mut Trace) -> Outcome6 {
+        let ias = match self.client_ias() {
+            Ok(v) => v,
+            Err(r) => return Outcome6::Drop(r),
+        };
+        let mut outs = Vec::new();
+        let mut recs = Vec::new();
+        for (kind, iaid, sent) in &ias {
+            let ia = self.ia_key(*kind, *iaid);
+            let has = {
+                let t = self.svc.leases.lock();
+                t.of_ia(&ia)
+                    .iter()
+                    .any(|l| l.state == LeaseState::Active && l.is_current(self.now))
+            };
+            if !has && mtype == MessageType::Renew {
+                // RFC 8415 §18.3.4.
+                outs.push(IaOut {
+                    kind: *kind,
+                    iaid: *iaid,
+                    t1: 0,
+                    t2: 0,
+                    entries: Vec::new(),
+                    status: Some((Status::NoBinding, "no binding for this IA")),
+                });
+                continue;
+            }
+            // The binding is extended in place: same address on renewal
+            // (seed 000 section 6.3.6); whatever else the client listed is
+            // returned with zero lifetimes.
+            let (mut o, r) = self.assign(*kind, *iaid, sent, true, trace);
+            for k in sent {
+                if !o.entries.iter().any(|(e, _, _)| e == k) {
+                    o.entries.push((*k, 0, 0));
+                }
+            }
+            outs.push(o);
+            recs.extend(r);
+        }
+        let first = outs.iter().find_map(|o| o.entries.first().copied());
+        let pool = first.and_then(|(k, _, _)| {
+            self.d6
+                .pools
+                .iter()
+                .find(|p| p.delegated_length == k.prefix_len && p.prefix.contains(&k.address))
+                .cloned()
+        });
+        self.with_ctx_lease(first.as_ref(), pool.as_ref());
+        let extras = self.extras(trace);
+        self.bind_reply(outs, recs, extras, None)
+    }
+
+    fn confirm(&mut self, trace: &mut Trace) -> Outcome6 {
+        let ias = match self.client_ias() {
+            Ok(v) => v,
+            Err(r) => return Outcome6::Drop(r),
+        };
+        let addrs: Vec<Lease6Key> = ias
+            .iter()
+            .filter(|(k, _, _)| *k == Lease6Kind::Na)
+            .flat_map(|(_, _, a)| a.iter().copied())
+            .collect();
+        if addrs.is_empty() {
+            return Outcome6::Silent("confirm_without_addresses");
+        }
+        let on_link = addrs.iter().all(|a| {
+            self.d6
+                .pools_for(self.dev.link, Pool6Kind::Na)
+                .any(|p| p.prefix.contains(&a.address))
+        });
+        let status = if on_link {
+            (Status::Success, "all addresses on link")
+        } else {
+            (Status::NotOnLink, "an address is not on this link")
+        };
+        trace.note(|| format!("CONFIRM: {}", status.1));
+        match self.build(MessageType::Reply, &[], Some(status), false, &[]) {
+            Ok(p) => {
+                Counters6::inc(&self.svc.counters.reply);
+                let c = self.with_account(Vec::new());
+                self.reply(p, c, false)
+            }
+            Err(r) => Outcome6::Drop(r),
+        }
+    }
+
+    fn release(&mut self, trace: &mut Trace) -> Outcome6 {
+        self.give_back(false, trace)
+    }
+
+    fn decline(&mut self, trace: &mut Trace) -> Outcome6 {
+        self.give_back(true, trace)
+    }
+
+    /// RELEASE and DECLINE (RFC 8415 §18.3.7, §18.3.8): per IA, the listed
+    /// resources of this client are released or quarantined; others get NoBinding.
+    fn give_back(&mut self, declined: bool, trace: &mut Trace) -> Outcome6 {
+        let ias = match self.client_ias() {
+            Ok(v) => v,
+            Err(r) => return Outcome6::Drop(r),
+        };
+        let mut outs = Vec::new();
+        let mut commit = Vec::new();
+        {
+            let mut t = self.svc.leases.lock();
+            for (kind, iaid, keys) in &ias {
+                let ia = self.ia_key(*kind, *iaid);
+                let mut all = true;
+                for k in keys {
+                    let r = if declined {
+                        t.decline(k, &ia, self.now, self.d6.decline_hold)
+                    } else {
+                        t.release(k, &ia, self.now)
+                    };
+                    match r {
+                        Some(rec) => {
+                            if declined {
+                                warn!(address = %k.address, device = %self.dev.account_id, quarantine = self.d6.decline_hold, "client declined the address (duplicate on the link): quarantined");
+                                Counters6::inc(&self.svc.counters.decline);
+                            } else {
+                                Counters6::inc(&self.svc.counters.release);
+                            }
+                            trace.note(|| {
+                                format!(
+                                    "{} {}",
+                                    if declined { "declined" } else { "released" },
+                                    k.address
+                                )
+                            });
+                            commit.push(Mutation::PutLease6(rec));
+                        }
+                        None => all = false,
+                    }
+                }
+                if !all || keys.is_empty() {
+                    outs.push(IaOut {
+                        kind: *kind,
+                        iaid: *iaid,
+                        t1: 0,
+                        t2: 0,
+                        entries: Vec::new(),
+                        status: Some((Status::NoBinding, "no binding for this IA")),
+                    });
+                }
+            }
+        }
+        let what = if declined {
+            "decline received"
+        } else {
+            "release received"
+        };
+        match self.build(
+            MessageType::Reply,
+            &outs,
+            Some((Status::Success, what)),
+            false,
+            &[],
+        ) {
+            Ok(p) => {
+                Counters6::inc(&self.svc.counters.reply);
+                let c = self.with_account(commit);
+                self.reply(p, c, false)
+            }
+            Err(r) => Outcome6::Drop(r),
+        }
+    }
+
+    fn information(&mut self, trace: &mut Trace) -> Outcome6 {
+        if self.msg.options.ia_nas().next().is_some() || self.msg.options.ia_pds().next().is_some()
+        {
+            return Outcome6::Drop("ia_in_information_request");
+        }
+        let extras = self.extras(trace);
+        match self.build(MessageType::Reply, &[], None, false, &extras) {
+            Ok(p) => {
+                Counters6::inc(&self.svc.counters.reply);
+                let c = self.with_account(Vec::new());
+                self.reply(p, c, false)
+            }
+            Err(r) => Outcome6::Drop(r),
+        }
+    }
+}
