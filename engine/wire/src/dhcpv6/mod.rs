@@ -358,11 +358,18 @@ impl<'a> Relayed<'a> {
     /// (RFC 8415 §19.3.8 and §20.1.1 counterpart): each layer copies
     /// hop-count, link-address and peer-address from its Relay-Forward and
     /// echoes the Interface-Id option when the Relay-Forward had one.
-    /// Without relays the reply is returned unchanged.
+    /// Without relays the reply is returned unchanged. A result over
+    /// [`MAX_MESSAGE_LEN`] cannot travel in one datagram and is an error.
     pub fn wrap_reply(&self, reply: &[u8]) -> Result<Vec<u8>, EncodeError> {
         let mut inner = reply.to_vec();
         for relay in self.relays.iter().rev() {
             inner = relay_reply(relay, &inner)?;
+        }
+        if inner.len() > MAX_MESSAGE_LEN {
+            return Err(EncodeError::TooLong {
+                code: code::RELAY_MSG,
+                len: inner.len(),
+            });
         }
         Ok(inner)
     }

@@ -308,6 +308,12 @@ fn reply_goes_back_through_the_same_chain() {
     let direct = Relayed::parse(&solicit).unwrap();
     assert!(!direct.is_relayed());
     assert_eq!(direct.wrap_reply(&reply).unwrap(), reply);
+    // A reply that fits one Relay Message option but not one datagram.
+    let big = vec![7u8; MAX_MESSAGE_LEN - 10];
+    assert!(matches!(
+        r.wrap_reply(&big),
+        Err(EncodeError::TooLong { code: 9, .. })
+    ));
 }
 
 #[test]
@@ -598,6 +604,9 @@ proptest! {
             for relay in &r.relays {
                 exercise(&relay.options);
             }
+            // As the dhcpv6_parse fuzz target asserts.
+            let wrapped = r.wrap_reply(&buf).unwrap();
+            prop_assert!(!r.is_relayed() || matches!(parse(&wrapped), Ok(Packet::Relay(_))));
         }
         if let Ok(Packet::Message(m)) = parse(&buf) {
             exercise(&m.options);
