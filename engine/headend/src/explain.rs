@@ -94,8 +94,18 @@ pub fn explain(
         })
         .ok_or_else(|| anyhow!("the configuration has no [dhcpv4] service"))?;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let server =
+    let mut server =
         Server::with_store(config, snap, store, system_clock()).map_err(|e| anyhow!("{e}"))?;
+    // The same plugins the server would run (flow selection shows in the
+    // trace); their key/value state is a scratch one, like the store.
+    server
+        .set_hook_factory(crate::plugins::factory(|| {
+            headend_plugin::PluginHost::new(
+                headend_plugin::HostConfig::default(),
+                Arc::new(headend_plugin::MemoryKv::new()),
+            )
+        }))
+        .map_err(|e| anyhow!("plugins:\n{e}"))?;
     let snap = server.snapshot();
     let svc = server.dhcpv4();
     let local = SocketAddrV4::new(server_ip, 67);

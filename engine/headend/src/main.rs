@@ -11,6 +11,7 @@ use headend_server::runtime::Server;
 
 mod config_file;
 mod explain;
+mod plugins;
 mod seed;
 
 // Per-packet work allocates small objects at a high rate; mimalloc is
@@ -201,6 +202,40 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
+/// Opens the embedded store and the server, with the WASM plugin hooks
+/// (plugin key/value state lives in a tree of the same sled database, the
+/// compile cache in the store directory).
+fn open_server(config: &std::path::Path) -> Result<Server> {
+    let snap = Snapshot::load(config, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::create_dir_all(&snap.store_path)
+        .with_context(|| format!("creating {}", snap.store_path.display()))?;
+    let store =
+        headend_store::SledStore::open(&snap.store_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let kv_tree = store
+        .extra_tree("plugin-kv")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cache_dir = snap.store_path.join("plugin-cache");
+    let mut server = Server::with_store(
+        config,
+        snap,
+        std::sync::Arc::new(store),
+        headend_server::dhcpv4::process::system_clock(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    server
+        .set_hook_factory(plugins::factory(move || {
+            headend_plugin::PluginHost::new(
+                headend_plugin::HostConfig {
+                    cache_dir: Some(cache_dir.clone()),
+                    ..headend_plugin::HostConfig::default()
+                },
+                std::sync::Arc::new(headend_plugin::SledKv::new(kv_tree.clone())),
+            )
+        }))
+        .map_err(|e| anyhow::anyhow!("plugins:\n{e}"))?;
+    Ok(server)
+}
+
 fn run(config: PathBuf) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -208,7 +243,7 @@ fn run(config: PathBuf) -> Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async move {
-        let server = Server::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let server = open_server(&config)?;
         let stop = async {
             let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
             match term {

@@ -116,6 +116,8 @@ pub struct PluginDef {
     pub name: String,
     /// Path of the module (config-relative paths resolved).
     pub path: PathBuf,
+    /// Line of the `[[plugin]]` entry in the configuration file, for messages.
+    pub line: usize,
     /// Hooks it serves.
     pub hooks: BTreeSet<HookKind>,
     /// Memory cap per call, bytes.
@@ -256,6 +258,7 @@ pub(crate) fn build(b: &mut Builder<'_>, file: &ConfigFileDecl) -> Vec<PluginDef
         out.push(PluginDef {
             name: d.name.clone(),
             path: base.join(d.path.get_ref()),
+            line: b.src.line_of(at),
             hooks,
             memory_limit: (d.memory_limit_mib as usize).saturating_mul(1 << 20),
             deadline: d.deadline_ms.map(Duration::from_millis),
@@ -407,6 +410,10 @@ pub trait Hooks: Send + Sync + std::fmt::Debug {
     fn generator_version(&self, generator: &str) -> Option<u64>;
     /// Management-event handling; `None` when no plugin serves it.
     fn mem_event(&self, event: &MemEvent) -> Option<Result<EventActions, HookError>>;
+    /// Counters of the plugins (`plugin.<name>.<counter>`), for the server's counter log.
+    fn counters(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
 
 /// The hooks of a configuration without plugins.

@@ -292,6 +292,7 @@ impl Server {
             .snapshot()
             .into_iter()
             .chain(self.dhcpv6.counters.snapshot())
+            .chain(self.config.load().hooks.counters())
             .filter(|(_, v)| *v > 0)
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
