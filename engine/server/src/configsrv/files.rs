@@ -561,7 +561,9 @@ impl FileService {
                 // Generated files are per device: nothing to generate for an unknown address.
                 return Err(FileError::UnknownDevice);
             };
-            let (file, cached) = self.generate(gen, &dc, name, transfer)?;
+            // Generators see the name relative to the virtual root, as TFTP and HTTP clients differ on a leading "/".
+            let rel_name = rel.to_string_lossy();
+            let (file, cached) = self.generate(gen, &dc, &rel_name, transfer)?;
             let file = file.ok_or(FileError::NotFound)?;
             return Ok(Served {
                 bytes: Arc::new(file.bytes.clone()),

@@ -13,6 +13,7 @@
 
 pub mod files;
 pub mod http;
+pub mod native;
 pub mod tftp;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

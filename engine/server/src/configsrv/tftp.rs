@@ -416,7 +416,10 @@ impl TftpServer {
                 tokio::task::spawn_blocking(move || files.open_write(ip, &name, "tftp")).await;
             let up = match opened {
                 Ok(Ok(u)) => u,
-                Ok(Err(e)) => return self.refuse(&sock, &e, fail, device_id(None), dir).await,
+                Ok(Err(e)) => {
+                    let dev = device_id(self.files.device(ip).as_ref());
+                    return self.refuse(&sock, &e, fail, dev, dir).await;
+                }
                 Err(_) => return,
             };
             let dev = device_id(up.device.as_ref());
@@ -442,7 +445,10 @@ impl TftpServer {
             tokio::task::spawn_blocking(move || files.open_read(ip, &name, Transfer::Tftp)).await;
         let served = match opened {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return self.refuse(&sock, &e, fail, device_id(None), dir).await,
+            Ok(Err(e)) => {
+                let dev = device_id(self.files.device(ip).as_ref());
+                return self.refuse(&sock, &e, fail, dev, dir).await;
+            }
             Err(_) => return,
         };
         let dev = device_id(served.device.as_ref());
