@@ -243,14 +243,17 @@ mod tests {
 
     #[test]
     fn realm_sub_option_matches_protocol_notes_vector() {
-        // protocol-notes §2.2: 00 06 00 0a 05 42 41 53 49 43 01 31 00 = BASIC.1
+        // protocol-notes §2.2 prints `00 06 00 0a 05 42 41 53 49 43 01 31 00`
+        // for BASIC.1, but its length field (10) overruns the 9 octets that
+        // follow; the consistent encoding of that name has length 9 (the
+        // wire crate's CccV6 test reaches the same conclusion).
         let c = CccV6 {
             realm: Some("BASIC.1".into()),
             ..CccV6::default()
         };
         assert_eq!(
             c.encode(),
-            vec![0x00, 0x06, 0x00, 0x0a, 0x05, 0x42, 0x41, 0x53, 0x49, 0x43, 0x01, 0x31, 0x00]
+            vec![0x00, 0x06, 0x00, 0x09, 0x05, 0x42, 0x41, 0x53, 0x49, 0x43, 0x01, 0x31, 0x00]
         );
     }
 

@@ -222,6 +222,9 @@ pub fn open(
     Ok(Dhcpv6::new(config, table, accounts, duid, clock))
 }
 
+/// One IA the client sent: kind, IAID, the addresses or prefixes in it.
+type ClientIa = (Lease6Kind, u32, Vec<Lease6Key>);
+
 /// One IA of the reply.
 #[derive(Debug, Clone)]
 struct IaOut {
@@ -376,10 +379,10 @@ impl Dhcpv6 {
                 Some(s) if *s != self.server_duid => return Outcome6::Silent("other_server"),
                 _ => {}
             },
-            MessageType::InformationRequest => {
-                if sid.as_ref().is_some_and(|s| *s != self.server_duid) {
-                    return Outcome6::Silent("other_server");
-                }
+            MessageType::InformationRequest
+                if sid.as_ref().is_some_and(|s| *s != self.server_duid) =>
+            {
+                return Outcome6::Silent("other_server");
             }
             _ => {}
         }
@@ -673,7 +676,7 @@ impl Cx<'_> {
     }
 
     /// The IAs the client sent, with the first address or prefix in each.
-    fn client_ias(&self) -> Result<Vec<(Lease6Kind, u32, Vec<Lease6Key>)>, &'static str> {
+    fn client_ias(&self) -> Result<Vec<ClientIa>, &'static str> {
         let mut out = Vec::new();
         for ia in self.msg.options.ia_nas() {
             let ia = ia.map_err(|_| "bad_ia_na")?;
@@ -1066,7 +1069,13 @@ impl Cx<'_> {
                                     .or(d6.provisioning_server.as_ref())
                                     .and_then(cablelabs::prov_server)
                             },
-                            realm: f.flow.realm(),
+                            // A disabling CCCv6 still carries a realm so the
+                            // eUE finds sub-options 1, 3 and 6 (eUE-3).
+                            realm: f
+                                .flow
+                                .realm()
+                                .or_else(|| d6.flow.realm())
+                                .or_else(|| Some("BASIC.1".into())),
                         };
                         trace.note(|| format!("eUE flow {:?}", f.flow));
                         cc.encode()
