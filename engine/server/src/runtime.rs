@@ -52,6 +52,7 @@ pub struct Server {
     committer: Arc<GroupCommitter>,
     dhcpv4: Arc<Dhcpv4>,
     dhcpv6: Arc<crate::dhcpv6::Dhcpv6>,
+    configsrv: Arc<crate::configsrv::ConfigServer>,
     counters: Arc<Counters>,
     generation: parking_lot::Mutex<u64>,
     hook_factory: Option<HookFactory>,
@@ -116,6 +117,18 @@ impl Server {
             counters.clone(),
             clock,
         ));
+        // TFTP/HTTP resolve the requesting address through the DHCPv4 leases
+        // (the DHCPv6 table joins through `configsrv::Resolvers` once it implements `DeviceResolver`).
+        let memo = Arc::new(crate::configsrv::DeviceMemo::default());
+        let configsrv = Arc::new(crate::configsrv::ConfigServer::new(
+            config.clone(),
+            Arc::new(crate::configsrv::Dhcpv4Resolver::new(
+                dhcpv4.clone(),
+                memo.clone(),
+            )),
+            memo,
+            counters.clone(),
+        ));
         Ok(Server {
             path: path.to_path_buf(),
             config,
@@ -123,6 +136,7 @@ impl Server {
             committer,
             dhcpv4,
             dhcpv6,
+            configsrv,
             counters,
             generation: parking_lot::Mutex::new(1),
             hook_factory: None,
@@ -151,6 +165,11 @@ impl Server {
         &self.dhcpv6
     }
 
+    /// The TFTP/HTTP config server (generators, transfer log, `resolve_file`).
+    pub fn config_server(&self) -> &Arc<crate::configsrv::ConfigServer> {
+        &self.configsrv
+    }
+
     /// The counters.
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
@@ -176,6 +195,7 @@ impl Server {
             new.hooks = f(&new)?;
         }
         self.dhcpv4.install(Arc::new(new));
+        self.configsrv.files.reloaded();
         *gen = next;
         Ok(next)
     }
@@ -227,6 +247,9 @@ impl Server {
                 )));
             }
         }
+        let (cs_bound, cs_tasks) = self.configsrv.start(&snap, &stop_rx).await?;
+        bound.extend(cs_bound);
+        tasks.extend(cs_tasks);
         ready(&bound);
         info!(listeners = ?bound, "serving");
 

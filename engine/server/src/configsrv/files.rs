@@ -424,7 +424,6 @@ impl FileService {
         let snap = self.config.load();
         let mut c = self.cache.lock();
         c.max = snap.config_server.files.cache_entries;
-        let gens = &self.generators;
         let mapped: Vec<&str> = snap
             .config_server
             .files
@@ -434,7 +433,7 @@ impl FileService {
             .collect();
         c.retain(|e| {
             mapped.contains(&e.generator.as_str())
-                && gens.get(&e.generator).map(|g| g.version()) == Some(e.version)
+                && self.version_of(&snap, &e.generator) == Some(e.version)
         });
         let max = c.max;
         while c.map.len() > max {
@@ -563,7 +562,7 @@ impl FileService {
             };
             // Generators see the name relative to the virtual root, as TFTP and HTTP clients differ on a leading "/".
             let rel_name = rel.to_string_lossy();
-            let (file, cached) = self.generate(gen, &dc, &rel_name, transfer)?;
+            let (file, cached) = self.generate(snap, gen, &dc, &rel_name, transfer)?;
             let file = file.ok_or(FileError::NotFound)?;
             return Ok(Served {
                 bytes: Arc::new(file.bytes.clone()),
@@ -585,18 +584,27 @@ impl FileService {
         })
     }
 
+    /// The version of generator `name`: a registered native generator first,
+    /// then the snapshot's plugin hooks (a `[[plugin]]` serving `config-file`).
+    fn version_of(&self, snap: &Snapshot, name: &str) -> Option<u64> {
+        match self.generators.get(name) {
+            Some(g) => Some(g.version()),
+            None => snap.hooks.generator_version(name),
+        }
+    }
+
     fn generate(
         &self,
+        snap: &Snapshot,
         name: &str,
         dc: &DeviceContext,
         file_name: &str,
         transfer: Transfer,
     ) -> Result<(Option<Arc<ConfigFile>>, bool), FileError> {
-        let g = self
-            .generators
-            .get(name)
+        let native = self.generators.get(name);
+        let version = self
+            .version_of(snap, name)
             .ok_or_else(|| FileError::NoGenerator(name.to_string()))?;
-        let version = g.version();
         let req = ConfigRequest {
             device: dc.device.clone(),
             file_name: file_name.to_string(),
@@ -610,7 +618,18 @@ impl FileService {
             }
         }
         self.stats.generated.fetch_add(1, Ordering::Relaxed);
-        let file = g.generate(&req)?.map(Arc::new);
+        let file = match native {
+            Some(g) => g.generate(&req)?,
+            None => match snap.hooks.config_file(name, &req) {
+                Some(Ok(f)) => f,
+                Some(Err(e)) if e.kind == "breaker-open" => {
+                    return Err(GenerateError::Unavailable(e.to_string()).into())
+                }
+                Some(Err(e)) => return Err(GenerateError::Failed(e.to_string()).into()),
+                None => return Err(FileError::NoGenerator(name.to_string())),
+            },
+        }
+        .map(Arc::new);
         if let Some(k) = key {
             self.cache.lock().insert(
                 k,

@@ -26,9 +26,16 @@ use headend_model::snapshot::ALL_DEVICES;
 use headend_store::{hex_colon, Account, LeaseState};
 use parking_lot::{Mutex, RwLock};
 
+use crate::counters::Counters;
 use crate::dhcpv4::Dhcpv4;
 
 pub use files::{resolve_file, FileError, FileService, Served, TransferRecord, TransferResult};
+
+use arc_swap::ArcSwap;
+use headend_model::snapshot::Snapshot;
+use std::net::SocketAddr;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// The device behind a request, as far as the engine knows it.
 #[derive(Debug, Clone)]
@@ -297,6 +304,76 @@ impl Generators {
     /// The registered names.
     pub fn names(&self) -> Vec<String> {
         self.0.read().keys().cloned().collect()
+    }
+}
+
+/// The config server of one headend: virtual files, TFTP and HTTP, and the
+/// device memo the DHCP pipeline feeds.
+pub struct ConfigServer {
+    /// The virtual files (transfer log, cache, `resolve` for tools).
+    pub files: Arc<FileService>,
+    /// The TFTP service.
+    pub tftp: Arc<tftp::TftpServer>,
+    /// The HTTP service.
+    pub http: Arc<http::HttpServer>,
+    /// Classification remembered per MAC (fed by the DHCP servers).
+    pub memo: Arc<DeviceMemo>,
+}
+
+impl ConfigServer {
+    /// A config server over the running configuration, resolving devices through `resolver`.
+    pub fn new(
+        config: Arc<ArcSwap<Snapshot>>,
+        resolver: Arc<dyn DeviceResolver>,
+        memo: Arc<DeviceMemo>,
+        counters: Arc<Counters>,
+    ) -> ConfigServer {
+        let files = Arc::new(FileService::new(
+            config,
+            resolver,
+            Generators::default(),
+            counters,
+        ));
+        ConfigServer {
+            tftp: tftp::TftpServer::new(files.clone()),
+            http: http::HttpServer::new(files.clone()),
+            files,
+            memo,
+        }
+    }
+
+    /// The named generators (native ones; `[[plugin]]` generators come from the snapshot's hooks).
+    pub fn generators(&self) -> &Generators {
+        self.files.generators()
+    }
+
+    /// Binds the `[tftp]` and `[http]` listeners of `snap` and serves them until `stop`.
+    pub async fn start(
+        &self,
+        snap: &Snapshot,
+        stop: &watch::Receiver<bool>,
+    ) -> std::io::Result<(Vec<SocketAddr>, Vec<JoinHandle<std::io::Result<()>>>)> {
+        let mut bound = Vec::new();
+        let mut tasks = Vec::new();
+        for addr in &snap.config_server.tftp_listen {
+            let sock = tftp::bind(*addr)?;
+            bound.push(sock.local_addr()?);
+            let serve = self.tftp.clone().serve(sock, stop.clone());
+            tasks.push(tokio::spawn(async move {
+                serve.await;
+                Ok(())
+            }));
+        }
+        for addr in &snap.config_server.http_listen {
+            let l = tokio::net::TcpListener::bind(addr).await?;
+            bound.push(l.local_addr()?);
+            let serve = self.http.clone().serve(l, stop.clone());
+            tasks.push(tokio::spawn(async move {
+                serve.await;
+                Ok(())
+            }));
+        }
+        Ok((bound, tasks))
     }
 }
 
