@@ -7,5 +7,6 @@ pub mod configsrv;
 pub mod counters;
 pub mod dhcpv4;
 pub mod dhcpv6;
+pub mod events;
 pub mod leases;
 pub mod runtime;
