@@ -53,6 +53,7 @@ pub struct Server {
     dhcpv4: Arc<Dhcpv4>,
     dhcpv6: Arc<crate::dhcpv6::Dhcpv6>,
     configsrv: Arc<crate::configsrv::ConfigServer>,
+    events: Arc<crate::events::EventSink>,
     counters: Arc<Counters>,
     generation: parking_lot::Mutex<u64>,
     hook_factory: Option<HookFactory>,
@@ -110,6 +111,11 @@ impl Server {
             accounts.clone(),
             clock.clone(),
         )?);
+        let events = Arc::new(crate::events::EventSink::new(
+            accounts.clone(),
+            committer.clone(),
+            counters.clone(),
+        ));
         let dhcpv4 = Arc::new(Dhcpv4::new(
             config.clone(),
             table,
@@ -137,6 +143,7 @@ impl Server {
             dhcpv4,
             dhcpv6,
             configsrv,
+            events,
             counters,
             generation: parking_lot::Mutex::new(1),
             hook_factory: None,
@@ -168,6 +175,21 @@ impl Server {
     /// The TFTP/HTTP config server (generators, transfer log, `resolve_file`).
     pub fn config_server(&self) -> &Arc<crate::configsrv::ConfigServer> {
         &self.configsrv
+    }
+
+    /// Hands a management event to the mem-event plugin and applies its
+    /// actions (seed 000 section 6.5); the syslog and SNMP receivers call this.
+    pub fn mem_event(
+        &self,
+        event: &headend_abi::MemEvent,
+    ) -> Result<crate::events::EventOutcome, crate::events::EventError> {
+        let now = self.dhcpv4.now();
+        self.events.handle(&self.config.load(), event, now)
+    }
+
+    /// The management-event sink (published events).
+    pub fn events(&self) -> &Arc<crate::events::EventSink> {
+        &self.events
     }
 
     /// The counters.
