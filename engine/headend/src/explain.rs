@@ -15,7 +15,7 @@ use headend_server::runtime::Server;
 use headend_store::{MemoryStore, Store};
 use headend_wire::dhcpv4::{code, Builder, MessageType, Packet, BOOTREQUEST};
 
-fn request(
+pub(crate) fn request(
     mac: &[u8],
     relay: Option<Ipv4Addr>,
     opts: &[(u8, Vec<u8>)],

@@ -194,3 +194,178 @@ pub fn factory(
         WasmHooks::load(snap, &h).map(|w| Arc::new(w) as Arc<dyn Hooks>)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The real `mem-events.wasm` and `flow-select.wasm` (built by
+    //! `plugins/build.sh`) behind a server over the memory store: repeated
+    //! provisioning-failure events quarantine an eMTA, and its next DHCPv4
+    //! exchange lands in the quarantine pool and is told not to provision.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::path::{Path, PathBuf};
+
+    use headend_abi::{EventLevel, EventTransport, MemEvent, Protocol};
+    use headend_server::dhcpv4::process::{system_clock, Inbound, Outcome};
+    use headend_server::runtime::Server;
+    use headend_store::{MemoryStore, Store};
+    use headend_wire::cablelabs::{Ccc, ProvisioningServer};
+    use headend_wire::dhcpv4::{MessageType, Packet};
+
+    use super::*;
+
+    fn dist(name: &str) -> Option<PathBuf> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../plugins/dist")
+            .join(format!("{name}.wasm"));
+        if p.is_file() {
+            return Some(p);
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} missing: CI runs plugins/build.sh first",
+            p.display()
+        );
+        eprintln!("SKIPPED: {} missing; run plugins/build.sh", p.display());
+        None
+    }
+
+    const CONFIG: &str = r#"
+[server]
+store = "state"
+[dhcpv4]
+listen = ["127.0.0.1:6767"]
+[provisioning]
+auto_provision = { expr = 'if device.family == "pktc" { ["emta"] } else { [] }' }
+[[domain]]
+name = "emta"
+[[domain]]
+name = "quarantine"
+[[pool]]
+name = "mta"
+domains = ["emta"]
+relays = ["127.0.0.2"]
+network = "10.2.0.0/16"
+ranges = [["10.2.0.10", "10.2.0.250"]]
+[[pool]]
+name = "jail"
+domains = ["quarantine"]
+relays = ["127.0.0.2"]
+network = "10.9.0.0/16"
+ranges = [["10.9.0.10", "10.9.0.250"]]
+[[plugin]]
+name = "mem-events"
+path = "@DIST@/mem-events.wasm"
+hooks = ["mem-event"]
+[plugin.config.quarantine]
+event_ids = [4000950100]
+threshold = 3
+window_secs = 900
+mode = "set"
+[[plugin]]
+name = "flow"
+path = "@DIST@/flow-select.wasm"
+hooks = ["flow-select"]
+[plugin.config]
+voice_domain = "emta"
+voice_flow = "HYBRID.2"
+default_flow = "disabled"
+provisioning_server = "prov.lab.example"
+"#;
+
+    const MTA: [u8; 6] = [0x00, 0x10, 0x95, 0x0e, 0x00, 0x07];
+
+    fn discover(server: &Server) -> (Ipv4Addr, Ccc) {
+        let opts = vec![
+            (60u8, b"pktc2.0:050412020007".to_vec()),
+            (55u8, vec![1, 3, 122]),
+        ];
+        let data = crate::explain::request(
+            &MTA,
+            Some(Ipv4Addr::new(127, 0, 0, 2)),
+            &opts,
+            MessageType::Discover,
+            &[],
+        )
+        .unwrap();
+        let out = server.dhcpv4().handle(
+            &Inbound {
+                data: &data,
+                source: SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 67),
+                local: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6767),
+            },
+            &mut headend_model::trace::Trace::default(),
+        );
+        let Outcome::Reply { packet, .. } = out else {
+            panic!("no OFFER: {out:?}")
+        };
+        let pkt = Packet::parse(&packet).unwrap();
+        let ccc = Ccc::decode(&pkt.options.get(122).unwrap()).unwrap();
+        (pkt.yiaddr, ccc)
+    }
+
+    #[test]
+    fn provisioning_failures_quarantine_the_device_through_the_real_plugins() {
+        let Some(mem) = dist("mem-events") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("headend.toml");
+        let dist_dir = mem.parent().unwrap().display().to_string();
+        std::fs::write(&path, CONFIG.replace("@DIST@", &dist_dir)).unwrap();
+        let snap = Snapshot::load(&path, 1).unwrap();
+        let store = std::sync::Arc::new(MemoryStore::default());
+        let mut server =
+            Server::with_store(&path, snap, store.clone() as Arc<dyn Store>, system_clock())
+                .unwrap();
+        server
+            .set_hook_factory(factory(|| {
+                PluginHost::new(
+                    headend_plugin::HostConfig::default(),
+                    Arc::new(headend_plugin::MemoryKv::new()),
+                )
+            }))
+            .unwrap();
+
+        // A hybrid-capable eMTA in "emta": the plugin says HYBRID.2 at prov.lab.example.
+        let (ip, ccc) = discover(&server);
+        assert!(ip.octets()[1] == 2, "{ip}");
+        assert_eq!(ccc.realm.as_deref(), Some("HYBRID.2"));
+
+        let mut dev = Device::with_mac(Protocol::Lease, "00:10:95:0e:00:07");
+        dev.family = "pktc".into();
+        let event = MemEvent {
+            device: Some(dev),
+            source: Some(ip.into()),
+            transport: EventTransport::Local,
+            level: EventLevel::Critical,
+            enterprise: 4491,
+            event_id: 4_000_950_100,
+            text: "config file download failed".into(),
+            endpoint: None,
+            received_unix_ms: 0,
+        };
+        for i in 0..2 {
+            let out = server.mem_event(&event).unwrap();
+            assert!(out.account.is_none(), "event {i} acted early: {out:?}");
+        }
+        let out = server.mem_event(&event).unwrap();
+        let acc = out.account.expect("third failure quarantines");
+        assert_eq!(acc.domains, ["quarantine"]);
+        assert!(server
+            .events()
+            .published()
+            .iter()
+            .any(|p| p.topic == "provisioning/quarantine"));
+
+        // The next exchange: quarantine pool, and flow-select (which only
+        // serves "emta" voice devices) now answers Disabled: 0.0.0.0.
+        let (ip, ccc) = discover(&server);
+        assert_eq!(ip.octets()[1], 9, "{ip}");
+        assert_eq!(
+            ccc.provisioning_server,
+            Some(ProvisioningServer::Ipv4(Ipv4Addr::UNSPECIFIED))
+        );
+    }
+}
