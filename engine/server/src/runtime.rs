@@ -109,6 +109,7 @@ impl Server {
             config.clone(),
             &*store,
             accounts.clone(),
+            counters.clone(),
             clock.clone(),
         )?);
         let events = Arc::new(crate::events::EventSink::new(

@@ -8,10 +8,12 @@ use std::net::{Ipv6Addr, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use headend_abi::{ConfigFile, ConfigRequest, EventActions, MemEvent};
 use headend_model::config::SourceFile;
+use headend_model::plugins::{HookError, Hooks};
 use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
-use headend_model::v6::{FlowDecision, ProvisioningFlow, ProvisioningServer};
+use headend_model::v6::{FlowDecision, FlowDevice, ProvisioningFlow, ProvisioningServer};
 use headend_server::dhcpv6::{Dhcpv6, Outcome6};
 use headend_server::runtime::Server;
 use headend_store::{LeaseState, MemoryStore, Mutation, Store};
@@ -138,7 +140,7 @@ fn eue_options(b: &mut Builder, mac: &[u8]) {
     tlv(&mut vo, 8, b"001018");
     tlv(&mut vo, 9, b"M1");
     tlv(&mut vo, 10, b"Vendor");
-    tlv(&mut vo, 35, &[1, 1, 2, 18, 1, 7]);
+    tlv(&mut vo, 35, &[1, 1, 2, 18, 2, 0, 7]);
     tlv(&mut vo, 36, mac);
     tlv(&mut vo, 2172, &[0, 0, 0, 42]);
     b.vendor_opts(4491, &vo).unwrap();
@@ -410,12 +412,54 @@ fn ecm_gets_ccc_cccv6_with_both_dss_ids_and_ip_pref_only_with_b111() {
     }
 }
 
+/// A native flow-select hook: answers `decide(device)`, or fails like a
+/// trapped plugin when that is `None`; remembers the devices it saw.
+#[derive(Debug)]
+struct TestHooks {
+    decide: fn(&FlowDevice) -> Option<FlowDecision>,
+    seen: parking_lot::Mutex<Vec<FlowDevice>>,
+}
+
+impl Hooks for TestHooks {
+    fn select_flow(&self, device: &FlowDevice) -> Option<Result<FlowDecision, HookError>> {
+        self.seen.lock().push(device.clone());
+        Some((self.decide)(device).ok_or(HookError {
+            plugin: "test".into(),
+            kind: "trap".into(),
+            detail: "unreachable executed".into(),
+        }))
+    }
+    fn config_file(
+        &self,
+        _g: &str,
+        _r: &ConfigRequest,
+    ) -> Option<Result<Option<ConfigFile>, HookError>> {
+        None
+    }
+    fn generator_version(&self, _g: &str) -> Option<u64> {
+        None
+    }
+    fn mem_event(&self, _e: &MemEvent) -> Option<Result<EventActions, HookError>> {
+        None
+    }
+}
+
+fn install_hooks(e: &mut Env, decide: fn(&FlowDevice) -> Option<FlowDecision>) -> Arc<TestHooks> {
+    let h = Arc::new(TestHooks {
+        decide,
+        seen: parking_lot::Mutex::new(Vec::new()),
+    });
+    let h2 = h.clone();
+    e.server
+        .set_hook_factory(Arc::new(move |_| Ok(h2.clone() as Arc<dyn Hooks>)))
+        .unwrap();
+    h
+}
+
 #[test]
-fn flow_source_decides_and_disabled_eue_is_told_not_to_provision() {
-    let e = env();
-    v6(&e).set_flow_source(Some(Arc::new(|d| {
-        assert_eq!(d.family, "pktc");
-        assert_eq!(d.vendor_oro, vec![32, 33, 34, 2171]);
+fn flow_hook_decides_and_disabled_eue_is_told_not_to_provision() {
+    let mut e = env();
+    let hooks = install_hooks(&mut e, |d| {
         Some(FlowDecision {
             flow: if d.mac.ends_with("02") {
                 ProvisioningFlow::Hybrid(headend_model::v6::FlowVariant::Two)
@@ -430,7 +474,7 @@ fn flow_source_decides_and_disabled_eue_is_told_not_to_provision() {
             syslog_server: Some("2001:db8::999".parse().unwrap()),
             dss_id: None,
         })
-    })));
+    });
     let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, false));
     let adv = unwrap_relay(&adv);
     let m = msg(&adv);
@@ -444,11 +488,53 @@ fn flow_source_decides_and_disabled_eue_is_told_not_to_provision() {
         &sys[..16],
         &"2001:db8::999".parse::<Ipv6Addr>().unwrap().octets()
     );
+    // The hook saw the device the DHCPv4 path would give it.
+    let dev = hooks.seen.lock()[0].clone();
+    assert_eq!(dev.mac, "00:10:18:aa:00:02");
+    assert_eq!(dev.family, "pktc");
+    assert_eq!(dev.vendor_oro, vec![32, 33, 34, 2171]);
+    assert_eq!(dev.supported_flows, vec!["secure", "hybrid", "basic"]);
+    assert_eq!(dev.device_type, "EDVA");
+    assert!(dev.in_domain("emta"), "{:?}", dev.domains);
+    assert_eq!(dev.modem.as_ref().map(|m| m.id.as_str()), None);
+    assert_eq!(dev.remote_id, CM_MAC.to_vec());
+    assert_eq!(dev.relay, Some(std::net::IpAddr::V6(LINK)));
+    assert!(dev.requested_options.contains(&code::VENDOR_OPTS));
 
     let (adv, _) = exchange(&e, &solicit_eue(&[0, 0x10, 0x18, 0xaa, 0, 3], false));
     let adv = unwrap_relay(&adv);
     let subs = assert_eue_valid(&msg(&adv));
     assert_eq!(subs[1].1, b"0.0.0.0");
+    assert!(e.server.counters().hook_fallbacks().is_empty());
+}
+
+#[test]
+fn failing_flow_hook_falls_back_to_the_configured_flow_and_is_counted() {
+    let mut e = env();
+    let hooks = install_hooks(&mut e, |_| None);
+    let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, false));
+    let subs = assert_eue_valid(&msg(&unwrap_relay(&adv)));
+    // [dhcpv6] provisioning_server = prov.example.net (type 0), realm BASIC.1.
+    assert_eq!(subs[1].1[..2], [0, 4]);
+    assert_eq!(subs[2].1, b"\x05BASIC\x011\x00");
+    assert_eq!(hooks.seen.lock().len(), 1);
+    assert_eq!(
+        e.server
+            .counters()
+            .hook_fallbacks()
+            .get(&("flow-select", "trap".to_string())),
+        Some(&1)
+    );
+    // A cable modem is not an eUE: the hook is not asked.
+    let mut b = Builder::message(MessageType::Solicit, 7);
+    b.client_id(&duid_ll(&CM_MAC)).unwrap();
+    b.ia_na(1, 0, 0, |_| Ok(())).unwrap();
+    b.vendor_class(4491, &[b"docsis3.0"]).unwrap();
+    let mut vo = Vec::new();
+    tlv(&mut vo, 1, &[0x08, 0x7b]);
+    b.vendor_opts(4491, &vo).unwrap();
+    let _ = exchange(&e, &relay_forward(&b.finish(), 0, None));
+    assert_eq!(hooks.seen.lock().len(), 1);
 }
 
 #[test]

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use headend_model::expr::{AccountInfo, EvalContext, LeaseInfo, PoolInfo};
 use headend_model::literal::Literal;
+use headend_model::plugins;
 use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
 use headend_model::v6::{
-    Dhcpv6Settings, FlowAccount, FlowDecision, FlowDevice, FlowProtocol, Pool6, Pool6Kind,
-    ProvisioningFlow,
+    Dhcpv6Settings, FlowDecision, FlowDevice, FlowProtocol, Pool6, Pool6Kind, ProvisioningFlow,
 };
 use headend_store::{
     hex_colon, Account, AccountSource, ClientKey, Lease6, Lease6Key, Lease6Kind, LeaseState,
@@ -30,21 +30,18 @@ use headend_store::{
 };
 use headend_wire::dhcpv6::code::{self, Status};
 use headend_wire::dhcpv6::{Builder, Duid, Message, MessageType, Relayed};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tracing::{debug, warn};
 
 use super::cablelabs::{self, cl, CccV6, ClientCl};
 use super::leases::{IaKey, LeaseTable6};
 use crate::accounts::AccountTable;
+use crate::counters::Counters;
 use crate::dhcpv4::process::Clock;
 
 /// Largest datagram processed; anything longer is dropped as `oversize`
 /// (a full eUE SOLICIT behind eight relays is under 2 KB).
 pub const MAX_DATAGRAM: usize = 8192;
-
-/// Computes the flow for a device (the plugin hook); `None` = use the
-/// configuration's defaults (`[dhcpv6] realm` / `provisioning_server`).
-pub type FlowSource = Arc<dyn Fn(&FlowDevice) -> Option<FlowDecision> + Send + Sync>;
 
 /// What the socket loop must do with a datagram.
 #[derive(Debug)]
@@ -151,9 +148,10 @@ pub struct Dhcpv6 {
     pub accounts: Arc<AccountTable>,
     /// Counters.
     pub counters: Arc<Counters6>,
+    /// The server-wide counters (hook fallbacks are counted there, as DHCPv4 does).
+    shared: Arc<Counters>,
     server_duid: Vec<u8>,
     advertised: Mutex<HashMap<Vec<u8>, Advertised>>,
-    flow_source: RwLock<Option<FlowSource>>,
     clock: Clock,
 }
 
@@ -204,6 +202,7 @@ pub fn open(
     config: Arc<ArcSwap<Snapshot>>,
     store: &dyn headend_store::Store,
     accounts: Arc<AccountTable>,
+    shared: Arc<Counters>,
     clock: Clock,
 ) -> Result<Dhcpv6, headend_store::StoreError> {
     let now = clock();
@@ -219,7 +218,7 @@ pub fn open(
     }
     let mut table = LeaseTable6::new();
     table.load(store.load_leases6()?, now);
-    Ok(Dhcpv6::new(config, table, accounts, duid, clock))
+    Ok(Dhcpv6::new(config, table, accounts, shared, duid, clock))
 }
 
 /// One IA the client sent: kind, IAID, the addresses or prefixes in it.
@@ -268,12 +267,30 @@ fn family_of(vc: &[String]) -> (String, String, String) {
     ("other".into(), String::new(), String::new())
 }
 
+/// The flows of capability TLV 5.18 in 17.35, named as DHCPv4 names them
+/// for option 60's TLVs (`secure`, `hybrid`, `basic`).
+fn supported_flows(caps: &[(u8, Vec<u8>)]) -> Vec<String> {
+    let Some(f) = headend_wire::cablelabs::Capabilities(caps.to_vec()).supported_flows() else {
+        return Vec::new();
+    };
+    [
+        (f.secure(), "secure"),
+        (f.hybrid(), "hybrid"),
+        (f.basic(), "basic"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, n)| n.to_string())
+    .collect()
+}
+
 impl Dhcpv6 {
     /// A service over loaded state.
     pub fn new(
         config: Arc<ArcSwap<Snapshot>>,
         leases: LeaseTable6,
         accounts: Arc<AccountTable>,
+        shared: Arc<Counters>,
         server_duid: Vec<u8>,
         clock: Clock,
     ) -> Self {
@@ -282,9 +299,9 @@ impl Dhcpv6 {
             leases: Mutex::new(leases),
             accounts,
             counters: Arc::new(Counters6::default()),
+            shared,
             server_duid,
             advertised: Mutex::new(HashMap::new()),
-            flow_source: RwLock::new(None),
             clock,
         }
     }
@@ -292,11 +309,6 @@ impl Dhcpv6 {
     /// This server's DUID (option 2).
     pub fn server_duid(&self) -> &[u8] {
         &self.server_duid
-    }
-
-    /// Connects flow selection (the plugin hook); `None` = configuration defaults.
-    pub fn set_flow_source(&self, f: Option<FlowSource>) {
-        *self.flow_source.write() = f;
     }
 
     /// Now, by the service clock.
@@ -531,6 +543,7 @@ impl Cx<'_> {
         d.version = self.dev.version.clone();
         d.type_name = self.dev.type_name.clone();
         d.capabilities = self.dev.cl.capabilities.iter().cloned().collect();
+        d.supported_flows = supported_flows(&self.dev.cl.capabilities);
         d.ip_pref = self.dev.cl.ip_pref;
         d.dual_stack = self.dev.cl.ip_pref == Some(7);
         d.device_type = self.dev.cl.device_type.clone();
@@ -836,58 +849,36 @@ impl Cx<'_> {
         self.ctx = Arc::new(c);
     }
 
-    fn flow(&self) -> FlowDecision {
-        let src = self.svc.flow_source.read().clone();
-        if let Some(f) = src {
-            let dev = self.flow_device();
-            if let Some(d) = f(&dev) {
-                return d;
-            }
-        }
-        FlowDecision {
-            flow: self.d6.flow.clone(),
+    /// Flow selection for an eUE (issue 3, seed 000 section 6.4.1), as
+    /// DHCPv4 does it: the snapshot's flow-select hook decides; when no
+    /// plugin serves it, or the call fails (counted as a hook fallback), the
+    /// configured `[dhcpv6] realm` / `provisioning_server` apply.
+    fn flow(&self, trace: &mut Trace) -> FlowDecision {
+        let default = FlowDecision {
             provisioning_server: self.d6.provisioning_server.clone(),
-            config_file: None,
-            tftp_servers: Vec::new(),
-            syslog_server: None,
-            dss_id: None,
+            ..FlowDecision::flow(self.d6.flow.clone())
+        };
+        match self.snap.hooks.select_flow(&self.flow_device()) {
+            None => default,
+            Some(Ok(d)) => {
+                trace.note(|| format!("flow selection (flow-select plugin): {:?}", d.flow));
+                d
+            }
+            Some(Err(e)) => {
+                self.svc.shared.hook_fallback("flow-select", &e.kind);
+                warn!(error = %e, "flow selection failed; configured flow used");
+                trace.note(|| format!("flow selection failed ({e}); configured flow used"));
+                default
+            }
         }
     }
 
-    /// The device in plugin ABI form (for flow selection).
+    /// The device in plugin ABI form, from the same context expressions see
+    /// (what DHCPv4 gives the hook), plus the CL ORO and the domains.
     fn flow_device(&self) -> FlowDevice {
-        let acc = |a: &AccountInfo| FlowAccount {
-            id: a.id.clone(),
-            domains: a.domains.clone(),
-            attributes: a.attributes.clone().into_iter().collect(),
-        };
-        let mut d = FlowDevice::with_mac(
-            FlowProtocol::Dhcpv6,
-            self.dev
-                .mac
-                .as_deref()
-                .map(hex_colon)
-                .as_deref()
-                .unwrap_or(""),
-        );
-        d.vendor_class = self.dev.cl.vendor_class.join(",");
-        d.family = self.dev.family.clone();
-        d.version = self.dev.version.clone();
-        d.type_name = self.dev.type_name.clone();
-        d.device_type = self.dev.cl.device_type.clone();
-        d.capabilities = self.dev.cl.capabilities.clone();
-        d.serial = self.dev.cl.serial.clone();
-        d.model = self.dev.cl.model.clone();
-        d.vendor_name = self.dev.cl.vendor_name.clone();
-        d.oui = self.dev.cl.oui.clone();
-        d.account = self.ctx.account.as_ref().map(acc);
-        d.modem = self.ctx.modem.as_ref().map(acc);
-        d.domains = self.domains.clone();
-        d.relay = (!self.dev.link.is_unspecified()).then_some(IpAddr::V6(self.dev.link));
-        d.remote_id = self.dev.cm_mac.clone().unwrap_or_default();
-        d.requested_options = self.dev.oro.clone();
-        d.vendor_oro = self.dev.cl.oro.clone();
-        d.ip_pref = self.dev.cl.ip_pref;
+        let mut d = plugins::device_of(&self.ctx, FlowProtocol::Dhcpv6);
+        d.domains.clone_from(&self.domains);
+        d.vendor_oro.clone_from(&self.dev.cl.oro);
         d
     }
 
@@ -972,7 +963,7 @@ impl Cx<'_> {
         codes.dedup();
         let d6 = self.d6;
         let flow = if self.dev.is_eue {
-            Some(self.flow())
+            Some(self.flow(trace))
         } else {
             None
         };
