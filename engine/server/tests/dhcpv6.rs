@@ -17,6 +17,7 @@ use headend_model::v6::{FlowDecision, FlowDevice, ProvisioningFlow, Provisioning
 use headend_server::dhcpv6::{Dhcpv6, Outcome6};
 use headend_server::runtime::Server;
 use headend_store::{LeaseState, MemoryStore, Mutation, Store};
+use headend_wire::cablelabs::{ClVendorOptionsV6, DssId};
 use headend_wire::dhcpv6::code::{self, Status};
 use headend_wire::dhcpv6::{parse, Builder, Message, MessageType, Options, Packet};
 
@@ -246,6 +247,17 @@ fn assert_eue_valid(m: &Message<'_>) -> Vec<(u16, Vec<u8>)> {
     let sc: Vec<u16> = subs.iter().map(|(c, _)| *c).collect();
     assert_eq!(sc, vec![1, 3, 6]);
     assert_eq!(subs[0].1, b"headend-test");
+    // The wire crate's typed decoder (an independent reading) agrees.
+    let (_, o17) = m
+        .options
+        .iter()
+        .find(|(c, _)| *c == code::VENDOR_OPTS)
+        .unwrap();
+    let typed = ClVendorOptionsV6::from_option17(o17).unwrap().unwrap();
+    let c6 = typed.cccv6.unwrap();
+    assert!(c6.valid_for_eue(), "{c6:?}");
+    assert_eq!(c6.secondary, None);
+    assert_eq!(c6.primary, Some(DssId::new(b"headend-test")));
     subs
 }
 
@@ -505,6 +517,14 @@ fn flow_hook_decides_and_disabled_eue_is_told_not_to_provision() {
     let adv = unwrap_relay(&adv);
     let subs = assert_eue_valid(&msg(&adv));
     assert_eq!(subs[1].1, b"0.0.0.0");
+    let m = msg(&adv);
+    let (_, o17) = m
+        .options
+        .iter()
+        .find(|(c, _)| *c == code::VENDOR_OPTS)
+        .unwrap();
+    let typed = ClVendorOptionsV6::from_option17(o17).unwrap().unwrap();
+    assert!(typed.cccv6.unwrap().provisioning_disabled());
     assert!(e.server.counters().hook_fallbacks().is_empty());
 }
 

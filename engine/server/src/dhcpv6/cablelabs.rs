@@ -1,12 +1,17 @@
-//! The CableLabs side of a DHCPv6 exchange (CL-SP-CANN-DHCP-Reg option
+//! The CableLabs side of a DHCPv6 request (CL-SP-CANN-DHCP-Reg option
 //! 17 enterprise 4491, protocol-notes §2.2; seed 000 sections 6.3.2.2 and
-//! 6.4.1): reading the device's vendor options and the relay-inserted
-//! 1025/1026, and writing the sub-options a reply carries (TLVs with
-//! two-octet code and length, CCC and CCCv6 sub-options likewise).
+//! 6.4.1): reading the device's option 16 and 17/4491 and the
+//! relay-inserted 1026. Replies are written with the wire crate's typed
+//! `ClVendorOptionsV6` / `CccV6` (see `process`).
+//!
+//! Reading stays a lenient pass of its own rather than
+//! `ClVendorOptionsV6::decode`: that decoder refuses a message for any
+//! malformed sub-option it knows (a duplicate, a 5-octet device id, an
+//! odd-length address list), while a server must keep answering a device
+//! whose informational options (serial, OUI, …) are odd; only framing
+//! errors and the options the server acts on (CL ORO, capabilities,
+//! correlation id) drop the message here.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
-use headend_model::v6::ProvisioningServer;
 use headend_wire::dhcpv6::Options;
 
 /// The CableLabs enterprise number.
@@ -156,134 +161,14 @@ pub fn relay_cm_mac(opts: &Options<'_>) -> Option<Vec<u8>> {
     vo.options.get(cl::CM_MAC).map(<[u8]>::to_vec)
 }
 
-/// Appends one `code(2) len(2) value` TLV; values over 65535 bytes are skipped.
-pub fn push(out: &mut Vec<u8>, code: u16, value: &[u8]) {
-    let Ok(len) = u16::try_from(value.len()) else {
-        return;
-    };
-    out.extend_from_slice(&code.to_be_bytes());
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(value);
-}
-
-/// IPv6 addresses back to back.
-pub fn addrs6(v: &[Ipv6Addr]) -> Vec<u8> {
-    v.iter().flat_map(|a| a.octets()).collect()
-}
-
-/// CL_OPTION_CCC (2170): sub-option 1 primary, 2 secondary eUE DHCPv4 server.
-pub fn ccc(servers: &[Ipv4Addr]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (code, a) in [1u16, 2].iter().zip(servers) {
-        push(&mut out, *code, &a.octets());
-    }
-    out
-}
-
-/// CCCv6 sub-option 3 value: type 0 + FQDN in DNS wire format, or type 1 + IPv6 addresses.
-pub fn prov_server(s: &ProvisioningServer) -> Option<Vec<u8>> {
-    match s {
-        ProvisioningServer::Fqdn(name) => {
-            let mut v = vec![0u8];
-            v.extend(headend_wire::dns::name_to_wire(name).ok()?);
-            Some(v)
-        }
-        ProvisioningServer::Ipv6(a) if !a.is_empty() => {
-            let mut v = vec![1u8];
-            v.extend(addrs6(a));
-            Some(v)
-        }
-        _ => None,
-    }
-}
-
-/// The sub-option 3 value that prohibits provisioning: the seven ASCII
-/// octets "0.0.0.0" (seed 000 eUE-3, section 6.3.4).
-pub const PROV_SERVER_DISABLED: &[u8] = b"0.0.0.0";
-
-/// CL_OPTION_CCCV6 (2171) sub-options in code order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CccV6 {
-    /// Sub-option 1: primary DSS_ID (for an eUE: this server's).
-    pub primary: Option<Vec<u8>>,
-    /// Sub-option 2: secondary DSS_ID (never to an eUE).
-    pub secondary: Option<Vec<u8>>,
-    /// Sub-option 3 value.
-    pub prov_server: Option<Vec<u8>>,
-    /// Sub-option 6: Kerberos realm (DNS wire).
-    pub realm: Option<String>,
-}
-
-impl CccV6 {
-    /// Encodes the sub-options; DSS_IDs are cut to 32 bytes (seed 000 §6.4.1.4).
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let cut = |v: &Vec<u8>| v.get(..v.len().min(32)).unwrap_or(&[]).to_vec();
-        if let Some(p) = &self.primary {
-            push(&mut out, 1, &cut(p));
-        }
-        if let Some(s) = &self.secondary {
-            push(&mut out, 2, &cut(s));
-        }
-        if let Some(p) = &self.prov_server {
-            push(&mut out, 3, p);
-        }
-        if let Some(r) = &self.realm {
-            if let Ok(w) = headend_wire::dns::name_to_wire(r) {
-                push(&mut out, 6, &w);
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn realm_sub_option_matches_protocol_notes_vector() {
-        // protocol-notes §2.2 prints `00 06 00 0a 05 42 41 53 49 43 01 31 00`
-        // for BASIC.1, but its length field (10) overruns the 9 octets that
-        // follow; the consistent encoding of that name has length 9 (the
-        // wire crate's CccV6 test reaches the same conclusion).
-        let c = CccV6 {
-            realm: Some("BASIC.1".into()),
-            ..CccV6::default()
-        };
-        assert_eq!(
-            c.encode(),
-            vec![0x00, 0x06, 0x00, 0x09, 0x05, 0x42, 0x41, 0x53, 0x49, 0x43, 0x01, 0x31, 0x00]
-        );
-    }
-
-    #[test]
-    fn cccv6_order_dss_cut_and_prov_server_types() {
-        let c = CccV6 {
-            primary: Some(vec![b'a'; 40]),
-            secondary: Some(vec![0xff; 4]),
-            prov_server: prov_server(&ProvisioningServer::Ipv6(vec!["2001:db8::1"
-                .parse()
-                .unwrap()])),
-            realm: None,
-        };
-        let e = c.encode();
-        assert_eq!(&e[..4], &[0, 1, 0, 32]);
-        assert_eq!(&e[36..44], &[0, 2, 0, 4, 0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(&e[44..49], &[0, 3, 0, 17, 1]);
-        assert_eq!(e.len(), 44 + 4 + 17);
-        assert_eq!(
-            prov_server(&ProvisioningServer::Fqdn("p.lab".into())).unwrap(),
-            vec![0, 1, b'p', 3, b'l', b'a', b'b', 0]
-        );
-    }
-
-    #[test]
-    fn ccc_carries_primary_then_secondary() {
-        assert_eq!(
-            ccc(&[Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)]),
-            vec![0, 1, 0, 4, 10, 0, 0, 1, 0, 2, 0, 4, 10, 0, 0, 2]
-        );
+    fn push(out: &mut Vec<u8>, code: u16, value: &[u8]) {
+        out.extend_from_slice(&code.to_be_bytes());
+        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        out.extend_from_slice(value);
     }
 
     #[test]
@@ -310,5 +195,16 @@ mod tests {
         push(&mut buf, 17, &bad);
         let opts = Options::parse(&buf, 0).unwrap();
         assert_eq!(read_client(&opts), Err("bad_cl_capabilities"));
+    }
+
+    #[test]
+    fn relay_cm_mac_is_read_from_1026() {
+        let mut vo = ENTERPRISE.to_be_bytes().to_vec();
+        push(&mut vo, cl::CM_MAC, &[0, 0x10, 0x18, 0xaa, 0, 1]);
+        let mut buf = Vec::new();
+        push(&mut buf, 17, &vo);
+        let opts = Options::parse(&buf, 0).unwrap();
+        assert_eq!(relay_cm_mac(&opts), Some(vec![0, 0x10, 0x18, 0xaa, 0, 1]));
+        assert_eq!(relay_cm_mac(&Options::parse(&[], 0).unwrap()), None);
     }
 }

@@ -23,6 +23,7 @@ use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
 use headend_model::v6::{
     Dhcpv6Settings, FlowDecision, FlowDevice, FlowProtocol, Pool6, Pool6Kind, ProvisioningFlow,
+    ProvisioningServer,
 };
 use headend_store::{
     hex_colon, Account, AccountSource, ClientKey, Lease6, Lease6Key, Lease6Kind, LeaseState,
@@ -33,7 +34,11 @@ use headend_wire::dhcpv6::{Builder, Duid, Message, MessageType, Relayed};
 use parking_lot::Mutex;
 use tracing::{debug, warn};
 
-use super::cablelabs::{self, cl, CccV6, ClientCl};
+use headend_wire::cablelabs::{
+    v6::sub, Ccc, CccV6, ClVendorOptionsV6, DssId, IpPref, ProvisioningServerV6,
+};
+
+use super::cablelabs::{self, ClientCl};
 use super::leases::{IaKey, LeaseTable6};
 use crate::accounts::AccountTable;
 use crate::counters::Counters;
@@ -86,6 +91,8 @@ pub struct Counters6 {
     pub auto_provisioned: AtomicU64,
     /// Failed expressions.
     pub expression_failed: AtomicU64,
+    /// Replies whose CableLabs options could not be encoded (left out).
+    pub encode_failed: AtomicU64,
     drops: Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
@@ -121,6 +128,7 @@ impl Counters6 {
                 "dhcpv6.expression_failed".into(),
                 g(&self.expression_failed),
             ),
+            ("dhcpv6.encode_failed".into(), g(&self.encode_failed)),
         ];
         v.extend(
             self.drops()
@@ -265,6 +273,16 @@ fn family_of(vc: &[String]) -> (String, String, String) {
         }
     }
     ("other".into(), String::new(), String::new())
+}
+
+/// CCCv6 sub-option 3 from a configured or decided server: type 0 FQDN or
+/// type 1 IPv6 list; an IPv4 address or an empty list has no CCCv6 form.
+fn prov_server_v6(s: &ProvisioningServer) -> Option<ProvisioningServerV6> {
+    match s {
+        ProvisioningServer::Fqdn(n) => Some(ProvisioningServerV6::Fqdn(n.clone())),
+        ProvisioningServer::Ipv6(a) if !a.is_empty() => Some(ProvisioningServerV6::Ipv6(a.clone())),
+        _ => None,
+    }
 }
 
 /// The flows of capability TLV 5.18 in 17.35, named as DHCPv4 names them
@@ -940,155 +958,158 @@ impl Cx<'_> {
         }
         out.extend_from_slice(b.as_bytes());
         let cl = self.cablelabs(trace);
-        if !cl.is_empty() {
-            let mut v = cablelabs::ENTERPRISE.to_be_bytes().to_vec();
-            v.extend(cl);
-            let mut b = Builder::new();
-            if b.vendor_opts(cablelabs::ENTERPRISE, &v[4..]).is_ok() {
-                out.extend_from_slice(b.as_bytes());
+        if cl != ClVendorOptionsV6::default() {
+            match cl.encode() {
+                Ok(v) => {
+                    let mut b = Builder::new();
+                    if b.vendor_opts(cablelabs::ENTERPRISE, &v).is_ok() {
+                        out.extend_from_slice(b.as_bytes());
+                    }
+                }
+                Err(e) => {
+                    Counters6::inc(&self.svc.counters.encode_failed);
+                    warn!(error = %e, "CableLabs options not encodable; left out");
+                }
             }
         }
         out
     }
 
-    /// The CableLabs sub-options the device asked for in its CL ORO, in
-    /// ascending code order (seed 000 eUE-2 / CM2v6: only requested ones).
-    fn cablelabs(&self, trace: &mut Trace) -> Vec<u8> {
-        let mut out = Vec::new();
+    /// The CableLabs options the device asked for in its CL ORO (seed 000
+    /// eUE-2 / CM2v6: only requested ones), as the wire crate's typed
+    /// option 17 / 4491 value (it encodes them in code order).
+    fn cablelabs(&self, trace: &mut Trace) -> ClVendorOptionsV6 {
+        let mut out = ClVendorOptionsV6::default();
         if self.dev.cl.oro.is_empty() {
             return out;
         }
-        let mut codes = self.dev.cl.oro.clone();
-        codes.sort_unstable();
-        codes.dedup();
         let d6 = self.d6;
+        let wants = |c: u16| self.dev.cl.oro.contains(&c);
         let flow = if self.dev.is_eue {
             Some(self.flow(trace))
         } else {
             None
         };
-        for c in codes {
-            match c {
-                cl::TFTP_SERVERS => {
-                    let mut v: Vec<Ipv6Addr> = flow
-                        .iter()
-                        .flat_map(|f| f.tftp_servers.iter())
-                        .filter_map(|a| match a {
-                            IpAddr::V6(a) => Some(*a),
-                            IpAddr::V4(_) => None,
-                        })
-                        .collect();
-                    if v.is_empty() {
-                        v = d6.tftp_servers.clone();
-                    }
-                    if !v.is_empty() {
-                        cablelabs::push(&mut out, c, &cablelabs::addrs6(&v));
-                    }
-                }
-                cl::CONFIG_FILE => {
-                    let name = flow
-                        .as_ref()
-                        .and_then(|f| f.config_file.clone())
-                        .or_else(|| {
-                            let e = d6.config_file.as_ref()?;
-                            let mut s = self.snap.exprs.session_shared(self.ctx.clone());
-                            match s.eval_literal(e) {
-                                Ok(Some(Literal::Str(t))) => Some(t),
-                                Ok(Some(_)) => None,
-                                Ok(None) => None,
-                                Err(e) => {
-                                    Counters6::inc(&self.svc.counters.expression_failed);
-                                    warn!(error = %e, "config_file expression failed");
-                                    None
-                                }
+        if wants(sub::TFTP_SERVERS) {
+            let v: Vec<Ipv6Addr> = flow
+                .iter()
+                .flat_map(|f| f.tftp_servers.iter())
+                .filter_map(|a| match a {
+                    IpAddr::V6(a) => Some(*a),
+                    IpAddr::V4(_) => None,
+                })
+                .collect();
+            out.tftp_servers = if v.is_empty() {
+                d6.tftp_servers.clone()
+            } else {
+                v
+            };
+        }
+        if wants(sub::CONFIG_FILE_NAME) {
+            out.config_file_name =
+                flow.as_ref()
+                    .and_then(|f| f.config_file.clone())
+                    .or_else(|| {
+                        let e = d6.config_file.as_ref()?;
+                        let mut s = self.snap.exprs.session_shared(self.ctx.clone());
+                        match s.eval_literal(e) {
+                            Ok(Some(Literal::Str(t))) => Some(t),
+                            Ok(_) => None,
+                            Err(e) => {
+                                Counters6::inc(&self.svc.counters.expression_failed);
+                                warn!(error = %e, "config_file expression failed");
+                                None
                             }
-                        });
-                    if let Some(n) = name {
-                        cablelabs::push(&mut out, c, n.as_bytes());
-                    }
-                }
-                cl::SYSLOG_SERVERS => {
-                    // The first entry is the one an eUE uses (seed 000 §6.1.6).
-                    let mut v = Vec::new();
-                    if let Some(IpAddr::V6(a)) = flow.as_ref().and_then(|f| f.syslog_server) {
-                        v.push(a);
-                    }
-                    for a in &d6.syslog_servers {
-                        if !v.contains(a) {
-                            v.push(*a);
                         }
-                    }
-                    if !v.is_empty() {
-                        cablelabs::push(&mut out, c, &cablelabs::addrs6(&v));
-                    }
+                    });
+        }
+        if wants(sub::SYSLOG_SERVERS) {
+            // The first entry is the one an eUE uses (seed 000 §6.1.6).
+            if let Some(IpAddr::V6(a)) = flow.as_ref().and_then(|f| f.syslog_server) {
+                out.syslog_servers.push(a);
+            }
+            for a in &d6.syslog_servers {
+                if !out.syslog_servers.contains(a) {
+                    out.syslog_servers.push(*a);
                 }
-                cl::TIME_SERVERS if !d6.time_servers.is_empty() => {
-                    cablelabs::push(&mut out, c, &cablelabs::addrs6(&d6.time_servers));
-                }
-                cl::TIME_OFFSET => {
-                    if let Some(o) = d6.time_offset {
-                        cablelabs::push(&mut out, c, &o.to_be_bytes());
-                    }
-                }
-                cl::IP_PREF if self.dev.is_ecm => {
-                    // Table 4: dual-stack preferences only to an eCM that
-                    // announced dual-stack support (b'111).
-                    if let Some(p) = d6.ip_pref {
-                        if matches!(p, 1 | 2) || self.dev.cl.ip_pref == Some(7) {
-                            cablelabs::push(&mut out, c, &[p]);
-                        } else {
-                            trace.note(|| {
-                                format!("IP_PREF {p} withheld: the eCM did not send b'111")
-                            });
-                        }
-                    }
-                }
-                cl::CCC if self.dev.is_ecm && !d6.ecm_dhcpv4_servers.is_empty() => {
-                    cablelabs::push(&mut out, c, &cablelabs::ccc(&d6.ecm_dhcpv4_servers));
-                }
-                cl::CCCV6 => {
-                    let v = if let Some(f) = &flow {
-                        let disabled = f.flow == ProvisioningFlow::Disabled;
-                        let cc = CccV6 {
-                            primary: Some(f.dss_id.clone().unwrap_or_else(|| self.our_dss_id())),
-                            secondary: None,
-                            prov_server: if disabled {
-                                Some(cablelabs::PROV_SERVER_DISABLED.to_vec())
-                            } else {
-                                f.provisioning_server
-                                    .as_ref()
-                                    .or(d6.provisioning_server.as_ref())
-                                    .and_then(cablelabs::prov_server)
-                            },
-                            // A disabling CCCv6 still carries a realm so the
-                            // eUE finds sub-options 1, 3 and 6 (eUE-3).
-                            realm: f
-                                .flow
-                                .realm()
-                                .or_else(|| d6.flow.realm())
-                                .or_else(|| Some("BASIC.1".into())),
-                        };
-                        trace.note(|| format!("eUE flow {:?}", f.flow));
-                        cc.encode()
-                    } else if self.dev.is_ecm {
-                        CccV6 {
-                            primary: Some(self.our_dss_id()),
-                            secondary: d6.secondary_dss_id.clone(),
-                            prov_server: None,
-                            realm: None,
-                        }
-                        .encode()
-                    } else {
-                        Vec::new()
-                    };
-                    if !v.is_empty() {
-                        cablelabs::push(&mut out, c, &v);
-                    }
-                }
-                _ => {}
             }
         }
+        if wants(sub::TIME_SERVERS) {
+            out.time_servers = d6.time_servers.clone();
+        }
+        if wants(sub::TIME_OFFSET) {
+            out.time_offset = d6.time_offset;
+        }
+        if wants(sub::IP_PREF) && self.dev.is_ecm {
+            // Table 4: dual-stack preferences only to an eCM that
+            // announced dual-stack support (b'111).
+            if let Some(p) = d6.ip_pref {
+                if matches!(p, 1 | 2) || self.dev.cl.ip_pref == Some(7) {
+                    out.ip_pref = Some(IpPref::from(p));
+                } else {
+                    trace.note(|| format!("IP_PREF {p} withheld: the eCM did not send b'111"));
+                }
+            }
+        }
+        if wants(sub::CCC) && self.dev.is_ecm {
+            if let Some(primary) = d6.ecm_dhcpv4_servers.first() {
+                out.ccc = Some(Ccc::dhcpv4_servers(
+                    *primary,
+                    d6.ecm_dhcpv4_servers.get(1).copied(),
+                ));
+            }
+        }
+        if wants(sub::CCCV6) {
+            out.cccv6 = if let Some(f) = &flow {
+                Some(self.eue_cccv6(f, trace))
+            } else if self.dev.is_ecm {
+                Some(CccV6 {
+                    primary: Some(DssId::new(&self.our_dss_id())),
+                    secondary: d6.secondary_dss_id.as_deref().map(DssId::new),
+                    ..CccV6::default()
+                })
+            } else {
+                None
+            };
+        }
         out
+    }
+
+    /// CL_OPTION_CCCV6 for an eUE (seed 000 eUE-2/eUE-3): sub-option 1 is
+    /// this server's DSS_ID (or the plugin's), never sub-option 2; 3 and 6
+    /// from the flow decision. A disabling decision still carries a realm
+    /// so the eUE finds sub-options 1, 3 and 6 and counts the ADVERTISE.
+    fn eue_cccv6(&self, f: &FlowDecision, trace: &mut Trace) -> CccV6 {
+        let d6 = self.d6;
+        let dss = DssId::new(f.dss_id.as_deref().unwrap_or(&self.our_dss_id()));
+        let realm = f
+            .flow
+            .realm()
+            .or_else(|| d6.flow.realm())
+            .unwrap_or_else(|| "BASIC.1".into());
+        trace.note(|| format!("eUE flow {:?}", f.flow));
+        if f.flow == ProvisioningFlow::Disabled {
+            return CccV6::disabled(dss, &realm);
+        }
+        let server = match f.provisioning_server.as_ref().and_then(prov_server_v6) {
+            Some(s) => Some(s),
+            None => {
+                if f.provisioning_server.is_some() {
+                    // An IPv4 (or empty) server cannot go in sub-option 3.
+                    self.svc
+                        .shared
+                        .hook_fallback("flow-select", "unusable-value");
+                    warn!(server = ?f.provisioning_server, "flow decision's provisioning server not usable in CCCv6; configured one used");
+                }
+                d6.provisioning_server.as_ref().and_then(prov_server_v6)
+            }
+        };
+        CccV6 {
+            primary: Some(dss),
+            provisioning_server: server,
+            realm: Some(realm),
+            ..CccV6::default()
+        }
     }
 
     fn with_account(&mut self, mut commit: Vec<Mutation>) -> Vec<Mutation> {
