@@ -53,6 +53,11 @@ fn d_max_hops() -> u8 {
 pub struct Dhcpv6Section {
     /// Socket addresses to listen on, e.g. `"[::1]:6547"`.
     pub listen: Vec<Spanned<String>>,
+    /// Interfaces with directly attached clients (no relay): the listening
+    /// sockets join All_DHCP_Relay_Agents_and_Servers (ff02::1:2, RFC 8415
+    /// §7.1) there, and such a client's link is the interface's address.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
     /// The server DUID in hex; absent = a DUID-LLT generated once and kept in the store.
     #[serde(default)]
     pub server_duid: Option<Spanned<String>>,
@@ -231,6 +236,8 @@ impl Pool6 {
 pub struct Dhcpv6Settings {
     /// Listen addresses.
     pub listen: Vec<SocketAddr>,
+    /// Interfaces whose directly attached clients are served (multicast joined).
+    pub interfaces: Vec<String>,
     /// A configured server DUID (else generated and stored).
     pub server_duid: Option<Vec<u8>>,
     /// Default preferred lifetime.
@@ -509,6 +516,7 @@ pub(crate) fn build(b: &mut Builder<'_>, file: &ConfigFile) -> Option<Dhcpv6Sett
     }
     Some(Dhcpv6Settings {
         listen,
+        interfaces: d6.interfaces.clone(),
         server_duid,
         preferred_lifetime: d6.preferred_lifetime,
         valid_lifetime: d6.valid_lifetime,

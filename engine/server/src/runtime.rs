@@ -259,7 +259,7 @@ impl Server {
         if let Some(d6) = &snap.dhcpv6 {
             for addr in &d6.listen {
                 let SocketAddr::V6(a6) = addr else { continue };
-                let sock = crate::dhcpv6::socket::open(*a6, d6.receive_buffer)?;
+                let sock = crate::dhcpv6::socket::open(*a6, d6.receive_buffer, &d6.interfaces)?;
                 bound.push(sock.local_addr()?);
                 tasks.push(tokio::spawn(crate::dhcpv6::socket::serve(
                     self.dhcpv6.clone(),

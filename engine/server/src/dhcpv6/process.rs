@@ -357,8 +357,25 @@ impl Dhcpv6 {
         n
     }
 
-    /// Processes one datagram from `source`.
+    /// Processes one datagram from `source` that came through a relay (or
+    /// whose receiving link is unknown).
     pub fn handle(&self, data: &[u8], source: SocketAddrV6, trace: &mut Trace) -> Outcome6 {
+        self.handle_on(data, source, &[], trace)
+    }
+
+    /// Processes one datagram from `source`; `local` are the global
+    /// addresses of the interface it arrived on. A message without a relay
+    /// link-address is a directly attached client's: its link is the first
+    /// of `local` some pool serves, else `::` (pools listing `::` serve
+    /// clients whose link is unknown), as a relay's link-address would
+    /// select (RFC 8415 §13.1).
+    pub fn handle_on(
+        &self,
+        data: &[u8],
+        source: SocketAddrV6,
+        local: &[Ipv6Addr],
+        trace: &mut Trace,
+    ) -> Outcome6 {
         Counters6::inc(&self.counters.received);
         if data.len() > MAX_DATAGRAM {
             return Outcome6::Drop("oversize");
@@ -416,7 +433,11 @@ impl Dhcpv6 {
             }
             _ => {}
         }
-        let dev = match self.device(&relayed, &msg) {
+        let direct_link = local
+            .iter()
+            .copied()
+            .find(|a| d6.pools.iter().any(|p| p.links.contains(a)));
+        let dev = match self.device(&relayed, &msg, direct_link) {
             Ok(d) => d,
             Err(r) => return Outcome6::Drop(r),
         };
@@ -452,7 +473,12 @@ impl Dhcpv6 {
         out
     }
 
-    fn device(&self, relayed: &Relayed<'_>, msg: &Message<'_>) -> Result<Dev6, &'static str> {
+    fn device(
+        &self,
+        relayed: &Relayed<'_>,
+        msg: &Message<'_>,
+        direct_link: Option<Ipv6Addr>,
+    ) -> Result<Dev6, &'static str> {
         let o = &msg.options;
         let duid = match o.client_id() {
             Ok(Some(d)) => d.to_bytes(),
@@ -472,7 +498,10 @@ impl Dhcpv6 {
             Err(_) => return Err("bad_client_fqdn"),
         };
         let rapid_commit = o.rapid_commit().map_err(|_| "bad_rapid_commit")?;
-        let link = relayed.link_address().unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let link = relayed
+            .link_address()
+            .or(direct_link.filter(|_| relayed.relays.is_empty()))
+            .unwrap_or(Ipv6Addr::UNSPECIFIED);
         let mut cm_mac = None;
         let mut relay_lla = None;
         for r in relayed.relays.iter().rev() {
