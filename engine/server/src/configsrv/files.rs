@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use headend_abi::{ConfigFile, ConfigRequest, Transfer};
-use headend_model::configsrv::{AccessMode, FileSettings, Setting};
+use headend_model::configsrv::{AccessMode, FileSettings, Setting, BUILTIN_DOCSIS_CM};
 use headend_model::expr::{EvalContext, Expr, Session};
 use headend_model::snapshot::Snapshot;
 use headend_wire::tftp::ErrorCode;
@@ -587,10 +587,29 @@ impl FileService {
     /// The version of generator `name`: a registered native generator first,
     /// then the snapshot's plugin hooks (a `[[plugin]]` serving `config-file`).
     fn version_of(&self, snap: &Snapshot, name: &str) -> Option<u64> {
-        match self.generators.get(name) {
+        match self.native(snap, name) {
             Some(g) => Some(g.version()),
             None => snap.hooks.generator_version(name),
         }
+    }
+
+    /// A registered native generator, or the built-in one configured by the snapshot.
+    fn native(&self, snap: &Snapshot, name: &str) -> Option<Arc<dyn super::ConfigGenerator>> {
+        if let Some(g) = self.generators.get(name) {
+            return Some(g);
+        }
+        if name != BUILTIN_DOCSIS_CM {
+            return None;
+        }
+        let secret = snap.config_server.files.cmts_secret.as_deref()?;
+        // The version follows the secret, so a changed secret never serves a stale MIC.
+        let v: [u8; 8] = Sha256::digest(secret)
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default();
+        Some(Arc::new(
+            super::native::BasicCmGenerator::new(secret).with_version(u64::from_be_bytes(v)),
+        ))
     }
 
     fn generate(
@@ -601,7 +620,7 @@ impl FileService {
         file_name: &str,
         transfer: Transfer,
     ) -> Result<(Option<Arc<ConfigFile>>, bool), FileError> {
-        let native = self.generators.get(name);
+        let native = self.native(snap, name);
         let version = self
             .version_of(snap, name)
             .ok_or_else(|| FileError::NoGenerator(name.to_string()))?;
