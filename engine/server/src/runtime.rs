@@ -124,15 +124,21 @@ impl Server {
             counters.clone(),
             clock,
         ));
-        // TFTP/HTTP resolve the requesting address through the DHCPv4 leases
-        // (the DHCPv6 table joins through `configsrv::Resolvers` once it implements `DeviceResolver`).
+        // TFTP/HTTP resolve the requesting address through the DHCPv4 leases and DHCPv6 bindings.
         let memo = Arc::new(crate::configsrv::DeviceMemo::default());
-        let configsrv = Arc::new(crate::configsrv::ConfigServer::new(
-            config.clone(),
+        let resolvers = crate::configsrv::Resolvers(vec![
             Arc::new(crate::configsrv::Dhcpv4Resolver::new(
                 dhcpv4.clone(),
                 memo.clone(),
             )),
+            Arc::new(crate::configsrv::Dhcpv6Resolver::new(
+                dhcpv6.clone(),
+                memo.clone(),
+            )),
+        ]);
+        let configsrv = Arc::new(crate::configsrv::ConfigServer::new(
+            config.clone(),
+            Arc::new(resolvers),
             memo,
             counters.clone(),
         ));

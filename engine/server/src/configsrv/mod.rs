@@ -3,7 +3,7 @@
 //! ([`tftp`], RFC 1350/2347/2348/2349/7440) or HTTP ([`http`]).
 //!
 //! Who is asking is answered by a [`DeviceResolver`]: the requesting
-//! address is looked up in the current leases (DHCPv4 now, DHCPv6 later)
+//! address is looked up in the current leases (DHCPv4 and DHCPv6)
 //! and turned into a [`DeviceContext`] — the plugin ABI's `Device` and the
 //! expression context — so the virtual root, access mode and overwrite mode
 //! expressions and the config-file generators see the same device the DHCP
@@ -110,8 +110,8 @@ impl DeviceContext {
     }
 }
 
-/// Address → device: implemented over the DHCPv4 leases now; the DHCPv6
-/// lease table implements it later and [`Resolvers`] chains both.
+/// Address → device: implemented over the DHCPv4 leases and the DHCPv6
+/// bindings; [`Resolvers`] chains both.
 pub trait DeviceResolver: Send + Sync {
     /// The device currently holding `addr`, or `None` when no lease covers it.
     fn resolve(&self, addr: IpAddr) -> Option<DeviceContext>;
@@ -237,6 +237,80 @@ impl DeviceResolver for Dhcpv4Resolver {
         ctx.relay.address = IpAddr::V4(lease.relay);
         ctx.packet.giaddr = lease.relay;
         ctx.lease = Some(LeaseInfo::from(&lease));
+        Some(dc)
+    }
+}
+
+/// The DHCPv6 implementation of [`DeviceResolver`]: the active IA_NA binding
+/// of the address (eCM, eUE over IPv6), its MAC (CL_OPTION_DEVICE_ID or the
+/// relay's CM MAC option) and account, and the remembered classification.
+pub struct Dhcpv6Resolver {
+    dhcpv6: Arc<crate::dhcpv6::Dhcpv6>,
+    memo: Arc<DeviceMemo>,
+}
+
+impl Dhcpv6Resolver {
+    /// A resolver over the DHCPv6 service's bindings.
+    pub fn new(dhcpv6: Arc<crate::dhcpv6::Dhcpv6>, memo: Arc<DeviceMemo>) -> Dhcpv6Resolver {
+        Dhcpv6Resolver { dhcpv6, memo }
+    }
+}
+
+impl DeviceResolver for Dhcpv6Resolver {
+    fn resolve(&self, addr: IpAddr) -> Option<DeviceContext> {
+        let IpAddr::V6(ip) = addr else {
+            return None;
+        };
+        let now = self.dhcpv6.now();
+        let lease = {
+            let t = self.dhcpv6.leases.lock();
+            let l = t.get(&headend_store::Lease6Key {
+                address: ip,
+                prefix_len: 128,
+            })?;
+            let live = l.state == LeaseState::Active && l.expires_at().is_none_or(|e| e > now);
+            if !live {
+                return None;
+            }
+            l.clone()
+        };
+        let (mac, id) = match &lease.mac {
+            Some(m) if m.len() == 6 => (hex_colon(m), hex_colon(m)),
+            _ => (String::new(), hex_colon(&lease.duid)),
+        };
+        let snap = self.dhcpv6.config.load();
+        let account = snap
+            .accounts
+            .get(&id)
+            .cloned()
+            .or_else(|| self.dhcpv6.accounts.get(&id));
+        let info = self.memo.get(&mac);
+        let mut dc = DeviceContext::from_parts(
+            Protocol::Lease,
+            &mac,
+            account.as_ref(),
+            info.as_deref(),
+            Some(addr),
+        );
+        dc.id = id;
+        if let Some(m) = lease.modem_mac.as_ref().filter(|m| m.len() == 6) {
+            let mid = hex_colon(m);
+            let modem = snap
+                .accounts
+                .get(&mid)
+                .cloned()
+                .or_else(|| self.dhcpv6.accounts.get(&mid));
+            if let Some(a) = modem {
+                Arc::make_mut(&mut dc.ctx).modem = Some(AccountInfo::from(&a));
+                dc.device.modem = Some(headend_abi::Account {
+                    id: a.id.clone(),
+                    domains: a.domains.clone(),
+                    attributes: a.attributes.into_iter().collect(),
+                });
+            }
+        }
+        dc.device.relay = Some(IpAddr::V6(lease.link));
+        Arc::make_mut(&mut dc.ctx).relay.address = IpAddr::V6(lease.link);
         Some(dc)
     }
 }
