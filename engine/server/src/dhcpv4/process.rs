@@ -99,6 +99,9 @@ pub struct Dhcpv4 {
     pub counters: Arc<Counters>,
     offers: Mutex<HashMap<ClientKey, Offered>>,
     clock: Clock,
+    /// Where acknowledged devices' classification is remembered for the
+    /// config server (leases do not keep it).
+    device_memo: std::sync::OnceLock<Arc<crate::configsrv::DeviceMemo>>,
 }
 
 /// Pool specs for the lease table from a snapshot.
@@ -133,7 +136,14 @@ impl Dhcpv4 {
             counters,
             offers: Mutex::new(HashMap::new()),
             clock,
+            device_memo: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Remember the classification (vendor class, device type, capabilities)
+    /// of every acknowledged device in `memo`, for TFTP/HTTP requests.
+    pub fn set_device_memo(&self, memo: Arc<crate::configsrv::DeviceMemo>) {
+        let _ = self.device_memo.set(memo);
     }
 
     /// Now, by the service clock.
@@ -859,6 +869,11 @@ impl Cx<'_> {
             leases.bind(lease.clone());
         }
         self.svc.offers.lock().remove(&self.dev.client);
+        if let Some(memo) = self.svc.device_memo.get() {
+            if !self.dev.ctx.device.family.is_empty() {
+                memo.remember(&self.dev.mac, self.dev.ctx.device.clone());
+            }
+        }
         self.svc.counters.count(Event::Ack);
         debug!(%ip, pool = %lease.pool, lifetime = times.0, "ack");
         Outcome::Reply {
