@@ -82,6 +82,21 @@ enum ConfigFileCommand {
         #[arg(long)]
         secret: Option<String>,
     },
+    /// Print the file a device would receive by TFTP/HTTP (generated or static), decoded, without a network exchange.
+    Show {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The device's MAC address.
+        #[arg(long)]
+        mac: String,
+        /// The requested file name.
+        #[arg(long)]
+        file: String,
+        /// Also write the exact bytes here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +177,15 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::ConfigFile {
             command: ConfigFileCommand::Decode { file, secret },
         } => config_file::decode(&file, secret.as_deref()),
+        Command::ConfigFile {
+            command:
+                ConfigFileCommand::Show {
+                    config,
+                    mac,
+                    file,
+                    out,
+                },
+        } => config_file::show(&config, &mac, &file, out.as_deref()),
         Command::Store { command } => match command {
             StoreCommand::Seed {
                 config,

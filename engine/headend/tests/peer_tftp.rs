@@ -222,4 +222,28 @@ fn lease_then_download_generated_docsis_file() {
     ]);
     assert_eq!(code, b"403");
     proc.stop(Duration::from_secs(15)).unwrap();
+
+    // `headend config-file show` (no network; the store is free again once
+    // the server stopped) prints this device's file: byte-identical to the
+    // download.
+    let shown = dir.path().join("shown.cfg");
+    let out = Command::new(HEADEND)
+        .args(["config-file", "show", "--config"])
+        .arg(dir.path().join("headend.toml"))
+        .args(["--mac", "00:10:95:0e:00:05", "--file", &file, "--out"])
+        .arg(&shown)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&shown).unwrap(),
+        body,
+        "show differs from the download"
+    );
+    assert!(text.contains("CM MIC"), "{text}");
 }
