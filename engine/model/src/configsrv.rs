@@ -531,6 +531,20 @@ mod tests {
     }
 
     #[test]
+    fn listener_changes_are_refused_by_reload() {
+        let a = load("[tftp]\nlisten = [\"127.0.0.1:6969\"]\n").unwrap();
+        let same = load("[tftp]\nlisten = [\"127.0.0.1:6969\"]\nmax_blksize = 1448\n").unwrap();
+        assert!(a.check_reloadable(&same).is_ok());
+        let moved = load("[tftp]\nlisten = [\"127.0.0.1:7070\"]\n").unwrap();
+        let err = a.check_reloadable(&moved).unwrap_err().to_string();
+        assert!(err.contains("TFTP and HTTP listener"), "{err}");
+        let http =
+            load("[tftp]\nlisten = [\"127.0.0.1:6969\"]\n[http]\nlisten = [\"127.0.0.1:6980\"]\n")
+                .unwrap();
+        assert!(a.check_reloadable(&http).is_err());
+    }
+
+    #[test]
     fn full_tftp_section() {
         let s = load(
             r#"

@@ -250,6 +250,13 @@ impl Snapshot {
                 "DHCPv4 listener addresses and interface cannot change by reload".into(),
             ));
         }
+        if self.config_server.tftp_listen != new.config_server.tftp_listen
+            || self.config_server.http_listen != new.config_server.http_listen
+        {
+            errors.push(e(
+                "TFTP and HTTP listener addresses cannot change by reload".into(),
+            ));
+        }
         if errors.is_empty() {
             Ok(())
         } else {
