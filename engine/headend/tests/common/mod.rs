@@ -1261,6 +1261,75 @@ impl Dhclient {
         }
     }
 
+    /// `dhclient -6 -1 -d` with `mode` (`-N` address, `-P` prefix, or both as
+    /// `-N -P` given separately) on `iface` in `ns`, like [`Dhclient::start`] (peers.md §4).
+    pub fn start_v6(
+        ns: &Netns,
+        iface: &str,
+        dir: &Path,
+        timeout_s: u32,
+        mode: &[&str],
+    ) -> Result<Dhclient> {
+        let hook_log = dir.join("hook6.log");
+        let script = dir.join("log-script6.sh");
+        let body = format!(
+            "#!/bin/sh\n{{ echo \"=== reason=$reason\"; env | grep -E '^(new_|old_|reason|interface)' | sort; echo '=== end'; }} >> '{}'\nexit 0\n",
+            hook_log.display()
+        );
+        std::fs::write(&script, body).context("writing the dhclient -6 hook")?;
+        let mut chmod = Command::new("chmod");
+        chmod.arg("755").arg(&script);
+        run_ok("chmod", chmod, Duration::from_secs(5))?;
+        let mut cmd = ns.command("timeout");
+        cmd.args(["-k", "5", &timeout_s.to_string()])
+            .arg(sbin("dhclient"))
+            .args(["-6", "-v", "-1", "-d"])
+            .args(mode)
+            .arg("-sf")
+            .arg(&script)
+            .arg("-lf")
+            .arg(dir.join("dhclient6.leases"))
+            .arg("-pf")
+            .arg(dir.join("dhclient6.pid"))
+            .arg(iface);
+        let proc = Proc::spawn("dhclient -6", cmd)?;
+        Ok(Dhclient { proc, hook_log })
+    }
+
+    /// Waits (bounded) for hook calls with `reason` until one satisfies `done`, and
+    /// returns every such call so far (dhclient -6 reports IA_NA and IA_PD in separate
+    /// BOUND6 calls).
+    pub fn wait_reason(
+        &mut self,
+        reason: &str,
+        timeout: Duration,
+        done: impl Fn(&[BTreeMap<String, String>]) -> bool,
+    ) -> Result<Vec<BTreeMap<String, String>>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = read_lossy(&self.hook_log);
+            let calls: Vec<_> = hook_blocks(&log)
+                .into_iter()
+                .filter(|b| b.get("reason").map(String::as_str) == Some(reason))
+                .collect();
+            if done(&calls) {
+                return Ok(calls);
+            }
+            let exited = self.proc.try_status()?;
+            if exited.is_some() || Instant::now() >= deadline {
+                bail!(
+                    "dhclient did not report {reason} as expected ({}); its output:\n{}\nhook log:\n{log}",
+                    match exited {
+                        Some(s) => format!("exited {s}"),
+                        None => format!("still waiting after {timeout:?}"),
+                    },
+                    self.proc.output_tail(4000)
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Stops it by PID (its `timeout` wrapper passes SIGTERM on).
     pub fn stop(mut self) -> Result<()> {
         self.proc.stop(Duration::from_secs(10)).map(drop)
