@@ -204,17 +204,30 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match Snapshot::load(path, 1) {
+    let loaded = Snapshot::load(path, 1).and_then(|s| {
+        // Plugins are part of the configuration: load, ABI-check and
+        // self-test them exactly as `run` and a reload would.
+        let factory = plugins::factory(|| {
+            headend_plugin::PluginHost::new(
+                headend_plugin::HostConfig::default(),
+                std::sync::Arc::new(headend_plugin::MemoryKv::new()),
+            )
+        });
+        factory(&s).map(|_| s)
+    });
+    match loaded {
         Ok(s) => {
             println!(
-                "{}: OK ({} domains, {} pools, {} policies, {} accounts, {} fixed bindings, {} vendor classes)",
+                "{}: OK ({} domains, {} pools, {} policies, {} accounts, {} fixed bindings, {} vendor classes, {} IPv6 pools, {} plugins)",
                 path.display(),
                 s.domains.len(),
                 s.pools.len(),
                 s.policies.len(),
                 s.accounts.len(),
                 s.fixed.len(),
-                s.vendor_classes.len()
+                s.vendor_classes.len(),
+                s.dhcpv6.as_ref().map_or(0, |d| d.pools.len()),
+                s.plugins.len()
             );
             ExitCode::SUCCESS
         }
