@@ -370,17 +370,25 @@ pub fn apply_flow_decision_v4(
     if let Some(s @ IpAddr::V4(_)) = decision.syslog_server {
         values.push((&[7], Literal::List(vec![Literal::Ip(s)])));
     }
+    let mut written = Vec::new();
     for (path, lit) in values {
         let tp = TagPath::from_slice(path);
         match registry.get(&tp).map(|def| coerce(def, &lit)) {
             Some(Ok(v)) => {
+                written.push(format!("{tp} = {lit:?}"));
                 set.insert(tp, v, origin.to_string());
             }
             Some(Err(e)) => problems.push(format!("{tp}: {e}")),
             None => problems.push(format!("{tp}: no such option type")),
         }
     }
-    trace.note(|| format!("flow selection ({origin}): {:?}", decision.flow));
+    trace.note(|| {
+        format!(
+            "flow selection ({origin}): {:?}; sets {}",
+            decision.flow,
+            written.join(", ")
+        )
+    });
     problems
 }
 
