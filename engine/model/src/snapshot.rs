@@ -250,6 +250,23 @@ impl Snapshot {
                 "DHCPv4 listener addresses and interface cannot change by reload".into(),
             ));
         }
+        // The DHCPv6 sockets (and their multicast memberships) are bound at
+        // start, and the server DUID is fixed then (RFC 8415 §11).
+        let listen6 = |s: &Snapshot| {
+            s.dhcpv6.as_ref().map(|d| {
+                (
+                    d.listen.clone(),
+                    d.interfaces.clone(),
+                    d.server_duid.clone(),
+                )
+            })
+        };
+        if listen6(self) != listen6(new) {
+            errors.push(e(
+                "DHCPv6 listener addresses, interfaces and server DUID cannot change by reload"
+                    .into(),
+            ));
+        }
         if self.config_server.tftp_listen != new.config_server.tftp_listen
             || self.config_server.http_listen != new.config_server.http_listen
         {

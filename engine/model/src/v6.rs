@@ -705,6 +705,25 @@ name = "cpe"
     }
 
     #[test]
+    fn listen_interfaces_and_duid_changes_are_refused_by_reload() {
+        let base = "[dhcpv6]\nlisten = [\"[::1]:6547\"]\nrealm = \"BASIC.1\"\n";
+        let old = load(base).unwrap();
+        // Pools, realm and the rest reload.
+        let ok = load(&base.replace("BASIC.1", "HYBRID.2")).unwrap();
+        assert!(old.check_reloadable(&ok).is_ok());
+        for changed in [
+            base.replace("[::1]:6547", "[::1]:6548"),
+            format!("{base}interfaces = [\"vs0\"]\n"),
+            format!("{base}server_duid = \"000300010010180000aa\"\n"),
+            String::new(),
+        ] {
+            let new = load(&changed).unwrap();
+            let err = old.check_reloadable(&new).unwrap_err().to_string();
+            assert!(err.contains("DHCPv6 listener"), "{changed}: {err}");
+        }
+    }
+
+    #[test]
     fn full_section_and_pools_validate() {
         let s = load(
             r#"
