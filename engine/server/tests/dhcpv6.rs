@@ -733,3 +733,24 @@ fn bad_input_is_dropped_and_counted_never_a_panic() {
     }
     let _ = Mutation::DeleteLease6;
 }
+
+#[test]
+fn bindings_gauge_counts_the_table() {
+    let e = env();
+    let gauge = |e: &Env| {
+        v6(e)
+            .counters_snapshot()
+            .into_iter()
+            .find(|(k, _)| k == "dhcpv6.bindings")
+            .map(|(_, n)| n)
+    };
+    assert_eq!(gauge(&e), Some(0));
+    let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, false));
+    let adv = unwrap_relay(&adv);
+    let sid = msg(&adv).options.server_id().unwrap().unwrap().to_bytes();
+    let mut b = Builder::message(MessageType::Request, 0x00_1235);
+    b.server_id(&sid).unwrap();
+    eue_options(&mut b, &EUE_MAC);
+    let _ = exchange(&e, &relay_forward(&b.finish(), 0, Some(&CM_MAC)));
+    assert_eq!(gauge(&e), Some(1));
+}

@@ -329,6 +329,15 @@ impl Dhcpv6 {
         &self.server_duid
     }
 
+    /// The counters plus gauges of the binding table (`dhcpv6.bindings`,
+    /// every IA_NA/IA_PD binding held in memory, any state).
+    pub fn counters_snapshot(&self) -> Vec<(String, u64)> {
+        let mut v = self.counters.snapshot();
+        let n = self.leases.lock().len();
+        v.push(("dhcpv6.bindings".into(), n as u64));
+        v
+    }
+
     /// Now, by the service clock.
     pub fn now(&self) -> UnixTime {
         (self.clock)()
