@@ -98,6 +98,24 @@ pub trait ConfigExt {
         }
     }
 
+    /// [`str_list`](ConfigExt::str_list) without allocating: the items are
+    /// type-checked up front, then iterated in place (hooks run per packet,
+    /// in a fresh instance each time, so per-call allocations add up).
+    fn str_items(&self, key: &str) -> Result<StrItems<'_>, ConfigError> {
+        match self.value(key) {
+            None => Ok(StrItems::Slice([].iter())),
+            Some(ConfigValue::Str(s)) => Ok(StrItems::One(Some(s.as_str()))),
+            Some(ConfigValue::List(items)) => {
+                if items.iter().all(|v| v.as_str().is_some()) {
+                    Ok(StrItems::Slice(items.iter()))
+                } else {
+                    Err(wrong(key, "a list of strings"))
+                }
+            }
+            Some(_) => Err(wrong(key, "a list of strings")),
+        }
+    }
+
     /// A list of integers; a single integer counts as a one-element list,
     /// absent as empty.
     fn int_list(&self, key: &str) -> Result<Vec<i64>, ConfigError> {
@@ -136,6 +154,37 @@ pub trait ConfigExt {
         }
     }
 }
+
+/// The strings of a configuration list, from [`ConfigExt::str_items`].
+#[derive(Debug, Clone)]
+pub enum StrItems<'a> {
+    /// A single string standing for a one-element list.
+    One(Option<&'a str>),
+    /// The elements of a list, all checked to be strings.
+    Slice(std::slice::Iter<'a, ConfigValue>),
+}
+
+impl<'a> Iterator for StrItems<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            StrItems::One(s) => s.take(),
+            // Every element was checked by `str_items`; filter_map only
+            // keeps this total without a panic path.
+            StrItems::Slice(it) => it.by_ref().find_map(ConfigValue::as_str),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            StrItems::One(s) => (usize::from(s.is_some()), Some(usize::from(s.is_some()))),
+            StrItems::Slice(it) => (it.len(), Some(it.len())),
+        }
+    }
+}
+
+impl ExactSizeIterator for StrItems<'_> {}
 
 impl ConfigExt for PluginConfig {
     fn value(&self, key: &str) -> Option<&ConfigValue> {
@@ -182,6 +231,12 @@ mod tests {
         assert!(cfg.int_list("list").is_err());
         assert!(cfg.tables("list").is_err());
         assert!(cfg.table("name").is_err());
+        let mixed = config(vec![(
+            "list",
+            ConfigValue::List(vec![string("a"), ConfigValue::Int(1)]),
+        )]);
+        assert!(mixed.str_items("list").is_err());
+        assert!(mixed.str_list("list").is_err());
     }
 
     #[test]
@@ -196,6 +251,14 @@ mod tests {
         assert_eq!(cfg.str_list("one").unwrap(), vec!["basic"]);
         assert_eq!(cfg.str_list("many").unwrap(), vec!["a", "b"]);
         assert!(cfg.str_list("none").unwrap().is_empty());
+        assert_eq!(cfg.str_items("one").unwrap().collect::<Vec<_>>(), ["basic"]);
+        assert_eq!(
+            cfg.str_items("many").unwrap().collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(cfg.str_items("many").unwrap().size_hint(), (2, Some(2)));
+        assert_eq!(cfg.str_items("none").unwrap().next(), None);
+        assert!(cfg.str_items("ids").is_err());
         assert_eq!(cfg.int_list("ids").unwrap(), vec![5]);
         let rules = cfg.tables("rules").unwrap();
         assert_eq!(rules, vec![&rule]);

@@ -45,7 +45,7 @@ pub use headend_abi::{
 };
 pub use headend_config_file as config_file;
 
-pub use config::{ConfigError, ConfigExt};
+pub use config::{ConfigError, ConfigExt, StrItems};
 pub use host::KvError;
 pub use rt::RawReply;
 
