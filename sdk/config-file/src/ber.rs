@@ -77,6 +77,14 @@ impl Oid {
 
     /// The BER contents octets (without tag and length).
     pub fn encode_contents(&self) -> Result<Vec<u8>, BerError> {
+        // Most arcs take one or two base-128 groups; one allocation in practice.
+        let mut out = Vec::with_capacity(self.0.len() * 2);
+        self.push_contents(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the BER contents octets to `out` (nothing on error).
+    pub fn push_contents(&self, out: &mut Vec<u8>) -> Result<(), BerError> {
         let arcs = &self.0;
         let (first, rest) = match arcs.len() {
             0 | 1 => return Err(BerError::BadOid),
@@ -91,12 +99,11 @@ impl Oid {
                 (first, arcs.get(2..).unwrap_or(&[]))
             }
         };
-        let mut out = Vec::new();
-        push_base128(&mut out, first);
+        push_base128(out, first);
         for &arc in rest {
-            push_base128(&mut out, u64::from(arc));
+            push_base128(out, u64::from(arc));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Parses the BER contents octets of an OBJECT IDENTIFIER.
@@ -161,7 +168,7 @@ impl FromStr for Oid {
     /// Parses dotted decimal, with or without a leading dot.
     fn from_str(s: &str) -> Result<Oid, BerError> {
         let t = s.trim().trim_start_matches('.');
-        let mut arcs = Vec::new();
+        let mut arcs = Vec::with_capacity(t.len() / 2 + 1);
         for part in t.split('.') {
             arcs.push(
                 part.parse::<u32>()
@@ -276,24 +283,34 @@ impl Value {
     pub fn parse(kind: &str, text: &str) -> Result<Value, BerError> {
         let bad = || BerError::ValueSyntax(kind.to_string(), text.to_string());
         let t = text.trim();
-        Ok(match kind.to_ascii_lowercase().as_str() {
-            "int" | "integer" | "integer32" => Value::Integer(t.parse().map_err(|_| bad())?),
-            "string" | "str" => Value::string(text),
-            "hex" => Value::OctetString(crate::unhex(t).ok_or_else(bad)?),
-            "ip" | "ipaddress" => Value::IpAddress(t.parse().map_err(|_| bad())?),
-            "gauge" | "gauge32" | "unsigned" | "unsigned32" => {
-                Value::Gauge32(t.parse().map_err(|_| bad())?)
-            }
-            "counter" | "counter32" => Value::Counter32(t.parse().map_err(|_| bad())?),
-            "timeticks" => Value::TimeTicks(t.parse().map_err(|_| bad())?),
-            "oid" => Value::ObjectIdentifier(t.parse().map_err(|_| bad())?),
-            "null" => Value::Null,
-            "truth" | "bool" => match t {
+        // Case-insensitive without a lower-cased copy: plugins call this per file.
+        let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(kind));
+        Ok(if is(&["int", "integer", "integer32"]) {
+            Value::Integer(t.parse().map_err(|_| bad())?)
+        } else if is(&["string", "str"]) {
+            Value::string(text)
+        } else if is(&["hex"]) {
+            Value::OctetString(crate::unhex(t).ok_or_else(bad)?)
+        } else if is(&["ip", "ipaddress"]) {
+            Value::IpAddress(t.parse().map_err(|_| bad())?)
+        } else if is(&["gauge", "gauge32", "unsigned", "unsigned32"]) {
+            Value::Gauge32(t.parse().map_err(|_| bad())?)
+        } else if is(&["counter", "counter32"]) {
+            Value::Counter32(t.parse().map_err(|_| bad())?)
+        } else if is(&["timeticks"]) {
+            Value::TimeTicks(t.parse().map_err(|_| bad())?)
+        } else if is(&["oid"]) {
+            Value::ObjectIdentifier(t.parse().map_err(|_| bad())?)
+        } else if is(&["null"]) {
+            Value::Null
+        } else if is(&["truth", "bool"]) {
+            match t {
                 "true" | "1" => Value::truth(true),
                 "false" | "2" => Value::truth(false),
                 _ => return Err(bad()),
-            },
-            _ => return Err(bad()),
+            }
+        } else {
+            return Err(bad());
         })
     }
 
@@ -314,19 +331,21 @@ impl Value {
         }
     }
 
-    fn contents(&self) -> Result<Vec<u8>, BerError> {
-        Ok(match self {
-            Value::Integer(v) => encode_signed(*v),
-            Value::OctetString(b) | Value::Opaque(b) => b.clone(),
-            Value::Null => Vec::new(),
-            Value::ObjectIdentifier(o) => o.encode_contents()?,
-            Value::IpAddress(a) => a.octets().to_vec(),
+    /// Appends the BER contents octets to `out`.
+    fn push_contents(&self, out: &mut Vec<u8>) -> Result<(), BerError> {
+        match self {
+            Value::Integer(v) => push_signed(out, *v),
+            Value::OctetString(b) | Value::Opaque(b) => out.extend_from_slice(b),
+            Value::Null => {}
+            Value::ObjectIdentifier(o) => o.push_contents(out)?,
+            Value::IpAddress(a) => out.extend_from_slice(&a.octets()),
             Value::Counter32(v) | Value::Gauge32(v) | Value::TimeTicks(v) => {
-                encode_unsigned(u64::from(*v))
+                push_unsigned(out, u64::from(*v))
             }
-            Value::Counter64(v) => encode_unsigned(*v),
-            Value::Other { contents, .. } => contents.clone(),
-        })
+            Value::Counter64(v) => push_unsigned(out, *v),
+            Value::Other { contents, .. } => out.extend_from_slice(contents),
+        }
+        Ok(())
     }
 
     fn from_tlv(t: u8, contents: &[u8]) -> Result<Value, BerError> {
@@ -378,7 +397,8 @@ impl fmt::Display for Value {
     }
 }
 
-fn encode_signed(v: i64) -> Vec<u8> {
+/// Appends a minimal two's-complement INTEGER body (X.690 8.3.2).
+fn push_signed(out: &mut Vec<u8>, v: i64) {
     let bytes = v.to_be_bytes();
     // X.690 8.3.2: drop leading octets that only repeat the sign.
     let mut start = 0;
@@ -391,25 +411,33 @@ fn encode_signed(v: i64) -> Vec<u8> {
         }
         start += 1;
     }
-    bytes.get(start..).unwrap_or(&[0]).to_vec()
+    out.extend_from_slice(bytes.get(start..).unwrap_or(&[0]));
 }
 
-fn encode_unsigned(v: u64) -> Vec<u8> {
-    // Unsigned application types are INTEGER-encoded: a leading 0x00 keeps
-    // values with the top bit set positive.
-    let mut out = vec![0u8];
-    out.extend_from_slice(&v.to_be_bytes());
-    let mut start = 0;
-    while start + 1 < out.len() {
-        let cur = out.get(start).copied().unwrap_or(0);
-        let next = out.get(start + 1).copied().unwrap_or(0);
-        if cur == 0 && next & 0x80 == 0 {
-            start += 1;
-        } else {
-            break;
-        }
+/// Appends an unsigned application value, INTEGER-encoded: a leading 0x00
+/// keeps values with the top bit set positive.
+fn push_unsigned(out: &mut Vec<u8>, v: u64) {
+    let bytes = v.to_be_bytes();
+    let skip = bytes.iter().take_while(|&&b| b == 0).count().min(7);
+    let body = bytes.get(skip..).unwrap_or(&[0]);
+    if body.first().map_or(false, |b| b & 0x80 != 0) {
+        out.push(0);
     }
-    out.get(start..).unwrap_or(&[0]).to_vec()
+    out.extend_from_slice(body);
+}
+
+#[cfg(test)]
+fn encode_signed(v: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_signed(&mut out, v);
+    out
+}
+
+#[cfg(test)]
+fn encode_unsigned(v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_unsigned(&mut out, v);
+    out
 }
 
 fn decode_signed(c: &[u8]) -> Result<i64, BerError> {
@@ -454,10 +482,34 @@ pub fn push_length(out: &mut Vec<u8>, len: usize) {
     }
 }
 
-fn push_tlv(out: &mut Vec<u8>, t: u8, contents: &[u8]) {
+/// Appends tag `t`, a one-octet length placeholder, then whatever `body`
+/// writes, and fixes the length up afterwards (moving the contents only when
+/// they need the long form, 128 octets or more). Everything from the tag on
+/// is removed again when `body` fails.
+fn push_tlv_with<E>(
+    out: &mut Vec<u8>,
+    t: u8,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let start = out.len();
     out.push(t);
-    push_length(out, contents.len());
-    out.extend_from_slice(contents);
+    out.push(0);
+    let contents = out.len();
+    if let Err(e) = body(out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let len = out.len() - contents;
+    if len < 0x80 {
+        if let Some(slot) = out.get_mut(contents - 1) {
+            *slot = len as u8;
+        }
+    } else {
+        let mut field = Vec::with_capacity(9);
+        push_length(&mut field, len);
+        out.splice(contents - 1..contents, field);
+    }
+    Ok(())
 }
 
 /// Reads one BER element at `pos`: (tag, contents, position after it).
@@ -502,16 +554,20 @@ impl VarBind {
 
     /// BER encoding of the whole `SEQUENCE`.
     pub fn encode(&self) -> Result<Vec<u8>, BerError> {
-        let mut inner = Vec::new();
-        push_tlv(
-            &mut inner,
-            tag::OBJECT_IDENTIFIER,
-            &self.oid.encode_contents()?,
-        );
-        push_tlv(&mut inner, self.value.tag(), &self.value.contents()?);
-        let mut out = Vec::with_capacity(inner.len() + 4);
-        push_tlv(&mut out, tag::SEQUENCE, &inner);
+        let mut out = Vec::with_capacity(self.oid.0.len() * 2 + 24);
+        self.encode_into(&mut out)?;
         Ok(out)
+    }
+
+    /// Appends the encoded VarBind to `out` (nothing on error): one buffer,
+    /// no intermediate vectors (config files hold dozens of VarBinds).
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), BerError> {
+        push_tlv_with(out, tag::SEQUENCE, |out| {
+            push_tlv_with(out, tag::OBJECT_IDENTIFIER, |out| {
+                self.oid.push_contents(out)
+            })?;
+            push_tlv_with(out, self.value.tag(), |out| self.value.push_contents(out))
+        })
     }
 
     /// Decodes exactly one VarBind (no trailing bytes).
@@ -553,6 +609,37 @@ mod tests {
 
     fn oid(s: &str) -> Oid {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn varbind_lengths_are_patched_in_place() {
+        // 130 octets of contents: the OCTET STRING and the SEQUENCE need the
+        // long length form, which moves the contents after the fact.
+        for n in [0usize, 1, 100, 127, 128, 130, 300] {
+            let vb = VarBind::new(oid("1.3.6.1.2.1.1.6.0"), Value::OctetString(vec![b'x'; n]));
+            let enc = vb.encode().unwrap();
+            assert_eq!(VarBind::decode(&enc).unwrap(), vb, "{n}");
+            let mut out = vec![0xee];
+            vb.encode_into(&mut out).unwrap();
+            assert_eq!(out.get(1..), Some(&enc[..]), "{n}");
+        }
+        let vb = VarBind::new(oid("1.3.6.1.2.1.1.5.0"), Value::Gauge32(0x8000_0000));
+        // SEQUENCE { OID 1.3.6.1.2.1.1.5.0, Gauge32 00 80 00 00 00 }
+        assert_eq!(
+            crate::hex(&vb.encode().unwrap()),
+            "301106082b0601020101050042050080000000"
+        );
+    }
+
+    #[test]
+    fn a_bad_oid_appends_nothing() {
+        let vb = VarBind::new(Oid::new(&[1]), Value::Null);
+        let mut out = vec![1, 2, 3];
+        assert_eq!(vb.encode_into(&mut out), Err(BerError::BadOid));
+        assert_eq!(out, [1, 2, 3]);
+        let vb = VarBind::new(oid("1.3.6.1"), Value::ObjectIdentifier(Oid::new(&[3, 1])));
+        assert_eq!(vb.encode_into(&mut out), Err(BerError::BadOid));
+        assert_eq!(out, [1, 2, 3]);
     }
 
     #[test]
@@ -619,6 +706,9 @@ mod tests {
     #[test]
     fn values_parse_from_configuration_text() {
         assert_eq!(Value::parse("int", "-3").unwrap(), Value::Integer(-3));
+        assert_eq!(Value::parse("Integer32", "7").unwrap(), Value::Integer(7));
+        assert_eq!(Value::parse("STRING", "x").unwrap(), Value::string("x"));
+        assert!(Value::parse("intx", "1").is_err());
         assert_eq!(
             Value::parse("ip", "10.0.0.1").unwrap(),
             Value::IpAddress(Ipv4Addr::new(10, 0, 0, 1))

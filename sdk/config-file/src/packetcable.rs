@@ -84,10 +84,15 @@ impl HashObject {
 
 /// The TLV 11 carrying an in-file hash.
 pub fn hash_tlv(object: HashObject, digest: &[u8; 20]) -> Result<Vec<u8>, MtaError> {
-    let vb = VarBind::new(object.oid(), Value::OctetString(digest.to_vec()));
-    let mut out = Vec::new();
-    Tlv::new(11, vb.encode()?).encode_into(FileKind::Mta, &mut out)?;
+    let mut out = Vec::with_capacity(48);
+    push_hash_tlv(&mut out, object, digest)?;
     Ok(out)
+}
+
+fn push_hash_tlv(out: &mut Vec<u8>, object: HashObject, digest: &[u8; 20]) -> Result<(), MtaError> {
+    let vb = VarBind::new(object.oid(), Value::OctetString(digest.to_vec()));
+    Tlv::new(11, vb.encode()?).encode_into(FileKind::Mta, out)?;
+    Ok(())
 }
 
 /// Adds the Basic-flow hash TLV to a complete file ending in [`END`]:
@@ -293,7 +298,10 @@ impl MtaConfig {
 
     /// The complete file, start and end TLVs included (Hybrid / Secure flow).
     pub fn build(&self) -> Result<Vec<u8>, MtaError> {
-        let mut out = START.to_vec();
+        // One buffer sized for a typical file (VarBinds of ~30-60 octets),
+        // plus room for the Basic-flow hash TLV, so it rarely reallocates.
+        let mut out = Vec::with_capacity(START.len() + END.len() + 48 * (self.tlvs.len() + 1));
+        out.extend_from_slice(&START);
         for t in &self.tlvs {
             if t.tlv_type == TLV_DELIMITER {
                 return Err(MtaError::Reserved);
@@ -306,7 +314,14 @@ impl MtaConfig {
 
     /// The complete file with the Basic-flow hash TLV before the end TLV.
     pub fn build_with_hash(&self, object: HashObject) -> Result<Vec<u8>, MtaError> {
-        insert_hash(&self.build()?, object)
+        // insert_hash, in place: hash the whole file, then put the hash TLV
+        // where the end TLV was and the end TLV after it.
+        let mut out = self.build()?;
+        let digest = config_hash(&out);
+        out.truncate(out.len().saturating_sub(END.len()));
+        push_hash_tlv(&mut out, object, &digest)?;
+        out.extend_from_slice(&END);
+        Ok(out)
     }
 }
 

@@ -118,8 +118,8 @@ impl Tlv {
             Body::Children(children) => {
                 let mut out = Vec::new();
                 for c in children {
-                    let p = format!("{path}.{}", c.tlv_type);
-                    c.encode_with_width(1, &p, &mut out)?;
+                    c.encode_with_width(1, &mut out)
+                        .map_err(|e| e.under(path))?;
                 }
                 Ok(out)
             }
@@ -128,33 +128,63 @@ impl Tlv {
 
     /// Appends this TLV as a top-level TLV of a file of `kind`.
     pub fn encode_into(&self, kind: FileKind, out: &mut Vec<u8>) -> Result<(), TlvError> {
-        let w = kind.length_width(self.tlv_type);
-        self.encode_with_width(w, &self.tlv_type.to_string(), out)
+        self.encode_with_width(kind.length_width(self.tlv_type), out)
     }
 
-    fn encode_with_width(
-        &self,
-        width: usize,
-        path: &str,
-        out: &mut Vec<u8>,
-    ) -> Result<(), TlvError> {
-        let value = self.encode_value(path)?;
-        let max = if width == 2 { 0xffff } else { 0xff };
-        if value.len() > max {
+    /// Appends type, length and value straight into `out` (children are
+    /// written in place and the length patched afterwards, so an aggregate
+    /// costs no intermediate buffers). On error nothing is appended and the
+    /// error's path starts at this TLV's type.
+    fn encode_with_width(&self, width: usize, out: &mut Vec<u8>) -> Result<(), TlvError> {
+        let (width, max) = if width == 2 { (2, 0xffff) } else { (1, 0xff) };
+        let start = out.len();
+        out.push(self.tlv_type);
+        out.extend_from_slice(&[0; 2][..width]);
+        let value_at = out.len();
+        match &self.body {
+            Body::Value(v) => out.extend_from_slice(v),
+            Body::Children(children) => {
+                for c in children {
+                    if let Err(e) = c.encode_with_width(1, out) {
+                        out.truncate(start);
+                        return Err(e.under(&self.tlv_type.to_string()));
+                    }
+                }
+            }
+        }
+        let len = out.len() - value_at;
+        if len > max {
+            out.truncate(start);
             return Err(TlvError::TooLong {
-                path: path.to_string(),
-                len: value.len(),
+                path: self.tlv_type.to_string(),
+                len,
                 max,
             });
         }
-        out.push(self.tlv_type);
-        if width == 2 {
-            out.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        } else {
-            out.push(value.len() as u8);
+        let field = (len as u16).to_be_bytes();
+        let field = if width == 2 { &field[..] } else { &field[1..] };
+        if let Some(slot) = out.get_mut(start + 1..value_at) {
+            slot.copy_from_slice(field);
         }
-        out.extend_from_slice(&value);
         Ok(())
+    }
+}
+
+impl TlvError {
+    /// The error as seen from an enclosing TLV at `path` (`24` + `4.1` → `24.4.1`).
+    fn under(self, path: &str) -> TlvError {
+        match self {
+            TlvError::TooLong {
+                path: inner,
+                len,
+                max,
+            } => TlvError::TooLong {
+                path: format!("{path}.{inner}"),
+                len,
+                max,
+            },
+            other => other,
+        }
     }
 }
 
@@ -272,6 +302,44 @@ mod tests {
                 max: 255
             }
         );
+    }
+
+    #[test]
+    fn nested_errors_keep_the_full_path_and_leave_the_buffer_alone() {
+        let t = Tlv::aggregate(
+            24,
+            vec![
+                Tlv::u8(1, 7),
+                Tlv::aggregate(4, vec![Tlv::new(1, vec![0; 300])]),
+            ],
+        );
+        let mut out = vec![0xaa];
+        let err = t.encode_into(FileKind::Cm, &mut out).unwrap_err();
+        assert_eq!(
+            err,
+            TlvError::TooLong {
+                path: "24.4.1".into(),
+                len: 300,
+                max: 255
+            }
+        );
+        assert_eq!(out, [0xaa]);
+        // The aggregate itself too long: 2 x (2 + 200) > 255.
+        let t = Tlv::aggregate(
+            43,
+            vec![Tlv::new(1, vec![1; 200]), Tlv::new(2, vec![2; 200])],
+        );
+        let err = t.encode_into(FileKind::Cm, &mut out).unwrap_err();
+        assert_eq!(
+            err,
+            TlvError::TooLong {
+                path: "43".into(),
+                len: 404,
+                max: 255
+            }
+        );
+        assert_eq!(t.encode_value("43").unwrap().len(), 404);
+        assert_eq!(out, [0xaa]);
     }
 
     #[test]
