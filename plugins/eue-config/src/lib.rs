@@ -27,6 +27,7 @@
 //! snmp = [{ oid = "1.3.6.1.2.1.1.6.0", type = "string", value = "lab" }]
 //! ```
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use headend_sdk::config_file::{
@@ -65,11 +66,17 @@ enum Flow {
 }
 
 fn parse_flow(s: &str) -> Result<Flow, String> {
-    match s.to_ascii_uppercase().as_str() {
-        "BASIC.1" | "BASIC.2" => Ok(Flow::Basic),
-        "HYBRID.1" | "HYBRID.2" => Ok(Flow::Hybrid),
-        "SECURE" => Ok(Flow::Secure),
-        _ => Err(format!(
+    // Case-insensitive without an upper-cased copy: this runs per file.
+    const NAMES: [(&str, Flow); 5] = [
+        ("BASIC.1", Flow::Basic),
+        ("BASIC.2", Flow::Basic),
+        ("HYBRID.1", Flow::Hybrid),
+        ("HYBRID.2", Flow::Hybrid),
+        ("SECURE", Flow::Secure),
+    ];
+    match NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
+        Some((_, flow)) => Ok(*flow),
+        None => Err(format!(
             "unknown flow `{s}` (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2 or SECURE)"
         )),
     }
@@ -80,8 +87,8 @@ fn flow_of(dev: &Device, cfg: &PluginConfig) -> Result<Flow, String> {
     if let Some(v) = dev.account.as_ref().and_then(|a| a.attribute(attr)) {
         return parse_flow(v).map_err(|e| format!("account attribute {attr}: {e}"));
     }
-    let basic = cfg.str_list("basic_domains")?;
-    if dev.domains.iter().any(|d| basic.contains(&d.as_str())) {
+    let mut basic = cfg.str_items("basic_domains")?;
+    if basic.any(|b| dev.domains.iter().any(|d| d == b)) {
         return Ok(Flow::Basic);
     }
     parse_flow(cfg.str_or("flow", "HYBRID.2")?).map_err(|e| format!("config key `flow`: {e}"))
@@ -97,10 +104,10 @@ fn snmp_objects(cfg: &dyn ConfigExt, key: &str) -> Result<Vec<VarBind>, String> 
     for t in cfg.tables(key)? {
         let oid = t.require_str("oid")?;
         let kind = t.str_or("type", "string")?;
-        let text = match t.value("value") {
-            Some(ConfigValue::Str(s)) => s.clone(),
-            Some(ConfigValue::Int(i)) => i.to_string(),
-            Some(ConfigValue::Bool(b)) => b.to_string(),
+        let text: Cow<'_, str> = match t.value("value") {
+            Some(ConfigValue::Str(s)) => Cow::Borrowed(s),
+            Some(ConfigValue::Int(i)) => Cow::Owned(i.to_string()),
+            Some(ConfigValue::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
             _ => return Err(format!("config key `{key}`: object {oid} needs a `value`")),
         };
         let oid = oid
@@ -143,10 +150,10 @@ fn build(cfg: &PluginConfig, flow: Flow) -> Result<MtaConfig, String> {
         return Err("config keys `pcscf` / `dns_servers` need `operator_domain` (their rows hang off operator row 1)".into());
     }
     for (i, t) in pcscf.iter().enumerate() {
-        let transport = match t.str_or("transport", "udp")?.to_ascii_lowercase().as_str() {
-            "udp" => SipTransport::Udp,
-            "tcp" => SipTransport::Tcp,
-            "tls" => SipTransport::Tls,
+        let transport = match t.str_or("transport", "udp")? {
+            s if s.eq_ignore_ascii_case("udp") => SipTransport::Udp,
+            s if s.eq_ignore_ascii_case("tcp") => SipTransport::Tcp,
+            s if s.eq_ignore_ascii_case("tls") => SipTransport::Tls,
             other => {
                 return Err(format!(
                     "config key `pcscf`: transport `{other}` (udp, tcp or tls)"
@@ -203,14 +210,10 @@ pub fn generate(req: &ConfigRequest, cfg: &PluginConfig) -> Result<Option<Config
     }
     let flow = flow_of(&req.device, cfg)?;
     let file = build(cfg, flow)?;
-    let hash_object = match cfg
-        .str_or("hash_object", "ietf")?
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "ietf" => HashObject::Ietf,
-        "cablelabs" => HashObject::CableLabs,
-        "euro" => HashObject::Euro,
+    let hash_object = match cfg.str_or("hash_object", "ietf")? {
+        s if s.eq_ignore_ascii_case("ietf") => HashObject::Ietf,
+        s if s.eq_ignore_ascii_case("cablelabs") => HashObject::CableLabs,
+        s if s.eq_ignore_ascii_case("euro") => HashObject::Euro,
         other => {
             return Err(format!(
                 "config key `hash_object`: `{other}` (ietf, cablelabs or euro)"

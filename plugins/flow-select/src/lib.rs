@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use headend_sdk::{
     host, ConfigExt, Device, FlowDecision, FlowVariant, PluginConfig, ProvisioningFlow,
-    ProvisioningServer,
+    ProvisioningServer, StrItems,
 };
 
 /// DSS_ID is at most 32 bytes (CCCv6 sub-option 1).
@@ -33,14 +33,18 @@ enum Flow {
 
 impl Flow {
     fn parse(key: &str, s: &str) -> Result<Flow, String> {
-        match s.to_ascii_uppercase().as_str() {
-            "BASIC.1" => Ok(Flow::Basic(FlowVariant::One)),
-            "BASIC.2" => Ok(Flow::Basic(FlowVariant::Two)),
-            "HYBRID.1" => Ok(Flow::Hybrid(FlowVariant::One)),
-            "HYBRID.2" => Ok(Flow::Hybrid(FlowVariant::Two)),
-            "SECURE" => Ok(Flow::Secure),
-            "DISABLED" => Ok(Flow::Disabled),
-            _ => Err(format!(
+        // Case-insensitive without an upper-cased copy: this runs per call.
+        const NAMES: [(&str, Flow); 6] = [
+            ("BASIC.1", Flow::Basic(FlowVariant::One)),
+            ("BASIC.2", Flow::Basic(FlowVariant::Two)),
+            ("HYBRID.1", Flow::Hybrid(FlowVariant::One)),
+            ("HYBRID.2", Flow::Hybrid(FlowVariant::Two)),
+            ("SECURE", Flow::Secure),
+            ("DISABLED", Flow::Disabled),
+        ];
+        match NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
+            Some((_, flow)) => Ok(*flow),
+            None => Err(format!(
                 "config key `{key}`: unknown flow `{s}` \
                  (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2, SECURE or disabled)"
             )),
@@ -81,10 +85,10 @@ enum Unknown {
 
 /// The plugin configuration, validated.
 struct Settings<'a> {
-    families: Vec<&'a str>,
+    families: StrItems<'a>,
     voice_domain: Option<&'a str>,
     voice_flow: Flow,
-    basic_domains: Vec<&'a str>,
+    basic_domains: StrItems<'a>,
     basic_flow: Flow,
     default_flow: Flow,
     unknown: Unknown,
@@ -98,9 +102,9 @@ struct Settings<'a> {
 
 impl<'a> Settings<'a> {
     fn parse(cfg: &'a PluginConfig) -> Result<Settings<'a>, String> {
-        let mut families = cfg.str_list("families")?;
-        if families.is_empty() {
-            families.push("pktc");
+        let mut families = cfg.str_items("families")?;
+        if families.len() == 0 {
+            families = StrItems::One(Some("pktc"));
         }
         let flow = |key: &str, default: &str| -> Result<Flow, String> {
             Flow::parse(key, cfg.str_or(key, default)?)
@@ -132,7 +136,7 @@ impl<'a> Settings<'a> {
             families,
             voice_domain: cfg.opt_str("voice_domain")?,
             voice_flow: flow("voice_flow", "HYBRID.2")?,
-            basic_domains: cfg.str_list("basic_domains")?,
+            basic_domains: cfg.str_items("basic_domains")?,
             basic_flow: flow("basic_flow", "BASIC.1")?,
             default_flow: flow("default_flow", "disabled")?,
             unknown,
@@ -249,28 +253,47 @@ fn fit(dev: &Device, wanted: Flow, secure_available: bool) -> Flow {
         .unwrap_or(Flow::Disabled)
 }
 
-/// Expands `{mac}`, `{mac_hex}`, `{flow}`, `{device_type}` and `{model}`.
+/// Expands `{mac}`, `{mac_hex}`, `{flow}`, `{device_type}` and `{model}` in
+/// one pass (other `{...}` text is kept as written).
 fn file_name(template: &str, dev: &Device, flow: Flow) -> String {
-    let mac_hex: String = dev.mac.chars().filter(|c| *c != ':').collect();
-    template
-        .replace("{mac}", &dev.mac)
-        .replace("{mac_hex}", &mac_hex)
-        .replace("{flow}", flow.name())
-        .replace("{device_type}", &dev.device_type.to_ascii_lowercase())
-        .replace("{model}", &dev.model)
+    let mut out = String::with_capacity(template.len() + dev.mac.len() + dev.model.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let (text, tail) = rest.split_at(open);
+        out.push_str(text);
+        let name_len = tail.find('}').map(|close| close + 1);
+        let placeholder = name_len.and_then(|n| tail.get(..n));
+        match placeholder {
+            Some("{mac}") => out.push_str(&dev.mac),
+            Some("{mac_hex}") => out.extend(dev.mac.chars().filter(|c| *c != ':')),
+            Some("{flow}") => out.push_str(flow.name()),
+            Some("{device_type}") => {
+                out.extend(dev.device_type.chars().map(|c| c.to_ascii_lowercase()))
+            }
+            Some("{model}") => out.push_str(&dev.model),
+            _ => {
+                out.push('{');
+                rest = tail.get(1..).unwrap_or("");
+                continue;
+            }
+        }
+        rest = name_len.and_then(|n| tail.get(n..)).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The flow-selection hook.
 pub fn select(dev: &Device, cfg: &PluginConfig) -> Result<FlowDecision, String> {
     let s = Settings::parse(cfg)?;
-    let (wanted, reason) = if !s.families.iter().any(|f| *f == dev.family) {
+    let (wanted, reason) = if !s.families.clone().any(|f| f == dev.family) {
         match s.unknown {
             Unknown::Decline => {
                 return Err(format!("device family `{}` is not handled", dev.family))
             }
             Unknown::Flow(f) => (f, "unknown device"),
         }
-    } else if s.basic_domains.iter().any(|d| dev.in_domain(d)) {
+    } else if s.basic_domains.clone().any(|d| dev.in_domain(d)) {
         (s.basic_flow, "basic domain")
     } else {
         match s.voice_domain {
@@ -435,6 +458,31 @@ mod tests {
         let d = call(&PluginConfig::default(), &eue(&["all"], &[])).unwrap();
         assert_eq!(d.flow, ProvisioningFlow::Hybrid(FlowVariant::Two));
         assert_eq!(d.provisioning_server, None);
+    }
+
+    #[test]
+    fn file_name_placeholders_expand_in_one_pass() {
+        let mut d = eue(&["all"], &[]);
+        d.model = "TM822".into();
+        let flow = Flow::Basic(FlowVariant::One);
+        assert_eq!(
+            file_name("{mac}|{mac_hex}|{flow}|{device_type}|{model}", &d, flow),
+            "00:10:18:aa:bb:cc|001018aabbcc|basic.1|edva|TM822"
+        );
+        // Unknown and unterminated placeholders stay as written.
+        assert_eq!(file_name("a{x}{mac_hex", &d, flow), "a{x}{mac_hex");
+        assert_eq!(file_name("{{model}}", &d, flow), "{TM822}");
+        assert_eq!(file_name("", &d, flow), "");
+    }
+
+    #[test]
+    fn flow_names_are_case_insensitive() {
+        assert_eq!(
+            Flow::parse("k", "hybrid.1"),
+            Ok(Flow::Hybrid(FlowVariant::One))
+        );
+        assert_eq!(Flow::parse("k", "Disabled"), Ok(Flow::Disabled));
+        assert!(Flow::parse("k", "HYBRID").is_err());
     }
 
     #[test]
