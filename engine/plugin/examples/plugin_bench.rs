@@ -120,7 +120,11 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(50_000);
-    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist");
+    // HEADEND_PLUGIN_DIST=<dir> measures other builds (e.g. unstripped ones for profiling).
+    let dist = std::env::var_os("HEADEND_PLUGIN_DIST").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist"),
+        PathBuf::from,
+    );
     let flow = dist.join("flow-select.wasm");
     if !flow.is_file() {
         eprintln!("{} missing: run plugins/build.sh", flow.display());
