@@ -110,6 +110,10 @@ impl Deadlines {
 /// Default memory cap of one plugin instance.
 pub const DEFAULT_MEMORY_LIMIT: usize = 16 << 20;
 
+/// Bytes reserved for the encoded hook input beyond the config (a device
+/// context with a few domains and capabilities encodes to ~300).
+const REQUEST_INPUT_CAPACITY: usize = 1024;
+
 /// Deadline of the load-time `headend_abi_version` call.
 const ABI_CHECK_DEADLINE: Duration = Duration::from_secs(1);
 
@@ -476,14 +480,18 @@ impl Plugin {
                 "the plugin does not export this hook".into(),
             ));
         };
-        let input_bytes = abi::encode(input).map_err(|e| {
+        // The whole request in one buffer: the cached config bytes, then the
+        // input serialized right behind them (pre-sized so that a typical
+        // device context does not reallocate).
+        let mut request = Vec::with_capacity(self.config_bytes.len() + REQUEST_INPUT_CAPACITY);
+        request.extend_from_slice(&self.config_bytes);
+        let request = postcard::to_extend(input, request).map_err(|e| {
             (
                 FailureReason::Unavailable,
                 format!("input does not encode: {e}"),
             )
         })?;
-        let c = self.config_bytes.len();
-        let total = c + input_bytes.len();
+        let total = request.len();
         let total_i32 = i32::try_from(total).map_err(|_| {
             (
                 FailureReason::Unavailable,
@@ -528,9 +536,7 @@ impl Plugin {
                     format!("headend_alloc({total}) returned {ptr:#x}, outside guest memory"),
                 )));
             };
-            let (head, tail) = dst.split_at_mut(c);
-            head.copy_from_slice(&self.config_bytes);
-            tail.copy_from_slice(&input_bytes);
+            dst.copy_from_slice(&request);
             let packed = func.call(&mut store, (ptr, total_i32))?;
             let (rptr, rlen) = abi::unpack(packed);
             let data = memory.data(&store);
@@ -850,6 +856,9 @@ mod tests {
         let mut parts = abi::encode(&config).unwrap();
         parts.extend(abi::encode(&dev).unwrap());
         assert_eq!(whole, parts);
+        // run_for's form: the input serialized behind the cached config bytes.
+        let spliced = postcard::to_extend(&dev, abi::encode(&config).unwrap()).unwrap();
+        assert_eq!(whole, spliced);
     }
 
     #[test]
