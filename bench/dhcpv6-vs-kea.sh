@@ -2,34 +2,55 @@
 # DHCPv6 SARR throughput, headend vs ISC Kea 2.2 kea-dhcp6, side by side on this machine.
 #
 # Method (shared/docs/peers.md §2, §3.4, §3.5): two namespaces joined by a veth pair,
-# server in `ksrv` (2001:db8:1::1 on vs0), perfdhcp -6 in `kcli` (2001:db8:1::2 on vc0)
-# in relayed mode (-A 1: every SOLICIT/REQUEST inside a Relay-Forward, as from a CMTS).
-# Both servers persist every lease before replying (Kea: memfile persist=true,
-# multi-threaded; headend: sled with group commit), serve the same /64 and return the
-# same CableLabs options (17/4491: 32, 33, 34, 37, 38). The same rate ramp runs
-# against each; the result is the highest rate with < 0.1 % of SA and of RR lost.
+# server in one (2001:db8:1::1 on vs0), perfdhcp -6 in the other (2001:db8:1::2 on vc0)
+# in relayed mode (-A 1: every SOLICIT/REQUEST inside a Relay-Forward whose
+# link-address is perfdhcp's own address, as from a CMTS). Both servers persist every
+# lease before replying (Kea: memfile persist=true, multi-threaded; headend: sled with
+# group commit), serve the same /64 and return the same options: 23 and CableLabs
+# 17/4491 sub-options 32, 33, 34, 37, 38 to perfdhcp's DOCSIS 3.0 option 16 and CL ORO.
 #
-# Run by hand as root, with a release build:
+# State: before the ramp each server is preloaded through its own durable path with
+# PRELOAD SARR exchanges over PRELOAD clients of another DUID base than the ramp's
+# (perfdhcp 2.2 walks its -R clients in order, so each preload exchange binds a new
+# client); the bindings each server then holds are printed. (headend has no DHCPv6
+# `store seed`; going through the protocol treats both servers alike.)
+# The ramp: the same rates against each; the result is the highest rate with < 0.1 %
+# of SOLICIT-ADVERTISE and of REQUEST-REPLY exchanges lost. For every rate the server's
+# and perfdhcp's CPU seconds are printed (they share the 2 cores).
+#
+# Run by hand as root (not by CI), with a release build:
 #   cargo build --release -p headend
 #   bench/dhcpv6-vs-kea.sh [kea|headend|both]
-# Environment: RATES ["2000 4000 8000 12000 16000 24000 32000"], PERIOD [20],
-#   CLIENTS [100000], KEA_THREADS [2], HEADEND [target/release/headend], KEEP=1 keeps $WORK.
-# Bounded: one perfdhcp run per rate and server under `timeout`; everything started
-# here is stopped by PID and the namespaces are deleted on exit.
+# Environment (defaults in brackets):
+#   RATES    ascending ["4000 8000 10000 12000 16000 20000 24000 28000 32000"]
+#   PERIOD   seconds per rate [20]          CLIENTS  perfdhcp -R in the ramp [100000]
+#   PRELOAD  preload exchanges/clients [1000000]  PRELOAD_RATE [10000]
+#   RETRIES  extra tries at a failing rate [1]     KEA_THREADS [2]
+#   PERF_MODE  perfdhcp threading: auto (-g single up to 8000/s, multi above), single, multi
+#   HEADEND  binary [target/release/headend]       KEEP=1 keeps the work directory
+# Bounded: every perfdhcp run and wait has a limit; everything started here is stopped
+# by PID and the namespaces are deleted on exit.
 set -euo pipefail
 
 WHICH=${1:-both}
-RATES=${RATES:-"2000 4000 8000 12000 16000 24000 32000"}
+RATES=${RATES:-"4000 8000 10000 12000 16000 20000 24000 28000 32000"}
 PERIOD=${PERIOD:-20}
 CLIENTS=${CLIENTS:-100000}
+PRELOAD=${PRELOAD:-1000000}
+PRELOAD_RATE=${PRELOAD_RATE:-10000}
+RETRIES=${RETRIES:-1}
 KEA_THREADS=${KEA_THREADS:-2}
+PERF_MODE=${PERF_MODE:-auto}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 HEADEND=${HEADEND:-$REPO/target/release/headend}
 PATH=$PATH:/usr/sbin:/sbin
 SRV=2001:db8:1::1
 CLI=2001:db8:1::2
+# A DOCSIS 3.0 eCM: option 16 (4491, "docsis3.0"), option 17 (4491, CL ORO 32 33 34 37 38).
+PERF_OPTS=(-o 16,0000118b0009646f63736973332e30 -o 17,0000118b0001000a00200021002200250026)
 
 case $WHICH in kea|headend|both) ;; *) echo "usage: $0 [kea|headend|both]" >&2; exit 2 ;; esac
+case $PERF_MODE in auto|single|multi) ;; *) echo "PERF_MODE must be auto, single or multi" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
 for t in ip perfdhcp awk timeout; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 2; }; done
 [ "$WHICH" = headend ] || command -v kea-dhcp6 >/dev/null || { echo "missing kea-dhcp6" >&2; exit 2; }
@@ -37,16 +58,42 @@ for t in ip perfdhcp awk timeout; do command -v $t >/dev/null || { echo "missing
 
 WORK=$(mktemp -d /tmp/headend-bench6.XXXXXX)
 NS_S=hb6srv$$; NS_C=hb6cli$$
-PIDS=()
+SERVER_PID=
 cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    sleep 1
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
-    ip netns del $NS_S 2>/dev/null || true
-    ip netns del $NS_C 2>/dev/null || true
-    [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"
+    set +e
+    if [ -n "$SERVER_PID" ]; then stop_pid "$SERVER_PID"; fi
+    ip netns del $NS_S 2>/dev/null
+    ip netns del $NS_C 2>/dev/null
+    if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# SIGTERM, up to 30 s to exit, then SIGKILL; only ever the PID we started.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+}
+
+# Waits (at most $3 s) until file $1 contains $2 while PID $4 lives.
+wait_for_line() {
+    local file=$1 needle=$2 limit=$3 pid=$4 i
+    for i in $(seq $((limit * 10))); do
+        grep -qF "$needle" "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { echo "server exited before $needle:" >&2; tail -20 "$file" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "no '$needle' within ${limit}s:" >&2; tail -20 "$file" >&2; return 1
+}
+
+rcvbuf_errors() {
+    ip netns exec $NS_S awk '/^Udp6RcvbufErrors/ { print $2 }' /proc/net/snmp6
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 
 ip netns add $NS_S; ip netns add $NS_C
 ip link add vs0 netns $NS_S type veth peer name vc0 netns $NS_C
@@ -54,36 +101,107 @@ for ns in $NS_S $NS_C; do ip -n $ns link set lo up; done
 ip -n $NS_S link set vs0 up; ip -n $NS_C link set vc0 up
 ip -n $NS_S addr add $SRV/64 dev vs0 nodad
 ip -n $NS_C addr add $CLI/64 dev vc0 nodad
-sleep 3
+# perfdhcp -l vc0 sends from the interface's link-local address too: wait for it.
+for i in $(seq 100); do
+    ip -n $NS_C -6 addr show dev vc0 scope link | grep -q tentative || break; sleep 0.1
+done
+echo "namespaces $NS_S/$NS_C, work directory $WORK"
+echo "load: perfdhcp -6 -A 1 from $CLI -> $SRV:547, -R $CLIENTS, -W 1 s, ${PERIOD} s per rate; rates: $RATES"
+echo
 
-cat > "$WORK/headend.toml" <<TOML
-[server]
-store = "$WORK/state"
-[[domain]]
-name = "cm"
-[dhcpv6]
-listen = ["[$SRV]:547"]
-rapid_commit = false
-tftp_servers = ["$SRV"]
-config_file = '"cm-basic.cfg"'
-syslog_servers = ["$SRV"]
-time_servers = ["$SRV"]
-time_offset = 0
-dns_servers = ["$SRV"]
-[[pool6]]
-name = "bench6"
-prefix = "2001:db8:1::/64"
-# perfdhcp -A1 puts its own address (or ::) in link-address.
-links = ["$CLI", "::", "$SRV"]
-TOML
+# perfdhcp -6 relayed; $1 = output file, the rest = extra arguments. Prints its CPU seconds.
+perf() {
+    local out=$1; shift
+    local t0 t1
+    TIMEFORMAT='%U %S'
+    { time timeout -s INT -k 5 $((PERIOD + 60)) ip netns exec $NS_C perfdhcp "$@" > "$out" 2>&1 || true; } 2> "$out.time"
+    awk '{ printf "%.1f", $1 + $2 }' "$out.time"
+}
 
-cat > "$WORK/kea6.json" <<JSON
+# Preloads the server with PID $1 (name $2): PRELOAD exchanges at PRELOAD_RATE.
+preload() {
+    local pid=$1 name=$2 secs out
+    secs=$(( (PRELOAD + PRELOAD_RATE - 1) / PRELOAD_RATE ))
+    [ "$PRELOAD" -gt 0 ] || return 0
+    out="$WORK/preload-$name.txt"
+    echo "$name: preloading, $PRELOAD exchanges at $PRELOAD_RATE/s over $PRELOAD clients ($secs s)"
+    PERIOD=$secs perf "$out" -6 -A 1 -l vc0 -b mac=02:00:00:00:00:00 -r "$PRELOAD_RATE" -R "$PRELOAD" \
+        -p "$secs" -W 1000000 "${PERF_OPTS[@]}" "$SRV" > /dev/null
+    kill -0 "$pid" 2>/dev/null || { echo "$name died during the preload" >&2; return 1; }
+    awk -v name="$name" '/Statistics for: REQUEST-REPLY/ { s = 1 } s && /^received packets:/ { print name ": preload REPLYs received: " $3; exit }' "$out"
+}
+
+# One perfdhcp run at rate $2 against the server with PID $1 (name $3).
+# Prints a result line; returns 0 when < 0.1 % of SA and of RR exchanges were lost.
+step() {
+    local pid=$1 rate=$2 name=$3 out u0 u1 t0 t1 pcpu pdx=()
+    out="$WORK/perf-$name-$rate-$(date +%s).txt"
+    case $PERF_MODE in
+        single) pdx=(-g single) ;;
+        multi) pdx=(-g multi) ;;
+        auto) [ "$rate" -le 8000 ] && pdx=(-g single) ;;
+    esac
+    u0=$(rcvbuf_errors); t0=$(cpu_ticks "$pid")
+    pcpu=$(perf "$out" "${pdx[@]}" -6 -A 1 -l vc0 -r "$rate" -R "$CLIENTS" -p "$PERIOD" -W 1000000 \
+        "${PERF_OPTS[@]}" "$SRV")
+    u1=$(rcvbuf_errors); t1=$(cpu_ticks "$pid" 2>/dev/null || echo "$t0")
+    kill -0 "$pid" 2>/dev/null || { echo "$name died during the $rate/s run" >&2; return 2; }
+    awk -v rate="$rate" -v name="$name" -v rcv=$((u1 - u0)) -v cpu=$((t1 - t0)) -v hz="$hz" \
+        -v pcpu="$pcpu" -v period="$PERIOD" '
+        /Statistics for: SOLICIT-ADVERTISE/ { s = "SA" } /Statistics for: REQUEST-REPLY/ { s = "RR" }
+        /^sent packets:/ { sent[s] = $3 } /^received packets:/ { recv[s] = $3 }
+        /^avg delay:/ { delay[s] = $3 }
+        END {
+            if (sent["SA"] == "" || sent["RR"] == "") { print name, rate "/s: no perfdhcp report"; exit 1 }
+            lost_sa = sent["SA"] - recv["SA"]; lost_rr = sent["RR"] - recv["RR"]
+            psa = sent["SA"] ? 100 * lost_sa / sent["SA"] : 100
+            prr = sent["RR"] ? 100 * lost_rr / sent["RR"] : 100
+            ok = (sent["SA"] > 0 && sent["RR"] > 0 && lost_sa * 1000 < sent["SA"] && lost_rr * 1000 < sent["RR"])
+            printf "%-8s %6d/s asked, %8.0f/s REPLYs: SA lost %.4f %%, RR lost %.4f %%, avg delay %s/%s ms, server CPU %.1f s (%.0f us per SARR), perfdhcp CPU %s s, Udp6RcvbufErrors %d  %s\n",
+                name, rate, recv["RR"] / period, psa, prr, delay["SA"], delay["RR"], cpu / hz,
+                recv["RR"] ? cpu / hz / recv["RR"] * 1e6 : 0, pcpu, rcv, ok ? "ok" : "LOSSY"
+            exit ok ? 0 : 1
+        }' "$out"
+}
+
+warn_if_busy() {
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "$1: load average before the ramp: $load"
+    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+        echo "WARNING: the machine is not idle (load $load on $(nproc) cores); results will be low and noisy" >&2
+    fi
+}
+
+# Ramps through RATES against PID $1; sets BEST.
+ramp() {
+    local pid=$1 name=$2 rate tries rc
+    warn_if_busy "$name"
+    BEST=0
+    for rate in $RATES; do
+        tries=0
+        while :; do
+            rc=0; step "$pid" "$rate" "$name" || rc=$?
+            [ $rc -eq 2 ] && return 1
+            [ $rc -eq 0 ] && { BEST=$rate; break; }
+            tries=$((tries + 1))
+            [ $tries -gt "$RETRIES" ] && return 0
+        done
+    done
+}
+
+KEA_BEST=
+HEADEND_BEST=
+
+if [ "$WHICH" != headend ]; then
+    mkdir -p "$WORK/kea"
+    cat > "$WORK/kea/kea6.json" <<JSON
 { "Dhcp6": {
   "interfaces-config": { "interfaces": [ "vs0/$SRV" ] },
   "server-id": { "type": "LLT", "persist": false },
-  "lease-database": { "type": "memfile", "persist": true, "name": "$WORK/leases6.csv", "lfc-interval": 3600 },
+  "lease-database": { "type": "memfile", "persist": true, "name": "$WORK/kea/leases6.csv", "lfc-interval": 3600 },
   "multi-threading": { "enable-multi-threading": true, "thread-pool-size": $KEA_THREADS, "packet-queue-size": 256 },
-  "preferred-lifetime": 3000, "valid-lifetime": 4000, "renew-timer": 1000, "rebind-timer": 2000,
+  "preferred-lifetime": 3600, "valid-lifetime": 7200, "renew-timer": 1800, "rebind-timer": 2880,
   "subnet6": [ { "id": 1, "subnet": "2001:db8:1::/64", "interface": "vs0",
       "pools": [ { "pool": "2001:db8:1::1000 - 2001:db8:1::ffff:ffff" } ],
       "option-data": [
@@ -93,37 +211,71 @@ cat > "$WORK/kea6.json" <<JSON
         { "name": "syslog-servers", "space": "vendor-4491", "data": "$SRV" },
         { "name": "time-servers",   "space": "vendor-4491", "data": "$SRV" },
         { "name": "time-offset",    "space": "vendor-4491", "data": "0" } ] } ],
-  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "$WORK/kea6.log" } ], "severity": "WARN" } ]
+  "loggers": [
+    { "name": "kea-dhcp6", "output_options": [ { "output": "$WORK/kea/kea6.log" } ], "severity": "WARN" },
+    { "name": "kea-dhcp6.dhcp6", "output_options": [ { "output": "$WORK/kea/kea6.log" } ], "severity": "INFO" } ]
 } }
 JSON
-
-# Vendor class docsis3.0 and a CL ORO (32,33,34,37,38) in a DOCSIS 3.0 option 16/17, as an eCM sends.
-PERF_OPTS=(-o 16,0000118b0009646f63736973332e30
-           -o 17,0000118b0001000a00200021002200250026)
-
-ramp() {  # $1 = label
-    local best=0
-    for r in $RATES; do
-        local out="$WORK/perf-$1-$r.txt"
-        timeout $((PERIOD + 30)) ip netns exec $NS_C perfdhcp -6 -A 1 -l vc0 -r "$r" -R "$CLIENTS" \
-            -p "$PERIOD" "${PERF_OPTS[@]}" "$SRV" > "$out" 2>&1 || true
-        local loss
-        loss=$(awk '/drops ratio/ { gsub(/[^0-9.]/, "", $3); if ($3 + 0 > m) m = $3 + 0 } END { print m + 0 }' "$out")
-        echo "$1 rate=$r max_drop_ratio=${loss}% $(grep -m2 'received packets' "$out" | tr '\n' ' ')"
-        if awk -v l="$loss" 'BEGIN { exit !(l < 0.1) }'; then best=$r; else break; fi
-    done
-    echo "$1 best SARR rate with < 0.1 % drops: $best/s"
-}
+    export KEA_LOCKFILE_DIR=$WORK/kea KEA_PIDFILE_DIR=$WORK/kea
+    ip netns exec $NS_S kea-dhcp6 -t "$WORK/kea/kea6.json" > "$WORK/kea/check.txt" 2>&1 || { cat "$WORK/kea/check.txt" >&2; exit 1; }
+    ip netns exec $NS_S kea-dhcp6 -c "$WORK/kea/kea6.json" > "$WORK/kea/stdout.txt" 2>&1 &
+    SERVER_PID=$!
+    wait_for_line "$WORK/kea/kea6.log" DHCP6_STARTED 600 "$SERVER_PID"
+    echo "kea: $(kea-dhcp6 -V | head -1), $KEA_THREADS threads"
+    preload "$SERVER_PID" kea
+    echo "kea: leases in its memfile: $(tail -n +2 "$WORK/kea/leases6.csv" | cut -d, -f1 | sort -u | wc -l) distinct addresses"
+    ramp "$SERVER_PID" kea
+    KEA_BEST=$BEST
+    stop_pid "$SERVER_PID"; SERVER_PID=
+    echo "kea: highest rate with < 0.1 % loss: $KEA_BEST/s"
+    echo
+fi
 
 if [ "$WHICH" != kea ]; then
-    ip netns exec $NS_S "$HEADEND" run --config "$WORK/headend.toml" > "$WORK/headend.log" 2>&1 &
-    PIDS+=($!); sleep 2
-    ramp headend
-    kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+    mkdir -p "$WORK/headend"
+    cat > "$WORK/headend/headend.toml" <<TOML
+[server]
+name = "bench6"
+store = "$WORK/headend/store"
+[dhcpv6]
+listen = ["[$SRV]:547"]
+preferred_lifetime = 3600
+valid_lifetime = 7200
+tftp_servers = ["$SRV"]
+config_file = '"cm-basic.cfg"'
+syslog_servers = ["$SRV"]
+time_servers = ["$SRV"]
+time_offset = 0
+dns_servers = ["$SRV"]
+[[pool6]]
+name = "bench6"
+prefix = "2001:db8:1::/64"
+# perfdhcp -A 1 puts its own address in link-address.
+links = ["$CLI"]
+TOML
+    "$HEADEND" check --config "$WORK/headend/headend.toml"
+    ip netns exec $NS_S "$HEADEND" run --config "$WORK/headend/headend.toml" > "$WORK/headend/log.txt" 2>&1 &
+    SERVER_PID=$!
+    wait_for_line "$WORK/headend/log.txt" "headend: ready" 600 "$SERVER_PID"
+    echo "headend: $("$HEADEND" --version)"
+    preload "$SERVER_PID" headend
+    kill -USR1 "$SERVER_PID"; sleep 1
+    echo "headend: bindings held: $(grep -o 'dhcpv6.bindings=[0-9]*' "$WORK/headend/log.txt" | tail -1 | cut -d= -f2)"
+    ramp "$SERVER_PID" headend
+    HEADEND_BEST=$BEST
+    stop_pid "$SERVER_PID"; SERVER_PID=
+    echo "headend: highest rate with < 0.1 % loss: $HEADEND_BEST/s"
+    echo
 fi
-if [ "$WHICH" != headend ]; then
-    (cd "$WORK" && KEA_LOCKFILE_DIR=$WORK KEA_PIDFILE_DIR=$WORK ip netns exec $NS_S kea-dhcp6 -c "$WORK/kea6.json" > "$WORK/kea.stdout" 2>&1) &
-    PIDS+=($!); sleep 3
-    ramp kea
+
+echo "=== summary ($(nproc) cores, ${PERIOD} s per rate) ==="
+[ -n "$KEA_BEST" ] && echo "kea-dhcp6 (MT $KEA_THREADS): $KEA_BEST SARR/s"
+[ -n "$HEADEND_BEST" ] && echo "headend:          $HEADEND_BEST SARR/s"
+if [ -n "$KEA_BEST" ] && [ -n "$HEADEND_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
+    awk -v h="$HEADEND_BEST" -v k="$KEA_BEST" 'BEGIN { printf "ratio headend/kea: %.2f\n", h / k }'
 fi
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)"
+top=${RATES##* }
+if [ -n "$HEADEND_BEST" ] && [ "$HEADEND_BEST" = "$top" ]; then
+    echo "note: headend passed the top rate ($top/s); raise RATES to find its limit (perfdhcp may then be the bottleneck)"
+fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
