@@ -170,10 +170,7 @@ impl FromStr for Oid {
         let t = s.trim().trim_start_matches('.');
         let mut arcs = Vec::with_capacity(t.len() / 2 + 1);
         for part in t.split('.') {
-            arcs.push(
-                part.parse::<u32>()
-                    .map_err(|_| BerError::OidSyntax(s.to_string()))?,
-            );
+            arcs.push(arc(part).ok_or_else(|| BerError::OidSyntax(s.to_string()))?);
         }
         if arcs.len() < 2 {
             return Err(BerError::OidSyntax(s.to_string()));
@@ -182,7 +179,26 @@ impl FromStr for Oid {
     }
 }
 
+/// One decimal arc: plain digits are folded directly (config files name
+/// dozens of OIDs per generated file); anything else goes through
+/// `u32::from_str`, which decides what it accepts.
+fn arc(part: &str) -> Option<u32> {
+    if part.is_empty() || part.len() > 9 || !part.bytes().all(|b| b.is_ascii_digit()) {
+        return part.parse().ok();
+    }
+    // At most nine digits: below 10^9, no overflow.
+    Some(
+        part.bytes()
+            .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0')),
+    )
+}
+
 fn push_base128(out: &mut Vec<u8>, v: u64) {
+    // Most arcs of SNMP OIDs are below 128: one octet, no group loop.
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
     let mut groups = [0u8; 10];
     let mut n = 0;
     let mut x = v;
@@ -629,6 +645,28 @@ mod tests {
             crate::hex(&vb.encode().unwrap()),
             "301106082b0601020101050042050080000000"
         );
+    }
+
+    #[test]
+    fn oid_arcs_parse_like_u32_from_str() {
+        assert_eq!(oid("1.3.6.1.4.1.4491.2.2.99.0").0.len(), 11);
+        assert_eq!(oid(".1.3.4294967295").0, [1, 3, u32::MAX]);
+        assert_eq!(oid("1.3.999999999").0, [1, 3, 999_999_999]);
+        assert_eq!(oid("1.3.0001000000000").0, [1, 3, 1_000_000_000]);
+        assert!("1.3.4294967296".parse::<Oid>().is_err());
+        assert!("1..3".parse::<Oid>().is_err());
+        assert!("1.3.x".parse::<Oid>().is_err());
+        assert!("1.3.-1".parse::<Oid>().is_err());
+        // Base-128 groups around the one-octet fast path.
+        for (arc, hex) in [
+            (127u32, "7f"),
+            (128, "8100"),
+            (16_383, "ff7f"),
+            (16_384, "818000"),
+        ] {
+            let enc = Oid::new(&[1, 3, arc]).encode_contents().unwrap();
+            assert_eq!(crate::hex(&enc), format!("2b{hex}"), "{arc}");
+        }
     }
 
     #[test]
