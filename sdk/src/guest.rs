@@ -12,6 +12,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 #[cfg(target_arch = "wasm32")]
+pub use wasm::BumpAlloc;
+#[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::{on_call, respond, sys, with_request};
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -24,7 +26,7 @@ fn len_i32(len: usize) -> Option<i32> {
 
 #[cfg(target_arch = "wasm32")]
 mod wasm {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use headend_abi::{pack, LogLevel, ABI_VERSION};
 
@@ -72,6 +74,116 @@ mod wasm {
         // SAFETY: the caller guarantees (ptr, len) is a leaked Box<[u8]> of
         // exactly `len` bytes (alloc and respond both leak boxed slices).
         drop(unsafe { Box::from_raw(slice) });
+    }
+
+    /// A bump allocator for hook calls (see [`crate::bump_allocator!`]):
+    /// every call runs in a fresh instance whose memory is discarded
+    /// afterwards, so nothing needs to be reused; allocation is a pointer
+    /// bump from `__heap_base`, freeing gives back only the latest block,
+    /// and the latest block grows and shrinks in place. Memory grows through
+    /// `memory.grow`, so the host's per-plugin memory cap still applies (a
+    /// refused growth is a null pointer, i.e. Rust's allocation failure).
+    pub struct BumpAlloc {
+        /// The next free address; 0 until the first allocation.
+        next: AtomicUsize,
+    }
+
+    extern "C" {
+        /// End of the static data, defined by wasm-ld: the heap starts here.
+        static __heap_base: u8;
+    }
+
+    impl BumpAlloc {
+        /// A fresh allocator.
+        pub const fn new() -> BumpAlloc {
+            BumpAlloc {
+                next: AtomicUsize::new(0),
+            }
+        }
+
+        /// The next free address, starting at `__heap_base`.
+        fn next(&self) -> usize {
+            match self.next.load(Ordering::Relaxed) {
+                // SAFETY: only the address of the linker symbol is taken.
+                0 => unsafe { core::ptr::addr_of!(__heap_base) as usize },
+                n => n,
+            }
+        }
+
+        /// Makes `[.., end)` addressable (growing memory if needed) and
+        /// moves the bump pointer there; false when memory cannot grow.
+        fn claim(&self, end: usize) -> bool {
+            let memory_end = core::arch::wasm32::memory_size(0).saturating_mul(PAGE as usize);
+            if end > memory_end {
+                let pages = (end - memory_end + PAGE as usize - 1) / PAGE as usize;
+                if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
+                    return false;
+                }
+            }
+            self.next.store(end, Ordering::Relaxed);
+            true
+        }
+    }
+
+    impl Default for BumpAlloc {
+        fn default() -> BumpAlloc {
+            BumpAlloc::new()
+        }
+    }
+
+    // SAFETY: blocks never overlap (the bump pointer only moves back over the
+    // latest block when it is freed or shrunk), are aligned as asked, and lie
+    // in linear memory below the bump pointer; the wasm32 guest is
+    // single-threaded.
+    unsafe impl core::alloc::GlobalAlloc for BumpAlloc {
+        unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+            let align_mask = layout.align() - 1;
+            let start = match self.next().checked_add(align_mask) {
+                Some(v) => v & !align_mask,
+                None => return core::ptr::null_mut(),
+            };
+            match start.checked_add(layout.size()) {
+                Some(end) if self.claim(end) => start as *mut u8,
+                _ => core::ptr::null_mut(),
+            }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+            if ptr as usize + layout.size() == self.next() {
+                self.next.store(ptr as usize, Ordering::Relaxed);
+            }
+        }
+
+        unsafe fn realloc(
+            &self,
+            ptr: *mut u8,
+            layout: core::alloc::Layout,
+            new_size: usize,
+        ) -> *mut u8 {
+            let old_end = ptr as usize + layout.size();
+            if old_end == self.next() {
+                // The latest block: resize in place.
+                return match (ptr as usize).checked_add(new_size) {
+                    Some(end) if self.claim(end) => ptr,
+                    _ => core::ptr::null_mut(),
+                };
+            }
+            if new_size <= layout.size() {
+                return ptr;
+            }
+            // SAFETY: `layout.align()` is a valid alignment and the caller
+            // guarantees `new_size`, rounded up to it, does not overflow.
+            let new_layout =
+                unsafe { core::alloc::Layout::from_size_align_unchecked(new_size, layout.align()) };
+            // SAFETY: a non-zero size (new_size > layout.size() >= 0).
+            let new = unsafe { self.alloc(new_layout) };
+            if !new.is_null() {
+                // SAFETY: both blocks are live, distinct, and at least
+                // `layout.size()` bytes long.
+                unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size()) };
+            }
+            new
+        }
     }
 
     /// Routes panic messages to the host log before the abort traps, so the
