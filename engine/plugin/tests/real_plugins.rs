@@ -370,3 +370,58 @@ fn eue_config_builds_a_file_framed_by_tlv_254_with_its_hash() {
     other.file_name = "modem.cfg".into();
     assert_eq!(p.config_file(&other).unwrap(), None);
 }
+
+/// eue-config allocates with the SDK's bump allocator: memory it needs
+/// beyond its initial pages comes from `memory.grow`, so a large file still
+/// builds under the default cap, and the plugin's memory cap still stops it
+/// (a refused growth is an allocation failure, reported as `Memory`).
+#[test]
+fn eue_config_large_files_grow_memory_within_the_cap() {
+    let Some(path) = dist("eue-config") else {
+        return;
+    };
+    let value = "v".repeat(20_000);
+    let snmp = (0..20)
+        .map(|i| {
+            table(vec![
+                ("oid", s(&format!("1.3.6.1.4.1.4491.2.2.99.{i}.0"))),
+                ("type", s("string")),
+                ("value", s(&value)),
+            ])
+        })
+        .collect();
+    let mut cfg = eue_config_settings("HYBRID.2");
+    cfg.entries.push(("snmp".into(), ConfigValue::List(snmp)));
+    let req = headend_abi::ConfigRequest {
+        device: eue("00:10:18:00:00:62", &["voice"], &[]),
+        file_name: "eue-001018000062.bin".into(),
+        transfer: headend_abi::Transfer::Tftp,
+    };
+
+    let set = load("eue-config", path.clone(), cfg.clone()).unwrap();
+    let file = set
+        .get("eue-config")
+        .unwrap()
+        .config_file(&req)
+        .unwrap()
+        .expect("a file for *.bin");
+    // 20 VarBinds of 20,000 octets, each in a TLV 64 (two-octet length).
+    assert!(file.bytes.len() > 20 * 20_000, "{}", file.bytes.len());
+    let big = file.bytes.windows(3).filter(|w| w[0] == 64).count();
+    assert!(big >= 20, "{big} TLV 64 candidates");
+
+    // Initial memory (17 pages) plus room for the request and its decoded
+    // config (the load-time self-test asks for a file it does not serve),
+    // but not for building the file as well.
+    let mut spec = PluginSpec::new("eue-config-capped", path);
+    spec.config = cfg;
+    spec.memory_limit = 36 << 16;
+    spec.deadlines.config_file = Duration::from_secs(2);
+    let set = PluginSet::load(&[spec], &host().0).unwrap();
+    let err = set
+        .get("eue-config-capped")
+        .unwrap()
+        .config_file(&req)
+        .unwrap_err();
+    assert_eq!(err.reason, FailureReason::Memory, "{err}");
+}

@@ -239,6 +239,8 @@ pub fn generate(req: &ConfigRequest, cfg: &PluginConfig) -> Result<Option<Config
 }
 
 headend_sdk::config_generator!(generate);
+// Fresh instance per call: a bump allocator beats dlmalloc (see the macro).
+headend_sdk::bump_allocator!();
 
 #[cfg(test)]
 mod tests {

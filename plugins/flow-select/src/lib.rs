@@ -338,6 +338,8 @@ pub fn select(dev: &Device, cfg: &PluginConfig) -> Result<FlowDecision, String> 
 }
 
 headend_sdk::flow_selector!(select);
+// Fresh instance per call: a bump allocator beats dlmalloc (see the macro).
+headend_sdk::bump_allocator!();
 
 #[cfg(test)]
 mod tests {
