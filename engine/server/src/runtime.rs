@@ -127,6 +127,7 @@ impl Server {
         // TFTP/HTTP resolve the requesting address through the DHCPv4 leases and DHCPv6 bindings.
         let memo = Arc::new(crate::configsrv::DeviceMemo::default());
         dhcpv4.set_device_memo(memo.clone());
+        dhcpv6.set_device_memo(memo.clone());
         let resolvers = crate::configsrv::Resolvers(vec![
             Arc::new(crate::configsrv::Dhcpv4Resolver::new(
                 dhcpv4.clone(),

@@ -161,6 +161,9 @@ pub struct Dhcpv6 {
     server_duid: Vec<u8>,
     advertised: Mutex<HashMap<Vec<u8>, Advertised>>,
     clock: Clock,
+    /// Where bound devices' classification is remembered for the config
+    /// server (bindings do not keep it).
+    device_memo: std::sync::OnceLock<Arc<crate::configsrv::DeviceMemo>>,
 }
 
 impl std::fmt::Debug for Dhcpv6 {
@@ -321,6 +324,7 @@ impl Dhcpv6 {
             server_duid,
             advertised: Mutex::new(HashMap::new()),
             clock,
+            device_memo: std::sync::OnceLock::new(),
         }
     }
 
@@ -341,6 +345,12 @@ impl Dhcpv6 {
     /// Now, by the service clock.
     pub fn now(&self) -> UnixTime {
         (self.clock)()
+    }
+
+    /// Remember the classification (vendor class, device type, capabilities)
+    /// of every device that binds, in `memo`, for TFTP/HTTP requests.
+    pub fn set_device_memo(&self, memo: Arc<crate::configsrv::DeviceMemo>) {
+        let _ = self.device_memo.set(memo);
     }
 
     /// Every binding whose device MAC (or the modem MAC behind which it sits)
@@ -1339,6 +1349,11 @@ impl Cx<'_> {
             let (o, r) = self.assign(*kind, *iaid, wanted, true, trace);
             outs.push(o);
             recs.extend(r);
+        }
+        if let (Some(memo), Some(mac)) = (self.svc.device_memo.get(), self.dev.mac.as_ref()) {
+            if !self.ctx.device.family.is_empty() && mac.len() == 6 {
+                memo.remember(&hex_colon(mac), self.ctx.device.clone());
+            }
         }
         let remembered = self.svc.advertised.lock().remove(&self.dev.duid);
         let extras = match remembered {
