@@ -695,3 +695,65 @@ fn cache_serves_repeats_and_reload_or_account_change_invalidates() {
     lab.files.reloaded();
     assert_eq!(lab.files.cached(), 0);
 }
+
+/// A generator that takes a while and counts its runs.
+struct Slow {
+    runs: std::sync::atomic::AtomicU32,
+}
+
+impl headend_server::configsrv::ConfigGenerator for Slow {
+    fn generate(
+        &self,
+        req: &headend_abi::ConfigRequest,
+    ) -> Result<Option<headend_abi::ConfigFile>, headend_server::configsrv::GenerateError> {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(Some(headend_abi::ConfigFile {
+            bytes: format!("file for {}", req.device.mac).into_bytes(),
+            config_hash: None,
+        }))
+    }
+    fn version(&self) -> u64 {
+        7
+    }
+}
+
+#[test]
+fn a_boot_storm_of_identical_requests_generates_once() {
+    let lab = Lab::start();
+    let slow = Arc::new(Slow {
+        runs: std::sync::atomic::AtomicU32::new(0),
+    });
+    lab.generators.insert("docsis", slow.clone());
+    lab.files.reloaded();
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let bytes: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    lab.files
+                        .open_read(ip, "cm-storm.cfg", headend_abi::Transfer::Tftp)
+                        .unwrap()
+                        .bytes
+                        .to_vec()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        bytes.iter().all(|b| *b == bytes[0]),
+        "all requesters get the same file"
+    );
+    assert_eq!(
+        slow.runs.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "generated once"
+    );
+    // The next request is a plain cache hit.
+    let _ = lab
+        .files
+        .open_read(ip, "cm-storm.cfg", headend_abi::Transfer::Tftp)
+        .unwrap();
+    assert_eq!(slow.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -352,6 +352,7 @@ pub struct FileService {
     resolver: Arc<dyn DeviceResolver>,
     generators: Generators,
     cache: Mutex<Cache>,
+    inflight: Mutex<HashMap<CacheKey, Flight>>,
     log: TransferLog,
     counters: Arc<Counters>,
     stats: FileStats,
@@ -371,6 +372,7 @@ impl FileService {
             config,
             resolver,
             generators,
+            inflight: Mutex::new(HashMap::new()),
             cache: Mutex::new(Cache {
                 max: f.cache_entries,
                 map: HashMap::new(),
@@ -629,27 +631,55 @@ impl FileService {
             file_name: file_name.to_string(),
             transfer,
         };
-        let key = cache_key(name, version, &req);
-        if let Some(k) = key {
-            if let Some(e) = self.cache.lock().map.get(&k) {
-                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok((e.file.clone(), true));
-            }
+        let Some(k) = cache_key(name, version, &req) else {
+            self.stats.generated.fetch_add(1, Ordering::Relaxed);
+            return Ok((self.produce(snap, native.as_deref(), name, &req)?, false));
+        };
+        if let Some(e) = self.cache.lock().map.get(&k) {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((e.file.clone(), true));
         }
-        self.stats.generated.fetch_add(1, Ordering::Relaxed);
-        let file = match native {
-            Some(g) => g.generate(&req)?,
-            None => match snap.hooks.config_file(name, &req) {
-                Some(Ok(f)) => f,
-                Some(Err(e)) if e.kind == "breaker-open" => {
-                    return Err(GenerateError::Unavailable(e.to_string()).into())
+        // Single flight: in a boot storm many identical requests (same
+        // generator, version and device inputs) arrive together; one
+        // generates, the others wait for its result instead of running the
+        // plugin again. Callers run on blocking threads, so waiting is fine;
+        // the wait is bounded, after which a follower generates itself.
+        let (flight, leader) = {
+            let mut m = self.inflight.lock();
+            match m.get(&k) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f: Flight = Arc::new((Mutex::new(None), parking_lot::Condvar::new()));
+                    m.insert(k, f.clone());
+                    (f, true)
                 }
-                Some(Err(e)) => return Err(GenerateError::Failed(e.to_string()).into()),
-                None => return Err(FileError::NoGenerator(name.to_string())),
-            },
+            }
+        };
+        if !leader {
+            let mut g = flight.0.lock();
+            let deadline = std::time::Instant::now() + FLIGHT_WAIT;
+            while g.is_none() {
+                if flight.1.wait_until(&mut g, deadline).timed_out() {
+                    break;
+                }
+            }
+            if let Some(r) = g.as_ref() {
+                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return r.clone().map(|f| (f, true));
+            }
+            drop(g);
+            self.stats.generated.fetch_add(1, Ordering::Relaxed);
+            return Ok((self.produce(snap, native.as_deref(), name, &req)?, false));
         }
-        .map(Arc::new);
-        if let Some(k) = key {
+        let mut landing = Landing {
+            files: self,
+            key: k,
+            flight,
+            result: None,
+        };
+        self.stats.generated.fetch_add(1, Ordering::Relaxed);
+        let r = self.produce(snap, native.as_deref(), name, &req);
+        if let Ok(file) = &r {
             self.cache.lock().insert(
                 k,
                 CacheEntry {
@@ -660,7 +690,31 @@ impl FileService {
                 },
             );
         }
-        Ok((file, false))
+        landing.result = Some(r.clone());
+        drop(landing);
+        r.map(|f| (f, false))
+    }
+
+    /// Runs the generator: native, else the snapshot's plugin hook.
+    fn produce(
+        &self,
+        snap: &Snapshot,
+        native: Option<&dyn super::ConfigGenerator>,
+        name: &str,
+        req: &ConfigRequest,
+    ) -> Result<Option<Arc<ConfigFile>>, FileError> {
+        let file = match native {
+            Some(g) => g.generate(req)?,
+            None => match snap.hooks.config_file(name, req) {
+                Some(Ok(f)) => f,
+                Some(Err(e)) if e.kind == "breaker-open" => {
+                    return Err(GenerateError::Unavailable(e.to_string()).into())
+                }
+                Some(Err(e)) => return Err(GenerateError::Failed(e.to_string()).into()),
+                None => return Err(FileError::NoGenerator(name.to_string())),
+            },
+        };
+        Ok(file.map(Arc::new))
     }
 
     /// Authorises an upload from the device at `peer`.
@@ -734,6 +788,35 @@ impl FileService {
                 io_error(&e)
             }
         })
+    }
+}
+
+/// One generation in progress: its result once known, and the waiters' condvar.
+type Flight = Arc<(
+    Mutex<Option<Result<Option<Arc<ConfigFile>>, FileError>>>,
+    parking_lot::Condvar,
+)>;
+
+/// Longest a request waits for an identical generation already running.
+const FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Publishes the leader's result (or, if it never set one, a failure) to
+/// the waiters and retires the flight, whatever way the leader leaves.
+struct Landing<'a> {
+    files: &'a FileService,
+    key: CacheKey,
+    flight: Flight,
+    result: Option<Result<Option<Arc<ConfigFile>>, FileError>>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        let r = self.result.take().unwrap_or_else(|| {
+            Err(GenerateError::Failed("the generation was abandoned".into()).into())
+        });
+        *self.flight.0.lock() = Some(r);
+        self.flight.1.notify_all();
+        self.files.inflight.lock().remove(&self.key);
     }
 }
 
