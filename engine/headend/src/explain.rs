@@ -6,13 +6,15 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
 use headend_server::dhcpv4::process::system_clock;
 use headend_server::dhcpv4::{context, Inbound, Outcome};
+use headend_server::dhcpv6::process::Outcome6;
 use headend_server::runtime::Server;
 use headend_store::{MemoryStore, Store};
+use headend_wire::cablelabs::ClVendorOptionsV6;
 use headend_wire::dhcpv4::{code, Builder, MessageType, Packet, BOOTREQUEST};
 
 pub(crate) fn request(
@@ -79,6 +81,7 @@ pub fn explain(
     mac: &[u8],
     relay: Option<Ipv4Addr>,
     opts: &[(u8, Vec<u8>)],
+    link: Option<std::net::Ipv6Addr>,
 ) -> Result<()> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
     let server_ip = snap
@@ -202,5 +205,207 @@ pub fn explain(
         Outcome::Drop(r) | Outcome::Silent(r) => println!("\nno ACK: {r}"),
         Outcome::Commit(_) => println!("\nno ACK"),
     }
+    if let Some(link) = link {
+        explain_v6(&server, mac, link, opts)?;
+    }
     Ok(())
+}
+
+/// The DHCPv6 half of a dual-stack device (seed 000 section 6.3.5): the
+/// same MAC boots through the CMTS's Relay-Forward on `link`, in the same
+/// server, so it meets the account (and domains) the DHCPv4 exchange
+/// created. The SOLICIT carries what the DHCPv4 options said: vendor class
+/// 16 and 17.35 capabilities from option 60, the CableLabs ORO and device
+/// type by family.
+fn explain_v6(
+    server: &Server,
+    mac: &[u8],
+    link: std::net::Ipv6Addr,
+    opts: &[(u8, Vec<u8>)],
+) -> Result<()> {
+    use headend_wire::dhcpv6::{code as c6, parse, Builder, MessageType as M6, Packet as P6};
+    use std::net::SocketAddrV6;
+
+    if server.snapshot().dhcpv6.is_none() {
+        println!("\n(no [dhcpv6] service: --link ignored)");
+        return Ok(());
+    }
+    let vc = opts
+        .iter()
+        .find(|(c, _)| *c == code::VENDOR_CLASS)
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    let (class, tail) = vc.split_once(':').unwrap_or((vc.as_str(), ""));
+    let caps = hex_bytes(tail);
+    let pktc = class.starts_with("pktc");
+    let mut duid = vec![0, 3, 0, 1];
+    duid.extend_from_slice(mac);
+    let tlv = |out: &mut Vec<u8>, code: u16, v: &[u8]| {
+        out.extend_from_slice(&code.to_be_bytes());
+        out.extend_from_slice(&(v.len() as u16).to_be_bytes());
+        out.extend_from_slice(v);
+    };
+    let mut vo = Vec::new();
+    let oro: &[u16] = if pktc {
+        &[32, 33, 34, 37, 38, 39, 2171]
+    } else {
+        &[32, 33, 34, 37, 38, 39, 2170, 2171]
+    };
+    let oro_bytes: Vec<u8> = oro.iter().flat_map(|c| c.to_be_bytes()).collect();
+    tlv(&mut vo, 1, &oro_bytes);
+    tlv(&mut vo, 2, if pktc { b"EDVA" } else { b"ECM" });
+    if let Some(caps) = &caps {
+        tlv(&mut vo, 35, caps);
+    }
+    tlv(&mut vo, 36, mac);
+    let message =
+        |mtype: M6, xid: u32, extra: &dyn Fn(&mut Builder) -> Result<()>| -> Result<Vec<u8>> {
+            let mut b = Builder::message(mtype, xid);
+            b.client_id(&duid).map_err(|e| anyhow!("{e}"))?;
+            b.oro(&[c6::DNS_SERVERS, c6::VENDOR_OPTS, c6::CLIENT_FQDN])
+                .map_err(|e| anyhow!("{e}"))?;
+            if !class.is_empty() {
+                b.vendor_class(4491, &[class.as_bytes()])
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
+            b.vendor_opts(4491, &vo).map_err(|e| anyhow!("{e}"))?;
+            if pktc {
+                b.client_fqdn(0x01, "", false).map_err(|e| anyhow!("{e}"))?;
+            }
+            extra(&mut b)?;
+            let inner = b.finish();
+            let mut r = Builder::relay(M6::RelayForw, 0, link, "fe80::1".parse()?);
+            r.relay_msg(&inner).map_err(|e| anyhow!("{e}"))?;
+            Ok(r.finish())
+        };
+    let svc = server.dhcpv6();
+    let source = SocketAddrV6::new("fe80::1".parse()?, 547, 0, 0);
+    let inner_of = |packet: &[u8]| -> Result<Vec<u8>> {
+        match parse(packet).map_err(|e| anyhow!("{e}"))? {
+            P6::Relay(r) => Ok(r.relay_msg().to_vec()),
+            P6::Message(_) => Ok(packet.to_vec()),
+        }
+    };
+    let print6 = |what: &str, inner: &[u8]| -> Result<Vec<(u16, Vec<u8>)>> {
+        let m = match parse(inner).map_err(|e| anyhow!("{e}"))? {
+            P6::Message(m) => m,
+            P6::Relay(_) => bail!("nested relay in the reply"),
+        };
+        println!("\n{what} ({} octets)", inner.len());
+        let mut all = Vec::new();
+        for (code, value) in m.options.iter() {
+            match code {
+                c6::IA_NA | c6::IA_PD => {
+                    for ia in m.options.ia_nas().chain(m.options.ia_pds()).flatten() {
+                        for a in ia.addresses().flatten() {
+                            println!(
+                                "  IA_NA {} address {} valid {} s",
+                                ia.iaid, a.addr, a.valid_lifetime
+                            );
+                        }
+                        for p in ia.prefixes().flatten() {
+                            println!(
+                                "  IA_PD {} prefix {}/{} valid {} s",
+                                ia.iaid, p.prefix, p.prefix_len, p.valid_lifetime
+                            );
+                        }
+                    }
+                }
+                c6::VENDOR_OPTS => match ClVendorOptionsV6::from_option17(value) {
+                    Ok(Some(cl)) => println!("  17 vendor-opts 4491 = {cl:?}"),
+                    _ => println!("  17 vendor-opts = {}", headend_store::hex_colon(value)),
+                },
+                _ => println!(
+                    "  {code} {} = {}",
+                    c6::name(code),
+                    headend_store::hex_colon(value)
+                ),
+            }
+            all.push((code, value.to_vec()));
+        }
+        Ok(all)
+    };
+
+    let mut trace = Trace::enabled();
+    let sol = message(M6::Solicit, 0x00_4845, &|b| {
+        b.ia_na(1, 0, 0, |_| Ok(()))
+            .map(drop)
+            .map_err(|e| anyhow!("{e}"))
+    })?;
+    let out = svc.handle(&sol, source, &mut trace);
+    println!("\nDHCPv6 SOLICIT (Relay-Forward, link {link}):");
+    for n in trace.notes() {
+        println!("  - {n}");
+    }
+    let adv = match out {
+        Outcome6::Reply { packet, .. } => inner_of(&packet)?,
+        Outcome6::Drop(r) | Outcome6::Silent(r) => {
+            println!("\nno ADVERTISE: {r}");
+            return Ok(());
+        }
+    };
+    print6("ADVERTISE", &adv)?;
+    let adv_msg = match parse(&adv).map_err(|e| anyhow!("{e}"))? {
+        P6::Message(m) => m,
+        P6::Relay(_) => bail!("nested relay"),
+    };
+    let server_id = adv_msg
+        .options
+        .get(c6::SERVERID)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let addr = adv_msg
+        .options
+        .ia_nas()
+        .flatten()
+        .flat_map(|ia| ia.addresses().flatten().map(|a| a.addr).collect::<Vec<_>>())
+        .next();
+    let req = message(M6::Request, 0x00_4846, &|b| {
+        b.server_id(&server_id).map_err(|e| anyhow!("{e}"))?;
+        b.ia_na(1, 0, 0, |ib| {
+            if let Some(a) = addr {
+                ib.ia_addr(a, 0, 0)?;
+            }
+            Ok(())
+        })
+        .map(drop)
+        .map_err(|e| anyhow!("{e}"))
+    })?;
+    let mut trace = Trace::enabled();
+    let out = svc.handle(&req, source, &mut trace);
+    println!("\nDHCPv6 REQUEST:");
+    for n in trace.notes() {
+        println!("  - {n}");
+    }
+    match out {
+        Outcome6::Reply { packet, .. } => {
+            print6("REPLY", &inner_of(&packet)?)?;
+        }
+        Outcome6::Drop(r) | Outcome6::Silent(r) => println!("\nno REPLY: {r}"),
+    }
+    let id = headend_store::hex_colon(mac);
+    if let Some(a) = server.dhcpv4().accounts.get(&id) {
+        println!(
+            "\naccount {} ({:?}): domains {:?}, shared by its DHCPv4 lease and DHCPv6 bindings",
+            a.id, a.source, a.domains
+        );
+    }
+    for l in svc.bindings_of_mac(&id) {
+        println!("  DHCPv6 binding {:?}", l);
+    }
+    Ok(())
+}
+
+/// Bytes from hex text (the capability tail of an option 60 string).
+pub(crate) fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if t.is_empty() || t.len() % 2 != 0 {
+        return None;
+    }
+    (0..t.len() / 2)
+        .map(|i| {
+            t.get(i * 2..i * 2 + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
 }

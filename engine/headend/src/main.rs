@@ -59,6 +59,9 @@ enum Command {
         /// Extra request options as CODE=HEX (e.g. 60=646f63736973332e303a, 55=01037a7d); repeatable.
         #[arg(long = "option", value_name = "CODE=HEX")]
         options: Vec<String>,
+        /// Also boot the same device over DHCPv6 through a Relay-Forward from this CMTS link address (dual stack).
+        #[arg(long)]
+        link: Option<std::net::Ipv6Addr>,
     },
     /// DOCSIS CM and PacketCable MTA/eUE configuration files.
     ConfigFile {
@@ -153,6 +156,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             mac,
             relay,
             options,
+            link,
         } => {
             let Some(mac) = normalize_mac(&mac).and_then(|m| parse_hex(&m)) else {
                 bail!("--mac {mac:?} is not a MAC address");
@@ -171,7 +175,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 };
                 opts.push((code, bytes));
             }
-            explain::explain(&config, &mac, relay, &opts)?;
+            explain::explain(&config, &mac, relay, &opts, link)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ConfigFile {

@@ -103,3 +103,45 @@ fn explain_shows_classification_pool_and_options() {
     assert!(text.contains("ACK: yiaddr 10.1.0.10"), "{text}");
     assert!(text.contains("122/1"), "{text}");
 }
+
+#[test]
+fn explain_shows_both_families_of_a_dual_stack_eue() {
+    // pktc2.0 with TLV 5.18 = secure|hybrid|basic, asking for 122; then the
+    // same MAC over DHCPv6 through the lab CMTS link.
+    let out = headend(&[
+        "explain",
+        "--config",
+        lab().to_str().unwrap(),
+        "--mac",
+        "00:10:95:0e:12:34",
+        "--relay",
+        "127.0.0.2",
+        "--option",
+        "60=706b7463322e303a303530343132303230303037",
+        "--option",
+        "55=01030c7a",
+        "--link",
+        "2001:db8:100::1",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("OFFER: yiaddr 10.2.0."), "{text}");
+    assert!(
+        text.contains("DHCPv6 SOLICIT (Relay-Forward, link 2001:db8:100::1)"),
+        "{text}"
+    );
+    assert!(text.contains("from pool6 eue6"), "{text}");
+    assert!(
+        text.contains("REPLY carries the options of the ADVERTISE"),
+        "{text}"
+    );
+    assert!(text.contains("realm: Some(\"HYBRID.2\")"), "{text}");
+    assert!(
+        text.contains("domains [\"emta\"], shared by its DHCPv4 lease and DHCPv6 bindings"),
+        "{text}"
+    );
+}
