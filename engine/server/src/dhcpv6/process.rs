@@ -892,6 +892,21 @@ impl Cx<'_> {
         (out, rec)
     }
 
+    /// The non-IA options of a reply, with the first assigned binding and
+    /// its pool in the expression context (FQDN, config file name …).
+    fn extras_for(&mut self, outs: &[IaOut], trace: &mut Trace) -> Vec<u8> {
+        let first = outs.iter().find_map(|o| o.entries.first().copied());
+        let pool = first.and_then(|(k, _, _)| {
+            self.d6
+                .pools
+                .iter()
+                .find(|p| p.delegated_length == k.prefix_len && p.prefix.contains(&k.address))
+                .cloned()
+        });
+        self.with_ctx_lease(first.as_ref(), pool.as_ref());
+        self.extras(trace)
+    }
+
     fn with_ctx_lease(&mut self, k: Option<&(Lease6Key, u32, u32)>, pool: Option<&Pool6>) {
         let mut c = (*self.ctx).clone();
         if let Some((k, _, valid)) = k {
@@ -1258,16 +1273,7 @@ impl Cx<'_> {
             outs.push(o);
             recs.extend(r);
         }
-        let first = outs.iter().find_map(|o| o.entries.first().copied());
-        let pool = first.and_then(|(k, _, _)| {
-            self.d6
-                .pools
-                .iter()
-                .find(|p| p.delegated_length == k.prefix_len && p.prefix.contains(&k.address))
-                .cloned()
-        });
-        self.with_ctx_lease(first.as_ref(), pool.as_ref());
-        let extras = self.extras(trace);
+        let extras = self.extras_for(&outs, trace);
         let none_assigned = !outs.is_empty() && outs.iter().all(|o| o.entries.is_empty());
         let status = none_assigned.then_some((Status::NoAddrsAvail, "no addresses available"));
         if rapid && !recs.is_empty() {
@@ -1363,20 +1369,7 @@ impl Cx<'_> {
                 });
                 a.extras
             }
-            None => {
-                let first = outs.iter().find_map(|o| o.entries.first().copied());
-                let pool = first.and_then(|(k, _, _)| {
-                    self.d6
-                        .pools
-                        .iter()
-                        .find(|p| {
-                            p.delegated_length == k.prefix_len && p.prefix.contains(&k.address)
-                        })
-                        .cloned()
-                });
-                self.with_ctx_lease(first.as_ref(), pool.as_ref());
-                self.extras(trace)
-            }
+            None => self.extras_for(&outs, trace),
         };
         self.bind_reply(outs, recs, extras, None)
     }
@@ -1420,16 +1413,7 @@ impl Cx<'_> {
             outs.push(o);
             recs.extend(r);
         }
-        let first = outs.iter().find_map(|o| o.entries.first().copied());
-        let pool = first.and_then(|(k, _, _)| {
-            self.d6
-                .pools
-                .iter()
-                .find(|p| p.delegated_length == k.prefix_len && p.prefix.contains(&k.address))
-                .cloned()
-        });
-        self.with_ctx_lease(first.as_ref(), pool.as_ref());
-        let extras = self.extras(trace);
+        let extras = self.extras_for(&outs, trace);
         self.bind_reply(outs, recs, extras, None)
     }
 
