@@ -14,7 +14,7 @@ use headend_server::dhcpv4::{context, Inbound, Outcome};
 use headend_server::dhcpv6::process::Outcome6;
 use headend_server::runtime::Server;
 use headend_store::{MemoryStore, Store};
-use headend_wire::cablelabs::ClVendorOptionsV6;
+use headend_wire::cablelabs::{ClVendorOptionsV6, VendorClass};
 use headend_wire::dhcpv4::{code, Builder, MessageType, Packet, BOOTREQUEST};
 
 pub(crate) fn request(
@@ -230,34 +230,30 @@ fn explain_v6(
         println!("\n(no [dhcpv6] service: --link ignored)");
         return Ok(());
     }
+    // What option 60 said, in DHCPv6 shapes: vendor class 16 and 17.35.
     let vc = opts
         .iter()
         .find(|(c, _)| *c == code::VENDOR_CLASS)
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .map(|(_, v)| VendorClass::parse(v));
+    let class = vc
+        .as_ref()
+        .map(|v| v.raw.split(':').next().unwrap_or_default().to_string())
         .unwrap_or_default();
-    let (class, tail) = vc.split_once(':').unwrap_or((vc.as_str(), ""));
-    let caps = hex_bytes(tail);
     let pktc = class.starts_with("pktc");
     let mut duid = vec![0, 3, 0, 1];
     duid.extend_from_slice(mac);
-    let tlv = |out: &mut Vec<u8>, code: u16, v: &[u8]| {
-        out.extend_from_slice(&code.to_be_bytes());
-        out.extend_from_slice(&(v.len() as u16).to_be_bytes());
-        out.extend_from_slice(v);
+    let cl = ClVendorOptionsV6 {
+        oro: if pktc {
+            vec![32, 33, 34, 37, 38, 39, 2171]
+        } else {
+            vec![32, 33, 34, 37, 38, 39, 2170, 2171]
+        },
+        device_type: Some(if pktc { "EDVA" } else { "ECM" }.to_string()),
+        capabilities: vc.and_then(|v| v.capabilities),
+        device_id: <[u8; 6]>::try_from(mac).ok(),
+        ..ClVendorOptionsV6::default()
     };
-    let mut vo = Vec::new();
-    let oro: &[u16] = if pktc {
-        &[32, 33, 34, 37, 38, 39, 2171]
-    } else {
-        &[32, 33, 34, 37, 38, 39, 2170, 2171]
-    };
-    let oro_bytes: Vec<u8> = oro.iter().flat_map(|c| c.to_be_bytes()).collect();
-    tlv(&mut vo, 1, &oro_bytes);
-    tlv(&mut vo, 2, if pktc { b"EDVA" } else { b"ECM" });
-    if let Some(caps) = &caps {
-        tlv(&mut vo, 35, caps);
-    }
-    tlv(&mut vo, 36, mac);
+    let vo = cl.encode().map_err(|e| anyhow!("{e}"))?;
     let message =
         |mtype: M6, xid: u32, extra: &dyn Fn(&mut Builder) -> Result<()>| -> Result<Vec<u8>> {
             let mut b = Builder::message(mtype, xid);
@@ -394,18 +390,4 @@ fn explain_v6(
         println!("  DHCPv6 binding {:?}", l);
     }
     Ok(())
-}
-
-/// Bytes from hex text (the capability tail of an option 60 string).
-pub(crate) fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if t.is_empty() || t.len() % 2 != 0 {
-        return None;
-    }
-    (0..t.len() / 2)
-        .map(|i| {
-            t.get(i * 2..i * 2 + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect()
 }
