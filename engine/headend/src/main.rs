@@ -109,7 +109,7 @@ enum StoreCommand {
         /// Configuration file (gives the store path and the pool).
         #[arg(long)]
         config: PathBuf,
-        /// Pool to take addresses from.
+        /// Pool to take addresses from: a `[[pool]]` or a `[[pool6]]` name.
         #[arg(long)]
         pool: String,
         /// How many leases.

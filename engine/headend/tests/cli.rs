@@ -145,3 +145,54 @@ fn explain_shows_both_families_of_a_dual_stack_eue() {
         "{text}"
     );
 }
+
+#[test]
+fn store_seed_fills_a_pool6_and_stats_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("h.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[server]
+name = "seed6"
+store = "{}"
+[dhcpv6]
+listen = ["[::1]:0"]
+[[pool6]]
+name = "small"
+prefix = "2001:db8:1::/120"
+links = ["2001:db8:100::1"]
+[[pool6]]
+name = "pd"
+kind = "pd"
+prefix = "2001:db8:8000::/40"
+delegated_length = 56
+links = ["2001:db8:100::1"]
+"#,
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    // A /120 has 256 slots, the first of which (Subnet-Router anycast) is never bound.
+    let over = headend(&[
+        "store", "seed", "--config", c, "--pool", "small", "--count", "256",
+    ]);
+    assert!(!over.status.success());
+    assert!(String::from_utf8_lossy(&over.stderr).contains("fewer than 256"));
+    for (pool, n) in [("small", "255"), ("pd", "1000")] {
+        let out = headend(&["store", "seed", "--config", c, "--pool", pool, "--count", n]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = headend(&["store", "stats", "--config", c]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("leases6: 1255 (1255 active)"), "{stdout}");
+    let unknown = headend(&[
+        "store", "seed", "--config", c, "--pool", "nope", "--count", "1",
+    ]);
+    assert!(!unknown.status.success());
+}
