@@ -29,6 +29,9 @@
 #   PERF_MODE  perfdhcp threading: single, multi, auto (single up to 8000/s) [single]
 #              (here -g multi cost perfdhcp twice the CPU at 10,000/s and lost more)
 #   HEADEND  binary [target/release/headend]       KEEP=1 keeps the work directory
+#   COMMIT_WINDOW_US  headend's group-commit window [1000]
+#   STORE_ACCOUNTS    whether headend stores the account it auto-provisions for
+#                     every new device, one more durable write Kea does not do [true]
 # Bounded: every perfdhcp run and wait has a limit; everything started here is stopped
 # by PID and the namespaces are deleted on exit.
 set -euo pipefail
@@ -243,6 +246,7 @@ if [ "$WHICH" != kea ]; then
 [server]
 name = "bench6"
 store = "$WORK/headend/store"
+commit_window_us = ${COMMIT_WINDOW_US:-1000}
 [dhcpv6]
 listen = ["[$SRV]:547"]
 preferred_lifetime = 3600
@@ -253,6 +257,8 @@ syslog_servers = ["$SRV"]
 time_servers = ["$SRV"]
 time_offset = 0
 dns_servers = ["$SRV"]
+[provisioning]
+store_accounts = ${STORE_ACCOUNTS:-true}
 [[pool6]]
 name = "bench6"
 prefix = "2001:db8:1::/64"
