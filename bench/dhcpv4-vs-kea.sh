@@ -35,6 +35,8 @@ PERF_MODE=${PERF_MODE:-auto}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 HEADEND=${HEADEND:-$REPO/target/release/headend}
 PATH=$PATH:/usr/sbin:/sbin
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 SERVER=127.0.0.1
 RELAY=127.0.0.2
@@ -69,30 +71,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# SIGTERM, up to 20 s to exit, then SIGKILL; only ever the PID we started.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-}
-
-# Waits (at most $3 s) until file $1 contains $2 while PID $4 lives.
-wait_for_line() {
-    local file=$1 needle=$2 limit=$3 pid=$4 i
-    for i in $(seq $((limit * 10))); do
-        grep -qF "$needle" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { echo "server exited before $needle:" >&2; tail -20 "$file" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "no '$needle' within ${limit}s:" >&2; tail -20 "$file" >&2; return 1
-}
-
 rcvbuf_errors() {
     ip netns exec "$NS" awk '/^Udp:/ { n++; if (n == 1) for (i = 1; i <= NF; i++) c[$i] = i; else print $c["RcvbufErrors"] }' /proc/net/snmp
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
@@ -135,36 +116,11 @@ step() {
         }' "$out"
 }
 
-# perfdhcp and the server share the cores: anything else running skews the result.
-warn_if_busy() {
-    local load
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    echo "$1: load average before the ramp: $load"
-    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
-        echo "WARNING: the machine is not idle (load $load on $(nproc) cores); results will be low and noisy" >&2
-    fi
-}
-
-# Ramps through RATES against PID $1; sets BEST.
-ramp() {
-    local pid=$1 name=$2 rate tries rc
-    warn_if_busy "$name"
-    BEST=0
-    # Uncounted warm-up: the first seconds after start-up (caches, first lease-file
-    # writes) lose packets on both servers, which would otherwise fail the first rate.
+# Uncounted warm-up before the ramp: the first seconds after start-up (caches, first
+# lease-file writes) lose packets on both servers, which would otherwise fail the first rate.
+warmup() {
     timeout -s INT -k 5 20 ip netns exec "$NS" perfdhcp -g single -4 -l "$RELAY" -r 1000 -R "$CLIENTS" \
-        -p 5 -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$WORK/warmup-$name.txt" 2>&1 || true
-    kill -0 "$pid" 2>/dev/null || { echo "$name died during the warm-up" >&2; return 1; }
-    for rate in $RATES; do
-        tries=0
-        while :; do
-            rc=0; step "$pid" "$rate" "$name" || rc=$?
-            [ $rc -eq 2 ] && return 1
-            [ $rc -eq 0 ] && { BEST=$rate; break; }
-            tries=$((tries + 1))
-            [ $tries -gt "$RETRIES" ] && return 0
-        done
-    done
+        -p 5 -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$WORK/warmup-$2.txt" 2>&1 || true
 }
 
 # Writes the first $SEED addresses of the pool as active leases to clients
@@ -277,12 +233,4 @@ EOF
 fi
 
 echo "=== summary ($(nproc) cores, ${PERIOD} s per rate, $SEED leases pre-loaded) ==="
-[ -n "$KEA_BEST" ] && echo "kea-dhcp4 (MT $KEA_THREADS): $KEA_BEST DORA/s"
-[ -n "$HEADEND_BEST" ] && echo "headend:          $HEADEND_BEST DORA/s"
-if [ -n "$KEA_BEST" ] && [ -n "$HEADEND_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
-    awk -v h="$HEADEND_BEST" -v k="$KEA_BEST" 'BEGIN { printf "ratio headend/kea: %.2f\n", h / k }'
-fi
-top=${RATES##* }
-if [ -n "$HEADEND_BEST" ] && [ "$HEADEND_BEST" = "$top" ]; then
-    echo "note: headend passed the top rate ($top/s); raise RATES to find its limit (perfdhcp may then be the bottleneck)"
-fi
+summary kea-dhcp4 DORA/s

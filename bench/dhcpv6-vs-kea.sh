@@ -48,6 +48,8 @@ PERF_MODE=${PERF_MODE:-single}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 HEADEND=${HEADEND:-$REPO/target/release/headend}
 PATH=$PATH:/usr/sbin:/sbin
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 SRV=2001:db8:1::1
 CLI=2001:db8:1::2
 # A DOCSIS 3.0 eCM: option 16 (4491, "docsis3.0"), option 17 (4491, CL ORO 32 33 34 37 38).
@@ -73,31 +75,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# SIGTERM, up to 30 s to exit, then SIGKILL; only ever the PID we started.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-}
-
-# Waits (at most $3 s) until file $1 contains $2 while PID $4 lives.
-wait_for_line() {
-    local file=$1 needle=$2 limit=$3 pid=$4 i
-    for i in $(seq $((limit * 10))); do
-        grep -qF "$needle" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { echo "server exited before $needle:" >&2; tail -20 "$file" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "no '$needle' within ${limit}s:" >&2; tail -20 "$file" >&2; return 1
-}
-
 # Udp6RcvbufErrors of namespace $1: datagrams lost on a full socket buffer.
 rcvbuf_errors() {
     ip netns exec "$1" awk '/^Udp6RcvbufErrors/ { print $2 }' /proc/net/snmp6
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 ip netns add $NS_S; ip netns add $NS_C
@@ -171,32 +152,6 @@ step() {
                 recv["RR"] ? cpu / hz / recv["RR"] * 1e6 : 0, pcpu, rcv, crcv, ok ? "ok" : "LOSSY"
             exit ok ? 0 : 1
         }' "$out"
-}
-
-warn_if_busy() {
-    local load
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    echo "$1: load average before the ramp: $load"
-    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
-        echo "WARNING: the machine is not idle (load $load on $(nproc) cores); results will be low and noisy" >&2
-    fi
-}
-
-# Ramps through RATES against PID $1; sets BEST.
-ramp() {
-    local pid=$1 name=$2 rate tries rc
-    warn_if_busy "$name"
-    BEST=0
-    for rate in $RATES; do
-        tries=0
-        while :; do
-            rc=0; step "$pid" "$rate" "$name" || rc=$?
-            [ $rc -eq 2 ] && return 1
-            [ $rc -eq 0 ] && { BEST=$rate; break; }
-            tries=$((tries + 1))
-            [ $tries -gt "$RETRIES" ] && return 0
-        done
-    done
 }
 
 KEA_BEST=
@@ -281,13 +236,4 @@ TOML
 fi
 
 echo "=== summary ($(nproc) cores, ${PERIOD} s per rate) ==="
-[ -n "$KEA_BEST" ] && echo "kea-dhcp6 (MT $KEA_THREADS): $KEA_BEST SARR/s"
-[ -n "$HEADEND_BEST" ] && echo "headend:          $HEADEND_BEST SARR/s"
-if [ -n "$KEA_BEST" ] && [ -n "$HEADEND_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
-    awk -v h="$HEADEND_BEST" -v k="$KEA_BEST" 'BEGIN { printf "ratio headend/kea: %.2f\n", h / k }'
-fi
-top=${RATES##* }
-if [ -n "$HEADEND_BEST" ] && [ "$HEADEND_BEST" = "$top" ]; then
-    echo "note: headend passed the top rate ($top/s); raise RATES to find its limit (perfdhcp may then be the bottleneck)"
-fi
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+summary kea-dhcp6 SARR/s

@@ -1,0 +1,75 @@
+# Shared by bench/dhcpv4-vs-kea.sh and bench/dhcpv6-vs-kea.sh (sourced, not run).
+# The caller sets RATES, RETRIES, PERIOD and defines `step PID RATE NAME`
+# (one perfdhcp run; returns 0 = clean, 1 = lossy, 2 = server died) and may
+# define `warmup PID NAME` (an uncounted run before the ramp).
+
+# SIGTERM, up to 30 s to exit, then SIGKILL; only ever the PID we started.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+}
+
+# Waits (at most $3 s) until file $1 contains $2 while PID $4 lives.
+wait_for_line() {
+    local file=$1 needle=$2 limit=$3 pid=$4 i
+    for i in $(seq $((limit * 10))); do
+        grep -qF "$needle" "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { echo "server exited before $needle:" >&2; tail -20 "$file" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "no '$needle' within ${limit}s:" >&2; tail -20 "$file" >&2; return 1
+}
+
+# User + system CPU ticks of PID $1, all threads.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# perfdhcp and the server share the cores: anything else running skews the result.
+warn_if_busy() {
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "$1: load average before the ramp: $load"
+    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+        echo "WARNING: the machine is not idle (load $load on $(nproc) cores); results will be low and noisy" >&2
+    fi
+}
+
+# Ramps through RATES against PID $1 (name $2), up to RETRIES extra tries at a
+# failing rate; sets BEST to the highest clean rate. Returns 1 if the server died.
+ramp() {
+    local pid=$1 name=$2 rate tries rc
+    warn_if_busy "$name"
+    BEST=0
+    if declare -F warmup >/dev/null; then
+        warmup "$pid" "$name"
+        kill -0 "$pid" 2>/dev/null || { echo "$name died during the warm-up" >&2; return 1; }
+    fi
+    for rate in $RATES; do
+        tries=0
+        while :; do
+            rc=0; step "$pid" "$rate" "$name" || rc=$?
+            [ $rc -eq 2 ] && return 1
+            [ $rc -eq 0 ] && { BEST=$rate; break; }
+            tries=$((tries + 1))
+            [ $tries -gt "$RETRIES" ] && return 0
+        done
+    done
+}
+
+# Prints the result lines for KEA_BEST / HEADEND_BEST; $1 = Kea's binary name,
+# $2 = the unit ("DORA/s", "SARR/s").
+summary() {
+    local kea=$1 unit=$2 top
+    [ -n "$KEA_BEST" ] && printf '%-18s %s %s\n' "$kea (MT $KEA_THREADS):" "$KEA_BEST" "$unit"
+    [ -n "$HEADEND_BEST" ] && printf '%-18s %s %s\n' "headend:" "$HEADEND_BEST" "$unit"
+    if [ -n "$KEA_BEST" ] && [ -n "$HEADEND_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
+        awk -v h="$HEADEND_BEST" -v k="$KEA_BEST" 'BEGIN { printf "ratio headend/kea: %.2f\n", h / k }'
+    fi
+    top=${RATES##* }
+    if [ -n "$HEADEND_BEST" ] && [ "$HEADEND_BEST" = "$top" ]; then
+        echo "note: headend passed the top rate ($top/s); raise RATES to find its limit (perfdhcp may then be the bottleneck)"
+    fi
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
