@@ -1,13 +1,72 @@
 //! Per-reason counters: every packet dropped, every failed expression and
 //! every reply is counted, so an operator can see what the server refused
-//! and why without reading logs.
+//! and why without reading logs. One set serves the whole server: DHCPv4
+//! (with the config server's drops and the hook fallbacks) and DHCPv6 count
+//! the same [`Event`]s, each in its own [`Family`], dumped as `<name>` and
+//! `dhcpv6.<name>`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-/// Events counted on the hot path (fixed set: one atomic each).
+/// Which server an event or a drop is counted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Family {
+    /// DHCPv4 and the server-wide counters (config server drops): names as they are.
+    Dhcpv4,
+    /// DHCPv6: names prefixed with `dhcpv6.`.
+    Dhcpv6,
+}
+
+const FAMILIES: usize = Family::Dhcpv6 as usize + 1;
+
+impl Family {
+    fn prefix(self) -> &'static str {
+        match self {
+            Family::Dhcpv4 => "",
+            Family::Dhcpv6 => "dhcpv6.",
+        }
+    }
+
+    /// The events this family dumps, in dump order.
+    fn events(self) -> &'static [Event] {
+        use Event::*;
+        match self {
+            Family::Dhcpv4 => &[
+                Received,
+                Offer,
+                Ack,
+                InformAck,
+                Nak,
+                BootpReply,
+                Release,
+                Decline,
+                CommitFailed,
+                SendFailed,
+                AutoProvisioned,
+                ExpressionFailed,
+                OptionTruncated,
+            ],
+            Family::Dhcpv6 => &[
+                Received,
+                Advertise,
+                Reply,
+                RapidCommit,
+                Release,
+                Decline,
+                CommitFailed,
+                SendFailed,
+                AutoProvisioned,
+                ExpressionFailed,
+                EncodeFailed,
+            ],
+        }
+    }
+}
+
+/// Events counted on the hot path (fixed set: one atomic each per family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(usize)]
 pub enum Event {
@@ -23,9 +82,9 @@ pub enum Event {
     Nak,
     /// BOOTREPLY sent to a BOOTP client.
     BootpReply,
-    /// DHCPRELEASE processed.
+    /// DHCPRELEASE (DHCPv6 RELEASE) processed.
     Release,
-    /// DHCPDECLINE processed (address quarantined).
+    /// DHCPDECLINE (DHCPv6 DECLINE) processed (address quarantined).
     Decline,
     /// Reply not sent because the lease could not be committed.
     CommitFailed,
@@ -37,54 +96,90 @@ pub enum Event {
     ExpressionFailed,
     /// Options dropped because the reply did not fit the client's size limit.
     OptionTruncated,
+    /// DHCPv6 ADVERTISE sent.
+    Advertise,
+    /// DHCPv6 REPLY sent (any).
+    Reply,
+    /// DHCPv6 REPLY with Rapid Commit.
+    RapidCommit,
+    /// DHCPv6 replies whose CableLabs options could not be encoded (left out).
+    EncodeFailed,
 }
 
-const EVENTS: usize = Event::OptionTruncated as usize + 1;
+const EVENTS: usize = Event::EncodeFailed as usize + 1;
 
-const EVENT_NAMES: [&str; EVENTS] = [
-    "received",
-    "offer",
-    "ack",
-    "inform_ack",
-    "nak",
-    "bootp_reply",
-    "release",
-    "decline",
-    "commit_failed",
-    "send_failed",
-    "auto_provisioned",
-    "expression_failed",
-    "option_truncated",
-];
+impl Event {
+    /// The counter's name in dumps (without the family prefix).
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Received => "received",
+            Event::Offer => "offer",
+            Event::Ack => "ack",
+            Event::InformAck => "inform_ack",
+            Event::Nak => "nak",
+            Event::BootpReply => "bootp_reply",
+            Event::Release => "release",
+            Event::Decline => "decline",
+            Event::CommitFailed => "commit_failed",
+            Event::SendFailed => "send_failed",
+            Event::AutoProvisioned => "auto_provisioned",
+            Event::ExpressionFailed => "expression_failed",
+            Event::OptionTruncated => "option_truncated",
+            Event::Advertise => "advertise",
+            Event::Reply => "reply",
+            Event::RapidCommit => "rapid_commit",
+            Event::EncodeFailed => "encode_failed",
+        }
+    }
+}
 
 /// All counters of one server.
 #[derive(Debug, Default)]
 pub struct Counters {
-    events: [AtomicU64; EVENTS],
-    drops: Mutex<BTreeMap<&'static str, u64>>,
+    events: [[AtomicU64; EVENTS]; FAMILIES],
+    drops: [Mutex<BTreeMap<&'static str, u64>>; FAMILIES],
     expressions: Mutex<BTreeMap<&'static str, u64>>,
     hooks: Mutex<BTreeMap<(&'static str, String), u64>>,
 }
 
 impl Counters {
-    /// Counts one event.
+    fn event(&self, f: Family, e: Event) -> Option<&AtomicU64> {
+        self.events.get(f as usize)?.get(e as usize)
+    }
+
+    /// Counts one DHCPv4 event.
     pub fn count(&self, e: Event) {
-        if let Some(c) = self.events.get(e as usize) {
+        self.count_in(Family::Dhcpv4, e);
+    }
+
+    /// Counts one event of family `f`.
+    pub fn count_in(&self, f: Family, e: Event) {
+        if let Some(c) = self.event(f, e) {
             c.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Current value of an event counter.
+    /// Current value of a DHCPv4 event counter.
     pub fn get(&self, e: Event) -> u64 {
-        self.events
-            .get(e as usize)
-            .map(|c| c.load(Ordering::Relaxed))
-            .unwrap_or(0)
+        self.get_in(Family::Dhcpv4, e)
     }
 
-    /// Counts one dropped packet under a short, stable reason label.
+    /// Current value of an event counter of family `f`.
+    pub fn get_in(&self, f: Family, e: Event) -> u64 {
+        self.event(f, e).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Counts one dropped packet (DHCPv4 or config server) under a short,
+    /// stable reason label.
     pub fn drop_packet(&self, reason: &'static str) {
-        *self.drops.lock().entry(reason).or_insert(0) += 1;
+        self.drop_in(Family::Dhcpv4, reason);
+    }
+
+    /// Counts one dropped packet of family `f` under its reason label.
+    pub fn drop_in(&self, f: Family, reason: &'static str) {
+        if let Some(d) = self.drops.get(f as usize) {
+            *d.lock().entry(reason).or_insert(0) += 1;
+        }
     }
 
     /// Counts one failed expression under its kind (`runtime`, `too_long`, …);
@@ -114,34 +209,49 @@ impl Counters {
         self.expressions.lock().clone()
     }
 
-    /// Drops by reason.
+    /// DHCPv4 and config server drops by reason.
     pub fn drops(&self) -> BTreeMap<&'static str, u64> {
-        self.drops.lock().clone()
+        self.drops_in(Family::Dhcpv4)
     }
 
-    /// Total drops.
+    /// Drops of family `f` by reason.
+    pub fn drops_in(&self, f: Family) -> BTreeMap<&'static str, u64> {
+        self.drops
+            .get(f as usize)
+            .map(|d| d.lock().clone())
+            .unwrap_or_default()
+    }
+
+    /// Total DHCPv4 and config server drops.
     pub fn total_drops(&self) -> u64 {
-        self.drops.lock().values().sum()
+        self.drops().values().sum()
     }
 
-    /// Every counter as `name value` pairs (events first, then `drop.<reason>`).
+    /// Every counter as `name value` pairs: DHCPv4 events, `drop.<reason>`,
+    /// `hook_fallback.<hook>.<kind>`, then DHCPv6 events and drops prefixed
+    /// `dhcpv6.`.
     pub fn snapshot(&self) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = EVENT_NAMES
-            .iter()
-            .zip(self.events.iter())
-            .map(|(n, c)| ((*n).to_string(), c.load(Ordering::Relaxed)))
-            .collect();
-        v.extend(
-            self.drops()
-                .into_iter()
-                .map(|(k, n)| (format!("drop.{k}"), n)),
-        );
+        let mut v = self.family_snapshot(Family::Dhcpv4);
         v.extend(
             self.hook_fallbacks()
                 .into_iter()
                 .map(|((h, k), n)| (format!("hook_fallback.{h}.{k}"), n)),
         );
+        v.extend(self.family_snapshot(Family::Dhcpv6));
         v
+    }
+
+    fn family_snapshot(&self, f: Family) -> Vec<(String, u64)> {
+        let p = f.prefix();
+        let events = f
+            .events()
+            .iter()
+            .map(|e| (format!("{p}{}", e.name()), self.get_in(f, *e)));
+        let drops = self
+            .drops_in(f)
+            .into_iter()
+            .map(|(k, n)| (format!("{p}drop.{k}"), n));
+        events.chain(drops).collect()
     }
 }
 
@@ -162,6 +272,34 @@ mod tests {
         let s = c.snapshot();
         assert!(s.contains(&("offer".to_string(), 2)));
         assert!(s.contains(&("drop.truncated".to_string(), 2)));
-        assert_eq!(EVENT_NAMES.len(), EVENTS);
+    }
+
+    #[test]
+    fn families_count_apart_and_dump_under_their_names_in_order() {
+        let c = Counters::default();
+        c.count(Event::Received);
+        c.count_in(Family::Dhcpv6, Event::Received);
+        c.count_in(Family::Dhcpv6, Event::Received);
+        c.count_in(Family::Dhcpv6, Event::Reply);
+        c.drop_packet("truncated");
+        c.drop_in(Family::Dhcpv6, "oversize");
+        c.hook_fallback("flow-select", "trap");
+        assert_eq!(c.get(Event::Received), 1);
+        assert_eq!(c.get_in(Family::Dhcpv6, Event::Received), 2);
+        assert_eq!(c.get(Event::Reply), 0);
+        assert_eq!(c.total_drops(), 1);
+        let names: Vec<String> = c.snapshot().into_iter().map(|(k, _)| k).collect();
+        let want = "received offer ack inform_ack nak bootp_reply release decline \
+            commit_failed send_failed auto_provisioned expression_failed option_truncated \
+            drop.truncated hook_fallback.flow-select.trap \
+            dhcpv6.received dhcpv6.advertise dhcpv6.reply dhcpv6.rapid_commit \
+            dhcpv6.release dhcpv6.decline dhcpv6.commit_failed dhcpv6.send_failed \
+            dhcpv6.auto_provisioned dhcpv6.expression_failed dhcpv6.encode_failed \
+            dhcpv6.drop.oversize";
+        assert_eq!(names.join(" "), want);
+        let s = c.snapshot();
+        assert!(s.contains(&("received".to_string(), 1)));
+        assert!(s.contains(&("dhcpv6.received".to_string(), 2)));
+        assert!(s.contains(&("dhcpv6.drop.oversize".to_string(), 1)));
     }
 }

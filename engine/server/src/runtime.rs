@@ -345,7 +345,7 @@ impl Server {
             .counters
             .snapshot()
             .into_iter()
-            .chain(self.dhcpv6.counters_snapshot())
+            .chain(self.dhcpv6.gauges())
             .chain(self.config.load().hooks.counters())
             .filter(|(_, v)| *v > 0)
             .map(|(k, v)| format!("{k}={v}"))

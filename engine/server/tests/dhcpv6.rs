@@ -14,6 +14,7 @@ use headend_model::plugins::{HookError, Hooks};
 use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
 use headend_model::v6::{FlowDecision, FlowDevice, ProvisioningFlow, ProvisioningServer};
+use headend_server::counters::{Event, Family};
 use headend_server::dhcpv6::{Dhcpv6, Outcome6};
 use headend_server::runtime::Server;
 use headend_store::{LeaseState, MemoryStore, Mutation, Store};
@@ -604,7 +605,11 @@ fn decline_quarantines_release_frees_confirm_checks_link() {
     let l = e.store.leases6_by_duid(&duid_ll(&EUE_MAC)).unwrap();
     assert_eq!(l[0].state, LeaseState::Declined);
     assert_eq!(l[0].mac.as_deref(), Some(&EUE_MAC[..]));
-    assert_eq!(v6(&e).counters.decline.load(Ordering::Relaxed), 1);
+    assert_eq!(v6(&e).counters.get_in(Family::Dhcpv6, Event::Decline), 1);
+    // One counter set: the DHCPv6 DECLINE is not a DHCPv4 one.
+    assert_eq!(e.server.counters().get(Event::Decline), 0);
+    let dump = e.server.counters().snapshot();
+    assert!(dump.contains(&("dhcpv6.decline".to_string(), 1)));
     // A new SOLICIT from the same eUE does not get the declined address.
     let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, false));
     let adv = unwrap_relay(&adv);
@@ -739,7 +744,7 @@ fn bindings_gauge_counts_the_table() {
     let e = env();
     let gauge = |e: &Env| {
         v6(e)
-            .counters_snapshot()
+            .gauges()
             .into_iter()
             .find(|(k, _)| k == "dhcpv6.bindings")
             .map(|(_, n)| n)

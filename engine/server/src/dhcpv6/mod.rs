@@ -14,4 +14,4 @@ pub mod leases;
 pub mod process;
 pub mod socket;
 
-pub use process::{server_duid, Counters6, Dhcpv6, Outcome6};
+pub use process::{server_duid, Dhcpv6, Outcome6};

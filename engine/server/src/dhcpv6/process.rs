@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -41,7 +40,7 @@ use headend_wire::cablelabs::{
 use super::cablelabs::{self, ClientCl};
 use super::leases::{IaKey, LeaseTable6};
 use crate::accounts::AccountTable;
-use crate::counters::Counters;
+use crate::counters::{Counters, Event, Family};
 use crate::dhcpv4::process::Clock;
 
 /// Largest datagram processed; anything longer is dropped as `oversize`
@@ -68,77 +67,6 @@ pub enum Outcome6 {
     },
 }
 
-/// DHCPv6 counters (one atomic each; drops by reason).
-#[derive(Debug, Default)]
-pub struct Counters6 {
-    /// Datagrams received.
-    pub received: AtomicU64,
-    /// ADVERTISE sent.
-    pub advertise: AtomicU64,
-    /// REPLY sent (any).
-    pub reply: AtomicU64,
-    /// REPLY with Rapid Commit.
-    pub rapid_commit: AtomicU64,
-    /// RELEASEs processed.
-    pub release: AtomicU64,
-    /// DECLINEs processed.
-    pub decline: AtomicU64,
-    /// Replies withheld because the commit failed.
-    pub commit_failed: AtomicU64,
-    /// Replies the socket refused.
-    pub send_failed: AtomicU64,
-    /// Accounts created by auto-provisioning.
-    pub auto_provisioned: AtomicU64,
-    /// Failed expressions.
-    pub expression_failed: AtomicU64,
-    /// Replies whose CableLabs options could not be encoded (left out).
-    pub encode_failed: AtomicU64,
-    drops: Mutex<std::collections::BTreeMap<&'static str, u64>>,
-}
-
-impl Counters6 {
-    fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a dropped datagram.
-    pub fn drop_packet(&self, reason: &'static str) {
-        *self.drops.lock().entry(reason).or_insert(0) += 1;
-    }
-
-    /// Drops by reason.
-    pub fn drops(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        self.drops.lock().clone()
-    }
-
-    /// Every counter as `dhcpv6.<name>` pairs.
-    pub fn snapshot(&self) -> Vec<(String, u64)> {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut v = vec![
-            ("dhcpv6.received".to_string(), g(&self.received)),
-            ("dhcpv6.advertise".into(), g(&self.advertise)),
-            ("dhcpv6.reply".into(), g(&self.reply)),
-            ("dhcpv6.rapid_commit".into(), g(&self.rapid_commit)),
-            ("dhcpv6.release".into(), g(&self.release)),
-            ("dhcpv6.decline".into(), g(&self.decline)),
-            ("dhcpv6.commit_failed".into(), g(&self.commit_failed)),
-            ("dhcpv6.send_failed".into(), g(&self.send_failed)),
-            ("dhcpv6.auto_provisioned".into(), g(&self.auto_provisioned)),
-            (
-                "dhcpv6.expression_failed".into(),
-                g(&self.expression_failed),
-            ),
-            ("dhcpv6.encode_failed".into(), g(&self.encode_failed)),
-        ];
-        v.extend(
-            self.drops()
-                .into_iter()
-                .map(|(k, n)| (format!("dhcpv6.drop.{k}"), n)),
-        );
-        v
-    }
-}
-
 /// Options of an ADVERTISE remembered for the REQUEST (seed 000 eUE-4, CM4v6).
 #[derive(Debug, Clone)]
 struct Advertised {
@@ -154,10 +82,8 @@ pub struct Dhcpv6 {
     pub leases: Mutex<LeaseTable6>,
     /// Accounts, shared with DHCPv4.
     pub accounts: Arc<AccountTable>,
-    /// Counters.
-    pub counters: Arc<Counters6>,
-    /// The server-wide counters (hook fallbacks are counted there, as DHCPv4 does).
-    shared: Arc<Counters>,
+    /// The server-wide counters; DHCPv6 events and drops in [`Family::Dhcpv6`].
+    pub counters: Arc<Counters>,
     server_duid: Vec<u8>,
     advertised: Mutex<HashMap<Vec<u8>, Advertised>>,
     clock: Clock,
@@ -213,7 +139,7 @@ pub fn open(
     config: Arc<ArcSwap<Snapshot>>,
     store: &dyn headend_store::Store,
     accounts: Arc<AccountTable>,
-    shared: Arc<Counters>,
+    counters: Arc<Counters>,
     clock: Clock,
 ) -> Result<Dhcpv6, headend_store::StoreError> {
     let now = clock();
@@ -229,7 +155,7 @@ pub fn open(
     }
     let mut table = LeaseTable6::new();
     table.load(store.load_leases6()?, now);
-    Ok(Dhcpv6::new(config, table, accounts, shared, duid, clock))
+    Ok(Dhcpv6::new(config, table, accounts, counters, duid, clock))
 }
 
 /// One IA the client sent: kind, IAID, the addresses or prefixes in it.
@@ -311,7 +237,7 @@ impl Dhcpv6 {
         config: Arc<ArcSwap<Snapshot>>,
         leases: LeaseTable6,
         accounts: Arc<AccountTable>,
-        shared: Arc<Counters>,
+        counters: Arc<Counters>,
         server_duid: Vec<u8>,
         clock: Clock,
     ) -> Self {
@@ -319,8 +245,7 @@ impl Dhcpv6 {
             config,
             leases: Mutex::new(leases),
             accounts,
-            counters: Arc::new(Counters6::default()),
-            shared,
+            counters,
             server_duid,
             advertised: Mutex::new(HashMap::new()),
             clock,
@@ -333,13 +258,15 @@ impl Dhcpv6 {
         &self.server_duid
     }
 
-    /// The counters plus gauges of the binding table (`dhcpv6.bindings`,
-    /// every IA_NA/IA_PD binding held in memory, any state).
-    pub fn counters_snapshot(&self) -> Vec<(String, u64)> {
-        let mut v = self.counters.snapshot();
-        let n = self.leases.lock().len();
-        v.push(("dhcpv6.bindings".into(), n as u64));
-        v
+    /// Gauges of the binding table as `name value` pairs (`dhcpv6.bindings`:
+    /// every IA_NA/IA_PD binding held in memory, any state); the counters
+    /// are in the server-wide [`Counters::snapshot`].
+    pub fn gauges(&self) -> Vec<(String, u64)> {
+        vec![("dhcpv6.bindings".into(), self.leases.lock().len() as u64)]
+    }
+
+    fn count(&self, e: Event) {
+        self.counters.count_in(Family::Dhcpv6, e);
     }
 
     /// Now, by the service clock.
@@ -395,7 +322,7 @@ impl Dhcpv6 {
         local: &[Ipv6Addr],
         trace: &mut Trace,
     ) -> Outcome6 {
-        Counters6::inc(&self.counters.received);
+        self.count(Event::Received);
         if data.len() > MAX_DATAGRAM {
             return Outcome6::Drop("oversize");
         }
@@ -652,7 +579,7 @@ impl Cx<'_> {
                         match s.eval_string_list(expr) {
                             Ok(d) => (d, true),
                             Err(e) => {
-                                Counters6::inc(&self.svc.counters.expression_failed);
+                                self.svc.count(Event::ExpressionFailed);
                                 warn!(error = %e, "auto-provisioning expression failed");
                                 (Vec::new(), false)
                             }
@@ -675,7 +602,7 @@ impl Cx<'_> {
                 };
                 if classified && self.snap.store_accounts && self.svc.accounts.insert_new(a.clone())
                 {
-                    Counters6::inc(&self.svc.counters.auto_provisioned);
+                    self.svc.count(Event::AutoProvisioned);
                     self.new_account = Some(a.clone());
                 }
                 a
@@ -698,7 +625,7 @@ impl Cx<'_> {
         let mut ok = true;
         if let Some(a) = &pool.allow {
             ok = s.eval_bool(a).unwrap_or_else(|e| {
-                Counters6::inc(&self.svc.counters.expression_failed);
+                self.svc.count(Event::ExpressionFailed);
                 warn!(pool = %pool.name, error = %e, "allow failed");
                 false
             });
@@ -706,7 +633,7 @@ impl Cx<'_> {
         if ok {
             if let Some(d) = &pool.deny {
                 ok = !s.eval_bool(d).unwrap_or_else(|e| {
-                    Counters6::inc(&self.svc.counters.expression_failed);
+                    self.svc.count(Event::ExpressionFailed);
                     warn!(pool = %pool.name, error = %e, "deny failed");
                     true
                 });
@@ -946,7 +873,7 @@ impl Cx<'_> {
                 d
             }
             Some(Err(e)) => {
-                self.svc.shared.hook_fallback("flow-select", &e.kind);
+                self.svc.counters.hook_fallback("flow-select", &e.kind);
                 warn!(error = %e, "flow selection failed; configured flow used");
                 trace.note(|| format!("flow selection failed ({e}); configured flow used"));
                 default
@@ -986,7 +913,7 @@ impl Cx<'_> {
                         Ok(Some(_)) => None,
                         Ok(None) => None,
                         Err(e) => {
-                            Counters6::inc(&self.svc.counters.expression_failed);
+                            self.svc.count(Event::ExpressionFailed);
                             warn!(error = %e, "fqdn expression failed");
                             None
                         }
@@ -1030,7 +957,7 @@ impl Cx<'_> {
                     }
                 }
                 Err(e) => {
-                    Counters6::inc(&self.svc.counters.encode_failed);
+                    self.svc.count(Event::EncodeFailed);
                     warn!(error = %e, "CableLabs options not encodable; left out");
                 }
             }
@@ -1079,7 +1006,7 @@ impl Cx<'_> {
                             Ok(Some(Literal::Str(t))) => Some(t),
                             Ok(_) => None,
                             Err(e) => {
-                                Counters6::inc(&self.svc.counters.expression_failed);
+                                self.svc.count(Event::ExpressionFailed);
                                 warn!(error = %e, "config_file expression failed");
                                 None
                             }
@@ -1160,7 +1087,7 @@ impl Cx<'_> {
                 if f.provisioning_server.is_some() {
                     // An IPv4 (or empty) server cannot go in sub-option 3.
                     self.svc
-                        .shared
+                        .counters
                         .hook_fallback("flow-select", "unusable-value");
                     warn!(server = ?f.provisioning_server, "flow decision's provisioning server not usable in CCCv6; configured one used");
                 }
@@ -1288,8 +1215,8 @@ impl Cx<'_> {
             let commit = self.with_account(commit);
             return match self.build(MessageType::Reply, &outs, None, true, &extras) {
                 Ok(p) => {
-                    Counters6::inc(&self.svc.counters.reply);
-                    Counters6::inc(&self.svc.counters.rapid_commit);
+                    self.svc.count(Event::Reply);
+                    self.svc.count(Event::RapidCommit);
                     self.reply(p, commit, true)
                 }
                 Err(r) => Outcome6::Drop(r),
@@ -1306,7 +1233,7 @@ impl Cx<'_> {
                 until: self.now + u64::from(self.d6.advertise_hold),
             },
         );
-        Counters6::inc(&self.svc.counters.advertise);
+        self.svc.count(Event::Advertise);
         let commit = self.with_account(Vec::new());
         self.reply(packet, commit, false)
     }
@@ -1337,7 +1264,7 @@ impl Cx<'_> {
         let durable = !commit.is_empty();
         match self.build(MessageType::Reply, &outs, status, false, &extras) {
             Ok(p) => {
-                Counters6::inc(&self.svc.counters.reply);
+                self.svc.count(Event::Reply);
                 self.reply(p, commit, durable)
             }
             Err(r) => Outcome6::Drop(r),
@@ -1443,7 +1370,7 @@ impl Cx<'_> {
         trace.note(|| format!("CONFIRM: {}", status.1));
         match self.build(MessageType::Reply, &[], Some(status), false, &[]) {
             Ok(p) => {
-                Counters6::inc(&self.svc.counters.reply);
+                self.svc.count(Event::Reply);
                 let c = self.with_account(Vec::new());
                 self.reply(p, c, false)
             }
@@ -1483,9 +1410,9 @@ impl Cx<'_> {
                         Some(rec) => {
                             if declined {
                                 warn!(address = %k.address, device = %self.dev.account_id, quarantine = self.d6.decline_hold, "client declined the address (duplicate on the link): quarantined");
-                                Counters6::inc(&self.svc.counters.decline);
+                                self.svc.count(Event::Decline);
                             } else {
-                                Counters6::inc(&self.svc.counters.release);
+                                self.svc.count(Event::Release);
                             }
                             trace.note(|| {
                                 format!(
@@ -1524,7 +1451,7 @@ impl Cx<'_> {
             &[],
         ) {
             Ok(p) => {
-                Counters6::inc(&self.svc.counters.reply);
+                self.svc.count(Event::Reply);
                 let c = self.with_account(commit);
                 self.reply(p, c, false)
             }
@@ -1540,7 +1467,7 @@ impl Cx<'_> {
         let extras = self.extras(trace);
         match self.build(MessageType::Reply, &[], None, false, &extras) {
             Ok(p) => {
-                Counters6::inc(&self.svc.counters.reply);
+                self.svc.count(Event::Reply);
                 let c = self.with_account(Vec::new());
                 self.reply(p, c, false)
             }

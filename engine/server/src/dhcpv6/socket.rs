@@ -22,7 +22,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::process::{Counters6, Dhcpv6, Outcome6};
+use super::process::{Dhcpv6, Outcome6};
+use crate::counters::{Counters, Event, Family};
 use crate::dhcpv4::socket::ListenError;
 
 /// Datagrams served per readiness event before yielding.
@@ -177,7 +178,7 @@ pub async fn serve(
 
 fn act(svc: &Arc<Dhcpv6>, committer: &GroupCommitter, sender: &Arc<StdUdpSocket>, o: Outcome6) {
     match o {
-        Outcome6::Drop(reason) => svc.counters.drop_packet(reason),
+        Outcome6::Drop(reason) => svc.counters.drop_in(Family::Dhcpv6, reason),
         Outcome6::Silent(_) => {}
         Outcome6::Reply {
             packet,
@@ -203,9 +204,7 @@ fn act(svc: &Arc<Dhcpv6>, committer: &GroupCommitter, sender: &Arc<StdUdpSocket>
                 Box::new(move |res| match res {
                     Ok(()) => send(&counters, &sender, &packet, to),
                     Err(e) => {
-                        counters
-                            .commit_failed
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        counters.count_in(Family::Dhcpv6, Event::CommitFailed);
                         warn!(%to, error = %e, "binding not committed: reply withheld");
                     }
                 }),
@@ -214,10 +213,9 @@ fn act(svc: &Arc<Dhcpv6>, committer: &GroupCommitter, sender: &Arc<StdUdpSocket>
     }
 }
 
-fn send(c: &Counters6, sender: &StdUdpSocket, packet: &[u8], to: SocketAddrV6) {
+fn send(c: &Counters, sender: &StdUdpSocket, packet: &[u8], to: SocketAddrV6) {
     if let Err(e) = sender.send_to(packet, to) {
-        c.send_failed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        c.count_in(Family::Dhcpv6, Event::SendFailed);
         warn!(%to, error = %e, "send failed");
     }
 }
