@@ -10,3 +10,4 @@ pub mod dhcpv6;
 pub mod events;
 pub mod leases;
 pub mod runtime;
+pub mod udp;

@@ -7,7 +7,7 @@
 //! the old one keeps serving otherwise. Packets in flight finish under the
 //! snapshot they started with.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ pub enum ServerError {
     Store(#[from] StoreError),
     /// A listener could not be opened.
     #[error("{0}")]
-    Listen(#[from] socket::ListenError),
+    Listen(#[from] crate::udp::ListenError),
     /// Another I/O failure.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -254,11 +254,11 @@ impl Server {
                     SocketAddr::V6(_) => *a4,
                 };
                 bound.push(SocketAddr::V4(local));
-                tasks.push(tokio::spawn(socket::serve(
+                tasks.push(tokio::spawn(crate::udp::serve(
                     self.dhcpv4.clone(),
                     self.committer.clone(),
                     sock,
-                    SocketAddrV4::new(*local.ip(), local.port()),
+                    local,
                     workers,
                     stop_rx.clone(),
                 )));
@@ -269,10 +269,11 @@ impl Server {
                 let SocketAddr::V6(a6) = addr else { continue };
                 let sock = crate::dhcpv6::socket::open(*a6, d6.receive_buffer, &d6.interfaces)?;
                 bound.push(sock.local_addr()?);
-                tasks.push(tokio::spawn(crate::dhcpv6::socket::serve(
+                tasks.push(tokio::spawn(crate::udp::serve(
                     self.dhcpv6.clone(),
                     self.committer.clone(),
                     sock,
+                    crate::dhcpv6::socket::LinkCache::default(),
                     2,
                     stop_rx.clone(),
                 )));

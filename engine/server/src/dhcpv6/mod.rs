@@ -1,12 +1,12 @@
 //! The DHCPv6 server (RFC 8415; RFC 4704 client FQDN; CableLabs
 //! CL-SP-CANN-DHCP-Reg option 17/4491; seed 000 Tables 3 and 6).
 //!
-//! The pipeline, datagram in to reply out: [`socket`] receives →
-//! [`process::Dhcpv6::handle`] unwraps the Relay-Forward chain
+//! The pipeline, datagram in to reply out: [`crate::udp`] receives on the
+//! [`socket`] → [`process::Dhcpv6::handle`] unwraps the Relay-Forward chain
 //! (`headend_wire::dhcpv6`), reads the device ([`cablelabs`]), resolves
 //! its account (shared with DHCPv4), picks addresses and prefixes from the
 //! in-memory binding table ([`leases`]), composes the reply and wraps it
-//! back through the same relays → the socket loop sends it, after the
+//! back through the same relays → the UDP loop sends it, after the
 //! group committer made the bindings durable when the reply commits them.
 
 pub mod cablelabs;

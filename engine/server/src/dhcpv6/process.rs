@@ -48,24 +48,7 @@ use crate::dhcpv4::process::Clock;
 pub const MAX_DATAGRAM: usize = 8192;
 
 /// What the socket loop must do with a datagram.
-#[derive(Debug)]
-pub enum Outcome6 {
-    /// Malformed or not acceptable: dropped and counted under this reason.
-    Drop(&'static str),
-    /// Valid, deliberately not answered.
-    Silent(&'static str),
-    /// Send `packet` to `to`; when `durable`, only once `commit` is durable.
-    Reply {
-        /// Encoded reply (wrapped in Relay-Reply layers when relayed).
-        packet: Vec<u8>,
-        /// Destination: the relay (or client) the datagram came from.
-        to: SocketAddrV6,
-        /// Store changes behind the reply.
-        commit: Vec<Mutation>,
-        /// Whether the reply must wait for the commit.
-        durable: bool,
-    },
-}
+pub type Outcome6 = crate::udp::Outcome<SocketAddrV6>;
 
 /// Options of an ADVERTISE remembered for the REQUEST (seed 000 eUE-4, CM4v6).
 #[derive(Debug, Clone)]

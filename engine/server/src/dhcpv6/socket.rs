@@ -1,7 +1,6 @@
-//! The DHCPv6 UDP loop: a thin tokio task around [`Dhcpv6::handle_on`],
-//! built like the DHCPv4 one (drain per wake-up; replies that commit
-//! bindings are sent from the group committer once the bindings are
-//! durable).
+//! The DHCPv6 socket and [`Dhcpv6`] as a [`Service`] of the shared UDP
+//! loop ([`crate::udp`]), which sends replies that commit bindings once the
+//! group committer made them durable.
 //!
 //! Directly attached clients (RFC 8415 §7.1, §13.1): the socket joins
 //! All_DHCP_Relay_Agents_and_Servers (ff02::1:2) on each configured
@@ -12,22 +11,14 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket as StdUdpSocket};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use headend_model::trace::Trace;
 use headend_store::GroupCommitter;
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
-use tokio::sync::watch;
-use tracing::{debug, warn};
 
 use super::process::{Dhcpv6, Outcome6};
-use crate::counters::{Counters, Event, Family};
-use crate::dhcpv4::socket::ListenError;
-
-/// Datagrams served per readiness event before yielding.
-const DRAIN_MAX: usize = 256;
+use crate::counters::{Counters, Family};
+use crate::udp::{self, ListenError, Service};
 
 /// All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1).
 pub const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
@@ -65,9 +56,9 @@ pub fn global_addresses(if_inet6: &str, ifindex: u32) -> Vec<Ipv6Addr> {
         .collect()
 }
 
-/// Per-task cache of interface addresses by index.
-#[derive(Default)]
-struct LinkCache {
+/// Per-task cache of the global addresses of interfaces, by index.
+#[derive(Debug, Default, Clone)]
+pub struct LinkCache {
     read_at: Option<Instant>,
     by_index: HashMap<u32, Vec<Ipv6Addr>>,
     text: String,
@@ -95,128 +86,47 @@ pub fn open(
     rcvbuf: usize,
     interfaces: &[String],
 ) -> Result<StdUdpSocket, ListenError> {
-    let err = |source| ListenError::Bind {
-        addr: SocketAddr::V6(addr),
-        source,
-    };
-    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
-    s.set_only_v6(true).map_err(err)?;
-    s.set_reuse_address(true).map_err(err)?;
-    let _ = s.set_recv_buffer_size(rcvbuf);
-    let _ = s.set_send_buffer_size(rcvbuf);
-    s.set_nonblocking(true).map_err(err)?;
-    s.bind(&SocketAddr::V6(addr).into()).map_err(err)?;
+    let s = udp::bind(SocketAddr::V6(addr), rcvbuf, |s| s.set_only_v6(true))?;
     for name in interfaces {
-        let idx = interface_index(name).map_err(err)?;
-        s.join_multicast_v6(&ALL_DHCP_RELAY_AGENTS_AND_SERVERS, idx)
-            .map_err(err)?;
+        interface_index(name)
+            .and_then(|idx| s.join_multicast_v6(&ALL_DHCP_RELAY_AGENTS_AND_SERVERS, idx))
+            .map_err(|source| ListenError::Bind {
+                addr: SocketAddr::V6(addr),
+                source,
+            })?;
     }
     Ok(s.into())
 }
 
-/// Serves one socket with `tasks` receiving tasks until `stop` turns true.
-pub async fn serve(
-    svc: Arc<Dhcpv6>,
-    committer: Arc<GroupCommitter>,
-    socket: StdUdpSocket,
-    tasks: usize,
-    stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let sender = Arc::new(socket.try_clone()?);
-    let socket = Arc::new(UdpSocket::from_std(socket)?);
-    let mut handles = Vec::new();
-    for _ in 0..tasks.max(1) {
-        let svc = svc.clone();
-        let committer = committer.clone();
-        let socket = socket.clone();
-        let sender = sender.clone();
-        let mut stop = stop.clone();
-        handles.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 65_536];
-            let mut links = LinkCache::default();
-            loop {
-                tokio::select! {
-                    r = socket.readable() => {
-                        if let Err(e) = r {
-                            debug!(error = %e, "readable");
-                            continue;
-                        }
-                    }
-                    _ = stop.changed() => break,
-                }
-                for _ in 0..DRAIN_MAX {
-                    let (n, from) = match socket.try_recv_from(&mut buf) {
-                        Ok(x) => x,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            debug!(error = %e, "recv_from");
-                            break;
-                        }
-                    };
-                    let SocketAddr::V6(source) = from else {
-                        continue;
-                    };
-                    let data = buf.get(..n).unwrap_or(&[]);
-                    // A link-local source is a directly attached client
-                    // (or a relay on the same link, whose link-address wins).
-                    let local: &[Ipv6Addr] = if source.scope_id() != 0 {
-                        links.addresses(source.scope_id())
-                    } else {
-                        &[]
-                    };
-                    let outcome = svc.handle_on(data, source, local, &mut Trace::disabled());
-                    act(&svc, &committer, &sender, outcome);
-                }
-            }
-        }));
-    }
-    for h in handles {
-        let _ = h.await;
-    }
-    Ok(())
-}
+/// Each task keeps its own cache of interface addresses.
+impl Service for Dhcpv6 {
+    type Addr = SocketAddrV6;
+    type Task = LinkCache;
+    const FAMILY: Family = Family::Dhcpv6;
+    const COMMITS: &'static str = "binding";
 
-fn act(svc: &Arc<Dhcpv6>, committer: &GroupCommitter, sender: &Arc<StdUdpSocket>, o: Outcome6) {
-    match o {
-        Outcome6::Drop(reason) => svc.counters.drop_in(Family::Dhcpv6, reason),
-        Outcome6::Silent(_) => {}
-        Outcome6::Reply {
-            packet,
-            to,
-            commit,
-            durable: false,
-        } => {
-            if !commit.is_empty() {
-                committer.submit_nowait(commit);
-            }
-            send(&svc.counters, sender, &packet, to);
-        }
-        Outcome6::Reply {
-            packet,
-            to,
-            commit,
-            durable: true,
-        } => {
-            let sender = sender.clone();
-            let counters = svc.counters.clone();
-            committer.submit(
-                commit,
-                Box::new(move |res| match res {
-                    Ok(()) => send(&counters, &sender, &packet, to),
-                    Err(e) => {
-                        counters.count_in(Family::Dhcpv6, Event::CommitFailed);
-                        warn!(%to, error = %e, "binding not committed: reply withheld");
-                    }
-                }),
-            );
-        }
+    fn counters(&self) -> &Counters {
+        &self.counters
     }
-}
 
-fn send(c: &Counters, sender: &StdUdpSocket, packet: &[u8], to: SocketAddrV6) {
-    if let Err(e) = sender.send_to(packet, to) {
-        c.count_in(Family::Dhcpv6, Event::SendFailed);
-        warn!(%to, error = %e, "send failed");
+    fn datagram(
+        &self,
+        data: &[u8],
+        source: SocketAddr,
+        links: &mut LinkCache,
+        _: &GroupCommitter,
+    ) -> Outcome6 {
+        let SocketAddr::V6(source) = source else {
+            return Outcome6::Silent("not_ipv6");
+        };
+        // A link-local source is a directly attached client
+        // (or a relay on the same link, whose link-address wins).
+        let local: &[Ipv6Addr] = if source.scope_id() != 0 {
+            links.addresses(source.scope_id())
+        } else {
+            &[]
+        };
+        self.handle_on(data, source, local, &mut Trace::disabled())
     }
 }
 
