@@ -1,0 +1,193 @@
+//! CPU cost of the DHCPv6 pipeline, without sockets or disk: SOLICIT +
+//! REQUEST per eUE through `Dhcpv6::handle`, each inside a Relay-Forward
+//! from the lab CMTS (link 2001:db8:100::1, CableLabs 17.1026 modem MAC),
+//! with the full eUE-1 option set of seed 000 Table 6 and the lab
+//! configuration (auto-provisioning expression, FQDN expression, CableLabs
+//! CCCv6 / syslog / TFTP options), over a memory store pre-loaded with
+//! bindings. The DHCPv6 counterpart of `dora_bench`.
+//!
+//! `cargo run --release -p headend-server --example sarr_bench -- [clients] [preloaded]`
+
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use headend_model::snapshot::Snapshot;
+use headend_model::trace::Trace;
+use headend_server::dhcpv4::process::system_clock;
+use headend_server::dhcpv6::Outcome6;
+use headend_server::runtime::Server;
+use headend_store::{Lease6, Lease6Kind, LeaseState, MemoryStore, Mutation, Store};
+use headend_wire::dhcpv6::{code, parse, Builder, EncodeError, MessageType, Packet};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const LINK: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 1);
+const CM_MAC: [u8; 6] = [0x00, 0x10, 0x18, 0xaa, 0x00, 0x01];
+
+fn tlv(out: &mut Vec<u8>, code: u16, v: &[u8]) {
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&(v.len() as u16).to_be_bytes());
+    out.extend_from_slice(v);
+}
+
+fn duid_ll(mac: &[u8]) -> Vec<u8> {
+    let mut d = vec![0, 3, 0, 1];
+    d.extend_from_slice(mac);
+    d
+}
+
+/// The eUE-1 SOLICIT (or, with `server`/`addr`, the REQUEST) of one eUE,
+/// relayed by the lab CMTS.
+fn message(
+    mtype: MessageType,
+    mac: &[u8; 6],
+    server: Option<&[u8]>,
+    addr: Option<Ipv6Addr>,
+) -> Result<Vec<u8>, EncodeError> {
+    let xid = u32::from_be_bytes([0, mac[3], mac[4], mac[5]]);
+    let mut b = Builder::message(mtype, xid);
+    b.client_id(&duid_ll(mac))?;
+    if let Some(s) = server {
+        b.server_id(s)?;
+    }
+    b.ia_na(1, 0, 0, |ib| {
+        if let Some(a) = addr {
+            ib.ia_addr(a, 0, 0)?;
+        }
+        Ok(())
+    })?;
+    b.client_fqdn(0x01, "", false)?;
+    b.oro(&[code::CLIENT_FQDN, code::DNS_SERVERS, code::VENDOR_OPTS])?;
+    b.vendor_class(4491, &[b"pktc2.0"])?;
+    let mut vo = Vec::new();
+    tlv(&mut vo, 1, &[0, 32, 0, 33, 0, 34, 0x08, 0x7b]);
+    tlv(&mut vo, 2, b"EDVA");
+    tlv(&mut vo, 4, b"SN0001");
+    tlv(&mut vo, 5, b"HW1");
+    tlv(&mut vo, 6, b"SW1");
+    tlv(&mut vo, 7, b"BR1");
+    tlv(&mut vo, 8, b"001018");
+    tlv(&mut vo, 9, b"M1");
+    tlv(&mut vo, 10, b"Vendor");
+    tlv(&mut vo, 35, &[1, 1, 2, 18, 2, 0, 7]);
+    tlv(&mut vo, 36, mac);
+    tlv(&mut vo, 2172, &[0, 0, 0, 42]);
+    b.vendor_opts(4491, &vo)?;
+    let inner = b.finish();
+    let mut r = Builder::relay(MessageType::RelayForw, 0, LINK, Ipv6Addr::UNSPECIFIED);
+    r.interface_id(b"cable-1/0")?;
+    let mut rvo = Vec::new();
+    tlv(&mut rvo, 1026, &CM_MAC);
+    r.vendor_opts(4491, &rvo)?;
+    r.relay_msg(&inner)?;
+    Ok(r.finish())
+}
+
+/// Server DUID and the first IA_NA address of a relayed ADVERTISE.
+fn offer(packet: &[u8]) -> Option<(Vec<u8>, Ipv6Addr)> {
+    let Ok(Packet::Relay(r)) = parse(packet) else {
+        return None;
+    };
+    let inner = r.relay_msg().to_vec();
+    let Ok(Packet::Message(m)) = parse(&inner) else {
+        return None;
+    };
+    let server = m.options.get(code::SERVERID)?.to_vec();
+    let ia = m.options.ia_nas().next()?.ok()?;
+    let a = ia.addresses().next()?.ok()?;
+    Some((server, a.addr))
+}
+
+fn main() {
+    let args: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let clients = args.first().copied().unwrap_or(50_000);
+    let preload = args.get(1).copied().unwrap_or(0);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/headend.toml");
+    let snap = match Snapshot::load(&path, 1) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return;
+        }
+    };
+    let store = Arc::new(MemoryStore::default());
+    if preload > 0 {
+        // Bindings of other eUEs in the upper half of the lab's eUE /64.
+        let base = u128::from("2001:db8:2:0:8000::".parse::<Ipv6Addr>().unwrap_or(LINK));
+        let batch: Vec<Mutation> = (0..preload)
+            .map(|i| {
+                let mac = [
+                    0x02,
+                    0,
+                    (i >> 24) as u8,
+                    (i >> 16) as u8,
+                    (i >> 8) as u8,
+                    i as u8,
+                ];
+                Mutation::PutLease6(Lease6 {
+                    kind: Lease6Kind::Na,
+                    address: Ipv6Addr::from(base + u128::from(i)),
+                    prefix_len: 128,
+                    duid: duid_ll(&mac),
+                    iaid: 1,
+                    state: LeaseState::Active,
+                    commit_time: 2_000_000_000,
+                    preferred: 86_400,
+                    valid: 86_400,
+                    link: LINK,
+                    pool: "eue6".into(),
+                    mac: Some(mac.to_vec()),
+                    modem_mac: None,
+                    fqdn: None,
+                })
+            })
+            .collect();
+        let _ = store.apply(&batch);
+    }
+    let server = match Server::with_store(&path, snap, store as Arc<dyn Store>, system_clock()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return;
+        }
+    };
+    let svc = server.dhcpv6();
+    let source = SocketAddrV6::new(LINK, 547, 0, 0);
+    let macs: Vec<[u8; 6]> = (0..clients)
+        .map(|i| [0x00, 0x10, 0x18, (i >> 16) as u8, (i >> 8) as u8, i as u8])
+        .collect();
+    let t0 = Instant::now();
+    let mut replies = 0u32;
+    for mac in &macs {
+        let Ok(s) = message(MessageType::Solicit, mac, None, None) else {
+            continue;
+        };
+        let Outcome6::Reply { packet, .. } = svc.handle(&s, source, &mut Trace::disabled()) else {
+            continue;
+        };
+        let Some((server_id, addr)) = offer(&packet) else {
+            continue;
+        };
+        let Ok(r) = message(MessageType::Request, mac, Some(&server_id), Some(addr)) else {
+            continue;
+        };
+        if let Outcome6::Reply { durable: true, .. } =
+            svc.handle(&r, source, &mut Trace::disabled())
+        {
+            replies += 1;
+        }
+    }
+    let el = t0.elapsed();
+    println!(
+        "{replies} relayed eUE SARR exchanges in {:.3} s: {:.1} µs per exchange (2 packets, request building and ADVERTISE parsing included), {:.0} exchanges/s on one core; {preload} bindings preloaded",
+        el.as_secs_f64(),
+        el.as_secs_f64() * 1e6 / f64::from(replies.max(1)),
+        f64::from(replies) / el.as_secs_f64()
+    );
+}
