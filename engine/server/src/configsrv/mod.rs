@@ -149,10 +149,18 @@ impl DeviceMemo {
     }
 
     /// Remembers the classification of the device with this MAC (`aa:bb:…`).
-    pub fn remember(&self, mac: &str, info: DeviceInfo) {
+    /// Called on every DHCP ACK/REPLY: an unchanged classification (a
+    /// renewal, the common case) costs a lookup and a compare, no clone.
+    pub fn remember(&self, mac: &str, info: &DeviceInfo) {
         let mut g = self.inner.lock();
         let (map, order) = &mut *g;
-        if map.insert(mac.to_string(), Arc::new(info)).is_none() {
+        if map.get(mac).is_some_and(|known| **known == *info) {
+            return;
+        }
+        if map
+            .insert(mac.to_string(), Arc::new(info.clone()))
+            .is_none()
+        {
             order.push_back(mac.to_string());
             while order.len() > self.max {
                 if let Some(old) = order.pop_front() {
@@ -461,7 +469,7 @@ mod tests {
         for mac in ["a", "b", "c"] {
             m.remember(
                 mac,
-                DeviceInfo {
+                &DeviceInfo {
                     device_type: mac.into(),
                     ..DeviceInfo::default()
                 },
@@ -469,6 +477,33 @@ mod tests {
         }
         assert!(m.get("a").is_none());
         assert_eq!(m.get("c").map(|i| i.device_type.clone()), Some("c".into()));
+    }
+
+    #[test]
+    fn memo_keeps_an_unchanged_classification_and_replaces_a_changed_one() {
+        let m = DeviceMemo::new(4);
+        let emta = DeviceInfo {
+            device_type: "EDVA".into(),
+            ..DeviceInfo::default()
+        };
+        m.remember("a", &emta);
+        let first = m.get("a").unwrap();
+        m.remember("a", &emta);
+        assert!(
+            Arc::ptr_eq(&first, &m.get("a").unwrap()),
+            "renewal: no new entry"
+        );
+        let ecm = DeviceInfo {
+            device_type: "ECM".into(),
+            ..DeviceInfo::default()
+        };
+        m.remember("a", &ecm);
+        assert_eq!(m.get("a").unwrap().device_type, "ECM");
+        // Replacing an entry does not count it twice against the bound.
+        for mac in ["b", "c", "d"] {
+            m.remember(mac, &emta);
+        }
+        assert!(m.get("a").is_some());
     }
 
     #[test]

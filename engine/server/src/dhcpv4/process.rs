@@ -871,7 +871,7 @@ impl Cx<'_> {
         self.svc.offers.lock().remove(&self.dev.client);
         if let Some(memo) = self.svc.device_memo.get() {
             if !self.dev.ctx.device.family.is_empty() {
-                memo.remember(&self.dev.mac, self.dev.ctx.device.clone());
+                memo.remember(&self.dev.mac, &self.dev.ctx.device);
             }
         }
         self.svc.counters.count(Event::Ack);

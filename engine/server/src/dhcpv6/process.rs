@@ -1268,7 +1268,7 @@ impl Cx<'_> {
         }
         if let (Some(memo), Some(mac)) = (self.svc.device_memo.get(), self.dev.mac.as_ref()) {
             if !self.ctx.device.family.is_empty() && mac.len() == 6 {
-                memo.remember(&hex_colon(mac), self.ctx.device.clone());
+                memo.remember(&hex_colon(mac), &self.ctx.device);
             }
         }
         let remembered = self.svc.advertised.lock().remove(&self.dev.duid);
