@@ -339,6 +339,10 @@ fn explain_v6(
             println!("\nno ADVERTISE: {r}");
             return Ok(());
         }
+        Outcome6::Commit(_) => {
+            println!("\nno ADVERTISE");
+            return Ok(());
+        }
     };
     print6("ADVERTISE", &adv)?;
     let adv_msg = match parse(&adv).map_err(|e| anyhow!("{e}"))? {
@@ -378,6 +382,7 @@ fn explain_v6(
             print6("REPLY", &inner_of(&packet)?)?;
         }
         Outcome6::Drop(r) | Outcome6::Silent(r) => println!("\nno REPLY: {r}"),
+        Outcome6::Commit(_) => println!("\nno REPLY"),
     }
     let id = headend_store::hex_colon(mac);
     if let Some(a) = server.dhcpv4().accounts.get(&id) {

@@ -80,6 +80,8 @@ pub enum Outcome<A> {
         /// Whether the reply must wait for the commit.
         durable: bool,
     },
+    /// No reply; persist these changes in the background (DHCPv4 RELEASE, DECLINE).
+    Commit(Vec<Mutation>),
 }
 
 /// A protocol served by [`serve`].
@@ -95,13 +97,12 @@ pub trait Service: Send + Sync + 'static {
     /// The counter set.
     fn counters(&self) -> &Counters;
     /// Processes one datagram from `source` (of the other address family:
-    /// silent); changes to persist without a reply go to `committer`.
+    /// silent).
     fn datagram(
         &self,
         data: &[u8],
         source: SocketAddr,
         task: &mut Self::Task,
-        committer: &GroupCommitter,
     ) -> Outcome<Self::Addr>;
 }
 
@@ -149,7 +150,7 @@ pub async fn serve<S: Service>(
                         }
                     };
                     let data = buf.get(..n).unwrap_or(&[]);
-                    let outcome = svc.datagram(data, from, &mut task, &committer);
+                    let outcome = svc.datagram(data, from, &mut task);
                     act(&svc, &committer, &sender, outcome);
                 }
             }
@@ -170,6 +171,7 @@ fn act<S: Service>(
     match outcome {
         Outcome::Drop(reason) => svc.counters().drop_in(S::FAMILY, reason),
         Outcome::Silent(_) => {}
+        Outcome::Commit(m) => committer.submit_nowait(m),
         Outcome::Reply {
             packet,
             to,

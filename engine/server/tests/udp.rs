@@ -1,7 +1,7 @@
 //! The shared UDP loop (`headend_server::udp`) over loopback with a toy
 //! service: drops counted in the service's family, silence, replies sent at
 //! once, replies sent only once their commit is durable, and withheld (and
-//! counted) when the commit fails.
+//! counted) when the commit fails, commits without a reply.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,7 +17,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 /// Answers by the first byte: `d` drop, `s` silent, `n` reply now, `c`
-/// reply after committing the datagram under meta key `k`.
+/// reply after committing the datagram under meta key `k`, `m` commit it
+/// without a reply.
 #[derive(Default)]
 struct Toy {
     counters: Counters,
@@ -33,13 +34,7 @@ impl Service for Toy {
         &self.counters
     }
 
-    fn datagram(
-        &self,
-        data: &[u8],
-        source: SocketAddr,
-        _: &mut (),
-        _: &GroupCommitter,
-    ) -> Outcome<SocketAddrV4> {
+    fn datagram(&self, data: &[u8], source: SocketAddr, _: &mut ()) -> Outcome<SocketAddrV4> {
         let SocketAddr::V4(to) = source else {
             return Outcome::Silent("not_ipv4");
         };
@@ -61,6 +56,7 @@ impl Service for Toy {
                 commit,
                 durable: true,
             },
+            Some(b'm') => Outcome::Commit(commit),
             _ => Outcome::Silent("toy_silent"),
         }
     }
@@ -145,5 +141,26 @@ async fn a_reply_whose_commit_fails_is_withheld_and_counted() {
     assert_eq!(c.get_in(Family::Dhcpv6, Event::CommitFailed), 1);
     assert_eq!(c.get(Event::CommitFailed), 0);
     assert_eq!(lab.store.meta("k").unwrap(), None);
+    stop(lab).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_without_reply_is_stored_and_answers_nothing() {
+    let lab = lab(1024).await;
+    lab.client.send(b"m1").await.unwrap();
+    lab.client.send(b"n1").await.unwrap();
+    // `m1` got no reply: the first one is the `n`.
+    assert_eq!(next_reply(&lab).await, b"n1");
+    // Persisted in the background: wait (bounded) for the committer.
+    let mut stored = None;
+    for _ in 0..100 {
+        stored = lab.store.meta("k").unwrap();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored.as_deref(), Some(&b"m1"[..]));
+    assert!(lab.svc.counters.drops_in(Family::Dhcpv6).is_empty());
     stop(lab).await;
 }

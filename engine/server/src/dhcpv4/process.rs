@@ -31,28 +31,9 @@ use crate::accounts::AccountTable;
 use crate::counters::{Counters, Event};
 use crate::leases::{LeaseTable, PoolSpec};
 
-/// What the socket loop must do with a datagram.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Malformed or not acceptable: dropped and counted under this reason.
-    Drop(&'static str),
-    /// Valid, deliberately not answered (e.g. the client chose another server).
-    Silent(&'static str),
-    /// Send `packet` to `to`. When `durable`, only after `commit` is durable;
-    /// otherwise at once, with `commit` persisted in the background.
-    Reply {
-        /// Encoded reply.
-        packet: Vec<u8>,
-        /// Destination.
-        to: SocketAddrV4,
-        /// Store changes behind the reply.
-        commit: Vec<Mutation>,
-        /// Whether the reply must wait for the commit.
-        durable: bool,
-    },
-    /// No reply; persist these changes (RELEASE, DECLINE).
-    Commit(Vec<Mutation>),
-}
+/// What to do with a datagram: the shared UDP loop's outcome, addressed
+/// to an IPv4 peer.
+pub type Outcome = crate::udp::Outcome<SocketAddrV4>;
 
 /// One received datagram.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,6 @@
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
 
 use headend_model::trace::Trace;
-use headend_store::GroupCommitter;
 
 use super::process::{Dhcpv4, Inbound, Outcome};
 use crate::counters::{Counters, Family};
@@ -37,39 +36,15 @@ impl Service for Dhcpv4 {
         &self.counters
     }
 
-    fn datagram(
-        &self,
-        data: &[u8],
-        source: SocketAddr,
-        local: &mut SocketAddrV4,
-        committer: &GroupCommitter,
-    ) -> udp::Outcome<SocketAddrV4> {
+    fn datagram(&self, data: &[u8], source: SocketAddr, local: &mut SocketAddrV4) -> Outcome {
         let SocketAddr::V4(source) = source else {
-            return udp::Outcome::Silent("not_ipv4");
+            return Outcome::Silent("not_ipv4");
         };
         let inb = Inbound {
             data,
             source,
             local: *local,
         };
-        match self.handle(&inb, &mut Trace::disabled()) {
-            Outcome::Drop(r) => udp::Outcome::Drop(r),
-            Outcome::Silent(r) => udp::Outcome::Silent(r),
-            Outcome::Commit(m) => {
-                committer.submit_nowait(m);
-                udp::Outcome::Silent("committed")
-            }
-            Outcome::Reply {
-                packet,
-                to,
-                commit,
-                durable,
-            } => udp::Outcome::Reply {
-                packet,
-                to,
-                commit,
-                durable,
-            },
-        }
+        self.handle(&inb, &mut Trace::disabled())
     }
 }

@@ -14,7 +14,6 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket as StdUdpSocket};
 use std::time::{Duration, Instant};
 
 use headend_model::trace::Trace;
-use headend_store::GroupCommitter;
 
 use super::process::{Dhcpv6, Outcome6};
 use crate::counters::{Counters, Family};
@@ -109,13 +108,7 @@ impl Service for Dhcpv6 {
         &self.counters
     }
 
-    fn datagram(
-        &self,
-        data: &[u8],
-        source: SocketAddr,
-        links: &mut LinkCache,
-        _: &GroupCommitter,
-    ) -> Outcome6 {
+    fn datagram(&self, data: &[u8], source: SocketAddr, links: &mut LinkCache) -> Outcome6 {
         let SocketAddr::V6(source) = source else {
             return Outcome6::Silent("not_ipv6");
         };
