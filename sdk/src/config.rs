@@ -2,10 +2,18 @@
 //! request, `sdk/ABI.md` "Requests"): absent keys take a default, present
 //! keys of the wrong type are an error, so an operator's typo is reported
 //! instead of silently ignored.
+//!
+//! Also the config-file tables that the DOCSIS and PacketCable generators
+//! share: SNMP objects as TLV 11 VarBinds (MULPI annex C,
+//! PKT-SP-EUE-PROV section 6.4.2) and TLV 38 SNMPv3 Notification Receivers
+//! (MULPI C.1.2.12, 38.8 from PKT-SP-EUE-PROV section 6.5).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::net::IpAddr;
 
 use headend_abi::{ConfigValue, PluginConfig};
+use headend_config_file::{NotificationReceiver, NotificationType, Value, VarBind};
 
 /// A configuration key holds a value of the wrong type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +161,81 @@ pub trait ConfigExt {
             Some(_) => Err(wrong(key, "an array of tables")),
         }
     }
+
+    /// SNMP objects of a `key = [{ oid, type, value }]` list, for TLV 11:
+    /// `type` is a [`Value::parse`] type name (default `string`), `value` a
+    /// string, integer or boolean. Errors name `key` and, where it is the
+    /// culprit, the entry's OID or value.
+    fn snmp_objects(&self, key: &str) -> Result<Vec<VarBind>, String> {
+        self.tables(key)?
+            .into_iter()
+            .map(|t| snmp_object(key, t))
+            .collect()
+    }
+
+    /// TLV 38 receivers of a `key = [{ address, port, type, security_name }]`
+    /// list: `address` IPv4 or IPv6 (38.1 / 38.8), `port` default 162,
+    /// `type` 1..5 (38.3) default `default_type`, `security_name` optional.
+    fn notification_receivers(
+        &self,
+        key: &str,
+        default_type: NotificationType,
+    ) -> Result<Vec<NotificationReceiver>, String> {
+        self.tables(key)?
+            .into_iter()
+            .map(|t| notification_receiver(key, t, default_type))
+            .collect()
+    }
+}
+
+/// One entry of [`ConfigExt::snmp_objects`].
+fn snmp_object(key: &str, t: &ConfigValue) -> Result<VarBind, String> {
+    let oid = t.require_str("oid")?;
+    let kind = t.str_or("type", "string")?;
+    // Borrowed where possible: generators run per file request.
+    let text: Cow<'_, str> = match t.value("value") {
+        Some(ConfigValue::Str(s)) => Cow::Borrowed(s),
+        Some(ConfigValue::Int(i)) => Cow::Owned(i.to_string()),
+        Some(ConfigValue::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        _ => return Err(format!("config key `{key}`: object {oid} needs a `value`")),
+    };
+    let oid = oid
+        .parse()
+        .map_err(|e| format!("config key `{key}`: {e}"))?;
+    let value = Value::parse(kind, &text).map_err(|e| format!("config key `{key}`: {e}"))?;
+    Ok(VarBind::new(oid, value))
+}
+
+/// One entry of [`ConfigExt::notification_receivers`].
+fn notification_receiver(
+    key: &str,
+    t: &ConfigValue,
+    default_type: NotificationType,
+) -> Result<NotificationReceiver, String> {
+    let address = t.require_str("address")?;
+    let addr: IpAddr = address
+        .parse()
+        .map_err(|_| format!("config key `{key}`: `{address}` is not an IP address"))?;
+    let ty = match t.opt_int("type")? {
+        None => default_type,
+        Some(1) => NotificationType::V1Trap,
+        Some(2) => NotificationType::V2cTrap,
+        Some(3) => NotificationType::V2cInform,
+        Some(4) => NotificationType::V3Trap,
+        Some(5) => NotificationType::V3Inform,
+        Some(n) => {
+            return Err(format!(
+                "config key `{key}`: notification type {n} is not 1..5"
+            ))
+        }
+    };
+    let port = t.int_or("port", 162)?;
+    let mut r = NotificationReceiver::new(addr, ty);
+    r.port = Some(
+        u16::try_from(port).map_err(|_| format!("config key `{key}`: {port} is out of range"))?,
+    );
+    r.security_name = t.opt_str("security_name")?.map(str::to_string);
+    Ok(r)
 }
 
 /// The strings of a configuration list, from [`ConfigExt::str_items`].
@@ -265,5 +348,145 @@ mod tests {
         assert_eq!(rules[0].opt_int("event_id").unwrap(), Some(7));
         // A non-table value has no keys.
         assert_eq!(string("x").value("k"), None);
+    }
+
+    #[test]
+    fn snmp_objects_become_varbinds() {
+        let cfg = config(vec![(
+            "snmp",
+            ConfigValue::List(vec![
+                // Type defaults to string.
+                table(vec![
+                    ("oid", string("1.3.6.1.2.1.1.6.0")),
+                    ("value", string("lab")),
+                ]),
+                table(vec![
+                    ("oid", string(".1.3.6.1.2.1.2.2.1.7.1")),
+                    ("type", string("integer")),
+                    ("value", ConfigValue::Int(-2)),
+                ]),
+                table(vec![
+                    ("oid", string("1.3.6.1.4.1.4491.2.2.1.1.1.1.0")),
+                    ("type", string("truth")),
+                    ("value", ConfigValue::Bool(false)),
+                ]),
+            ]),
+        )]);
+        let vbs = cfg.snmp_objects("snmp").unwrap();
+        assert_eq!(vbs.len(), 3);
+        // sysLocation.0 = "lab": SEQUENCE { OID 1.3.6.1.2.1.1.6.0, OCTET STRING }
+        // (RFC 3416 VarBind, BER of X.690).
+        assert_eq!(
+            vbs[0].encode().unwrap(),
+            [
+                0x30, 0x0f, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x02, 0x01, 0x01, 0x06, 0x00, 0x04, 0x03,
+                b'l', b'a', b'b'
+            ]
+        );
+        assert_eq!(vbs[1].oid, "1.3.6.1.2.1.2.2.1.7.1".parse().unwrap());
+        assert_eq!(vbs[1].value, Value::Integer(-2));
+        // TruthValue false is 2 (RFC 2579).
+        assert_eq!(vbs[2].value, Value::Integer(2));
+        assert!(cfg.snmp_objects("absent").unwrap().is_empty());
+    }
+
+    #[test]
+    fn snmp_object_errors_name_the_key_and_the_entry() {
+        let one = |entry| config(vec![("snmp", ConfigValue::List(vec![entry]))]);
+        let err = one(table(vec![("oid", string("1.3.6.1.2.1.1.6.0"))]))
+            .snmp_objects("snmp")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "config key `snmp`: object 1.3.6.1.2.1.1.6.0 needs a `value`"
+        );
+        let err = one(table(vec![("oid", string("1.x")), ("value", string("a"))]))
+            .snmp_objects("snmp")
+            .unwrap_err();
+        assert!(
+            err.starts_with("config key `snmp`: ") && err.contains("1.x"),
+            "{err}"
+        );
+        let err = one(table(vec![
+            ("oid", string("1.3.6.1.2.1.1.6.0")),
+            ("type", string("integer")),
+            ("value", string("ten")),
+        ]))
+        .snmp_objects("snmp")
+        .unwrap_err();
+        assert!(
+            err.starts_with("config key `snmp`: ") && err.contains("ten"),
+            "{err}"
+        );
+        let err = one(table(vec![("value", string("a"))]))
+            .snmp_objects("snmp")
+            .unwrap_err();
+        assert!(err.contains("`oid`"), "{err}");
+        assert!(config(vec![("snmp", string("x"))])
+            .snmp_objects("snmp")
+            .is_err());
+    }
+
+    #[test]
+    fn notification_receivers_take_defaults_and_both_families() {
+        let cfg = config(vec![(
+            "notification_receivers",
+            ConfigValue::List(vec![
+                table(vec![("address", string("10.0.0.9"))]),
+                table(vec![
+                    ("address", string("2001:db8::9")),
+                    ("port", ConfigValue::Int(1162)),
+                    ("type", ConfigValue::Int(5)),
+                    ("security_name", string("ops")),
+                ]),
+            ]),
+        )]);
+        let rs = cfg
+            .notification_receivers("notification_receivers", NotificationType::V2cInform)
+            .unwrap();
+        let mut first =
+            NotificationReceiver::new("10.0.0.9".parse().unwrap(), NotificationType::V2cInform);
+        first.port = Some(162);
+        let mut second =
+            NotificationReceiver::new("2001:db8::9".parse().unwrap(), NotificationType::V3Inform);
+        second.port = Some(1162);
+        second.security_name = Some("ops".into());
+        assert_eq!(rs, vec![first, second]);
+        let rs = cfg
+            .notification_receivers("notification_receivers", NotificationType::V2cTrap)
+            .unwrap();
+        assert_eq!(rs[0].notification_type, NotificationType::V2cTrap);
+        assert!(cfg
+            .notification_receivers("absent", NotificationType::V2cTrap)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn notification_receiver_errors_name_the_key_and_the_entry() {
+        let err = |entry| {
+            config(vec![("rx", ConfigValue::List(vec![entry]))])
+                .notification_receivers("rx", NotificationType::V2cTrap)
+                .unwrap_err()
+        };
+        assert_eq!(
+            err(table(vec![("address", string("cms.example.net"))])),
+            "config key `rx`: `cms.example.net` is not an IP address"
+        );
+        assert_eq!(
+            err(table(vec![
+                ("address", string("10.0.0.9")),
+                ("type", ConfigValue::Int(6)),
+            ])),
+            "config key `rx`: notification type 6 is not 1..5"
+        );
+        assert_eq!(
+            err(table(vec![
+                ("address", string("10.0.0.9")),
+                ("port", ConfigValue::Int(65_536)),
+            ])),
+            "config key `rx`: 65536 is out of range"
+        );
+        assert!(err(table(vec![("port", ConfigValue::Int(162))])).contains("`address`"));
     }
 }
