@@ -23,11 +23,9 @@
 //! # [{ address = "10.0.0.9", port = 162, type = 2 }] (TLV 38), `community` (TLV 53, read-only).
 //! ```
 
-use std::net::IpAddr;
-
 use headend_sdk::config_file::{
-    docsis::NotificationType, ClassOfService, CmConfig, Direction, NotificationReceiver,
-    ServiceFlow, SnmpCoexistence, TransportAccess, Value, VarBind, ViewType,
+    ClassOfService, CmConfig, Direction, NotificationType, ServiceFlow, SnmpCoexistence,
+    TransportAccess, ViewType,
 };
 use headend_sdk::{ConfigExt, ConfigFile, ConfigRequest, ConfigValue, Device, PluginConfig};
 
@@ -50,59 +48,6 @@ fn glob(pattern: &str, name: &str) -> bool {
         }
     }
     true
-}
-
-/// SNMP objects of a `snmp = [{ oid, type, value }]` list.
-pub fn snmp_objects(cfg: &dyn ConfigExt, key: &str) -> Result<Vec<VarBind>, String> {
-    let mut out = Vec::new();
-    for t in cfg.tables(key)? {
-        let oid = t.require_str("oid")?;
-        let kind = t.str_or("type", "string")?;
-        let text = match t.value("value") {
-            Some(ConfigValue::Str(s)) => s.clone(),
-            Some(ConfigValue::Int(i)) => i.to_string(),
-            Some(ConfigValue::Bool(b)) => b.to_string(),
-            _ => return Err(format!("config key `{key}`: object {oid} needs a `value`")),
-        };
-        let oid = oid
-            .parse()
-            .map_err(|e| format!("config key `{key}`: {e}"))?;
-        let value = Value::parse(kind, &text).map_err(|e| format!("config key `{key}`: {e}"))?;
-        out.push(VarBind::new(oid, value));
-    }
-    Ok(out)
-}
-
-/// Notification receivers of a `[{ address, port, type, security_name }]` list.
-pub fn receivers(cfg: &dyn ConfigExt, key: &str) -> Result<Vec<NotificationReceiver>, String> {
-    let mut out = Vec::new();
-    for t in cfg.tables(key)? {
-        let addr: IpAddr = t
-            .require_str("address")?
-            .parse()
-            .map_err(|_| format!("config key `{key}`: bad `address`"))?;
-        let ty = match t.int_or("type", 2)? {
-            1 => NotificationType::V1Trap,
-            2 => NotificationType::V2cTrap,
-            3 => NotificationType::V2cInform,
-            4 => NotificationType::V3Trap,
-            5 => NotificationType::V3Inform,
-            n => {
-                return Err(format!(
-                    "config key `{key}`: notification type {n} is not 1..5"
-                ))
-            }
-        };
-        let mut r = NotificationReceiver::new(addr, ty);
-        r.port = Some(u16_of(key, t.int_or("port", 162)?)?);
-        r.security_name = t.opt_str("security_name")?.map(str::to_string);
-        out.push(r);
-    }
-    Ok(out)
-}
-
-fn u16_of(key: &str, v: i64) -> Result<u16, String> {
-    u16::try_from(v).map_err(|_| format!("config key `{key}`: {v} is out of range"))
 }
 
 fn u32_of(key: &str, v: i64) -> Result<u32, String> {
@@ -190,13 +135,14 @@ fn build(cfg: &PluginConfig, class: &ConfigValue) -> Result<Vec<u8>, String> {
     }
     let max_cpe = class.int_or("max_cpe", cfg.int_or("max_cpe", 1)?)?;
     cm.max_cpe(u8::try_from(max_cpe).map_err(|_| format!("max_cpe {max_cpe} is out of range"))?);
-    for vb in snmp_objects(cfg, "snmp")?
+    for vb in cfg
+        .snmp_objects("snmp")?
         .iter()
-        .chain(snmp_objects(class, "snmp")?.iter())
+        .chain(class.snmp_objects("snmp")?.iter())
     {
         cm.snmp_mib_object(vb).map_err(|e| e.to_string())?;
     }
-    for r in receivers(cfg, "notification_receivers")? {
+    for r in cfg.notification_receivers("notification_receivers", NotificationType::V2cTrap)? {
         cm.notification_receiver(&r);
     }
     if let Some(community) = cfg.opt_str("community")? {

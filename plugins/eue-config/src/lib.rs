@@ -27,14 +27,10 @@
 //! snmp = [{ oid = "1.3.6.1.2.1.1.6.0", type = "string", value = "lab" }]
 //! ```
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
-use headend_sdk::config_file::{
-    docsis::NotificationType, HashObject, MtaConfig, NotificationReceiver, SipTransport, Value,
-    VarBind,
-};
-use headend_sdk::{ConfigExt, ConfigFile, ConfigRequest, ConfigValue, Device, PluginConfig};
+use headend_sdk::config_file::{HashObject, MtaConfig, NotificationType, SipTransport};
+use headend_sdk::{ConfigExt, ConfigFile, ConfigRequest, Device, PluginConfig};
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 fn glob(pattern: &str, name: &str) -> bool {
@@ -99,26 +95,6 @@ fn ip(key: &str, s: &str) -> Result<IpAddr, String> {
         .map_err(|_| format!("config key `{key}`: `{s}` is not an IP address"))
 }
 
-fn snmp_objects(cfg: &dyn ConfigExt, key: &str) -> Result<Vec<VarBind>, String> {
-    let mut out = Vec::new();
-    for t in cfg.tables(key)? {
-        let oid = t.require_str("oid")?;
-        let kind = t.str_or("type", "string")?;
-        let text: Cow<'_, str> = match t.value("value") {
-            Some(ConfigValue::Str(s)) => Cow::Borrowed(s),
-            Some(ConfigValue::Int(i)) => Cow::Owned(i.to_string()),
-            Some(ConfigValue::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
-            _ => return Err(format!("config key `{key}`: object {oid} needs a `value`")),
-        };
-        let oid = oid
-            .parse()
-            .map_err(|e| format!("config key `{key}`: {e}"))?;
-        let value = Value::parse(kind, &text).map_err(|e| format!("config key `{key}`: {e}"))?;
-        out.push(VarBind::new(oid, value));
-    }
-    Ok(out)
-}
-
 fn u16_of(key: &str, v: i64) -> Result<u16, String> {
     u16::try_from(v).map_err(|_| format!("config key `{key}`: {v} is out of range"))
 }
@@ -178,26 +154,10 @@ fn build(cfg: &PluginConfig, flow: Flow) -> Result<MtaConfig, String> {
         f.dns_server(1, i as u32 + 1, ip("dns_servers", s)?)
             .map_err(err)?;
     }
-    for t in cfg.tables("notification_receivers")? {
-        let ty = match t.int_or("type", 3)? {
-            1 => NotificationType::V1Trap,
-            2 => NotificationType::V2cTrap,
-            3 => NotificationType::V2cInform,
-            4 => NotificationType::V3Trap,
-            5 => NotificationType::V3Inform,
-            n => {
-                return Err(format!(
-                    "config key `notification_receivers`: type {n} is not 1..5"
-                ))
-            }
-        };
-        let mut r =
-            NotificationReceiver::new(ip("notification_receivers", t.require_str("address")?)?, ty);
-        r.port = Some(u16_of("notification_receivers", t.int_or("port", 162)?)?);
-        r.security_name = t.opt_str("security_name")?.map(str::to_string);
+    for r in cfg.notification_receivers("notification_receivers", NotificationType::V2cInform)? {
         f.notification_receiver(&r);
     }
-    for vb in snmp_objects(cfg, "snmp")? {
+    for vb in cfg.snmp_objects("snmp")? {
         f.snmp(&vb).map_err(err)?;
     }
     Ok(f)
@@ -246,9 +206,9 @@ headend_sdk::bump_allocator!();
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use headend_sdk::config_file::{decode, mib, to_text, Check};
+    use headend_sdk::config_file::{decode, mib, to_text, Check, Value};
     use headend_sdk::testing::{self, config, string, strings, table};
-    use headend_sdk::{Account, Protocol, Transfer};
+    use headend_sdk::{Account, ConfigValue, Protocol, Transfer};
 
     fn site() -> PluginConfig {
         config(vec![
