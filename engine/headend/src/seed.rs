@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
-use headend_model::snapshot::Snapshot;
+use headend_model::snapshot::{Pool, Snapshot};
 use headend_model::v6::{Pool6, Pool6Kind};
 use headend_store::{
     ClientKey, Lease4, Lease6, Lease6Kind, LeaseProtocol, LeaseState, Mutation, SledStore, Store,
@@ -15,21 +15,50 @@ use headend_store::{
 /// `[[pool6]]`) into the configured store.
 pub fn seed(config: &Path, pool: &str, count: u32) -> Result<()> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let pool6 = snap
         .dhcpv6
         .as_ref()
         .and_then(|d| d.pools.iter().find(|p| p.name == pool));
-    if let Some(p6) = pool6 {
-        return seed6(&snap, p6, count);
-    }
-    let p = snap
-        .pool(pool)
-        .ok_or_else(|| anyhow!("no pool or pool6 {pool:?} in the configuration"))?;
+    let (what, bindings): (&str, Box<dyn Iterator<Item = Result<Mutation>>>) = match pool6 {
+        Some(p6) => ("DHCPv6 bindings", Box::new(leases6(p6, count, now)?)),
+        None => {
+            let p = snap
+                .pool(pool)
+                .ok_or_else(|| anyhow!("no pool or pool6 {pool:?} in the configuration"))?;
+            ("leases", Box::new(leases4(p, count, now)))
+        }
+    };
     std::fs::create_dir_all(&snap.store_path)?;
     let store = SledStore::open(&snap.store_path)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    // Written in batches as they are made: a large seed never sits in memory whole.
+    let mut batch = Vec::with_capacity(10_000);
+    for m in bindings {
+        batch.push(m?);
+        if batch.len() == batch.capacity() {
+            store.apply(&batch)?;
+            batch.clear();
+        }
+    }
+    store.apply(&batch)?;
+    store.sync()?;
+    println!(
+        "seeded {count} {what} into {} (pool {pool})",
+        snap.store_path.display()
+    );
+    Ok(())
+}
+
+/// The MAC of synthetic client `i`: `02:00:` + `i` big-endian.
+fn mac(i: u32) -> [u8; 6] {
+    let b = i.to_be_bytes();
+    [0x02, 0x00, b[0], b[1], b[2], b[3]]
+}
+
+/// `count` DHCPv4 leases on the first addresses of `p`'s ranges.
+fn leases4(p: &Pool, count: u32, now: u64) -> impl Iterator<Item = Result<Mutation>> + '_ {
     let lifetime = p.lifetime.unwrap_or(86_400).max(86_400);
     let relay = p
         .relays
@@ -42,20 +71,12 @@ pub fn seed(config: &Path, pool: &str, count: u32) -> Result<()> {
         .flat_map(|(a, b)| u32::from(*a)..=u32::from(*b))
         .map(std::net::Ipv4Addr::from)
         .filter(|ip| !p.exclude.contains(ip));
-    let mut batch = Vec::with_capacity(10_000);
-    for i in 0..count {
+    (0..count).map(move |i| {
         let Some(ip) = addrs.next() else {
-            bail!("pool {pool:?} has fewer than {count} addresses");
+            bail!("pool {:?} has fewer than {count} addresses", p.name);
         };
-        let mac = [
-            0x02,
-            0x00,
-            (i >> 24) as u8,
-            (i >> 16) as u8,
-            (i >> 8) as u8,
-            i as u8,
-        ];
-        batch.push(Mutation::PutLease4(Lease4 {
+        let mac = mac(i);
+        Ok(Mutation::PutLease4(Lease4 {
             ip,
             client: ClientKey::from_hardware(1, &mac),
             hwaddr: mac.to_vec(),
@@ -68,30 +89,14 @@ pub fn seed(config: &Path, pool: &str, count: u32) -> Result<()> {
             trusted_id: None,
             trusted_id_type: None,
             hostname: None,
-        }));
-        if batch.len() == 10_000 {
-            store.apply(&batch)?;
-            batch.clear();
-        }
-    }
-    store.apply(&batch)?;
-    store.sync()?;
-    println!(
-        "seeded {count} leases into {} (pool {pool})",
-        snap.store_path.display()
-    );
-    Ok(())
+        }))
+    })
 }
 
-/// Writes `count` DHCPv6 bindings of [[pool6]] `p`: the slots after the
-/// Subnet-Router anycast address (addresses) or the first prefixes, each
-/// bound to DUID-LL `02:00:…` with IAID 1 and the pool's first link.
-fn seed6(snap: &Snapshot, p: &Pool6, count: u32) -> Result<()> {
-    std::fs::create_dir_all(&snap.store_path)?;
-    let store = SledStore::open(&snap.store_path)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+/// `count` DHCPv6 bindings of `p`: the slots after the Subnet-Router
+/// anycast address (addresses) or the first prefixes, each bound to
+/// DUID-LL `02:00:…` with IAID 1 and the pool's first link.
+fn leases6(p: &Pool6, count: u32, now: u64) -> Result<impl Iterator<Item = Result<Mutation>> + '_> {
     let first = u128::from(p.kind == Pool6Kind::Na);
     if p.capacity().saturating_sub(first) < u128::from(count) {
         bail!("pool6 {:?} has fewer than {count} slots", p.name);
@@ -107,23 +112,15 @@ fn seed6(snap: &Snapshot, p: &Pool6, count: u32) -> Result<()> {
         .first()
         .copied()
         .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED);
-    let mut batch = Vec::with_capacity(10_000);
-    for i in 0..count {
+    Ok((0..count).map(move |i| {
         let off = (first + u128::from(i))
             .checked_shl(shift)
             .ok_or_else(|| anyhow!("pool6 {:?}: slot {i} out of range", p.name))?;
-        let mac = [
-            0x02,
-            0x00,
-            (i >> 24) as u8,
-            (i >> 16) as u8,
-            (i >> 8) as u8,
-            i as u8,
-        ];
+        let mac = mac(i);
         // DUID-LL (RFC 8415 §11.4): type 3, hardware type 1 (Ethernet), MAC.
         let mut duid = vec![0x00, 0x03, 0x00, 0x01];
         duid.extend_from_slice(&mac);
-        batch.push(Mutation::PutLease6(Lease6 {
+        Ok(Mutation::PutLease6(Lease6 {
             kind,
             address: std::net::Ipv6Addr::from(base | off),
             prefix_len: p.delegated_length,
@@ -138,20 +135,8 @@ fn seed6(snap: &Snapshot, p: &Pool6, count: u32) -> Result<()> {
             mac: Some(mac.to_vec()),
             modem_mac: None,
             fqdn: None,
-        }));
-        if batch.len() == 10_000 {
-            store.apply(&batch)?;
-            batch.clear();
-        }
-    }
-    store.apply(&batch)?;
-    store.sync()?;
-    println!(
-        "seeded {count} DHCPv6 bindings into {} (pool6 {})",
-        snap.store_path.display(),
-        p.name
-    );
-    Ok(())
+        }))
+    }))
 }
 
 /// Prints what the configured store holds.
