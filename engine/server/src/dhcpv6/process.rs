@@ -1187,23 +1187,7 @@ impl Cx<'_> {
         let none_assigned = !outs.is_empty() && outs.iter().all(|o| o.entries.is_empty());
         let status = none_assigned.then_some((Status::NoAddrsAvail, "no addresses available"));
         if rapid && !recs.is_empty() {
-            let fqdn = self.fqdn_of(&extras);
-            let commit: Vec<Mutation> = recs
-                .into_iter()
-                .map(|mut r| {
-                    r.fqdn = fqdn.clone();
-                    Mutation::PutLease6(r)
-                })
-                .collect();
-            let commit = self.with_account(commit);
-            return match self.build(MessageType::Reply, &outs, None, true, &extras) {
-                Ok(p) => {
-                    self.svc.count(Event::Reply);
-                    self.svc.count(Event::RapidCommit);
-                    self.reply(p, commit, true)
-                }
-                Err(r) => Outcome6::Drop(r),
-            };
+            return self.bind_reply(outs, recs, extras, true);
         }
         let packet = match self.build(MessageType::Advertise, &outs, status, false, &extras) {
             Ok(p) => p,
@@ -1228,12 +1212,14 @@ impl Cx<'_> {
         f.domain_name().ok().map(|(n, _)| n)
     }
 
+    /// The REPLY that binds `recs` (a REQUEST, RENEW or REBIND, or a
+    /// SOLICIT answered with Rapid Commit), sent once they are durable.
     fn bind_reply(
         &mut self,
         outs: Vec<IaOut>,
         recs: Vec<Lease6>,
         extras: Vec<u8>,
-        status: Option<(Status, &str)>,
+        rapid: bool,
     ) -> Outcome6 {
         let fqdn = self.fqdn_of(&extras);
         let commit: Vec<Mutation> = recs
@@ -1245,9 +1231,12 @@ impl Cx<'_> {
             .collect();
         let commit = self.with_account(commit);
         let durable = !commit.is_empty();
-        match self.build(MessageType::Reply, &outs, status, false, &extras) {
+        match self.build(MessageType::Reply, &outs, None, rapid, &extras) {
             Ok(p) => {
                 self.svc.count(Event::Reply);
+                if rapid {
+                    self.svc.count(Event::RapidCommit);
+                }
                 self.reply(p, commit, durable)
             }
             Err(r) => Outcome6::Drop(r),
@@ -1281,7 +1270,7 @@ impl Cx<'_> {
             }
             None => self.extras_for(&outs, trace),
         };
-        self.bind_reply(outs, recs, extras, None)
+        self.bind_reply(outs, recs, extras, false)
     }
 
     fn renew(&mut self, mtype: MessageType, trace: &mut Trace) -> Outcome6 {
@@ -1324,7 +1313,7 @@ impl Cx<'_> {
             recs.extend(r);
         }
         let extras = self.extras_for(&outs, trace);
-        self.bind_reply(outs, recs, extras, None)
+        self.bind_reply(outs, recs, extras, false)
     }
 
     fn confirm(&mut self, trace: &mut Trace) -> Outcome6 {
