@@ -21,23 +21,12 @@ use headend_server::runtime::Server;
 use headend_store::{Lease6, Lease6Kind, LeaseState, MemoryStore, Mutation, Store};
 use headend_wire::dhcpv6::{code, parse, Builder, EncodeError, MessageType, Packet};
 
+#[path = "../tests/common/eue6.rs"]
+mod eue6;
+use eue6::{duid_ll, eue1_options, relay_forward, CM_MAC, LINK};
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const LINK: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 1);
-const CM_MAC: [u8; 6] = [0x00, 0x10, 0x18, 0xaa, 0x00, 0x01];
-
-fn tlv(out: &mut Vec<u8>, code: u16, v: &[u8]) {
-    out.extend_from_slice(&code.to_be_bytes());
-    out.extend_from_slice(&(v.len() as u16).to_be_bytes());
-    out.extend_from_slice(v);
-}
-
-fn duid_ll(mac: &[u8]) -> Vec<u8> {
-    let mut d = vec![0, 3, 0, 1];
-    d.extend_from_slice(mac);
-    d
-}
 
 /// The eUE-1 SOLICIT (or, with `server`/`addr`, the REQUEST) of one eUE,
 /// relayed by the lab CMTS.
@@ -49,41 +38,11 @@ fn message(
 ) -> Result<Vec<u8>, EncodeError> {
     let xid = u32::from_be_bytes([0, mac[3], mac[4], mac[5]]);
     let mut b = Builder::message(mtype, xid);
-    b.client_id(&duid_ll(mac))?;
+    eue1_options(&mut b, mac, addr)?;
     if let Some(s) = server {
         b.server_id(s)?;
     }
-    b.ia_na(1, 0, 0, |ib| {
-        if let Some(a) = addr {
-            ib.ia_addr(a, 0, 0)?;
-        }
-        Ok(())
-    })?;
-    b.client_fqdn(0x01, "", false)?;
-    b.oro(&[code::CLIENT_FQDN, code::DNS_SERVERS, code::VENDOR_OPTS])?;
-    b.vendor_class(4491, &[b"pktc2.0"])?;
-    let mut vo = Vec::new();
-    tlv(&mut vo, 1, &[0, 32, 0, 33, 0, 34, 0x08, 0x7b]);
-    tlv(&mut vo, 2, b"EDVA");
-    tlv(&mut vo, 4, b"SN0001");
-    tlv(&mut vo, 5, b"HW1");
-    tlv(&mut vo, 6, b"SW1");
-    tlv(&mut vo, 7, b"BR1");
-    tlv(&mut vo, 8, b"001018");
-    tlv(&mut vo, 9, b"M1");
-    tlv(&mut vo, 10, b"Vendor");
-    tlv(&mut vo, 35, &[1, 1, 2, 18, 2, 0, 7]);
-    tlv(&mut vo, 36, mac);
-    tlv(&mut vo, 2172, &[0, 0, 0, 42]);
-    b.vendor_opts(4491, &vo)?;
-    let inner = b.finish();
-    let mut r = Builder::relay(MessageType::RelayForw, 0, LINK, Ipv6Addr::UNSPECIFIED);
-    r.interface_id(b"cable-1/0")?;
-    let mut rvo = Vec::new();
-    tlv(&mut rvo, 1026, &CM_MAC);
-    r.vendor_opts(4491, &rvo)?;
-    r.relay_msg(&inner)?;
-    Ok(r.finish())
+    relay_forward(&b.finish(), 0, Some(&CM_MAC))
 }
 
 /// Server DUID and the first IA_NA address of a relayed ADVERTISE.

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/eue6.rs"]
+mod eue6;
+
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,8 +25,8 @@ use headend_wire::cablelabs::{ClVendorOptionsV6, DssId};
 use headend_wire::dhcpv6::code::{self, Status};
 use headend_wire::dhcpv6::{parse, Builder, Message, MessageType, Options, Packet};
 
-const LINK: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 1);
-const CM_MAC: [u8; 6] = [0x00, 0x10, 0x18, 0xaa, 0x00, 0x01];
+use eue6::{duid_ll, eue1_options, tlv, CM_MAC, LINK};
+
 const EUE_MAC: [u8; 6] = [0x00, 0x10, 0x18, 0xaa, 0x00, 0x02];
 
 const CONFIG: &str = r#"
@@ -112,57 +115,13 @@ fn relay_src() -> SocketAddrV6 {
     SocketAddrV6::new(Ipv6Addr::LOCALHOST, 40547, 0, 0)
 }
 
-fn tlv(out: &mut Vec<u8>, code: u16, v: &[u8]) {
-    out.extend_from_slice(&code.to_be_bytes());
-    out.extend_from_slice(&(v.len() as u16).to_be_bytes());
-    out.extend_from_slice(v);
-}
-
-fn duid_ll(mac: &[u8]) -> Vec<u8> {
-    let mut d = vec![0, 3, 0, 1];
-    d.extend_from_slice(mac);
-    d
-}
-
-/// The eUE-1 SOLICIT of seed 000 Table 6.
+/// The eUE-1 SOLICIT options of seed 000 Table 6 (no address in IA_NA).
 fn eue_options(b: &mut Builder, mac: &[u8]) {
-    b.client_id(&duid_ll(mac)).unwrap();
-    b.ia_na(1, 0, 0, |_| Ok(())).unwrap();
-    b.client_fqdn(0x01, "", false).unwrap();
-    b.oro(&[code::CLIENT_FQDN, code::DNS_SERVERS, code::VENDOR_OPTS])
-        .unwrap();
-    b.vendor_class(4491, &[b"pktc2.0"]).unwrap();
-    let mut vo = Vec::new();
-    tlv(&mut vo, 1, &[0, 32, 0, 33, 0, 34, 0x08, 0x7b]);
-    tlv(&mut vo, 2, b"EDVA");
-    tlv(&mut vo, 4, b"SN0001");
-    tlv(&mut vo, 5, b"HW1");
-    tlv(&mut vo, 6, b"SW1");
-    tlv(&mut vo, 7, b"BR1");
-    tlv(&mut vo, 8, b"001018");
-    tlv(&mut vo, 9, b"M1");
-    tlv(&mut vo, 10, b"Vendor");
-    tlv(&mut vo, 35, &[1, 1, 2, 18, 2, 0, 7]);
-    tlv(&mut vo, 36, mac);
-    tlv(&mut vo, 2172, &[0, 0, 0, 42]);
-    b.vendor_opts(4491, &vo).unwrap();
+    eue1_options(b, mac, None).unwrap();
 }
 
 fn relay_forward(inner: &[u8], hops: u8, cm_mac: Option<&[u8]>) -> Vec<u8> {
-    let mut r = Builder::relay(
-        MessageType::RelayForw,
-        hops,
-        LINK,
-        "fe80::2".parse().unwrap(),
-    );
-    r.interface_id(b"cable-1/0").unwrap();
-    if let Some(m) = cm_mac {
-        let mut vo = Vec::new();
-        tlv(&mut vo, 1026, m);
-        r.vendor_opts(4491, &vo).unwrap();
-    }
-    r.relay_msg(inner).unwrap();
-    r.finish()
+    eue6::relay_forward(inner, hops, cm_mac).unwrap()
 }
 
 fn handle(e: &Env, data: &[u8]) -> Outcome6 {
