@@ -15,18 +15,51 @@ use std::net::IpAddr;
 use headend_abi::{ConfigValue, PluginConfig};
 use headend_config_file::{NotificationReceiver, NotificationType, Value, VarBind};
 
-/// A configuration key holds a value of the wrong type.
+/// A configuration key holds a value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The key.
+    /// The key (of the nested table, where the value is one).
     pub key: String,
-    /// What was expected there.
-    pub expected: &'static str,
+    /// What is wrong with its value.
+    pub problem: Problem,
+}
+
+/// What is wrong with a configuration value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The value has another type (or is absent where required); what was expected.
+    WrongType(&'static str),
+    /// The value has the right type but cannot be used: an address that is
+    /// not one, a number out of range, an unknown name.
+    Invalid(String),
+}
+
+impl ConfigError {
+    /// `key` holds a value of another type than `expected`.
+    pub fn wrong_type(key: &str, expected: &'static str) -> ConfigError {
+        ConfigError {
+            key: key.to_string(),
+            problem: Problem::WrongType(expected),
+        }
+    }
+
+    /// `key` holds a value of the right type that cannot be used, for `reason`.
+    pub fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.to_string(),
+            problem: Problem::Invalid(reason.into()),
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config key `{}`: expected {}", self.key, self.expected)
+        match &self.problem {
+            Problem::WrongType(expected) => {
+                write!(f, "config key `{}`: expected {}", self.key, expected)
+            }
+            Problem::Invalid(reason) => write!(f, "config key `{}`: {}", self.key, reason),
+        }
     }
 }
 
@@ -39,10 +72,7 @@ impl From<ConfigError> for String {
 }
 
 fn wrong(key: &str, expected: &'static str) -> ConfigError {
-    ConfigError {
-        key: key.to_string(),
-        expected,
-    }
+    ConfigError::wrong_type(key, expected)
 }
 
 /// Typed lookups over a [`PluginConfig`] or a nested table [`ConfigValue`].
@@ -166,7 +196,7 @@ pub trait ConfigExt {
     /// `type` is a [`Value::parse`] type name (default `string`), `value` a
     /// string, integer or boolean. Errors name `key` and, where it is the
     /// culprit, the entry's OID or value.
-    fn snmp_objects(&self, key: &str) -> Result<Vec<VarBind>, String> {
+    fn snmp_objects(&self, key: &str) -> Result<Vec<VarBind>, ConfigError> {
         self.tables(key)?
             .into_iter()
             .map(|t| snmp_object(key, t))
@@ -180,7 +210,7 @@ pub trait ConfigExt {
         &self,
         key: &str,
         default_type: NotificationType,
-    ) -> Result<Vec<NotificationReceiver>, String> {
+    ) -> Result<Vec<NotificationReceiver>, ConfigError> {
         self.tables(key)?
             .into_iter()
             .map(|t| notification_receiver(key, t, default_type))
@@ -189,7 +219,7 @@ pub trait ConfigExt {
 }
 
 /// One entry of [`ConfigExt::snmp_objects`].
-fn snmp_object(key: &str, t: &ConfigValue) -> Result<VarBind, String> {
+fn snmp_object(key: &str, t: &ConfigValue) -> Result<VarBind, ConfigError> {
     let oid = t.require_str("oid")?;
     let kind = t.str_or("type", "string")?;
     // Borrowed where possible: generators run per file request.
@@ -197,12 +227,17 @@ fn snmp_object(key: &str, t: &ConfigValue) -> Result<VarBind, String> {
         Some(ConfigValue::Str(s)) => Cow::Borrowed(s),
         Some(ConfigValue::Int(i)) => Cow::Owned(i.to_string()),
         Some(ConfigValue::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        _ => return Err(format!("config key `{key}`: object {oid} needs a `value`")),
+        _ => {
+            return Err(ConfigError::invalid(
+                key,
+                format!("object {oid} needs a `value`"),
+            ))
+        }
     };
     let oid = oid
         .parse()
-        .map_err(|e| format!("config key `{key}`: {e}"))?;
-    let value = Value::parse(kind, &text).map_err(|e| format!("config key `{key}`: {e}"))?;
+        .map_err(|e| ConfigError::invalid(key, format!("{e}")))?;
+    let value = Value::parse(kind, &text).map_err(|e| ConfigError::invalid(key, format!("{e}")))?;
     Ok(VarBind::new(oid, value))
 }
 
@@ -211,11 +246,11 @@ fn notification_receiver(
     key: &str,
     t: &ConfigValue,
     default_type: NotificationType,
-) -> Result<NotificationReceiver, String> {
+) -> Result<NotificationReceiver, ConfigError> {
     let address = t.require_str("address")?;
     let addr: IpAddr = address
         .parse()
-        .map_err(|_| format!("config key `{key}`: `{address}` is not an IP address"))?;
+        .map_err(|_| ConfigError::invalid(key, format!("`{address}` is not an IP address")))?;
     let ty = match t.opt_int("type")? {
         None => default_type,
         Some(1) => NotificationType::V1Trap,
@@ -224,15 +259,17 @@ fn notification_receiver(
         Some(4) => NotificationType::V3Trap,
         Some(5) => NotificationType::V3Inform,
         Some(n) => {
-            return Err(format!(
-                "config key `{key}`: notification type {n} is not 1..5"
+            return Err(ConfigError::invalid(
+                key,
+                format!("notification type {n} is not 1..5"),
             ))
         }
     };
     let port = t.int_or("port", 162)?;
     let mut r = NotificationReceiver::new(addr, ty);
     r.port = Some(
-        u16::try_from(port).map_err(|_| format!("config key `{key}`: {port} is out of range"))?,
+        u16::try_from(port)
+            .map_err(|_| ConfigError::invalid(key, format!("{port} is out of range")))?,
     );
     r.security_name = t.opt_str("security_name")?.map(str::to_string);
     Ok(r)
@@ -398,11 +435,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
+            ConfigError::invalid("snmp", "object 1.3.6.1.2.1.1.6.0 needs a `value`")
+        );
+        assert_eq!(
+            err.to_string(),
             "config key `snmp`: object 1.3.6.1.2.1.1.6.0 needs a `value`"
         );
         let err = one(table(vec![("oid", string("1.x")), ("value", string("a"))]))
             .snmp_objects("snmp")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("config key `snmp`: ") && err.contains("1.x"),
             "{err}"
@@ -413,15 +455,17 @@ mod tests {
             ("value", string("ten")),
         ]))
         .snmp_objects("snmp")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.starts_with("config key `snmp`: ") && err.contains("ten"),
             "{err}"
         );
+        // A nested key's own error names that key, with its type.
         let err = one(table(vec![("value", string("a"))]))
             .snmp_objects("snmp")
             .unwrap_err();
-        assert!(err.contains("`oid`"), "{err}");
+        assert_eq!(err, ConfigError::wrong_type("oid", "a string"));
         assert!(config(vec![("snmp", string("x"))])
             .snmp_objects("snmp")
             .is_err());
@@ -468,6 +512,7 @@ mod tests {
             config(vec![("rx", ConfigValue::List(vec![entry]))])
                 .notification_receivers("rx", NotificationType::V2cTrap)
                 .unwrap_err()
+                .to_string()
         };
         assert_eq!(
             err(table(vec![("address", string("cms.example.net"))])),

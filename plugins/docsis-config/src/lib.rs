@@ -27,7 +27,9 @@ use headend_sdk::config_file::{
     ClassOfService, CmConfig, Direction, NotificationType, ServiceFlow, SnmpCoexistence,
     TransportAccess, ViewType,
 };
-use headend_sdk::{ConfigExt, ConfigFile, ConfigRequest, ConfigValue, Device, PluginConfig};
+use headend_sdk::{
+    ConfigError, ConfigExt, ConfigFile, ConfigRequest, ConfigValue, Device, PluginConfig,
+};
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 fn glob(pattern: &str, name: &str) -> bool {
@@ -50,8 +52,8 @@ fn glob(pattern: &str, name: &str) -> bool {
     true
 }
 
-fn u32_of(key: &str, v: i64) -> Result<u32, String> {
-    u32::try_from(v).map_err(|_| format!("config key `{key}`: {v} is out of range"))
+fn u32_of(key: &str, v: i64) -> Result<u32, ConfigError> {
+    u32::try_from(v).map_err(|_| ConfigError::invalid(key, format!("{v} is out of range")))
 }
 
 /// The service class the device gets, by the precedence in the crate doc.
@@ -96,7 +98,7 @@ fn select_class<'a>(
 fn build(cfg: &PluginConfig, class: &ConfigValue) -> Result<Vec<u8>, String> {
     let secret = cfg.require_str("shared_secret")?;
     if secret.is_empty() {
-        return Err("config key `shared_secret` is empty".into());
+        return Err(ConfigError::invalid("shared_secret", "must not be empty").into());
     }
     let mut cm = CmConfig::new();
     cm.network_access(class.bool_or("network_access", true)?);

@@ -30,7 +30,7 @@
 use std::net::IpAddr;
 
 use headend_sdk::config_file::{HashObject, MtaConfig, NotificationType, SipTransport};
-use headend_sdk::{ConfigExt, ConfigFile, ConfigRequest, Device, PluginConfig};
+use headend_sdk::{ConfigError, ConfigExt, ConfigFile, ConfigRequest, Device, PluginConfig};
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 fn glob(pattern: &str, name: &str) -> bool {
@@ -87,16 +87,16 @@ fn flow_of(dev: &Device, cfg: &PluginConfig) -> Result<Flow, String> {
     if basic.any(|b| dev.domains.iter().any(|d| d == b)) {
         return Ok(Flow::Basic);
     }
-    parse_flow(cfg.str_or("flow", "HYBRID.2")?).map_err(|e| format!("config key `flow`: {e}"))
+    parse_flow(cfg.str_or("flow", "HYBRID.2")?).map_err(|e| ConfigError::invalid("flow", e).into())
 }
 
-fn ip(key: &str, s: &str) -> Result<IpAddr, String> {
+fn ip(key: &str, s: &str) -> Result<IpAddr, ConfigError> {
     s.parse()
-        .map_err(|_| format!("config key `{key}`: `{s}` is not an IP address"))
+        .map_err(|_| ConfigError::invalid(key, format!("`{s}` is not an IP address")))
 }
 
-fn u16_of(key: &str, v: i64) -> Result<u16, String> {
-    u16::try_from(v).map_err(|_| format!("config key `{key}`: {v} is out of range"))
+fn u16_of(key: &str, v: i64) -> Result<u16, ConfigError> {
+    u16::try_from(v).map_err(|_| ConfigError::invalid(key, format!("{v} is out of range")))
 }
 
 fn build(cfg: &PluginConfig, flow: Flow) -> Result<MtaConfig, String> {
@@ -107,10 +107,10 @@ fn build(cfg: &PluginConfig, flow: Flow) -> Result<MtaConfig, String> {
         // Seed 000 section 6.4.2.1: both objects, one conceptual row.
         let realm = cfg
             .opt_str("realm")?
-            .ok_or("config key `realm` is required for the Secure flow")?;
-        let org = cfg
-            .opt_str("realm_org_name")?
-            .ok_or("config key `realm_org_name` is required for the Secure flow")?;
+            .ok_or_else(|| ConfigError::invalid("realm", "required for the Secure flow"))?;
+        let org = cfg.opt_str("realm_org_name")?.ok_or_else(|| {
+            ConfigError::invalid("realm_org_name", "required for the Secure flow")
+        })?;
         f.realm(1, realm, org).map_err(err)?;
     }
     for (i, t) in cfg.tables("cms")?.iter().enumerate() {
@@ -123,7 +123,11 @@ fn build(cfg: &PluginConfig, flow: Flow) -> Result<MtaConfig, String> {
     if let Some(domain) = cfg.opt_str("operator_domain")? {
         f.operator(1, domain).map_err(err)?;
     } else if !pcscf.is_empty() || !dns.is_empty() {
-        return Err("config keys `pcscf` / `dns_servers` need `operator_domain` (their rows hang off operator row 1)".into());
+        return Err(ConfigError::invalid(
+            "operator_domain",
+            "required with `pcscf` / `dns_servers` (their rows hang off operator row 1)",
+        )
+        .into());
     }
     for (i, t) in pcscf.iter().enumerate() {
         let transport = match t.str_or("transport", "udp")? {
@@ -131,9 +135,11 @@ fn build(cfg: &PluginConfig, flow: Flow) -> Result<MtaConfig, String> {
             s if s.eq_ignore_ascii_case("tcp") => SipTransport::Tcp,
             s if s.eq_ignore_ascii_case("tls") => SipTransport::Tls,
             other => {
-                return Err(format!(
-                    "config key `pcscf`: transport `{other}` (udp, tcp or tls)"
-                ))
+                return Err(ConfigError::invalid(
+                    "pcscf",
+                    format!("transport `{other}` (udp, tcp or tls)"),
+                )
+                .into())
             }
         };
         let default_port = if transport == SipTransport::Tls {
@@ -175,9 +181,11 @@ pub fn generate(req: &ConfigRequest, cfg: &PluginConfig) -> Result<Option<Config
         s if s.eq_ignore_ascii_case("cablelabs") => HashObject::CableLabs,
         s if s.eq_ignore_ascii_case("euro") => HashObject::Euro,
         other => {
-            return Err(format!(
-                "config key `hash_object`: `{other}` (ietf, cablelabs or euro)"
-            ))
+            return Err(ConfigError::invalid(
+                "hash_object",
+                format!("`{other}` (ietf, cablelabs or euro)"),
+            )
+            .into())
         }
     };
     let out = if flow == Flow::Basic {

@@ -12,8 +12,8 @@
 use std::net::IpAddr;
 
 use headend_sdk::{
-    host, ConfigExt, Device, FlowDecision, FlowVariant, PluginConfig, ProvisioningFlow,
-    ProvisioningServer, StrItems,
+    host, ConfigError, ConfigExt, Device, FlowDecision, FlowVariant, PluginConfig,
+    ProvisioningFlow, ProvisioningServer, StrItems,
 };
 
 /// DSS_ID is at most 32 bytes (CCCv6 sub-option 1).
@@ -44,10 +44,14 @@ impl Flow {
         ];
         match NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
             Some((_, flow)) => Ok(*flow),
-            None => Err(format!(
-                "config key `{key}`: unknown flow `{s}` \
-                 (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2, SECURE or disabled)"
-            )),
+            None => Err(ConfigError::invalid(
+                key,
+                format!(
+                    "unknown flow `{s}` \
+                     (BASIC.1, BASIC.2, HYBRID.1, HYBRID.2, SECURE or disabled)"
+                ),
+            )
+            .into()),
         }
     }
 
@@ -117,17 +121,20 @@ impl<'a> Settings<'a> {
         if let Some(realm) = secure_realm {
             // These strings mean Basic/Hybrid/Disabled in sub-option 6.
             if realm.is_empty() || Flow::parse("", realm).is_ok() || realm == "0.0.0.0" {
-                return Err(format!(
-                    "config key `secure_realm`: `{realm}` is not a Kerberos realm"
-                ));
+                return Err(ConfigError::invalid(
+                    "secure_realm",
+                    format!("`{realm}` is not a Kerberos realm"),
+                )
+                .into());
             }
         }
         let dss_id = match cfg.opt_str("dss_id")? {
             Some(s) if s.len() > MAX_DSS_ID => {
-                return Err(format!(
-                    "config key `dss_id`: at most {MAX_DSS_ID} bytes, got {}",
-                    s.len()
-                ))
+                return Err(ConfigError::invalid(
+                    "dss_id",
+                    format!("at most {MAX_DSS_ID} bytes, got {}", s.len()),
+                )
+                .into())
             }
             Some(s) => Some(s.as_bytes().to_vec()),
             None => None,
@@ -167,7 +174,7 @@ impl<'a> Settings<'a> {
 
 fn address(key: &str, s: &str) -> Result<IpAddr, String> {
     s.parse()
-        .map_err(|_| format!("config key `{key}`: `{s}` is not an IP address"))
+        .map_err(|_| ConfigError::invalid(key, format!("`{s}` is not an IP address")).into())
 }
 
 fn addresses(key: &str, items: &[&str]) -> Result<Vec<IpAddr>, String> {
@@ -189,9 +196,7 @@ fn provisioning_server(items: &[&str]) -> Result<Option<ProvisioningServer>, Str
                 .iter()
                 .map(|s| s.parse().ok())
                 .collect::<Option<Vec<std::net::Ipv6Addr>>>()
-                .ok_or_else(|| {
-                    format!("config key `{KEY}`: a list must hold only IPv6 addresses")
-                })?;
+                .ok_or_else(|| ConfigError::invalid(KEY, "a list must hold only IPv6 addresses"))?;
             Ok(Some(ProvisioningServer::Ipv6(v6)))
         }
     }
@@ -208,9 +213,11 @@ fn fqdn(s: &str) -> Result<String, String> {
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if name.is_empty() || name.len() > MAX_FQDN || !name.split('.').all(label_ok) {
-        return Err(format!(
-            "config key `provisioning_server`: `{s}` is neither an IP address nor a host name"
-        ));
+        return Err(ConfigError::invalid(
+            "provisioning_server",
+            format!("`{s}` is neither an IP address nor a host name"),
+        )
+        .into());
     }
     Ok(name.to_string())
 }

@@ -15,8 +15,8 @@
 //! configuration names them.
 
 use headend_sdk::{
-    host, ConfigExt, ConfigValue, EventAction, EventActions, EventLevel, LogLevel, MemEvent,
-    PluginConfig,
+    host, ConfigError, ConfigExt, ConfigValue, EventAction, EventActions, EventLevel, LogLevel,
+    MemEvent, PluginConfig,
 };
 
 /// Prefix of the key/value keys holding failure times, one key per device.
@@ -31,10 +31,14 @@ fn parse_level(key: &str, s: &str) -> Result<EventLevel, String> {
         "minor" => Ok(EventLevel::Minor),
         "warning" => Ok(EventLevel::Warning),
         "information" => Ok(EventLevel::Information),
-        _ => Err(format!(
-            "config key `{key}`: unknown level `{s}` \
-             (critical, major, minor, warning, information)"
-        )),
+        _ => Err(ConfigError::invalid(
+            key,
+            format!(
+                "unknown level `{s}` \
+                 (critical, major, minor, warning, information)"
+            ),
+        )
+        .into()),
     }
 }
 
@@ -67,7 +71,8 @@ fn event_ids(table: &dyn ConfigExt, key: &str) -> Result<Vec<u32>, String> {
         .int_list(key)?
         .into_iter()
         .map(|i| {
-            u32::try_from(i).map_err(|_| format!("config key `{key}`: {i} is not an event id"))
+            u32::try_from(i)
+                .map_err(|_| ConfigError::invalid(key, format!("{i} is not an event id")).into())
         })
         .collect()
 }
@@ -199,25 +204,30 @@ impl Quarantine {
         };
         let ids = event_ids(t, "event_ids")?;
         if ids.is_empty() {
-            return Err(
-                "config key `quarantine.event_ids`: name the provisioning-failure event ids".into(),
-            );
+            return Err(ConfigError::invalid(
+                "quarantine.event_ids",
+                "name the provisioning-failure event ids",
+            )
+            .into());
         }
         let threshold = t.int_or("threshold", 3)?;
         let window = t.int_or("window_secs", 900)?;
         if !(1..=1000).contains(&threshold) || !(1..=31_536_000).contains(&window) {
-            return Err(
-                "config key `quarantine`: threshold must be 1..=1000 and window_secs 1..=31536000"
-                    .into(),
-            );
+            return Err(ConfigError::invalid(
+                "quarantine",
+                "threshold must be 1..=1000 and window_secs 1..=31536000",
+            )
+            .into());
         }
         let replace = match t.str_or("mode", "add")? {
             "add" => false,
             "set" => true,
             other => {
-                return Err(format!(
-                    "config key `quarantine.mode`: `{other}` is not add or set"
-                ))
+                return Err(ConfigError::invalid(
+                    "quarantine.mode",
+                    format!("`{other}` is not add or set"),
+                )
+                .into())
             }
         };
         Ok(Some(Quarantine {
