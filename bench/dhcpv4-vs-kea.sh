@@ -7,7 +7,8 @@
 # serves the same pool (10.0.0.0/11), and returns the same CableLabs options
 # (122 sub-options 1/2, 125 enterprise 4491 sub-option 2) to perfdhcp's DOCSIS 3.0
 # option 60. The same rate ramp runs against each; the result is the highest rate
-# with < 0.1 % of DISCOVER-OFFER and of REQUEST-ACK exchanges lost.
+# with < 0.1 % of DISCOVER-OFFER and of REQUEST-ACK exchanges lost. The summary also
+# compares the servers' CPU per exchange at every rate both ran.
 #
 # Run by hand as root (not by CI), with a release build:
 #   cargo build --release -p headend
@@ -60,6 +61,7 @@ if [ "$WHICH" != kea ]; then
 fi
 
 WORK=$(mktemp -d /tmp/headend-bench.XXXXXX)
+CPU_LOG=$WORK/cpu.tsv
 NS=hebench$$
 SERVER_PID=
 cleanup() {
@@ -99,7 +101,7 @@ step() {
         -r "$rate" -R "$CLIENTS" -p "$PERIOD" -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$out" 2>&1 || true
     u1=$(rcvbuf_errors); t1=$(cpu_ticks "$pid" 2>/dev/null || echo "$t0")
     kill -0 "$pid" 2>/dev/null || { echo "$name died during the $rate/s run" >&2; return 2; }
-    awk -v rate="$rate" -v name="$name" -v rcv=$((u1 - u0)) -v cpu=$(((t1 - t0))) -v period="$PERIOD" '
+    awk -v rate="$rate" -v name="$name" -v rcv=$((u1 - u0)) -v cpu=$((t1 - t0)) -v hz="$HZ" -v cpulog="$CPU_LOG" -v period="$PERIOD" '
         /Statistics for: DISCOVER-OFFER/ { s = "DO" } /Statistics for: REQUEST-ACK/ { s = "RA" }
         /^sent packets:/ { sent[s] = $3 } /^received packets:/ { recv[s] = $3 }
         /^avg delay:/ { delay[s] = $3 }
@@ -110,8 +112,9 @@ step() {
             pra = sent["RA"] ? 100 * lost_ra / sent["RA"] : 100
             ok = (sent["DO"] > 0 && sent["RA"] > 0 && lost_do * 1000 < sent["DO"] && lost_ra * 1000 < sent["RA"])
             printf "%-9s %6d/s asked, %8.0f/s ACKed: DO lost %.4f %%, RA lost %.4f %%, avg delay %s/%s ms, server CPU %.1f s (%.0f us per exchange), RcvbufErrors %d  %s\n",
-                name, rate, recv["RA"] / period, pdo, pra, delay["DO"], delay["RA"], cpu / 100,
-                recv["RA"] ? cpu / 100 / recv["RA"] * 1e6 : 0, rcv, ok ? "ok" : "LOSSY"
+                name, rate, recv["RA"] / period, pdo, pra, delay["DO"], delay["RA"], cpu / hz,
+                recv["RA"] ? cpu / hz / recv["RA"] * 1e6 : 0, rcv, ok ? "ok" : "LOSSY"
+            if (recv["RA"]) printf "%s %d %.1f\n", name, rate, cpu / hz / recv["RA"] * 1e6 >> cpulog
             exit ok ? 0 : 1
         }' "$out"
 }

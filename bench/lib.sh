@@ -23,8 +23,13 @@ wait_for_line() {
     echo "no '$needle' within ${limit}s:" >&2; tail -20 "$file" >&2; return 1
 }
 
-# User + system CPU ticks of PID $1, all threads.
+# User + system CPU ticks of PID $1, all threads; HZ ticks a second.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# Each step appends "name rate µs-per-exchange" here, for the CPU comparison of
+# `summary`; the caller sets it once its work directory exists.
+CPU_LOG=${CPU_LOG:-/dev/null}
 
 # perfdhcp and the server share the cores: anything else running skews the result.
 warn_if_busy() {
@@ -67,6 +72,17 @@ summary() {
     if [ -n "$KEA_BEST" ] && [ -n "$HEADEND_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
         awk -v h="$HEADEND_BEST" -v k="$KEA_BEST" 'BEGIN { printf "ratio headend/kea: %.2f\n", h / k }'
     fi
+    # The rate ramp tops out where perfdhcp does on a small machine; CPU per
+    # exchange at the same offered rate compares the servers below that.
+    [ -f "$CPU_LOG" ] && awk -v unit="${unit%/s}" '
+        { us[$1 " " $2] = $3; if (!seen[$2]++) rates[++n] = $2 }
+        END {
+            for (i = 1; i <= n; i++) {
+                r = rates[i]; k = us["kea " r]; h = us["headend " r]
+                if (k != "" && h != "" && h > 0)
+                    printf "CPU per %s at %d/s: kea %.0f us, headend %.0f us (kea/headend %.2f)\n", unit, r, k, h, k / h
+            }
+        }' "$CPU_LOG"
     top=${RATES##* }
     if [ -n "$HEADEND_BEST" ] && [ "$HEADEND_BEST" = "$top" ]; then
         echo "note: headend passed the top rate ($top/s); raise RATES to find its limit (perfdhcp may then be the bottleneck)"
