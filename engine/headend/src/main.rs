@@ -1,5 +1,7 @@
 //! The `headend` binary: `run` serves, `check` validates a configuration,
-//! `explain` shows what a device would get and why, without a network.
+//! `explain` shows what a device would get and why, without a network,
+//! `config-file` builds and decodes device configuration files, and `store`
+//! seeds and counts the embedded store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,8 +21,9 @@ mod seed;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// headend: a provisioning engine for cable operators (DHCPv4 for DOCSIS
-/// and PacketCable devices, with domains, pools, policies and Rhai).
+/// headend: a provisioning engine for cable operators (DHCPv4, DHCPv6 and
+/// TFTP/HTTP config files for DOCSIS and PacketCable devices, with domains,
+/// pools, policies, Rhai and WASM plugins).
 #[derive(Parser)]
 #[command(name = "headend", version, about)]
 struct Cli {
@@ -33,7 +36,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve: DHCPv4 on the configured listeners until SIGTERM/SIGINT; SIGHUP reloads the configuration, SIGUSR1 logs the counters.
+    /// Serve DHCPv4, DHCPv6, TFTP and HTTP on the configured listeners until SIGTERM/SIGINT; SIGHUP reloads the configuration, SIGUSR1 logs the counters.
     Run {
         /// Configuration file.
         #[arg(long)]
