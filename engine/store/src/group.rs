@@ -87,6 +87,8 @@ pub struct GroupStats {
     pub max_commit: Duration,
     /// Total time spent in apply + sync.
     pub commit_time: Duration,
+    /// Times a submission or flush woke the committer from a wait.
+    pub wakeups: u64,
 }
 
 struct Entry {
@@ -114,6 +116,8 @@ struct Shared {
     wake: Condvar,
     stats: Mutex<GroupStats>,
     max_queue: usize,
+    /// `GroupOptions::max_group`, at least 1.
+    max_group: usize,
     rejected: AtomicU64,
     dropped: AtomicU64,
 }
@@ -213,6 +217,7 @@ impl GroupCommitter {
             wake: Condvar::new(),
             stats: Mutex::new(GroupStats::default()),
             max_queue: opts.max_queue,
+            max_group: opts.max_group.max(1),
             rejected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         })
@@ -246,7 +251,7 @@ impl GroupCommitter {
                     done: Some(done),
                     marker: false,
                 });
-                return self.wake_committer();
+                return self.wake_if_needed(q.entries.len());
             }
         };
         if let Some(e) = refused {
@@ -267,7 +272,7 @@ impl GroupCommitter {
                     done: None,
                     marker: false,
                 });
-                return self.wake_committer();
+                return self.wake_if_needed(q.entries.len());
             }
         }
         self.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -328,6 +333,18 @@ impl GroupCommitter {
     fn wake_committer(&self) {
         self.shared.wake.notify_one();
     }
+
+    /// Wakes the committer after a batch made the queue `len` long, only
+    /// where that can end one of its waits: the first batch (it waits for
+    /// one) and a full group (it stops waiting for more). Any other batch
+    /// would only wake it to find its `max_delay` not yet over; under load
+    /// that was a futex wake and two context switches per batch, most of
+    /// the committer thread's CPU.
+    fn wake_if_needed(&self, len: usize) {
+        if len == 1 || len == self.shared.max_group {
+            self.wake_committer();
+        }
+    }
 }
 
 impl Drop for GroupCommitter {
@@ -347,8 +364,10 @@ fn run(store: &dyn Store, opts: &GroupOptions, shared: Arc<Shared>) -> Result<()
     loop {
         {
             let mut q = shared.queue.lock();
+            let mut wakeups = 0;
             while q.entries.is_empty() && !q.closed {
                 shared.wake.wait(&mut q);
+                wakeups += 1;
             }
             if q.entries.is_empty() {
                 break; // closed and drained
@@ -359,7 +378,11 @@ fn run(store: &dyn Store, opts: &GroupOptions, shared: Arc<Shared>) -> Result<()
                     if shared.wake.wait_until(&mut q, deadline).timed_out() {
                         break;
                     }
+                    wakeups += 1;
                 }
+            }
+            if wakeups > 0 {
+                shared.stats.lock().wakeups += wakeups;
             }
             if q.entries.len() <= max_group {
                 // Swap keeps both vectors' capacity: no allocation per group.
@@ -787,6 +810,39 @@ mod tests {
         let st = gc.stats();
         assert_eq!(st.max_group, 10, "{st:?}");
         assert_eq!(model.syncs.load(Ordering::SeqCst), 2, "{st:?}");
+    }
+
+    #[test]
+    fn batches_inside_the_window_do_not_wake_the_committer() {
+        let model = Arc::new(Model::default());
+        let opts = GroupOptions {
+            max_delay: Duration::from_millis(300),
+            max_group: 100,
+            ..GroupOptions::default()
+        };
+        let gc = start(&model, opts);
+        let log: Log = Arc::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for n in 0..4 {
+            // Spaced so that the committer is inside its 300 ms window.
+            std::thread::sleep(Duration::from_millis(30));
+            let tx = tx.clone();
+            let inner = logger(&model, &log, n);
+            gc.submit(
+                put(n),
+                Box::new(move |r| {
+                    inner(r);
+                    let _ = tx.send(n);
+                }),
+            );
+        }
+        for _ in 0..4 {
+            rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
+        let st = gc.stats();
+        assert_eq!((st.groups, st.batches), (1, 4), "{st:?}");
+        // At most the first batch woke it; the other three waited for the window.
+        assert!(st.wakeups <= 1, "{st:?}");
     }
 
     #[test]
