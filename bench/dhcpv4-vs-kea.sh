@@ -18,6 +18,7 @@
 #   PERIOD   seconds per rate [25]            CLIENTS  perfdhcp -R [100000]
 #   SEED     leases pre-loaded [1000000]      RETRIES  extra tries at a failing rate [1]
 #   KEA_THREADS  Kea's thread pool [2]        HEADEND  binary [target/release/headend]
+#   WORKERS  headend run --workers (packet-path threads) [one per core]
 #   PERF_MODE  perfdhcp threading: auto (-g single up to 8000/s, multi above), single, multi [auto]
 #   KEEP=1   keep the work directory (configs, perfdhcp outputs, logs)
 # Bounded: at most (number of RATES + RETRIES) perfdhcp runs per server, each under
@@ -224,7 +225,7 @@ EOF
     timeout 1800 "$HEADEND" store seed --config "$WORK/headend/headend.toml" --pool bench --count "$SEED"
     echo "headend: seeded in $(($(date +%s) - t)) s"
     t=$(date +%s)
-    ip netns exec "$NS" "$HEADEND" run --config "$WORK/headend/headend.toml" > "$WORK/headend/log.txt" 2>&1 &
+    ip netns exec "$NS" "$HEADEND" run --config "$WORK/headend/headend.toml" ${WORKERS:+--workers "$WORKERS"} > "$WORK/headend/log.txt" 2>&1 &
     SERVER_PID=$!
     wait_for_line "$WORK/headend/log.txt" "headend: ready" 600 "$SERVER_PID"
     echo "headend: $("$HEADEND" --version), serving after $(($(date +%s) - t)) s of start-up"

@@ -32,6 +32,7 @@
 #              (here -g multi cost perfdhcp twice the CPU at 10,000/s and lost more)
 #   HEADEND  binary [target/release/headend]       KEEP=1 keeps the work directory
 #   COMMIT_WINDOW_US  headend's group-commit window [1000]
+#   WORKERS           headend run --workers (packet-path threads) [one per core]
 #   STORE_ACCOUNTS    whether headend stores the account it auto-provisions for
 #                     every new device, one more durable write Kea does not do [true]
 # Bounded: every perfdhcp run and wait has a limit; everything started here is stopped
@@ -224,7 +225,7 @@ prefix = "2001:db8:1::/64"
 links = ["$CLI"]
 TOML
     "$HEADEND" check --config "$WORK/headend/headend.toml"
-    ip netns exec $NS_S "$HEADEND" run --config "$WORK/headend/headend.toml" > "$WORK/headend/log.txt" 2>&1 &
+    ip netns exec $NS_S "$HEADEND" run --config "$WORK/headend/headend.toml" ${WORKERS:+--workers "$WORKERS"} > "$WORK/headend/log.txt" 2>&1 &
     SERVER_PID=$!
     wait_for_line "$WORK/headend/log.txt" "headend: ready" 600 "$SERVER_PID"
     echo "headend: $("$HEADEND" --version)"

@@ -41,6 +41,10 @@ enum Command {
         /// Configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Worker threads of the packet path (default: one per CPU core, or
+        /// TOKIO_WORKER_THREADS). Storage and plugin compilation have their own.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        workers: Option<u16>,
     },
     /// Validate a configuration and every Rhai expression in it; print each error with file, line and fix.
     Check {
@@ -153,7 +157,7 @@ fn main() -> ExitCode {
 fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Check { config } => Ok(check(&config)),
-        Command::Run { config } => run(config).map(|()| ExitCode::SUCCESS),
+        Command::Run { config, workers } => run(config, workers).map(|()| ExitCode::SUCCESS),
         Command::Explain {
             config,
             mac,
@@ -280,12 +284,13 @@ fn open_server(config: &std::path::Path) -> Result<Server> {
     Ok(server)
 }
 
-fn run(config: PathBuf) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("headend")
-        .build()
-        .context("starting the tokio runtime")?;
+fn run(config: PathBuf, workers: Option<u16>) -> Result<()> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all().thread_name("headend");
+    if let Some(n) = workers {
+        rt.worker_threads(usize::from(n));
+    }
+    let rt = rt.build().context("starting the tokio runtime")?;
     rt.block_on(async move {
         let server = open_server(&config)?;
         let stop = async {

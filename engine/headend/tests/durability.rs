@@ -1,7 +1,8 @@
 //! Durability of acknowledged leases: `headend run` serves DORA exchanges on
 //! loopback, is killed with SIGKILL in the middle of the load, and every
 //! lease it had ACKed must be in the store when it is opened again; a
-//! restarted server must then honour those leases.
+//! restarted server (one packet worker, `--workers 1`) must then honour
+//! those leases.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -45,10 +46,12 @@ impl Drop for Headend {
     }
 }
 
-fn start(dir: &std::path::Path) -> Headend {
+/// `headend run` on the test's config, with `extra` arguments of `run`.
+fn start(dir: &std::path::Path, extra: &[&str]) -> Headend {
     let mut child = Command::new(env!("CARGO_BIN_EXE_headend"))
         .args(["--log", "warn", "run", "--config"])
         .arg(dir.join("headend.toml"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -97,7 +100,7 @@ fn mac_of(i: u32) -> [u8; 6] {
 fn sigkill_loses_no_acknowledged_lease() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("headend.toml"), CONFIG).unwrap();
-    let h = start(dir.path());
+    let h = start(dir.path(), &[]);
     let sock = UdpSocket::bind("127.0.0.2:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -185,8 +188,9 @@ fn sigkill_loses_no_acknowledged_lease() {
     );
     drop(store);
 
-    // A restarted server knows them: a returning client gets its address back.
-    let h2 = start(dir.path());
+    // A restarted server knows them: a returning client gets its address back
+    // (from a one-worker runtime this time, `run --workers 1`).
+    let h2 = start(dir.path(), &["--workers", "1"]);
     let (mac, ip) = acked.iter().next().map(|(m, i)| (*m, *i)).unwrap();
     sock.send_to(&request(mac, MessageType::Discover, &[]), h2.addr)
         .unwrap();
