@@ -180,8 +180,11 @@ pub struct ServerSection {
     /// Directory of the embedded store (relative to the config file).
     pub store: Spanned<String>,
     /// Group commit window in microseconds: how long the committer lets a
-    /// group of lease writes grow before the one flush that makes them
-    /// durable. Bounds the extra ACK latency; fewer flushes under load.
+    /// group of lease writes grow, from when it starts gathering, before the
+    /// one flush that makes them durable. A lease queued during a flush
+    /// waits for that flush and then the window, so the extra ACK latency
+    /// is at most one flush plus the window; a longer window means fewer
+    /// flushes under load.
     #[serde(default = "default_commit_window")]
     pub commit_window_us: u64,
 }
