@@ -223,7 +223,7 @@ fn explain_v6(
     link: std::net::Ipv6Addr,
     opts: &[(u8, Vec<u8>)],
 ) -> Result<()> {
-    use headend_wire::dhcpv6::{code as c6, parse, Builder, MessageType as M6, Packet as P6};
+    use headend_wire::dhcpv6::{code as c6, parse, Builder, Duid, MessageType as M6, Packet as P6};
     use std::net::SocketAddrV6;
 
     if server.snapshot().dhcpv6.is_none() {
@@ -240,8 +240,11 @@ fn explain_v6(
         .map(|v| v.raw.split(':').next().unwrap_or_default().to_string())
         .unwrap_or_default();
     let pktc = class.starts_with("pktc");
-    let mut duid = vec![0, 3, 0, 1];
-    duid.extend_from_slice(mac);
+    let duid = Duid::Ll {
+        hardware_type: 1,
+        link_layer_address: mac,
+    }
+    .to_bytes();
     let cl = ClVendorOptionsV6 {
         oro: if pktc {
             vec![32, 33, 34, 37, 38, 39, 2171]

@@ -10,6 +10,7 @@ use headend_model::v6::{Pool6, Pool6Kind};
 use headend_store::{
     ClientKey, Lease4, Lease6, Lease6Kind, LeaseProtocol, LeaseState, Mutation, SledStore, Store,
 };
+use headend_wire::dhcpv6::Duid;
 
 /// Writes `count` active bindings from `pool` (a `[[pool]]` or a
 /// `[[pool6]]`) into the configured store.
@@ -117,9 +118,11 @@ fn leases6(p: &Pool6, count: u32, now: u64) -> Result<impl Iterator<Item = Resul
             .checked_shl(shift)
             .ok_or_else(|| anyhow!("pool6 {:?}: slot {i} out of range", p.name))?;
         let mac = mac(i);
-        // DUID-LL (RFC 8415 §11.4): type 3, hardware type 1 (Ethernet), MAC.
-        let mut duid = vec![0x00, 0x03, 0x00, 0x01];
-        duid.extend_from_slice(&mac);
+        let duid = Duid::Ll {
+            hardware_type: 1, // Ethernet
+            link_layer_address: &mac,
+        }
+        .to_bytes();
         Ok(Mutation::PutLease6(Lease6 {
             kind,
             address: std::net::Ipv6Addr::from(base | off),

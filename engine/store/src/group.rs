@@ -362,7 +362,7 @@ impl Drop for GroupCommitter {
 
 fn run(store: &dyn Store, opts: &GroupOptions, shared: Arc<Shared>) -> Result<(), StoreError> {
     let _close = CloseOnExit(shared.clone());
-    let max_group = opts.max_group.max(1);
+    let max_group = shared.max_group;
     let mut group: Vec<Entry> = Vec::new();
     loop {
         {
