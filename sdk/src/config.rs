@@ -71,8 +71,10 @@ impl From<ConfigError> for String {
     }
 }
 
-fn wrong(key: &str, expected: &'static str) -> ConfigError {
-    ConfigError::wrong_type(key, expected)
+/// `v` (read from `key`) as a `T`: a port, a rate, a count; out of `T`'s
+/// range is an error naming `key`.
+pub fn in_range<T: TryFrom<i64>>(key: &str, v: i64) -> Result<T, ConfigError> {
+    T::try_from(v).map_err(|_| ConfigError::invalid(key, format!("{v} is out of range")))
 }
 
 /// Typed lookups over a [`PluginConfig`] or a nested table [`ConfigValue`].
@@ -85,7 +87,7 @@ pub trait ConfigExt {
         match self.value(key) {
             None => Ok(None),
             Some(ConfigValue::Str(s)) => Ok(Some(s)),
-            Some(_) => Err(wrong(key, "a string")),
+            Some(_) => Err(ConfigError::wrong_type(key, "a string")),
         }
     }
 
@@ -96,7 +98,8 @@ pub trait ConfigExt {
 
     /// A string that must be present.
     fn require_str(&self, key: &str) -> Result<&str, ConfigError> {
-        self.opt_str(key)?.ok_or_else(|| wrong(key, "a string"))
+        self.opt_str(key)?
+            .ok_or_else(|| ConfigError::wrong_type(key, "a string"))
     }
 
     /// An integer, `None` when absent.
@@ -104,7 +107,7 @@ pub trait ConfigExt {
         match self.value(key) {
             None => Ok(None),
             Some(ConfigValue::Int(i)) => Ok(Some(*i)),
-            Some(_) => Err(wrong(key, "an integer")),
+            Some(_) => Err(ConfigError::wrong_type(key, "an integer")),
         }
     }
 
@@ -118,7 +121,7 @@ pub trait ConfigExt {
         match self.value(key) {
             None => Ok(default),
             Some(ConfigValue::Bool(b)) => Ok(*b),
-            Some(_) => Err(wrong(key, "true or false")),
+            Some(_) => Err(ConfigError::wrong_type(key, "true or false")),
         }
     }
 
@@ -130,9 +133,12 @@ pub trait ConfigExt {
             Some(ConfigValue::Str(s)) => Ok(vec![s.as_str()]),
             Some(ConfigValue::List(items)) => items
                 .iter()
-                .map(|v| v.as_str().ok_or_else(|| wrong(key, "a list of strings")))
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| ConfigError::wrong_type(key, "a list of strings"))
+                })
                 .collect(),
-            Some(_) => Err(wrong(key, "a list of strings")),
+            Some(_) => Err(ConfigError::wrong_type(key, "a list of strings")),
         }
     }
 
@@ -147,10 +153,10 @@ pub trait ConfigExt {
                 if items.iter().all(|v| v.as_str().is_some()) {
                     Ok(StrItems::Slice(items.iter()))
                 } else {
-                    Err(wrong(key, "a list of strings"))
+                    Err(ConfigError::wrong_type(key, "a list of strings"))
                 }
             }
-            Some(_) => Err(wrong(key, "a list of strings")),
+            Some(_) => Err(ConfigError::wrong_type(key, "a list of strings")),
         }
     }
 
@@ -162,9 +168,12 @@ pub trait ConfigExt {
             Some(ConfigValue::Int(i)) => Ok(vec![*i]),
             Some(ConfigValue::List(items)) => items
                 .iter()
-                .map(|v| v.as_int().ok_or_else(|| wrong(key, "a list of integers")))
+                .map(|v| {
+                    v.as_int()
+                        .ok_or_else(|| ConfigError::wrong_type(key, "a list of integers"))
+                })
                 .collect(),
-            Some(_) => Err(wrong(key, "a list of integers")),
+            Some(_) => Err(ConfigError::wrong_type(key, "a list of integers")),
         }
     }
 
@@ -173,7 +182,7 @@ pub trait ConfigExt {
         match self.value(key) {
             None => Ok(None),
             Some(t @ ConfigValue::Table(_)) => Ok(Some(t)),
-            Some(_) => Err(wrong(key, "a table")),
+            Some(_) => Err(ConfigError::wrong_type(key, "a table")),
         }
     }
 
@@ -185,10 +194,10 @@ pub trait ConfigExt {
                 .iter()
                 .map(|v| match v {
                     ConfigValue::Table(_) => Ok(v),
-                    _ => Err(wrong(key, "an array of tables")),
+                    _ => Err(ConfigError::wrong_type(key, "an array of tables")),
                 })
                 .collect(),
-            Some(_) => Err(wrong(key, "an array of tables")),
+            Some(_) => Err(ConfigError::wrong_type(key, "an array of tables")),
         }
     }
 
@@ -267,10 +276,7 @@ fn notification_receiver(
     };
     let port = t.int_or("port", 162)?;
     let mut r = NotificationReceiver::new(addr, ty);
-    r.port = Some(
-        u16::try_from(port)
-            .map_err(|_| ConfigError::invalid(key, format!("{port} is out of range")))?,
-    );
+    r.port = Some(in_range(key, port)?);
     r.security_name = t.opt_str("security_name")?.map(str::to_string);
     Ok(r)
 }

@@ -45,7 +45,7 @@ pub use headend_abi::{
 };
 pub use headend_config_file as config_file;
 
-pub use config::{ConfigError, ConfigExt, Problem, StrItems};
+pub use config::{in_range, ConfigError, ConfigExt, Problem, StrItems};
 #[cfg(target_arch = "wasm32")]
 pub use guest::BumpAlloc;
 pub use host::KvError;

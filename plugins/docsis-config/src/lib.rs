@@ -28,7 +28,7 @@ use headend_sdk::config_file::{
     TransportAccess, ViewType,
 };
 use headend_sdk::{
-    ConfigError, ConfigExt, ConfigFile, ConfigRequest, ConfigValue, Device, PluginConfig,
+    in_range, ConfigError, ConfigExt, ConfigFile, ConfigRequest, ConfigValue, Device, PluginConfig,
 };
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
@@ -50,10 +50,6 @@ fn glob(pattern: &str, name: &str) -> bool {
         }
     }
     true
-}
-
-fn u32_of(key: &str, v: i64) -> Result<u32, ConfigError> {
-    u32::try_from(v).map_err(|_| ConfigError::invalid(key, format!("{v} is out of range")))
 }
 
 /// The service class the device gets, by the precedence in the crate doc.
@@ -104,7 +100,7 @@ fn build(cfg: &PluginConfig, class: &ConfigValue) -> Result<Vec<u8>, String> {
     cm.network_access(class.bool_or("network_access", true)?);
     let burst = class
         .opt_int("max_burst")?
-        .map(|b| u32_of("max_burst", b))
+        .map(|b| in_range("max_burst", b))
         .transpose()?;
     if class.bool_or("docsis10", false)? {
         // DOCSIS 1.0 modems take rates from the Class of Service TLV 4.
@@ -112,11 +108,11 @@ fn build(cfg: &PluginConfig, class: &ConfigValue) -> Result<Vec<u8>, String> {
             class_id: 1,
             max_rate_down: class
                 .opt_int("downstream_rate")?
-                .map(|v| u32_of("downstream_rate", v))
+                .map(|v| in_range("downstream_rate", v))
                 .transpose()?,
             max_rate_up: class
                 .opt_int("upstream_rate")?
-                .map(|v| u32_of("upstream_rate", v))
+                .map(|v| in_range("upstream_rate", v))
                 .transpose()?,
             ..ClassOfService::default()
         });
@@ -124,19 +120,19 @@ fn build(cfg: &PluginConfig, class: &ConfigValue) -> Result<Vec<u8>, String> {
         let mut us = ServiceFlow::new(Direction::Upstream, 1);
         us.max_sustained_rate = class
             .opt_int("upstream_rate")?
-            .map(|v| u32_of("upstream_rate", v))
+            .map(|v| in_range("upstream_rate", v))
             .transpose()?;
         us.max_traffic_burst = burst;
         let mut ds = ServiceFlow::new(Direction::Downstream, 2);
         ds.max_sustained_rate = class
             .opt_int("downstream_rate")?
-            .map(|v| u32_of("downstream_rate", v))
+            .map(|v| in_range("downstream_rate", v))
             .transpose()?;
         ds.max_traffic_burst = burst;
         cm.service_flow(&us).service_flow(&ds);
     }
     let max_cpe = class.int_or("max_cpe", cfg.int_or("max_cpe", 1)?)?;
-    cm.max_cpe(u8::try_from(max_cpe).map_err(|_| format!("max_cpe {max_cpe} is out of range"))?);
+    cm.max_cpe(in_range("max_cpe", max_cpe)?);
     for vb in cfg
         .snmp_objects("snmp")?
         .iter()

@@ -30,7 +30,9 @@
 use std::net::IpAddr;
 
 use headend_sdk::config_file::{HashObject, MtaConfig, NotificationType, SipTransport};
-use headend_sdk::{ConfigError, ConfigExt, ConfigFile, ConfigRequest, Device, PluginConfig};
+use headend_sdk::{
+    in_range, ConfigError, ConfigExt, ConfigFile, ConfigRequest, Device, PluginConfig,
+};
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 fn glob(pattern: &str, name: &str) -> bool {
@@ -95,10 +97,6 @@ fn ip(key: &str, s: &str) -> Result<IpAddr, ConfigError> {
         .map_err(|_| ConfigError::invalid(key, format!("`{s}` is not an IP address")))
 }
 
-fn u16_of(key: &str, v: i64) -> Result<u16, ConfigError> {
-    u16::try_from(v).map_err(|_| ConfigError::invalid(key, format!("{v} is out of range")))
-}
-
 fn build(cfg: &PluginConfig, flow: Flow) -> Result<MtaConfig, String> {
     let err = |e: headend_sdk::config_file::MtaError| e.to_string();
     let mut f = MtaConfig::new();
@@ -151,7 +149,7 @@ fn build(cfg: &PluginConfig, flow: Flow) -> Result<MtaConfig, String> {
             1,
             i as u32 + 1,
             ip("pcscf", t.require_str("address")?)?,
-            u16_of("pcscf", t.int_or("port", default_port)?)?,
+            in_range("pcscf", t.int_or("port", default_port)?)?,
             transport,
         )
         .map_err(err)?;
