@@ -6,17 +6,15 @@
 //! `cargo run --release -p headend-server --example dora_bench -- [clients] [preloaded]`
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
-use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
-use headend_server::dhcpv4::process::system_clock;
 use headend_server::dhcpv4::{Inbound, Outcome};
-use headend_server::runtime::Server;
-use headend_store::{ClientKey, Lease4, LeaseProtocol, LeaseState, MemoryStore, Mutation, Store};
+use headend_store::{ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation};
 use headend_wire::dhcpv4::{code, Builder, MessageType, Packet, BOOTREQUEST};
+
+mod common;
+use common::lab;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -52,60 +50,34 @@ fn request(mac: [u8; 6], mtype: MessageType, extra: &[(u8, Vec<u8>)]) -> Vec<u8>
 }
 
 fn main() {
-    let args: Vec<u32> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let clients = args.first().copied().unwrap_or(50_000);
-    let preload = args.get(1).copied().unwrap_or(0);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/headend.toml");
-    let snap = match Snapshot::load(&path, 1) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return;
-        }
-    };
-    let store = Arc::new(MemoryStore::default());
-    if preload > 0 {
+    let (clients, preload) = lab::args();
+    let Some(server) = lab::lab_server(|snap| {
         let pool = snap
             .pool("cm-lab")
             .map(|p| p.ranges[0].0)
             .unwrap_or(Ipv4Addr::new(10, 1, 0, 10));
         let base = u32::from(pool) + 200_000;
-        let mut batch = Vec::new();
-        for i in 0..preload {
-            let mac = [
-                2,
-                0,
-                (i >> 24) as u8,
-                (i >> 16) as u8,
-                (i >> 8) as u8,
-                i as u8,
-            ];
-            batch.push(Mutation::PutLease4(Lease4 {
-                ip: Ipv4Addr::from(base + i),
-                client: ClientKey::from_hardware(1, &mac),
-                hwaddr: mac.to_vec(),
-                state: LeaseState::Active,
-                commit_time: 2_000_000_000,
-                lifetime: 86_400,
-                relay: Ipv4Addr::new(127, 0, 0, 2),
-                protocol: LeaseProtocol::Dhcp,
-                pool: "cm-lab".into(),
-                trusted_id: None,
-                trusted_id_type: None,
-                hostname: None,
-            }));
-        }
-        let _ = store.apply(&batch);
-    }
-    let server = match Server::with_store(&path, snap, store as Arc<dyn Store>, system_clock()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return;
-        }
+        (0..preload)
+            .map(|i| {
+                let mac = lab::preload_mac(i);
+                Mutation::PutLease4(Lease4 {
+                    ip: Ipv4Addr::from(base + i),
+                    client: ClientKey::from_hardware(1, &mac),
+                    hwaddr: mac.to_vec(),
+                    state: LeaseState::Active,
+                    commit_time: 2_000_000_000,
+                    lifetime: 86_400,
+                    relay: Ipv4Addr::new(127, 0, 0, 2),
+                    protocol: LeaseProtocol::Dhcp,
+                    pool: "cm-lab".into(),
+                    trusted_id: None,
+                    trusted_id_type: None,
+                    hostname: None,
+                })
+            })
+            .collect()
+    }) else {
+        return;
     };
     let svc = server.dhcpv4();
     let local = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 6767);
@@ -150,11 +122,12 @@ fn main() {
             acks += 1;
         }
     }
-    let el = t0.elapsed();
-    println!(
-        "{acks} DORA exchanges in {:.3} s: {:.1} µs per exchange (2 packets, request building included), {:.0} exchanges/s on one core; {preload} leases preloaded",
-        el.as_secs_f64(),
-        el.as_secs_f64() * 1e6 / f64::from(acks.max(1)),
-        f64::from(acks) / el.as_secs_f64()
+    lab::report(
+        acks,
+        "DORA",
+        "2 packets, request building included",
+        t0.elapsed(),
+        preload,
+        "leases",
     );
 }

@@ -9,17 +9,15 @@
 //! `cargo run --release -p headend-server --example sarr_bench -- [clients] [preloaded]`
 
 use std::net::{Ipv6Addr, SocketAddrV6};
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
-use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
-use headend_server::dhcpv4::process::system_clock;
 use headend_server::dhcpv6::Outcome6;
-use headend_server::runtime::Server;
-use headend_store::{Lease6, Lease6Kind, LeaseState, MemoryStore, Mutation, Store};
+use headend_store::{Lease6, Lease6Kind, LeaseState, Mutation};
 use headend_wire::dhcpv6::{code, parse, Builder, EncodeError, MessageType, Packet};
+
+mod common;
+use common::lab;
 
 #[path = "../tests/common/eue6.rs"]
 mod eue6;
@@ -61,34 +59,13 @@ fn offer(packet: &[u8]) -> Option<(Vec<u8>, Ipv6Addr)> {
 }
 
 fn main() {
-    let args: Vec<u32> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let clients = args.first().copied().unwrap_or(50_000);
-    let preload = args.get(1).copied().unwrap_or(0);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/headend.toml");
-    let snap = match Snapshot::load(&path, 1) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return;
-        }
-    };
-    let store = Arc::new(MemoryStore::default());
-    if preload > 0 {
+    let (clients, preload) = lab::args();
+    let Some(server) = lab::lab_server(|_| {
         // Bindings of other eUEs in the upper half of the lab's eUE /64.
-        let base = u128::from("2001:db8:2:0:8000::".parse::<Ipv6Addr>().unwrap_or(LINK));
-        let batch: Vec<Mutation> = (0..preload)
+        let base = u128::from(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0x8000, 0, 0, 0));
+        (0..preload)
             .map(|i| {
-                let mac = [
-                    0x02,
-                    0,
-                    (i >> 24) as u8,
-                    (i >> 16) as u8,
-                    (i >> 8) as u8,
-                    i as u8,
-                ];
+                let mac = lab::preload_mac(i);
                 Mutation::PutLease6(Lease6 {
                     kind: Lease6Kind::Na,
                     address: Ipv6Addr::from(base + u128::from(i)),
@@ -106,15 +83,9 @@ fn main() {
                     fqdn: None,
                 })
             })
-            .collect();
-        let _ = store.apply(&batch);
-    }
-    let server = match Server::with_store(&path, snap, store as Arc<dyn Store>, system_clock()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return;
-        }
+            .collect()
+    }) else {
+        return;
     };
     let svc = server.dhcpv6();
     let source = SocketAddrV6::new(LINK, 547, 0, 0);
@@ -142,11 +113,12 @@ fn main() {
             replies += 1;
         }
     }
-    let el = t0.elapsed();
-    println!(
-        "{replies} relayed eUE SARR exchanges in {:.3} s: {:.1} µs per exchange (2 packets, request building and ADVERTISE parsing included), {:.0} exchanges/s on one core; {preload} bindings preloaded",
-        el.as_secs_f64(),
-        el.as_secs_f64() * 1e6 / f64::from(replies.max(1)),
-        f64::from(replies) / el.as_secs_f64()
+    lab::report(
+        replies,
+        "relayed eUE SARR",
+        "2 packets, request building and ADVERTISE parsing included",
+        t0.elapsed(),
+        preload,
+        "bindings",
     );
 }
