@@ -146,18 +146,16 @@ fn leases6(p: &Pool6, count: u32, now: u64) -> Result<impl Iterator<Item = Resul
 pub fn stats(config: &Path) -> Result<()> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
     let store = SledStore::open(&snap.store_path)?;
-    let leases = store.load_leases4()?;
-    let active = leases
-        .iter()
-        .filter(|l| l.state == LeaseState::Active)
-        .count();
-    println!("leases: {} ({} active)", leases.len(), active);
-    let leases6 = store.load_leases6()?;
-    let active6 = leases6
-        .iter()
-        .filter(|l| l.state == LeaseState::Active)
-        .count();
-    println!("leases6: {} ({} active)", leases6.len(), active6);
+    let counts = |name: &str, states: &mut dyn ExactSizeIterator<Item = LeaseState>| {
+        let total = states.len();
+        let active = states.filter(|s| *s == LeaseState::Active).count();
+        println!("{name}: {total} ({active} active)");
+    };
+    counts("leases", &mut store.load_leases4()?.iter().map(|l| l.state));
+    counts(
+        "leases6",
+        &mut store.load_leases6()?.iter().map(|l| l.state),
+    );
     println!("accounts: {}", store.load_accounts()?.len());
     Ok(())
 }
