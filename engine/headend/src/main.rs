@@ -41,8 +41,9 @@ enum Command {
         /// Configuration file.
         #[arg(long)]
         config: PathBuf,
-        /// Worker threads of the packet path (default: one per CPU core, or
-        /// TOKIO_WORKER_THREADS). Storage and plugin compilation have their own.
+        /// Worker threads of the packet path, and receiving tasks per DHCP socket
+        /// (default: one per CPU core, or TOKIO_WORKER_THREADS). Storage and
+        /// plugin compilation have their own threads.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         workers: Option<u16>,
     },

@@ -242,10 +242,10 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut bound = Vec::new();
         let mut tasks = Vec::new();
+        // One receiving task per runtime worker and socket: every worker can
+        // drain a socket under load, and `run --workers` sets both at once.
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
         if let Some(d4) = &snap.dhcpv4 {
-            let workers = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2);
             for addr in &d4.listen {
                 let SocketAddr::V4(a4) = addr else { continue };
                 let sock = socket::open(*a4, d4.interface.as_deref(), d4.receive_buffer)?;
@@ -274,7 +274,7 @@ impl Server {
                     self.committer.clone(),
                     sock,
                     crate::dhcpv6::socket::LinkCache::default(),
-                    2,
+                    workers,
                     stop_rx.clone(),
                 )));
             }
