@@ -27,6 +27,9 @@ use crate::dhcpv4::process::{pool_specs, system_clock, Clock};
 use crate::dhcpv4::{socket, Dhcpv4};
 use crate::leases::LeaseTable;
 
+/// How long a stopping server lets TFTP/HTTP transfers in flight finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -232,7 +235,10 @@ impl Server {
     }
 
     /// Binds the listeners and serves until `stop` resolves. `ready` is
-    /// called with the bound addresses once every listener is open.
+    /// called with the bound addresses once every listener is open. On
+    /// `stop` the listeners close, TFTP/HTTP transfers in flight finish
+    /// (at most [`DRAIN_TIMEOUT`]), and queued lease commits are made
+    /// durable and their replies sent before this returns.
     pub async fn run(
         self,
         ready: impl FnOnce(&[SocketAddr]),
@@ -326,13 +332,26 @@ impl Server {
         };
 
         stop.await;
-        info!("stopping");
+        info!("stopping: listeners closed");
         let _ = stop_tx.send(true);
         for t in tasks {
             let _ = t.await;
         }
         let _ = sweeper.await;
         let _ = signals.await;
+        // No new request is taken now; transfers already running get a
+        // bounded time to finish (a stuck client must not hold up a stop).
+        let drain_until = Instant::now() + DRAIN_TIMEOUT;
+        while me.configsrv.active_transfers() > 0 && Instant::now() < drain_until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = me.configsrv.active_transfers();
+        if left > 0 {
+            warn!(
+                transfers = left,
+                "stopping with TFTP/HTTP transfers unfinished"
+            );
+        }
         me.log_counters();
         if let Err(e) = me.committer.flush_blocking() {
             error!(error = %e, "final store flush failed");

@@ -213,6 +213,11 @@ impl HttpServer {
         &self.stats
     }
 
+    /// Connections being served now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
     /// Serves connections on `listener` until `stop` turns true.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
         loop {

@@ -429,6 +429,11 @@ impl ConfigServer {
         self.files.generators()
     }
 
+    /// TFTP transfers and HTTP connections in flight.
+    pub fn active_transfers(&self) -> usize {
+        self.tftp.active() + self.http.active()
+    }
+
     /// Binds the `[tftp]` and `[http]` listeners of `snap` and serves them until `stop`.
     pub async fn start(
         &self,
