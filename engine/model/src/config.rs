@@ -168,6 +168,21 @@ pub struct ConfigFile {
     /// `[[plugin]]`: WASM plugins (see `plugins`).
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<Spanned<crate::plugins::PluginDecl>>,
+    /// `[log]`: the logs of `headend run` (the binary checks and applies it).
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[log]`: read once at start; the values are checked by `headend check`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// Level of every module without its own: "error", "warn", "info" (default), "debug", "trace".
+    pub level: Option<Spanned<String>>,
+    /// Per-module levels as tracing `EnvFilter` directives, e.g. "headend_server::configsrv=debug,sled=warn".
+    pub filter: Option<Spanned<String>>,
+    /// "text" (default, human-readable) or "json" (one object per line, for log shippers).
+    pub format: Option<Spanned<String>>,
 }
 
 /// `[server]`.
