@@ -1,7 +1,8 @@
 //! The `headend` binary: `run` serves, `check` validates a configuration,
 //! `explain` shows what a device would get and why, without a network,
 //! `config-file` builds and decodes device configuration files, and `store`
-//! seeds and counts the embedded store.
+//! seeds and counts the embedded store; `completions` and `man` generate
+//! shell completions and man pages from these definitions.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,8 @@ use headend_server::runtime::Server;
 
 mod config_file;
 mod explain;
+mod logging;
+mod notify;
 mod plugins;
 mod seed;
 
@@ -21,15 +24,30 @@ mod seed;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The version line: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("HEADEND_GIT_COMMIT"),
+    ")"
+);
+
+/// How long the runtime waits for blocking work (a plugin compile, a file
+/// generation) after the server has stopped, before exiting anyway.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// headend: a provisioning engine for cable operators (DHCPv4, DHCPv6 and
 /// TFTP/HTTP config files for DOCSIS and PacketCable devices, with domains,
 /// pools, policies, Rhai and WASM plugins).
 #[derive(Parser)]
-#[command(name = "headend", version, about)]
+#[command(name = "headend", version = VERSION, about)]
 struct Cli {
-    /// Log filter (tracing `EnvFilter` syntax); RUST_LOG overrides it.
-    #[arg(long, global = true, default_value = "info")]
-    log: String,
+    /// Log filter (tracing `EnvFilter` syntax, e.g. "warn,headend_server=debug"); overrides the configuration's [log]; RUST_LOG overrides both.
+    #[arg(long, global = true)]
+    log: Option<String>,
+    /// Log format: human-readable text, or one JSON object per line for log shippers; overrides [log] format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<logging::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +98,18 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+    },
+    /// Print a shell completion script for this command line to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for headend and every subcommand (headend.1, headend-run.1, ...).
+    Man {
+        /// Directory to write them to (created if missing).
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
     },
 }
 
@@ -132,20 +162,27 @@ enum StoreCommand {
     },
 }
 
-fn init_logging(filter: &str) {
-    let env = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(env)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    // `run` takes its log settings from the configuration's [log]; the
+    // command line overrides them, and RUST_LOG overrides everything.
+    let mut settings = match &cli.command {
+        Command::Run { config, .. } => match logging::from_config(config) {
+            Ok(s) => s,
+            Err(errors) => {
+                eprintln!("{}", headend_model::config::ConfigErrors(errors));
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => logging::LogSettings::default(),
+    };
+    if let Some(filter) = cli.log {
+        settings.filter = filter;
+    }
+    if let Some(format) = cli.log_format {
+        settings.format = format;
+    }
+    logging::init(&settings);
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -198,6 +235,19 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     out,
                 },
         } => config_file::show(&config, &mac, &file, out.as_deref()),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "headend", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir } => {
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("creating {}", out_dir.display()))?;
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::generate_to(cmd, &out_dir)
+                .with_context(|| format!("writing man pages to {}", out_dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Store { command } => match command {
             StoreCommand::Seed {
                 config,
@@ -217,6 +267,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
 
 fn check(path: &std::path::Path) -> ExitCode {
     let loaded = Snapshot::load(path, 1).and_then(|s| {
+        // [log] is the binary's to interpret; a bad level or filter would
+        // otherwise only show when `run` starts.
+        logging::from_config(path).map_err(headend_model::config::ConfigErrors)?;
         // Plugins are part of the configuration: load, ABI-check and
         // self-test them exactly as `run` and a reload would.
         let factory = plugins::factory(|| {
@@ -285,6 +338,8 @@ fn open_server(config: &std::path::Path) -> Result<Server> {
     Ok(server)
 }
 
+/// Serves until SIGTERM or SIGINT, then stops gracefully: listeners close,
+/// transfers and lease commits in flight finish (bounded), exit status 0.
 fn run(config: PathBuf, workers: Option<u16>) -> Result<()> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all().thread_name("headend");
@@ -292,30 +347,49 @@ fn run(config: PathBuf, workers: Option<u16>) -> Result<()> {
         rt.worker_threads(usize::from(n));
     }
     let rt = rt.build().context("starting the tokio runtime")?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Installed before the (possibly long) state load, so a stop asked
+        // for during start-up is a graceful one too.
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let server = open_server(&config)?;
-        let stop = async {
-            let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-            match term {
-                Ok(mut t) => {
-                    tokio::select! {
-                        _ = t.recv() => {}
-                        _ = tokio::signal::ctrl_c() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+        let stop = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
+            notify::notify("STOPPING=1");
         };
+        let watchdog = notify::watchdog_period().map(|period| {
+            // A stalled runtime stops these pings and systemd restarts the service.
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tick.tick().await;
+                    notify::notify("WATCHDOG=1");
+                }
+            })
+        });
         let ready = |addrs: &[std::net::SocketAddr]| {
             let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
             eprintln!("headend: ready ({})", list.join(", "));
+            notify::notify(&format!(
+                "READY=1\nSTATUS=serving on {}\nMAINPID={}",
+                list.join(", "),
+                std::process::id()
+            ));
         };
-        server
-            .run(ready, stop)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
-    })?;
+        let result = server.run(ready, stop).await;
+        if let Some(w) = watchdog {
+            w.abort();
+        }
+        result.map_err(|e| anyhow::anyhow!("{e}"))
+    });
+    // Blocking work still running (a file generation, a plugin compile) gets
+    // a bounded time; the store was flushed by `Server::run` already.
+    rt.shutdown_timeout(SHUTDOWN_GRACE);
+    served?;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -196,3 +196,118 @@ links = ["2001:db8:100::1"]
     ]);
     assert!(!unknown.status.success());
 }
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The production example laid out as the Debian package installs it
+/// (`/etc/headend/headend.toml` with `policies/` beside it), with the
+/// package's absolute paths pointed at this checkout and a scratch store.
+#[test]
+fn production_configuration_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("examples/production/headend.toml")).unwrap();
+    let plugins = repo().join("plugins/dist");
+    let text = text
+        .replace(
+            "/usr/share/headend/plugins",
+            plugins.canonicalize().unwrap().to_str().unwrap(),
+        )
+        .replace("/var/lib/headend", dir.path().to_str().unwrap());
+    assert!(
+        !text.contains("/usr/share/headend"),
+        "every packaged path is known here"
+    );
+    let cfg = dir.path().join("headend.toml");
+    std::fs::write(&cfg, text).unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    for entry in std::fs::read_dir(repo().join("policies")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "rhai") {
+            std::fs::copy(&p, dir.path().join("policies").join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = headend(&["check", "--config", cfg.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("4 plugins"), "{stdout}");
+}
+
+#[test]
+fn check_reports_a_bad_log_section_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.toml");
+    std::fs::write(
+        &path,
+        "[server]\nstore = \"state\"\n[log]\nlevel = \"loud\"\nfilter = \"headend_server=debug\"\nformat = \"xml\"\n",
+    )
+    .unwrap();
+    let out = headend(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("log.toml:4: [log] level \"loud\""), "{text}");
+    assert!(text.contains("log.toml:6: [log] format \"xml\""), "{text}");
+    assert!(text.contains("2 error(s)"), "{text}");
+    // `run` refuses it the same way before opening anything.
+    let out = headend(&["run", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[log] level"));
+}
+
+#[test]
+fn version_names_the_git_commit() {
+    let out = headend(&["--version"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.starts_with(concat!("headend ", env!("CARGO_PKG_VERSION"), " (git ")),
+        "{text}"
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=10", "HEAD"])
+        .current_dir(repo())
+        .output();
+    if let Ok(h) = head {
+        if h.status.success() {
+            let commit = String::from_utf8_lossy(&h.stdout).trim().to_string();
+            assert!(
+                text.contains(&format!("(git {commit})")),
+                "{text} vs HEAD {commit}"
+            );
+        }
+    }
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = headend(&["completions", shell]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shell}");
+        assert!(
+            text.contains("config-file") && text.contains("log-format"),
+            "{shell}: {text}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = headend(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in ["headend.1", "headend-run.1", "headend-config-file-decode.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page}: {text}"
+        );
+    }
+    let run = std::fs::read_to_string(dir.path().join("headend-run.1")).unwrap();
+    assert!(run.contains("SIGTERM"), "{run}");
+}
