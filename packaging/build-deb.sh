@@ -32,6 +32,8 @@ gzip -9n "$gen"/man/*.1
 "$bin" completions zsh >"$gen/completions/_headend"
 "$bin" completions fish >"$gen/completions/headend.fish"
 
-cargo deb --no-build --locked -p headend
+# The release profile keeps line tables (debug = 1) for profiling; the package ships
+# the binary stripped (143 MB -> a few MB).
+cargo deb --no-build --locked --strip -p headend
 deb="$(ls -t "$target"/debian/headend_*.deb | head -n 1)"
 say "built $deb ($(du -k "$deb" | cut -f 1) KiB)"
