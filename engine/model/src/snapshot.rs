@@ -299,6 +299,91 @@ impl Snapshot {
     }
 }
 
+/// Name of the policy that carries the options written in `[dhcpv6]`.
+pub const DHCPV6_SECTION_POLICY: &str = "[dhcpv6]";
+
+/// The options written in `[dhcpv6]` (`dns_servers`, `domain_list`,
+/// `sntp_servers`, `tftp_servers`, `syslog_servers`, `time_servers`,
+/// `time_offset`, `ip_pref`, `ecm_dhcpv4_servers`, `fqdn`, `config_file`)
+/// as one optional policy of All devices, composed last: the section keeps
+/// working as it always did (each option only when requested, every
+/// `[[policy]]` taking precedence), through the one composition both
+/// families share.
+fn dhcpv6_section_policy(registry: &Registry, d6: &crate::v6::Dhcpv6Settings) -> Option<Policy> {
+    use crate::options::Space;
+    let ips = |v: &[std::net::Ipv6Addr]| {
+        (!v.is_empty()).then(|| Literal::List(v.iter().map(|a| Literal::Ip((*a).into())).collect()))
+    };
+    let cl = |code: u32| TagPath::new(Space::Dhcp6, &[17, options::builtin::CABLELABS, code]);
+    let statics: Vec<(Option<TagPath>, Option<Literal>)> = vec![
+        (Some(TagPath::dhcp6(23)), ips(&d6.dns_servers)),
+        (
+            Some(TagPath::dhcp6(24)),
+            (!d6.domain_list.is_empty()).then(|| {
+                Literal::List(
+                    d6.domain_list
+                        .iter()
+                        .map(|n| Literal::Str(n.clone()))
+                        .collect(),
+                )
+            }),
+        ),
+        (Some(TagPath::dhcp6(31)), ips(&d6.sntp_servers)),
+        (cl(32), ips(&d6.tftp_servers)),
+        (cl(34), ips(&d6.syslog_servers)),
+        (cl(37), ips(&d6.time_servers)),
+        (cl(38), d6.time_offset.map(|t| Literal::Int(i128::from(t)))),
+        (cl(39), d6.ip_pref.map(|p| Literal::Int(i128::from(p)))),
+        (
+            TagPath::new(Space::Dhcp6, &[17, options::builtin::CABLELABS, 2170, 1]),
+            d6.ecm_dhcpv4_servers
+                .first()
+                .map(|a| Literal::Ip((*a).into())),
+        ),
+        (
+            TagPath::new(Space::Dhcp6, &[17, options::builtin::CABLELABS, 2170, 2]),
+            d6.ecm_dhcpv4_servers
+                .get(1)
+                .map(|a| Literal::Ip((*a).into())),
+        ),
+    ];
+    let mut opts = Vec::new();
+    for (path, lit) in statics {
+        let (Some(path), Some(lit)) = (path, lit) else {
+            continue;
+        };
+        // The section was validated field by field; a value that does not
+        // fit its option type here would be a table bug, and is left out.
+        if let Some(value) = registry
+            .get(&path)
+            .and_then(|def| options::coerce(def, &lit).ok())
+        {
+            opts.push(PolicyOption {
+                path,
+                value: OptionValue::Static(value),
+            });
+        }
+    }
+    for (path, e) in [
+        (Some(TagPath::dhcp6(39)), &d6.fqdn),
+        (cl(33), &d6.config_file),
+    ] {
+        if let (Some(path), Some(e)) = (path, e) {
+            opts.push(PolicyOption {
+                path,
+                value: OptionValue::Expr(e.clone()),
+            });
+        }
+    }
+    opts.sort_by(|a, b| a.path.cmp(&b.path));
+    (!opts.is_empty()).then(|| Policy {
+        name: DHCPV6_SECTION_POLICY.into(),
+        enforced: false,
+        domains: Some(vec![ALL_DEVICES.into()]),
+        options: opts,
+    })
+}
+
 /// Normalises a MAC given as `00:11:22:33:44:55`, `00-11-…` or `001122334455` to lowercase colon form.
 pub fn normalize_mac(s: &str) -> Option<String> {
     let hex: String = s
@@ -1003,6 +1088,16 @@ impl<'a> Builder<'a> {
         let store_path = base.join(store);
 
         let dhcpv6 = crate::v6::build(&mut self, &file);
+        if let Some(p) = dhcpv6
+            .as_ref()
+            .and_then(|d6| dhcpv6_section_policy(&registry, d6))
+        {
+            policies_by_domain
+                .entry(ALL_DEVICES.to_string())
+                .or_default()
+                .push(policies.len());
+            policies.push(p);
+        }
         let config_server = crate::configsrv::build(&mut self, &file);
         let plugins = crate::plugins::build(&mut self, &file);
 
