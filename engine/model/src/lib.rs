@@ -11,6 +11,7 @@
 pub mod compose;
 pub mod config;
 pub mod configsrv;
+pub mod device;
 pub mod expr;
 pub mod literal;
 pub mod options;
