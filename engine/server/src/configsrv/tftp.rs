@@ -13,6 +13,8 @@
 //! client address; requests over the bounds, duplicates of a request whose
 //! transfer is running, and malformed datagrams are counted by reason.
 
+pub mod transfer;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
