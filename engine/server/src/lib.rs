@@ -10,4 +10,5 @@ pub mod dhcpv6;
 pub mod events;
 pub mod leases;
 pub mod runtime;
+pub mod shared;
 pub mod udp;

@@ -23,9 +23,10 @@ use tracing::{error, info, warn};
 
 use crate::accounts::AccountTable;
 use crate::counters::Counters;
-use crate::dhcpv4::process::{pool_specs, system_clock, Clock};
+use crate::dhcpv4::process::pool_specs;
 use crate::dhcpv4::{socket, Dhcpv4};
 use crate::leases::LeaseTable;
+use crate::shared::{system_clock, Clock};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -129,11 +130,11 @@ impl Server {
         dhcpv4.set_device_memo(memo.clone());
         dhcpv6.set_device_memo(memo.clone());
         let resolvers = crate::configsrv::Resolvers(vec![
-            Arc::new(crate::configsrv::Dhcpv4Resolver::new(
+            Arc::new(crate::dhcpv4::resolver::Dhcpv4Resolver::new(
                 dhcpv4.clone(),
                 memo.clone(),
             )),
-            Arc::new(crate::configsrv::Dhcpv6Resolver::new(
+            Arc::new(crate::dhcpv6::resolver::Dhcpv6Resolver::new(
                 dhcpv6.clone(),
                 memo.clone(),
             )),

@@ -13,6 +13,7 @@
 pub mod context;
 pub mod process;
 pub mod reply;
+pub mod resolver;
 pub mod socket;
 
 pub use process::{Dhcpv4, Inbound, Outcome};

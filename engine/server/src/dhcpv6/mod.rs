@@ -12,6 +12,7 @@
 pub mod cablelabs;
 pub mod leases;
 pub mod process;
+pub mod resolver;
 pub mod socket;
 
 pub use process::{server_duid, Dhcpv6, Outcome6};
