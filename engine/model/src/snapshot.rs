@@ -92,35 +92,22 @@ impl Snapshot {
         build(src, file, generation)
     }
 
-    /// Checks that a reload does not change what only a restart can change:
-    /// the store path and each section's listeners.
+    /// Checks that a reload does not change the store path. What else only
+    /// a restart can apply is each server's business: its section module
+    /// says (`v4::restart_change`, `v6::restart_change`,
+    /// `configsrv::restart_change`, …) and the server's components ask.
     pub fn check_reloadable(&self, new: &Snapshot) -> Result<(), ConfigErrors> {
-        let mut changes = Vec::new();
-        if self.store_path != new.store_path {
-            changes.push(format!(
+        if self.store_path == new.store_path {
+            return Ok(());
+        }
+        Err(ConfigErrors(vec![restart_error(
+            new,
+            format!(
                 "the store path cannot change by reload ({} -> {})",
                 self.store_path.display(),
                 new.store_path.display()
-            ));
-        }
-        changes.extend(crate::v4::restart_change(
-            self.dhcpv4.as_ref(),
-            new.dhcpv4.as_ref(),
-        ));
-        changes.extend(crate::v6::restart_change(
-            self.dhcpv6.as_ref(),
-            new.dhcpv6.as_ref(),
-        ));
-        changes.extend(crate::configsrv::restart_change(
-            &self.config_server,
-            &new.config_server,
-        ));
-        if changes.is_empty() {
-            return Ok(());
-        }
-        Err(ConfigErrors(
-            changes.into_iter().map(|m| restart_error(new, m)).collect(),
-        ))
+            ),
+        )]))
     }
 
     /// A copy of this snapshot running other plugin hooks.

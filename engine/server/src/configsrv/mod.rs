@@ -17,17 +17,16 @@ pub mod native;
 pub mod tftp;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use headend_abi::{ConfigFile, ConfigRequest};
 use headend_model::snapshot::Snapshot;
 use parking_lot::RwLock;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
+use crate::component::{Component, ServerError, StartContext, Started};
 use crate::counters::Counters;
+use crate::shared::{tcp_listen, Shared};
 
 pub use files::{resolve_file, FileError, FileService, Served, TransferRecord, TransferResult};
 // The device registry is shared with the DHCP servers; these paths keep working.
@@ -118,32 +117,54 @@ impl ConfigServer {
         self.files.generators()
     }
 
+    /// The config server over the shared state, resolving devices through
+    /// the device registry the DHCP servers feed.
+    pub fn open(shared: &Shared) -> Arc<ConfigServer> {
+        Arc::new(ConfigServer::new(
+            shared.config.clone(),
+            shared.devices.clone(),
+            shared.devices.memo.clone(),
+            shared.counters.clone(),
+        ))
+    }
+}
+
+impl Component for ConfigServer {
+    fn name(&self) -> &'static str {
+        "configsrv"
+    }
+
     /// Binds the `[tftp]` and `[http]` listeners of `snap` and serves them until `stop`.
-    pub async fn start(
-        &self,
-        snap: &Snapshot,
-        stop: &watch::Receiver<bool>,
-    ) -> std::io::Result<(Vec<SocketAddr>, Vec<JoinHandle<std::io::Result<()>>>)> {
-        let mut bound = Vec::new();
-        let mut tasks = Vec::new();
+    fn start(self: Arc<Self>, snap: &Snapshot, ctx: &StartContext) -> Result<Started, ServerError> {
+        let mut started = Started::default();
         for addr in &snap.config_server.tftp_listen {
             let sock = tftp::bind(*addr)?;
-            bound.push(sock.local_addr()?);
-            let serve = self.tftp.clone().serve(sock, stop.clone());
-            tasks.push(tokio::spawn(async move {
+            started.bound.push(sock.local_addr()?);
+            let serve = self.tftp.clone().serve(sock, ctx.stop.clone());
+            started.tasks.push(tokio::spawn(async move {
                 serve.await;
                 Ok(())
             }));
         }
         for addr in &snap.config_server.http_listen {
-            let l = tokio::net::TcpListener::bind(addr).await?;
-            bound.push(l.local_addr()?);
-            let serve = self.http.clone().serve(l, stop.clone());
-            tasks.push(tokio::spawn(async move {
+            let l = tcp_listen(*addr)?;
+            started.bound.push(l.local_addr()?);
+            let serve = self.http.clone().serve(l, ctx.stop.clone());
+            started.tasks.push(tokio::spawn(async move {
                 serve.await;
                 Ok(())
             }));
         }
-        Ok((bound, tasks))
+        Ok(started)
+    }
+
+    fn restart_needed(&self, old: &Snapshot, new: &Snapshot) -> Vec<String> {
+        headend_model::configsrv::restart_change(&old.config_server, &new.config_server)
+            .into_iter()
+            .collect()
+    }
+
+    fn apply(&self, _now: &Arc<Snapshot>) {
+        self.files.reloaded();
     }
 }

@@ -10,6 +10,7 @@
 //! builds the reply ([`reply`]) → the socket loop sends it, after the
 //! group committer has made the lease durable when the reply is an ACK.
 
+pub mod component;
 pub mod context;
 pub mod process;
 pub mod reply;

@@ -10,6 +10,7 @@
 //! group committer made the bindings durable when the reply commits them.
 
 pub mod cablelabs;
+pub mod component;
 pub mod leases;
 pub mod process;
 pub mod resolver;

@@ -8,6 +8,7 @@
 
 pub mod device;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -36,6 +37,19 @@ pub fn system_clock() -> Clock {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     })
+}
+
+/// A TCP listener on `addr` as the protocol servers open them: address
+/// reuse (a restart does not wait out TIME_WAIT) and a 1024-connection
+/// backlog. Binding is synchronous, listening needs the runtime.
+pub fn tcp_listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// The state every component is built from.
