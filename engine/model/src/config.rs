@@ -63,6 +63,8 @@ pub struct ConfigFile {
     /// `[[plugin]]`: WASM plugins (see `plugins`).
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<Spanned<crate::plugins::PluginDecl>>,
+    /// `[tod]`: the RFC 868 Time server (see `tod`).
+    pub tod: Option<Spanned<crate::tod::TodSection>>,
 }
 
 /// `[server]`.

@@ -28,6 +28,7 @@ pub mod provisioning;
 pub mod select;
 pub mod snapshot;
 pub mod source;
+pub mod tod;
 pub mod trace;
 pub mod v4;
 pub mod v6;

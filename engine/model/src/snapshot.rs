@@ -75,6 +75,8 @@ pub struct Snapshot {
     pub config_server: crate::configsrv::ConfigServerSettings,
     /// Plugin declarations.
     pub plugins: Vec<crate::plugins::PluginDef>,
+    /// RFC 868 Time server settings, when served.
+    pub tod: Option<crate::tod::TodSettings>,
     /// The hooks that run the plugins (set by the binary before the snapshot is installed).
     pub hooks: Arc<dyn crate::plugins::Hooks>,
 }
@@ -175,6 +177,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
     );
     let config_server = crate::configsrv::build(&mut b, file.tftp.as_ref(), file.http.as_ref());
     let plugins = crate::plugins::build(&mut b, &file.plugins);
+    let tod = crate::tod::build(&mut b, file.tod.as_ref());
     let exprs = b.finish()?;
     Ok(Snapshot {
         generation,
@@ -198,6 +201,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         dhcpv6,
         config_server,
         plugins,
+        tod,
         hooks: Arc::new(crate::plugins::NoHooks),
     })
 }

@@ -19,4 +19,5 @@ pub mod events;
 pub mod leases;
 pub mod runtime;
 pub mod shared;
+pub mod tod;
 pub mod udp;

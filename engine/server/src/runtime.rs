@@ -109,6 +109,7 @@ impl Server {
             dhcpv4.clone(),
             dhcpv6.clone(),
             configsrv.clone(),
+            crate::tod::Tod::open(&shared),
             // a new component: one line here
         ];
         info!(
