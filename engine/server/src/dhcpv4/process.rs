@@ -53,18 +53,7 @@ struct Offered {
     until: UnixTime,
 }
 
-/// Source of the current time (injectable for tests).
-pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    })
-}
+pub use crate::shared::{system_clock, Clock};
 
 /// The DHCPv4 service state shared by all socket tasks.
 pub struct Dhcpv4 {
@@ -80,7 +69,7 @@ pub struct Dhcpv4 {
     clock: Clock,
     /// Where acknowledged devices' classification is remembered for the
     /// config server (leases do not keep it).
-    device_memo: std::sync::OnceLock<Arc<crate::configsrv::DeviceMemo>>,
+    device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
 }
 
 /// Pool specs for the lease table from a snapshot.
@@ -121,7 +110,7 @@ impl Dhcpv4 {
 
     /// Remember the classification (vendor class, device type, capabilities)
     /// of every acknowledged device in `memo`, for TFTP/HTTP requests.
-    pub fn set_device_memo(&self, memo: Arc<crate::configsrv::DeviceMemo>) {
+    pub fn set_device_memo(&self, memo: Arc<crate::shared::DeviceMemo>) {
         let _ = self.device_memo.set(memo);
     }
 

@@ -43,7 +43,7 @@ use super::cablelabs::{self, ClientCl};
 use super::leases::{IaKey, LeaseTable6};
 use crate::accounts::AccountTable;
 use crate::counters::{Counters, Event, Family};
-use crate::dhcpv4::process::Clock;
+use crate::shared::Clock;
 
 /// Largest datagram processed; anything longer is dropped as `oversize`
 /// (a full eUE SOLICIT behind eight relays is under 2 KB).
@@ -74,7 +74,7 @@ pub struct Dhcpv6 {
     clock: Clock,
     /// Where bound devices' classification is remembered for the config
     /// server (bindings do not keep it).
-    device_memo: std::sync::OnceLock<Arc<crate::configsrv::DeviceMemo>>,
+    device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
 }
 
 impl std::fmt::Debug for Dhcpv6 {
@@ -271,7 +271,7 @@ impl Dhcpv6 {
 
     /// Remember the classification (vendor class, device type, capabilities)
     /// of every device that binds, in `memo`, for TFTP/HTTP requests.
-    pub fn set_device_memo(&self, memo: Arc<crate::configsrv::DeviceMemo>) {
+    pub fn set_device_memo(&self, memo: Arc<crate::shared::DeviceMemo>) {
         let _ = self.device_memo.set(memo);
     }
 
