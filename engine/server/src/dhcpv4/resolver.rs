@@ -47,11 +47,7 @@ impl DeviceResolver for Dhcpv4Resolver {
             hex_colon(&lease.client.0)
         };
         let snap = self.dhcpv4.config.load();
-        let account = snap
-            .accounts
-            .get(&id)
-            .cloned()
-            .or_else(|| self.dhcpv4.accounts.get(&id));
+        let account = self.dhcpv4.accounts.lookup(&snap, &id);
         let info = self.memo.get(&mac);
         let mut dc = DeviceContext::from_parts(
             Protocol::Lease,

@@ -50,11 +50,7 @@ impl DeviceResolver for Dhcpv6Resolver {
             _ => (String::new(), hex_colon(&lease.duid)),
         };
         let snap = self.dhcpv6.config.load();
-        let account = snap
-            .accounts
-            .get(&id)
-            .cloned()
-            .or_else(|| self.dhcpv6.accounts.get(&id));
+        let account = self.dhcpv6.accounts.lookup(&snap, &id);
         let info = self.memo.get(&mac);
         let mut dc = DeviceContext::from_parts(
             Protocol::Lease,
@@ -66,11 +62,7 @@ impl DeviceResolver for Dhcpv6Resolver {
         dc.id = id;
         if let Some(m) = lease.modem_mac.as_ref().filter(|m| m.len() == 6) {
             let mid = hex_colon(m);
-            let modem = snap
-                .accounts
-                .get(&mid)
-                .cloned()
-                .or_else(|| self.dhcpv6.accounts.get(&mid));
+            let modem = self.dhcpv6.accounts.lookup(&snap, &mid);
             if let Some(a) = modem {
                 Arc::make_mut(&mut dc.ctx).modem = Some(AccountInfo::from(&a));
                 dc.device.modem = Some(headend_abi::Account {
