@@ -1,6 +1,9 @@
-//! Option composition: which options a DHCPv4 reply carries, from which
-//! policy, with the CableLabs server rules applied (seed 004 sections 5.7,
-//! 5.8; seed 000 Table 2 CM2/CM4, sections 6.4.1 and 6.7).
+//! Option composition: which options a DHCPv4 or DHCPv6 reply carries,
+//! from which policy, with the CableLabs server rules applied (seed 004
+//! sections 5.7, 5.8; seed 000 Table 2 CM2/CM4, sections 6.4.1 and 6.7).
+//! One composition serves both families: a policy may carry options of
+//! both spaces, and each family takes the options of its own space (plus
+//! the server control options, which both honour).
 //!
 //! Precedence, first definition of a tag path wins:
 //! 1. the fixed binding's policies;
@@ -14,8 +17,8 @@
 use headend_wire::cablelabs::IpPref;
 
 use crate::expr::{ExprError, Session};
-use crate::options::{self, is_requested, OptionSet, RequestedOptions, TagPath, Value};
-use crate::snapshot::{FixedBinding, OptionValue, Pool, Snapshot, ALL_DEVICES};
+use crate::options::{self, is_requested, OptionSet, RequestedOptions, Space, TagPath, Value};
+use crate::snapshot::{OptionValue, Snapshot, ALL_DEVICES};
 use crate::trace::Trace;
 
 /// An option whose expression failed or whose value did not fit its type.
@@ -53,12 +56,14 @@ pub struct ComposeInput<'a> {
     pub snapshot: &'a Snapshot,
     /// The device's domains ("all" included or not: it is always applied last).
     pub domains: &'a [String],
-    /// The pool of the address, if any.
-    pub pool: Option<&'a Pool>,
-    /// The fixed binding used, if any.
-    pub fixed: Option<&'a FixedBinding>,
+    /// The policies of the pool of the address (indexes), if any.
+    pub pool: &'a [usize],
+    /// The policies of the fixed binding used (indexes), if any.
+    pub fixed: &'a [usize],
     /// What the client asked for.
     pub requested: &'a RequestedOptions,
+    /// The option space of the reply: [`Space::Dhcp4`] or [`Space::Dhcp6`].
+    pub space: Space,
 }
 
 /// Policy indexes in precedence order.
@@ -70,15 +75,8 @@ pub fn policy_order(input: &ComposeInput<'_>) -> Vec<usize> {
             order.push(i);
         }
     };
-    if let Some(f) = input.fixed {
-        for i in &f.policies {
-            push(*i, &mut order);
-        }
-    }
-    if let Some(p) = input.pool {
-        for i in &p.policies {
-            push(*i, &mut order);
-        }
+    for i in input.fixed.iter().chain(input.pool) {
+        push(*i, &mut order);
     }
     let domain_order = input
         .domains
@@ -108,7 +106,8 @@ pub fn compose(
             continue;
         };
         for opt in &policy.options {
-            if set.get(&opt.path).is_some() {
+            let space = opt.path.space();
+            if (space != input.space && space != Space::Server) || set.get(&opt.path).is_some() {
                 continue;
             }
             if !policy.enforced && !is_requested(&opt.path, input.requested) {

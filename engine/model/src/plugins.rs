@@ -27,8 +27,7 @@ use crate::trace::Trace;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::ConfigFile as ConfigFileDecl;
-use crate::snapshot::Builder;
+use crate::build::Builder;
 
 /// The hooks a plugin can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -167,12 +166,12 @@ pub fn plugin_config(t: &toml::Table) -> PluginConfig {
 }
 
 /// Validates `[[plugin]]`; errors go to the builder.
-pub(crate) fn build(b: &mut Builder<'_>, file: &ConfigFileDecl) -> Vec<PluginDef> {
+pub(crate) fn build(b: &mut Builder<'_>, decls: &[Spanned<PluginDecl>]) -> Vec<PluginDef> {
     let base = b.base_dir();
     let mut out: Vec<PluginDef> = Vec::new();
     let mut flow_owner: Option<String> = None;
     let mut event_owner: Option<String> = None;
-    for p in &file.plugins {
+    for p in decls {
         let d = p.get_ref();
         let at = p.span().start;
         if d.name.is_empty() || out.iter().any(|o| o.name == d.name) {
@@ -453,10 +452,10 @@ impl Hooks for NoHooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SourceFile;
     use crate::snapshot::Snapshot;
+    use crate::source::SourceFile;
 
-    fn load(extra: &str) -> Result<Snapshot, crate::config::ConfigErrors> {
+    fn load(extra: &str) -> Result<Snapshot, crate::source::ConfigErrors> {
         let text = format!(
             "[server]\nname = \"t\"\nstore = \"st\"\n[dhcpv4]\nlisten = [\"127.0.0.1:0\"]\n{extra}"
         );

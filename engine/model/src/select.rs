@@ -13,9 +13,10 @@
 
 use std::net::Ipv4Addr;
 
-use crate::expr::{ExprError, Session};
+use crate::expr::{Expr, ExprError, Session};
 use crate::snapshot::{Pool, Snapshot};
 use crate::trace::Trace;
+use crate::v6::Pool6;
 
 /// How the client's network was identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,29 +83,68 @@ pub fn judge(
     session: &mut Session,
     failures: &mut Vec<SelectFailure>,
 ) -> PoolVerdict {
-    if !pool.authorizes(domains) {
+    judge_rules(
+        &pool.name,
+        pool.authorizes(domains),
+        pool.allow.as_ref(),
+        pool.deny.as_ref(),
+        session,
+        failures,
+    )
+}
+
+/// Stages 2 and 3 for a DHCPv6 `[[pool6]]` on the client's link: the same
+/// judge as [`judge`], so a domain or an allow/deny condition treats a
+/// device alike over both families.
+pub fn judge6(
+    pool: &Pool6,
+    domains: &[String],
+    session: &mut Session,
+    failures: &mut Vec<SelectFailure>,
+) -> PoolVerdict {
+    judge_rules(
+        &pool.name,
+        pool.authorizes(domains),
+        pool.allow.as_ref(),
+        pool.deny.as_ref(),
+        session,
+        failures,
+    )
+}
+
+/// The rules of stages 2 and 3: domains, then the Allow expression (false
+/// or failed: not allowed), then the Deny expression (true or failed: denied).
+fn judge_rules(
+    name: &str,
+    authorized: bool,
+    allow: Option<&Expr>,
+    deny: Option<&Expr>,
+    session: &mut Session,
+    failures: &mut Vec<SelectFailure>,
+) -> PoolVerdict {
+    if !authorized {
         return PoolVerdict::NotAuthorized;
     }
-    if let Some(allow) = &pool.allow {
+    if let Some(allow) = allow {
         match session.eval_bool(allow) {
             Ok(true) => {}
             Ok(false) => return PoolVerdict::NotAllowed,
             Err(error) => {
                 failures.push(SelectFailure {
-                    pool: pool.name.clone(),
+                    pool: name.to_string(),
                     error,
                 });
                 return PoolVerdict::NotAllowed;
             }
         }
     }
-    if let Some(deny) = &pool.deny {
+    if let Some(deny) = deny {
         match session.eval_bool(deny) {
             Ok(false) => {}
             Ok(true) => return PoolVerdict::Denied,
             Err(error) => {
                 failures.push(SelectFailure {
-                    pool: pool.name.clone(),
+                    pool: name.to_string(),
                     error,
                 });
                 return PoolVerdict::Denied;

@@ -2,11 +2,32 @@
 //! written through the group committer. Accounts declared in the
 //! configuration take precedence over stored ones (they are the operator's
 //! word), so moving a device between domains is an edit and a reload.
+//!
+//! This is also the one account step of every server (seed 004 sections 2
+//! and 3, "Accounts" and "Auto-provisioning"): [`AccountTable::lookup`]
+//! (configuration first, then the store) and [`AccountTable::resolve`]
+//! (lookup, else the auto-provisioning expression for a new device), used
+//! alike by DHCPv4, DHCPv6 and the config server.
 
 use std::collections::HashMap;
 
-use headend_store::Account;
+use headend_model::expr::EvalContext;
+use headend_model::snapshot::{canonical_domain, Snapshot};
+use headend_model::trace::Trace;
+use headend_store::{Account, AccountSource, UnixTime};
 use parking_lot::RwLock;
+use tracing::{debug, warn};
+
+use crate::counters::{Counters, Event, Family};
+
+/// The account of a device, and whether it was created by this exchange.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The account the device is provisioned under.
+    pub account: Account,
+    /// A new auto-provisioned account to persist with the exchange's commit.
+    pub new: Option<Account>,
+}
 
 /// Accounts by id.
 #[derive(Debug, Default)]
@@ -40,6 +61,76 @@ impl AccountTable {
         }
         m.insert(account.id.clone(), account);
         true
+    }
+
+    /// An account by id: declared in the configuration first (the
+    /// operator's word), then stored.
+    pub fn lookup(&self, snap: &Snapshot, id: &str) -> Option<Account> {
+        snap.accounts.get(id).cloned().or_else(|| self.get(id))
+    }
+
+    /// The account of device `id`; a device without one is auto-provisioned
+    /// into the domains the `[provisioning] auto_provision` expression
+    /// returns for `ctx` (unknown domains are ignored with a warning). A
+    /// failed expression gives no domains for this exchange and stores
+    /// nothing, so the device is classified again next time.
+    // Every argument is one fact of the exchange the caller already holds;
+    // a struct for them would only be built to be taken apart here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resolve(
+        &self,
+        snap: &Snapshot,
+        id: &str,
+        ctx: &EvalContext,
+        now: UnixTime,
+        counters: &Counters,
+        family: Family,
+        trace: &mut Trace,
+    ) -> Resolved {
+        if let Some(a) = self.lookup(snap, id) {
+            trace.note(|| format!("account {} ({:?}): domains {:?}", a.id, a.source, a.domains));
+            return Resolved {
+                account: a,
+                new: None,
+            };
+        }
+        let (domains, classified) = match &snap.auto_provision {
+            Some(expr) => match snap.exprs.session(ctx).eval_string_list(expr) {
+                Ok(d) => (d, true),
+                Err(e) => {
+                    counters.expression_failed(e.kind.as_str());
+                    warn!(account = %id, error = %e, "auto-provisioning expression failed");
+                    (Vec::new(), false)
+                }
+            },
+            None => (Vec::new(), true),
+        };
+        let domains: Vec<String> = domains
+            .into_iter()
+            .map(|d| canonical_domain(&d))
+            .filter(|d| {
+                let ok = snap.has_domain(d);
+                if !ok {
+                    warn!(domain = %d, "auto-provisioning returned an unknown domain; ignored");
+                }
+                ok
+            })
+            .collect();
+        trace.note(|| format!("no account {id}: auto-provisioned into {domains:?}"));
+        let account = Account {
+            id: id.to_string(),
+            domains,
+            attributes: Default::default(),
+            created: now,
+            source: AccountSource::AutoProvisioned,
+        };
+        let mut new = None;
+        if classified && snap.store_accounts && self.insert_new(account.clone()) {
+            counters.count_in(family, Event::AutoProvisioned);
+            debug!(account = %account.id, domains = ?account.domains, "auto-provisioned");
+            new = Some(account.clone());
+        }
+        Resolved { account, new }
     }
 
     /// Number of accounts.

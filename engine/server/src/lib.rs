@@ -1,8 +1,16 @@
-//! The headend protocol servers: the DHCPv4 server with its in-memory lease
-//! and account tables, counters, and the runtime that loads state, binds
-//! sockets and rolls configuration reloads in.
+//! The headend protocol servers: DHCPv4 and DHCPv6 with their in-memory
+//! lease and binding tables, the TFTP/HTTP config server, management
+//! events, counters, and the runtime that loads state, starts the servers
+//! and rolls configuration reloads in.
+//!
+//! Each protocol server is a [`component::Component`] built from the state
+//! of [`shared`] (running snapshot, clock, accounts, counters, device
+//! registry); the protocol modules depend on `shared` and `component`,
+//! never on each other (checked by `tests/module_graph.rs`), and the
+//! runtime drives them as one list.
 
 pub mod accounts;
+pub mod component;
 pub mod configsrv;
 pub mod counters;
 pub mod dhcpv4;
@@ -10,4 +18,6 @@ pub mod dhcpv6;
 pub mod events;
 pub mod leases;
 pub mod runtime;
+pub mod shared;
+pub mod tod;
 pub mod udp;

@@ -1,9 +1,12 @@
-//! The running server: opens the store, loads every lease and account into
-//! memory, binds the listeners, and keeps the configuration current.
+//! The running server: opens the store, loads every account into memory,
+//! builds the protocol servers (each a [`Component`]: DHCPv4, DHCPv6, the
+//! TFTP/HTTP config server) from the shared state, starts them, ticks them,
+//! collects their counters and keeps the configuration current.
 //!
 //! Rolling reload: `SIGHUP` (or [`Server::reload`]) loads and validates the
 //! configuration file into a new snapshot; only a valid snapshot that
-//! changes nothing restart-only (listeners, store path) is swapped in, and
+//! changes nothing restart-only (the store path, or what a component says
+//! needs a restart: its listeners) is swapped in, and
 //! the old one keeps serving otherwise. Packets in flight finish under the
 //! snapshot they started with.
 
@@ -15,37 +18,24 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use headend_model::config::ConfigErrors;
 use headend_model::plugins::Hooks;
-use headend_model::snapshot::Snapshot;
+use headend_model::snapshot::{restart_error, Snapshot};
 use headend_store::group::GroupOptions;
-use headend_store::{GroupCommitter, SledStore, Store, StoreError};
+use headend_store::{GroupCommitter, SledStore, Store};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::accounts::AccountTable;
+use crate::component::{Component, StartContext};
+use crate::configsrv::ConfigServer;
 use crate::counters::Counters;
-use crate::dhcpv4::process::{pool_specs, system_clock, Clock};
-use crate::dhcpv4::{socket, Dhcpv4};
-use crate::leases::LeaseTable;
+use crate::dhcpv4::Dhcpv4;
+use crate::dhcpv6::Dhcpv6;
+use crate::shared::{system_clock, Clock, Shared};
 
 /// How long a stopping server lets TFTP/HTTP transfers in flight finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The configuration is invalid.
-    #[error("{0}")]
-    Config(#[from] ConfigErrors),
-    /// The store could not be opened or read.
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    /// A listener could not be opened.
-    #[error("{0}")]
-    Listen(#[from] crate::udp::ListenError),
-    /// Another I/O failure.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
+pub use crate::component::ServerError;
 
 /// A server with its state loaded, ready to run.
 pub struct Server {
@@ -54,8 +44,10 @@ pub struct Server {
     store: Arc<dyn Store>,
     committer: Arc<GroupCommitter>,
     dhcpv4: Arc<Dhcpv4>,
-    dhcpv6: Arc<crate::dhcpv6::Dhcpv6>,
-    configsrv: Arc<crate::configsrv::ConfigServer>,
+    dhcpv6: Arc<Dhcpv6>,
+    configsrv: Arc<ConfigServer>,
+    /// Every protocol server, in start order (the three above among them).
+    components: Vec<Arc<dyn Component>>,
     events: Arc<crate::events::EventSink>,
     counters: Arc<Counters>,
     generation: parking_lot::Mutex<u64>,
@@ -84,19 +76,8 @@ impl Server {
         clock: Clock,
     ) -> Result<Server, ServerError> {
         let started = Instant::now();
-        let leases = store.load_leases4()?;
-        let n_leases = leases.len();
         let accounts = store.load_accounts()?;
         let n_accounts = accounts.len();
-        let mut table = LeaseTable::new();
-        table.set_pools(&pool_specs(&snap));
-        table.load(leases, clock());
-        info!(
-            leases = n_leases,
-            accounts = n_accounts,
-            ms = started.elapsed().as_millis() as u64,
-            "state loaded"
-        );
         let commit_window = snap.commit_window;
         let config = Arc::new(ArcSwap::from_pointee(snap));
         let counters = Arc::new(Counters::default());
@@ -108,45 +89,38 @@ impl Server {
             },
         ));
         let accounts = Arc::new(AccountTable::load(accounts));
-        let dhcpv6 = Arc::new(crate::dhcpv6::process::open(
-            config.clone(),
-            &*store,
-            accounts.clone(),
-            counters.clone(),
-            clock.clone(),
-        )?);
         let events = Arc::new(crate::events::EventSink::new(
             accounts.clone(),
             committer.clone(),
             counters.clone(),
         ));
-        let dhcpv4 = Arc::new(Dhcpv4::new(
-            config.clone(),
-            table,
+        let shared = Shared {
+            config: config.clone(),
+            store: store.clone(),
             accounts,
-            counters.clone(),
+            counters: counters.clone(),
             clock,
-        ));
-        // TFTP/HTTP resolve the requesting address through the DHCPv4 leases and DHCPv6 bindings.
-        let memo = Arc::new(crate::configsrv::DeviceMemo::default());
-        dhcpv4.set_device_memo(memo.clone());
-        dhcpv6.set_device_memo(memo.clone());
-        let resolvers = crate::configsrv::Resolvers(vec![
-            Arc::new(crate::configsrv::Dhcpv4Resolver::new(
-                dhcpv4.clone(),
-                memo.clone(),
-            )),
-            Arc::new(crate::configsrv::Dhcpv6Resolver::new(
-                dhcpv6.clone(),
-                memo.clone(),
-            )),
-        ]);
-        let configsrv = Arc::new(crate::configsrv::ConfigServer::new(
-            config.clone(),
-            Arc::new(resolvers),
-            memo,
-            counters.clone(),
-        ));
+            devices: Arc::default(),
+        };
+        // DHCPv4 and DHCPv6 register with the device registry the config
+        // server resolves through, so they are built first.
+        let dhcpv4 = Dhcpv4::open(&shared)?;
+        let dhcpv6 = Dhcpv6::open(&shared)?;
+        let configsrv = ConfigServer::open(&shared);
+        // Every protocol server, in start order.
+        let components: Vec<Arc<dyn Component>> = vec![
+            dhcpv4.clone(),
+            dhcpv6.clone(),
+            configsrv.clone(),
+            crate::tod::Tod::open(&shared),
+            // a new component: one line here
+        ];
+        info!(
+            leases = dhcpv4.leases.lock().len(),
+            accounts = n_accounts,
+            ms = started.elapsed().as_millis() as u64,
+            "state loaded"
+        );
         Ok(Server {
             path: path.to_path_buf(),
             config,
@@ -155,6 +129,7 @@ impl Server {
             dhcpv4,
             dhcpv6,
             configsrv,
+            components,
             events,
             counters,
             generation: parking_lot::Mutex::new(1),
@@ -169,7 +144,7 @@ impl Server {
         let hooks = factory(&current)?;
         let mut next = Snapshot::clone_with_hooks(&current, hooks);
         next.generation = current.generation;
-        self.dhcpv4.install(Arc::new(next));
+        self.install(Arc::new(next));
         self.hook_factory = Some(factory);
         Ok(())
     }
@@ -180,12 +155,12 @@ impl Server {
     }
 
     /// The DHCPv6 service (flow-source hook, `explain`, tests).
-    pub fn dhcpv6(&self) -> &Arc<crate::dhcpv6::Dhcpv6> {
+    pub fn dhcpv6(&self) -> &Arc<Dhcpv6> {
         &self.dhcpv6
     }
 
     /// The TFTP/HTTP config server (generators, transfer log, `resolve_file`).
-    pub fn config_server(&self) -> &Arc<crate::configsrv::ConfigServer> {
+    pub fn config_server(&self) -> &Arc<ConfigServer> {
         &self.configsrv
     }
 
@@ -224,14 +199,42 @@ impl Server {
         let mut gen = self.generation.lock();
         let next = *gen + 1;
         let mut new = Snapshot::load(&self.path, next)?;
-        self.config.load().check_reloadable(&new)?;
+        self.check_reloadable(&new)?;
         if let Some(f) = &self.hook_factory {
             new.hooks = f(&new)?;
         }
-        self.dhcpv4.install(Arc::new(new));
-        self.configsrv.files.reloaded();
+        self.install(Arc::new(new));
         *gen = next;
         Ok(next)
+    }
+
+    /// Refuses a snapshot that changes the store path or anything a
+    /// component can only apply by restarting.
+    fn check_reloadable(&self, new: &Snapshot) -> Result<(), ConfigErrors> {
+        let old = self.config.load();
+        let mut errors = old.check_reloadable(new).err().map_or(Vec::new(), |e| e.0);
+        for c in &self.components {
+            for m in c.restart_needed(&old, new) {
+                errors.push(restart_error(new, m));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Swaps `next` in: every component prepares for it, the running
+    /// snapshot is replaced, every component follows.
+    fn install(&self, next: Arc<Snapshot>) {
+        for c in &self.components {
+            c.prepare(&next);
+        }
+        self.config.store(next.clone());
+        for c in &self.components {
+            c.apply(&next);
+        }
     }
 
     /// Binds the listeners and serves until `stop` resolves. `ready` is
@@ -250,44 +253,16 @@ impl Server {
         let mut tasks = Vec::new();
         // One receiving task per runtime worker and socket: every worker can
         // drain a socket under load, and `run --workers` sets both at once.
-        let workers = tokio::runtime::Handle::current().metrics().num_workers();
-        if let Some(d4) = &snap.dhcpv4 {
-            for addr in &d4.listen {
-                let SocketAddr::V4(a4) = addr else { continue };
-                let sock = socket::open(*a4, d4.interface.as_deref(), d4.receive_buffer)?;
-                let local = match sock.local_addr()? {
-                    SocketAddr::V4(l) => l,
-                    SocketAddr::V6(_) => *a4,
-                };
-                bound.push(SocketAddr::V4(local));
-                tasks.push(tokio::spawn(crate::udp::serve(
-                    self.dhcpv4.clone(),
-                    self.committer.clone(),
-                    sock,
-                    local,
-                    workers,
-                    stop_rx.clone(),
-                )));
-            }
+        let ctx = StartContext {
+            stop: stop_rx.clone(),
+            workers: tokio::runtime::Handle::current().metrics().num_workers(),
+            committer: self.committer.clone(),
+        };
+        for c in &self.components {
+            let started = c.clone().start(&snap, &ctx)?;
+            bound.extend(started.bound);
+            tasks.extend(started.tasks);
         }
-        if let Some(d6) = &snap.dhcpv6 {
-            for addr in &d6.listen {
-                let SocketAddr::V6(a6) = addr else { continue };
-                let sock = crate::dhcpv6::socket::open(*a6, d6.receive_buffer, &d6.interfaces)?;
-                bound.push(sock.local_addr()?);
-                tasks.push(tokio::spawn(crate::udp::serve(
-                    self.dhcpv6.clone(),
-                    self.committer.clone(),
-                    sock,
-                    crate::dhcpv6::socket::LinkCache::default(),
-                    workers,
-                    stop_rx.clone(),
-                )));
-            }
-        }
-        let (cs_bound, cs_tasks) = self.configsrv.start(&snap, &stop_rx).await?;
-        bound.extend(cs_bound);
-        tasks.extend(cs_tasks);
         ready(&bound);
         info!(listeners = ?bound, "serving");
 
@@ -299,7 +274,7 @@ impl Server {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => { me.dhcpv4.sweep(); me.dhcpv6.sweep(); }
+                        _ = tick.tick() => me.components.iter().for_each(|c| c.tick()),
                         _ = stop.changed() => break,
                     }
                 }
@@ -339,18 +314,17 @@ impl Server {
         }
         let _ = sweeper.await;
         let _ = signals.await;
-        // No new request is taken now; transfers already running get a
-        // bounded time to finish (a stuck client must not hold up a stop).
+        // No new request is taken now; work already running (TFTP/HTTP
+        // transfers) gets a bounded time to finish: a stuck client must not
+        // hold up a stop.
+        let in_flight = || me.components.iter().map(|c| c.in_flight()).sum::<usize>();
         let drain_until = Instant::now() + DRAIN_TIMEOUT;
-        while me.configsrv.active_transfers() > 0 && Instant::now() < drain_until {
+        while in_flight() > 0 && Instant::now() < drain_until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let left = me.configsrv.active_transfers();
+        let left = in_flight();
         if left > 0 {
-            warn!(
-                transfers = left,
-                "stopping with TFTP/HTTP transfers unfinished"
-            );
+            warn!(in_flight = left, "stopping with transfers unfinished");
         }
         me.log_counters();
         if let Err(e) = me.committer.flush_blocking() {
@@ -359,13 +333,18 @@ impl Server {
         Ok(())
     }
 
-    /// Logs every counter at info level.
+    /// Logs every counter at info level: the shared counters, each
+    /// component's own, the plugin hooks'.
     pub fn log_counters(&self) {
+        let mut own = Vec::new();
+        for c in &self.components {
+            c.metrics(&mut own);
+        }
         let line = self
             .counters
             .snapshot()
             .into_iter()
-            .chain(self.dhcpv6.gauges())
+            .chain(own)
             .chain(self.config.load().hooks.counters())
             .filter(|(_, v)| *v > 0)
             .map(|(k, v)| format!("{k}={v}"))

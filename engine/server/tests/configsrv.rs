@@ -588,6 +588,84 @@ fn a_flood_from_one_address_is_bounded_and_no_duplicate_transfers() {
 }
 
 #[test]
+fn a_lost_block_is_sent_again_by_the_timer_and_silence_is_abandoned() {
+    // The socket task drives the transfer state machine on the tokio clock
+    // (retransmit_ms = 300, retries 5) and counts what it reports. Reads wait
+    // long so a loaded machine only slows the test down.
+    use std::sync::atomic::Ordering::Relaxed;
+    let lab = Lab::start();
+    let rrq = b"\x00\x01exact-1024.bin\x00octet\x00";
+    let mut buf = [0u8; 2048];
+    // Client 1 ignores the first DATA 1, then acknowledges everything.
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Client 2 never answers.
+    let mute = UdpSocket::bind("127.0.0.1:0").unwrap();
+    mute.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.send_to(rrq, lab.tftp4).unwrap();
+    mute.send_to(rrq, lab.tftp4).unwrap();
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert!(matches!(
+        Packet::parse(&buf[..n]),
+        Ok(Packet::Data { block: 1, .. })
+    ));
+    let t = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut blocks = Vec::new();
+    loop {
+        let (n, _) = s.recv_from(&mut buf).unwrap();
+        let Ok(Packet::Data { block, data }) = Packet::parse(&buf[..n]) else {
+            panic!("not DATA");
+        };
+        if blocks.is_empty() {
+            // Sent again by the timer, not at once.
+            let waited = t.elapsed();
+            assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        }
+        if blocks.last() != Some(&block) {
+            blocks.push(block);
+            got.extend_from_slice(data);
+        }
+        let mut ack = Vec::new();
+        encode_ack(block, &mut ack);
+        s.send_to(&ack, from).unwrap();
+        if data.len() < 512 {
+            break;
+        }
+    }
+    assert_eq!(blocks, vec![1, 2, 3]);
+    assert_eq!(got, vec![0xa5; 1024]);
+    // The mute client gets DATA 1 once and again per timeout (5 retries), then
+    // the transfer is abandoned without an ERROR.
+    for i in 0..6 {
+        let (n, _) = mute.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            Packet::parse(&buf[..n]).unwrap(),
+            Packet::Data {
+                block: 1,
+                data: &[0xa5; 512][..]
+            },
+            "copy {i}"
+        );
+    }
+    let stats = lab.tftp.stats();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while (stats.failed.load(Relaxed) == 0 || lab.tftp.active() != 0)
+        && std::time::Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(stats.failed.load(Relaxed), 1);
+    mute.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(mute.recv_from(&mut buf).is_err(), "nothing after giving up");
+    // One for client 1, five for the mute client (more only if this machine stalls).
+    assert!(stats.retransmits.load(Relaxed) >= 6);
+    assert_eq!(stats.downloads.load(Relaxed), 1);
+    assert_eq!(lab.tftp.active(), 0);
+}
+
+#[test]
 fn duplicate_acks_do_not_trigger_retransmission() {
     // Sorcerer's Apprentice (RFC 1123 4.2.3.1): ACK every block twice; the
     // server must send each DATA block exactly once.

@@ -10,7 +10,7 @@
 //! (`agent.`, `cablelabs-`, `cl-v4-`, `cl-43-`) so every name is unique.
 
 use super::path::{Space, TagPath};
-use super::types::{Bounds, DataType, OptionDef, Settable};
+use super::types::{Bounds, DataType, Framing, OptionDef, Settable};
 use DataType::*;
 
 /// The IANA enterprise number of CableLabs.
@@ -117,6 +117,7 @@ pub fn definitions() -> Vec<OptionDef> {
     v.extend(cablelabs_125());
     v.extend(cablelabs_43());
     v.extend(control_options());
+    v.extend(dhcpv6());
     v
 }
 
@@ -689,5 +690,57 @@ fn control_options() -> Vec<OptionDef> {
             Time,
             "How long an offered address stays reserved (seed 004 5.7.1)",
         ),
+    ]
+}
+
+fn d6(el: &[u32], name: &str, t: DataType, desc: &str) -> OptionDef {
+    OptionDef::new(path(Space::Dhcp6, el), name, t, desc)
+}
+
+fn list6(el: &[u32], name: &str, t: DataType, desc: &str) -> OptionDef {
+    OptionDef {
+        multiple: true,
+        ..d6(el, name, t, desc)
+    }
+}
+
+/// The DHCPv6 space (`v6/…`, names `v6.…`): the RFC 8415 options a server
+/// sets and the later ones cable operators hand out (RFC 3319, 3646, 4075,
+/// 4704, 4833), and option 17 with the CableLabs sub-options a server sends
+/// (CL-SP-CANN-DHCP-Reg as summarised in protocol-notes section 4;
+/// PKT-SP-EUE-PROV section 6.4.1). CL_OPTION_CCCV6 (17.2171) is not here:
+/// the server builds it from its DSS_ID and the flow decision (seed 000
+/// Tables 3 and 6), so no policy can contradict those rules.
+fn dhcpv6() -> Vec<OptionDef> {
+    let cl = CABLELABS;
+    vec![
+        list6(&[21], "v6.sip-server-dns", DnsNameList, "SIP server domain names (RFC 3319 section 3.1)"),
+        list6(&[22], "v6.sip-server-addr", Ip6, "SIP server addresses (RFC 3319 section 3.2)"),
+        list6(&[23], "v6.dns-servers", Ip6, "DNS recursive name servers (RFC 3646 section 3)"),
+        list6(&[24], "v6.domain-search", DnsNameList, "Domain search list (RFC 3646 section 4)"),
+        list6(&[31], "v6.sntp-servers", Ip6, "SNTP servers (RFC 4075 section 4)"),
+        d6(&[32], "v6.information-refresh-time", U32, "Information refresh time in seconds (RFC 8415 section 21.23)")
+            .range(600, i128::from(u32::MAX)),
+        d6(&[39], "v6.client-fqdn", DnsName,
+           "The name assigned to the client (RFC 4704); sent only to a client that sent option 39, with the flags RFC 4704 section 5.2 gives"),
+        d6(&[41], "v6.new-posix-timezone", String, "POSIX time zone string (RFC 4833 section 3)"),
+        d6(&[42], "v6.new-tzdb-timezone", String, "TZ database time zone name (RFC 4833 section 3)"),
+        OptionDef { framing: Framing::DHCP6, ..d6(&[17], "v6.vendor-opts", Vendor, "Vendor-specific information, one option per enterprise (RFC 8415 section 21.17)") },
+        OptionDef { framing: Framing::DHCP6, ..d6(&[17, cl], "v6.vendor-4491", Suboptions, "CableLabs DHCPv6 vendor sub-options (CL-SP-CANN-DHCP-Reg)") },
+        list6(&[17, cl, 1], "v6.cl-oro", U16, "CL_OPTION_ORO: sub-options the device requests, client only (CL-SP-CANN-DHCP-Reg)")
+            .oro()
+            .server_owned(),
+        list6(&[17, cl, 32], "v6.cl-tftp-servers", Ip6, "CL_OPTION_TFTP_SERVERS (seed 000 Table 3/6)"),
+        d6(&[17, cl, 33], "v6.cl-config-file", String, "CL_OPTION_CONFIG_FILE_NAME (seed 000 Table 3/6)"),
+        list6(&[17, cl, 34], "v6.cl-syslog-servers", Ip6, "CL_OPTION_SYSLOG_SERVERS; an eUE uses the first (seed 000 section 6.1.6)"),
+        list6(&[17, cl, 37], "v6.cl-time-servers", Ip6, "CL_OPTION_TIME_SERVERS, RFC 868 (seed 000 Table 3)"),
+        d6(&[17, cl, 38], "v6.cl-time-offset", U32, "CL_OPTION_TIME_OFFSET in seconds (seed 000 Table 3)")
+            .signed(),
+        d6(&[17, cl, 39], "v6.cl-ip-pref", U8,
+           "CL_OPTION_IP_PREF for eCMs: 1 IPv4, 2 IPv6, 5/6 dual stack preferring v4/v6, sent 5/6 only to an eCM that sent b'111 (seed 000 Table 4)")
+            .one_of(&[1, 2, 5, 6]),
+        d6(&[17, cl, 2170], "v6.cl-ccc", Suboptions, "CL_OPTION_CCC for eCMs: the eUE's DHCPv4 servers (seed 000 Table 3, option 122 framing)"),
+        d6(&[17, cl, 2170, 1], "v6.cl-ccc-primary-dhcp4", Ip, "The eUE's primary DHCPv4 server (CL_OPTION_CCC sub-option 1, RFC 3495)"),
+        d6(&[17, cl, 2170, 2], "v6.cl-ccc-secondary-dhcp4", Ip, "The eUE's secondary DHCPv4 server (CL_OPTION_CCC sub-option 2, RFC 3495)"),
     ]
 }

@@ -96,6 +96,7 @@ fn encode_elem(def: &OptionDef, e: &Value, out: &mut Vec<u8>) -> Result<(), Valu
         (DataType::Ip | DataType::SipServers, Value::Ip(IpAddr::V4(a))) => {
             out.extend_from_slice(&a.octets())
         }
+        (DataType::Ip6, Value::Ip(IpAddr::V6(a))) => out.extend_from_slice(&a.octets()),
         (DataType::Endpoint, Value::Endpoint(SocketAddr::V4(sa))) => {
             out.extend_from_slice(&sa.ip().octets());
             out.extend_from_slice(&sa.port().to_be_bytes());
@@ -279,6 +280,12 @@ fn decode_elem(
             }
         }
         DataType::Ip => (Value::Ip(IpAddr::V4(ipv4_at(def, buf, pos)?)), 4),
+        DataType::Ip6 => {
+            let b = take(def, buf, pos, 16)?;
+            let mut o = [0u8; 16];
+            o.copy_from_slice(b);
+            (Value::Ip(IpAddr::V6(std::net::Ipv6Addr::from(o))), 16)
+        }
         DataType::Endpoint => {
             let ip = ipv4_at(def, buf, pos)?;
             let p = take(def, buf, pos + 4, 2)?;

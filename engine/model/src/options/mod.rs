@@ -30,6 +30,8 @@ pub use describe::{decode_option, describe, Decoded};
 pub use path::{PathError, Space, TagPath};
 pub use registry::{OptionError, OptionTypeDecl, OptionTypeError, Registry};
 pub use request::{is_requested, RequestedOptions};
-pub use set::{ControlOptions, EncodeFailure, EncodedOptions, Entry, OptionSet, Origin};
+pub use set::{
+    ControlOptions, EncodeFailure, EncodedOptions, EncodedOptions6, Entry, OptionSet, Origin,
+};
 pub use types::{Bounds, DataType, Framing, OptionDef, Settable};
 pub use value::{coerce, validate, ClasslessRoute, ClientFqdn, Value, ValueError};

@@ -20,6 +20,10 @@ pub enum Space {
     Dhcp4,
     /// Server control options: never transmitted, they steer the server.
     Server,
+    /// DHCPv6 options (RFC 8415 section 21 and later): top-level codes 1 to
+    /// 65535, written `v6/23`; under option 17 (RFC 8415 section 21.17) the
+    /// element after 17 is the enterprise number, e.g. `v6/17/4491/32`.
+    Dhcp6,
 }
 
 /// Errors of parsing a tag path.
@@ -66,6 +70,17 @@ impl TagPath {
         tags[0] = code;
         TagPath {
             space: Space::Server,
+            len: 1,
+            tags,
+        }
+    }
+
+    /// A top-level DHCPv6 option code.
+    pub const fn dhcp6(code: u16) -> TagPath {
+        let mut tags = [0; MAX_DEPTH];
+        tags[0] = code as u32;
+        TagPath {
+            space: Space::Dhcp6,
             len: 1,
             tags,
         }
@@ -140,7 +155,16 @@ impl TagPath {
     pub fn dhcp4_code(&self) -> Option<u8> {
         match self.space {
             Space::Dhcp4 => u8::try_from(self.tags[0]).ok(),
-            Space::Server => None,
+            Space::Server | Space::Dhcp6 => None,
+        }
+    }
+
+    /// The top-level DHCPv6 option code, when this is a DHCPv6 path whose
+    /// first element fits a 16-bit code.
+    pub fn dhcp6_code(&self) -> Option<u16> {
+        match self.space {
+            Space::Dhcp6 => u16::try_from(self.tags[0]).ok(),
+            Space::Server | Space::Dhcp4 => None,
         }
     }
 
@@ -200,8 +224,10 @@ impl PartialOrd for TagPath {
 
 impl fmt::Display for TagPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.space == Space::Server {
-            f.write_str("server/")?;
+        match self.space {
+            Space::Server => f.write_str("server/")?,
+            Space::Dhcp6 => f.write_str("v6/")?,
+            Space::Dhcp4 => {}
         }
         for (i, t) in self.as_slice().iter().enumerate() {
             if i > 0 {
@@ -227,9 +253,12 @@ impl FromStr for TagPath {
         if s.is_empty() {
             return Err(PathError::Empty);
         }
-        let (space, rest) = match s.strip_prefix("server/") {
-            Some(rest) => (Space::Server, rest),
-            None => (Space::Dhcp4, s),
+        let (space, rest) = if let Some(rest) = s.strip_prefix("server/") {
+            (Space::Server, rest)
+        } else if let Some(rest) = s.strip_prefix("v6/") {
+            (Space::Dhcp6, rest)
+        } else {
+            (Space::Dhcp4, s)
         };
         let mut tags = [0u32; MAX_DEPTH];
         let mut len = 0usize;

@@ -49,6 +49,9 @@ pub enum OptionTypeError {
         "option type {0:?}: top-level DHCPv4 option codes are 1 to 254 (0 is pad, 255 is end)"
     )]
     BadCode(String),
+    /// A top-level DHCPv6 code outside 1..=65535.
+    #[error("option type {0:?}: top-level DHCPv6 option codes are 1 to 65535")]
+    BadCode6(String),
     /// The enclosing container is not declared.
     #[error("option type {tag}: its container {parent} is not declared")]
     NoParent {
@@ -240,7 +243,7 @@ impl Registry {
                     .is_some_and(|d| d.data_type == DataType::Vendor);
                 let mut el = vec![parsed.top(), ent];
                 el.extend_from_slice(parsed.as_slice().get(1..).unwrap_or_default());
-                match TagPath::new(Space::Dhcp4, &el) {
+                match TagPath::new(parsed.space(), &el) {
                     Some(p) if is_vendor && parsed.depth() >= 2 => p,
                     _ => {
                         return Err(OptionTypeError::Invalid {
@@ -318,6 +321,9 @@ impl Registry {
         check_fields(&def)?;
         if path.space() == Space::Dhcp4 && !(1..=254).contains(&path.top()) {
             return Err(OptionTypeError::BadCode(path.to_string()));
+        }
+        if path.space() == Space::Dhcp6 && !(1..=65535).contains(&path.top()) {
+            return Err(OptionTypeError::BadCode6(path.to_string()));
         }
         if let Some(parent) = path.parent() {
             self.check_parent(&def, &parent)?;
@@ -531,6 +537,7 @@ fn check_fields(def: &OptionDef) -> Result<(), OptionTypeError> {
         || matches!(
             t,
             DataType::Ip
+                | DataType::Ip6
                 | DataType::Endpoint
                 | DataType::Bool
                 | DataType::DnsName

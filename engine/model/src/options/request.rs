@@ -29,9 +29,22 @@ pub struct RequestedOptions {
     pub vendor_oro: BTreeMap<u32, Vec<u16>>,
     /// Option 43 sub-option 1, when the client sent it.
     pub sub43: Option<Vec<u8>>,
+    /// DHCPv6 option 6, ORO (RFC 8415 section 21.7): top-level codes.
+    pub oro6: Vec<u16>,
 }
 
 impl RequestedOptions {
+    /// The request lists of a DHCPv6 client: its ORO (option 6) and, per
+    /// enterprise, the vendor's ORO inside option 17 (CL_OPTION_ORO, 17.1,
+    /// for CableLabs).
+    pub fn from_dhcpv6(oro: &[u16], vendor_oro: impl IntoIterator<Item = (u32, Vec<u16>)>) -> Self {
+        RequestedOptions {
+            oro6: oro.to_vec(),
+            vendor_oro: vendor_oro.into_iter().collect(),
+            ..RequestedOptions::default()
+        }
+    }
+
     /// Reads the request lists from a client's options (`code`, payload
     /// after RFC 3396 concatenation). Best effort: a malformed container
     /// contributes nothing, since requested-ness only ever adds options.
@@ -100,7 +113,19 @@ impl RequestedOptions {
 /// sub-option of 43 when its code is in 43/1, or, without 43/1, when 43 is
 /// requested; any other sub-option when its top-level option is requested.
 /// Server control options are never requested: clients cannot ask for them.
+/// In the DHCPv6 space a top-level option is requested when its code is in
+/// the ORO, and a sub-option of option 17 when its code is in that
+/// enterprise's ORO (RFC 8415 section 21.17; CL_OPTION_ORO).
 pub fn is_requested(path: &TagPath, req: &RequestedOptions) -> bool {
+    if path.space() == Space::Dhcp6 {
+        return match path.as_slice() {
+            [17, ent, code, ..] => req
+                .vendor_oro
+                .get(ent)
+                .is_some_and(|oro| u16::try_from(*code).is_ok_and(|c| oro.contains(&c))),
+            _ => path.dhcp6_code().is_some_and(|c| req.oro6.contains(&c)),
+        };
+    }
     if path.space() != Space::Dhcp4 {
         return false;
     }
@@ -134,6 +159,7 @@ mod tests {
                 .map(|o| [(CABLELABS, o.to_vec())].into_iter().collect())
                 .unwrap_or_default(),
             sub43: sub43.map(<[u8]>::to_vec),
+            ..RequestedOptions::default()
         }
     }
 
@@ -195,5 +221,30 @@ mod tests {
             [(43, &[1u8, 9][..]), (125, &[0u8, 0, 0x11][..])],
         );
         assert_eq!(r, RequestedOptions::default());
+    }
+
+    #[test]
+    fn dhcpv6_oro_and_cl_oro() {
+        let r = RequestedOptions::from_dhcpv6(&[23, 17, 39], [(CABLELABS, vec![32, 34])]);
+        let table = [
+            ("v6/23", true),
+            ("v6/24", false),
+            ("v6/39", true),
+            ("v6/17/4491/32", true),
+            ("v6/17/4491/33", false),
+            ("v6/17/4491/2170/1", false),
+            ("v6/17/9999/32", false),
+            ("23", false),
+            ("server/4", false),
+        ];
+        for (path, want) in table {
+            assert_eq!(is_requested(&p(path), &r), want, "{path}");
+        }
+        // Option 17 in the ORO does not request every vendor sub-option.
+        let no_cl = RequestedOptions::from_dhcpv6(&[17], []);
+        assert!(!is_requested(&p("v6/17/4491/32"), &no_cl));
+        // A DHCPv4 request list never requests a DHCPv6 option.
+        let v4 = req(&[23, 24], None, None);
+        assert!(!is_requested(&p("v6/23"), &v4));
     }
 }

@@ -65,6 +65,10 @@ pub struct Entry {
 /// Payloads may exceed 255 octets; the packet builder splits them (RFC 3396).
 pub type EncodedOptions = Vec<(u8, Vec<u8>)>;
 
+/// Encoded top-level DHCPv6 options: `(code, payload)` in ascending code,
+/// option 17 once per enterprise (RFC 8415 section 21.17).
+pub type EncodedOptions6 = Vec<(u16, Vec<u8>)>;
+
 /// What [`OptionSet::encode`] returns on errors: the options that still
 /// encoded, and each error with the path it concerns.
 pub type EncodeFailure = (EncodedOptions, Vec<(TagPath, ValueError)>);
@@ -213,6 +217,76 @@ impl OptionSet {
         } else {
             Err((out, errors))
         }
+    }
+
+    /// Encodes the DHCPv6 options of the set (`v6/…` paths) except those
+    /// `skip` leaves to the caller (the server writes a few options from
+    /// typed values). Like [`OptionSet::encode`], a bad or oversized option
+    /// is left out and reported with its path; the rest encodes.
+    pub fn encode_v6(
+        &self,
+        reg: &Registry,
+        skip: impl Fn(&TagPath) -> bool,
+    ) -> (EncodedOptions6, Vec<(TagPath, ValueError)>) {
+        let mut out = EncodedOptions6::new();
+        let mut errors = Vec::new();
+        let items: Vec<(&TagPath, &Entry)> = self
+            .entries
+            .iter()
+            .filter(|(p, _)| p.space() == Space::Dhcp6 && !skip(p))
+            .collect();
+        let mut push = |code: u16, payload: Vec<u8>, path: TagPath, errors: &mut Vec<_>| {
+            if payload.len() > usize::from(u16::MAX) {
+                errors.push((
+                    path,
+                    ValueError::TooLong {
+                        len: payload.len(),
+                        max: usize::from(u16::MAX),
+                    },
+                ));
+            } else {
+                out.push((code, payload));
+            }
+        };
+        for group in groups(&items, 0) {
+            let Some((first, _)) = group.first() else {
+                continue;
+            };
+            let top = first.prefix(1);
+            let (Some(code), Some(def)) = (top.dhcp6_code(), reg.get(&top)) else {
+                errors.push((top.clone(), ValueError::Unknown(top)));
+                continue;
+            };
+            // Option 17 carries one enterprise: each enterprise set through
+            // its sub-options becomes an option of its own.
+            if def.data_type == DataType::Vendor && first.depth() > 1 {
+                for ent_group in groups(group, 1) {
+                    let Some((f, _)) = ent_group.first() else {
+                        continue;
+                    };
+                    let node = f.prefix(2);
+                    let ent = node.last();
+                    let implicit;
+                    let ent_def = match reg.get(&node) {
+                        Some(d) => d,
+                        None => {
+                            implicit = enterprise_node(&top, node.clone(), def.framing);
+                            &implicit
+                        }
+                    };
+                    if let Some(data) = build(reg, ent_def, ent_group, &mut errors) {
+                        let mut payload = ent.to_be_bytes().to_vec();
+                        payload.extend_from_slice(&data);
+                        push(code, payload, node, &mut errors);
+                    }
+                }
+                continue;
+            }
+            if let Some(payload) = build(reg, def, group, &mut errors) {
+                push(code, payload, top, &mut errors);
+            }
+        }
+        (out, errors)
     }
 
     /// The server control options in this set.
@@ -617,5 +691,87 @@ mod tests {
         );
         assert!(set.remove(&"3".parse().unwrap()).is_some());
         assert!(set.is_empty());
+    }
+
+    #[test]
+    fn dhcpv6_options_encode_with_two_octet_framing_and_one_17_per_enterprise() {
+        let reg = Registry::builtin();
+        let set = set_of(
+            &reg,
+            &[
+                ("v6.dns-servers", "2001:db8::53, 2001:db8::54"),
+                ("v6.domain-search", "example.net"),
+                ("v6.cl-config-file", "a.bin"),
+                ("v6.cl-tftp-servers", "2001:db8::69"),
+                ("v6/17/4491/2170/1", "10.0.0.1"),
+                ("domain-name", "v4.example"),
+                ("server.no-response", "false"),
+            ],
+        );
+        let (enc, errors) = set.encode_v6(&reg, |_| false);
+        assert!(errors.is_empty(), "{errors:?}");
+        let codes: Vec<u16> = enc.iter().map(|(c, _)| *c).collect();
+        assert_eq!(
+            codes,
+            vec![17, 23, 24],
+            "v6 codes in order; no v4 or control option"
+        );
+        // RFC 3646 section 3: addresses back to back.
+        let mut dns = "2001:db8::53"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets()
+            .to_vec();
+        dns.extend_from_slice(
+            &"2001:db8::54"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        assert_eq!(enc[1].1, dns);
+        // RFC 3646 section 4 / RFC 1035 names, uncompressed.
+        assert_eq!(enc[2].1, b"\x07example\x03net\x00");
+        // RFC 8415 section 21.17: enterprise, then code(2) len(2) sub-options;
+        // CCC (2170) inside keeps option 122's one-octet framing.
+        let mut want = vec![0, 0, 0x11, 0x8b];
+        want.extend_from_slice(&[0, 32, 0, 16]);
+        want.extend_from_slice(
+            &"2001:db8::69"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        want.extend_from_slice(&[0, 33, 0, 5]);
+        want.extend_from_slice(b"a.bin");
+        want.extend_from_slice(&[0x08, 0x7a, 0, 6, 1, 4, 10, 0, 0, 1]);
+        assert_eq!(enc[0].1, want);
+        // The skip filter leaves options to the caller.
+        let (enc, _) = set.encode_v6(&reg, |p| p.dhcp6_code() == Some(23));
+        assert_eq!(
+            enc.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+            vec![17, 24]
+        );
+    }
+
+    #[test]
+    fn a_declared_enterprise_under_option_17_gets_its_own_option() {
+        let mut reg = Registry::builtin();
+        let decl: OptionTypeDecl =
+            toml::from_str("tag = \"v6/17/9/5\"\nname = \"acme-v6-thing\"\ntype = \"u16\"")
+                .unwrap();
+        reg.declare(&decl).unwrap();
+        let set = set_of(
+            &reg,
+            &[("acme-v6-thing", "258"), ("v6.cl-config-file", "x")],
+        );
+        let (enc, errors) = set.encode_v6(&reg, |_| false);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            enc,
+            vec![
+                (17, vec![0, 0, 0, 9, 0, 5, 0, 2, 1, 2]),
+                (17, vec![0, 0, 0x11, 0x8b, 0, 33, 0, 1, b'x']),
+            ]
+        );
     }
 }

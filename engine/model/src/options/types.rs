@@ -58,11 +58,13 @@ pub enum DataType {
     ClientFqdn,
     /// A DHCPv6 Server Selector ID: opaque, at most 32 octets (PKT-SP-EUE-PROV 6.4.1.2).
     DssId,
+    /// An IPv6 address (16 octets), the address type of the DHCPv6 space.
+    Ip6,
 }
 
 impl DataType {
     /// Every data type, in the order `headend check` lists them.
-    pub const ALL: [DataType; 21] = [
+    pub const ALL: [DataType; 22] = [
         DataType::U8,
         DataType::U16,
         DataType::U24,
@@ -84,6 +86,7 @@ impl DataType {
         DataType::SipServers,
         DataType::ClientFqdn,
         DataType::DssId,
+        DataType::Ip6,
     ];
 
     /// The name used in `[[option_type]]` declarations.
@@ -110,6 +113,7 @@ impl DataType {
             DataType::SipServers => "sip_servers",
             DataType::ClientFqdn => "client_fqdn",
             DataType::DssId => "dss_id",
+            DataType::Ip6 => "ipv6",
         }
     }
 
@@ -211,6 +215,13 @@ impl Framing {
     pub const DHCP4: Framing = Framing {
         tag_width: 1,
         len_width: 1,
+    };
+
+    /// DHCPv6 framing (RFC 8415 section 21.1; vendor sub-options of option
+    /// 17, section 21.17): two-octet codes and lengths.
+    pub const DHCP6: Framing = Framing {
+        tag_width: 2,
+        len_width: 2,
     };
 
     /// Largest sub-option code that fits the tag field.

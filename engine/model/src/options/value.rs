@@ -214,6 +214,7 @@ pub(crate) fn expected_text(def: &OptionDef) -> String {
         DataType::Time => "a time in seconds (3600, or 90s, 30m, 1h, 1d, 1w)".into(),
         DataType::String => "a string".into(),
         DataType::Ip => "an IPv4 address such as 10.0.0.1".into(),
+        DataType::Ip6 => "an IPv6 address such as 2001:db8::1".into(),
         DataType::Endpoint => "an IPv4 address and port such as 10.0.0.1:69".into(),
         DataType::Bool => "true or false".into(),
         DataType::Bytes | DataType::Suboptions | DataType::Vendor => {
@@ -328,6 +329,12 @@ fn coerce_elem(def: &OptionDef, lit: &Literal) -> Result<Value, ValueError> {
         (DataType::Ip, _) => ipv4_of(lit)
             .map(|a| Value::Ip(IpAddr::V4(a)))
             .ok_or_else(|| expected(def, lit)),
+        (DataType::Ip6, Literal::Ip(IpAddr::V6(a))) => Ok(Value::Ip(IpAddr::V6(*a))),
+        (DataType::Ip6, Literal::Str(s)) => s
+            .trim()
+            .parse::<std::net::Ipv6Addr>()
+            .map(|a| Value::Ip(IpAddr::V6(a)))
+            .map_err(|_| expected(def, lit)),
         (DataType::Endpoint, Literal::Str(s)) => s
             .trim()
             .parse::<SocketAddrV4>()
@@ -595,6 +602,7 @@ fn validate_elem(def: &OptionDef, v: &Value) -> Result<(), ValueError> {
             check_octets(def, "the string", s.len())
         }
         (DataType::Ip, Value::Ip(IpAddr::V4(_))) => Ok(()),
+        (DataType::Ip6, Value::Ip(IpAddr::V6(_))) => Ok(()),
         (DataType::Endpoint, Value::Endpoint(SocketAddr::V4(_))) => Ok(()),
         (DataType::Bytes | DataType::Suboptions | DataType::Vendor, Value::Bytes(b)) => {
             check_octets(def, "the value", b.len())
@@ -1277,6 +1285,9 @@ mod tests {
                     .boxed()
             }
             DataType::Ip => ipv4().prop_map(|a| Value::Ip(IpAddr::V4(a))).boxed(),
+            DataType::Ip6 => any::<u128>()
+                .prop_map(|a| Value::Ip(IpAddr::V6(std::net::Ipv6Addr::from(a))))
+                .boxed(),
             DataType::Endpoint => (ipv4(), any::<u16>())
                 .prop_map(|(a, p)| Value::Endpoint(SocketAddr::new(IpAddr::V4(a), p)))
                 .boxed(),

@@ -4,31 +4,32 @@
 //!
 //! The listener only takes RRQ and WRQ; each accepted transfer gets its own
 //! ephemeral socket of the listener's family, connected to the client (its
-//! TID, RFC 1350 section 4), and its own task. The sender retransmits a
-//! window only when the retransmission timer fires, never because of a
-//! duplicate ACK (RFC 1123 section 4.2.3.1, the Sorcerer's Apprentice
-//! syndrome); an ACK inside the window restarts the window after it (RFC
-//! 7440 section 4). Every transfer is bounded by the retry count and by a
-//! whole-transfer deadline, and transfers are bounded overall and per
-//! client address; requests over the bounds, duplicates of a request whose
-//! transfer is running, and malformed datagrams are counted by reason.
+//! TID, RFC 1350 section 4), and its own task. The transfer itself — OACK
+//! wait, windows, retransmission, block-number wrap, duplicate ACKs, the
+//! dally, the retry count and the whole-transfer deadline — is the sans-IO
+//! state machine of [`transfer`]; the task here only opens the file, moves
+//! datagrams between the socket and the machine on the tokio clock, commits
+//! uploads, and counts and records the outcome. Transfers are bounded
+//! overall and per client address; requests over the bounds, duplicates of
+//! a request whose transfer is running, and malformed datagrams are counted
+//! by reason.
+
+pub mod transfer;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use headend_abi::Transfer;
-use headend_wire::tftp::{
-    encode_ack, encode_data, encode_error, encode_oack, negotiate, ErrorCode, Mode, Negotiated,
-    Packet, Request, ServerLimits,
-};
+use headend_wire::tftp::{encode_error, negotiate, ErrorCode, Mode, Packet, Request, ServerLimits};
 use parking_lot::Mutex;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::debug;
 
+use self::transfer::{Download, Event, Failure, Machine, Params, Status, Upload};
 use super::files::{Direction, FileError, FileService, TransferRecord, TransferResult};
 
 /// Transfer counters of the TFTP server (drops are in the shared `Counters`).
@@ -148,24 +149,13 @@ pub fn from_netascii(b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Maps a 16-bit block number to its position in `lo..=hi` (block numbers wrap).
-fn block_index(lo: u64, hi: u64, wire: u16) -> Option<u64> {
-    (lo..=hi).find(|i| (*i & 0xffff) as u16 == wire)
+/// The state machines' clock: tokio's, so a paused test runtime pauses the transfers too.
+fn clock() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
-enum Wait {
-    Packet(usize),
-    Timeout,
-    Closed,
-}
-
-async fn recv(sock: &UdpSocket, buf: &mut [u8], rto: Duration) -> Wait {
-    match tokio::time::timeout(rto, sock.recv(buf)).await {
-        Ok(Ok(n)) => Wait::Packet(n),
-        Ok(Err(_)) => Wait::Closed,
-        Err(_) => Wait::Timeout,
-    }
-}
+/// The connected socket reported an error (an ICMP unreachable from the client).
+struct Unreachable;
 
 impl TftpServer {
     /// A server over the virtual files.
@@ -322,16 +312,80 @@ impl TftpServer {
         let me = self.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let deadline = limits.transfer_timeout;
-            let run =
-                me.clone()
-                    .transfer(local, peer, filename.clone(), mode, options, write, limits);
-            if tokio::time::timeout(deadline, run).await.is_err() {
-                me.stats.failed.fetch_add(1, Ordering::Relaxed);
-                me.drop_reason("tftp_transfer_timeout");
-                debug!(%peer, file = %filename, "TFTP transfer deadline passed");
+            // The state machine ends the exchange at the deadline; this bounds
+            // the rest of the task too (opening or generating the file, the commit).
+            let deadline =
+                tokio::time::Instant::from_std(transfer::later(clock(), limits.transfer_timeout));
+            let run = me.clone().transfer(
+                local,
+                peer,
+                filename.clone(),
+                mode,
+                options,
+                write,
+                limits,
+                deadline.into_std(),
+            );
+            if tokio::time::timeout_at(deadline, run).await.is_err() {
+                me.deadline_passed(peer, &filename);
             }
         });
+    }
+
+    /// Counts a transfer ended by its whole-transfer deadline (not recorded, as the exchange was cut).
+    fn deadline_passed(&self, peer: SocketAddr, filename: &str) {
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        self.drop_reason("tftp_transfer_timeout");
+        debug!(%peer, file = %filename, "TFTP transfer deadline passed");
+    }
+
+    /// Counts what the state machine reports about one datagram or timer.
+    fn count(&self, ev: Event) {
+        match ev {
+            Event::Retransmit => {
+                self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::DuplicateAck => {
+                self.stats.duplicate_acks.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Unexpected => self.drop_reason("tftp_unexpected_packet"),
+            Event::None | Event::Progress | Event::DuplicateData => {}
+        }
+    }
+
+    /// Runs a transfer's state machine on `sock` until it ends or, for an
+    /// upload, until every block is in ([`Status::Received`]).
+    async fn drive(
+        &self,
+        sock: &UdpSocket,
+        m: &mut impl Machine,
+        rbuf: &mut [u8],
+    ) -> Result<(), Unreachable> {
+        let mut out = Vec::with_capacity(rbuf.len());
+        loop {
+            while m.poll_transmit(&mut out) {
+                // A lost datagram is the timer's business, like a lost packet.
+                let _ = sock.send(&out).await;
+            }
+            if *m.status() != Status::Running {
+                return Ok(());
+            }
+            let Some(at) = m.poll_timeout() else {
+                return Ok(());
+            };
+            let now = clock();
+            // Checked before waiting, so a stream of datagrams cannot hold the timer off.
+            if at <= now {
+                self.count(m.handle_timeout(now));
+                continue;
+            }
+            let wait = tokio::time::Instant::from_std(at);
+            match tokio::time::timeout_at(wait, sock.recv(rbuf)).await {
+                Ok(Ok(n)) => self.count(m.handle(clock(), rbuf.get(..n).unwrap_or_default())),
+                Ok(Err(_)) => return Err(Unreachable),
+                Err(_) => {}
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -344,6 +398,7 @@ impl TftpServer {
         options: Vec<(String, String)>,
         write: bool,
         limits: headend_model::configsrv::TftpLimits,
+        deadline: Instant,
     ) {
         let sock = match UdpSocket::bind(ephemeral(local)).await {
             Ok(s) => s,
@@ -437,8 +492,8 @@ impl TftpServer {
                     return;
                 }
             };
-            self.receive(&sock, &filename, mode, neg, up, dev, &limits)
-                .await;
+            let params = Params::new(&neg, &limits, deadline);
+            self.receive(&sock, &filename, mode, params, up, dev).await;
             return;
         }
         let opened =
@@ -471,8 +526,19 @@ impl TftpServer {
                 return;
             }
         };
-        match self.send_file(&sock, &bytes, &neg, &limits).await {
-            Ok(()) => {
+        let mut m = Download::new(Params::new(&neg, &limits, deadline), bytes, clock());
+        // ACKs are 4 octets; a longer ERROR is cut, which its parser tolerates.
+        let mut rbuf = [0u8; 516];
+        let driven = self.drive(&sock, &mut m, &mut rbuf).await;
+        match (driven, m.status()) {
+            (Err(Unreachable), _) => fail(
+                ErrorCode::NotDefined,
+                "client unreachable".into(),
+                dev,
+                Some(&served.bytes),
+                dir,
+            ),
+            (Ok(()), Status::Done(_)) => {
                 self.stats.downloads.fetch_add(1, Ordering::Relaxed);
                 self.files.record(TransferRecord::new(
                     dev,
@@ -485,7 +551,12 @@ impl TftpServer {
                     TransferResult::Complete,
                 ));
             }
-            Err((code, why)) => fail(code, why.to_string(), dev, Some(&served.bytes), dir),
+            (Ok(()), Status::Failed(Failure::Deadline)) => self.deadline_passed(peer, &filename),
+            (Ok(()), Status::Failed(f)) => {
+                fail(f.code(), f.to_string(), dev, Some(&served.bytes), dir)
+            }
+            // A download never stops short of a terminal status.
+            (Ok(()), Status::Running | Status::Received) => {}
         }
     }
 
@@ -511,146 +582,22 @@ impl TftpServer {
         fail(e.tftp_code(), e.to_string(), dev, None, dir);
     }
 
-    /// Sends `bytes` with the negotiated options; returns the reason on failure.
-    async fn send_file(
-        &self,
-        sock: &UdpSocket,
-        bytes: &[u8],
-        neg: &Negotiated,
-        limits: &headend_model::configsrv::TftpLimits,
-    ) -> Result<(), (ErrorCode, &'static str)> {
-        let rto = neg
-            .timeout
-            .map(|s| Duration::from_secs(u64::from(s)))
-            .unwrap_or(limits.retransmit);
-        let blk = usize::from(neg.blksize.max(1));
-        let nblocks = (bytes.len() / blk) as u64 + 1;
-        let window = u64::from(neg.windowsize.max(1));
-        let mut rbuf = [0u8; 516];
-        if !neg.oack.is_empty() {
-            let mut out = Vec::with_capacity(64);
-            encode_oack(
-                neg.oack.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-                &mut out,
-            );
-            let mut tries = 0;
-            let _ = sock.send(&out).await;
-            loop {
-                match recv(sock, &mut rbuf, rto).await {
-                    Wait::Timeout => {
-                        tries += 1;
-                        if tries > limits.retries {
-                            return Err((ErrorCode::NotDefined, "no ACK of the OACK"));
-                        }
-                        self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
-                        let _ = sock.send(&out).await;
-                    }
-                    Wait::Closed => return Err((ErrorCode::NotDefined, "client unreachable")),
-                    Wait::Packet(n) => match Packet::parse(rbuf.get(..n).unwrap_or_default()) {
-                        Ok(Packet::Ack { block: 0 }) => break,
-                        Ok(Packet::Error { .. }) => {
-                            return Err((ErrorCode::OptionNegotiation, "client refused the OACK"))
-                        }
-                        Ok(Packet::Ack { .. }) => {
-                            self.stats.duplicate_acks.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => self.drop_reason("tftp_unexpected_packet"),
-                    },
-                }
-            }
-        }
-
-        let mut base: u64 = 1;
-        while base <= nblocks {
-            let end = (base + window - 1).min(nblocks);
-            let pkts: Vec<Vec<u8>> = (base..=end)
-                .map(|i| {
-                    let start = usize::try_from(i - 1)
-                        .unwrap_or(usize::MAX)
-                        .saturating_mul(blk);
-                    let stop = start.saturating_add(blk).min(bytes.len());
-                    let chunk = bytes.get(start..stop).unwrap_or_default();
-                    let mut p = Vec::with_capacity(chunk.len() + 4);
-                    encode_data((i & 0xffff) as u16, chunk, &mut p);
-                    p
-                })
-                .collect();
-            for p in &pkts {
-                let _ = sock.send(p).await;
-            }
-            let mut tries = 0;
-            loop {
-                match recv(sock, &mut rbuf, rto).await {
-                    Wait::Timeout => {
-                        tries += 1;
-                        if tries > limits.retries {
-                            return Err((ErrorCode::NotDefined, "no ACK"));
-                        }
-                        self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
-                        for p in &pkts {
-                            let _ = sock.send(p).await;
-                        }
-                    }
-                    Wait::Closed => return Err((ErrorCode::NotDefined, "client unreachable")),
-                    Wait::Packet(n) => match Packet::parse(rbuf.get(..n).unwrap_or_default()) {
-                        Ok(Packet::Ack { block }) => {
-                            match block_index(base.saturating_sub(1), end, block) {
-                                Some(i) if i >= base => {
-                                    base = i + 1;
-                                    break;
-                                }
-                                // An old ACK: ignored, the timer decides (Sorcerer's Apprentice).
-                                _ => {
-                                    self.stats.duplicate_acks.fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                        }
-                        Ok(Packet::Error { .. }) => {
-                            return Err((ErrorCode::NotDefined, "client aborted"))
-                        }
-                        _ => self.drop_reason("tftp_unexpected_packet"),
-                    },
-                }
-            }
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
+    /// Receives an upload with the negotiated `params`, commits it and dallies.
     async fn receive(
         &self,
         sock: &UdpSocket,
         filename: &str,
         mode: Mode,
-        neg: Negotiated,
+        params: Params,
         up: super::files::Upload,
         dev: String,
-        limits: &headend_model::configsrv::TftpLimits,
     ) {
         let peer = sock
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-        let rto = neg
-            .timeout
-            .map(|s| Duration::from_secs(u64::from(s)))
-            .unwrap_or(limits.retransmit);
-        let blk = usize::from(neg.blksize.max(1));
-        let window = u64::from(neg.windowsize.max(1));
-        let mut last_ack = Vec::with_capacity(64);
-        if neg.oack.is_empty() {
-            encode_ack(0, &mut last_ack);
-        } else {
-            encode_oack(
-                neg.oack.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-                &mut last_ack,
-            );
-        }
-        let _ = sock.send(&last_ack).await;
-        let mut data: Vec<u8> = Vec::new();
-        let mut rbuf = vec![0u8; blk + 5];
-        let mut next: u64 = 1;
-        let mut tries = 0;
-        let mut since_ack: u64 = 0;
+        // One octet more than a DATA of blksize, so an oversized block shows as one.
+        let mut rbuf = vec![0u8; (usize::from(params.blksize) + 5).max(516)];
+        let mut m = Upload::new(params, up.max_size, clock());
         let failed = |code: ErrorCode, why: String, bytes: Option<&[u8]>| {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
             self.files.record(TransferRecord::new(
@@ -667,118 +614,55 @@ impl TftpServer {
                 },
             ));
         };
-        loop {
-            match recv(sock, &mut rbuf, rto).await {
-                Wait::Timeout => {
-                    tries += 1;
-                    if tries > limits.retries {
-                        failed(ErrorCode::NotDefined, "no DATA".into(), None);
-                        return;
-                    }
-                    self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
-                    let _ = sock.send(&last_ack).await;
-                }
-                Wait::Closed => {
-                    failed(ErrorCode::NotDefined, "client unreachable".into(), None);
-                    return;
-                }
-                Wait::Packet(n) => match Packet::parse(rbuf.get(..n).unwrap_or_default()) {
-                    Ok(Packet::Data { block, data: chunk }) => {
-                        if (next & 0xffff) as u16 != block {
-                            // Out of order or a duplicate: acknowledge what we have (RFC 7440).
-                            last_ack.clear();
-                            encode_ack(((next - 1) & 0xffff) as u16, &mut last_ack);
-                            let _ = sock.send(&last_ack).await;
-                            since_ack = 0;
-                            continue;
-                        }
-                        if chunk.len() > blk {
-                            self.drop_reason("tftp_oversized_block");
-                            send_error(
-                                sock,
-                                None,
-                                ErrorCode::IllegalOperation,
-                                "block larger than blksize",
-                            )
-                            .await;
-                            failed(ErrorCode::IllegalOperation, "oversized block".into(), None);
-                            return;
-                        }
-                        if (data.len() + chunk.len()) as u64 > up.max_size {
-                            self.drop_reason("tftp_upload_too_large");
-                            send_error(
-                                sock,
-                                None,
-                                ErrorCode::DiskFull,
-                                "upload exceeds the size limit",
-                            )
-                            .await;
-                            failed(ErrorCode::DiskFull, "too large".into(), None);
-                            return;
-                        }
-                        data.extend_from_slice(chunk);
-                        tries = 0;
-                        let last = chunk.len() < blk;
-                        since_ack += 1;
-                        next += 1;
-                        if last {
-                            let content = if mode == Mode::Netascii {
-                                from_netascii(&data)
-                            } else {
-                                data
-                            };
-                            let files = self.files.clone();
-                            let up2 = up.clone();
-                            let c2 = content.clone();
-                            let r =
-                                tokio::task::spawn_blocking(move || files.commit_upload(&up2, &c2))
-                                    .await;
-                            match r {
-                                Ok(Ok(())) => {}
-                                Ok(Err(e)) => {
-                                    send_error(sock, None, e.tftp_code(), &e.to_string()).await;
-                                    failed(e.tftp_code(), e.to_string(), Some(&content));
-                                    return;
-                                }
-                                Err(_) => return,
-                            }
-                            last_ack.clear();
-                            encode_ack(block, &mut last_ack);
-                            let _ = sock.send(&last_ack).await;
-                            self.stats.uploads.fetch_add(1, Ordering::Relaxed);
-                            self.files.record(TransferRecord::new(
-                                dev.clone(),
-                                peer.ip(),
-                                "tftp",
-                                Direction::Upload,
-                                filename,
-                                Some(&content),
-                                None,
-                                TransferResult::Complete,
-                            ));
-                            // Dally: the final ACK may be lost; answer a resent last block once.
-                            if let Wait::Packet(_) =
-                                recv(sock, &mut rbuf, rto.min(Duration::from_secs(1))).await
-                            {
-                                let _ = sock.send(&last_ack).await;
-                            }
-                            return;
-                        }
-                        if since_ack >= window {
-                            last_ack.clear();
-                            encode_ack(block, &mut last_ack);
-                            let _ = sock.send(&last_ack).await;
-                            since_ack = 0;
-                        }
-                    }
-                    Ok(Packet::Error { .. }) => {
-                        failed(ErrorCode::NotDefined, "client aborted".into(), None);
-                        return;
-                    }
-                    _ => self.drop_reason("tftp_unexpected_packet"),
-                },
-            }
+        if self.drive(sock, &mut m, &mut rbuf).await.is_err() {
+            failed(ErrorCode::NotDefined, "client unreachable".into(), None);
+            return;
         }
+        match m.status() {
+            Status::Received => {}
+            Status::Failed(Failure::Deadline) => return self.deadline_passed(peer, filename),
+            Status::Failed(f) => {
+                if let Some(reason) = f.drop_reason() {
+                    self.drop_reason(reason);
+                }
+                failed(f.code(), f.to_string(), None);
+                return;
+            }
+            Status::Running | Status::Done(_) => return,
+        }
+        let raw = m.take_data();
+        let content = if mode == Mode::Netascii {
+            from_netascii(&raw)
+        } else {
+            raw
+        };
+        let files = self.files.clone();
+        let up2 = up.clone();
+        let c2 = content.clone();
+        match tokio::task::spawn_blocking(move || files.commit_upload(&up2, &c2)).await {
+            Ok(Ok(())) => m.committed(clock()),
+            Ok(Err(e)) => {
+                m.commit_failed(e.tftp_code(), e.to_string());
+                // Sends the ERROR queued instead of the final ACK.
+                let _ = self.drive(sock, &mut m, &mut rbuf).await;
+                failed(e.tftp_code(), e.to_string(), Some(&content));
+                return;
+            }
+            Err(_) => return,
+        }
+        self.stats.uploads.fetch_add(1, Ordering::Relaxed);
+        self.files.record(TransferRecord::new(
+            dev.clone(),
+            peer.ip(),
+            "tftp",
+            Direction::Upload,
+            filename,
+            Some(&content),
+            None,
+            TransferResult::Complete,
+        ));
+        // The final ACK, then the dally: the upload is stored whatever happens now.
+        let _ = self.drive(sock, &mut m, &mut rbuf).await;
     }
 }
 
@@ -792,14 +676,5 @@ mod tests {
         let n = to_netascii(raw);
         assert_eq!(n, b"a\r\nb\r\0c\r\0\r\n");
         assert_eq!(from_netascii(&n), raw);
-    }
-
-    #[test]
-    fn block_numbers_wrap() {
-        assert_eq!(block_index(65534, 65537, 0), Some(65536));
-        assert_eq!(block_index(65534, 65537, 1), Some(65537));
-        assert_eq!(block_index(65534, 65537, 65535), Some(65535));
-        assert_eq!(block_index(10, 12, 9), None);
-        assert_eq!(block_index(0, 3, 0), Some(0));
     }
 }

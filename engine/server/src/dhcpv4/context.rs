@@ -16,7 +16,7 @@ use headend_model::options::RequestedOptions;
 use headend_model::select::NetworkSelector;
 use headend_model::snapshot::{Pool, Snapshot};
 use headend_store::{Account, ClientKey, TrustedIdType, UnixTime};
-use headend_wire::cablelabs::{ClVendorOptions, DeviceFamily, IpPref, Option43, VendorClass};
+use headend_wire::cablelabs::{ClVendorOptions, IpPref, Option43, VendorClass};
 use headend_wire::dhcpv4::Packet;
 use headend_wire::suboptions::VendorIdentifying;
 use ipnet::IpNet;
@@ -171,7 +171,6 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     };
 
     let mut info = DeviceInfo {
-        vendor_class: vc.as_ref().map(|v| v.raw.clone()).unwrap_or_default(),
         capabilities: caps
             .as_ref()
             .map(|c| c.0.iter().cloned().collect())
@@ -197,19 +196,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         ip_pref: announced.map(u8::from),
         ..DeviceInfo::default()
     };
-    let (family, version) = match vc.as_ref().map(|v| v.family) {
-        Some(DeviceFamily::Docsis { major, minor }) => ("docsis", version_string(major, minor)),
-        Some(DeviceFamily::PacketCable { major, minor }) => ("pktc", version_string(major, minor)),
-        Some(DeviceFamily::ERouter { major, minor }) => ("erouter", version_string(major, minor)),
-        Some(DeviceFamily::OpenCable) => ("opencable", String::new()),
-        Some(DeviceFamily::CableHome) => ("cablehome", String::new()),
-        _ => ("other", String::new()),
-    };
-    info.family = family.into();
-    info.version = version;
-    let (type_name, typeid) = builtin_type(family, &info.version);
-    info.type_name = type_name;
-    info.typeid = typeid;
+    headend_model::device::describe(vc.as_ref(), &mut info);
     if let Some(o) = &o43 {
         info.device_type = o.device_type.clone().unwrap_or_default();
         info.serial = o.serial_number.clone().unwrap_or_default();
@@ -227,7 +214,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         device: info,
         ..EvalContext::default()
     };
-    classify_vendor(snap, &mut ctx);
+    headend_model::device::classify(snap, &mut ctx);
     Ok(Device {
         client,
         account_id,
@@ -242,79 +229,6 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         server_id_override,
         relay_source_port,
     })
-}
-
-/// `major.minor` for single-digit versions without the formatting machinery.
-fn version_string(major: u8, minor: u8) -> String {
-    if major < 10 && minor < 10 {
-        let mut s = String::with_capacity(3);
-        s.push(char::from(b'0' + major));
-        s.push('.');
-        s.push(char::from(b'0' + minor));
-        s
-    } else {
-        format!("{major}.{minor}")
-    }
-}
-
-/// Type name and id of the built-in vendor classes (the seed's `$DEVICE.TYPEID()`).
-pub fn builtin_type(family: &str, version: &str) -> (String, i64) {
-    let id = match (family, version) {
-        ("docsis", "1.0") => 1,
-        ("docsis", "1.1") => 2,
-        ("docsis", "2.0") => 3,
-        ("docsis", "3.0") => 4,
-        ("docsis", "3.1") => 5,
-        ("docsis", "4.0") => 6,
-        ("docsis", _) => 9,
-        ("pktc", "1.0") => 10,
-        ("pktc", "1.5") => 11,
-        ("pktc", "2.0") => 12,
-        ("pktc", _) => 19,
-        ("erouter", _) => 20,
-        ("opencable", _) => 30,
-        ("cablehome", _) => 31,
-        _ => 0,
-    };
-    let name = match family {
-        "other" => "unknown".to_string(),
-        f if version.is_empty() => f.to_string(),
-        f => [f, version].concat(),
-    };
-    (name, id)
-}
-
-/// User vendor classes first, in file order; the first that matches sets the type.
-fn classify_vendor(snap: &Snapshot, ctx: &mut EvalContext) {
-    if snap.vendor_classes.is_empty() {
-        return;
-    }
-    let mut session = snap.exprs.session(ctx);
-    let mut hit = None;
-    for vc in &snap.vendor_classes {
-        if let Some(p) = &vc.prefix {
-            if !ctx.device.vendor_class.starts_with(p.as_str()) {
-                continue;
-            }
-        }
-        if let Some(m) = &vc.match_expr {
-            match session.eval_bool(m) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::warn!(class = %vc.name, error = %e, "vendor class match failed");
-                    continue;
-                }
-            }
-        }
-        hit = Some((vc.name.clone(), vc.typeid));
-        break;
-    }
-    drop(session);
-    if let Some((n, id)) = hit {
-        ctx.device.type_name = n;
-        ctx.device.typeid = id;
-    }
 }
 
 fn account_info(a: &Account) -> AccountInfo {

@@ -10,9 +10,11 @@
 //! builds the reply ([`reply`]) → the socket loop sends it, after the
 //! group committer has made the lease durable when the reply is an ACK.
 
+pub mod component;
 pub mod context;
 pub mod process;
 pub mod reply;
+pub mod resolver;
 pub mod socket;
 
 pub use process::{Dhcpv4, Inbound, Outcome};

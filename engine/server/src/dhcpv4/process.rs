@@ -13,14 +13,12 @@ use arc_swap::ArcSwap;
 use headend_abi::Protocol;
 use headend_model::compose::{self, ComposeInput, OptionFailure};
 use headend_model::expr::{ExprError, Session};
-use headend_model::options::{ControlOptions, OptionSet};
+use headend_model::options::{ControlOptions, OptionSet, Space};
 use headend_model::plugins;
 use headend_model::select::{self, SelectFailure};
 use headend_model::snapshot::{Dhcpv4Settings, FixedBinding, Pool, Snapshot};
 use headend_model::trace::Trace;
-use headend_store::{
-    Account, AccountSource, ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime,
-};
+use headend_store::{Account, ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime};
 use headend_wire::dhcpv4::{code, MessageType, Packet};
 use parking_lot::Mutex;
 use tracing::{debug, warn};
@@ -28,7 +26,7 @@ use tracing::{debug, warn};
 use super::context::{self, Device};
 use super::reply::{self, ReplySpec};
 use crate::accounts::AccountTable;
-use crate::counters::{Counters, Event};
+use crate::counters::{Counters, Event, Family};
 use crate::leases::{LeaseTable, PoolSpec};
 
 /// What to do with a datagram: the shared UDP loop's outcome, addressed
@@ -55,18 +53,7 @@ struct Offered {
     until: UnixTime,
 }
 
-/// Source of the current time (injectable for tests).
-pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    })
-}
+pub use crate::shared::{system_clock, Clock};
 
 /// The DHCPv4 service state shared by all socket tasks.
 pub struct Dhcpv4 {
@@ -82,7 +69,7 @@ pub struct Dhcpv4 {
     clock: Clock,
     /// Where acknowledged devices' classification is remembered for the
     /// config server (leases do not keep it).
-    device_memo: std::sync::OnceLock<Arc<crate::configsrv::DeviceMemo>>,
+    device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
 }
 
 /// Pool specs for the lease table from a snapshot.
@@ -123,7 +110,7 @@ impl Dhcpv4 {
 
     /// Remember the classification (vendor class, device type, capabilities)
     /// of every acknowledged device in `memo`, for TFTP/HTTP requests.
-    pub fn set_device_memo(&self, memo: Arc<crate::configsrv::DeviceMemo>) {
+    pub fn set_device_memo(&self, memo: Arc<crate::shared::DeviceMemo>) {
         let _ = self.device_memo.set(memo);
     }
 
@@ -229,74 +216,27 @@ impl Cx<'_> {
         self.snap.exprs.session_shared(self.dev.ctx.clone())
     }
 
-    /// Resolves the account and its domains; auto-provisions when there is none.
+    /// Resolves the account and its domains (the one account step,
+    /// [`AccountTable::resolve`]) and the modem's account from option 82.2.
     fn classify(&mut self, trace: &mut Trace) {
-        let id = self.dev.account_id.clone();
-        let account = self
-            .snap
-            .accounts
-            .get(&id)
-            .cloned()
-            .or_else(|| self.svc.accounts.get(&id));
-        let account = match account {
-            Some(a) => {
-                trace
-                    .note(|| format!("account {} ({:?}): domains {:?}", a.id, a.source, a.domains));
-                a
-            }
-            None => {
-                // A failed expression gives no domains for this exchange and
-                // stores nothing, so the device is classified again next time.
-                let (domains, classified) = match &self.snap.auto_provision {
-                    Some(expr) => {
-                        let mut s = self.session();
-                        match s.eval_string_list(expr) {
-                            Ok(d) => (d, true),
-                            Err(e) => {
-                                self.expr_failed("auto-provisioning", &e);
-                                (Vec::new(), false)
-                            }
-                        }
-                    }
-                    None => (Vec::new(), true),
-                };
-                let domains: Vec<String> = domains
-                    .into_iter()
-                    .map(|d| headend_model::snapshot::canonical_domain(&d))
-                    .filter(|d| {
-                        let ok = self.snap.has_domain(d);
-                        if !ok {
-                            warn!(domain = %d, "auto-provisioning returned an unknown domain; ignored");
-                        }
-                        ok
-                    })
-                    .collect();
-                trace.note(|| format!("no account {id}: auto-provisioned into {domains:?}"));
-                let a = Account {
-                    id: id.clone(),
-                    domains,
-                    attributes: Default::default(),
-                    created: self.now,
-                    source: AccountSource::AutoProvisioned,
-                };
-                if classified && self.snap.store_accounts && self.svc.accounts.insert_new(a.clone())
-                {
-                    self.svc.counters.count(Event::AutoProvisioned);
-                    debug!(account = %a.id, domains = ?a.domains, "auto-provisioned");
-                    self.new_account = Some(a.clone());
-                }
-                a
-            }
-        };
+        let r = self.svc.accounts.resolve(
+            self.snap,
+            &self.dev.account_id,
+            &self.dev.ctx,
+            self.now,
+            &self.svc.counters,
+            Family::Dhcpv4,
+            trace,
+        );
+        self.new_account = r.new;
+        let account = r.account;
         self.domains = account.domains.clone();
         context::set_account(&mut self.dev.ctx, &account);
-        let modem = self.dev.remote_id_mac.as_ref().and_then(|m| {
-            self.snap
-                .accounts
-                .get(m)
-                .cloned()
-                .or_else(|| self.svc.accounts.get(m))
-        });
+        let modem = self
+            .dev
+            .remote_id_mac
+            .as_ref()
+            .and_then(|m| self.svc.accounts.lookup(self.snap, m));
         if let Some(m) = &modem {
             trace.note(|| {
                 format!(
@@ -359,9 +299,10 @@ impl Cx<'_> {
         let input = ComposeInput {
             snapshot: self.snap,
             domains: &self.domains,
-            pool,
-            fixed,
+            pool: pool.map_or(&[], |p| p.policies.as_slice()),
+            fixed: fixed.map_or(&[], |f| f.policies.as_slice()),
             requested: &self.dev.requested,
+            space: Space::Dhcp4,
         };
         let mut set = compose::compose(&input, &mut session, &mut failures, trace);
         self.select_flow(&mut set, trace);

@@ -10,8 +10,10 @@
 //! group committer made the bindings durable when the reply commits them.
 
 pub mod cablelabs;
+pub mod component;
 pub mod leases;
 pub mod process;
+pub mod resolver;
 pub mod socket;
 
 pub use process::{server_duid, Dhcpv6, Outcome6};

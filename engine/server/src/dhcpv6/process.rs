@@ -15,9 +15,12 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use headend_model::compose::{self, ComposeInput};
+use headend_model::device;
 use headend_model::expr::{AccountInfo, EvalContext, LeaseInfo, PoolInfo};
-use headend_model::literal::Literal;
+use headend_model::options::{OptionSet, RequestedOptions, Space, TagPath, Value};
 use headend_model::plugins;
+use headend_model::select::{self, PoolVerdict};
 use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
 use headend_model::v6::{
@@ -25,8 +28,7 @@ use headend_model::v6::{
     ProvisioningServer,
 };
 use headend_store::{
-    hex_colon, Account, AccountSource, ClientKey, Lease6, Lease6Key, Lease6Kind, LeaseState,
-    Mutation, UnixTime,
+    hex_colon, Account, ClientKey, Lease6, Lease6Key, Lease6Kind, LeaseState, Mutation, UnixTime,
 };
 use headend_wire::dhcpv6::code::{self, Status};
 use headend_wire::dhcpv6::{Builder, Duid, Message, MessageType, Relayed};
@@ -34,14 +36,14 @@ use parking_lot::Mutex;
 use tracing::{debug, warn};
 
 use headend_wire::cablelabs::{
-    v6::sub, Ccc, CccV6, ClVendorOptionsV6, DssId, IpPref, ProvisioningServerV6,
+    v6::sub, Ccc, CccV6, ClVendorOptionsV6, DssId, IpPref, ProvisioningServerV6, VendorClass,
 };
 
 use super::cablelabs::{self, ClientCl};
 use super::leases::{IaKey, LeaseTable6};
 use crate::accounts::AccountTable;
 use crate::counters::{Counters, Event, Family};
-use crate::dhcpv4::process::Clock;
+use crate::shared::Clock;
 
 /// Largest datagram processed; anything longer is dropped as `oversize`
 /// (a full eUE SOLICIT behind eight relays is under 2 KB).
@@ -72,7 +74,7 @@ pub struct Dhcpv6 {
     clock: Clock,
     /// Where bound devices' classification is remembered for the config
     /// server (bindings do not keep it).
-    device_memo: std::sync::OnceLock<Arc<crate::configsrv::DeviceMemo>>,
+    device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
 }
 
 impl std::fmt::Debug for Dhcpv6 {
@@ -166,25 +168,35 @@ struct Dev6 {
     cm_mac: Option<Vec<u8>>,
     cl: ClientCl,
     oro: Vec<u16>,
-    family: String,
-    version: String,
-    type_name: String,
+    /// The vendor class item the shared classifier describes the device by.
+    vc: Option<VendorClass>,
+    /// What the client asked for (ORO, CL ORO; option 39 counts as asking
+    /// for it), as policy composition reads it.
+    requested: RequestedOptions,
     is_eue: bool,
     is_ecm: bool,
     fqdn: Option<(u8, Option<String>)>,
     rapid_commit: bool,
 }
 
-fn family_of(vc: &[String]) -> (String, String, String) {
-    for item in vc {
-        let name = item.split(':').next().unwrap_or("").to_ascii_lowercase();
-        for fam in ["docsis", "pktc", "erouter"] {
-            if let Some(ver) = name.strip_prefix(fam) {
-                return (fam.into(), ver.into(), name.clone());
-            }
-        }
-    }
-    ("other".into(), String::new(), String::new())
+/// The CableLabs sub-options the server writes from typed values (the
+/// others an operator declares are encoded generically).
+const TYPED_CL: [u32; 8] = [
+    sub::TFTP_SERVERS as u32,
+    sub::CONFIG_FILE_NAME as u32,
+    sub::SYSLOG_SERVERS as u32,
+    sub::TIME_SERVERS as u32,
+    sub::TIME_OFFSET as u32,
+    sub::IP_PREF as u32,
+    sub::CCC as u32,
+    sub::CCCV6 as u32,
+];
+
+/// The path `v6/17/4491/<el…>` (CableLabs DHCPv6 vendor sub-options).
+fn cl_path(el: &[u32]) -> Option<TagPath> {
+    let mut v = vec![u32::from(code::VENDOR_OPTS), cablelabs::ENTERPRISE];
+    v.extend_from_slice(el);
+    TagPath::new(Space::Dhcp6, &v)
 }
 
 /// CCCv6 sub-option 3 from a configured or decided server: type 0 FQDN or
@@ -259,7 +271,7 @@ impl Dhcpv6 {
 
     /// Remember the classification (vendor class, device type, capabilities)
     /// of every device that binds, in `memo`, for TFTP/HTTP requests.
-    pub fn set_device_memo(&self, memo: Arc<crate::configsrv::DeviceMemo>) {
+    pub fn set_device_memo(&self, memo: Arc<crate::shared::DeviceMemo>) {
         let _ = self.device_memo.set(memo);
     }
 
@@ -387,6 +399,9 @@ impl Dhcpv6 {
             ctx: Arc::new(EvalContext::default()),
         };
         cx.classify(trace);
+        if cx.no_response(trace) {
+            return Outcome6::Silent("no_response");
+        }
         let out = match mtype {
             MessageType::Solicit => cx.solicit(trace),
             MessageType::Request => cx.request(trace),
@@ -460,8 +475,18 @@ impl Dhcpv6 {
             Some(m) => hex_colon(m),
             None => hex_colon(&duid),
         };
-        let (family, version, type_name) = family_of(&cl.vendor_class);
+        let vc = device::vendor_class_of(&cl.vendor_class);
+        let (family, _) = device::family_version(vc.as_ref().map(|v| v.family));
         let dt = cl.device_type.to_ascii_uppercase();
+        let mut asked = oro.clone();
+        if fqdn.is_some() && !asked.contains(&code::CLIENT_FQDN) {
+            // RFC 4704 section 4: a client that sends option 39 wants it back.
+            asked.push(code::CLIENT_FQDN);
+        }
+        let requested = RequestedOptions::from_dhcpv6(
+            &asked,
+            (!cl.oro.is_empty()).then(|| (cablelabs::ENTERPRISE, cl.oro.clone())),
+        );
         let is_eue = family == "pktc" || matches!(dt.as_str(), "EDVA" | "EMTA" | "EUE");
         let is_ecm = !is_eue && (family == "docsis" || dt == "ECM");
         Ok(Dev6 {
@@ -472,9 +497,8 @@ impl Dhcpv6 {
             cm_mac,
             cl,
             oro,
-            family,
-            version,
-            type_name,
+            vc,
+            requested,
             is_eue,
             is_ecm,
             fqdn,
@@ -514,10 +538,7 @@ impl Cx<'_> {
         c.relay.address = IpAddr::V6(self.dev.link);
         c.relay.remote_id = self.dev.cm_mac.clone().unwrap_or_default();
         let d = &mut c.device;
-        d.vendor_class = self.dev.cl.vendor_class.join(",");
-        d.family = self.dev.family.clone();
-        d.version = self.dev.version.clone();
-        d.type_name = self.dev.type_name.clone();
+        device::describe(self.dev.vc.as_ref(), d);
         d.capabilities = self.dev.cl.capabilities.iter().cloned().collect();
         d.supported_flows = supported_flows(&self.dev.cl.capabilities);
         d.ip_pref = self.dev.cl.ip_pref;
@@ -527,105 +548,58 @@ impl Cx<'_> {
         d.model = self.dev.cl.model.clone();
         d.vendor_name = self.dev.cl.vendor_name.clone();
         d.oui = self.dev.cl.oui.clone();
+        device::classify(self.snap, &mut c);
         c
     }
 
-    fn lookup_account(&self, id: &str) -> Option<Account> {
-        self.snap
-            .accounts
-            .get(id)
-            .cloned()
-            .or_else(|| self.svc.accounts.get(id))
-    }
-
-    /// Resolves the account (shared with DHCPv4 by MAC) and its domains;
-    /// auto-provisions on first contact, as the DHCPv4 server does.
+    /// Resolves the account (shared with DHCPv4 by MAC: the one account
+    /// step, [`AccountTable::resolve`]) and its domains, with the modem's
+    /// account from 17.1026 in the context.
     fn classify(&mut self, trace: &mut Trace) {
         let mut ctx = self.base_context();
-        let id = self.dev.account_id.clone();
         let modem = self
             .dev
             .cm_mac
             .as_deref()
-            .and_then(|m| self.lookup_account(&hex_colon(m)));
+            .and_then(|m| self.svc.accounts.lookup(self.snap, &hex_colon(m)));
         ctx.modem = modem.as_ref().map(AccountInfo::from);
-        let account = match self.lookup_account(&id) {
-            Some(a) => {
-                trace
-                    .note(|| format!("account {} ({:?}): domains {:?}", a.id, a.source, a.domains));
-                a
-            }
-            None => {
-                let (domains, classified) = match &self.snap.auto_provision {
-                    Some(expr) => {
-                        let mut s = self.snap.exprs.session(&ctx);
-                        match s.eval_string_list(expr) {
-                            Ok(d) => (d, true),
-                            Err(e) => {
-                                self.svc.count(Event::ExpressionFailed);
-                                warn!(error = %e, "auto-provisioning expression failed");
-                                (Vec::new(), false)
-                            }
-                        }
-                    }
-                    None => (Vec::new(), true),
-                };
-                let domains: Vec<String> = domains
-                    .into_iter()
-                    .map(|d| headend_model::snapshot::canonical_domain(&d))
-                    .filter(|d| self.snap.has_domain(d))
-                    .collect();
-                trace.note(|| format!("no account {id}: auto-provisioned into {domains:?}"));
-                let a = Account {
-                    id: id.clone(),
-                    domains,
-                    attributes: Default::default(),
-                    created: self.now,
-                    source: AccountSource::AutoProvisioned,
-                };
-                if classified && self.snap.store_accounts && self.svc.accounts.insert_new(a.clone())
-                {
-                    self.svc.count(Event::AutoProvisioned);
-                    self.new_account = Some(a.clone());
-                }
-                a
-            }
-        };
-        self.domains = account.domains.clone();
-        ctx.account = Some(AccountInfo::from(&account));
+        let r = self.svc.accounts.resolve(
+            self.snap,
+            &self.dev.account_id,
+            &ctx,
+            self.now,
+            &self.svc.counters,
+            Family::Dhcpv6,
+            trace,
+        );
+        self.new_account = r.new;
+        self.domains = r.account.domains.clone();
+        ctx.account = Some(AccountInfo::from(&r.account));
         ctx.domains = self.domains.clone();
         self.ctx = Arc::new(ctx);
     }
 
+    /// Stages 2 and 3 of pool selection, by the judge DHCPv4 uses.
     fn eligible(&self, pool: &Pool6, trace: &mut Trace) -> bool {
-        if !pool.authorizes(&self.domains) {
-            return false;
-        }
-        if pool.allow.is_none() && pool.deny.is_none() {
-            return true;
-        }
-        let mut s = self.snap.exprs.session_shared(self.ctx.clone());
-        let mut ok = true;
-        if let Some(a) = &pool.allow {
-            ok = s.eval_bool(a).unwrap_or_else(|e| {
-                self.svc.count(Event::ExpressionFailed);
-                warn!(pool = %pool.name, error = %e, "allow failed");
-                false
-            });
-        }
-        if ok {
-            if let Some(d) = &pool.deny {
-                ok = !s.eval_bool(d).unwrap_or_else(|e| {
-                    self.svc.count(Event::ExpressionFailed);
-                    warn!(pool = %pool.name, error = %e, "deny failed");
-                    true
-                });
+        let mut failures = Vec::new();
+        let verdict = if pool.allow.is_none() && pool.deny.is_none() {
+            if pool.authorizes(&self.domains) {
+                PoolVerdict::Eligible
+            } else {
+                PoolVerdict::NotAuthorized
             }
+        } else {
+            let mut s = self.snap.exprs.session_shared(self.ctx.clone());
+            select::judge6(pool, &self.domains, &mut s, &mut failures)
+        };
+        for f in failures {
+            self.svc.counters.expression_failed(f.error.kind.as_str());
+            warn!(pool = %f.pool, error = %f.error, "pool6 allow/deny failed");
         }
-        if !ok {
+        if matches!(verdict, PoolVerdict::NotAllowed | PoolVerdict::Denied) {
             trace.note(|| format!("pool6 {} refused by allow/deny", pool.name));
         }
-        ok
+        verdict == PoolVerdict::Eligible
     }
 
     fn pools(&self, kind: Pool6Kind, trace: &mut Trace) -> Vec<&Pool6> {
@@ -880,31 +854,58 @@ impl Cx<'_> {
         })
     }
 
-    /// The options of a reply other than IAs, server/client id, status and
-    /// Rapid Commit: requested standard options, option 39, and the
-    /// requested CableLabs options.
-    fn extras(&self, trace: &mut Trace) -> Vec<u8> {
-        let mut out = Vec::new();
-        let d6 = self.d6;
-        let wants = |c: u16| self.dev.oro.contains(&c);
-        if let Some((flags, client_name)) = &self.dev.fqdn {
-            let name = match &d6.fqdn {
-                Some(e) => {
-                    let mut s = self.snap.exprs.session_shared(self.ctx.clone());
-                    match s.eval_literal(e) {
-                        Ok(Some(Literal::Str(t))) => Some(t),
-                        Ok(Some(_)) => None,
-                        Ok(None) => None,
-                        Err(e) => {
-                            self.svc.count(Event::ExpressionFailed);
-                            warn!(error = %e, "fqdn expression failed");
-                            None
-                        }
-                    }
-                }
-                None => None,
+    /// The reply's options from policies (seed 004 sections 5.7 and 5.8):
+    /// the one composition DHCPv4 uses, over the DHCPv6 space — enforced
+    /// policies give every option, optional ones only what the ORO or the
+    /// CL ORO asked for — with the first binding's pool and address in the
+    /// expression context.
+    fn compose(&self, space: Space, trace: &mut Trace) -> OptionSet {
+        let mut session = self.snap.exprs.session_shared(self.ctx.clone());
+        let mut failures = Vec::new();
+        let input = ComposeInput {
+            snapshot: self.snap,
+            domains: &self.domains,
+            pool: &[],
+            fixed: &[],
+            requested: &self.dev.requested,
+            space,
+        };
+        let set = compose::compose(&input, &mut session, &mut failures, trace);
+        for f in failures {
+            match &f.expression {
+                Some(e) => self.svc.counters.expression_failed(e.kind.as_str()),
+                None => self.svc.counters.expression_failed("wrong_type"),
             }
-            .or_else(|| client_name.clone().filter(|n| n.contains('.')));
+            warn!(option = %f.path, policy = %f.policy, account = %self.dev.account_id, error = %f.error, "option omitted");
+        }
+        set
+    }
+
+    /// Whether a policy's `server.no-response` silences this device (seed
+    /// 004 section 5.7.1), decided before anything is assigned.
+    fn no_response(&self, trace: &mut Trace) -> bool {
+        let quiet = self.compose(Space::Server, trace).control().no_response;
+        if quiet {
+            trace.note(|| "server.no-response: not answered".into());
+        }
+        quiet
+    }
+
+    /// The options of a reply other than IAs, server/client id, status and
+    /// Rapid Commit: the composed DHCPv6 options, option 39 with the flags
+    /// of RFC 4704, and the CableLabs options under the seed 000 Table 3/6
+    /// rules.
+    fn extras(&self, trace: &mut Trace) -> Vec<u8> {
+        let set = self.compose(Space::Dhcp6, trace);
+        let mut out = Vec::new();
+        let fqdn_path = TagPath::dhcp6(code::CLIENT_FQDN);
+        if let Some((flags, client_name)) = &self.dev.fqdn {
+            let name = set
+                .get(&fqdn_path)
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .or_else(|| client_name.clone().filter(|n| n.contains('.')));
             if let Some(name) = name {
                 // RFC 4704 §5.2: S mirrors who updates the AAAA record; the
                 // server takes on what the client asked (S=1 from an eUE)
@@ -918,22 +919,26 @@ impl Cx<'_> {
                 }
             }
         }
+        // Every other option of the space; the CableLabs ones go through the
+        // typed CL_OPTION set below, where the Table 3/6 rules live.
+        let cl_node = cl_path(&[]);
+        let (encoded, errors) = set.encode_v6(&self.snap.registry, |p| {
+            *p == fqdn_path || cl_node.as_ref().is_some_and(|n| p.starts_with(n))
+        });
+        self.encode_failures(errors);
         let mut b = Builder::new();
-        if wants(code::DNS_SERVERS) && !d6.dns_servers.is_empty() {
-            let _ = b.dns_servers(&d6.dns_servers);
-        }
-        if wants(code::DOMAIN_LIST) && !d6.domain_list.is_empty() {
-            let names: Vec<&str> = d6.domain_list.iter().map(String::as_str).collect();
-            let _ = b.domain_list(&names);
-        }
-        if wants(code::SNTP_SERVERS) && !d6.sntp_servers.is_empty() {
-            let _ = b.sntp_servers(&d6.sntp_servers);
+        for (code, payload) in &encoded {
+            if b.option(*code, payload).is_err() {
+                self.svc.count(Event::EncodeFailed);
+            }
         }
         out.extend_from_slice(b.as_bytes());
-        let cl = self.cablelabs(trace);
-        if cl != ClVendorOptionsV6::default() {
+        let cl = self.cablelabs(&set, trace);
+        let extra = self.declared_cl_suboptions(&set);
+        if cl != ClVendorOptionsV6::default() || !extra.is_empty() {
             match cl.encode() {
-                Ok(v) => {
+                Ok(mut v) => {
+                    v.extend_from_slice(&extra);
                     let mut b = Builder::new();
                     if b.vendor_opts(cablelabs::ENTERPRISE, &v).is_ok() {
                         out.extend_from_slice(b.as_bytes());
@@ -948,16 +953,68 @@ impl Cx<'_> {
         out
     }
 
+    fn encode_failures(&self, errors: Vec<(TagPath, headend_model::options::ValueError)>) {
+        for (path, e) in errors {
+            self.svc.count(Event::EncodeFailed);
+            warn!(option = %path, error = %e, account = %self.dev.account_id, "option not encodable; left out");
+        }
+    }
+
+    /// CableLabs sub-options the operator declared with `[[option_type]]`
+    /// beyond those the server writes from typed values, encoded as
+    /// sub-options of 17/4491; only requested ones (seed 000 Table 3/6).
+    fn declared_cl_suboptions(&self, set: &OptionSet) -> Vec<u8> {
+        let mut extra = OptionSet::new();
+        for (path, entry) in set.iter() {
+            let typed = matches!(path.get(2), Some(c) if TYPED_CL.contains(&c));
+            if cl_path(&[]).is_some_and(|n| path.starts_with(&n))
+                && path.depth() > 2
+                && !typed
+                && path
+                    .get(2)
+                    .and_then(|c| u16::try_from(c).ok())
+                    .is_some_and(|c| self.dev.cl.oro.contains(&c))
+            {
+                extra.insert(path.clone(), entry.value.clone(), entry.origin.clone());
+            }
+        }
+        if extra.is_empty() {
+            return Vec::new();
+        }
+        let (encoded, errors) = extra.encode_v6(&self.snap.registry, |_| false);
+        self.encode_failures(errors);
+        // One option 17 for enterprise 4491: its payload after the
+        // enterprise number is the sub-options.
+        encoded
+            .into_iter()
+            .flat_map(|(_, payload)| payload.get(4..).unwrap_or_default().to_vec())
+            .collect()
+    }
+
     /// The CableLabs options the device asked for in its CL ORO (seed 000
     /// eUE-2 / CM2v6: only requested ones), as the wire crate's typed
-    /// option 17 / 4491 value (it encodes them in code order).
-    fn cablelabs(&self, trace: &mut Trace) -> ClVendorOptionsV6 {
+    /// option 17 / 4491 value (it encodes them in code order): values from
+    /// the composed policies, the flow decision's where it made one.
+    fn cablelabs(&self, set: &OptionSet, trace: &mut Trace) -> ClVendorOptionsV6 {
         let mut out = ClVendorOptionsV6::default();
         if self.dev.cl.oro.is_empty() {
             return out;
         }
         let d6 = self.d6;
         let wants = |c: u16| self.dev.cl.oro.contains(&c);
+        let get = |el: &[u32]| cl_path(el).and_then(|p| set.get(&p));
+        let ip6s = |c: u16| -> Vec<Ipv6Addr> {
+            match get(&[u32::from(c)]) {
+                Some(Value::List(v)) => v
+                    .iter()
+                    .filter_map(|x| match x {
+                        Value::Ip(IpAddr::V6(a)) => Some(*a),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
         let flow = if self.dev.is_eue {
             Some(self.flow(trace))
         } else {
@@ -973,7 +1030,7 @@ impl Cx<'_> {
                 })
                 .collect();
             out.tftp_servers = if v.is_empty() {
-                d6.tftp_servers.clone()
+                ip6s(sub::TFTP_SERVERS)
             } else {
                 v
             };
@@ -983,17 +1040,9 @@ impl Cx<'_> {
                 flow.as_ref()
                     .and_then(|f| f.config_file.clone())
                     .or_else(|| {
-                        let e = d6.config_file.as_ref()?;
-                        let mut s = self.snap.exprs.session_shared(self.ctx.clone());
-                        match s.eval_literal(e) {
-                            Ok(Some(Literal::Str(t))) => Some(t),
-                            Ok(_) => None,
-                            Err(e) => {
-                                self.svc.count(Event::ExpressionFailed);
-                                warn!(error = %e, "config_file expression failed");
-                                None
-                            }
-                        }
+                        get(&[u32::from(sub::CONFIG_FILE_NAME)])
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
                     });
         }
         if wants(sub::SYSLOG_SERVERS) {
@@ -1001,22 +1050,26 @@ impl Cx<'_> {
             if let Some(IpAddr::V6(a)) = flow.as_ref().and_then(|f| f.syslog_server) {
                 out.syslog_servers.push(a);
             }
-            for a in &d6.syslog_servers {
-                if !out.syslog_servers.contains(a) {
-                    out.syslog_servers.push(*a);
+            for a in ip6s(sub::SYSLOG_SERVERS) {
+                if !out.syslog_servers.contains(&a) {
+                    out.syslog_servers.push(a);
                 }
             }
         }
         if wants(sub::TIME_SERVERS) {
-            out.time_servers = d6.time_servers.clone();
+            out.time_servers = ip6s(sub::TIME_SERVERS);
         }
         if wants(sub::TIME_OFFSET) {
-            out.time_offset = d6.time_offset;
+            out.time_offset = get(&[u32::from(sub::TIME_OFFSET)]).and_then(|v| match v {
+                Value::Int(i) => i32::try_from(*i).ok(),
+                Value::Uint(u) => i32::try_from(*u).ok(),
+                _ => None,
+            });
         }
         if wants(sub::IP_PREF) && self.dev.is_ecm {
             // Table 4: dual-stack preferences only to an eCM that
             // announced dual-stack support (b'111).
-            if let Some(p) = d6.ip_pref {
+            if let Some(p) = get(&[u32::from(sub::IP_PREF)]).and_then(Value::as_u8) {
                 if matches!(p, 1 | 2) || self.dev.cl.ip_pref == Some(7) {
                     out.ip_pref = Some(IpPref::from(p));
                 } else {
@@ -1025,10 +1078,11 @@ impl Cx<'_> {
             }
         }
         if wants(sub::CCC) && self.dev.is_ecm {
-            if let Some(primary) = d6.ecm_dhcpv4_servers.first() {
+            let ccc = u32::from(sub::CCC);
+            if let Some(primary) = get(&[ccc, 1]).and_then(Value::as_ipv4) {
                 out.ccc = Some(Ccc::dhcpv4_servers(
-                    *primary,
-                    d6.ecm_dhcpv4_servers.get(1).copied(),
+                    primary,
+                    get(&[ccc, 2]).and_then(Value::as_ipv4),
                 ));
             }
         }

@@ -1,0 +1,211 @@
+//! The DHCPv4 service section (RFC 2131, RFC 2132, RFC 951 BOOTP): the
+//! `[dhcpv4]` section as the operator writes it, validated into
+//! [`Dhcpv4Settings`]. The provisioning model the server applies (domains,
+//! pools, policies, accounts) is [`crate::provisioning`].
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::build::Builder;
+
+/// `[dhcpv4]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dhcpv4Section {
+    /// Socket addresses to listen on (`"127.0.0.1:6767"`, `"0.0.0.0:67"`).
+    pub listen: Vec<Spanned<String>>,
+    /// Bind the sockets to this interface (SO_BINDTODEVICE), for a directly attached segment.
+    pub interface: Option<String>,
+    /// Server identifier (option 54) when the listen address is a wildcard.
+    pub server_id: Option<Spanned<String>>,
+    /// Destination port of replies to relay agents (RFC 2131: 67).
+    #[serde(default = "default_relay_port")]
+    pub relay_port: u16,
+    /// Destination port of replies to clients (RFC 2131: 68).
+    #[serde(default = "default_client_port")]
+    pub client_port: u16,
+    /// Seconds an offered address stays reserved.
+    #[serde(default = "default_offer_hold")]
+    pub offer_hold: u32,
+    /// Seconds a declined address is quarantined.
+    #[serde(default = "default_decline_hold")]
+    pub decline_hold: u32,
+    /// Lease time when nothing else says.
+    #[serde(default = "default_lease_time")]
+    pub default_lease_time: u32,
+    /// Upper bound for client-requested lease times.
+    #[serde(default = "default_max_lease_time")]
+    pub max_lease_time: u32,
+    /// Largest reply (IP datagram size) ever sent; option 57 raises the 576 default up to it.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: u16,
+    /// Rhai operation budget per expression evaluation.
+    #[serde(default = "default_expression_operations")]
+    pub expression_operations: u64,
+    /// Answer BOOTP (RFC 951) requests.
+    #[serde(default = "default_true")]
+    pub bootp: bool,
+    /// Whether this server is authoritative for its pools (NAK unknown requests, RFC 2131 §4.3.2).
+    #[serde(default = "default_true")]
+    pub authoritative: bool,
+    /// Tasks receiving on each socket (default: one per core).
+    pub workers: Option<usize>,
+    /// Socket receive buffer in bytes (raised up to the kernel's rmem_max).
+    #[serde(default = "default_rcvbuf")]
+    pub receive_buffer: usize,
+}
+
+fn default_relay_port() -> u16 {
+    67
+}
+fn default_client_port() -> u16 {
+    68
+}
+fn default_offer_hold() -> u32 {
+    30
+}
+fn default_decline_hold() -> u32 {
+    3600
+}
+fn default_lease_time() -> u32 {
+    3600
+}
+fn default_max_lease_time() -> u32 {
+    86_400
+}
+fn default_max_message_size() -> u16 {
+    1500
+}
+fn default_expression_operations() -> u64 {
+    20_000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_rcvbuf() -> usize {
+    4 << 20
+}
+
+/// The DHCPv4 service settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dhcpv4Settings {
+    /// Sockets to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// Interface to bind the sockets to.
+    pub interface: Option<String>,
+    /// Explicit server identifier.
+    pub server_id: Option<Ipv4Addr>,
+    /// Port of replies to relays.
+    pub relay_port: u16,
+    /// Port of replies to clients.
+    pub client_port: u16,
+    /// Offer hold in seconds.
+    pub offer_hold: u32,
+    /// Decline quarantine in seconds.
+    pub decline_hold: u32,
+    /// Default lease time.
+    pub default_lease_time: u32,
+    /// Maximum lease time.
+    pub max_lease_time: u32,
+    /// Reply size limit without option 57.
+    pub max_message_size: u16,
+    /// Answer BOOTP.
+    pub bootp: bool,
+    /// NAK requests for addresses we do not know.
+    pub authoritative: bool,
+    /// Socket receive buffer.
+    pub receive_buffer: usize,
+    /// Receiving tasks per socket (`None` = one per core).
+    pub workers: Option<usize>,
+}
+
+/// The Rhai operation budget `[dhcpv4]` sets for every expression of the
+/// configuration (the default without a `[dhcpv4]` section).
+pub fn expression_operations(section: Option<&Spanned<Dhcpv4Section>>) -> u64 {
+    section.map_or_else(default_expression_operations, |d| {
+        d.get_ref().expression_operations
+    })
+}
+
+/// Validates `[dhcpv4]`; errors go to the builder.
+pub(crate) fn build(
+    b: &mut Builder<'_>,
+    section: Option<&Spanned<Dhcpv4Section>>,
+) -> Option<Dhcpv4Settings> {
+    let d4s = section?;
+    let d4 = d4s.get_ref();
+    let mut listen = Vec::new();
+    for l in &d4.listen {
+        match l.get_ref().parse::<SocketAddr>() {
+            Ok(a @ SocketAddr::V4(_)) => listen.push(a),
+            _ => b.err(
+                l.span().start,
+                format!(
+                    "listen address {:?} is not an IPv4 socket address",
+                    l.get_ref()
+                ),
+                "write \"address:port\", e.g. \"127.0.0.1:6767\"",
+            ),
+        }
+    }
+    if listen.is_empty() {
+        b.err(
+            d4s.span().start,
+            "[dhcpv4] has no listen address",
+            "add listen = [\"127.0.0.1:6767\"]",
+        );
+    }
+    let server_id = d4.server_id.as_ref().and_then(|s| b.ip4(s, "server_id"));
+    let wildcard = listen.iter().any(|a| a.ip().is_unspecified());
+    if wildcard && server_id.is_none() {
+        b.err(
+            d4s.span().start,
+            "[dhcpv4] listens on a wildcard address but has no server_id",
+            "set server_id to the address clients and relays reach this server at",
+        );
+    }
+    if d4.offer_hold == 0 || d4.default_lease_time == 0 || d4.max_lease_time < d4.default_lease_time
+    {
+        b.err(
+            d4s.span().start,
+            "[dhcpv4] lease times must be positive and max_lease_time >= default_lease_time",
+            "adjust offer_hold, default_lease_time, max_lease_time",
+        );
+    }
+    if d4.max_message_size < 576 {
+        b.err(
+            d4s.span().start,
+            "max_message_size is below 576 (RFC 2131 minimum)",
+            "use at least 576",
+        );
+    }
+    Some(Dhcpv4Settings {
+        listen,
+        interface: d4.interface.clone(),
+        server_id,
+        relay_port: d4.relay_port,
+        client_port: d4.client_port,
+        offer_hold: d4.offer_hold,
+        decline_hold: d4.decline_hold,
+        default_lease_time: d4.default_lease_time,
+        max_lease_time: d4.max_lease_time,
+        max_message_size: d4.max_message_size,
+        bootp: d4.bootp,
+        authoritative: d4.authoritative,
+        receive_buffer: d4.receive_buffer,
+        workers: d4.workers.map(|w| w.clamp(1, 64)),
+    })
+}
+
+/// What a reload cannot change (the sockets are bound at start): a message
+/// when `old` and `new` differ in it.
+pub fn restart_change(
+    old: Option<&Dhcpv4Settings>,
+    new: Option<&Dhcpv4Settings>,
+) -> Option<String> {
+    let listen = |s: Option<&Dhcpv4Settings>| s.map(|d| (d.listen.clone(), d.interface.clone()));
+    (listen(old) != listen(new))
+        .then(|| "DHCPv4 listener addresses and interface cannot change by reload".to_string())
+}

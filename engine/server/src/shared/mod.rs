@@ -1,0 +1,70 @@
+//! What the components of the server share: the running configuration
+//! (one snapshot behind an `ArcSwap`, swapped whole by a reload), the clock,
+//! the account table, the counters and the device registry ([`device`]),
+//! gathered in [`Shared`], from which every component is built.
+//!
+//! Below every protocol module: `dhcpv4`, `dhcpv6`, `configsrv` and `tod`
+//! depend on this module and never on each other.
+
+pub mod device;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use headend_model::snapshot::Snapshot;
+use headend_store::{Store, UnixTime};
+
+use crate::accounts::AccountTable;
+use crate::counters::Counters;
+
+pub use device::{
+    v4_of, DeviceContext, DeviceMemo, DeviceResolver, Devices, Resolvers, StaticResolver,
+};
+
+/// The running configuration: packets load it once and finish under that
+/// snapshot; a reload stores a new one.
+pub type ConfigSwap = Arc<ArcSwap<Snapshot>>;
+
+/// Source of the current time (injectable for tests).
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// A TCP listener on `addr` as the protocol servers open them: address
+/// reuse (a restart does not wait out TIME_WAIT) and a 1024-connection
+/// backlog. Binding is synchronous, listening needs the runtime.
+pub fn tcp_listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// The state every component is built from.
+#[derive(Clone)]
+pub struct Shared {
+    /// The running configuration.
+    pub config: ConfigSwap,
+    /// The embedded store (leases, bindings, accounts).
+    pub store: Arc<dyn Store>,
+    /// Every account, in memory (DHCPv4 and DHCPv6 resolve devices through it).
+    pub accounts: Arc<AccountTable>,
+    /// The server's counters.
+    pub counters: Arc<Counters>,
+    /// The clock leases and holds are timed by.
+    pub clock: Clock,
+    /// What the DHCP servers know about devices, for TFTP and HTTP.
+    pub devices: Arc<Devices>,
+}
