@@ -135,6 +135,25 @@ fn explain_shows_both_families_of_a_dual_stack_eue() {
         "{text}"
     );
     assert!(text.contains("from pool6 eue6"), "{text}");
+    // One classifier: the same type over both families.
+    assert!(
+        text.contains("vendor class \"pktc2.0:050412020007\": type lab-emta (typeid 1000)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vendor class \"pktc2.0\": type lab-emta (typeid 1000), family pktc 2.0"),
+        "{text}"
+    );
+    // The DHCPv6 options come from policies, each named with its policy;
+    // an optional one the device did not ask for is left out.
+    for line in [
+        "v6/23 v6.dns-servers = 2001:db8:100::53 (policy \"lab-v6\")",
+        "v6/17/4491/33 v6.cl-config-file = mta-0010950e1234.bin (policy \"lab-v6\")",
+        "v6/39 v6.client-fqdn = eue-0010950e1234.lab.example.net (policy \"lab-v6\")",
+        "v6/24 from optional policy \"lab-v6\": not requested",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
     assert!(
         text.contains("REPLY carries the options of the ADVERTISE"),
         "{text}"

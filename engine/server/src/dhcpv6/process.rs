@@ -557,6 +557,13 @@ impl Cx<'_> {
     /// account from 17.1026 in the context.
     fn classify(&mut self, trace: &mut Trace) {
         let mut ctx = self.base_context();
+        trace.note(|| {
+            let d = &ctx.device;
+            format!(
+                "vendor class {:?}: type {} (typeid {}), family {} {}",
+                d.vendor_class, d.type_name, d.typeid, d.family, d.version
+            )
+        });
         let modem = self
             .dev
             .cm_mac
