@@ -114,6 +114,16 @@ impl<'a> Builder<'a> {
             line: self.src.line_of(offset),
             what,
         };
+        self.compile_at(
+            text,
+            origin,
+            "correct the Rhai expression (see policies/README.md for the context it can use)",
+        )
+    }
+
+    /// Compiles `text` from `origin`; a compile error is recorded at the
+    /// error's own file and line with `fix`.
+    fn compile_at(&mut self, text: &str, origin: Origin, fix: &str) -> Option<Expr> {
         match self.exprs.compile(text, origin) {
             Ok(e) => Some(e),
             Err(e) => {
@@ -121,7 +131,7 @@ impl<'a> Builder<'a> {
                     file: e.file.clone(),
                     line: e.line,
                     message: format!("{e}"),
-                    fix: "correct the Rhai expression (see policies/README.md for the context it can use)".into(),
+                    fix: fix.into(),
                 });
                 None
             }
@@ -143,18 +153,7 @@ impl<'a> Builder<'a> {
                             line: 1,
                             what,
                         };
-                        match self.exprs.compile(&text, origin) {
-                            Ok(e) => Some(e),
-                            Err(e) => {
-                                self.errors.push(ConfigError {
-                                    file: e.file.clone(),
-                                    line: e.line,
-                                    message: format!("{e}"),
-                                    fix: "correct the Rhai script".into(),
-                                });
-                                None
-                            }
-                        }
+                        self.compile_at(&text, origin, "correct the Rhai script")
                     }
                     Err(e) => {
                         self.err(
