@@ -62,7 +62,9 @@ pub struct ComposeInput<'a> {
     pub fixed: &'a [usize],
     /// What the client asked for.
     pub requested: &'a RequestedOptions,
-    /// The option space of the reply: [`Space::Dhcp4`] or [`Space::Dhcp6`].
+    /// The option space of the reply, [`Space::Dhcp4`] or [`Space::Dhcp6`],
+    /// with the control options that steer it; [`Space::Server`] composes
+    /// only the control options both families honour (`no-response`, …).
     pub space: Space,
 }
 
@@ -93,21 +95,28 @@ pub fn policy_order(input: &ComposeInput<'_>) -> Vec<usize> {
 }
 
 /// Builds the option set of a reply. Failed options are omitted and reported.
-pub fn compose(
+/// The expression session is made by `session` on the first expression:
+/// a set of literals (or of nothing, as the control options usually are)
+/// builds no Rhai scope.
+pub fn compose<'e>(
     input: &ComposeInput<'_>,
-    session: &mut Session,
+    mut session: impl FnMut() -> Session<'e>,
     failures: &mut Vec<OptionFailure>,
     trace: &mut Trace,
 ) -> OptionSet {
     let snap = input.snapshot;
+    let mut live: Option<Session<'e>> = None;
     let mut set = OptionSet::default();
     for pi in policy_order(input) {
         let Some(policy) = snap.policies.get(pi) else {
             continue;
         };
         for opt in &policy.options {
-            let space = opt.path.space();
-            if (space != input.space && space != Space::Server) || set.get(&opt.path).is_some() {
+            let wanted = match opt.path.space() {
+                Space::Server => options::builtin::control::applies_to(opt.path.top(), input.space),
+                space => space == input.space,
+            };
+            if !wanted || set.get(&opt.path).is_some() {
                 continue;
             }
             if !policy.enforced && !is_requested(&opt.path, input.requested) {
@@ -121,33 +130,35 @@ pub fn compose(
             }
             let value = match &opt.value {
                 OptionValue::Static(v) => v.clone(),
-                OptionValue::Expr(e) => match evaluate(snap, &opt.path, e, session) {
-                    Ok(Some(v)) => v,
-                    Ok(None) => {
-                        trace.note(|| {
-                            format!(
-                                "{} from policy {:?}: expression gave no value",
-                                opt.path, policy.name
-                            )
-                        });
-                        continue;
+                OptionValue::Expr(e) => {
+                    match evaluate(snap, &opt.path, e, live.get_or_insert_with(&mut session)) {
+                        Ok(Some(v)) => v,
+                        Ok(None) => {
+                            trace.note(|| {
+                                format!(
+                                    "{} from policy {:?}: expression gave no value",
+                                    opt.path, policy.name
+                                )
+                            });
+                            continue;
+                        }
+                        Err(f) => {
+                            trace.note(|| {
+                                format!(
+                                    "{} from policy {:?}: FAILED: {}",
+                                    opt.path, policy.name, f.0
+                                )
+                            });
+                            failures.push(OptionFailure {
+                                path: opt.path.clone(),
+                                policy: policy.name.clone(),
+                                error: f.0,
+                                expression: f.1,
+                            });
+                            continue;
+                        }
                     }
-                    Err(f) => {
-                        trace.note(|| {
-                            format!(
-                                "{} from policy {:?}: FAILED: {}",
-                                opt.path, policy.name, f.0
-                            )
-                        });
-                        failures.push(OptionFailure {
-                            path: opt.path.clone(),
-                            policy: policy.name.clone(),
-                            error: f.0,
-                            expression: f.1,
-                        });
-                        continue;
-                    }
-                },
+                }
             };
             trace.note(|| {
                 let name = snap

@@ -9,6 +9,8 @@
 //! `device.typeid` whichever family it boots over, and a policy or pool
 //! condition written against them treats it the same.
 
+use std::sync::Arc;
+
 use headend_wire::cablelabs::{DeviceFamily, VendorClass};
 
 use crate::expr::{DeviceInfo, EvalContext};
@@ -96,11 +98,13 @@ pub fn describe(vc: Option<&VendorClass>, info: &mut DeviceInfo) {
 /// the context's device: the first that matches (prefix of the vendor class
 /// and the `match` expression) sets the type name and id. A failing match
 /// expression counts as no match.
-pub fn classify(snap: &Snapshot, ctx: &mut EvalContext) {
+pub fn classify(snap: &Snapshot, ctx: &mut Arc<EvalContext>) {
     if snap.vendor_classes.is_empty() {
         return;
     }
-    let mut session = snap.exprs.session(ctx);
+    // The session shares the context; it is dropped before the context is
+    // written, so `make_mut` does not copy it.
+    let mut session = snap.exprs.session_shared(ctx.clone());
     let mut hit = None;
     for vc in &snap.vendor_classes {
         if let Some(p) = &vc.prefix {
@@ -123,8 +127,9 @@ pub fn classify(snap: &Snapshot, ctx: &mut EvalContext) {
     }
     drop(session);
     if let Some((n, id)) = hit {
-        ctx.device.type_name = n;
-        ctx.device.typeid = id;
+        let device = &mut Arc::make_mut(ctx).device;
+        device.type_name = n;
+        device.typeid = id;
     }
 }
 

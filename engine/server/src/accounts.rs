@@ -10,6 +10,7 @@
 //! alike by DHCPv4, DHCPv6 and the config server.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use headend_model::expr::EvalContext;
 use headend_model::snapshot::{canonical_domain, Snapshot};
@@ -81,7 +82,7 @@ impl AccountTable {
         &self,
         snap: &Snapshot,
         id: &str,
-        ctx: &EvalContext,
+        ctx: &Arc<EvalContext>,
         now: UnixTime,
         counters: &Counters,
         family: Family,
@@ -95,7 +96,11 @@ impl AccountTable {
             };
         }
         let (domains, classified) = match &snap.auto_provision {
-            Some(expr) => match snap.exprs.session(ctx).eval_string_list(expr) {
+            Some(expr) => match snap
+                .exprs
+                .session_shared(ctx.clone())
+                .eval_string_list(expr)
+            {
                 Ok(d) => (d, true),
                 Err(e) => {
                     counters.expression_failed(e.kind.as_str());

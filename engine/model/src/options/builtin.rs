@@ -36,6 +36,20 @@ pub mod control {
     pub const SERVER_HOSTNAME: u32 = 8;
     /// `server.offer-hold`: how long an offered address stays reserved.
     pub const OFFER_HOLD: u32 = 9;
+
+    /// Whether control option `code` steers a server of `space` (a reply
+    /// composed in that space carries it). `no-response` and `ddns-server`
+    /// steer both families; the lease and T1/T2 times, the BOOTP fields and
+    /// the offer hold are DHCPv4's (DHCPv6 lifetimes come from `[dhcpv6]`
+    /// and the pools), so a DHCPv6 reply never evaluates their expressions.
+    pub fn applies_to(code: u32, space: super::Space) -> bool {
+        match space {
+            super::Space::Dhcp4 => true,
+            super::Space::Dhcp6 | super::Space::Server => {
+                matches!(code, NO_RESPONSE | DDNS_SERVER)
+            }
+        }
+    }
 }
 
 fn path(space: Space, el: &[u32]) -> TagPath {

@@ -208,12 +208,12 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
             .unwrap_or_default();
     }
 
-    let mut ctx = EvalContext {
+    let mut ctx = Arc::new(EvalContext {
         packet,
         relay,
         device: info,
         ..EvalContext::default()
-    };
+    });
     headend_model::device::classify(snap, &mut ctx);
     Ok(Device {
         client,
@@ -223,7 +223,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         requested,
         dual,
         selector,
-        ctx: Arc::new(ctx),
+        ctx,
         remote_id_mac,
         trusted,
         server_id_override,

@@ -294,7 +294,6 @@ impl Cx<'_> {
             self.now,
             pool,
         );
-        let mut session = self.session();
         let mut failures = Vec::new();
         let input = ComposeInput {
             snapshot: self.snap,
@@ -304,7 +303,7 @@ impl Cx<'_> {
             requested: &self.dev.requested,
             space: Space::Dhcp4,
         };
-        let mut set = compose::compose(&input, &mut session, &mut failures, trace);
+        let mut set = compose::compose(&input, || self.session(), &mut failures, trace);
         self.select_flow(&mut set, trace);
         compose::apply_cablelabs_rules(&mut set, &self.dev.requested, self.dev.dual, trace);
         self.report(Vec::new(), failures);

@@ -548,7 +548,6 @@ impl Cx<'_> {
         d.model = self.dev.cl.model.clone();
         d.vendor_name = self.dev.cl.vendor_name.clone();
         d.oui = self.dev.cl.oui.clone();
-        device::classify(self.snap, &mut c);
         c
     }
 
@@ -556,7 +555,8 @@ impl Cx<'_> {
     /// step, [`AccountTable::resolve`]) and its domains, with the modem's
     /// account from 17.1026 in the context.
     fn classify(&mut self, trace: &mut Trace) {
-        let mut ctx = self.base_context();
+        let mut ctx = Arc::new(self.base_context());
+        device::classify(self.snap, &mut ctx);
         trace.note(|| {
             let d = &ctx.device;
             format!(
@@ -569,7 +569,8 @@ impl Cx<'_> {
             .cm_mac
             .as_deref()
             .and_then(|m| self.svc.accounts.lookup(self.snap, &hex_colon(m)));
-        ctx.modem = modem.as_ref().map(AccountInfo::from);
+        // The auto-provisioning expression sees the modem's account.
+        Arc::make_mut(&mut ctx).modem = modem.as_ref().map(AccountInfo::from);
         let r = self.svc.accounts.resolve(
             self.snap,
             &self.dev.account_id,
@@ -581,9 +582,10 @@ impl Cx<'_> {
         );
         self.new_account = r.new;
         self.domains = r.account.domains.clone();
-        ctx.account = Some(AccountInfo::from(&r.account));
-        ctx.domains = self.domains.clone();
-        self.ctx = Arc::new(ctx);
+        let c = Arc::make_mut(&mut ctx);
+        c.account = Some(AccountInfo::from(&r.account));
+        c.domains = self.domains.clone();
+        self.ctx = ctx;
     }
 
     /// Stages 2 and 3 of pool selection, by the judge DHCPv4 uses.
@@ -867,7 +869,6 @@ impl Cx<'_> {
     /// CL ORO asked for — with the first binding's pool and address in the
     /// expression context.
     fn compose(&self, space: Space, trace: &mut Trace) -> OptionSet {
-        let mut session = self.snap.exprs.session_shared(self.ctx.clone());
         let mut failures = Vec::new();
         let input = ComposeInput {
             snapshot: self.snap,
@@ -877,7 +878,8 @@ impl Cx<'_> {
             requested: &self.dev.requested,
             space,
         };
-        let set = compose::compose(&input, &mut session, &mut failures, trace);
+        let session = || self.snap.exprs.session_shared(self.ctx.clone());
+        let set = compose::compose(&input, session, &mut failures, trace);
         for f in failures {
             match &f.expression {
                 Some(e) => self.svc.counters.expression_failed(e.kind.as_str()),
