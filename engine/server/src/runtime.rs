@@ -101,6 +101,7 @@ impl Server {
             counters: counters.clone(),
             clock,
             devices: Arc::default(),
+            timeline: Arc::default(),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
         // server resolves through, so they are built first.
@@ -113,6 +114,7 @@ impl Server {
             dhcpv6.clone(),
             configsrv.clone(),
             crate::tod::Tod::open(&shared),
+            crate::control::Control::open(&shared),
             // a new component: one line here
         ];
         info!(

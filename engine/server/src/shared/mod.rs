@@ -7,6 +7,7 @@
 //! depend on this module and never on each other.
 
 pub mod device;
+pub mod timeline;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,4 +68,6 @@ pub struct Shared {
     pub clock: Clock,
     /// What the DHCP servers know about devices, for TFTP and HTTP.
     pub devices: Arc<Devices>,
+    /// Every device's provisioning timeline.
+    pub timeline: Arc<timeline::Timeline>,
 }
