@@ -397,7 +397,7 @@ pub fn apply_flow_decision_v4(
 pub struct HookError {
     /// The plugin.
     pub plugin: String,
-    /// Reason kind (`trap`, `deadline`, `memory`, `bad-pointer`, `bad-result`, `declined`, `breaker-open` …).
+    /// Reason kind (`trap`, `deadline`, `memory`, `bad_pointer`, `bad_result`, `declined`, `breaker_open` …).
     pub kind: String,
     /// Details.
     pub detail: String,

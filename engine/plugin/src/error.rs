@@ -49,10 +49,10 @@ impl FailureReason {
             FailureReason::Trap => "trap",
             FailureReason::Deadline => "deadline",
             FailureReason::Memory => "memory",
-            FailureReason::BadPointer => "bad-pointer",
-            FailureReason::BadResult => "bad-result",
+            FailureReason::BadPointer => "bad_pointer",
+            FailureReason::BadResult => "bad_result",
             FailureReason::Declined => "declined",
-            FailureReason::BreakerOpen => "breaker-open",
+            FailureReason::BreakerOpen => "breaker_open",
             FailureReason::Unavailable => "unavailable",
         }
     }

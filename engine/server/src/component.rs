@@ -79,9 +79,9 @@ pub trait Component: Send + Sync {
     /// Once a second: expire what is due (leases, holds).
     fn tick(&self) {}
 
-    /// Appends this component's own counters and gauges as `name value`
-    /// pairs (the shared [`crate::counters::Counters`] are dumped apart).
-    fn metrics(&self, _out: &mut Vec<(String, u64)>) {}
+    /// Adds this component's own counters and gauges to the registry (the
+    /// shared [`crate::counters::Counters`] are collected apart).
+    fn metrics(&self, _m: &mut crate::metrics::Metrics) {}
 
     /// Work in flight that a stopping server lets finish (at most
     /// [`crate::runtime::DRAIN_TIMEOUT`]) once its listeners are closed,

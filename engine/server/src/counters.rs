@@ -2,13 +2,18 @@
 //! every reply is counted, so an operator can see what the server refused
 //! and why without reading logs. One set serves the whole server: DHCPv4
 //! (with the config server's drops and the hook fallbacks) and DHCPv6 count
-//! the same [`Event`]s, each in its own [`Family`], dumped as `<name>` and
-//! `dhcpv6.<name>`.
+//! the same [`Event`]s, each in its own [`Family`], collected into the
+//! [`crate::metrics`] registry with a `family` label. A packet is either
+//! answered, dropped (malformed or unacceptable: `dhcp_dropped_total` by
+//! reason) or deliberately left unanswered (`dhcp_unanswered_total` by
+//! reason, e.g. `pool_exhausted` apart from `no_pool_for_network`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+
+use crate::metrics::Metrics;
 
 /// Which server an event or a drop is counted for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +99,7 @@ const EVENT_NAMES: [(Event, &str, Option<Family>); EVENTS] = [
 pub struct Counters {
     events: [[AtomicU64; EVENTS]; FAMILIES],
     drops: [Mutex<BTreeMap<&'static str, u64>>; FAMILIES],
+    silent: [Mutex<BTreeMap<&'static str, u64>>; FAMILIES],
     expressions: Mutex<BTreeMap<&'static str, u64>>,
     hooks: Mutex<BTreeMap<(&'static str, String), u64>>,
 }
@@ -138,6 +144,22 @@ impl Counters {
         }
     }
 
+    /// Counts one packet of family `f` deliberately left unanswered, under
+    /// its reason (`pool_exhausted`, `other_server`, …).
+    pub fn silent_in(&self, f: Family, reason: &'static str) {
+        if let Some(d) = self.silent.get(f as usize) {
+            *d.lock().entry(reason).or_insert(0) += 1;
+        }
+    }
+
+    /// Unanswered packets of family `f` by reason.
+    pub fn silent_of(&self, f: Family) -> BTreeMap<&'static str, u64> {
+        self.silent
+            .get(f as usize)
+            .map(|d| d.lock().clone())
+            .unwrap_or_default()
+    }
+
     /// Counts one failed expression under its kind (`runtime`, `too_long`, …);
     /// also counted in [`Event::ExpressionFailed`].
     pub fn expression_failed(&self, kind: &'static str) {
@@ -178,30 +200,57 @@ impl Counters {
             .unwrap_or_default()
     }
 
-    /// Every counter as `name value` pairs: DHCPv4 events, `drop.<reason>`,
-    /// `hook_fallback.<hook>.<kind>`, then DHCPv6 events and drops prefixed
-    /// `dhcpv6.`.
-    pub fn snapshot(&self) -> Vec<(String, u64)> {
-        let mut v = self.family_snapshot(Family::Dhcpv4, "");
-        v.extend(
-            self.hook_fallbacks()
-                .into_iter()
-                .map(|((h, k), n)| (format!("hook_fallback.{h}.{k}"), n)),
-        );
-        v.extend(self.family_snapshot(Family::Dhcpv6, "dhcpv6."));
-        v
+    /// Adds every counter to `m`: `dhcp_events_total{family,event}`,
+    /// `dhcp_dropped_total{family,reason}`,
+    /// `dhcp_unanswered_total{family,reason}`,
+    /// `expression_failures_total{kind}`, `hook_fallbacks_total{hook,reason}`.
+    pub fn collect(&self, m: &mut Metrics) {
+        for f in [Family::Dhcpv4, Family::Dhcpv6] {
+            let family = f.name();
+            for (e, n, only) in EVENT_NAMES.iter() {
+                if only.is_none_or(|o| o == f) {
+                    m.counter(
+                        "dhcp_events_total",
+                        &[("family", family), ("event", n)],
+                        self.get_in(f, *e),
+                    );
+                }
+            }
+            for (reason, n) in self.drops_in(f) {
+                m.counter(
+                    "dhcp_dropped_total",
+                    &[("family", family), ("reason", reason)],
+                    n,
+                );
+            }
+            for (reason, n) in self.silent_of(f) {
+                m.counter(
+                    "dhcp_unanswered_total",
+                    &[("family", family), ("reason", reason)],
+                    n,
+                );
+            }
+        }
+        for (kind, n) in self.expression_failures() {
+            m.counter("expression_failures_total", &[("kind", kind)], n);
+        }
+        for ((hook, kind), n) in self.hook_fallbacks() {
+            m.counter(
+                "hook_fallbacks_total",
+                &[("hook", hook), ("reason", &kind)],
+                n,
+            );
+        }
     }
+}
 
-    fn family_snapshot(&self, f: Family, p: &str) -> Vec<(String, u64)> {
-        let events = EVENT_NAMES
-            .iter()
-            .filter(|(_, _, only)| only.is_none_or(|o| o == f))
-            .map(|(e, n, _)| (format!("{p}{n}"), self.get_in(f, *e)));
-        let drops = self
-            .drops_in(f)
-            .into_iter()
-            .map(|(k, n)| (format!("{p}drop.{k}"), n));
-        events.chain(drops).collect()
+impl Family {
+    /// The `family` label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Dhcpv4 => "dhcpv4",
+            Family::Dhcpv6 => "dhcpv6",
+        }
     }
 }
 
@@ -219,24 +268,35 @@ mod tests {
         c.count_in(Family::Dhcpv6, Event::Reply);
         c.drop_packet("truncated");
         c.drop_packet("truncated");
-        c.drop_packet("bad-op");
+        c.drop_packet("bad_op");
         c.drop_in(Family::Dhcpv6, "oversize");
         c.hook_fallback("flow-select", "trap");
         assert_eq!(c.get(Event::Offer), 2);
         assert_eq!(c.get_in(Family::Dhcpv6, Event::Offer), 0);
         assert_eq!(c.drops().values().sum::<u64>(), 3);
-        let dump: Vec<String> = c
-            .snapshot()
+        c.silent_in(Family::Dhcpv4, "pool_exhausted");
+        let mut m = Metrics::new();
+        c.collect(&mut m);
+        let want = "dhcp_events_total{family=dhcpv4,event=offer}=2 \
+            dhcp_dropped_total{family=dhcpv4,reason=bad_op}=1 \
+            dhcp_dropped_total{family=dhcpv4,reason=truncated}=2 \
+            dhcp_unanswered_total{family=dhcpv4,reason=pool_exhausted}=1 \
+            dhcp_events_total{family=dhcpv6,event=received}=2 \
+            dhcp_events_total{family=dhcpv6,event=reply}=1 \
+            dhcp_dropped_total{family=dhcpv6,reason=oversize}=1 \
+            hook_fallbacks_total{hook=flow-select,reason=trap}=1";
+        assert_eq!(m.log_line(), want);
+        // Event names exist only in their family.
+        assert_eq!(
+            m.value(
+                "dhcp_events_total",
+                &[("family", "dhcpv6"), ("event", "offer")]
+            ),
+            0
+        );
+        assert!(m.samples().iter().all(|s| s
+            .labels
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let want = "received=0 offer=2 ack=0 inform_ack=0 nak=0 bootp_reply=0 release=0 \
-            decline=0 commit_failed=0 send_failed=0 auto_provisioned=0 expression_failed=0 \
-            option_truncated=0 drop.bad-op=1 drop.truncated=2 hook_fallback.flow-select.trap=1 \
-            dhcpv6.received=2 dhcpv6.advertise=0 dhcpv6.reply=1 dhcpv6.rapid_commit=0 \
-            dhcpv6.release=0 dhcpv6.decline=0 dhcpv6.commit_failed=0 dhcpv6.send_failed=0 \
-            dhcpv6.auto_provisioned=0 dhcpv6.expression_failed=0 dhcpv6.encode_failed=0 \
-            dhcpv6.drop.oversize=1";
-        assert_eq!(dump.join(" "), want);
+            .all(|(k, _)| crate::metrics::is_snake_case(k))));
     }
 }

@@ -104,7 +104,7 @@ impl EventSink {
         let _g = span.enter();
         match snap.hooks.mem_event(event) {
             None => {
-                self.counters.hook_fallback("mem-event", "no-handler");
+                self.counters.hook_fallback("mem-event", "no_handler");
                 debug!("no mem-event plugin; event ignored");
                 Err(EventError::NoHandler)
             }

@@ -18,6 +18,7 @@ pub mod dhcpv4;
 pub mod dhcpv6;
 pub mod events;
 pub mod leases;
+pub mod metrics;
 pub mod runtime;
 pub mod shared;
 pub mod tod;

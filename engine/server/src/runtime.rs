@@ -338,20 +338,58 @@ impl Server {
     /// Logs every counter at info level: the shared counters, each
     /// component's own, the plugin hooks'.
     pub fn log_counters(&self) {
-        let mut own = Vec::new();
-        for c in &self.components {
-            c.metrics(&mut own);
-        }
-        let line = self
-            .counters
-            .snapshot()
-            .into_iter()
-            .chain(own)
-            .chain(self.config.load().hooks.counters())
-            .filter(|(_, v)| *v > 0)
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let line = self.metrics().log_line();
         info!(counters = %line, "counters");
+    }
+
+    /// Every counter and gauge of the server: the shared counters, each
+    /// component's own, the store's group commit and the plugins'.
+    pub fn metrics(&self) -> crate::metrics::Metrics {
+        let mut m = crate::metrics::Metrics::new();
+        self.counters.collect(&mut m);
+        for c in &self.components {
+            c.metrics(&mut m);
+        }
+        let g = self.committer.stats();
+        m.counter("store_commit_groups_total", &[], g.groups);
+        m.counter("store_commit_batches_total", &[], g.batches);
+        m.counter("store_committed_mutations_total", &[], g.mutations);
+        m.gauge("store_commit_largest_group", &[], g.max_group);
+        m.counter(
+            "store_commit_failures_total",
+            &[("reason", "failed")],
+            g.failures,
+        );
+        m.counter(
+            "store_commit_failures_total",
+            &[("reason", "retried_one_by_one")],
+            g.fallbacks,
+        );
+        m.counter(
+            "store_commit_failures_total",
+            &[("reason", "rejected")],
+            g.rejected,
+        );
+        m.counter(
+            "store_commit_failures_total",
+            &[("reason", "dropped")],
+            g.dropped,
+        );
+        m.gauge(
+            "store_commit_longest_us",
+            &[],
+            u64::try_from(g.max_commit.as_micros()).unwrap_or(u64::MAX),
+        );
+        for (name, v) in self.config.load().hooks.counters() {
+            // `plugin.<name>.<counter>`, as the plugin host names them.
+            let mut parts = name.splitn(3, '.');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("plugin"), Some(plugin), Some(what)) => {
+                    m.counter("plugin_total", &[("plugin", plugin), ("counter", what)], v)
+                }
+                _ => m.counter("plugin_total", &[("counter", &name)], v),
+            }
+        }
+        m
     }
 }

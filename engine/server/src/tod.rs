@@ -228,17 +228,18 @@ impl Component for Tod {
             .collect()
     }
 
-    fn metrics(&self, out: &mut Vec<(String, u64)>) {
+    fn metrics(&self, m: &mut crate::metrics::Metrics) {
         let c = &self.counters;
-        for (name, v) in [
-            ("tod.udp_requests", &c.udp),
-            ("tod.tcp_requests", &c.tcp),
-            ("tod.drop.busy", &c.busy),
-            ("tod.drop.write_timeout", &c.timeout),
-            ("tod.drop.send_failed", &c.send_failed),
-            ("tod.drop.receive_failed", &c.receive_failed),
+        let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        m.counter("tod_requests_total", &[("transport", "udp")], v(&c.udp));
+        m.counter("tod_requests_total", &[("transport", "tcp")], v(&c.tcp));
+        for (reason, a) in [
+            ("busy", &c.busy),
+            ("write_timeout", &c.timeout),
+            ("send_failed", &c.send_failed),
+            ("receive_failed", &c.receive_failed),
         ] {
-            out.push((name.to_string(), v.load(Ordering::Relaxed)));
+            m.counter("tod_dropped_total", &[("reason", reason)], v(a));
         }
     }
 }
@@ -307,12 +308,10 @@ mod tests {
         );
     }
 
-    fn metric(t: &Tod, name: &str) -> u64 {
-        let mut out = Vec::new();
-        t.metrics(&mut out);
-        out.into_iter()
-            .find(|(n, _)| n == name)
-            .map_or(0, |(_, v)| v)
+    fn metric(t: &Tod, name: &str, label: (&str, &str)) -> u64 {
+        let mut m = crate::metrics::Metrics::new();
+        t.metrics(&mut m);
+        m.value(name, &[label])
     }
 
     #[test]
@@ -379,9 +378,12 @@ mod tests {
             "the slot is given back when a connection ends"
         );
         stop_tx.send(true).unwrap();
-        assert_eq!(metric(&tod, "tod.udp_requests"), 3);
-        assert_eq!(metric(&tod, "tod.tcp_requests"), 2);
-        assert_eq!(metric(&tod, "tod.drop.busy"), 1);
-        assert_eq!(metric(&tod, "tod.drop.send_failed"), 0);
+        assert_eq!(metric(&tod, "tod_requests_total", ("transport", "udp")), 3);
+        assert_eq!(metric(&tod, "tod_requests_total", ("transport", "tcp")), 2);
+        assert_eq!(metric(&tod, "tod_dropped_total", ("reason", "busy")), 1);
+        assert_eq!(
+            metric(&tod, "tod_dropped_total", ("reason", "send_failed")),
+            0
+        );
     }
 }

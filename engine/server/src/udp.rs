@@ -170,7 +170,7 @@ fn act<S: Service>(
 ) {
     match outcome {
         Outcome::Drop(reason) => svc.counters().drop_in(S::FAMILY, reason),
-        Outcome::Silent(_) => {}
+        Outcome::Silent(reason) => svc.counters().silent_in(S::FAMILY, reason),
         Outcome::Commit(m) => committer.submit_nowait(m),
         Outcome::Reply {
             packet,

@@ -189,5 +189,8 @@ fn a_no_response_policy_silences_both_families() {
         .server
         .dhcpv6()
         .handle(&solicit, src, &mut Trace::disabled());
-    assert!(matches!(out, Outcome6::Silent("no_response")), "{out:?}");
+    assert!(
+        matches!(out, Outcome6::Silent("no_response_policy")),
+        "{out:?}"
+    );
 }

@@ -567,8 +567,15 @@ fn decline_quarantines_release_frees_confirm_checks_link() {
     assert_eq!(v6(&e).counters.get_in(Family::Dhcpv6, Event::Decline), 1);
     // One counter set: the DHCPv6 DECLINE is not a DHCPv4 one.
     assert_eq!(e.server.counters().get(Event::Decline), 0);
-    let dump = e.server.counters().snapshot();
-    assert!(dump.contains(&("dhcpv6.decline".to_string(), 1)));
+    let mut m = headend_server::metrics::Metrics::new();
+    e.server.counters().collect(&mut m);
+    assert_eq!(
+        m.value(
+            "dhcp_events_total",
+            &[("family", "dhcpv6"), ("event", "decline")]
+        ),
+        1
+    );
     // A new SOLICIT from the same eUE does not get the declined address.
     let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, false));
     let adv = unwrap_relay(&adv);
@@ -702,11 +709,12 @@ fn bad_input_is_dropped_and_counted_never_a_panic() {
 fn bindings_gauge_counts_the_table() {
     let e = env();
     let gauge = |e: &Env| {
-        v6(e)
-            .gauges()
-            .into_iter()
-            .find(|(k, _)| k == "dhcpv6.bindings")
-            .map(|(_, n)| n)
+        let mut m = headend_server::metrics::Metrics::new();
+        headend_server::component::Component::metrics(v6(e).as_ref(), &mut m);
+        m.samples()
+            .iter()
+            .find(|s| s.name == "leases_active")
+            .map(|s| s.value)
     };
     assert_eq!(gauge(&e), Some(0));
     let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, false));

@@ -215,6 +215,6 @@ fn no_plugin_or_a_failing_plugin_ignores_the_event_and_counts_it() {
     assert!(matches!(err, EventError::Plugin(_)), "{err:?}");
     assert!(f.accounts.get("00:10:95:0e:00:01").is_none());
     let fb = f.counters.hook_fallbacks();
-    assert_eq!(fb.get(&("mem-event", "no-handler".to_string())), Some(&1));
+    assert_eq!(fb.get(&("mem-event", "no_handler".to_string())), Some(&1));
     assert_eq!(fb.get(&("mem-event", "deadline".to_string())), Some(&1));
 }

@@ -767,7 +767,7 @@ impl FileService {
             Some(g) => g.generate(req)?,
             None => match snap.hooks.config_file(name, req) {
                 Some(Ok(f)) => f,
-                Some(Err(e)) if e.kind == "breaker-open" => {
+                Some(Err(e)) if e.kind == "breaker_open" => {
                     return Err(GenerateError::Unavailable(e.to_string()).into())
                 }
                 Some(Err(e)) => return Err(GenerateError::Failed(e.to_string()).into()),

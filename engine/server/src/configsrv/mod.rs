@@ -179,4 +179,47 @@ impl Component for ConfigServer {
     fn apply(&self, _now: &Arc<Snapshot>) {
         self.files.reloaded();
     }
+
+    fn metrics(&self, m: &mut crate::metrics::Metrics) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = self.tftp.stats();
+        for (what, v) in [
+            ("request", &t.requests),
+            ("download", &t.downloads),
+            ("upload", &t.uploads),
+            ("failed", &t.failed),
+            ("retransmit", &t.retransmits),
+            ("duplicate_ack", &t.duplicate_acks),
+        ] {
+            m.counter("tftp_events_total", &[("event", what)], v.load(Relaxed));
+        }
+        let h = self.http.stats();
+        m.counter(
+            "http_responses_total",
+            &[("result", "ok")],
+            h.ok.load(Relaxed),
+        );
+        m.counter(
+            "http_responses_total",
+            &[("result", "error")],
+            h.errors.load(Relaxed),
+        );
+        let f = self.files.stats();
+        m.counter(
+            "config_files_generated_total",
+            &[],
+            f.generated.load(Relaxed),
+        );
+        m.counter(
+            "config_file_cache_hits_total",
+            &[],
+            f.cache_hits.load(Relaxed),
+        );
+        m.gauge("config_files_cached", &[], self.files.cached() as u64);
+        m.gauge(
+            "config_transfers_active",
+            &[],
+            self.active_transfers() as u64,
+        );
+    }
 }

@@ -84,4 +84,26 @@ impl Component for Dhcpv4 {
     fn tick(&self) {
         self.sweep();
     }
+
+    fn metrics(&self, m: &mut crate::metrics::Metrics) {
+        let st = self.leases.lock().stats(self.now());
+        let v4 = ("family", "dhcpv4");
+        for (state, n) in [
+            ("active", st.active),
+            ("offered", st.offered),
+            ("declined", st.declined),
+            ("released", st.released),
+            ("expired", st.expired),
+        ] {
+            m.gauge("leases", &[v4, ("state", state)], n);
+        }
+        m.gauge("leases_active", &[v4], st.active);
+        for p in &st.pools {
+            let pool = ("pool", p.name.as_str());
+            m.gauge("pool_addresses", &[pool, ("state", "size")], p.size);
+            m.gauge("pool_addresses", &[pool, ("state", "blocked")], p.blocked);
+            m.gauge("pool_addresses", &[pool, ("state", "used")], p.used);
+            m.gauge("pool_addresses", &[pool, ("state", "free")], p.free);
+        }
+    }
 }

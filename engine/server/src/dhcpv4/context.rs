@@ -66,7 +66,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     let client = match &client_id {
         Some(c) => ClientKey(c.clone()),
         None if !hw.is_empty() => ClientKey::from_hardware(pkt.htype, hw),
-        None => return Err("no-client-identifier"),
+        None => return Err("no_client_identifier"),
     };
     let mac = hex_colon(hw);
     let account_id = if pkt.htype == 1 && hw.len() == 6 {

@@ -158,15 +158,15 @@ impl Dhcpv4 {
             }
         };
         if pkt.op != 1 {
-            return Outcome::Drop("not-bootrequest");
+            return Outcome::Drop("not_bootrequest");
         }
         let snap = self.config.load_full();
         let Some(d4) = snap.dhcpv4.as_ref() else {
-            return Outcome::Drop("dhcpv4-disabled");
+            return Outcome::Drop("dhcpv4_disabled");
         };
         let mtype = pkt.message_type();
         if mtype.is_none() && !(d4.bootp && pkt.is_bootp()) {
-            return Outcome::Drop("no-message-type");
+            return Outcome::Drop("no_message_type");
         }
         let now = self.now();
         let dev = match context::device(&snap, &pkt) {
@@ -199,7 +199,7 @@ impl Dhcpv4 {
             Some(MessageType::Release) => cx.release(trace),
             Some(MessageType::Inform) => cx.inform(trace),
             None => cx.bootp(trace),
-            Some(_) => Outcome::Drop("not-client-message"),
+            Some(_) => Outcome::Drop("not_client_message"),
         };
         match &outcome {
             Outcome::Drop(r) | Outcome::Silent(r) => debug!(reason = r, "no reply"),
@@ -412,7 +412,7 @@ impl Cx<'_> {
                 for p in problems {
                     self.svc
                         .counters
-                        .hook_fallback("flow-select", "unusable-value");
+                        .hook_fallback("flow-select", "unusable_value");
                     warn!(problem = %p, "flow-select decision value not usable");
                 }
             }
@@ -590,14 +590,14 @@ impl Cx<'_> {
             (f.binding.ip, self.pool_of(f.binding.ip).cloned())
         } else {
             let Some(pool) = self.choose_pool(trace) else {
-                return Outcome::Silent("no-pool");
+                return Outcome::Silent("no_pool_for_network");
             };
             // The hold is adjusted below to a policy's offer-hold, or released
             // if policy says not to answer.
             let picked = self.pick_and_hold(&pool, self.pkt.options.requested_ip());
             let Some(ip) = picked else {
                 warn!(pool = %pool.name, "pool exhausted");
-                return Outcome::Silent("pool-exhausted");
+                return Outcome::Silent("pool_exhausted");
             };
             (ip, Some(pool))
         };
@@ -616,7 +616,7 @@ impl Cx<'_> {
                     .lock()
                     .hold_offer(ip, &self.dev.client, self.now);
             }
-            return Outcome::Silent("no-response-policy");
+            return Outcome::Silent("no_response_policy");
         }
         let times = self.lease_times(pool.as_ref(), &control);
         let hold = control.offer_hold.unwrap_or(self.d4.offer_hold);
@@ -709,10 +709,10 @@ impl Cx<'_> {
                         )
                     });
                 }
-                return Outcome::Silent("selected-other-server");
+                return Outcome::Silent("selected_other_server");
             }
             let Some(ip) = requested.or((!ciaddr.is_unspecified()).then_some(ciaddr)) else {
-                return Outcome::Drop("request-without-address");
+                return Outcome::Drop("request_without_address");
             };
             self.classify(trace);
             // Our offer of this address is consumed by this REQUEST: ACKed
@@ -739,7 +739,7 @@ impl Cx<'_> {
         if ciaddr.is_unspecified() {
             // INIT-REBOOT.
             let Some(ip) = requested else {
-                return Outcome::Drop("request-without-address");
+                return Outcome::Drop("request_without_address");
             };
             if !self.on_network(ip) {
                 return self.nak("requested address is not on the client's network", trace);
@@ -761,7 +761,7 @@ impl Cx<'_> {
                     // must start over (RFC 2131 §4.3.2 leaves "silent" to non-authoritative servers).
                     self.nak("no binding for this client and address", trace)
                 }
-                _ => Outcome::Silent("init-reboot-unknown-client"),
+                _ => Outcome::Silent("init_reboot_unknown_client"),
             }
         } else {
             // RENEWING or REBINDING.
@@ -778,7 +778,7 @@ impl Cx<'_> {
                 None if self.d4.authoritative && self.pool_of(ciaddr).is_some() => {
                     self.nak("no lease for this address", trace)
                 }
-                None => Outcome::Silent("renew-unknown-lease"),
+                None => Outcome::Silent("renew_unknown_lease"),
             }
         }
     }
@@ -838,7 +838,7 @@ impl Cx<'_> {
         };
         let control = options.control();
         if control.no_response {
-            return Outcome::Silent("no-response-policy");
+            return Outcome::Silent("no_response_policy");
         }
         let times = self.lease_times(pool.as_ref(), &control);
         let hostname = self
@@ -890,10 +890,10 @@ impl Cx<'_> {
             .server_id()
             .is_some_and(|s| s != self.server_id)
         {
-            return Outcome::Silent("decline-for-other-server");
+            return Outcome::Silent("decline_for_other_server");
         }
         let Some(ip) = self.pkt.options.requested_ip() else {
-            return Outcome::Drop("decline-without-address");
+            return Outcome::Drop("decline_without_address");
         };
         let rec =
             self.svc
@@ -908,7 +908,7 @@ impl Cx<'_> {
                 trace.note(|| format!("{ip} quarantined for {} s", self.d4.decline_hold));
                 Outcome::Commit(vec![Mutation::PutLease4(r)])
             }
-            None => Outcome::Silent("decline-unknown-binding"),
+            None => Outcome::Silent("decline_unknown_binding"),
         }
     }
 
@@ -919,7 +919,7 @@ impl Cx<'_> {
             .server_id()
             .is_some_and(|s| s != self.server_id)
         {
-            return Outcome::Silent("release-for-other-server");
+            return Outcome::Silent("release_for_other_server");
         }
         let ip = self.pkt.ciaddr;
         let rec = self
@@ -934,7 +934,7 @@ impl Cx<'_> {
                 trace.note(|| format!("{ip} released"));
                 Outcome::Commit(vec![Mutation::PutLease4(r)])
             }
-            None => Outcome::Silent("release-unknown-binding"),
+            None => Outcome::Silent("release_unknown_binding"),
         }
     }
 
@@ -949,7 +949,7 @@ impl Cx<'_> {
         });
         let options = self.options(pool.as_ref(), None, None, 0, trace);
         if options.control().no_response {
-            return Outcome::Silent("no-response-policy");
+            return Outcome::Silent("no_response_policy");
         }
         // RFC 2131 §4.3.5: no lease time, yiaddr zero.
         let packet = match self.build(
@@ -980,17 +980,17 @@ impl Cx<'_> {
             (f.binding.ip, self.pool_of(f.binding.ip).cloned())
         } else {
             let Some(pool) = self.choose_pool(trace) else {
-                return Outcome::Silent("no-pool");
+                return Outcome::Silent("no_pool_for_network");
             };
             let picked = self.pick_and_hold(&pool, None);
             let Some(ip) = picked else {
-                return Outcome::Silent("pool-exhausted");
+                return Outcome::Silent("pool_exhausted");
             };
             (ip, Some(pool))
         };
         let options = self.options(pool.as_ref(), fixed.as_ref(), Some(ip), u32::MAX, trace);
         if options.control().no_response {
-            return Outcome::Silent("no-response-policy");
+            return Outcome::Silent("no_response_policy");
         }
         let packet = match self.build(None, ip, &options, None, pool.as_ref(), trace) {
             Ok(p) => p,

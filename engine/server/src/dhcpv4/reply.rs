@@ -160,13 +160,13 @@ pub fn build(
             Ok(bytes) => return Ok((bytes, dropped)),
             Err(EncodeError::TooLarge { limit }) => {
                 let Some((c, _)) = (!optional.is_empty()).then(|| optional.remove(0)) else {
-                    return Err("reply-too-large");
+                    return Err("reply_too_large");
                 };
                 trace.note(|| format!("option {c} dropped: the reply must fit {limit} octets"));
                 b.remove_option(c);
                 dropped += 1;
             }
-            Err(_) => return Err("reply-encode-error"),
+            Err(_) => return Err("reply_encode_error"),
         }
     }
 }

@@ -71,7 +71,11 @@ impl Component for Dhcpv6 {
         self.sweep();
     }
 
-    fn metrics(&self, out: &mut Vec<(String, u64)>) {
-        out.extend(self.gauges());
+    fn metrics(&self, m: &mut crate::metrics::Metrics) {
+        m.gauge(
+            "leases_active",
+            &[("family", "dhcpv6")],
+            self.leases.lock().len() as u64,
+        );
     }
 }

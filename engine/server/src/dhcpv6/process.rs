@@ -260,10 +260,6 @@ impl Dhcpv6 {
     /// Gauges of the binding table as `name value` pairs (`dhcpv6.bindings`:
     /// every IA_NA/IA_PD binding held in memory, any state); the counters
     /// are in the server-wide [`Counters::snapshot`].
-    pub fn gauges(&self) -> Vec<(String, u64)> {
-        vec![("dhcpv6.bindings".into(), self.leases.lock().len() as u64)]
-    }
-
     fn count(&self, e: Event) {
         self.counters.count_in(Family::Dhcpv6, e);
     }
@@ -412,7 +408,7 @@ impl Dhcpv6 {
         };
         cx.classify(trace);
         if cx.no_response(trace) {
-            let out = Outcome6::Silent("no_response");
+            let out = Outcome6::Silent("no_response_policy");
             if let Some(tl) = self.timeline.get() {
                 cx.record_steps(tl, mtype, &out);
             }
@@ -1244,7 +1240,7 @@ impl Cx<'_> {
                     // An IPv4 (or empty) server cannot go in sub-option 3.
                     self.svc
                         .counters
-                        .hook_fallback("flow-select", "unusable-value");
+                        .hook_fallback("flow-select", "unusable_value");
                     warn!(server = ?f.provisioning_server, "flow decision's provisioning server not usable in CCCv6; configured one used");
                 }
                 d6.provisioning_server.as_ref().and_then(prov_server_v6)
