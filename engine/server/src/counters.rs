@@ -1,9 +1,9 @@
 //! Per-reason counters: every packet dropped, every failed expression and
 //! every reply is counted, so an operator can see what the server refused
 //! and why without reading logs. One set serves the whole server: DHCPv4
-//! (with the config server's drops and the hook fallbacks) and DHCPv6 count
-//! the same [`Event`]s, each in its own [`Family`], dumped as `<name>` and
-//! `dhcpv6.<name>`.
+//! (with the config server's drops and the hook fallbacks), DHCPv6 and the
+//! syslog receiver count the same [`Event`]s, each in its own [`Family`],
+//! dumped as `<name>`, `dhcpv6.<name>` and `syslog.<name>`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +18,11 @@ pub enum Family {
     Dhcpv4,
     /// DHCPv6: names prefixed with `dhcpv6.`.
     Dhcpv6,
+    /// The syslog management-event receiver: names prefixed with `syslog.`.
+    Syslog,
 }
 
-const FAMILIES: usize = Family::Dhcpv6 as usize + 1;
+const FAMILIES: usize = Family::Syslog as usize + 1;
 
 /// Events counted on the hot path (fixed set: one atomic each per family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,17 +62,28 @@ pub enum Event {
     OptionTruncated,
     /// DHCPv6 replies whose CableLabs options could not be encoded (left out).
     EncodeFailed,
+    /// Syslog messages with an event id handed to the mem-event hook.
+    MemEvent,
+    /// Syslog messages without an event id (recorded, not handed to the hook).
+    NoEventId,
+    /// Syslog messages tied to no device (no MAC in them, no lease on the source).
+    Unresolved,
 }
 
-const EVENTS: usize = Event::EncodeFailed as usize + 1;
+const EVENTS: usize = Event::Unresolved as usize + 1;
 
-const V4: Option<Family> = Some(Family::Dhcpv4);
-const V6: Option<Family> = Some(Family::Dhcpv6);
+const V4: &[Family] = &[Family::Dhcpv4];
+const V6: &[Family] = &[Family::Dhcpv6];
+const DHCP: &[Family] = &[Family::Dhcpv4, Family::Dhcpv6];
+const SYSLOG: &[Family] = &[Family::Syslog];
 
-/// Every event, its name in dumps and the one family that has it (`None`:
-/// both), in dump order.
-const EVENT_NAMES: [(Event, &str, Option<Family>); EVENTS] = [
-    (Event::Received, "received", None),
+/// Every event, its name in dumps and the families that have it, in dump order.
+const EVENT_NAMES: [(Event, &str, &[Family]); EVENTS] = [
+    (
+        Event::Received,
+        "received",
+        &[Family::Dhcpv4, Family::Dhcpv6, Family::Syslog],
+    ),
     (Event::Offer, "offer", V4),
     (Event::Ack, "ack", V4),
     (Event::InformAck, "inform_ack", V4),
@@ -79,14 +92,17 @@ const EVENT_NAMES: [(Event, &str, Option<Family>); EVENTS] = [
     (Event::Advertise, "advertise", V6),
     (Event::Reply, "reply", V6),
     (Event::RapidCommit, "rapid_commit", V6),
-    (Event::Release, "release", None),
-    (Event::Decline, "decline", None),
-    (Event::CommitFailed, "commit_failed", None),
-    (Event::SendFailed, "send_failed", None),
-    (Event::AutoProvisioned, "auto_provisioned", None),
-    (Event::ExpressionFailed, "expression_failed", None),
+    (Event::Release, "release", DHCP),
+    (Event::Decline, "decline", DHCP),
+    (Event::CommitFailed, "commit_failed", DHCP),
+    (Event::SendFailed, "send_failed", DHCP),
+    (Event::AutoProvisioned, "auto_provisioned", DHCP),
+    (Event::ExpressionFailed, "expression_failed", DHCP),
     (Event::OptionTruncated, "option_truncated", V4),
     (Event::EncodeFailed, "encode_failed", V6),
+    (Event::MemEvent, "mem_event", SYSLOG),
+    (Event::NoEventId, "no_event_id", SYSLOG),
+    (Event::Unresolved, "unresolved", SYSLOG),
 ];
 
 /// All counters of one server.
@@ -180,7 +196,7 @@ impl Counters {
 
     /// Every counter as `name value` pairs: DHCPv4 events, `drop.<reason>`,
     /// `hook_fallback.<hook>.<kind>`, then DHCPv6 events and drops prefixed
-    /// `dhcpv6.`.
+    /// `dhcpv6.`, then the syslog receiver's prefixed `syslog.`.
     pub fn snapshot(&self) -> Vec<(String, u64)> {
         let mut v = self.family_snapshot(Family::Dhcpv4, "");
         v.extend(
@@ -189,13 +205,14 @@ impl Counters {
                 .map(|((h, k), n)| (format!("hook_fallback.{h}.{k}"), n)),
         );
         v.extend(self.family_snapshot(Family::Dhcpv6, "dhcpv6."));
+        v.extend(self.family_snapshot(Family::Syslog, "syslog."));
         v
     }
 
     fn family_snapshot(&self, f: Family, p: &str) -> Vec<(String, u64)> {
         let events = EVENT_NAMES
             .iter()
-            .filter(|(_, _, only)| only.is_none_or(|o| o == f))
+            .filter(|(_, _, families)| families.contains(&f))
             .map(|(e, n, _)| (format!("{p}{n}"), self.get_in(f, *e)));
         let drops = self
             .drops_in(f)
@@ -222,6 +239,8 @@ mod tests {
         c.drop_packet("bad-op");
         c.drop_in(Family::Dhcpv6, "oversize");
         c.hook_fallback("flow-select", "trap");
+        c.count_in(Family::Syslog, Event::Received);
+        c.drop_in(Family::Syslog, "rate-limited");
         assert_eq!(c.get(Event::Offer), 2);
         assert_eq!(c.get_in(Family::Dhcpv6, Event::Offer), 0);
         assert_eq!(c.drops().values().sum::<u64>(), 3);
@@ -236,7 +255,8 @@ mod tests {
             dhcpv6.received=2 dhcpv6.advertise=0 dhcpv6.reply=1 dhcpv6.rapid_commit=0 \
             dhcpv6.release=0 dhcpv6.decline=0 dhcpv6.commit_failed=0 dhcpv6.send_failed=0 \
             dhcpv6.auto_provisioned=0 dhcpv6.expression_failed=0 dhcpv6.encode_failed=0 \
-            dhcpv6.drop.oversize=1";
+            dhcpv6.drop.oversize=1 syslog.received=1 syslog.mem_event=0 syslog.no_event_id=0 \
+            syslog.unresolved=0 syslog.drop.rate-limited=1";
         assert_eq!(dump.join(" "), want);
     }
 }

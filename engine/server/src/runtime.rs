@@ -1,6 +1,6 @@
 //! The running server: opens the store, loads every account into memory,
 //! builds the protocol servers (each a [`Component`]: DHCPv4, DHCPv6, the
-//! TFTP/HTTP config server) from the shared state, starts them, ticks them,
+//! TFTP/HTTP config server, RFC 868 Time, the syslog receiver) from the shared state, starts them, ticks them,
 //! collects their counters and keeps the configuration current.
 //!
 //! Rolling reload: `SIGHUP` (or [`Server::reload`]) loads and validates the
@@ -46,6 +46,7 @@ pub struct Server {
     dhcpv4: Arc<Dhcpv4>,
     dhcpv6: Arc<Dhcpv6>,
     configsrv: Arc<ConfigServer>,
+    syslog: Arc<crate::syslog::Syslog>,
     /// Every protocol server, in start order (the three above among them).
     components: Vec<Arc<dyn Component>>,
     events: Arc<crate::events::EventSink>,
@@ -101,18 +102,21 @@ impl Server {
             counters: counters.clone(),
             clock,
             devices: Arc::default(),
+            events: events.clone(),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
         // server resolves through, so they are built first.
         let dhcpv4 = Dhcpv4::open(&shared)?;
         let dhcpv6 = Dhcpv6::open(&shared)?;
         let configsrv = ConfigServer::open(&shared);
+        let syslog = crate::syslog::Syslog::open(&shared);
         // Every protocol server, in start order.
         let components: Vec<Arc<dyn Component>> = vec![
             dhcpv4.clone(),
             dhcpv6.clone(),
             configsrv.clone(),
             crate::tod::Tod::open(&shared),
+            syslog.clone(),
             // a new component: one line here
         ];
         info!(
@@ -129,6 +133,7 @@ impl Server {
             dhcpv4,
             dhcpv6,
             configsrv,
+            syslog,
             components,
             events,
             counters,
@@ -162,6 +167,11 @@ impl Server {
     /// The TFTP/HTTP config server (generators, transfer log, `resolve_file`).
     pub fn config_server(&self) -> &Arc<ConfigServer> {
         &self.configsrv
+    }
+
+    /// The syslog management-event receiver (recent events per device).
+    pub fn syslog(&self) -> &Arc<crate::syslog::Syslog> {
+        &self.syslog
     }
 
     /// Hands a management event to the mem-event plugin and applies its
