@@ -306,6 +306,29 @@ impl Syslog {
     }
 }
 
+/// The receive buffer asked for each syslog socket.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// A non-blocking UDP socket on `addr`; an IPv6 one takes IPv6 only, so
+/// `"0.0.0.0:514"` and `"[::]:514"` can both be listed.
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    // Room for a burst while the receiving task is busy (best effort: the
+    // kernel caps it at net.core.rmem_max), so the kernel drops less of a
+    // well-behaved sender's traffic during another sender's flood.
+    let _ = sock.set_recv_buffer_size(RECEIVE_BUFFER);
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}
+
 impl Component for Syslog {
     fn name(&self) -> &'static str {
         "syslog"
@@ -318,9 +341,7 @@ impl Component for Syslog {
         };
         let (tx, mut rx) = mpsc::channel::<Inbound>(s.queue.max(1));
         for addr in &s.listen {
-            let std_sock = std::net::UdpSocket::bind(addr)?;
-            std_sock.set_nonblocking(true)?;
-            let sock = UdpSocket::from_std(std_sock)?;
+            let sock = UdpSocket::from_std(bind(*addr)?)?;
             started.bound.push(sock.local_addr()?);
             let task = self.clone().receive(sock, tx.clone(), ctx.stop.clone());
             started.tasks.push(tokio::spawn(async move {
