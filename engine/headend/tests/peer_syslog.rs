@@ -235,7 +235,7 @@ fn logger_events_are_tied_to_leased_devices_and_drive_the_mem_events_plugin() {
         &ns,
         &proc,
         &mta_ip,
-        &["--rfc3164", "-t", "MTA[PACKETCABLE]", "-p", "local0.err"],
+        &["--rfc3164", "-t", "MTA[PACKETCABLE]", "-p", "local0.notice"],
         "<4000950200> provisioning complete: pass",
     );
     // eUE-24 from the eUE: RFC 5424 over IPv6, from its lease, id as MSGID.
@@ -292,7 +292,7 @@ fn logger_events_are_tied_to_leased_devices_and_drive_the_mem_events_plugin() {
     for (mac, level, id, text) in [
         (
             MTA,
-            "major",
+            "warning",
             "4491/4000950200",
             "provisioning complete: pass",
         ),
@@ -320,6 +320,47 @@ fn logger_events_are_tied_to_leased_devices_and_drive_the_mem_events_plugin() {
     );
     let jailed = dora(&ns, &proc, MTA);
     assert!(jailed.starts_with("127.0.9."), "{jailed}");
+
+    // The timelines, asked of the running server (`headend device show`):
+    // each event is its device's step eUE-24, after its DHCP steps, with how
+    // it was tied; the eMTA is stuck at its last failure.
+    let show = |mac: &str| {
+        let out = Command::new(HEADEND)
+            .args(["device", "show", "--config"])
+            .arg(&config)
+            .args(["--mac", mac])
+            .output()
+            .unwrap();
+        let text = ok("device show", out, &proc);
+        let steps: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(str::to_string)
+            .collect();
+        (text, steps)
+    };
+    let (text, steps) = show(EUE);
+    eprintln!("{text}");
+    assert_eq!(
+        steps,
+        ["eUE-1", "eUE-2", "eUE-3", "eUE-4", "eUE-24", "eUE-24"],
+        "{text}"
+    );
+    assert!(
+        text.contains("0/4000950201 \"provisioning complete: pass\" from ["),
+        "{text}"
+    );
+    assert!(text.contains("tied by the sender's lease"), "{text}");
+    assert!(text.contains("4491/4000950202"), "{text}");
+    assert!(text.contains("tied by the MAC in the message"), "{text}");
+    let (text, steps) = show(MTA);
+    assert_eq!(steps.iter().filter(|s| *s == "eUE-24").count(), 4, "{text}");
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("stuck at eUE-24") && first.contains("config file download failed (2)"),
+        "{text}"
+    );
 
     proc.signal("USR1").unwrap();
     let counters = wait_lines(&proc, &["syslog.received="], 1);

@@ -28,12 +28,6 @@ pub struct SyslogSection {
     /// Decoded messages waiting for the event handler; beyond it they are dropped and counted.
     #[serde(default = "default_queue")]
     pub queue: usize,
-    /// Recent events kept per device (newest last).
-    #[serde(default = "default_recent_per_device")]
-    pub recent_per_device: usize,
-    /// Devices whose recent events are kept (the least recently heard go first).
-    #[serde(default = "default_recent_devices")]
-    pub recent_devices: usize,
 }
 
 fn default_rate() -> u32 {
@@ -47,12 +41,6 @@ fn default_max_sources() -> usize {
 }
 fn default_queue() -> usize {
     1024
-}
-fn default_recent_per_device() -> usize {
-    16
-}
-fn default_recent_devices() -> usize {
-    16_384
 }
 
 /// Validated `[syslog]` settings.
@@ -68,10 +56,6 @@ pub struct SyslogSettings {
     pub max_sources: usize,
     /// Queue between the sockets and the event handler.
     pub queue: usize,
-    /// Recent events per device.
-    pub recent_per_device: usize,
-    /// Devices with recent events.
-    pub recent_devices: usize,
 }
 
 /// Validates `[syslog]`; errors go to the builder.
@@ -115,21 +99,12 @@ pub(crate) fn build(
             "use e.g. max_sources = 65536, queue = 1024",
         );
     }
-    if !(1..=1024).contains(&t.recent_per_device) || !(1..=1 << 22).contains(&t.recent_devices) {
-        b.err(
-            s.span().start,
-            "[syslog] recent_per_device must be 1 to 1024 and recent_devices 1 to 4194304",
-            "use e.g. recent_per_device = 16, recent_devices = 16384",
-        );
-    }
     Some(SyslogSettings {
         listen,
         rate_per_source: t.rate_per_source,
         burst_per_source: t.burst_per_source,
         max_sources: t.max_sources,
         queue: t.queue,
-        recent_per_device: t.recent_per_device,
-        recent_devices: t.recent_devices,
     })
 }
 
@@ -166,23 +141,19 @@ mod tests {
         assert_eq!(s.listen.len(), 2);
         assert_eq!((s.rate_per_source, s.burst_per_source), (20, 50));
         assert_eq!((s.max_sources, s.queue), (65_536, 1024));
-        assert_eq!((s.recent_per_device, s.recent_devices), (16, 16_384));
     }
 
     #[test]
     fn bad_values_name_their_line() {
         let e = load("[syslog]\nlisten = [\"nowhere\"]\n").unwrap_err();
         assert!(e.starts_with("t.toml:4: listen address \"nowhere\""), "{e}");
-        let e =
-            load("[syslog]\nlisten = []\nrate_per_source = 0\nqueue = 0\nrecent_per_device = 0\n")
-                .unwrap_err();
+        let e = load("[syslog]\nlisten = []\nrate_per_source = 0\nqueue = 0\n").unwrap_err();
         assert!(e.contains("[syslog] has no listen address"), "{e}");
         assert!(
             e.contains("rate_per_source and burst_per_source must be"),
             "{e}"
         );
         assert!(e.contains("queue 1 to 1048576"), "{e}");
-        assert!(e.contains("recent_per_device must be"), "{e}");
         let e = load("[syslog]\nlisten = [\"127.0.0.1:514\"]\nport = 514\n").unwrap_err();
         assert!(e.contains("unknown field `port`"), "{e}");
     }

@@ -47,6 +47,7 @@ pub struct Server {
     dhcpv6: Arc<Dhcpv6>,
     configsrv: Arc<ConfigServer>,
     syslog: Arc<crate::syslog::Syslog>,
+    timeline: Arc<crate::shared::timeline::Timeline>,
     /// Every protocol server, in start order (the three above among them).
     components: Vec<Arc<dyn Component>>,
     events: Arc<crate::events::EventSink>,
@@ -95,6 +96,7 @@ impl Server {
             committer.clone(),
             counters.clone(),
         ));
+        let timeline: Arc<crate::shared::timeline::Timeline> = Arc::default();
         let shared = Shared {
             config: config.clone(),
             store: store.clone(),
@@ -103,6 +105,7 @@ impl Server {
             clock,
             devices: Arc::default(),
             events: events.clone(),
+            timeline: timeline.clone(),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
         // server resolves through, so they are built first.
@@ -117,6 +120,7 @@ impl Server {
             configsrv.clone(),
             crate::tod::Tod::open(&shared),
             syslog.clone(),
+            crate::control::Control::open(&shared),
             // a new component: one line here
         ];
         info!(
@@ -134,6 +138,7 @@ impl Server {
             dhcpv6,
             configsrv,
             syslog,
+            timeline,
             components,
             events,
             counters,
@@ -169,9 +174,14 @@ impl Server {
         &self.configsrv
     }
 
-    /// The syslog management-event receiver (recent events per device).
+    /// The syslog management-event receiver.
     pub fn syslog(&self) -> &Arc<crate::syslog::Syslog> {
         &self.syslog
+    }
+
+    /// Every device's provisioning timeline (in memory).
+    pub fn timeline(&self) -> &Arc<crate::shared::timeline::Timeline> {
+        &self.timeline
     }
 
     /// Hands a management event to the mem-event plugin and applies its

@@ -8,7 +8,7 @@ mod graph;
 
 use std::path::Path;
 
-const COMPONENTS: [&str; 5] = ["dhcpv4", "dhcpv6", "configsrv", "tod", "syslog"];
+const COMPONENTS: [&str; 6] = ["dhcpv4", "dhcpv6", "configsrv", "tod", "control", "syslog"];
 
 /// The management-event sink: below the event receivers (syslog, SNMP),
 /// which hand it events through `shared`, and above no component.

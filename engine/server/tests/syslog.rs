@@ -33,7 +33,7 @@ use headend_abi::{
 };
 use headend_model::plugins::{HookError, Hooks};
 use headend_server::counters::{Counters, Event, Family};
-use headend_server::syslog::Syslog;
+use headend_server::shared::timeline::Timeline;
 use headend_store::Store;
 use headend_wire::dhcpv4::{MessageType, Packet};
 
@@ -111,7 +111,7 @@ struct Running {
     dhcp: SocketAddr,
     syslog4: SocketAddr,
     syslog6: SocketAddr,
-    receiver: Arc<Syslog>,
+    timeline: Arc<Timeline>,
     counters: Arc<Counters>,
     hooks: Arc<Recorder>,
     store: Arc<headend_store::MemoryStore>,
@@ -133,7 +133,7 @@ fn start(config: &str, delay: Duration, setup: impl FnOnce(&Bed)) -> Running {
         .set_hook_factory(Arc::new(move |_| Ok(h.clone() as Arc<dyn Hooks>)))
         .unwrap();
     setup(&bed);
-    let receiver = bed.server.syslog().clone();
+    let timeline = bed.server.timeline().clone();
     let counters = bed.server.counters().clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -155,7 +155,7 @@ fn start(config: &str, delay: Duration, setup: impl FnOnce(&Bed)) -> Running {
         dhcp: bound[0],
         syslog4: bound[1],
         syslog6: bound[2],
-        receiver,
+        timeline,
         counters,
         hooks,
         store: bed.store.clone(),
@@ -316,16 +316,39 @@ fn events_are_tied_to_the_leased_device_by_mac_or_address_and_reach_the_hook() {
     assert!(e.device.is_none(), "{e:?}");
     assert_eq!(e.enterprise, 0, "unknown enterprise");
 
-    // Recorded per device, in order, with what the hook did.
-    let recent = srv.receiver.recent(MTA_MAC);
-    assert_eq!(recent.len(), 5, "{recent:?}");
-    assert!(recent
-        .iter()
-        .any(|r| r.event_id.is_none() && r.raw.ends_with("rebooting now")));
-    assert!(recent
-        .iter()
-        .filter(|r| r.event_id.is_some())
-        .all(|r| r.outcome == "1 action(s) applied"));
+    // Recorded in the eMTA's timeline as step eUE-24 (a PacketCable
+    // device), after its DHCP steps, each with how it was tied; critical
+    // and major events as failed; the line without an event id not at all.
+    let tl = srv.timeline.get(MTA_MAC).unwrap();
+    let steps: Vec<&str> = tl.events.iter().map(|e| e.step.as_str()).collect();
+    assert_eq!(
+        steps[..4],
+        ["eUE-1", "eUE-2", "eUE-3", "eUE-4"],
+        "{:#?}",
+        tl.events
+    );
+    let eue24: Vec<_> = tl.events.iter().filter(|e| e.step == "eUE-24").collect();
+    assert_eq!(eue24.len(), 4, "{:#?}", tl.events);
+    let entry = |id: &str| {
+        eue24
+            .iter()
+            .find(|e| e.detail.contains(id))
+            .unwrap_or_else(|| panic!("no eUE-24 for {id}: {eue24:#?}"))
+    };
+    let e = entry("4491/4000950901");
+    assert_eq!(e.outcome, "failed", "severity err = major: {e:?}");
+    assert!(e.detail.contains("tied by the sender's lease"), "{e:?}");
+    assert!(e.detail.contains("mem-event: 1 action(s) applied"), "{e:?}");
+    let e = entry("4491/4000950902");
+    assert_eq!(e.outcome, "ok", "{e:?}");
+    assert!(e.detail.contains("tied by the MAC in the message"), "{e:?}");
+    assert!(entry("4491/73011700")
+        .detail
+        .contains("tied by the MAC in the message"));
+    assert!(entry("4491/82000200")
+        .detail
+        .contains("tied by its MAC and lease"));
+    assert!(tl.events.iter().all(|e| !e.detail.contains("rebooting")));
     // The hook's action is durable: the eMTA's account has the attribute.
     srv.wait("the account attribute is stored", |s| {
         s.store

@@ -8,6 +8,7 @@
 //! `syslog` depend on this module and never on each other.
 
 pub mod device;
+pub mod timeline;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,4 +72,6 @@ pub struct Shared {
     pub devices: Arc<Devices>,
     /// Where management events go (the mem-event plugin hook and its actions).
     pub events: Arc<EventSink>,
+    /// Every device's provisioning timeline.
+    pub timeline: Arc<timeline::Timeline>,
 }

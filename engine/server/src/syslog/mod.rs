@@ -20,20 +20,26 @@
 //!    workers): it ties the message to a device — the MAC in the message
 //!    (its account and the classification the DHCP servers remembered),
 //!    else the source address through the device registry, as the config
-//!    server resolves devices — records it in the device's recent events
-//!    ([`recent`]), and hands a message with an event id to the `mem-event`
-//!    plugin hook through [`crate::events::EventSink`], whose actions apply
-//!    as for any management event. Messages without an event id are
-//!    recorded and counted (`syslog.no_event_id`), not handed to the hook
-//!    (whose rules key on event ids); messages tied to no device are
-//!    counted (`syslog.unresolved`) and still handed to the hook, which
+//!    server resolves devices — hands a message with an event id to the
+//!    `mem-event` plugin hook through [`crate::events::EventSink`], whose
+//!    actions apply as for any management event, and records it in the
+//!    device's provisioning timeline ([`crate::shared::timeline`]): an
+//!    eUE's (PacketCable family) as step `eUE-24` (seed 000 Table 6, "eUE
+//!    sends SYSLOG a notification of provisioning status"), any other
+//!    device's as `syslog` (a cable modem's event log is no numbered step
+//!    of Table 2); `failed` when the event's level is critical or major,
+//!    `ok` otherwise, with the level, enterprise/id, text, sender, how it
+//!    was tied and what the hook did as the detail. Messages without an
+//!    event id are counted (`syslog.no_event_id`) and logged at debug, not
+//!    handed to the hook (whose rules key on event ids) nor put in the
+//!    timeline (they are no management event); messages tied to no device
+//!    are counted (`syslog.unresolved`) and still handed to the hook, which
 //!    sees the source address.
 //!
 //! The MEM message layout itself is UNCONFIRMED (protocol notes 12.4); what
 //! is accepted is documented in [`headend_wire::syslog`].
 
 pub mod limit;
-pub mod recent;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -43,6 +49,7 @@ use headend_abi::{EventLevel, EventTransport, MemEvent, Protocol};
 use headend_model::snapshot::Snapshot;
 use headend_wire::syslog::{decode, mac_string, Level, MemMessage, MAX_DATAGRAM};
 use parking_lot::Mutex;
+use std::fmt::Write as _;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info};
@@ -51,10 +58,23 @@ use crate::accounts::AccountTable;
 use crate::component::{Component, ServerError, StartContext, Started};
 use crate::counters::{Counters, Event, Family};
 use crate::events::{EventError, EventSink};
+use crate::shared::timeline::{Outcome, Role, Step, Timeline};
 use crate::shared::{Clock, ConfigSwap, DeviceContext, DeviceResolver, Devices, Shared};
 
 pub use limit::RateLimiter;
-pub use recent::{Recent, RecentEvent};
+
+/// Bytes of the event text passed on (PKTC-EVENT-MIB text is at most 127;
+/// a longer one is cut, not dropped).
+pub const TEXT_KEPT: usize = 512;
+
+/// `s` cut to at most `max` bytes on a character boundary.
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default().to_string()
+}
 
 /// The PKTC-EVENT-MIB level as the plugin ABI spells it.
 pub fn abi_level(l: Level) -> EventLevel {
@@ -104,6 +124,16 @@ pub enum Tie {
     Lease,
 }
 
+impl Tie {
+    fn describe(self) -> &'static str {
+        match self {
+            Tie::MacAndLease => "by its MAC and lease",
+            Tie::Mac => "by the MAC in the message",
+            Tie::Lease => "by the sender's lease",
+        }
+    }
+}
+
 /// What handling one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handled {
@@ -122,7 +152,7 @@ pub struct Syslog {
     counters: Arc<Counters>,
     clock: Clock,
     limiter: Mutex<RateLimiter>,
-    recent: Recent,
+    timeline: Arc<Timeline>,
 }
 
 impl std::fmt::Debug for Syslog {
@@ -149,16 +179,8 @@ impl Syslog {
                 s.map_or(65_536, |s| s.max_sources),
                 Instant::now(),
             )),
-            recent: Recent::new(
-                s.map_or(16, |s| s.recent_per_device),
-                s.map_or(16_384, |s| s.recent_devices),
-            ),
+            timeline: shared.timeline.clone(),
         })
-    }
-
-    /// The recent events recorded for a device (`aa:bb:cc:dd:ee:ff`), oldest first.
-    pub fn recent(&self, mac: &str) -> Vec<RecentEvent> {
-        self.recent.of(mac)
     }
 
     /// Admission of one datagram (sans-IO: the caller passes the time):
@@ -236,7 +258,7 @@ impl Syslog {
                 level: abi_level(msg.level),
                 enterprise: msg.enterprise.unwrap_or(0),
                 event_id,
-                text: recent::cut(&msg.text, recent::TEXT_KEPT),
+                text: cut(&msg.text, TEXT_KEPT),
                 endpoint: msg.endpoint.clone(),
                 received_unix_ms: i64::try_from(at.saturating_mul(1000)).unwrap_or(i64::MAX),
             };
@@ -255,18 +277,24 @@ impl Syslog {
         } else {
             debug!(text = %msg.text, "syslog line without an event id");
         }
-        if let Some(m) = &mac {
-            self.recent.record(
-                m,
-                RecentEvent {
-                    at,
-                    source,
-                    event_id: msg.event_id,
-                    level: msg.level,
-                    raw: msg.raw.clone(),
-                    outcome,
-                },
+        if let (Some((dc, tie)), Some(id)) = (&device, msg.event_id) {
+            let step = match Role::of_family(&dc.device.family) {
+                Role::Eue => Step::Eue(24),
+                _ => Step::Other("syslog"),
+            };
+            let result = match msg.level {
+                Level::Critical | Level::Major => Outcome::Failed,
+                _ => Outcome::Ok,
+            };
+            let mut detail = format!(
+                "syslog {} {}/{id} {:?} from {source}, tied {}",
+                msg.level.name(),
+                msg.enterprise.unwrap_or(0),
+                cut(&msg.text, 200),
+                tie.describe()
             );
+            let _ = write!(detail, "; mem-event: {outcome}");
+            self.timeline.record(&dc.device.mac, step, result, detail);
         }
         Handled {
             device: device.map(|(dc, tie)| (dc.device.mac, tie)),
@@ -373,8 +401,6 @@ impl Component for Syslog {
             self.limiter
                 .lock()
                 .set_limits(s.rate_per_source, s.burst_per_source, s.max_sources);
-            self.recent
-                .set_limits(s.recent_per_device, s.recent_devices);
         }
     }
 
@@ -382,10 +408,6 @@ impl Component for Syslog {
         out.push((
             "syslog.sources_tracked".to_string(),
             self.limiter.lock().sources() as u64,
-        ));
-        out.push((
-            "syslog.devices_recorded".to_string(),
-            self.recent.devices() as u64,
         ));
     }
 }
