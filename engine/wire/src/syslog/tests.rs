@@ -272,6 +272,8 @@ fn rejects_only_what_has_no_syslog_framing() {
         decode(&big, 2026),
         Err(DecodeError::TooLong(MAX_DATAGRAM + 1))
     );
+    // Leading zeros in the PRI (found by the fuzzer): accepted.
+    assert_eq!(dec("<033>x").header.facility, 4);
     // A PRI alone, invalid UTF-8, a trailing newline: all decode.
     assert_eq!(dec("<191>").header.severity, 7);
     let m = decode(b"<14>MTA: <5> caf\xff\n", 2026).unwrap();
