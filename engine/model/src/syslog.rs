@@ -28,6 +28,11 @@ pub struct SyslogSection {
     /// Decoded messages waiting for the event handler; beyond it they are dropped and counted.
     #[serde(default = "default_queue")]
     pub queue: usize,
+    /// Whether a MAC named in a message ties it to that device (a CMTS
+    /// reports about its modems); `false`: only the sender's lease does, for
+    /// a syslog port that untrusted hosts can reach (syslog is unauthenticated).
+    #[serde(default = "default_accept_message_mac")]
+    pub accept_message_mac: bool,
 }
 
 fn default_rate() -> u32 {
@@ -41,6 +46,9 @@ fn default_max_sources() -> usize {
 }
 fn default_queue() -> usize {
     1024
+}
+fn default_accept_message_mac() -> bool {
+    true
 }
 
 /// Validated `[syslog]` settings.
@@ -56,6 +64,8 @@ pub struct SyslogSettings {
     pub max_sources: usize,
     /// Queue between the sockets and the event handler.
     pub queue: usize,
+    /// Whether a message's MAC ties it to a device, or only the sender's lease.
+    pub accept_message_mac: bool,
 }
 
 /// Validates `[syslog]`; errors go to the builder.
@@ -105,6 +115,7 @@ pub(crate) fn build(
         burst_per_source: t.burst_per_source,
         max_sources: t.max_sources,
         queue: t.queue,
+        accept_message_mac: t.accept_message_mac,
     })
 }
 
@@ -141,6 +152,7 @@ mod tests {
         assert_eq!(s.listen.len(), 2);
         assert_eq!((s.rate_per_source, s.burst_per_source), (20, 50));
         assert_eq!((s.max_sources, s.queue), (65_536, 1024));
+        assert!(s.accept_message_mac);
     }
 
     #[test]

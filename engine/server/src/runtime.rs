@@ -185,7 +185,8 @@ impl Server {
     }
 
     /// Hands a management event to the mem-event plugin and applies its
-    /// actions (seed 000 section 6.5); the syslog and SNMP receivers call this.
+    /// actions (seed 000 section 6.5), as the syslog receiver does through
+    /// `Shared::events`; for the SNMP receiver, operator tools and tests.
     pub fn mem_event(
         &self,
         event: &headend_abi::MemEvent,

@@ -485,3 +485,37 @@ fn a_slow_plugin_fills_the_bounded_queue_and_the_rest_is_dropped_and_counted() {
         "each sender stayed within its rate"
     );
 }
+
+#[test]
+fn with_message_macs_not_accepted_only_the_senders_lease_ties() {
+    let mut leased = None;
+    let srv = start(
+        &config(67, "accept_message_mac = false"),
+        Duration::ZERO,
+        |bed| leased = Some(lease_mta(bed)),
+    );
+    let from_lease = format!("{}:0", leased.unwrap());
+    // From elsewhere, naming the eMTA: not believed, no device.
+    send_from(
+        "127.0.0.1:0",
+        srv.syslog4,
+        b"<131>MTA: <4000950100> spoofed MAC=00:10:95:0e:00:07",
+    );
+    // From the eMTA's lease, naming another device: the sender is the device.
+    send_from(
+        &from_lease,
+        srv.syslog4,
+        b"<131>MTA: <4000950101> about someone else MAC=00:10:95:0e:99:99",
+    );
+    srv.wait("both handled", |s| s.syslog("mem_event") == 2);
+    assert_eq!(srv.syslog("unresolved"), 1);
+    let seen = srv.seen();
+    let spoofed = seen.iter().find(|e| e.event_id == 4_000_950_100).unwrap();
+    assert!(spoofed.device.is_none(), "{spoofed:?}");
+    let own = seen.iter().find(|e| e.event_id == 4_000_950_101).unwrap();
+    assert_eq!(own.device.as_ref().map(|d| d.mac.as_str()), Some(MTA_MAC));
+    let tl = srv.timeline.get(MTA_MAC).unwrap();
+    let e = tl.events.iter().find(|e| e.step == "eUE-24").unwrap();
+    assert!(e.detail.contains("tied by the sender's lease"), "{e:?}");
+    assert!(srv.timeline.get("00:10:95:0e:99:99").is_none());
+}

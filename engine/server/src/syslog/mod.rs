@@ -36,6 +36,13 @@
 //!    are counted (`syslog.unresolved`) and still handed to the hook, which
 //!    sees the source address.
 //!
+//! Syslog over UDP is unauthenticated: whoever reaches the port can name
+//! any MAC. `[syslog] accept_message_mac = false` makes only the sender's
+//! own lease tie a message to a device (a MAC naming another device is then
+//! ignored), for sites where untrusted hosts can reach the receiver; the
+//! default believes the MAC, because a CMTS reports events about its modems
+//! from its own address.
+//!
 //! The MEM message layout itself is UNCONFIRMED (protocol notes 12.4); what
 //! is accepted is documented in [`headend_wire::syslog`].
 
@@ -206,7 +213,8 @@ impl Syslog {
         }
     }
 
-    /// The device a message is about: its MAC first, else its source address.
+    /// The device a message is about: its MAC first (unless
+    /// `accept_message_mac` is off), else its source address.
     fn device(
         &self,
         snap: &Snapshot,
@@ -217,8 +225,16 @@ impl Syslog {
         let Some(mac) = msg.mac.as_ref().map(mac_string) else {
             return by_address.map(|dc| (dc, Tie::Lease));
         };
-        if let Some(dc) = by_address.filter(|dc| dc.device.mac.eq_ignore_ascii_case(&mac)) {
-            return Some((dc, Tie::MacAndLease));
+        if by_address
+            .as_ref()
+            .is_some_and(|dc| dc.device.mac.eq_ignore_ascii_case(&mac))
+        {
+            return by_address.map(|dc| (dc, Tie::MacAndLease));
+        }
+        if !snap.syslog.as_ref().is_none_or(|s| s.accept_message_mac) {
+            // Only the sender's own lease counts: a MAC naming another
+            // device is not believed.
+            return by_address.map(|dc| (dc, Tie::Lease));
         }
         let account = self.accounts.lookup(snap, &mac);
         let info = self.devices.memo.get(&mac);
