@@ -102,6 +102,31 @@ fn explain_shows_classification_pool_and_options() {
     assert!(text.contains("OFFER: yiaddr 10.1.0.10"), "{text}");
     assert!(text.contains("ACK: yiaddr 10.1.0.10"), "{text}");
     assert!(text.contains("122/1"), "{text}");
+    // The eCM's time (4) and log (7) servers are headend's own RFC 868 and
+    // syslog listeners in the lab (lab_listens_where_its_policies_point).
+    assert!(
+        text.contains("4 time-servers = 127.0.0.1 (policy \"docsis\")"),
+        "{text}"
+    );
+    assert!(
+        text.contains("7 log-servers = 127.0.0.1 (policy \"docsis\")"),
+        "{text}"
+    );
+}
+
+#[test]
+fn lab_listens_where_its_policies_point() {
+    // Options 4 / 7 say 127.0.0.1 and 17.37 / 17.34 say ::1 (explain checks
+    // the options): the lab's [tod] (UDP and TCP) and [syslog] are there.
+    let lab_text = std::fs::read_to_string(lab()).unwrap();
+    assert!(
+        lab_text.contains("[tod]\nlisten = [\"127.0.0.1:6037\", \"[::1]:6037\"]"),
+        "{lab_text}"
+    );
+    assert!(
+        lab_text.contains("[syslog]\nlisten = [\"127.0.0.1:6514\", \"[::1]:6514\"]"),
+        "{lab_text}"
+    );
 }
 
 #[test]
@@ -150,6 +175,8 @@ fn explain_shows_both_families_of_a_dual_stack_eue() {
         "v6/23 v6.dns-servers = 2001:db8:100::53 (policy \"lab-v6\")",
         "v6/17/4491/33 v6.cl-config-file = mta-0010950e1234.bin (policy \"lab-v6\")",
         "v6/39 v6.client-fqdn = eue-0010950e1234.lab.example.net (policy \"lab-v6\")",
+        "v6/17/4491/34 v6.cl-syslog-servers = ::1 (policy \"lab-v6\")",
+        "v6/17/4491/37 v6.cl-time-servers = ::1 (policy \"lab-v6\")",
         "v6/24 from optional policy \"lab-v6\": not requested",
     ] {
         assert!(text.contains(line), "{line}\n{text}");

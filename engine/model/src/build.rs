@@ -5,7 +5,7 @@
 //! sections have in common (MACs, hex, domain names).
 //!
 //! A leaf below every section module: `v4`, `v6`, `provisioning`,
-//! `configsrv`, `plugins` and `tod` each validate their own section through
+//! `configsrv`, `plugins`, `tod` and `syslog` each validate their own section through
 //! a `Builder`, and [`crate::snapshot`] only aggregates their results.
 
 use std::net::Ipv4Addr;

@@ -3,7 +3,7 @@
 //!
 //! This module only aggregates the sections, each declared by the module
 //! that validates it (`v4`, `provisioning`, `v6`, `configsrv`, `plugins`,
-//! `tod`); [`crate::snapshot`] validates and compiles them into the
+//! `tod`, `syslog`); [`crate::snapshot`] validates and compiles them into the
 //! immutable snapshot the servers use.
 
 use serde::Deserialize;
@@ -68,6 +68,8 @@ pub struct ConfigFile {
     pub log: LogSection,
     /// `[tod]`: the RFC 868 Time server (see `tod`).
     pub tod: Option<Spanned<crate::tod::TodSection>>,
+    /// `[syslog]`: the management-event receiver (see `syslog`).
+    pub syslog: Option<Spanned<crate::syslog::SyslogSection>>,
 }
 
 /// `[log]`: read once at start; the values are checked by `headend check`.

@@ -29,6 +29,7 @@ pub mod provisioning;
 pub mod select;
 pub mod snapshot;
 pub mod source;
+pub mod syslog;
 pub mod tod;
 pub mod trace;
 pub mod v4;

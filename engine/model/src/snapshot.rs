@@ -5,7 +5,7 @@
 //! processed entirely under one snapshot.
 //!
 //! This module only aggregates: each section module (`v4`, `provisioning`,
-//! `v6`, `configsrv`, `plugins`, `tod`) validates its own part of the
+//! `v6`, `configsrv`, `plugins`, `tod`, `syslog`) validates its own part of the
 //! [`ConfigFile`] through the shared `build::Builder`, and the snapshot stores
 //! the results.
 
@@ -78,6 +78,8 @@ pub struct Snapshot {
     pub plugins: Vec<crate::plugins::PluginDef>,
     /// RFC 868 Time server settings, when served.
     pub tod: Option<crate::tod::TodSettings>,
+    /// Syslog management-event receiver settings, when served.
+    pub syslog: Option<crate::syslog::SyslogSettings>,
     /// The hooks that run the plugins (set by the binary before the snapshot is installed).
     pub hooks: Arc<dyn crate::plugins::Hooks>,
 }
@@ -189,6 +191,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
     let config_server = crate::configsrv::build(&mut b, file.tftp.as_ref(), file.http.as_ref());
     let plugins = crate::plugins::build(&mut b, &file.plugins);
     let tod = crate::tod::build(&mut b, file.tod.as_ref());
+    let syslog = crate::syslog::build(&mut b, file.syslog.as_ref());
     let exprs = b.finish()?;
     Ok(Snapshot {
         generation,
@@ -213,6 +216,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         config_server,
         plugins,
         tod,
+        syslog,
         hooks: Arc::new(crate::plugins::NoHooks),
     })
 }

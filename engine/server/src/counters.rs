@@ -1,12 +1,13 @@
 //! Per-reason counters: every packet dropped, every failed expression and
 //! every reply is counted, so an operator can see what the server refused
 //! and why without reading logs. One set serves the whole server: DHCPv4
-//! (with the config server's drops and the hook fallbacks) and DHCPv6 count
-//! the same [`Event`]s, each in its own [`Family`], collected into the
-//! [`crate::metrics`] registry with a `family` label. A packet is either
-//! answered, dropped (malformed or unacceptable: `dhcp_dropped_total` by
-//! reason) or deliberately left unanswered (`dhcp_unanswered_total` by
-//! reason, e.g. `pool_exhausted` apart from `no_pool_for_network`).
+//! (with the config server's drops and the hook fallbacks), DHCPv6 and the
+//! syslog receiver count the same [`Event`]s, each in its own [`Family`],
+//! collected into the [`crate::metrics`] registry with a `family` label. A
+//! packet is either answered, dropped (malformed or unacceptable:
+//! `dhcp_dropped_total` by reason) or deliberately left unanswered
+//! (`dhcp_unanswered_total` by reason, e.g. `pool_exhausted` apart from
+//! `no_pool_for_network`); the syslog receiver's are `syslog_*`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +24,11 @@ pub enum Family {
     Dhcpv4,
     /// DHCPv6: names prefixed with `dhcpv6.`.
     Dhcpv6,
+    /// The syslog management-event receiver: names prefixed with `syslog.`.
+    Syslog,
 }
 
-const FAMILIES: usize = Family::Dhcpv6 as usize + 1;
+const FAMILIES: usize = Family::Syslog as usize + 1;
 
 /// Events counted on the hot path (fixed set: one atomic each per family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,17 +68,28 @@ pub enum Event {
     OptionTruncated,
     /// DHCPv6 replies whose CableLabs options could not be encoded (left out).
     EncodeFailed,
+    /// Syslog messages with an event id handed to the mem-event hook.
+    MemEvent,
+    /// Syslog messages without an event id (recorded, not handed to the hook).
+    NoEventId,
+    /// Syslog messages tied to no device (no MAC in them, no lease on the source).
+    Unresolved,
 }
 
-const EVENTS: usize = Event::EncodeFailed as usize + 1;
+const EVENTS: usize = Event::Unresolved as usize + 1;
 
-const V4: Option<Family> = Some(Family::Dhcpv4);
-const V6: Option<Family> = Some(Family::Dhcpv6);
+const V4: &[Family] = &[Family::Dhcpv4];
+const V6: &[Family] = &[Family::Dhcpv6];
+const DHCP: &[Family] = &[Family::Dhcpv4, Family::Dhcpv6];
+const SYSLOG: &[Family] = &[Family::Syslog];
 
-/// Every event, its name in dumps and the one family that has it (`None`:
-/// both), in dump order.
-const EVENT_NAMES: [(Event, &str, Option<Family>); EVENTS] = [
-    (Event::Received, "received", None),
+/// Every event, its name in dumps and the families that have it, in dump order.
+const EVENT_NAMES: [(Event, &str, &[Family]); EVENTS] = [
+    (
+        Event::Received,
+        "received",
+        &[Family::Dhcpv4, Family::Dhcpv6, Family::Syslog],
+    ),
     (Event::Offer, "offer", V4),
     (Event::Ack, "ack", V4),
     (Event::InformAck, "inform_ack", V4),
@@ -84,14 +98,17 @@ const EVENT_NAMES: [(Event, &str, Option<Family>); EVENTS] = [
     (Event::Advertise, "advertise", V6),
     (Event::Reply, "reply", V6),
     (Event::RapidCommit, "rapid_commit", V6),
-    (Event::Release, "release", None),
-    (Event::Decline, "decline", None),
-    (Event::CommitFailed, "commit_failed", None),
-    (Event::SendFailed, "send_failed", None),
-    (Event::AutoProvisioned, "auto_provisioned", None),
-    (Event::ExpressionFailed, "expression_failed", None),
+    (Event::Release, "release", DHCP),
+    (Event::Decline, "decline", DHCP),
+    (Event::CommitFailed, "commit_failed", DHCP),
+    (Event::SendFailed, "send_failed", DHCP),
+    (Event::AutoProvisioned, "auto_provisioned", DHCP),
+    (Event::ExpressionFailed, "expression_failed", DHCP),
     (Event::OptionTruncated, "option_truncated", V4),
     (Event::EncodeFailed, "encode_failed", V6),
+    (Event::MemEvent, "mem_event", SYSLOG),
+    (Event::NoEventId, "no_event_id", SYSLOG),
+    (Event::Unresolved, "unresolved", SYSLOG),
 ];
 
 /// All counters of one server.
@@ -205,30 +222,34 @@ impl Counters {
     /// `dhcp_unanswered_total{family,reason}`,
     /// `expression_failures_total{kind}`, `hook_fallbacks_total{hook,reason}`.
     pub fn collect(&self, m: &mut Metrics) {
-        for f in [Family::Dhcpv4, Family::Dhcpv6] {
+        for f in [Family::Dhcpv4, Family::Dhcpv6, Family::Syslog] {
             let family = f.name();
-            for (e, n, only) in EVENT_NAMES.iter() {
-                if only.is_none_or(|o| o == f) {
+            let (events, dropped, unanswered) = match f {
+                Family::Syslog => (
+                    "syslog_events_total",
+                    "syslog_dropped_total",
+                    "syslog_unanswered_total",
+                ),
+                _ => (
+                    "dhcp_events_total",
+                    "dhcp_dropped_total",
+                    "dhcp_unanswered_total",
+                ),
+            };
+            for (e, n, families) in EVENT_NAMES.iter() {
+                if families.contains(&f) {
                     m.counter(
-                        "dhcp_events_total",
+                        events,
                         &[("family", family), ("event", n)],
                         self.get_in(f, *e),
                     );
                 }
             }
             for (reason, n) in self.drops_in(f) {
-                m.counter(
-                    "dhcp_dropped_total",
-                    &[("family", family), ("reason", reason)],
-                    n,
-                );
+                m.counter(dropped, &[("family", family), ("reason", reason)], n);
             }
             for (reason, n) in self.silent_of(f) {
-                m.counter(
-                    "dhcp_unanswered_total",
-                    &[("family", family), ("reason", reason)],
-                    n,
-                );
+                m.counter(unanswered, &[("family", family), ("reason", reason)], n);
             }
         }
         for (kind, n) in self.expression_failures() {
@@ -250,6 +271,7 @@ impl Family {
         match self {
             Family::Dhcpv4 => "dhcpv4",
             Family::Dhcpv6 => "dhcpv6",
+            Family::Syslog => "syslog",
         }
     }
 }
@@ -271,6 +293,8 @@ mod tests {
         c.drop_packet("bad_op");
         c.drop_in(Family::Dhcpv6, "oversize");
         c.hook_fallback("flow-select", "trap");
+        c.count_in(Family::Syslog, Event::Received);
+        c.drop_in(Family::Syslog, "rate_limited");
         assert_eq!(c.get(Event::Offer), 2);
         assert_eq!(c.get_in(Family::Dhcpv6, Event::Offer), 0);
         assert_eq!(c.drops().values().sum::<u64>(), 3);
@@ -284,6 +308,8 @@ mod tests {
             dhcp_events_total{family=dhcpv6,event=received}=2 \
             dhcp_events_total{family=dhcpv6,event=reply}=1 \
             dhcp_dropped_total{family=dhcpv6,reason=oversize}=1 \
+            syslog_events_total{family=syslog,event=received}=1 \
+            syslog_dropped_total{family=syslog,reason=rate_limited}=1 \
             hook_fallbacks_total{hook=flow-select,reason=trap}=1";
         assert_eq!(m.log_line(), want);
         // Event names exist only in their family.

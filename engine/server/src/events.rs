@@ -6,8 +6,9 @@
 //! events are published on a bounded in-memory stream, and log lines are
 //! written with the device.
 //!
-//! The receivers that produce events (syslog, SNMP) come with a later issue;
-//! this module is their entry point ([`EventSink::handle`]).
+//! The receivers that produce events (the syslog receiver, `crate::syslog`;
+//! SNMP notifications) reach it through `Shared::events`; this module is
+//! their entry point ([`EventSink::handle`]) and depends on no component.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

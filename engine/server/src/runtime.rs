@@ -1,6 +1,6 @@
 //! The running server: opens the store, loads every account into memory,
 //! builds the protocol servers (each a [`Component`]: DHCPv4, DHCPv6, the
-//! TFTP/HTTP config server) from the shared state, starts them, ticks them,
+//! TFTP/HTTP config server, RFC 868 Time, the syslog receiver) from the shared state, starts them, ticks them,
 //! collects their counters and keeps the configuration current.
 //!
 //! Rolling reload: `SIGHUP` (or [`Server::reload`]) loads and validates the
@@ -46,6 +46,8 @@ pub struct Server {
     dhcpv4: Arc<Dhcpv4>,
     dhcpv6: Arc<Dhcpv6>,
     configsrv: Arc<ConfigServer>,
+    syslog: Arc<crate::syslog::Syslog>,
+    timeline: Arc<crate::shared::timeline::Timeline>,
     /// Every protocol server, in start order (the three above among them).
     components: Vec<Arc<dyn Component>>,
     events: Arc<crate::events::EventSink>,
@@ -94,6 +96,7 @@ impl Server {
             committer.clone(),
             counters.clone(),
         ));
+        let timeline: Arc<crate::shared::timeline::Timeline> = Arc::default();
         let shared = Shared {
             config: config.clone(),
             store: store.clone(),
@@ -101,19 +104,22 @@ impl Server {
             counters: counters.clone(),
             clock,
             devices: Arc::default(),
-            timeline: Arc::default(),
+            events: events.clone(),
+            timeline: timeline.clone(),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
         // server resolves through, so they are built first.
         let dhcpv4 = Dhcpv4::open(&shared)?;
         let dhcpv6 = Dhcpv6::open(&shared)?;
         let configsrv = ConfigServer::open(&shared);
+        let syslog = crate::syslog::Syslog::open(&shared);
         // Every protocol server, in start order.
         let components: Vec<Arc<dyn Component>> = vec![
             dhcpv4.clone(),
             dhcpv6.clone(),
             configsrv.clone(),
             crate::tod::Tod::open(&shared),
+            syslog.clone(),
             crate::control::Control::open(&shared),
             // a new component: one line here
         ];
@@ -131,6 +137,8 @@ impl Server {
             dhcpv4,
             dhcpv6,
             configsrv,
+            syslog,
+            timeline,
             components,
             events,
             counters,
@@ -166,8 +174,19 @@ impl Server {
         &self.configsrv
     }
 
+    /// The syslog management-event receiver.
+    pub fn syslog(&self) -> &Arc<crate::syslog::Syslog> {
+        &self.syslog
+    }
+
+    /// Every device's provisioning timeline (in memory).
+    pub fn timeline(&self) -> &Arc<crate::shared::timeline::Timeline> {
+        &self.timeline
+    }
+
     /// Hands a management event to the mem-event plugin and applies its
-    /// actions (seed 000 section 6.5); the syslog and SNMP receivers call this.
+    /// actions (seed 000 section 6.5), as the syslog receiver does through
+    /// `Shared::events`; for the SNMP receiver, operator tools and tests.
     pub fn mem_event(
         &self,
         event: &headend_abi::MemEvent,

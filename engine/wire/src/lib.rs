@@ -12,6 +12,9 @@
 //! devices depend on both being right. The CableLabs sub-option formats
 //! (options 122, 125/4491, 43, the option 60 capability TLVs) have no crate
 //! at all.
+//!
+//! Syslog framing (RFC 3164/5424) is parsed by `syslog_loose`; only the
+//! PacketCable/DOCSIS management-event layer above it is ours ([`syslog`]).
 
 pub mod cablelabs;
 pub mod dhcpv4;
@@ -19,4 +22,5 @@ pub mod dhcpv6;
 pub mod dns;
 pub mod relay;
 pub mod suboptions;
+pub mod syslog;
 pub mod tftp;

@@ -1,10 +1,11 @@
 //! What the components of the server share: the running configuration
 //! (one snapshot behind an `ArcSwap`, swapped whole by a reload), the clock,
-//! the account table, the counters and the device registry ([`device`]),
-//! gathered in [`Shared`], from which every component is built.
+//! the account table, the counters, the device registry ([`device`]) and the
+//! management-event sink the event receivers hand events to, gathered in
+//! [`Shared`], from which every component is built.
 //!
-//! Below every protocol module: `dhcpv4`, `dhcpv6`, `configsrv` and `tod`
-//! depend on this module and never on each other.
+//! Below every protocol module: `dhcpv4`, `dhcpv6`, `configsrv`, `tod` and
+//! `syslog` depend on this module and never on each other.
 
 pub mod device;
 pub mod timeline;
@@ -18,6 +19,7 @@ use headend_store::{Store, UnixTime};
 
 use crate::accounts::AccountTable;
 use crate::counters::Counters;
+use crate::events::EventSink;
 
 pub use device::{
     v4_of, DeviceContext, DeviceMemo, DeviceResolver, Devices, Resolvers, StaticResolver,
@@ -66,8 +68,10 @@ pub struct Shared {
     pub counters: Arc<Counters>,
     /// The clock leases and holds are timed by.
     pub clock: Clock,
-    /// What the DHCP servers know about devices, for TFTP and HTTP.
+    /// What the DHCP servers know about devices, for TFTP, HTTP and the event receivers.
     pub devices: Arc<Devices>,
+    /// Where management events go (the mem-event plugin hook and its actions).
+    pub events: Arc<EventSink>,
     /// Every device's provisioning timeline.
     pub timeline: Arc<timeline::Timeline>,
 }
