@@ -18,9 +18,11 @@ pub enum Family {
     Dhcpv4,
     /// DHCPv6: names prefixed with `dhcpv6.`.
     Dhcpv6,
+    /// The SNMP provisioning server: names prefixed with `snmp.`.
+    Snmp,
 }
 
-const FAMILIES: usize = Family::Dhcpv6 as usize + 1;
+const FAMILIES: usize = Family::Snmp as usize + 1;
 
 /// Events counted on the hot path (fixed set: one atomic each per family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,15 +62,28 @@ pub enum Event {
     OptionTruncated,
     /// DHCPv6 replies whose CableLabs options could not be encoded (left out).
     EncodeFailed,
+    /// SNMP InformRequests answered.
+    InformAnswered,
+    /// SNMP enrollments whose SET the eUE acknowledged (eUE-19 done).
+    Enrolled,
+    /// SNMP enrollments that failed (no identity, file, SET error or timeout).
+    EnrollFailed,
+    /// SNMP SETs and GETs sent to eUE agents (retransmissions included).
+    AgentRequest,
+    /// SNMP provisioning-status INFORMs received (eUE-25).
+    StatusInform,
+    /// SNMPv3 Reports sent (discovery and usmStats errors).
+    ReportSent,
 }
 
-const EVENTS: usize = Event::EncodeFailed as usize + 1;
+const EVENTS: usize = Event::ReportSent as usize + 1;
 
 const V4: Option<Family> = Some(Family::Dhcpv4);
 const V6: Option<Family> = Some(Family::Dhcpv6);
+const SNMP: Option<Family> = Some(Family::Snmp);
 
 /// Every event, its name in dumps and the one family that has it (`None`:
-/// both), in dump order.
+/// both DHCP families), in dump order.
 const EVENT_NAMES: [(Event, &str, Option<Family>); EVENTS] = [
     (Event::Received, "received", None),
     (Event::Offer, "offer", V4),
@@ -87,6 +102,12 @@ const EVENT_NAMES: [(Event, &str, Option<Family>); EVENTS] = [
     (Event::ExpressionFailed, "expression_failed", None),
     (Event::OptionTruncated, "option_truncated", V4),
     (Event::EncodeFailed, "encode_failed", V6),
+    (Event::InformAnswered, "informs_answered", SNMP),
+    (Event::Enrolled, "enrolled", SNMP),
+    (Event::EnrollFailed, "enroll_failed", SNMP),
+    (Event::AgentRequest, "agent_requests", SNMP),
+    (Event::StatusInform, "status_informs", SNMP),
+    (Event::ReportSent, "reports_sent", SNMP),
 ];
 
 /// All counters of one server.
@@ -189,13 +210,18 @@ impl Counters {
                 .map(|((h, k), n)| (format!("hook_fallback.{h}.{k}"), n)),
         );
         v.extend(self.family_snapshot(Family::Dhcpv6, "dhcpv6."));
+        v.extend(self.family_snapshot(Family::Snmp, "snmp."));
         v
     }
 
     fn family_snapshot(&self, f: Family, p: &str) -> Vec<(String, u64)> {
         let events = EVENT_NAMES
             .iter()
-            .filter(|(_, _, only)| only.is_none_or(|o| o == f))
+            .filter(|(e, _, only)| match only {
+                Some(o) => *o == f,
+                // Shared by both DHCP families; SNMP has only these two.
+                None => f != Family::Snmp || matches!(e, Event::Received | Event::SendFailed),
+            })
             .map(|(e, n, _)| (format!("{p}{n}"), self.get_in(f, *e)));
         let drops = self
             .drops_in(f)
@@ -236,7 +262,9 @@ mod tests {
             dhcpv6.received=2 dhcpv6.advertise=0 dhcpv6.reply=1 dhcpv6.rapid_commit=0 \
             dhcpv6.release=0 dhcpv6.decline=0 dhcpv6.commit_failed=0 dhcpv6.send_failed=0 \
             dhcpv6.auto_provisioned=0 dhcpv6.expression_failed=0 dhcpv6.encode_failed=0 \
-            dhcpv6.drop.oversize=1";
+            dhcpv6.drop.oversize=1 snmp.received=0 snmp.send_failed=0 snmp.informs_answered=0 \
+            snmp.enrolled=0 snmp.enroll_failed=0 snmp.agent_requests=0 snmp.status_informs=0 \
+            snmp.reports_sent=0";
         assert_eq!(dump.join(" "), want);
     }
 }

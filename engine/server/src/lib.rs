@@ -19,5 +19,6 @@ pub mod events;
 pub mod leases;
 pub mod runtime;
 pub mod shared;
+pub mod snmp;
 pub mod tod;
 pub mod udp;

@@ -101,6 +101,7 @@ impl Server {
             counters: counters.clone(),
             clock,
             devices: Arc::default(),
+            services: Arc::default(),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
         // server resolves through, so they are built first.

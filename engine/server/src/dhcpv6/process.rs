@@ -548,6 +548,7 @@ impl Cx<'_> {
         d.model = self.dev.cl.model.clone();
         d.vendor_name = self.dev.cl.vendor_name.clone();
         d.oui = self.dev.cl.oui.clone();
+        d.correlation_id = self.dev.cl.correlation_id;
         c
     }
 

@@ -7,6 +7,7 @@
 //! depend on this module and never on each other.
 
 pub mod device;
+pub mod provision;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::counters::Counters;
 pub use device::{
     v4_of, DeviceContext, DeviceMemo, DeviceResolver, Devices, Resolvers, StaticResolver,
 };
+pub use provision::{EventHandler, FileProvider, ProvisionedFile, Services};
 
 /// The running configuration: packets load it once and finish under that
 /// snapshot; a reload stores a new one.
@@ -67,4 +69,6 @@ pub struct Shared {
     pub clock: Clock,
     /// What the DHCP servers know about devices, for TFTP and HTTP.
     pub devices: Arc<Devices>,
+    /// File generation and management events, for the provisioning server.
+    pub services: Arc<Services>,
 }
