@@ -13,6 +13,7 @@ use headend_model::snapshot::{normalize_mac, parse_hex, Snapshot};
 use headend_server::runtime::Server;
 
 mod config_file;
+mod device;
 mod explain;
 mod logging;
 mod notify;
@@ -94,6 +95,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigFileCommand,
     },
+    /// Provisioning timelines of devices (asked of the running server, else read from the store).
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Store maintenance.
     Store {
         #[command(subcommand)]
@@ -137,6 +143,19 @@ enum ConfigFileCommand {
         /// Also write the exact bytes here.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Every provisioning step of a device (CM1…, eUE-1…eUE-25) with its time and outcome, the devices linked to it, and where it is stuck.
+    Show {
+        /// Configuration file (gives the store, and the control socket in it).
+        #[arg(long)]
+        config: PathBuf,
+        /// The device's MAC.
+        #[arg(long)]
+        mac: String,
     },
 }
 
@@ -248,6 +267,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 .with_context(|| format!("writing man pages to {}", out_dir.display()))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Device {
+            command: DeviceCommand::Show { config, mac },
+        } => device::show(&config, &mac),
         Command::Store { command } => match command {
             StoreCommand::Seed {
                 config,

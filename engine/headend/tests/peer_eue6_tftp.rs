@@ -185,8 +185,53 @@ fn eue_gets_its_generated_file_over_tftp_from_its_dhcpv6_lease() {
         .unwrap();
     assert_eq!(st.code(), Some(69));
 
+    // The provisioning timeline, asked of the running server: every step
+    // by its seed 000 name, in order, the file's SHA-1 with eUE-23.
+    let sha1: String = headend_config_file::config_hash(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let check_timeline = |when: &str| {
+        let out = Command::new(HEADEND)
+            .args(["device", "show", "--config"])
+            .arg(&config)
+            .args(["--mac", mac])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "device show ({when}): {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let steps: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .collect();
+        // The failed fetch from ::1 has no lease, so it is nobody's step.
+        assert_eq!(
+            steps,
+            ["eUE-1", "eUE-2", "eUE-3", "eUE-4", "eUE-22", "eUE-23"],
+            "{when}:\n{text}"
+        );
+        assert!(text.contains(&sha1), "{when}: SHA-1 {sha1} in\n{text}");
+        assert!(
+            text.contains(&address),
+            "{when}: the leased address in\n{text}"
+        );
+        assert!(
+            text.lines().next().unwrap().contains("provisioned")
+                || text.lines().next().unwrap().contains("last step eUE-23"),
+            "{when}:\n{text}"
+        );
+    };
+    check_timeline("server running");
+
     // The same bytes from `config-file show` (after the server released the store).
     proc.stop(Duration::from_secs(15)).unwrap();
+    // Written to the store by the stopping server, read back without it.
+    check_timeline("server stopped");
     let shown = dir.path().join("shown.bin");
     let out = Command::new(HEADEND)
         .args(["config-file", "show", "--config"])

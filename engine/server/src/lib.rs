@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod component;
 pub mod configsrv;
+pub mod control;
 pub mod counters;
 pub mod dhcpv4;
 pub mod dhcpv6;

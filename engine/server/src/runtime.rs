@@ -102,6 +102,7 @@ impl Server {
             clock,
             devices: Arc::default(),
             services: Arc::default(),
+            timeline: Arc::default(),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
         // server resolves through, so they are built first.
@@ -114,6 +115,7 @@ impl Server {
             dhcpv6.clone(),
             configsrv.clone(),
             crate::tod::Tod::open(&shared),
+            crate::control::Control::open(&shared),
             // a new component: one line here
         ];
         info!(

@@ -23,7 +23,9 @@ use tokio::sync::{watch, Semaphore};
 use tracing::debug;
 
 use crate::component::{Component, ServerError, StartContext, Started};
+use crate::shared::timeline::{Outcome as StepOutcome, Role, Step, Timeline};
 use crate::shared::{tcp_listen, Clock, Shared};
+use crate::shared::{DeviceResolver as _, Devices};
 
 /// Seconds from 1900-01-01 to 1970-01-01 (RFC 868: 2,208,988,800 is 00:00 1 January 1970 GMT).
 pub const SECONDS_1900_TO_1970: i64 = 2_208_988_800;
@@ -63,6 +65,9 @@ fn bump(c: &AtomicU64) {
 pub struct Tod {
     clock: Clock,
     counters: TodCounters,
+    /// Who holds a requesting address (DHCP leases), for the timeline.
+    devices: Arc<Devices>,
+    timeline: Arc<Timeline>,
 }
 
 impl Tod {
@@ -71,7 +76,27 @@ impl Tod {
         Arc::new(Tod {
             clock: shared.clock.clone(),
             counters: TodCounters::default(),
+            devices: shared.devices.clone(),
+            timeline: shared.timeline.clone(),
         })
+    }
+
+    /// Records a request of the device holding `peer`'s address: an eCM's
+    /// `CM5-CM10 ToD` step (seed 000 Table 2), or another device's ToD.
+    fn record(&self, peer: SocketAddr, transport: &str) {
+        let Some(dc) = self.devices.resolve(peer.ip()) else {
+            return; // not a device headend addressed
+        };
+        let step = match Role::of_family(&dc.ctx.device.family) {
+            Role::Ecm => Step::CmTod,
+            _ => Step::Other("ToD"),
+        };
+        self.timeline.record(
+            &dc.id,
+            step,
+            StepOutcome::Ok,
+            format!("RFC 868 time over {transport} to {peer}"),
+        );
     }
 
     fn answer(&self) -> [u8; 4] {
@@ -90,6 +115,8 @@ impl Tod {
                         if let Err(e) = sock.send_to(&self.answer(), peer).await {
                             debug!(%peer, error = %e, "tod: UDP send failed");
                             bump(&self.counters.send_failed);
+                        } else {
+                            self.record(peer, "UDP");
                         }
                     }
                     Err(e) => {
@@ -134,7 +161,7 @@ impl Tod {
                 let bytes = me.answer();
                 let sent = tokio::time::timeout(write_timeout, write_all(&stream, &bytes)).await;
                 match sent {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(())) => me.record(peer, "TCP"),
                     Ok(Err(e)) => {
                         debug!(%peer, error = %e, "tod: TCP send failed");
                         bump(&me.counters.send_failed);
@@ -298,6 +325,8 @@ mod tests {
         let tod = Arc::new(Tod {
             clock: Arc::new(|| 0),
             counters: TodCounters::default(),
+            devices: Arc::default(),
+            timeline: Arc::default(),
         });
         let (stop_tx, stop) = watch::channel(false);
         let (udp, tcp_full, tcp_open) = rt.block_on(async {

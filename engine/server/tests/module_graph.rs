@@ -8,7 +8,7 @@ mod graph;
 
 use std::path::Path;
 
-const COMPONENTS: [&str; 5] = ["dhcpv4", "dhcpv6", "configsrv", "events", "tod"];
+const COMPONENTS: [&str; 6] = ["dhcpv4", "dhcpv6", "configsrv", "events", "tod", "control"];
 
 #[test]
 fn modules_form_a_dag_and_components_do_not_depend_on_each_other() {

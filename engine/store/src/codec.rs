@@ -172,6 +172,7 @@ pub(crate) fn validate(batch: &[crate::Mutation]) -> Result<(), StoreError> {
             | M::DeleteLease6(_)
             | M::PutAccount(_)
             | M::DeleteAccount(_)
+            | M::PutTimeline(_)
             | M::PutMeta { .. } => {}
         }
     }

@@ -550,6 +550,9 @@ mod tests {
         fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.meta(key)
         }
+        fn timeline(&self, d: &str) -> Result<Option<crate::DeviceTimeline>, StoreError> {
+            self.inner.timeline(d)
+        }
         fn load_leases6(&self) -> Result<Vec<crate::Lease6>, StoreError> {
             self.inner.load_leases6()
         }

@@ -275,6 +275,32 @@ pub struct Account {
     pub source: AccountSource,
 }
 
+/// One step of a device's provisioning timeline (seed 000 flows CM1…CM10,
+/// eUE-1…eUE-25), as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The seed step label (`CM1`, `eUE-19`, …).
+    pub step: String,
+    /// `ok`, `failed` or `pending`.
+    pub outcome: String,
+    /// What happened, for an operator.
+    pub detail: String,
+}
+
+/// The bounded provisioning timeline of one device: its newest steps and
+/// the devices it is linked to (an eCM and the eUE behind it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceTimeline {
+    /// The device MAC (`aa:bb:cc:dd:ee:ff`).
+    pub device: String,
+    /// MACs of linked devices (the eUE of an eCM, the eCM of an eUE).
+    pub linked: Vec<String>,
+    /// Steps, oldest first.
+    pub events: Vec<TimelineEvent>,
+}
+
 /// One change to the store. Batches of mutations are applied atomically.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mutation {
@@ -299,6 +325,8 @@ pub enum Mutation {
     PutLease6(Lease6),
     /// Forget the DHCPv6 lease of an address or prefix.
     DeleteLease6(Lease6Key),
+    /// Insert or replace a device's provisioning timeline.
+    PutTimeline(DeviceTimeline),
     /// Set a metadata value (e.g. the server DUID).
     PutMeta {
         /// Metadata key.
@@ -364,6 +392,8 @@ pub trait Store: Send + Sync + 'static {
     fn lease6(&self, key: Lease6Key) -> Result<Option<Lease6>, StoreError>;
     /// Every stored fixed binding.
     fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError>;
+    /// The stored provisioning timeline of one device.
+    fn timeline(&self, device: &str) -> Result<Option<DeviceTimeline>, StoreError>;
     /// A metadata value.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Apply a batch atomically (visible at once, durable after the next `sync`).

@@ -24,6 +24,7 @@ struct Tables {
     // Keyed by the sled key bytes so `load_fixed4` returns the same order as sled.
     fixed4: BTreeMap<Vec<u8>, FixedBinding4>,
     meta: BTreeMap<String, Vec<u8>>,
+    timelines: BTreeMap<String, crate::DeviceTimeline>,
     leases6: BTreeMap<Lease6Key, Lease6>,
     // Keyed like sled's index (DUID prefix, IAID, lease key) for the same order.
     by_duid: BTreeSet<Vec<u8>>,
@@ -166,6 +167,10 @@ impl Store for MemoryStore {
         Ok(self.tables.read().meta.get(key).cloned())
     }
 
+    fn timeline(&self, device: &str) -> Result<Option<crate::DeviceTimeline>, StoreError> {
+        Ok(self.tables.read().timelines.get(device).cloned())
+    }
+
     fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
         // Validate (and build every fallible key) before taking the lock, so
         // a refused batch leaves no partial effect, as with sled.
@@ -204,6 +209,9 @@ impl Store for MemoryStore {
                 }
                 Mutation::PutMeta { key, value } => {
                     t.meta.insert(key.clone(), value.clone());
+                }
+                Mutation::PutTimeline(tl) => {
+                    t.timelines.insert(tl.device.clone(), tl.clone());
                 }
             }
         }

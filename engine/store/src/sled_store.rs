@@ -15,12 +15,13 @@
 //! | `meta`              | key (UTF-8)                                | raw    |
 //! | `leases6`           | IPv6 address (16) + prefix length (1)      | record |
 //! | `leases6_by_duid`   | DUID length (1) + DUID + IAID (4) + lease6 key | empty |
+//! | `timeline`          | device MAC (UTF-8)                         | record |
 //!
 //! A record is one format-version byte (1) followed by the postcard encoding
 //! of the Rust type; any other version is refused as [`StoreError::Corrupt`].
 //! Addresses are big-endian, so every scan returns address order.
 //!
-//! Every [`Store::apply`] is one sled transaction across all eight trees, so a
+//! Every [`Store::apply`] is one sled transaction across all nine trees, so a
 //! batch and the index changes it implies are recovered all or nothing.
 //!
 //! Durability: sled's own periodic flusher is switched off; data reaches the
@@ -53,6 +54,7 @@ const T_FIXED4: &str = "fixed4";
 const T_META: &str = "meta";
 const T_LEASES6: &str = "leases6";
 const T_BY_DUID: &str = "leases6_by_duid";
+const T_TIMELINE: &str = "timeline";
 
 const EMPTY: &[u8] = &[];
 
@@ -85,6 +87,7 @@ pub struct SledStore {
     meta: Tree,
     leases6: Tree,
     by_duid: Tree,
+    timeline: Tree,
     path: PathBuf,
 }
 
@@ -153,6 +156,7 @@ enum Table {
     Accounts,
     Fixed4,
     Meta,
+    Timeline,
 }
 
 fn prepare(batch: &[Mutation]) -> Result<Vec<Op>, StoreError> {
@@ -198,6 +202,11 @@ fn prepare(batch: &[Mutation]) -> Result<Vec<Op>, StoreError> {
                     table: Table::Meta,
                     key: key.as_bytes().to_vec(),
                     value: value.clone(),
+                },
+                Mutation::PutTimeline(t) => Op::Put {
+                    table: Table::Timeline,
+                    key: t.device.as_bytes().to_vec(),
+                    value: codec::encode(T_TIMELINE, t)?,
                 },
             })
         })
@@ -309,6 +318,7 @@ impl SledStore {
             meta: tree(T_META)?,
             leases6: tree(T_LEASES6)?,
             by_duid: tree(T_BY_DUID)?,
+            timeline: tree(T_TIMELINE)?,
             path: path.to_path_buf(),
             db,
         })
@@ -468,6 +478,14 @@ impl Store for SledStore {
             .transpose()
     }
 
+    fn timeline(&self, device: &str) -> Result<Option<crate::DeviceTimeline>, StoreError> {
+        self.timeline
+            .get(device.as_bytes())
+            .map_err(sled_err)?
+            .map(|v| codec::decode(T_TIMELINE, &v))
+            .transpose()
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .meta
@@ -487,60 +505,75 @@ impl Store for SledStore {
             &self.meta,
             &self.leases6,
             &self.by_duid,
+            &self.timeline,
         );
-        let res = trees.transaction(
-            |(leases4, by_client, by_relay, accounts, fixed4, meta, leases6, by_duid)| -> ConflictableTransactionResult<(), StoreError> {
-                for op in &ops {
-                    match op {
-                        Op::PutLease {
-                            ip,
-                            rec,
-                            client_key,
-                            relay_key,
-                        } => {
-                            if let Some(old) = leases4.insert(&ip[..], rec.as_slice())? {
-                                unindex(by_client, by_relay, &old)?;
+        let res =
+            trees.transaction(
+                |(
+                    leases4,
+                    by_client,
+                    by_relay,
+                    accounts,
+                    fixed4,
+                    meta,
+                    leases6,
+                    by_duid,
+                    timeline,
+                )|
+                 -> ConflictableTransactionResult<(), StoreError> {
+                    for op in &ops {
+                        match op {
+                            Op::PutLease {
+                                ip,
+                                rec,
+                                client_key,
+                                relay_key,
+                            } => {
+                                if let Some(old) = leases4.insert(&ip[..], rec.as_slice())? {
+                                    unindex(by_client, by_relay, &old)?;
+                                }
+                                by_client.insert(client_key.as_slice(), EMPTY)?;
+                                by_relay.insert(&relay_key[..], EMPTY)?;
                             }
-                            by_client.insert(client_key.as_slice(), EMPTY)?;
-                            by_relay.insert(&relay_key[..], EMPTY)?;
-                        }
-                        Op::DeleteLease { ip } => {
-                            if let Some(old) = leases4.remove(&ip[..])? {
-                                unindex(by_client, by_relay, &old)?;
+                            Op::DeleteLease { ip } => {
+                                if let Some(old) = leases4.remove(&ip[..])? {
+                                    unindex(by_client, by_relay, &old)?;
+                                }
                             }
-                        }
-                        Op::PutLease6 { key, rec, duid_key } => {
-                            if let Some(old) = leases6.insert(&key[..], rec.as_slice())? {
-                                unindex6(by_duid, &old)?;
+                            Op::PutLease6 { key, rec, duid_key } => {
+                                if let Some(old) = leases6.insert(&key[..], rec.as_slice())? {
+                                    unindex6(by_duid, &old)?;
+                                }
+                                by_duid.insert(duid_key.as_slice(), EMPTY)?;
                             }
-                            by_duid.insert(duid_key.as_slice(), EMPTY)?;
-                        }
-                        Op::DeleteLease6 { key } => {
-                            if let Some(old) = leases6.remove(&key[..])? {
-                                unindex6(by_duid, &old)?;
+                            Op::DeleteLease6 { key } => {
+                                if let Some(old) = leases6.remove(&key[..])? {
+                                    unindex6(by_duid, &old)?;
+                                }
                             }
-                        }
-                        Op::Put { table, key, value } => {
-                            let t = match table {
-                                Table::Accounts => accounts,
-                                Table::Fixed4 => fixed4,
-                                Table::Meta => meta,
-                            };
-                            t.insert(key.as_slice(), value.as_slice())?;
-                        }
-                        Op::Delete { table, key } => {
-                            let t = match table {
-                                Table::Accounts => accounts,
-                                Table::Fixed4 => fixed4,
-                                Table::Meta => meta,
-                            };
-                            t.remove(key.as_slice())?;
+                            Op::Put { table, key, value } => {
+                                let t = match table {
+                                    Table::Accounts => accounts,
+                                    Table::Fixed4 => fixed4,
+                                    Table::Meta => meta,
+                                    Table::Timeline => timeline,
+                                };
+                                t.insert(key.as_slice(), value.as_slice())?;
+                            }
+                            Op::Delete { table, key } => {
+                                let t = match table {
+                                    Table::Accounts => accounts,
+                                    Table::Fixed4 => fixed4,
+                                    Table::Meta => meta,
+                                    Table::Timeline => timeline,
+                                };
+                                t.remove(key.as_slice())?;
+                            }
                         }
                     }
-                }
-                Ok(())
-            },
-        );
+                    Ok(())
+                },
+            );
         match res {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(e)) => Err(e),

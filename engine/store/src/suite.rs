@@ -25,6 +25,7 @@ macro_rules! store_suite {
             accounts_roundtrip_order_delete,
             fixed_bindings_keyed_by_client_and_relay,
             meta_roundtrip,
+            timeline_roundtrip_and_replace,
             later_mutation_in_batch_wins,
             invalid_batch_has_no_effect,
             overlong_client_lookup_is_empty,
@@ -640,4 +641,26 @@ pub(crate) fn lease6_and_lease4_are_independent(s: &dyn Store) {
         s.meta(crate::META_SERVER_DUID).unwrap().map(|v| v.len()),
         Some(14)
     );
+}
+
+/// A device timeline is stored under its MAC and replaced whole.
+pub(crate) fn timeline_roundtrip_and_replace(s: &dyn Store) {
+    use crate::{DeviceTimeline, TimelineEvent};
+    let ev = |ms: u64, step: &str| TimelineEvent {
+        at_ms: ms,
+        step: step.into(),
+        outcome: "ok".into(),
+        detail: String::new(),
+    };
+    let mut t = DeviceTimeline {
+        device: "00:10:95:00:00:01".into(),
+        linked: vec!["00:10:95:00:00:02".into()],
+        events: vec![ev(1, "eUE-1")],
+    };
+    s.apply(&[Mutation::PutTimeline(t.clone())]).unwrap();
+    assert_eq!(s.timeline(&t.device).unwrap(), Some(t.clone()));
+    t.events.push(ev(2, "eUE-4"));
+    s.apply(&[Mutation::PutTimeline(t.clone())]).unwrap();
+    assert_eq!(s.timeline(&t.device).unwrap().unwrap().events.len(), 2);
+    assert_eq!(s.timeline("00:10:95:00:00:09").unwrap(), None);
 }

@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::{DeviceContext, DeviceResolver, GenerateError, Generators};
 use crate::counters::Counters;
+use crate::shared::timeline::{Outcome as StepOutcome, Role, Step, Timeline};
 
 /// Why a request cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -229,6 +230,51 @@ impl TransferRecord {
     }
 }
 
+/// A transfer as the device's provisioning steps.
+fn record_steps(tl: &Timeline, memo: &crate::shared::DeviceMemo, rec: &TransferRecord) {
+    let family = memo
+        .get(&rec.device)
+        .map(|i| i.family.clone())
+        .unwrap_or_default();
+    let what = match rec.direction {
+        Direction::Download => "read",
+        Direction::Upload => "write",
+    };
+    let asked = format!("{} {what} {:?} from {}", rec.protocol, rec.file, rec.peer);
+    let (outcome, done) = match &rec.result {
+        TransferResult::Complete => {
+            let sha1 = rec.sha1.map(|h| hex_lower(&h)).unwrap_or_default();
+            (StepOutcome::Ok, format!("{} bytes, SHA-1 {sha1}", rec.size))
+        }
+        TransferResult::Failed { code, reason } => {
+            (StepOutcome::Failed, format!("failed ({code}): {reason}"))
+        }
+    };
+    match Role::of_family(&family) {
+        Role::Eue => {
+            tl.record(&rec.device, Step::Eue(22), StepOutcome::Ok, asked);
+            tl.record(&rec.device, Step::Eue(23), outcome, done);
+        }
+        Role::Ecm => tl.record(
+            &rec.device,
+            Step::CmConfigFile,
+            outcome,
+            format!("{asked}: {done}"),
+        ),
+        Role::Other => tl.record(
+            &rec.device,
+            Step::Other("config file"),
+            outcome,
+            format!("{asked}: {done}"),
+        ),
+    }
+}
+
+/// Lower-case hex of `b`.
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 type LogInner = (HashMap<String, VecDeque<TransferRecord>>, VecDeque<String>);
 
 /// Transfers per device, bounded per device and in devices (oldest device forgotten first).
@@ -358,9 +404,19 @@ pub struct FileService {
     counters: Arc<Counters>,
     stats: FileStats,
     tmp_seq: AtomicU64,
+    /// Where transfers are recorded as provisioning steps, with the memo
+    /// that tells an eCM from an eUE.
+    timeline: std::sync::OnceLock<(Arc<Timeline>, Arc<crate::shared::DeviceMemo>)>,
 }
 
 impl FileService {
+    /// Records every transfer in `timeline` as well: `CM5-CM10 config file`
+    /// for an eCM, `eUE-22`/`eUE-23` (request, response with its SHA-1)
+    /// for an eUE, by the classification `memo` remembers.
+    pub fn set_timeline(&self, timeline: Arc<Timeline>, memo: Arc<crate::shared::DeviceMemo>) {
+        let _ = self.timeline.set((timeline, memo));
+    }
+
     /// A service reading the running configuration through `config`.
     pub fn new(
         config: Arc<ArcSwap<Snapshot>>,
@@ -384,6 +440,7 @@ impl FileService {
             counters,
             stats: FileStats::default(),
             tmp_seq: AtomicU64::new(0),
+            timeline: std::sync::OnceLock::new(),
         }
     }
 
@@ -457,6 +514,9 @@ impl FileService {
 
     /// Records a transfer against its device.
     pub fn record(&self, rec: TransferRecord) {
+        if let Some((tl, memo)) = self.timeline.get() {
+            record_steps(tl, memo, &rec);
+        }
         self.log.record(rec);
     }
 

@@ -125,12 +125,15 @@ impl ConfigServer {
     /// The config server over the shared state, resolving devices through
     /// the device registry the DHCP servers feed.
     pub fn open(shared: &Shared) -> Arc<ConfigServer> {
-        Arc::new(ConfigServer::new(
+        let cs = ConfigServer::new(
             shared.config.clone(),
             shared.devices.clone(),
             shared.devices.memo.clone(),
             shared.counters.clone(),
-        ))
+        );
+        cs.files
+            .set_timeline(shared.timeline.clone(), shared.devices.memo.clone());
+        Arc::new(cs)
     }
 }
 

@@ -53,6 +53,7 @@ struct Offered {
     until: UnixTime,
 }
 
+use crate::shared::timeline::{Outcome as StepOutcome, Role, Step, Timeline};
 pub use crate::shared::{system_clock, Clock};
 
 /// The DHCPv4 service state shared by all socket tasks.
@@ -70,6 +71,8 @@ pub struct Dhcpv4 {
     /// Where acknowledged devices' classification is remembered for the
     /// config server (leases do not keep it).
     device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
+    /// Where each exchange is recorded as a provisioning step.
+    timeline: std::sync::OnceLock<Arc<Timeline>>,
 }
 
 /// Pool specs for the lease table from a snapshot.
@@ -105,7 +108,15 @@ impl Dhcpv4 {
             offers: Mutex::new(HashMap::new()),
             clock,
             device_memo: std::sync::OnceLock::new(),
+            timeline: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records every exchange in `timeline` (`CM1`…`CM4` for an eCM,
+    /// `eUE-1`…`eUE-4` for an eUE), linking an eUE to the modem of its
+    /// option 82.2 remote-id.
+    pub fn set_timeline(&self, timeline: Arc<Timeline>) {
+        let _ = self.timeline.set(timeline);
     }
 
     /// Remember the classification (vendor class, device type, capabilities)
@@ -179,6 +190,7 @@ impl Dhcpv4 {
             inb,
             new_account: None,
             domains: Vec::new(),
+            sent: std::cell::Cell::new(None),
         };
         let outcome = match mtype {
             Some(MessageType::Discover) => cx.discover(trace),
@@ -192,6 +204,9 @@ impl Dhcpv4 {
         match &outcome {
             Outcome::Drop(r) | Outcome::Silent(r) => debug!(reason = r, "no reply"),
             _ => {}
+        }
+        if let Some(tl) = self.timeline.get() {
+            cx.record_steps(tl, mtype, &outcome);
         }
         outcome
     }
@@ -209,9 +224,69 @@ struct Cx<'a> {
     inb: &'a Inbound<'a>,
     new_account: Option<Account>,
     domains: Vec<String>,
+    /// The reply built (message type, yiaddr), for the timeline.
+    sent: std::cell::Cell<Option<(Option<MessageType>, Ipv4Addr)>>,
 }
 
 impl Cx<'_> {
+    /// Records the request and its answer as the device's provisioning
+    /// steps (seed 000 Table 2 for an eCM, Table 6 eUE-1…eUE-4 for an eUE).
+    fn record_steps(&self, tl: &Timeline, mtype: Option<MessageType>, outcome: &Outcome) {
+        let role = Role::of_family(&self.dev.ctx.device.family);
+        let (asked, answer) = match (role, mtype) {
+            (Role::Ecm, Some(MessageType::Discover)) => (Step::Cm1, Step::Cm2),
+            (Role::Ecm, Some(MessageType::Request)) => (Step::Cm3, Step::Cm4),
+            (Role::Eue, Some(MessageType::Discover)) => (Step::Eue(1), Step::Eue(2)),
+            (Role::Eue, Some(MessageType::Request)) => (Step::Eue(3), Step::Eue(4)),
+            (_, Some(MessageType::Discover)) => {
+                (Step::Other("DHCPDISCOVER"), Step::Other("DHCPOFFER"))
+            }
+            (_, Some(MessageType::Request)) => (Step::Other("DHCPREQUEST"), Step::Other("DHCPACK")),
+            (_, Some(MessageType::Inform)) => (Step::Other("DHCPINFORM"), Step::Other("DHCPACK")),
+            (_, Some(MessageType::Decline)) => {
+                (Step::Other("DHCPDECLINE"), Step::Other("DHCPDECLINE"))
+            }
+            (_, Some(MessageType::Release)) => {
+                (Step::Other("DHCPRELEASE"), Step::Other("DHCPRELEASE"))
+            }
+            (_, None) => (Step::Other("BOOTREQUEST"), Step::Other("BOOTREPLY")),
+            (_, Some(_)) => return,
+        };
+        let mac = &self.dev.mac;
+        let via = if self.pkt.giaddr.is_unspecified() {
+            format!("DHCPv4 from {}", self.inb.source)
+        } else {
+            format!("DHCPv4 via relay {}", self.pkt.giaddr)
+        };
+        tl.record(mac, asked, StepOutcome::Ok, via);
+        match (outcome, self.sent.get()) {
+            (Outcome::Reply { .. }, Some((Some(MessageType::Nak), _))) => {
+                tl.record(mac, answer, StepOutcome::Failed, "NAK")
+            }
+            (Outcome::Reply { .. }, Some((t, ip))) => {
+                let name = t
+                    .map(|t| format!("{t:?}").to_uppercase())
+                    .unwrap_or_else(|| "BOOTREPLY".into());
+                tl.record(mac, answer, StepOutcome::Ok, format!("{name} {ip}"));
+                if role == Role::Eue && t == Some(MessageType::Ack) {
+                    if let Some(modem) = &self.dev.remote_id_mac {
+                        tl.link(modem, mac);
+                    }
+                }
+            }
+            (Outcome::Reply { .. }, None) | (Outcome::Commit(_), _) => {}
+            (Outcome::Silent(r), _) => tl.record(
+                mac,
+                answer,
+                StepOutcome::Failed,
+                format!("not answered: {r}"),
+            ),
+            (Outcome::Drop(r), _) => {
+                tl.record(mac, answer, StepOutcome::Failed, format!("dropped: {r}"))
+            }
+        }
+    }
+
     fn session(&self) -> Session<'_> {
         self.snap.exprs.session_shared(self.dev.ctx.clone())
     }
@@ -377,6 +452,7 @@ impl Cx<'_> {
         pool: Option<&Pool>,
         trace: &mut Trace,
     ) -> Result<Vec<u8>, &'static str> {
+        self.sent.set(Some((mtype, yiaddr)));
         let spec = ReplySpec {
             mtype,
             yiaddr,
@@ -584,6 +660,8 @@ impl Cx<'_> {
         trace.note(|| format!("NAK: {why}"));
         debug!(reason = why, "nak");
         let empty = OptionSet::default();
+        self.sent
+            .set(Some((Some(MessageType::Nak), Ipv4Addr::UNSPECIFIED)));
         let spec = ReplySpec {
             mtype: Some(MessageType::Nak),
             yiaddr: Ipv4Addr::UNSPECIFIED,

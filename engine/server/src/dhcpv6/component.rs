@@ -27,6 +27,7 @@ impl Dhcpv6 {
         )?);
         let memo = shared.devices.memo.clone();
         dhcpv6.set_device_memo(memo.clone());
+        dhcpv6.set_timeline(shared.timeline.clone());
         shared
             .devices
             .register(Arc::new(Dhcpv6Resolver::new(dhcpv6.clone(), memo)));

@@ -43,6 +43,7 @@ use super::cablelabs::{self, ClientCl};
 use super::leases::{IaKey, LeaseTable6};
 use crate::accounts::AccountTable;
 use crate::counters::{Counters, Event, Family};
+use crate::shared::timeline::{Outcome as StepOutcome, Role, Step, Timeline};
 use crate::shared::Clock;
 
 /// Largest datagram processed; anything longer is dropped as `oversize`
@@ -75,6 +76,8 @@ pub struct Dhcpv6 {
     /// Where bound devices' classification is remembered for the config
     /// server (bindings do not keep it).
     device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
+    /// Where each exchange is recorded as a provisioning step.
+    timeline: std::sync::OnceLock<Arc<Timeline>>,
 }
 
 impl std::fmt::Debug for Dhcpv6 {
@@ -245,6 +248,7 @@ impl Dhcpv6 {
             advertised: Mutex::new(HashMap::new()),
             clock,
             device_memo: std::sync::OnceLock::new(),
+            timeline: std::sync::OnceLock::new(),
         }
     }
 
@@ -273,6 +277,13 @@ impl Dhcpv6 {
     /// of every device that binds, in `memo`, for TFTP/HTTP requests.
     pub fn set_device_memo(&self, memo: Arc<crate::shared::DeviceMemo>) {
         let _ = self.device_memo.set(memo);
+    }
+
+    /// Records every exchange in `timeline` (`CM1v6`…`CM4v6` for an eCM,
+    /// `eUE-1`…`eUE-4` for an eUE), linking an eUE to the modem of its
+    /// 17.1026.
+    pub fn set_timeline(&self, timeline: Arc<Timeline>) {
+        let _ = self.timeline.set(timeline);
     }
 
     /// Every binding whose device MAC (or the modem MAC behind which it sits)
@@ -397,10 +408,15 @@ impl Dhcpv6 {
             new_account: None,
             domains: Vec::new(),
             ctx: Arc::new(EvalContext::default()),
+            sent: std::cell::RefCell::new(None),
         };
         cx.classify(trace);
         if cx.no_response(trace) {
-            return Outcome6::Silent("no_response");
+            let out = Outcome6::Silent("no_response");
+            if let Some(tl) = self.timeline.get() {
+                cx.record_steps(tl, mtype, &out);
+            }
+            return out;
         }
         let out = match mtype {
             MessageType::Solicit => cx.solicit(trace),
@@ -413,6 +429,9 @@ impl Dhcpv6 {
         };
         if let Outcome6::Drop(r) | Outcome6::Silent(r) = &out {
             debug!(reason = r, "no reply");
+        }
+        if let Some(tl) = self.timeline.get() {
+            cx.record_steps(tl, mtype, &out);
         }
         out
     }
@@ -520,9 +539,100 @@ struct Cx<'a> {
     new_account: Option<Account>,
     domains: Vec<String>,
     ctx: Arc<EvalContext>,
+    /// The reply built, described for the timeline.
+    sent: std::cell::RefCell<Option<(MessageType, String)>>,
+}
+
+/// `ADVERTISE 2001:db8::5 2001:db8:1::/56` or the status a reply carried.
+fn sent_detail(
+    mtype: MessageType,
+    ias: &[IaOut],
+    status: Option<(Status, &str)>,
+) -> (MessageType, String) {
+    use std::fmt::Write as _;
+    let mut d = mtype.name().to_ascii_uppercase();
+    for ia in ias {
+        for (k, _, _) in &ia.entries {
+            match ia.kind {
+                Lease6Kind::Na => {
+                    let _ = write!(d, " {}", k.address);
+                }
+                Lease6Kind::Pd => {
+                    let _ = write!(d, " {}/{}", k.address, k.prefix_len);
+                }
+            }
+        }
+        if let Some((s, _)) = ia.status {
+            let _ = write!(d, " IA {} {s:?}", ia.iaid);
+        }
+    }
+    if let Some((s, m)) = status {
+        let _ = write!(d, " status {s:?} {m}");
+    }
+    (mtype, d)
 }
 
 impl Cx<'_> {
+    /// Records the request and its answer as the device's provisioning
+    /// steps (seed 000 Table 3 for an eCM, Table 6 eUE-1…eUE-4 for an eUE).
+    fn record_steps(&self, tl: &Timeline, mtype: MessageType, out: &Outcome6) {
+        let Some(mac) = self.dev.mac.as_deref().map(hex_colon) else {
+            return; // no MAC to file it under
+        };
+        let role = Role::of_family(&self.ctx.device.family);
+        let (asked, answer) = match (role, mtype) {
+            (Role::Ecm, MessageType::Solicit) => (Step::Cm1v6, Step::Cm2v6),
+            (Role::Ecm, MessageType::Request) => (Step::Cm3v6, Step::Cm4v6),
+            (Role::Eue, MessageType::Solicit) => (Step::Eue(1), Step::Eue(2)),
+            (Role::Eue, MessageType::Request) => (Step::Eue(3), Step::Eue(4)),
+            (_, t) => (Step::Other(t.name()), Step::Other("REPLY")),
+        };
+        let relay = self.relayed.relays.first().map(|r| r.link_address);
+        let via = match relay {
+            Some(l) => format!("DHCPv6 via relay, link {l}"),
+            None => format!("DHCPv6 from {}", self.source.ip()),
+        };
+        tl.record(&mac, asked, StepOutcome::Ok, via);
+        match out {
+            Outcome6::Reply { .. } => {
+                let Some((t, detail)) = self.sent.borrow_mut().take() else {
+                    return;
+                };
+                // Rapid commit answers a Solicit with the Reply of step 4.
+                let answer = match (answer, t) {
+                    (Step::Cm2v6, MessageType::Reply) => Step::Cm4v6,
+                    (Step::Eue(2), MessageType::Reply) => Step::Eue(4),
+                    (a, _) => a,
+                };
+                let failed = detail.contains("NoAddrsAvail")
+                    || detail.contains("NoPrefixAvail")
+                    || detail.contains("NoBinding")
+                    || detail.contains("NotOnLink");
+                let outcome = if failed {
+                    StepOutcome::Failed
+                } else {
+                    StepOutcome::Ok
+                };
+                tl.record(&mac, answer, outcome, detail);
+                if role == Role::Eue && t == MessageType::Reply && !failed {
+                    if let Some(cm) = self.dev.cm_mac.as_deref() {
+                        tl.link(&hex_colon(cm), &mac);
+                    }
+                }
+            }
+            Outcome6::Commit(_) => {}
+            Outcome6::Silent(r) => tl.record(
+                &mac,
+                answer,
+                StepOutcome::Failed,
+                format!("not answered: {r}"),
+            ),
+            Outcome6::Drop(r) => {
+                tl.record(&mac, answer, StepOutcome::Failed, format!("dropped: {r}"))
+            }
+        }
+    }
+
     fn base_context(&self) -> EvalContext {
         let mut c = EvalContext::default();
         c.packet.protocol = "dhcpv6".into();
@@ -1164,6 +1274,9 @@ impl Cx<'_> {
         rapid: bool,
         extras: &[u8],
     ) -> Result<Vec<u8>, &'static str> {
+        if self.svc.timeline.get().is_some() {
+            self.sent.replace(Some(sent_detail(mtype, ias, status)));
+        }
         let mut b = Builder::message(mtype, self.msg.transaction_id);
         let r: Result<(), headend_wire::dhcpv6::EncodeError> = (|| {
             b.server_id(&self.svc.server_duid)?;

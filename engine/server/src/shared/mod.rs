@@ -8,6 +8,7 @@
 
 pub mod device;
 pub mod provision;
+pub mod timeline;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,4 +72,6 @@ pub struct Shared {
     pub devices: Arc<Devices>,
     /// File generation and management events, for the provisioning server.
     pub services: Arc<Services>,
+    /// Every device's provisioning timeline.
+    pub timeline: Arc<timeline::Timeline>,
 }

@@ -217,16 +217,7 @@ fn find<'a>(pdu: &'a Pdu, object: &Oid, position: usize) -> Option<&'a Value> {
         .map(|v| &v.value)
 }
 
-/// A step of seed 000 Table 6 this machine reports on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Done.
-    Ok,
-    /// Failed (the detail says why).
-    Failed,
-    /// Started, waiting.
-    Pending,
-}
+pub use crate::shared::timeline::Outcome;
 
 /// Which URL the SET names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

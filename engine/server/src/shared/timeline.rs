@@ -1,0 +1,555 @@
+//! The provisioning timeline of every device: each step a device takes —
+//! its DHCP exchanges, config file transfers, Time of Day, SNMP enrollment,
+//! management events — recorded against its MAC with a timestamp and an
+//! outcome, and named by its step in seed 000 (Table 2 `CM1`…`CM4`,
+//! Table 3 `CM1v6`…`CM4v6`, `CM5`–`CM10` for the rest of the DOCSIS
+//! registration, Table 6 `eUE-1`…`eUE-25`).
+//!
+//! An eCM and the eUE behind it are linked (DHCPv4 option 82.2 remote-id,
+//! DHCPv6 17.1026 / 17.36, the 122/CCC correlation), so `headend device
+//! show` shows both halves of an E-UE and where it is stuck.
+//!
+//! Bounded: [`PER_DEVICE`] steps per device (the oldest are dropped) and
+//! `max_devices` devices in memory (the least recently recorded are
+//! evicted from memory, not from the store). The packet path only appends
+//! under a shard lock; [`Timeline::take_dirty`] hands the changed timelines
+//! to a background writer once a second, so recording never waits for the
+//! disk.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+use headend_store::{DeviceTimeline, Mutation, Store, StoreError, TimelineEvent};
+use parking_lot::Mutex;
+
+/// Steps kept per device (the newest).
+pub const PER_DEVICE: usize = 64;
+
+/// Devices kept in memory by default.
+pub const DEFAULT_MAX_DEVICES: usize = 100_000;
+
+/// Lock shards (the packet path of each worker records concurrently).
+const SHARDS: usize = 16;
+
+/// A provisioning step, named as seed 000 names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// eCM DHCPv4 DISCOVER (Table 2).
+    Cm1,
+    /// eCM DHCPv4 OFFER.
+    Cm2,
+    /// eCM DHCPv4 REQUEST.
+    Cm3,
+    /// eCM DHCPv4 ACK (or NAK).
+    Cm4,
+    /// eCM DHCPv6 SOLICIT (Table 3).
+    Cm1v6,
+    /// eCM DHCPv6 ADVERTISE.
+    Cm2v6,
+    /// eCM DHCPv6 REQUEST.
+    Cm3v6,
+    /// eCM DHCPv6 REPLY.
+    Cm4v6,
+    /// `CM5`–`CM10`: the eCM's Time of Day request (RFC 868).
+    CmTod,
+    /// `CM5`–`CM10`: the eCM's config file transfer.
+    CmConfigFile,
+    /// `eUE-n` of Table 6 (1 ..= 25).
+    Eue(u8),
+    /// A step of a device that is neither an eCM nor an eUE (a plain
+    /// DHCP client, CPE): the message name.
+    Other(&'static str),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Cm1 => f.write_str("CM1"),
+            Step::Cm2 => f.write_str("CM2"),
+            Step::Cm3 => f.write_str("CM3"),
+            Step::Cm4 => f.write_str("CM4"),
+            Step::Cm1v6 => f.write_str("CM1v6"),
+            Step::Cm2v6 => f.write_str("CM2v6"),
+            Step::Cm3v6 => f.write_str("CM3v6"),
+            Step::Cm4v6 => f.write_str("CM4v6"),
+            Step::CmTod => f.write_str("CM5-CM10 ToD"),
+            Step::CmConfigFile => f.write_str("CM5-CM10 config file"),
+            Step::Eue(n) => write!(f, "eUE-{n}"),
+            Step::Other(name) => f.write_str(name),
+        }
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// Failed (the detail says why).
+    Failed,
+    /// Started, its answer not yet seen (a SET awaiting its response).
+    Pending,
+}
+
+impl Outcome {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Pending => "pending",
+        }
+    }
+}
+
+/// Which steps a DHCP exchange of a device is: the eCM's (`CM…`), the
+/// eUE's (`eUE-…`) or another client's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A cable modem (DOCSIS vendor class).
+    Ecm,
+    /// A PacketCable device (pktc vendor class).
+    Eue,
+    /// Anything else.
+    Other,
+}
+
+impl Role {
+    /// The role of a classified device family (`device.family`).
+    pub fn of_family(family: &str) -> Role {
+        match family {
+            "docsis" => Role::Ecm,
+            "pktc" => Role::Eue,
+            _ => Role::Other,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Dev {
+    events: VecDeque<TimelineEvent>,
+    /// Sequence number of the device's newest entry in `Shard::order`.
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Shard {
+    devices: HashMap<String, Dev>,
+    linked: HashMap<String, Vec<String>>,
+    /// Recording order, for eviction: an entry whose sequence number is not
+    /// its device's newest is stale and skipped.
+    order: VecDeque<(String, u64)>,
+    next_seq: u64,
+    dirty: HashMap<String, ()>,
+    /// Dirty timelines evicted before the writer took them.
+    evicted: Vec<DeviceTimeline>,
+}
+
+impl Shard {
+    fn timeline(&self, mac: &str) -> Option<DeviceTimeline> {
+        let dev = self.devices.get(mac)?;
+        Some(DeviceTimeline {
+            device: mac.to_string(),
+            linked: self.linked.get(mac).cloned().unwrap_or_default(),
+            events: dev.events.iter().cloned().collect(),
+        })
+    }
+
+    fn evict(&mut self, max: usize) {
+        while self.devices.len() > max {
+            let Some((old, seq)) = self.order.pop_front() else {
+                return;
+            };
+            if self.devices.get(&old).map(|d| d.seq) != Some(seq) {
+                continue; // recorded again later
+            }
+            if self.dirty.remove(&old).is_some() {
+                if let Some(t) = self.timeline(&old) {
+                    self.evicted.push(t);
+                }
+            }
+            self.devices.remove(&old);
+            self.linked.remove(&old);
+        }
+        // Amortised compaction: drop stale entries once they outnumber the
+        // live ones three to one.
+        if self.order.len() > 4 * max.max(self.devices.len()) {
+            let devices = &self.devices;
+            self.order
+                .retain(|(m, seq)| devices.get(m).map(|d| d.seq) == Some(*seq));
+        }
+    }
+}
+
+/// Every device's provisioning timeline (see the module doc).
+pub struct Timeline {
+    shards: Box<[Mutex<Shard>]>,
+    max_per_shard: usize,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new(DEFAULT_MAX_DEVICES)
+    }
+}
+
+impl fmt::Debug for Timeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeline").finish_non_exhaustive()
+    }
+}
+
+/// The canonical spelling of a MAC key: lower-case hex with colons.
+fn key(mac: &str) -> String {
+    mac.to_ascii_lowercase().replace('-', ":")
+}
+
+impl Timeline {
+    /// A timeline keeping at most `max_devices` devices in memory.
+    pub fn new(max_devices: usize) -> Timeline {
+        Timeline {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            max_per_shard: (max_devices / SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, mac: &str) -> &Mutex<Shard> {
+        // FNV-1a: cheap, and MACs differ in their last octets.
+        let h = mac.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        &self.shards[(h as usize) % SHARDS]
+    }
+
+    /// Records one step of device `mac` (`aa:bb:cc:dd:ee:ff`).
+    pub fn record(&self, mac: &str, step: Step, outcome: Outcome, detail: impl Into<String>) {
+        self.record_at(now_ms(), mac, step, outcome, detail);
+    }
+
+    /// [`Timeline::record`] at a given time (tests, replays).
+    pub fn record_at(
+        &self,
+        at_ms: u64,
+        mac: &str,
+        step: Step,
+        outcome: Outcome,
+        detail: impl Into<String>,
+    ) {
+        let mac = key(mac);
+        let ev = TimelineEvent {
+            at_ms,
+            step: step.to_string(),
+            outcome: outcome.as_str().to_string(),
+            detail: detail.into(),
+        };
+        let mut s = self.shard(&mac).lock();
+        s.next_seq += 1;
+        let seq = s.next_seq;
+        let dev = s.devices.entry(mac.clone()).or_default();
+        if dev.events.len() == PER_DEVICE {
+            dev.events.pop_front();
+        }
+        dev.events.push_back(ev);
+        dev.seq = seq;
+        s.order.push_back((mac.clone(), seq));
+        s.dirty.insert(mac, ());
+        let max = self.max_per_shard;
+        s.evict(max);
+    }
+
+    /// Links an eCM and the eUE behind it (each is listed with the other).
+    pub fn link(&self, ecm_mac: &str, eue_mac: &str) {
+        let (ecm, eue) = (key(ecm_mac), key(eue_mac));
+        if ecm == eue {
+            return;
+        }
+        for (a, b) in [(&ecm, &eue), (&eue, &ecm)] {
+            let mut s = self.shard(a).lock();
+            let l = s.linked.entry(a.clone()).or_default();
+            if !l.contains(b) {
+                l.push(b.clone());
+                l.truncate(8);
+                s.dirty.insert(a.clone(), ());
+            }
+        }
+    }
+
+    /// The in-memory timeline of `mac`, if it recorded anything since it
+    /// was last evicted.
+    pub fn get(&self, mac: &str) -> Option<DeviceTimeline> {
+        let mac = key(mac);
+        self.shard(&mac).lock().timeline(&mac)
+    }
+
+    /// The timeline of `mac` from memory, else from `store`.
+    pub fn show(&self, store: &dyn Store, mac: &str) -> Result<Option<DeviceTimeline>, StoreError> {
+        match self.get(mac) {
+            Some(t) => Ok(Some(t)),
+            None => store.timeline(&key(mac)),
+        }
+    }
+
+    /// Takes every timeline changed since the last call, as store mutations.
+    pub fn take_dirty(&self) -> Vec<Mutation> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let mut s = shard.lock();
+            let dirty: Vec<String> = s.dirty.drain().map(|(k, ())| k).collect();
+            out.extend(s.evicted.drain(..).map(Mutation::PutTimeline));
+            for mac in dirty {
+                if let Some(t) = s.timeline(&mac) {
+                    out.push(Mutation::PutTimeline(t));
+                } else if let Some(l) = s.linked.get(&mac) {
+                    // Linked before any step was recorded.
+                    out.push(Mutation::PutTimeline(DeviceTimeline {
+                        device: mac.clone(),
+                        linked: l.clone(),
+                        events: Vec::new(),
+                    }));
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes every changed timeline to `store` (one batch; not synced: the
+    /// next lease commit's sync, or sled's own, makes it durable).
+    pub fn flush(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        let batch = self.take_dirty();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        // Merge the links a stored timeline had with what memory knows
+        // (memory may have evicted and re-created the device since).
+        store.apply(&batch)?;
+        Ok(batch.len())
+    }
+}
+
+/// Shared handle.
+pub type TimelineRef = Arc<Timeline>;
+
+/// `n s ago` / `n min ago` for an operator.
+fn ago(now_ms: u64, at_ms: u64) -> String {
+    let s = now_ms.saturating_sub(at_ms) / 1000;
+    match s {
+        0..=119 => format!("{s} s ago"),
+        120..=7199 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+/// Seconds-resolution UTC time of day of `ms`, `HH:MM:SS.mmm`.
+fn clock_of(ms: u64) -> String {
+    let day_ms = ms % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    )
+}
+
+/// The step a provisioning flow ends with: an eUE's status INFORM, an
+/// eCM's config file (ToD may come before or after it).
+fn is_final(step: &str) -> bool {
+    step == "eUE-25" || step == "CM5-CM10 config file"
+}
+
+/// Where the device stands: "provisioned …", or the step it is stuck at.
+pub fn status(t: &DeviceTimeline, now_ms: u64) -> String {
+    let Some(last) = t.events.last() else {
+        return "no steps recorded".to_string();
+    };
+    if let Some(failed) = t.events.iter().rev().find(|e| e.outcome != "ok") {
+        // A failure or a pending step is where it is stuck unless a later
+        // step of the same name succeeded.
+        let resolved = t
+            .events
+            .iter()
+            .rev()
+            .take_while(|e| !std::ptr::eq(*e, failed))
+            .any(|e| e.step == failed.step && e.outcome == "ok");
+        if !resolved {
+            return format!(
+                "stuck at {}: {} ({})",
+                failed.step,
+                if failed.detail.is_empty() {
+                    failed.outcome.as_str()
+                } else {
+                    failed.detail.as_str()
+                },
+                ago(now_ms, failed.at_ms)
+            );
+        }
+    }
+    if is_final(&last.step) {
+        format!(
+            "provisioned: {} {} ({})",
+            last.step,
+            last.detail,
+            ago(now_ms, last.at_ms)
+        )
+    } else {
+        format!(
+            "last step {} ({}); the flow has not finished",
+            last.step,
+            ago(now_ms, last.at_ms)
+        )
+    }
+}
+
+/// The operator's view of a device and the devices linked to it, one step
+/// a line in time order, each named by its seed step.
+pub fn render(t: &DeviceTimeline, linked: &[DeviceTimeline], now_ms: u64) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (role, tl) in std::iter::once(("device", t)).chain(linked.iter().map(|l| ("linked", l))) {
+        let _ = writeln!(out, "{role} {}: {}", tl.device, status(tl, now_ms));
+        for e in &tl.events {
+            let _ = writeln!(
+                out,
+                "  {}  {:<22} {:<7} {}",
+                clock_of(e.at_ms),
+                e.step,
+                e.outcome,
+                e.detail
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use headend_store::MemoryStore;
+
+    #[test]
+    fn steps_are_named_as_the_seed_names_them() {
+        assert_eq!(Step::Cm1.to_string(), "CM1");
+        assert_eq!(Step::Cm4v6.to_string(), "CM4v6");
+        assert_eq!(Step::Eue(19).to_string(), "eUE-19");
+        assert_eq!(Step::CmTod.to_string(), "CM5-CM10 ToD");
+    }
+
+    #[test]
+    fn records_are_bounded_per_device_and_in_order() {
+        let t = Timeline::new(1000);
+        for i in 0..(PER_DEVICE as u64 + 10) {
+            t.record_at(
+                i,
+                "00:10:95:AA:00:01",
+                Step::Eue(1),
+                Outcome::Ok,
+                format!("{i}"),
+            );
+        }
+        let tl = t.get("00:10:95:aa:00:01").unwrap();
+        assert_eq!(tl.events.len(), PER_DEVICE);
+        assert_eq!(tl.events[0].detail, "10");
+        assert_eq!(
+            tl.events.last().unwrap().detail,
+            format!("{}", PER_DEVICE + 9)
+        );
+    }
+
+    #[test]
+    fn devices_are_bounded_and_evicted_ones_still_reach_the_store() {
+        let store = MemoryStore::new();
+        let t = Timeline::new(SHARDS); // one device per shard
+        for i in 0..200u32 {
+            let mac = format!("00:10:95:00:{:02x}:{:02x}", i >> 8, i & 0xff);
+            t.record(&mac, Step::Cm1, Outcome::Ok, "");
+        }
+        let in_memory: usize = t.shards.iter().map(|s| s.lock().devices.len()).sum();
+        assert!(in_memory <= SHARDS, "{in_memory} devices in memory");
+        assert_eq!(t.flush(&store).unwrap(), 200);
+        // Every device is in the store, evicted or not.
+        for i in 0..200u32 {
+            let mac = format!("00:10:95:00:{:02x}:{:02x}", i >> 8, i & 0xff);
+            let tl = t.show(&store, &mac).unwrap().unwrap();
+            assert_eq!(tl.events[0].step, "CM1");
+        }
+        assert_eq!(
+            t.flush(&store).unwrap(),
+            0,
+            "nothing is dirty after a flush"
+        );
+    }
+
+    #[test]
+    fn order_list_stays_bounded_when_devices_alternate() {
+        let t = Timeline::new(SHARDS * 4);
+        for i in 0..10_000u32 {
+            let mac = format!("00:10:95:00:00:{:02x}", i % 3);
+            t.record(&mac, Step::Cm1, Outcome::Ok, "");
+        }
+        let longest = t.shards.iter().map(|s| s.lock().order.len()).max().unwrap();
+        assert!(longest <= 4 * 4 + 1, "order grew to {longest}");
+        assert_eq!(t.get("00:10:95:00:00:01").unwrap().events.len(), PER_DEVICE);
+    }
+
+    #[test]
+    fn links_go_both_ways_and_are_stored() {
+        let store = MemoryStore::new();
+        let t = Timeline::default();
+        t.record("00:10:95:00:00:01", Step::Cm4, Outcome::Ok, "10.0.0.5");
+        t.link("00:10:95:00:00:01", "00:10:95:00:00:02");
+        t.link("00:10:95:00:00:01", "00:10:95:00:00:02");
+        assert_eq!(
+            t.get("00:10:95:00:00:01").unwrap().linked,
+            ["00:10:95:00:00:02"]
+        );
+        t.flush(&store).unwrap();
+        let eue = store.timeline("00:10:95:00:00:02").unwrap().unwrap();
+        assert_eq!(eue.linked, ["00:10:95:00:00:01"]);
+        assert!(eue.events.is_empty());
+    }
+
+    #[test]
+    fn status_names_where_a_device_is_stuck() {
+        let t = Timeline::default();
+        let mac = "00:10:95:00:00:03";
+        t.record_at(1_000, mac, Step::Eue(15), Outcome::Ok, "enrollment INFORM");
+        t.record_at(
+            2_000,
+            mac,
+            Step::Eue(19),
+            Outcome::Failed,
+            "no SET response after 3 tries",
+        );
+        let tl = t.get(mac).unwrap();
+        assert_eq!(
+            status(&tl, 14_000),
+            "stuck at eUE-19: no SET response after 3 tries (12 s ago)"
+        );
+        // A later successful SET clears it; the flow is not finished yet.
+        t.record_at(20_000, mac, Step::Eue(19), Outcome::Ok, "SET answered");
+        let tl = t.get(mac).unwrap();
+        assert_eq!(
+            status(&tl, 21_000),
+            "last step eUE-19 (1 s ago); the flow has not finished"
+        );
+        t.record_at(30_000, mac, Step::Eue(25), Outcome::Ok, "pass");
+        let tl = t.get(mac).unwrap();
+        assert!(status(&tl, 31_000).starts_with("provisioned: eUE-25 pass"));
+        let text = render(&tl, &[], 31_000);
+        let steps: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().nth(1).unwrap())
+            .collect();
+        assert_eq!(steps, ["eUE-15", "eUE-19", "eUE-19", "eUE-25"]);
+    }
+}
