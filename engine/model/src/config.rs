@@ -68,6 +68,8 @@ pub struct ConfigFile {
     pub log: LogSection,
     /// `[tod]`: the RFC 868 Time server (see `tod`).
     pub tod: Option<Spanned<crate::tod::TodSection>>,
+    /// `[snmp]`: the SNMP provisioning server (see `snmp`).
+    pub snmp: Option<Spanned<crate::snmp::SnmpSection>>,
 }
 
 /// `[log]`: read once at start; the values are checked by `headend check`.

@@ -78,6 +78,8 @@ pub struct Snapshot {
     pub plugins: Vec<crate::plugins::PluginDef>,
     /// RFC 868 Time server settings, when served.
     pub tod: Option<crate::tod::TodSettings>,
+    /// SNMP provisioning server settings, when served.
+    pub snmp: Option<crate::snmp::SnmpSettings>,
     /// The hooks that run the plugins (set by the binary before the snapshot is installed).
     pub hooks: Arc<dyn crate::plugins::Hooks>,
 }
@@ -189,6 +191,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
     let config_server = crate::configsrv::build(&mut b, file.tftp.as_ref(), file.http.as_ref());
     let plugins = crate::plugins::build(&mut b, &file.plugins);
     let tod = crate::tod::build(&mut b, file.tod.as_ref());
+    let snmp = crate::snmp::build(&mut b, file.snmp.as_ref(), &file.server.name);
     let exprs = b.finish()?;
     Ok(Snapshot {
         generation,
@@ -213,6 +216,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         config_server,
         plugins,
         tod,
+        snmp,
         hooks: Arc::new(crate::plugins::NoHooks),
     })
 }

@@ -375,6 +375,11 @@ impl Endpoint {
         self.settings = s;
     }
 
+    /// Replaces the SNMPv3 engine (a reload changed the users).
+    pub fn set_engine(&mut self, e: Option<Arc<LocalEngine>>) {
+        self.engine = e;
+    }
+
     /// Exchanges tracked (in progress and lingering).
     pub fn tracked(&self) -> usize {
         self.enrollments.len()
