@@ -49,6 +49,7 @@ pub struct Server {
     /// Every protocol server, in start order (the three above among them).
     components: Vec<Arc<dyn Component>>,
     events: Arc<crate::events::EventSink>,
+    devices: Arc<crate::shared::Devices>,
     counters: Arc<Counters>,
     generation: parking_lot::Mutex<u64>,
     hook_factory: Option<HookFactory>,
@@ -159,6 +160,7 @@ impl Server {
             configsrv,
             components,
             events,
+            devices: shared.devices.clone(),
             counters,
             generation: parking_lot::Mutex::new(1),
             hook_factory: None,
@@ -205,6 +207,11 @@ impl Server {
     /// The management-event sink (published events).
     pub fn events(&self) -> &Arc<crate::events::EventSink> {
         &self.events
+    }
+
+    /// The device registry (tools and tests register static resolvers).
+    pub fn devices(&self) -> &Arc<crate::shared::Devices> {
+        &self.devices
     }
 
     /// The counters.

@@ -5,6 +5,7 @@
 //! notifications (eUE-25, seed 000 section 6.5). The runtime registers the
 //! implementations here once both are built.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use headend_abi::MemEvent;
@@ -49,6 +50,7 @@ pub trait EventHandler: Send + Sync {
 pub struct Services {
     files: RwLock<Option<Arc<dyn FileProvider>>>,
     events: RwLock<Option<Arc<dyn EventHandler>>>,
+    listeners: RwLock<(Vec<SocketAddr>, Vec<SocketAddr>)>,
 }
 
 impl Services {
@@ -60,6 +62,17 @@ impl Services {
     /// Registers the event handler.
     pub fn set_events(&self, e: Arc<dyn EventHandler>) {
         *self.events.write() = Some(e);
+    }
+
+    /// The config server's bound TFTP and HTTP addresses (ephemeral ports
+    /// resolved), which the SET's URL names.
+    pub fn set_listeners(&self, tftp: Vec<SocketAddr>, http: Vec<SocketAddr>) {
+        *self.listeners.write() = (tftp, http);
+    }
+
+    /// The bound TFTP and HTTP addresses (empty before the config server starts).
+    pub fn listeners(&self) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+        self.listeners.read().clone()
     }
 
     /// The file provider, if registered.

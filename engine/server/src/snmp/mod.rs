@@ -215,14 +215,22 @@ impl Host<'_> {
     /// The URL of `name` on our TFTP (RFC 3617) or HTTP server, in the eUE's address family.
     pub fn url(&self, eue: IpAddr, http: bool, name: &str) -> Result<String, String> {
         let cs = &self.snap.config_server;
+        // The bound addresses (ephemeral ports resolved), else the configured ones.
+        let (mut tftp_l, mut http_l) = self.shared.services.listeners();
+        if tftp_l.is_empty() {
+            tftp_l = cs.tftp_listen.clone();
+        }
+        if http_l.is_empty() {
+            http_l = cs.http_listen.clone();
+        }
         let pick = |list: &[SocketAddr]| {
             list.iter()
                 .find(|a| a.is_ipv4() == eue.is_ipv4() && !a.ip().is_unspecified())
                 .copied()
         };
-        let (scheme, addr, default_port) = match (http, pick(&cs.http_listen)) {
+        let (scheme, addr, default_port) = match (http, pick(&http_l)) {
             (true, Some(a)) => ("http", a, 80),
-            _ => match pick(&cs.tftp_listen) {
+            _ => match pick(&tftp_l) {
                 Some(a) => ("tftp", a, 69),
                 None => {
                     return Err(format!(
