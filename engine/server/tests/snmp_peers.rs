@@ -55,6 +55,13 @@ struct Running {
 
 impl Running {
     fn start(agent_port: u16) -> Running {
+        // An engine id of its own per server: net-snmp keeps per-engine state
+        // (localised keys) and parallel tests must not share it.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let engine_id = format!("8000118b04{:016x}{:08x}", nanos as u64, std::process::id());
         let config = format!(
             r#"
 [server]
@@ -75,6 +82,7 @@ agent_community = "lab-write"
 agent_port = {agent_port}
 retries = 2
 timeout_ms = 500
+engine_id = "{engine_id}"
 config_file = {{ expr = '"mta-" + device.mac.replace(":", "") + ".bin"' }}
 [[snmp.user]]
 name = "informuser"
@@ -161,7 +169,10 @@ fn target(a: SocketAddr) -> String {
 
 /// An RFC 4682 enrollment INFORM from net-snmp; returns (status, stderr).
 fn inform(to: SocketAddr, auth: &[&str]) -> (bool, String) {
+    // net-snmp's persistent per-engine state stays in a directory of this call.
+    let state = tempfile::tempdir().unwrap();
     let out = Command::new(tool("snmpinform"))
+        .env("SNMP_PERSISTENT_DIR", state.path())
         .args(["-m", "", "-r", "1", "-t", "2"])
         .args(auth)
         .arg(target(to))
@@ -293,11 +304,59 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// tshark on loopback for the test's ports (stopped by SIGINT, by PID).
+struct Capture {
+    child: Child,
+    file: std::path::PathBuf,
+}
+
+impl Capture {
+    fn start(dir: &std::path::Path, ports: &[u16]) -> Capture {
+        let file = dir.join("snmp.pcapng");
+        let filter = ports
+            .iter()
+            .map(|p| format!("udp port {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let child = Command::new(tool("tshark"))
+            .args(["-i", "lo", "-a", "duration:60", "-f", &filter, "-w"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // dumpcap writes the file header once it captures.
+        wait_for("tshark to start capturing", || {
+            std::fs::metadata(&file).is_ok_and(|m| m.len() > 0)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        Capture { child, file }
+    }
+
+    /// Stops the capture and decodes every frame on `ports` as SNMP.
+    fn decode(mut self, ports: &[u16]) -> String {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let mut cmd = Command::new(tool("tshark"));
+        cmd.arg("-r").arg(&self.file);
+        for p in ports {
+            cmd.args(["-d", &format!("udp.port=={p},snmp")]);
+        }
+        let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
 #[test]
 fn net_snmp_enrollment_v2c_and_v3_set_to_snmpd_then_tftp_serves_the_hashed_file() {
     let port = free_udp_port();
     let agent = Agent::start(port);
     let srv = Running::start(port);
+    let snmp_ports = [srv.snmp(false).port(), srv.snmp(true).port(), port];
+    let capture = Capture::start(srv.bed_dir.path(), &snmp_ports);
     for v6 in [false, true] {
         let to = srv.snmp(v6);
         // v2c enrollment INFORM: answered (snmpinform exits 0 only on the Response).
@@ -391,6 +450,12 @@ fn net_snmp_enrollment_v2c_and_v3_set_to_snmpd_then_tftp_serves_the_hashed_file(
         srv.drops("unknown_engine_id") >= 2,
         "engine-id discovery answered by a Report"
     );
+    // tshark decodes every SNMP frame of the exchanges, none malformed.
+    let decoded = capture.decode(&snmp_ports);
+    assert!(!decoded.contains("Malformed"), "{decoded}");
+    for what in ["informRequest", "get-response", "set-request", "report"] {
+        assert!(decoded.contains(what), "no {what} in:\n{decoded}");
+    }
     let enrolled = srv
         .counters
         .get_in(Family::Snmp, headend_server::counters::Event::Enrolled);
