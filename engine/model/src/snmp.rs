@@ -221,7 +221,7 @@ pub(crate) fn build(
         }
     }
     let engine_id = match &t.engine_id {
-        Some(e) => match crate::snapshot::parse_hex(e.get_ref()) {
+        Some(e) => match parse_hex(e.get_ref()) {
             Some(v) if (5..=32).contains(&v.len()) => v,
             _ => {
                 b.err(
@@ -346,6 +346,22 @@ pub(crate) fn build(
         engine_id,
         users,
     })
+}
+
+/// Hex digits (an optional `0x`, `:` separators allowed) to bytes.
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let t: String = s
+        .trim_start_matches("0x")
+        .chars()
+        .filter(|c| *c != ':')
+        .collect();
+    if t.len() % 2 != 0 {
+        return None;
+    }
+    (0..t.len())
+        .step_by(2)
+        .map(|i| t.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
 }
 
 /// What a reload cannot change: the listeners.

@@ -7,7 +7,15 @@ mod graph;
 
 use std::path::Path;
 
-const SECTIONS: [&str; 6] = ["v4", "v6", "provisioning", "configsrv", "plugins", "tod"];
+const SECTIONS: [&str; 7] = [
+    "v4",
+    "v6",
+    "provisioning",
+    "configsrv",
+    "plugins",
+    "tod",
+    "snmp",
+];
 
 #[test]
 fn modules_form_a_dag_and_sections_do_not_import_the_aggregates() {
