@@ -70,6 +70,8 @@ pub struct ConfigFile {
     pub tod: Option<Spanned<crate::tod::TodSection>>,
     /// `[syslog]`: the management-event receiver (see `syslog`).
     pub syslog: Option<Spanned<crate::syslog::SyslogSection>>,
+    /// `[snmp]`: the SNMP provisioning server (see `snmp`).
+    pub snmp: Option<Spanned<crate::snmp::SnmpSection>>,
 }
 
 /// `[log]`: read once at start; the values are checked by `headend check`.

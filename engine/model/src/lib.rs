@@ -28,6 +28,7 @@ pub mod plugins;
 pub mod provisioning;
 pub mod select;
 pub mod snapshot;
+pub mod snmp;
 pub mod source;
 pub mod syslog;
 pub mod tod;

@@ -80,6 +80,8 @@ pub struct Snapshot {
     pub tod: Option<crate::tod::TodSettings>,
     /// Syslog management-event receiver settings, when served.
     pub syslog: Option<crate::syslog::SyslogSettings>,
+    /// SNMP provisioning server settings, when served.
+    pub snmp: Option<crate::snmp::SnmpSettings>,
     /// The hooks that run the plugins (set by the binary before the snapshot is installed).
     pub hooks: Arc<dyn crate::plugins::Hooks>,
 }
@@ -192,6 +194,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
     let plugins = crate::plugins::build(&mut b, &file.plugins);
     let tod = crate::tod::build(&mut b, file.tod.as_ref());
     let syslog = crate::syslog::build(&mut b, file.syslog.as_ref());
+    let snmp = crate::snmp::build(&mut b, file.snmp.as_ref(), &file.server.name);
     let exprs = b.finish()?;
     Ok(Snapshot {
         generation,
@@ -217,6 +220,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         plugins,
         tod,
         syslog,
+        snmp,
         hooks: Arc::new(crate::plugins::NoHooks),
     })
 }

@@ -15,6 +15,7 @@ const SECTIONS: [&str; 7] = [
     "plugins",
     "tod",
     "syslog",
+    "snmp",
 ];
 
 #[test]

@@ -26,9 +26,11 @@ pub enum Family {
     Dhcpv6,
     /// The syslog management-event receiver: names prefixed with `syslog.`.
     Syslog,
+    /// The SNMP provisioning server.
+    Snmp,
 }
 
-const FAMILIES: usize = Family::Syslog as usize + 1;
+const FAMILIES: usize = Family::Snmp as usize + 1;
 
 /// Events counted on the hot path (fixed set: one atomic each per family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,21 +76,34 @@ pub enum Event {
     NoEventId,
     /// Syslog messages tied to no device (no MAC in them, no lease on the source).
     Unresolved,
+    /// SNMP InformRequests answered.
+    InformAnswered,
+    /// SNMP enrollments whose SET the eUE acknowledged (eUE-19 done).
+    Enrolled,
+    /// SNMP enrollments that failed (no identity, file, SET error or timeout).
+    EnrollFailed,
+    /// SNMP SETs and GETs sent to eUE agents (retransmissions included).
+    AgentRequest,
+    /// SNMP provisioning-status INFORMs received (eUE-25).
+    StatusInform,
+    /// SNMPv3 Reports sent (discovery and usmStats errors).
+    ReportSent,
 }
 
-const EVENTS: usize = Event::Unresolved as usize + 1;
+const EVENTS: usize = Event::ReportSent as usize + 1;
 
 const V4: &[Family] = &[Family::Dhcpv4];
 const V6: &[Family] = &[Family::Dhcpv6];
 const DHCP: &[Family] = &[Family::Dhcpv4, Family::Dhcpv6];
 const SYSLOG: &[Family] = &[Family::Syslog];
+const SNMP: &[Family] = &[Family::Snmp];
 
 /// Every event, its name in dumps and the families that have it, in dump order.
 const EVENT_NAMES: [(Event, &str, &[Family]); EVENTS] = [
     (
         Event::Received,
         "received",
-        &[Family::Dhcpv4, Family::Dhcpv6, Family::Syslog],
+        &[Family::Dhcpv4, Family::Dhcpv6, Family::Syslog, Family::Snmp],
     ),
     (Event::Offer, "offer", V4),
     (Event::Ack, "ack", V4),
@@ -109,6 +124,12 @@ const EVENT_NAMES: [(Event, &str, &[Family]); EVENTS] = [
     (Event::MemEvent, "mem_event", SYSLOG),
     (Event::NoEventId, "no_event_id", SYSLOG),
     (Event::Unresolved, "unresolved", SYSLOG),
+    (Event::InformAnswered, "informs_answered", SNMP),
+    (Event::Enrolled, "enrolled", SNMP),
+    (Event::EnrollFailed, "enroll_failed", SNMP),
+    (Event::AgentRequest, "agent_requests", SNMP),
+    (Event::StatusInform, "status_informs", SNMP),
+    (Event::ReportSent, "reports_sent", SNMP),
 ];
 
 /// All counters of one server.
@@ -222,9 +243,14 @@ impl Counters {
     /// `dhcp_unanswered_total{family,reason}`,
     /// `expression_failures_total{kind}`, `hook_fallbacks_total{hook,reason}`.
     pub fn collect(&self, m: &mut Metrics) {
-        for f in [Family::Dhcpv4, Family::Dhcpv6, Family::Syslog] {
+        for f in [Family::Dhcpv4, Family::Dhcpv6, Family::Syslog, Family::Snmp] {
             let family = f.name();
             let (events, dropped, unanswered) = match f {
+                Family::Snmp => (
+                    "snmp_events_total",
+                    "snmp_dropped_total",
+                    "snmp_unanswered_total",
+                ),
                 Family::Syslog => (
                     "syslog_events_total",
                     "syslog_dropped_total",
@@ -272,6 +298,7 @@ impl Family {
             Family::Dhcpv4 => "dhcpv4",
             Family::Dhcpv6 => "dhcpv6",
             Family::Syslog => "syslog",
+            Family::Snmp => "snmp",
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod leases;
 pub mod metrics;
 pub mod runtime;
 pub mod shared;
+pub mod snmp;
 pub mod syslog;
 pub mod tod;
 pub mod udp;

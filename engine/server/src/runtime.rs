@@ -51,9 +51,26 @@ pub struct Server {
     /// Every protocol server, in start order (the three above among them).
     components: Vec<Arc<dyn Component>>,
     events: Arc<crate::events::EventSink>,
+    devices: Arc<crate::shared::Devices>,
     counters: Arc<Counters>,
     generation: parking_lot::Mutex<u64>,
     hook_factory: Option<HookFactory>,
+}
+
+/// The event sink as the provisioning server sees it.
+struct EventAdapter {
+    events: Arc<crate::events::EventSink>,
+    config: Arc<ArcSwap<Snapshot>>,
+    clock: Clock,
+}
+
+impl crate::shared::EventHandler for EventAdapter {
+    fn mem_event(&self, event: &headend_abi::MemEvent) -> Result<usize, String> {
+        self.events
+            .handle(&self.config.load(), event, (self.clock)())
+            .map(|o| o.applied)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Builds the plugin hooks of a snapshot (the binary supplies one backed by
@@ -105,6 +122,7 @@ impl Server {
             clock,
             devices: Arc::default(),
             events: events.clone(),
+            services: Arc::default(),
             timeline: timeline.clone(),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
@@ -113,6 +131,14 @@ impl Server {
         let dhcpv6 = Dhcpv6::open(&shared)?;
         let configsrv = ConfigServer::open(&shared);
         let syslog = crate::syslog::Syslog::open(&shared);
+        // The provisioning server generates files through the config server
+        // and hands events to the sink, without depending on either.
+        shared.services.set_files(configsrv.files.clone());
+        shared.services.set_events(Arc::new(EventAdapter {
+            events: events.clone(),
+            config: config.clone(),
+            clock: shared.clock.clone(),
+        }));
         // Every protocol server, in start order.
         let components: Vec<Arc<dyn Component>> = vec![
             dhcpv4.clone(),
@@ -120,6 +146,7 @@ impl Server {
             configsrv.clone(),
             crate::tod::Tod::open(&shared),
             syslog.clone(),
+            crate::snmp::Snmp::open(&shared),
             crate::control::Control::open(&shared),
             // a new component: one line here
         ];
@@ -141,6 +168,7 @@ impl Server {
             timeline,
             components,
             events,
+            devices: shared.devices.clone(),
             counters,
             generation: parking_lot::Mutex::new(1),
             hook_factory: None,
@@ -198,6 +226,11 @@ impl Server {
     /// The management-event sink (published events).
     pub fn events(&self) -> &Arc<crate::events::EventSink> {
         &self.events
+    }
+
+    /// The device registry (tools and tests register static resolvers).
+    pub fn devices(&self) -> &Arc<crate::shared::Devices> {
+        &self.devices
     }
 
     /// The counters.

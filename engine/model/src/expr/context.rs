@@ -147,6 +147,10 @@ pub struct DeviceInfo {
     pub vendor_name: String,
     /// Option 43.8 vendor OUI as 6 hex digits.
     pub oui: String,
+    /// The correlation id the device sent (option 43.32 over DHCPv4,
+    /// CL_OPTION_CORRELATION_ID 17.2172 over DHCPv6): the provisioning
+    /// server checks the enrollment INFORM's pktcMtaDevCorrelationId against it.
+    pub correlation_id: Option<u32>,
 }
 
 /// An account as expressions see it (seed 004 §2).

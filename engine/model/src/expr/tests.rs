@@ -72,6 +72,7 @@ fn cm_context() -> EvalContext {
             model: "TCM-1".into(),
             vendor_name: "ACME".into(),
             oui: "001095".into(),
+            correlation_id: None,
         },
         account: Some(AccountInfo {
             id: "00:10:95:00:00:01".into(),

@@ -399,6 +399,7 @@ pub struct FileService {
     generators: Generators,
     cache: Mutex<Cache>,
     inflight: Mutex<HashMap<CacheKey, Flight>>,
+    pinned: Mutex<Pinned>,
     log: TransferLog,
     counters: Arc<Counters>,
     stats: FileStats,
@@ -429,6 +430,7 @@ impl FileService {
             resolver,
             generators,
             inflight: Mutex::new(HashMap::new()),
+            pinned: Mutex::new(Pinned::default()),
             cache: Mutex::new(Cache {
                 max: f.cache_entries,
                 map: HashMap::new(),
@@ -624,6 +626,20 @@ impl FileService {
             };
             // Generators see the name relative to the virtual root, as TFTP and HTTP clients differ on a leading "/".
             let rel_name = rel.to_string_lossy();
+            // A file the provisioning server generated, hashed and SET for
+            // this device (eUE-18/19): exactly those bytes.
+            if let Some(file) = self.pinned.lock().get(&dc.id, &rel_name) {
+                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Served {
+                    bytes: Arc::new(file.bytes.clone()),
+                    origin: Origin::Generated {
+                        generator: gen.to_string(),
+                        cached: true,
+                    },
+                    device: Some(dc),
+                    config_hash: file.config_hash.clone(),
+                });
+            }
             let (file, cached) = self.generate(snap, gen, &dc, &rel_name, transfer)?;
             let file = file.ok_or(FileError::NotFound)?;
             return Ok(Served {
@@ -852,6 +868,88 @@ impl FileService {
 }
 
 /// One generation in progress: its result once known, and the waiters' condvar.
+/// Files pinned by the provisioning server, per (device, name); bounded,
+/// the oldest pin forgotten first (the device then gets a fresh generation).
+#[derive(Default)]
+struct Pinned {
+    map: HashMap<(String, String), Arc<ConfigFile>>,
+    order: VecDeque<(String, String)>,
+}
+
+/// Pins kept at most (one per enrolling device; a boot storm of this many
+/// eUEs between SET and download is far beyond a headend's size).
+const MAX_PINNED: usize = 1 << 18;
+
+impl Pinned {
+    fn get(&self, device: &str, name: &str) -> Option<Arc<ConfigFile>> {
+        self.map
+            .get(&(device.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    fn insert(&mut self, device: &str, name: &str, file: Arc<ConfigFile>) {
+        let k = (device.to_string(), name.to_string());
+        if self.map.insert(k.clone(), file).is_none() {
+            self.order.push_back(k);
+            while self.order.len() > MAX_PINNED {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+impl crate::shared::FileProvider for FileService {
+    fn provision(
+        &self,
+        dc: &DeviceContext,
+        name: &str,
+        inputs: &[(String, String)],
+    ) -> Result<crate::shared::ProvisionedFile, String> {
+        let snap = self.config.load_full();
+        let rel = clean_relative(name).map_err(|e| e.to_string())?;
+        let rel_name = rel.to_string_lossy().into_owned();
+        let Some(gen) = snap.config_server.files.generator_for(&rel_name) else {
+            return Err(format!(
+                "no [[tftp.config_file]] generator serves {rel_name:?}"
+            ));
+        };
+        // Capability GET results reach the generator as account attributes
+        // "snmp.<oid>" of this request only (the plugin ABI's device view has
+        // no other place for them); nothing is stored.
+        let mut dc = dc.clone();
+        if !inputs.is_empty() {
+            let acc = dc
+                .device
+                .account
+                .get_or_insert_with(|| headend_abi::Account {
+                    id: dc.id.clone(),
+                    domains: dc.device.domains.clone(),
+                    attributes: Vec::new(),
+                });
+            for (k, v) in inputs {
+                acc.attributes.push((format!("snmp.{k}"), v.clone()));
+            }
+            acc.attributes.sort();
+        }
+        let (file, _) = self
+            .generate(&snap, gen, &dc, &rel_name, Transfer::Tftp)
+            .map_err(|e| e.to_string())?;
+        let file = file
+            .ok_or_else(|| format!("generator {gen:?} has no file {rel_name:?} for this device"))?;
+        let sha1 = headend_config_file::config_hash(&file.bytes);
+        let out = crate::shared::ProvisionedFile {
+            name: rel_name.clone(),
+            size: file.bytes.len(),
+            sha1,
+            config_hash: file.config_hash.clone(),
+        };
+        self.pinned.lock().insert(&dc.id, &rel_name, file);
+        Ok(out)
+    }
+}
+
 type Flight = Arc<(
     Mutex<Option<Result<Option<Arc<ConfigFile>>, FileError>>>,
     parking_lot::Condvar,

@@ -88,6 +88,8 @@ pub struct ConfigServer {
     pub http: Arc<http::HttpServer>,
     /// Classification remembered per MAC (fed by the DHCP servers).
     pub memo: Arc<DeviceMemo>,
+    /// Where the bound addresses are published (for the provisioning server's URLs).
+    services: Option<Arc<crate::shared::Services>>,
 }
 
 impl ConfigServer {
@@ -109,6 +111,7 @@ impl ConfigServer {
             http: http::HttpServer::new(files.clone()),
             files,
             memo,
+            services: None,
         }
     }
 
@@ -125,7 +128,7 @@ impl ConfigServer {
     /// The config server over the shared state, resolving devices through
     /// the device registry the DHCP servers feed.
     pub fn open(shared: &Shared) -> Arc<ConfigServer> {
-        let cs = ConfigServer::new(
+        let mut cs = ConfigServer::new(
             shared.config.clone(),
             shared.devices.clone(),
             shared.devices.memo.clone(),
@@ -133,6 +136,7 @@ impl ConfigServer {
         );
         cs.files
             .set_timeline(shared.timeline.clone(), shared.devices.memo.clone());
+        cs.services = Some(shared.services.clone());
         Arc::new(cs)
     }
 }
@@ -145,9 +149,11 @@ impl Component for ConfigServer {
     /// Binds the `[tftp]` and `[http]` listeners of `snap` and serves them until `stop`.
     fn start(self: Arc<Self>, snap: &Snapshot, ctx: &StartContext) -> Result<Started, ServerError> {
         let mut started = Started::default();
+        let (mut tftp_bound, mut http_bound) = (Vec::new(), Vec::new());
         for addr in &snap.config_server.tftp_listen {
             let sock = tftp::bind(*addr)?;
             started.bound.push(sock.local_addr()?);
+            tftp_bound.push(sock.local_addr()?);
             let serve = self.tftp.clone().serve(sock, ctx.stop.clone());
             started.tasks.push(tokio::spawn(async move {
                 serve.await;
@@ -157,11 +163,15 @@ impl Component for ConfigServer {
         for addr in &snap.config_server.http_listen {
             let l = tcp_listen(*addr)?;
             started.bound.push(l.local_addr()?);
+            http_bound.push(l.local_addr()?);
             let serve = self.http.clone().serve(l, ctx.stop.clone());
             started.tasks.push(tokio::spawn(async move {
                 serve.await;
                 Ok(())
             }));
+        }
+        if let Some(s) = &self.services {
+            s.set_listeners(tftp_bound, http_bound);
         }
         Ok(started)
     }

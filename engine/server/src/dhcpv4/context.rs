@@ -202,6 +202,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         info.serial = o.serial_number.clone().unwrap_or_default();
         info.model = o.model_number.clone().unwrap_or_default();
         info.vendor_name = o.vendor_name.clone().unwrap_or_default();
+        info.correlation_id = o.correlation_id;
         info.oui = o
             .oui
             .map(|x| hex_colon(&x.bytes).replace(':', ""))

@@ -654,6 +654,7 @@ impl Cx<'_> {
         d.model = self.dev.cl.model.clone();
         d.vendor_name = self.dev.cl.vendor_name.clone();
         d.oui = self.dev.cl.oui.clone();
+        d.correlation_id = self.dev.cl.correlation_id;
         c
     }
 
@@ -1235,6 +1236,12 @@ impl Cx<'_> {
         }
         let server = match f.provisioning_server.as_ref().and_then(prov_server_v6) {
             Some(s) => Some(s),
+            // An IPv4 server is the plugin's answer for DHCPv4 (one value for
+            // both families): over DHCPv6 the configured server is the answer.
+            None if matches!(f.provisioning_server, Some(ProvisioningServer::Ipv4(_))) => {
+                trace.note(|| "IPv4 provisioning server of the flow decision: [dhcpv6] provisioning_server used".to_string());
+                d6.provisioning_server.as_ref().and_then(prov_server_v6)
+            }
             None => {
                 if f.provisioning_server.is_some() {
                     // An IPv4 (or empty) server cannot go in sub-option 3.

@@ -60,6 +60,7 @@ impl DeviceResolver for Dhcpv6Resolver {
             Some(addr),
         );
         dc.id = id;
+        dc.fqdn = lease.fqdn.clone();
         if let Some(m) = lease.modem_mac.as_ref().filter(|m| m.len() == 6) {
             let mid = hex_colon(m);
             let modem = self.dhcpv6.accounts.lookup(&snap, &mid);

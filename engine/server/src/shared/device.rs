@@ -27,6 +27,8 @@ pub struct DeviceContext {
     pub ctx: Arc<EvalContext>,
     /// The account key (normally the MAC), under which transfers are recorded.
     pub id: String,
+    /// The FQDN the DHCP server assigned (DHCPv6 option 39), when it did.
+    pub fqdn: Option<String>,
 }
 
 impl DeviceContext {
@@ -85,6 +87,7 @@ impl DeviceContext {
             id: account
                 .map(|a| a.id.clone())
                 .unwrap_or_else(|| mac.to_string()),
+            fqdn: None,
             device,
             ctx: Arc::new(ctx),
         }

@@ -8,6 +8,7 @@
 //! `syslog` depend on this module and never on each other.
 
 pub mod device;
+pub mod provision;
 pub mod timeline;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use crate::events::EventSink;
 pub use device::{
     v4_of, DeviceContext, DeviceMemo, DeviceResolver, Devices, Resolvers, StaticResolver,
 };
+pub use provision::{EventHandler, FileProvider, ProvisionedFile, Services};
 
 /// The running configuration: packets load it once and finish under that
 /// snapshot; a reload stores a new one.
@@ -72,6 +74,8 @@ pub struct Shared {
     pub devices: Arc<Devices>,
     /// Where management events go (the mem-event plugin hook and its actions).
     pub events: Arc<EventSink>,
+    /// File generation and management events, for the provisioning server.
+    pub services: Arc<Services>,
     /// Every device's provisioning timeline.
     pub timeline: Arc<timeline::Timeline>,
 }
