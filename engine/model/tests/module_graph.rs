@@ -7,7 +7,7 @@ mod graph;
 
 use std::path::Path;
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "v4",
     "v6",
     "provisioning",
