@@ -7,7 +7,8 @@
 //! (eUE-15), headend SETs pktcMtaDevConfigFile and pktcMtaDevProvConfigHash
 //! on the eUE's agent — net-snmp's `snmpd` on the leased address (eUE-19);
 //! `curl` from that address fetches the file the SET named over TFTP and its
-//! SHA-1 equals the hash SET (eUE-22/23); the status INFORM "pass" is
+//! SHA-1 equals the hash SET (eUE-22/23); `logger` sends the eUE's syslog
+//! status notification (eUE-24); the status INFORM "pass" is
 //! answered (eUE-25); `headend device show` lists the steps in order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -71,6 +72,9 @@ agent_community = "lab-write"
 agent_port = 6161
 timeout_ms = 1000
 config_file = '"mta-" + device.mac.replace(":", "") + ".bin"'
+
+[syslog]
+listen = ["[::1]:6514"]
 
 [[plugin]]
 name = "eue-config"
@@ -312,6 +316,32 @@ fn eue6_hybrid_flow_inform_set_tftp_status() {
         "SHA-1 of the file = the hash SET"
     );
 
+    // eUE-24: the eUE's syslog notification of its provisioning status
+    // (util-linux logger, RFC 5424, the MAC in the message).
+    let st = ns
+        .command("logger")
+        .args([
+            "--server",
+            "::1",
+            "--port",
+            "6514",
+            "--udp",
+            "--rfc5424",
+            "-t",
+            "MTA[PACKETCABLE]",
+            "-p",
+            "local0.info",
+        ])
+        .arg(format!("<4000950100> provisioning complete MAC={mac}"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "logger: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+
     // eUE-25: provisioning status pass.
     inform(&[
         "1.3.6.1.2.1.140.0.2",
@@ -347,15 +377,17 @@ fn eue6_hybrid_flow_inform_set_tftp_status() {
         .collect();
     let want = [
         "eUE-1", "eUE-2", "eUE-3", "eUE-4", "eUE-15", "eUE-18", "eUE-19", "eUE-19", "eUE-22",
-        "eUE-23", "eUE-25",
+        "eUE-23", "eUE-24", "eUE-25",
     ];
     let pos: Vec<Option<usize>> = want
         .iter()
         .map(|w| steps.iter().position(|s| s == w))
         .collect();
     assert!(pos.iter().all(Option::is_some), "steps {steps:?}\n{text}");
-    let idx = ["eUE-4", "eUE-15", "eUE-18", "eUE-19", "eUE-22", "eUE-25"]
-        .map(|w| steps.iter().position(|s| *s == w).unwrap());
+    let idx = [
+        "eUE-4", "eUE-15", "eUE-18", "eUE-19", "eUE-22", "eUE-24", "eUE-25",
+    ]
+    .map(|w| steps.iter().position(|s| *s == w).unwrap());
     assert!(
         idx.windows(2).all(|w| w[0] < w[1]),
         "order {steps:?}\n{text}"
