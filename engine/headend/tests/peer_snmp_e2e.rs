@@ -1,6 +1,5 @@
 //! The PacketCable Hybrid flow end to end for an eUE over IPv6 (the SNMP
-//! part of issue 12's end-to-end proof; the syslog step joins when the
-//! syslog receiver lands): inside a network namespace, `headend run`;
+//! part of issue 12's end-to-end proof): inside a network namespace, `headend run`;
 //! `examples/lab/eue6.py` gets the eUE its DHCPv6 lease with CCCv6 naming
 //! the provisioning server ::1 and HYBRID.2; from the leased address,
 //! net-snmp's `snmpinform` sends the RFC 4682 enrollment INFORM
