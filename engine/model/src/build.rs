@@ -90,6 +90,39 @@ impl<'a> Builder<'a> {
         self.errors.push(self.src.error_at(offset, message, fix));
     }
 
+    /// The listen addresses of section `[name]` (at `section_at`): each
+    /// must be `address:port` (`examples` shows two), and there must be one.
+    pub(crate) fn listen_addrs(
+        &mut self,
+        name: &str,
+        section_at: usize,
+        list: &[Spanned<String>],
+        examples: (&str, &str),
+    ) -> Vec<std::net::SocketAddr> {
+        let mut listen = Vec::new();
+        for l in list {
+            match l.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(a) => listen.push(a),
+                Err(_) => self.err(
+                    l.span().start,
+                    format!("listen address {:?} is not a socket address", l.get_ref()),
+                    format!(
+                        "write \"address:port\", e.g. \"{}\" or \"{}\"",
+                        examples.0, examples.1
+                    ),
+                ),
+            }
+        }
+        if list.is_empty() {
+            self.err(
+                section_at,
+                format!("[{name}] has no listen address"),
+                format!("add listen = [\"{}\"], or remove [{name}]", examples.0),
+            );
+        }
+        listen
+    }
+
     /// An IPv4 address, or an error naming `what`.
     pub(crate) fn ip4<T>(&mut self, v: &Spanned<T>, what: &str) -> Option<Ipv4Addr>
     where

@@ -136,24 +136,12 @@ pub(crate) fn build(
 ) -> Option<SnmpSettings> {
     let s = section?;
     let t = s.get_ref();
-    let mut listen = Vec::new();
-    for l in &t.listen {
-        match l.get_ref().parse::<SocketAddr>() {
-            Ok(a) => listen.push(a),
-            Err(_) => b.err(
-                l.span().start,
-                format!("listen address {:?} is not a socket address", l.get_ref()),
-                "write \"address:port\", e.g. \"127.0.0.1:6162\" or \"[::1]:162\"",
-            ),
-        }
-    }
-    if t.listen.is_empty() {
-        b.err(
-            s.span().start,
-            "[snmp] has no listen address",
-            "add listen = [\"127.0.0.1:6162\"], or remove [snmp]",
-        );
-    }
+    let listen = b.listen_addrs(
+        "snmp",
+        s.span().start,
+        &t.listen,
+        ("127.0.0.1:6162", "[::1]:162"),
+    );
     let exposed = listen.iter().any(|a| !a.ip().is_loopback());
     for c in &t.communities {
         if c.get_ref().is_empty() {

@@ -75,24 +75,12 @@ pub(crate) fn build(
 ) -> Option<SyslogSettings> {
     let s = section?;
     let t = s.get_ref();
-    let mut listen = Vec::new();
-    for l in &t.listen {
-        match l.get_ref().parse::<SocketAddr>() {
-            Ok(a) => listen.push(a),
-            Err(_) => b.err(
-                l.span().start,
-                format!("listen address {:?} is not a socket address", l.get_ref()),
-                "write \"address:port\", e.g. \"127.0.0.1:6514\" or \"[::1]:514\"",
-            ),
-        }
-    }
-    if t.listen.is_empty() {
-        b.err(
-            s.span().start,
-            "[syslog] has no listen address",
-            "add listen = [\"127.0.0.1:6514\"], or remove [syslog]",
-        );
-    }
+    let listen = b.listen_addrs(
+        "syslog",
+        s.span().start,
+        &t.listen,
+        ("127.0.0.1:6514", "[::1]:514"),
+    );
     if !(1..=1_000_000).contains(&t.rate_per_source)
         || !(1..=1_000_000).contains(&t.burst_per_source)
     {

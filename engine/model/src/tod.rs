@@ -50,24 +50,12 @@ pub(crate) fn build(
 ) -> Option<TodSettings> {
     let s = section?;
     let t = s.get_ref();
-    let mut listen = Vec::new();
-    for l in &t.listen {
-        match l.get_ref().parse::<SocketAddr>() {
-            Ok(a) => listen.push(a),
-            Err(_) => b.err(
-                l.span().start,
-                format!("listen address {:?} is not a socket address", l.get_ref()),
-                "write \"address:port\", e.g. \"127.0.0.1:6037\" or \"[::1]:37\"",
-            ),
-        }
-    }
-    if t.listen.is_empty() {
-        b.err(
-            s.span().start,
-            "[tod] has no listen address",
-            "add listen = [\"127.0.0.1:6037\"], or remove [tod]",
-        );
-    }
+    let listen = b.listen_addrs(
+        "tod",
+        s.span().start,
+        &t.listen,
+        ("127.0.0.1:6037", "[::1]:37"),
+    );
     if !(1..=65_536).contains(&t.max_connections) || !(1..=60_000).contains(&t.write_timeout_ms) {
         b.err(
             s.span().start,
