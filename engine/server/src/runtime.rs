@@ -57,22 +57,6 @@ pub struct Server {
     hook_factory: Option<HookFactory>,
 }
 
-/// The event sink as the provisioning server sees it.
-struct EventAdapter {
-    events: Arc<crate::events::EventSink>,
-    config: Arc<ArcSwap<Snapshot>>,
-    clock: Clock,
-}
-
-impl crate::shared::EventHandler for EventAdapter {
-    fn mem_event(&self, event: &headend_abi::MemEvent) -> Result<usize, String> {
-        self.events
-            .handle(&self.config.load(), event, (self.clock)())
-            .map(|o| o.applied)
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// Builds the plugin hooks of a snapshot (the binary supplies one backed by
 /// `headend-plugin`); an error rejects the snapshot, so a reload with a broken
 /// plugin keeps the running configuration.
@@ -132,13 +116,8 @@ impl Server {
         let configsrv = ConfigServer::open(&shared);
         let syslog = crate::syslog::Syslog::open(&shared);
         // The provisioning server generates files through the config server
-        // and hands events to the sink, without depending on either.
+        // without depending on it.
         shared.services.set_files(configsrv.files.clone());
-        shared.services.set_events(Arc::new(EventAdapter {
-            events: events.clone(),
-            config: config.clone(),
-            clock: shared.clock.clone(),
-        }));
         // Every protocol server, in start order.
         let components: Vec<Arc<dyn Component>> = vec![
             dhcpv4.clone(),

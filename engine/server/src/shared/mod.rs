@@ -25,7 +25,7 @@ use crate::events::EventSink;
 pub use device::{
     v4_of, DeviceContext, DeviceMemo, DeviceResolver, Devices, Resolvers, StaticResolver,
 };
-pub use provision::{EventHandler, FileProvider, ProvisionedFile, Services};
+pub use provision::{FileProvider, ProvisionedFile, Services};
 
 /// The running configuration: packets load it once and finish under that
 /// snapshot; a reload stores a new one.

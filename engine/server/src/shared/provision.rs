@@ -1,14 +1,13 @@
 //! What the provisioning server (SNMP, pkt-eue-4) asks of the other
 //! components without depending on them: the config server generates an
 //! eUE's file and pins those bytes so TFTP and HTTP serve exactly what was
-//! hashed (eUE-18), and the management-event sink takes status INFORMs and
-//! notifications (eUE-25, seed 000 section 6.5). The runtime registers the
-//! implementations here once both are built.
+//! hashed (eUE-18). (Status INFORMs, eUE-25, go to the management-event
+//! sink in `Shared::events`, as syslog events do.) The runtime registers
+//! the implementation here once the config server is built.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use headend_abi::MemEvent;
 use parking_lot::RwLock;
 
 use super::DeviceContext;
@@ -39,17 +38,10 @@ pub trait FileProvider: Send + Sync {
     ) -> Result<ProvisionedFile, String>;
 }
 
-/// Takes a management event (the `mem-event` hook and its actions).
-pub trait EventHandler: Send + Sync {
-    /// Handles `event`; `Ok` with how many actions applied, `Err` why none.
-    fn mem_event(&self, event: &MemEvent) -> Result<usize, String>;
-}
-
 /// The registered providers (empty until the runtime fills them in).
 #[derive(Default)]
 pub struct Services {
     files: RwLock<Option<Arc<dyn FileProvider>>>,
-    events: RwLock<Option<Arc<dyn EventHandler>>>,
     listeners: RwLock<(Vec<SocketAddr>, Vec<SocketAddr>)>,
 }
 
@@ -57,11 +49,6 @@ impl Services {
     /// Registers the file provider.
     pub fn set_files(&self, f: Arc<dyn FileProvider>) {
         *self.files.write() = Some(f);
-    }
-
-    /// Registers the event handler.
-    pub fn set_events(&self, e: Arc<dyn EventHandler>) {
-        *self.events.write() = Some(e);
     }
 
     /// The config server's bound TFTP and HTTP addresses (ephemeral ports
@@ -78,10 +65,5 @@ impl Services {
     /// The file provider, if registered.
     pub fn files(&self) -> Option<Arc<dyn FileProvider>> {
         self.files.read().clone()
-    }
-
-    /// The event handler, if registered.
-    pub fn events(&self) -> Option<Arc<dyn EventHandler>> {
-        self.events.read().clone()
     }
 }

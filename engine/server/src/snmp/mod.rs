@@ -304,9 +304,6 @@ impl Provisioner for Host<'_> {
     }
 
     fn event(&self, id: Option<&EueIdentity>, peer: IpAddr, event_id: u32, text: String) {
-        let Some(h) = self.shared.services.events() else {
-            return;
-        };
         let ev = MemEvent {
             device: id.map(|i| i.device.device.clone()),
             source: Some(peer),
@@ -321,7 +318,8 @@ impl Provisioner for Host<'_> {
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0),
         };
-        if let Err(e) = h.mem_event(&ev) {
+        let snap = self.shared.config.load();
+        if let Err(e) = self.shared.events.handle(&snap, &ev, (self.shared.clock)()) {
             debug!(%peer, error = %e, "snmp: event not handled");
         }
     }
