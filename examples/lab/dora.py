@@ -9,6 +9,8 @@ needed), then the REQUEST for the offered address, and prints both replies.
     python3 examples/lab/dora.py --mac 00:10:95:12:34:56 --vendor-class docsis3.0:
     python3 examples/lab/dora.py --mac 00:10:95:ab:cd:ef --vendor-class pktc2.0:
     python3 examples/lab/dora.py --mac 3c:00:00:00:00:01 --remote-id 00:10:95:12:34:56
+    python3 examples/lab/dora.py --mac 00:10:95:ab:cd:f0 --vendor-class pktc2.0: \
+        --remote-id 00:10:95:12:34:56 --correlation-id 305419896
 
 It is independent of headend's own codec on purpose: it is a second,
 independently written implementation of the wire format.
@@ -46,6 +48,10 @@ def build(mtype, mac, xid, giaddr, extra, args):
         o += opt(c, d)
     if args.vendor_class:
         o += opt(60, args.vendor_class.encode())
+    if args.correlation_id is not None:
+        # PacketCable eUE option 43 sub-option 32: the correlation id its
+        # enrollment INFORM repeats (seed 000 6.4.1, pkt-eue-7).
+        o += opt(43, opt(32, struct.pack("!I", args.correlation_id)))
     o += opt(55, bytes([1, 3, 6, 7, 12, 15, 66, 67, 122, 125]))
     if args.vendor_class.startswith(("docsis", "pktc")):
         # CableLabs ORO (sub-option 1) asking for CCCv6 (123) and IP_PREF (124), and IP_PREF b'111.
@@ -78,6 +84,11 @@ def show(data):
     yiaddr, opts = parse(data)
     mtype = next((d[0] for c, d in opts if c == 53), 0)
     print(f"{TYPES.get(mtype, mtype)}: yiaddr {yiaddr}")
+    # BOOTP siaddr (next server) and file (the DOCSIS config file name).
+    siaddr = socket.inet_ntoa(data[20:24])
+    file = data[108:236].split(b"\0", 1)[0].decode("ascii", "replace")
+    if siaddr != "0.0.0.0" or file:
+        print(f"  siaddr {siaddr} file {file}")
     for c, d in opts:
         print(f"  {c:3} {NAMES.get(c, ''):18} {d.hex()}")
     return mtype, yiaddr, opts
@@ -90,6 +101,7 @@ def main():
     ap.add_argument("--mac", required=True)
     ap.add_argument("--vendor-class", default="")
     ap.add_argument("--remote-id", help="CM MAC the CMTS puts in option 82.2 (for a CPE behind a modem)")
+    ap.add_argument("--correlation-id", type=int, help="eUE correlation id (option 43 sub-option 32)")
     ap.add_argument("--timeout", type=float, default=2.0)
     args = ap.parse_args()
     host, port = args.server.rsplit(":", 1)

@@ -284,6 +284,8 @@ pub struct Provisioning {
     pub policies: Vec<Policy>,
     /// The policies of each domain (indexes, file order).
     pub policies_by_domain: HashMap<String, Vec<usize>>,
+    /// Named policies by name (indexes into `policies`).
+    pub policy_index: HashMap<String, usize>,
     /// Accounts declared in the file, by id.
     pub accounts: HashMap<String, Account>,
     /// Fixed bindings by (client, relay).
@@ -297,6 +299,73 @@ impl Provisioning {
     pub fn known_domains(&self) -> HashSet<String> {
         self.domains.iter().map(|d| d.name.clone()).collect()
     }
+
+    /// The policies of a pool of another section (`[[pool6]]`), resolved as
+    /// a `[[pool]]`'s are: its pool-specific policy, then those it names.
+    pub(crate) fn pool_policies(
+        &mut self,
+        builder: &mut Builder<'_>,
+        registry: &Registry,
+        pool: PoolPolicies<'_>,
+    ) -> Vec<usize> {
+        pool_policies(
+            builder,
+            registry,
+            (&mut self.policies, &self.policy_index),
+            pool,
+        )
+    }
+}
+
+/// What a pool declares about policies.
+pub(crate) struct PoolPolicies<'a> {
+    /// The pool, for messages (`pool "cm"`, `pool6 "eue"`).
+    pub(crate) owner: &'a str,
+    /// Name of its pool-specific policy (`pool:cm`, `pool6:eue`).
+    pub(crate) specific: String,
+    /// The pool-specific policy's options.
+    pub(crate) options: &'a BTreeMap<String, Spanned<toml::Value>>,
+    /// The named policies it applies.
+    pub(crate) named: &'a [Spanned<String>],
+}
+
+/// One place for a pool's policies, v4 and v6 (seed 004 section 5.1: "a
+/// pool-specific policy" plus named ones): the pool's own options become an
+/// enforced policy of no domain, composed before the policies it names.
+fn pool_policies(
+    builder: &mut Builder<'_>,
+    registry: &Registry,
+    (policies, index): (&mut Vec<Policy>, &HashMap<String, usize>),
+    pool: PoolPolicies<'_>,
+) -> Vec<usize> {
+    let mut pol = Vec::new();
+    if !pool.options.is_empty() {
+        let mut opts = Vec::new();
+        for (k, v) in pool.options {
+            if let Some(o) = option_value(builder, registry, k, v, pool.owner) {
+                opts.push((v.span().start, o));
+            }
+        }
+        opts.sort_by_key(|(p, _)| *p);
+        policies.push(Policy {
+            name: pool.specific,
+            enforced: true,
+            domains: None,
+            options: opts.into_iter().map(|(_, o)| o).collect(),
+        });
+        pol.push(policies.len() - 1);
+    }
+    for p in pool.named {
+        match index.get(p.get_ref()) {
+            Some(i) => pol.push(*i),
+            None => builder.err(
+                p.span().start,
+                format!("{}: unknown policy {:?}", pool.owner, p.get_ref()),
+                "declare it with [[policy]]",
+            ),
+        }
+    }
+    pol
 }
 
 /// Validates `[[option_type]]` into the option registry (built-in types plus
@@ -482,34 +551,17 @@ pub(crate) fn build(
             .iter()
             .filter_map(|e| builder.ip4(e, "excluded address"))
             .collect();
-        let mut pol = Vec::new();
-        if !decl.options.is_empty() {
-            let pname = format!("pool:{}", decl.name);
-            let mut opts = Vec::new();
-            for (k, v) in &decl.options {
-                if let Some(o) = option_value(builder, registry, k, v, &owner) {
-                    opts.push((v.span().start, o));
-                }
-            }
-            opts.sort_by_key(|(p, _)| *p);
-            policies.push(Policy {
-                name: pname,
-                enforced: true,
-                domains: None,
-                options: opts.into_iter().map(|(_, o)| o).collect(),
-            });
-            pol.push(policies.len() - 1);
-        }
-        for p in &decl.policies {
-            match policy_index.get(p.get_ref()) {
-                Some(i) => pol.push(*i),
-                None => builder.err(
-                    p.span().start,
-                    format!("{owner}: unknown policy {:?}", p.get_ref()),
-                    "declare it with [[policy]]",
-                ),
-            }
-        }
+        let pol = pool_policies(
+            builder,
+            registry,
+            (&mut policies, &policy_index),
+            PoolPolicies {
+                owner: &owner,
+                specific: format!("pool:{}", decl.name),
+                options: &decl.options,
+                named: &decl.policies,
+            },
+        );
         let allow = decl
             .allow
             .as_ref()
@@ -713,6 +765,7 @@ pub(crate) fn build(
         pools,
         policies,
         policies_by_domain,
+        policy_index,
         accounts,
         fixed,
         pools_by_relay,

@@ -174,12 +174,28 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         );
     }
     let store_path = b.base_dir().join(store);
-    let dhcpv6 = crate::v6::build(
+    let mut dhcpv6 = crate::v6::build(
         &mut b,
         file.dhcpv6.as_ref(),
         &file.pools6,
         &prov.known_domains(),
     );
+    // A pool6's policies resolve as a pool's do, into the same list.
+    for pool in dhcpv6.iter_mut().flat_map(|d6| d6.pools.iter_mut()) {
+        if let Some(decl) = file.pools6.iter().find(|d| d.get_ref().name == pool.name) {
+            let decl = decl.get_ref();
+            pool.policies = prov.pool_policies(
+                &mut b,
+                &registry,
+                provisioning::PoolPolicies {
+                    owner: &format!("pool6 {:?}", decl.name),
+                    specific: format!("pool6:{}", decl.name),
+                    options: &decl.options,
+                    named: &decl.policies,
+                },
+            );
+        }
+    }
     if let Some(p) = dhcpv6
         .as_ref()
         .and_then(|d6| dhcpv6_section_policy(&registry, d6))
@@ -194,7 +210,12 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
     let plugins = crate::plugins::build(&mut b, &file.plugins);
     let tod = crate::tod::build(&mut b, file.tod.as_ref());
     let syslog = crate::syslog::build(&mut b, file.syslog.as_ref());
-    let snmp = crate::snmp::build(&mut b, file.snmp.as_ref(), &file.server.name);
+    let snmp = crate::snmp::build(
+        &mut b,
+        file.snmp.as_ref(),
+        &file.server.name,
+        &prov.known_domains(),
+    );
     let exprs = b.finish()?;
     Ok(Snapshot {
         generation,

@@ -7,6 +7,7 @@
 //! communities `public` / `private` are refused on a listener that is not
 //! loopback.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use headend_snmp::{Oid, UserConfig};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::build::{Builder, ExprSource};
+use crate::build::{canonical_domain, Builder, ExprSource};
 use crate::expr::Expr;
 
 /// `[snmp]`.
@@ -54,6 +55,23 @@ pub struct SnmpSection {
     /// SNMPv3 users.
     #[serde(default, rename = "user")]
     pub users: Vec<Spanned<UserSection>>,
+    /// Communities of the devices of a domain.
+    #[serde(default, rename = "domain")]
+    pub domains: Vec<Spanned<DomainSection>>,
+}
+
+/// `[[snmp.domain]]`: communities that belong to one domain's devices (an
+/// operator with several fleets keeps their secrets apart).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainSection {
+    /// A `[[domain]]`.
+    pub name: String,
+    /// Notification communities accepted only from devices of this domain.
+    #[serde(default)]
+    pub communities: Vec<Spanned<String>>,
+    /// The write community of this domain's eUE agents (instead of `[snmp] agent_community`).
+    pub agent_community: Option<Spanned<String>>,
 }
 
 /// `[[snmp.user]]`.
@@ -126,6 +144,19 @@ pub struct SnmpSettings {
     pub engine_id: Vec<u8>,
     /// SNMPv3 users (keys are derived by the server).
     pub users: Vec<UserConfig>,
+    /// Per-domain communities, in file order.
+    pub domains: Vec<DomainCommunities>,
+}
+
+/// A validated `[[snmp.domain]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainCommunities {
+    /// The domain (canonical name).
+    pub domain: String,
+    /// Its notification communities.
+    pub communities: Vec<Vec<u8>>,
+    /// Its agents' write community.
+    pub agent_community: Option<Vec<u8>>,
 }
 
 /// Validates `[snmp]`.
@@ -133,6 +164,7 @@ pub(crate) fn build(
     b: &mut Builder<'_>,
     section: Option<&Spanned<SnmpSection>>,
     server_name: &str,
+    known_domains: &HashSet<String>,
 ) -> Option<SnmpSettings> {
     let s = section?;
     let t = s.get_ref();
@@ -143,7 +175,7 @@ pub(crate) fn build(
         ("127.0.0.1:6162", "[::1]:162"),
     );
     let exposed = listen.iter().any(|a| !a.ip().is_loopback());
-    for c in &t.communities {
+    let community = |b: &mut Builder<'_>, c: &Spanned<String>| {
         if c.get_ref().is_empty() {
             b.err(c.span().start, "an empty community", "remove it");
         } else if exposed && matches!(c.get_ref().as_str(), "public" | "private") {
@@ -156,18 +188,79 @@ pub(crate) fn build(
                 "choose a site-specific community string, or use [[snmp.user]] (SNMPv3)",
             );
         }
+    };
+    for c in &t.communities {
+        community(b, c);
     }
-    if exposed && matches!(t.agent_community.get_ref().as_str(), "public" | "private") {
-        b.err(
-            t.agent_community.span().start,
-            format!(
-                "agent_community {:?} is a well-known default and [snmp] listens beyond loopback",
-                t.agent_community.get_ref()
-            ),
-            "set the eUE agents' site-specific write community",
-        );
+    let agent = |b: &mut Builder<'_>, c: &Spanned<String>| {
+        if c.get_ref().is_empty() {
+            b.err(
+                c.span().start,
+                "an empty agent_community",
+                "set the eUE agents' write community",
+            );
+        } else if exposed && matches!(c.get_ref().as_str(), "public" | "private") {
+            b.err(
+                c.span().start,
+                format!(
+                    "agent_community {:?} is a well-known default and [snmp] listens beyond loopback",
+                    c.get_ref()
+                ),
+                "set the eUE agents' site-specific write community",
+            );
+        }
+    };
+    agent(b, &t.agent_community);
+    let mut domains: Vec<DomainCommunities> = Vec::new();
+    for d in &t.domains {
+        let x = d.get_ref();
+        let name = canonical_domain(&x.name);
+        if !known_domains.contains(&name) {
+            b.err(
+                d.span().start,
+                format!("[[snmp.domain]] {:?} is not a declared domain", x.name),
+                "declare it with [[domain]], or correct the name",
+            );
+            continue;
+        }
+        if domains.iter().any(|o| o.domain == name) {
+            b.err(
+                d.span().start,
+                format!("[[snmp.domain]] {:?} is declared twice", x.name),
+                "merge the two tables",
+            );
+            continue;
+        }
+        for c in &x.communities {
+            community(b, c);
+        }
+        if let Some(c) = &x.agent_community {
+            agent(b, c);
+        }
+        if x.communities.is_empty() && x.agent_community.is_none() {
+            b.err(
+                d.span().start,
+                format!("[[snmp.domain]] {:?} sets nothing", x.name),
+                "give it communities = [\"…\"] and/or agent_community = \"…\"",
+            );
+        }
+        domains.push(DomainCommunities {
+            domain: name,
+            communities: x
+                .communities
+                .iter()
+                .map(|c| c.get_ref().as_bytes().to_vec())
+                .collect(),
+            agent_community: x
+                .agent_community
+                .as_ref()
+                .map(|c| c.get_ref().as_bytes().to_vec()),
+        });
     }
-    if t.communities.is_empty() && t.users.is_empty() {
+    if t.communities.is_empty()
+        && t.users.is_empty()
+        && domains.iter().all(|d| d.communities.is_empty())
+    {
         b.err(
             s.span().start,
             "[snmp] accepts no INFORM: no community and no [[snmp.user]]",
@@ -333,6 +426,7 @@ pub(crate) fn build(
         capability_oids,
         engine_id,
         users,
+        domains,
     })
 }
 
@@ -425,5 +519,38 @@ mod tests {
         let c = load(&OK.replace("6162\", \"[::1]", "6163\", \"[::1]")).unwrap();
         assert!(restart_change(a.snmp.as_ref(), c.snmp.as_ref()).is_some());
         assert!(restart_change(a.snmp.as_ref(), a.snmp.as_ref()).is_none());
+    }
+
+    #[test]
+    fn domain_communities_name_declared_domains() {
+        let cfg = format!(
+            "[[domain]]\nname = \"brandx\"\n{OK}[[snmp.domain]]\nname = \"brandx\"\ncommunities = [\"bx-inform\"]\nagent_community = \"bx-write\"\n"
+        );
+        let s = load(&cfg).unwrap().snmp.unwrap();
+        assert_eq!(
+            s.domains,
+            vec![DomainCommunities {
+                domain: "brandx".into(),
+                communities: vec![b"bx-inform".to_vec()],
+                agent_community: Some(b"bx-write".to_vec()),
+            }]
+        );
+        let e = load(&format!(
+            "{OK}[[snmp.domain]]\nname = \"nope\"\nagent_community = \"w\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("[[snmp.domain]] \"nope\" is not a declared domain"),
+            "{e}"
+        );
+        let e = load(&format!(
+            "[[domain]]\nname = \"brandx\"\n{}[[snmp.domain]]\nname = \"brandx\"\ncommunities = [\"public\"]\n",
+            OK.replace("127.0.0.1:6162", "0.0.0.0:162")
+        ))
+        .unwrap_err();
+        assert!(
+            e.matches("the well-known community \"public\"").count() >= 2,
+            "{e}"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! The plugin ABI types of flow selection are re-exported here so that the
 //! DHCPv6 server and the plugin host speak the same types.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::Ipv6Net;
@@ -168,6 +168,12 @@ pub struct Pool6Decl {
     /// Rapid Commit override (still never for eUEs).
     #[serde(default)]
     pub rapid_commit: Option<bool>,
+    /// Policies applied to every device bound from this pool (as `[[pool]]`'s).
+    #[serde(default)]
+    pub policies: Vec<Spanned<String>>,
+    /// The pool-specific policy's options (`"v6.dns-servers" = [...]`, …).
+    #[serde(default)]
+    pub options: BTreeMap<String, Spanned<toml::Value>>,
 }
 
 fn d_kind() -> Spanned<String> {
@@ -208,6 +214,9 @@ pub struct Pool6 {
     pub valid_lifetime: u32,
     /// Rapid Commit allowed for this pool.
     pub rapid_commit: bool,
+    /// Policies (indexes into `Snapshot::policies`), pool-specific policy
+    /// (`pool6:<name>`) first; resolved with the `[[pool]]`s' policies.
+    pub policies: Vec<usize>,
 }
 
 impl Pool6 {
@@ -701,6 +710,7 @@ fn pool6(
         preferred_lifetime,
         valid_lifetime,
         rapid_commit: decl.rapid_commit.unwrap_or(d6.rapid_commit),
+        policies: Vec::new(),
     })
 }
 

@@ -194,3 +194,70 @@ fn a_no_response_policy_silences_both_families() {
         "{out:?}"
     );
 }
+
+/// A `[[pool6]]` carries policies as a `[[pool]]` does: its own options (a
+/// pool-specific policy, `pool6:<name>`) and the policies it names come
+/// before the domain's, for devices bound from that pool only.
+#[test]
+fn a_pool6_carries_its_own_and_named_policies() {
+    let cfg = CONFIG.replace(
+        "domains = [\"voice\"]\n\n[[policy]]\nname = \"voice\"",
+        "domains = [\"voice\"]\npolicies = [\"pool-extra\"]\n[pool6.options]\n\"v6.dns-servers\" = [\"2001:db8::99\"]\n\n[[policy]]\nname = \"pool-extra\"\nenforced = true\n[policy.options]\n\"v6.sntp-servers\" = [\"2001:db8::124\"]\n\n[[policy]]\nname = \"voice\"",
+    );
+    assert_ne!(cfg, CONFIG);
+    let b = bed(&cfg);
+    let mut m = Builder::message(V6Type::Solicit, 0x00_0709);
+    eue1_options(&mut m, &EUE_MAC, None).unwrap();
+    let solicit = relay_forward(&m.finish(), 0, Some(&CM_MAC)).unwrap();
+    let src = SocketAddrV6::new(Ipv6Addr::LOCALHOST, 40547, 0, 0);
+    let mut trace = Trace::enabled();
+    let adv = reply6(b.server.dhcpv6().handle(&solicit, src, &mut trace));
+    let notes = trace.notes().join("\n");
+    let Packet::Message(adv) = parse(&adv).unwrap() else {
+        panic!("nested relay");
+    };
+    // The pool's own option wins over the domain policy's.
+    assert_eq!(
+        adv.options.get(code::DNS_SERVERS).unwrap(),
+        "2001:db8::99".parse::<Ipv6Addr>().unwrap().octets(),
+        "{notes}"
+    );
+    // The named policy (no domain of its own) applies through the pool.
+    assert_eq!(
+        adv.options.get(code::SNTP_SERVERS).unwrap(),
+        "2001:db8::124".parse::<Ipv6Addr>().unwrap().octets(),
+        "{notes}"
+    );
+    assert!(notes.contains("(policy \"pool6:voice6\")"), "{notes}");
+    assert!(notes.contains("(policy \"pool-extra\")"), "{notes}");
+    // The domain policy still gives what the pool does not override.
+    assert_eq!(
+        adv.options.get(code::DOMAIN_LIST).unwrap(),
+        b"\x05voice\x07example\x00"
+    );
+
+    // DHCPv4 devices of the same domain do not get the pool6's policies.
+    let ack = dora(
+        &b,
+        &Req::new(EUE_MAC).vendor_class("pktc2.0").prl(&[1, 3, 42]),
+    );
+    assert_eq!(ack.opt(42), None, "{:?}", ack.opt(42));
+}
+
+/// A pool6 naming a policy that does not exist is a configuration error at
+/// its line, as for `[[pool]]`.
+#[test]
+fn a_pool6_naming_an_unknown_policy_is_rejected_at_its_line() {
+    let cfg = CONFIG.replace(
+        "domains = [\"voice\"]\n\n[[policy]]\nname = \"voice\"",
+        "domains = [\"voice\"]\npolicies = [\"no-such\"]\n\n[[policy]]\nname = \"voice\"",
+    );
+    let src = headend_model::source::SourceFile::new("t.toml".into(), cfg.clone());
+    let err = headend_model::snapshot::Snapshot::from_source(&src, 1)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    let line = cfg.lines().position(|l| l.contains("no-such")).unwrap() + 1;
+    assert!(err.contains("unknown policy \"no-such\""), "{err}");
+    assert!(err.contains(&format!("t.toml:{line}")), "{err}");
+}

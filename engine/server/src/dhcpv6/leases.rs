@@ -313,6 +313,7 @@ mod tests {
             preferred_lifetime: 100,
             valid_lifetime: 200,
             rapid_commit: false,
+            policies: vec![],
         }
     }
 

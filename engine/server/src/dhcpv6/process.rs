@@ -404,6 +404,7 @@ impl Dhcpv6 {
             new_account: None,
             domains: Vec::new(),
             ctx: Arc::new(EvalContext::default()),
+            pool_policies: &[],
             sent: std::cell::RefCell::new(None),
         };
         cx.classify(trace);
@@ -535,6 +536,8 @@ struct Cx<'a> {
     new_account: Option<Account>,
     domains: Vec<String>,
     ctx: Arc<EvalContext>,
+    /// The policies of the first binding's pool, once a binding is made.
+    pool_policies: &'a [usize],
     /// The reply built, described for the timeline.
     sent: std::cell::RefCell<Option<(MessageType, String)>>,
 }
@@ -896,14 +899,14 @@ impl Cx<'_> {
     /// its pool in the expression context (FQDN, config file name …).
     fn extras_for(&mut self, outs: &[IaOut], trace: &mut Trace) -> Vec<u8> {
         let first = outs.iter().find_map(|o| o.entries.first().copied());
+        let d6 = self.d6;
         let pool = first.and_then(|(k, _, _)| {
-            self.d6
-                .pools
+            d6.pools
                 .iter()
                 .find(|p| p.delegated_length == k.prefix_len && p.prefix.contains(&k.address))
-                .cloned()
         });
-        self.with_ctx_lease(first.as_ref(), pool.as_ref());
+        self.with_ctx_lease(first.as_ref(), pool);
+        self.pool_policies = pool.map(|p| p.policies.as_slice()).unwrap_or(&[]);
         self.extras(trace)
     }
 
@@ -980,7 +983,7 @@ impl Cx<'_> {
         let input = ComposeInput {
             snapshot: self.snap,
             domains: &self.domains,
-            pool: &[],
+            pool: self.pool_policies,
             fixed: &[],
             requested: &self.dev.requested,
             space,

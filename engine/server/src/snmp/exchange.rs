@@ -193,6 +193,16 @@ impl MibFamily {
     }
 }
 
+/// A v2c GET/SET to an eUE's agent under its write community.
+fn agent_message(pdu: Pdu, community: &[u8]) -> Vec<u8> {
+    CommunityMessage {
+        version: Version::V2c,
+        community: community.to_vec(),
+        pdu,
+    }
+    .encode()
+}
+
 /// The name of a pktcMtaDevProvisioningState value.
 pub fn state_name(v: i64) -> &'static str {
     match v {
@@ -279,6 +289,57 @@ pub struct Settings {
     pub scheme: UrlScheme,
     /// How long a finished exchange is kept to absorb retransmitted INFORMs.
     pub linger: Duration,
+    /// Communities of the devices of some domains (`[[snmp.domain]]`, file order).
+    pub domains: Vec<DomainCommunities>,
+}
+
+/// The communities of one domain's devices (`[[snmp.domain]]`): an operator
+/// running several fleets (brands, resellers) keeps their secrets apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainCommunities {
+    /// The domain.
+    pub domain: String,
+    /// Notification communities accepted only from this domain's devices.
+    pub communities: Vec<Vec<u8>>,
+    /// The write community of this domain's eUE agents, instead of the default.
+    pub agent_community: Option<Vec<u8>>,
+}
+
+impl Settings {
+    /// The write community of an eUE's agent: that of the first
+    /// `[[snmp.domain]]` the device is in, else the default.
+    pub fn agent_community_for(&self, domains: &[String]) -> &[u8] {
+        self.domains
+            .iter()
+            .filter(|d| domains.contains(&d.domain))
+            .find_map(|d| d.agent_community.as_deref())
+            .unwrap_or(&self.agent_community)
+    }
+
+    /// Whether a community is some agent's write community (a Response may carry it).
+    fn is_agent_community(&self, c: &[u8]) -> bool {
+        c == self.agent_community.as_slice()
+            || self
+                .domains
+                .iter()
+                .any(|d| d.agent_community.as_deref() == Some(c))
+    }
+
+    /// Who may send notifications under a community: `Some(None)` any
+    /// device (a `[snmp] communities` entry), `Some(Some(domains))` only
+    /// devices of those domains, `None` nobody.
+    fn notification_scope(&self, c: &[u8]) -> Option<Option<Vec<String>>> {
+        if self.communities.iter().any(|x| x.as_slice() == c) {
+            return Some(None);
+        }
+        let doms: Vec<String> = self
+            .domains
+            .iter()
+            .filter(|d| d.communities.iter().any(|x| x.as_slice() == c))
+            .map(|d| d.domain.clone())
+            .collect();
+        (!doms.is_empty()).then_some(Some(doms))
+    }
 }
 
 impl Default for Settings {
@@ -293,6 +354,7 @@ impl Default for Settings {
             capability_oids: Vec::new(),
             scheme: UrlScheme::Tftp,
             linger: Duration::from_secs(60),
+            domains: Vec::new(),
         }
     }
 }
@@ -306,10 +368,11 @@ pub struct Transmit {
     pub bytes: Vec<u8>,
 }
 
-/// How to answer a request: its community, or its USM context.
+/// How to answer a request: its community (with the domains it is
+/// restricted to, if any), or its USM context.
 #[derive(Debug, Clone)]
 enum Reply {
-    Community(Version, Vec<u8>),
+    Community(Version, Vec<u8>, Option<Vec<String>>),
     V3(SecurityContext, Vec<u8>, Vec<u8>),
 }
 
@@ -329,6 +392,8 @@ struct Enrollment {
     attempt: u32,
     gen: u64,
     http: bool,
+    /// The agent's write community (per domain).
+    community: Vec<u8>,
 }
 
 /// The provisioning exchanges of one SNMP listener.
@@ -429,17 +494,18 @@ impl Endpoint {
         };
         let (pdu, reply) = match msg {
             Message::Community(m) => {
-                let ok = match m.pdu.kind {
-                    PduType::Response | PduType::Report => {
-                        m.community == self.settings.agent_community
-                    }
-                    _ => self.settings.communities.contains(&m.community),
+                let scope = match m.pdu.kind {
+                    PduType::Response | PduType::Report => self
+                        .settings
+                        .is_agent_community(&m.community)
+                        .then_some(None),
+                    _ => self.settings.notification_scope(&m.community),
                 };
-                if !ok {
+                let Some(scope) = scope else {
                     self.drop_packet("bad_community");
                     return out;
-                }
-                (m.pdu, Reply::Community(m.version, m.community))
+                };
+                (m.pdu, Reply::Community(m.version, m.community, scope))
             }
             Message::V3(m) => {
                 let Some(engine) = self.engine.clone() else {
@@ -473,7 +539,13 @@ impl Endpoint {
             PduType::Inform | PduType::Trap => {
                 self.notification(now, from, pdu, &reply, p, &mut out)
             }
-            PduType::Response => self.response(now, from, &pdu, p, &mut out),
+            PduType::Response => {
+                let community = match &reply {
+                    Reply::Community(_, c, _) => Some(c.as_slice()),
+                    Reply::V3(..) => None,
+                };
+                self.response(now, from, &pdu, community, p, &mut out)
+            }
             PduType::Report => self.drop_packet("report_from_agent"),
             _ => self.drop_packet("not_an_agent"),
         }
@@ -493,7 +565,7 @@ impl Endpoint {
         }
         let resp = pdu.response_echo();
         let bytes = match reply {
-            Reply::Community(v, c) => Some(
+            Reply::Community(v, c, _) => Some(
                 CommunityMessage {
                     version: *v,
                     community: c.clone(),
@@ -534,6 +606,28 @@ impl Endpoint {
             return;
         };
         let peer = from.ip();
+        if let Reply::Community(_, _, Some(domains)) = reply {
+            // A domain's community: only from a device of that domain.
+            let id = p.identify(peer);
+            let allowed = id
+                .as_ref()
+                .is_some_and(|i| i.device.device.domains.iter().any(|d| domains.contains(d)));
+            if !allowed {
+                self.drop_packet("community_not_for_domain");
+                if let Some(i) = id {
+                    p.record(
+                        &i.mac,
+                        15,
+                        Outcome::Failed,
+                        format!(
+                            "notification from {peer} under the community of domain(s) {}, which the device is not in; not answered",
+                            domains.join(", ")
+                        ),
+                    );
+                }
+                return;
+            }
+        }
         match MibFamily::classify(&trap) {
             Notification::Enrollment(mib) => {
                 if let Some(e) = self.enrollments.get(&peer) {
@@ -631,6 +725,7 @@ impl Endpoint {
             attempt: 0,
             gen,
             http: self.settings.scheme == UrlScheme::Http,
+            community: self.settings.agent_community.clone(),
         };
         let inform_mac = find(pdu, &mib.mac_object(), 5)
             .and_then(Value::as_bytes)
@@ -698,6 +793,10 @@ impl Endpoint {
         if self.settings.scheme == UrlScheme::Auto {
             oids.push(mib.http_access());
         }
+        e.community = self
+            .settings
+            .agent_community_for(&id.device.device.domains)
+            .to_vec();
         e.id = Some(id);
         self.in_progress += 1;
         if oids.is_empty() {
@@ -711,7 +810,7 @@ impl Endpoint {
                     .map(|o| VarBind::new(o, Value::Null))
                     .collect(),
             );
-            let bytes = self.agent_message(get);
+            let bytes = agent_message(get, &e.community);
             if let Some(id) = &e.id {
                 p.record(
                     &id.mac,
@@ -731,15 +830,6 @@ impl Endpoint {
             };
             self.send_agent(now, peer, e, bytes, out);
         }
-    }
-
-    fn agent_message(&self, pdu: Pdu) -> Vec<u8> {
-        CommunityMessage {
-            version: Version::V2c,
-            community: self.settings.agent_community.clone(),
-            pdu,
-        }
-        .encode()
     }
 
     fn send_agent(
@@ -815,7 +905,7 @@ impl Endpoint {
             vbs.push(VarBind::new(mib.config_key(), Value::OctetString(k)));
         }
         let request_id = self.request_id();
-        let bytes = self.agent_message(Pdu::new(PduType::Set, request_id, vbs));
+        let bytes = agent_message(Pdu::new(PduType::Set, request_id, vbs), &e.community);
         p.record(
             &id.mac,
             19,
@@ -839,6 +929,7 @@ impl Endpoint {
         now: Instant,
         from: SocketAddr,
         pdu: &Pdu,
+        community: Option<&[u8]>,
         p: &dyn Provisioner,
         out: &mut Vec<Transmit>,
     ) {
@@ -849,6 +940,13 @@ impl Endpoint {
         if peer != from.ip() {
             self.drop_packet("response_from_other_address");
             return;
+        }
+        // Another domain's agent community is not this agent's.
+        if let (Some(c), Some(e)) = (community, self.enrollments.get(&peer)) {
+            if c != e.community.as_slice() {
+                self.drop_packet("bad_community");
+                return;
+            }
         }
         self.pending.remove(&pdu.request_id);
         let Some(mut e) = self.enrollments.remove(&peer) else {

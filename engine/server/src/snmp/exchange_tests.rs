@@ -17,6 +17,7 @@ struct Fake {
     prepared: Prepares,
     events: RefCell<Vec<(Option<String>, u32, String)>>,
     fail_prepare: bool,
+    domains: HashMap<IpAddr, Vec<String>>,
 }
 
 impl Provisioner for Fake {
@@ -24,6 +25,7 @@ impl Provisioner for Fake {
         let (mac, corr) = self.devices.get(&addr)?;
         let mut dc = DeviceContext::from_parts(Protocol::Lease, mac, None, None, Some(addr));
         Arc::make_mut(&mut dc.ctx).device.correlation_id = *corr;
+        dc.device.domains = self.domains.get(&addr).cloned().unwrap_or_default();
         Some(EueIdentity::from_device(addr, dc))
     }
     fn prepare(
@@ -90,6 +92,7 @@ fn settings() -> Settings {
         capability_oids: vec![],
         scheme: UrlScheme::Tftp,
         linger: Duration::from_secs(60),
+        domains: vec![],
     }
 }
 
@@ -545,4 +548,65 @@ fn v3_inform_is_answered_authenticated_and_encrypted() {
     let out = ep.handle(t0 + Duration::from_secs(500), peer(), &inform, &p);
     assert!(out.is_empty());
     assert_eq!(c.drops_in(Family::Snmp).get("not_in_time_window"), Some(&1));
+}
+
+/// `[[snmp.domain]]`: a domain's notification community is accepted only
+/// from that domain's devices, and its agents are written with its own
+/// write community (a Response under another community is not theirs).
+#[test]
+fn a_domain_keeps_its_communities_to_its_own_devices() {
+    let t0 = Instant::now();
+    let mut p = Fake::with("10.1.2.3", EUE, None);
+    p.domains
+        .insert("10.1.2.3".parse().unwrap(), vec!["brandx".into()]);
+    p.devices.insert(
+        "10.1.2.4".parse().unwrap(),
+        ("00:10:95:0e:12:35".into(), None),
+    );
+    let mut s = settings();
+    s.domains = vec![DomainCommunities {
+        domain: "brandx".into(),
+        communities: vec![b"bx-inform".to_vec()],
+        agent_community: Some(b"bx-write".to_vec()),
+    }];
+    let (mut ep, c) = endpoint(s, t0);
+
+    // The domain's device, under the domain's community: answered, SET
+    // with the domain's write community.
+    let out = ep.handle(t0, peer(), &enrollment(1, MAC, 5, b"bx-inform"), &p);
+    assert_eq!(out.len(), 2, "Response and SET");
+    assert_eq!(decode(&out[0]).community, b"bx-inform");
+    let set = decode(&out[1]);
+    assert_eq!(set.community, b"bx-write");
+    // An answer under the default write community is not this agent's.
+    let mut wrong = set.clone();
+    wrong.community = b"private".to_vec();
+    wrong.pdu = wrong.pdu.response_echo();
+    assert!(ep.handle(t0, agent(), &wrong.encode(), &p).is_empty());
+    assert_eq!(c.drops_in(Family::Snmp).get("bad_community"), Some(&1));
+    assert_eq!(p.steps().last(), Some(&(19, Outcome::Pending)));
+    ep.handle(t0, agent(), &agent_reply(&out[1], 0), &p);
+    assert_eq!(p.steps().last(), Some(&(19, Outcome::Ok)));
+
+    // Another device under that domain's community: not answered, no SET,
+    // and its timeline says why.
+    let other: SocketAddr = "10.1.2.4:50000".parse().unwrap();
+    let mac2 = [0x00, 0x10, 0x95, 0x0e, 0x12, 0x35];
+    assert!(ep
+        .handle(t0, other, &enrollment(2, mac2, 5, b"bx-inform"), &p)
+        .is_empty());
+    assert_eq!(
+        c.drops_in(Family::Snmp).get("community_not_for_domain"),
+        Some(&1)
+    );
+    let r = p.records.borrow().last().cloned().unwrap();
+    assert_eq!(
+        (r.0.as_str(), r.1, r.2),
+        ("00:10:95:0e:12:35", 15, Outcome::Failed)
+    );
+    assert!(r.3.contains("brandx"), "{}", r.3);
+    // Under the shared community it enrolls, written with the default.
+    let out = ep.handle(t0, other, &enrollment(3, mac2, 5, b"public"), &p);
+    assert_eq!(out.len(), 2);
+    assert_eq!(decode(&out[1]).community, b"private");
 }

@@ -200,6 +200,15 @@ pub fn settings(s: &SnmpSettings) -> Settings {
             ModelScheme::Auto => UrlScheme::Auto,
         },
         linger: std::time::Duration::from_secs(60),
+        domains: s
+            .domains
+            .iter()
+            .map(|d| exchange::DomainCommunities {
+                domain: d.domain.clone(),
+                communities: d.communities.clone(),
+                agent_community: d.agent_community.clone(),
+            })
+            .collect(),
     }
 }
 
