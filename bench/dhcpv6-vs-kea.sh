@@ -231,7 +231,7 @@ TOML
     echo "headend: $("$HEADEND" --version)"
     preload "$SERVER_PID" headend
     kill -USR1 "$SERVER_PID"; sleep 1
-    echo "headend: bindings held: $(grep -o 'leases_active{family=dhcpv6}=[0-9]*' "$WORK/headend/log.txt" | tail -1 | cut -d= -f2)"
+    echo "headend: bindings held: $(grep -o 'leases_active{family=dhcpv6}=[0-9]*' "$WORK/headend/log.txt" | tail -1 | sed "s/.*=//")"
     ramp "$SERVER_PID" headend
     HEADEND_BEST=$BEST
     stop_pid "$SERVER_PID"; SERVER_PID=
