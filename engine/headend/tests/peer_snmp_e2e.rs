@@ -120,6 +120,30 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The peers both tests need (and `extra`), a scratch directory with a TFTP
+/// root, and `config` written there with the eue-config plugin's path.
+fn prepare(name: &str, config: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let mut tools = vec![
+        "curl",
+        "python3",
+        "snmpinform",
+        "snmpget",
+        "snmpd",
+        "logger",
+    ];
+    tools.extend_from_slice(extra);
+    assert!(
+        common::peers_available("peer_snmp_e2e", &tools).unwrap(),
+        "peers missing (scripts/setup --peers installs snmp, snmpd and rdate)"
+    );
+    let eue = dist("eue-config");
+    let dir = common::scratch(name).unwrap();
+    std::fs::create_dir_all(dir.path().join("tftp")).unwrap();
+    let path = dir.path().join("headend.toml");
+    std::fs::write(&path, config.replace("@EUE@", &eue.display().to_string())).unwrap();
+    (dir, path)
+}
+
 /// `headend run` in a fresh namespace (set up by `prepare` first), ready.
 fn start(config: &Path, prepare: impl FnOnce(&Netns)) -> (Netns, Proc) {
     common::headend_check(config).unwrap();
@@ -389,26 +413,7 @@ const EUE_ORDER: [&str; 8] = [
 
 #[test]
 fn eue6_hybrid_flow_inform_set_tftp_status() {
-    assert!(
-        common::peers_available(
-            "peer_snmp_e2e",
-            &[
-                "curl",
-                "python3",
-                "snmpinform",
-                "snmpget",
-                "snmpd",
-                "logger"
-            ]
-        )
-        .unwrap(),
-        "peers missing (scripts/setup --peers installs snmp and snmpd)"
-    );
-    let eue = dist("eue-config");
-    let dir = common::scratch("snmp-e2e").unwrap();
-    std::fs::create_dir_all(dir.path().join("tftp")).unwrap();
-    let config = dir.path().join("headend.toml");
-    std::fs::write(&config, CONFIG.replace("@EUE@", &eue.display().to_string())).unwrap();
+    let (dir, config) = prepare("snmp-e2e", CONFIG, &[]);
     let (ns, mut proc) = start(&config, |_| ());
     let log = || proc.output_tail(4000);
 
@@ -631,31 +636,7 @@ fn rdate(ns: &Netns, udp: bool) -> String {
 
 #[test]
 fn ecm_then_eue4_hybrid_flow_dora_file_tod_inform_set_tftp_status() {
-    assert!(
-        common::peers_available(
-            "peer_snmp_e2e",
-            &[
-                "curl",
-                "python3",
-                "snmpinform",
-                "snmpget",
-                "snmpd",
-                "logger",
-                "rdate"
-            ]
-        )
-        .unwrap(),
-        "peers missing (scripts/setup --peers installs snmp, snmpd and rdate)"
-    );
-    let eue = dist("eue-config");
-    let dir = common::scratch("snmp-e2e4").unwrap();
-    std::fs::create_dir_all(dir.path().join("tftp")).unwrap();
-    let config = dir.path().join("headend.toml");
-    std::fs::write(
-        &config,
-        CONFIG4.replace("@EUE@", &eue.display().to_string()),
-    )
-    .unwrap();
+    let (dir, config) = prepare("snmp-e2e4", CONFIG4, &["rdate"]);
     // The ToD server's address: a local route, so that its preferred source
     // can become the eCM's address once the eCM has one.
     let (ns, mut proc) = start(&config, |ns| {
