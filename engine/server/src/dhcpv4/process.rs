@@ -53,7 +53,7 @@ struct Offered {
     until: UnixTime,
 }
 
-use crate::shared::timeline::{Outcome as StepOutcome, Role, Step, Timeline};
+use crate::shared::timeline::{Detail, Outcome as StepOutcome, Role, Step, Timeline};
 pub use crate::shared::{system_clock, Clock};
 
 /// The DHCPv4 service state shared by all socket tasks.
@@ -254,9 +254,9 @@ impl Cx<'_> {
         };
         let mac = &self.dev.mac;
         let via = if self.pkt.giaddr.is_unspecified() {
-            format!("DHCPv4 from {}", self.inb.source)
+            Detail::Socket("DHCPv4 from ", self.inb.source.into())
         } else {
-            format!("DHCPv4 via relay {}", self.pkt.giaddr)
+            Detail::Addr("DHCPv4 via relay ", self.pkt.giaddr.into())
         };
         tl.record(mac, asked, StepOutcome::Ok, via);
         match (outcome, self.sent.get()) {
@@ -265,9 +265,14 @@ impl Cx<'_> {
             }
             (Outcome::Reply { .. }, Some((t, ip))) => {
                 let name = t
-                    .map(|t| format!("{t:?}").to_uppercase())
-                    .unwrap_or_else(|| "BOOTREPLY".into());
-                tl.record(mac, answer, StepOutcome::Ok, format!("{name} {ip}"));
+                    .map(|t| t.name().trim_start_matches("DHCP"))
+                    .unwrap_or("BOOTREPLY");
+                tl.record(
+                    mac,
+                    answer,
+                    StepOutcome::Ok,
+                    Detail::Message(name, ip.into()),
+                );
                 if role == Role::Eue && t == Some(MessageType::Ack) {
                     if let Some(modem) = &self.dev.remote_id_mac {
                         tl.link(modem, mac);
@@ -279,11 +284,14 @@ impl Cx<'_> {
                 mac,
                 answer,
                 StepOutcome::Failed,
-                format!("not answered: {r}"),
+                Detail::Reason("not answered: ", r),
             ),
-            (Outcome::Drop(r), _) => {
-                tl.record(mac, answer, StepOutcome::Failed, format!("dropped: {r}"))
-            }
+            (Outcome::Drop(r), _) => tl.record(
+                mac,
+                answer,
+                StepOutcome::Failed,
+                Detail::Reason("dropped: ", r),
+            ),
         }
     }
 

@@ -43,7 +43,7 @@ use super::cablelabs::{self, ClientCl};
 use super::leases::{IaKey, LeaseTable6};
 use crate::accounts::AccountTable;
 use crate::counters::{Counters, Event, Family};
-use crate::shared::timeline::{Outcome as StepOutcome, Role, Step, Timeline};
+use crate::shared::timeline::{Detail, Outcome as StepOutcome, Role, Step, Timeline};
 use crate::shared::Clock;
 
 /// Largest datagram processed; anything longer is dropped as `oversize`
@@ -588,8 +588,8 @@ impl Cx<'_> {
         };
         let relay = self.relayed.relays.first().map(|r| r.link_address);
         let via = match relay {
-            Some(l) => format!("DHCPv6 via relay, link {l}"),
-            None => format!("DHCPv6 from {}", self.source.ip()),
+            Some(l) => Detail::Addr("DHCPv6 via relay, link ", l.into()),
+            None => Detail::Addr("DHCPv6 from ", (*self.source.ip()).into()),
         };
         tl.record(&mac, asked, StepOutcome::Ok, via);
         match out {
@@ -624,11 +624,14 @@ impl Cx<'_> {
                 &mac,
                 answer,
                 StepOutcome::Failed,
-                format!("not answered: {r}"),
+                Detail::Reason("not answered: ", r),
             ),
-            Outcome6::Drop(r) => {
-                tl.record(&mac, answer, StepOutcome::Failed, format!("dropped: {r}"))
-            }
+            Outcome6::Drop(r) => tl.record(
+                &mac,
+                answer,
+                StepOutcome::Failed,
+                Detail::Reason("dropped: ", r),
+            ),
         }
     }
 

@@ -16,8 +16,10 @@
 //! to a background writer once a second, so recording never waits for the
 //! disk.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use headend_store::{DeviceTimeline, Mutation, Store, StoreError, TimelineEvent};
@@ -134,22 +136,90 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-#[derive(Default)]
+/// What a step says beyond its name: the packet path records typed fields
+/// and they are formatted only when the timeline is shown or stored, so a
+/// DHCP exchange pays no `format!` for its two steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    /// Free text.
+    Text(String),
+    /// A fixed text then an address: `DHCPv4 via relay 10.0.0.1`.
+    Addr(&'static str, IpAddr),
+    /// A fixed text then a socket address: `DHCPv4 from 10.0.0.9:68`.
+    Socket(&'static str, SocketAddr),
+    /// A message name, a space and an address: `OFFER 10.1.0.10`.
+    Message(&'static str, IpAddr),
+    /// A fixed text then a reason code: `dropped: bad_client_id`.
+    Reason(&'static str, &'static str),
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::Text(t) => f.write_str(t),
+            Detail::Addr(p, a) => write!(f, "{p}{a}"),
+            Detail::Socket(p, a) => write!(f, "{p}{a}"),
+            Detail::Message(m, a) => write!(f, "{m} {a}"),
+            Detail::Reason(p, r) => write!(f, "{p}{r}"),
+        }
+    }
+}
+
+impl From<String> for Detail {
+    fn from(s: String) -> Detail {
+        Detail::Text(s)
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(s: &str) -> Detail {
+        Detail::Text(s.to_string())
+    }
+}
+
+/// One recorded step, as kept in memory.
+#[derive(Debug, Clone)]
+struct Event {
+    at_ms: u64,
+    step: Step,
+    outcome: Outcome,
+    detail: Detail,
+}
+
+impl Event {
+    fn stored(&self) -> TimelineEvent {
+        TimelineEvent {
+            at_ms: self.at_ms,
+            step: self.step.to_string(),
+            outcome: self.outcome.as_str().to_string(),
+            detail: self.detail.to_string(),
+        }
+    }
+}
+
 struct Dev {
-    events: VecDeque<TimelineEvent>,
+    /// The device's key, shared with `Shard::order` and `Shard::dirty`.
+    mac: Arc<str>,
+    events: VecDeque<Event>,
     /// Sequence number of the device's newest entry in `Shard::order`.
     seq: u64,
+    /// Changed since the writer last took it (listed in `Shard::dirty`).
+    dirty: bool,
 }
 
 #[derive(Default)]
 struct Shard {
-    devices: HashMap<String, Dev>,
+    devices: HashMap<Arc<str>, Dev>,
     linked: HashMap<String, Vec<String>>,
     /// Recording order, for eviction: an entry whose sequence number is not
     /// its device's newest is stale and skipped.
-    order: VecDeque<(String, u64)>,
+    order: VecDeque<(Arc<str>, u64)>,
     next_seq: u64,
-    dirty: HashMap<String, ()>,
+    /// Devices changed since the writer last took them (may repeat a
+    /// device evicted and recorded again; the writer deduplicates).
+    dirty: Vec<Arc<str>>,
+    /// Devices whose links changed (linked before or without any step).
+    dirty_links: Vec<String>,
     /// Dirty timelines evicted before the writer took them.
     evicted: Vec<DeviceTimeline>,
 }
@@ -160,7 +230,7 @@ impl Shard {
         Some(DeviceTimeline {
             device: mac.to_string(),
             linked: self.linked.get(mac).cloned().unwrap_or_default(),
-            events: dev.events.iter().cloned().collect(),
+            events: dev.events.iter().map(Event::stored).collect(),
         })
     }
 
@@ -169,16 +239,17 @@ impl Shard {
             let Some((old, seq)) = self.order.pop_front() else {
                 return;
             };
-            if self.devices.get(&old).map(|d| d.seq) != Some(seq) {
-                continue; // recorded again later
+            match self.devices.get(&old) {
+                Some(d) if d.seq == seq => {}
+                _ => continue, // recorded again later
             }
-            if self.dirty.remove(&old).is_some() {
+            if self.devices.get(&old).is_some_and(|d| d.dirty) {
                 if let Some(t) = self.timeline(&old) {
                     self.evicted.push(t);
                 }
             }
             self.devices.remove(&old);
-            self.linked.remove(&old);
+            self.linked.remove(&*old);
         }
         // Amortised compaction: drop stale entries once they outnumber the
         // live ones three to one.
@@ -208,9 +279,14 @@ impl fmt::Debug for Timeline {
     }
 }
 
-/// The canonical spelling of a MAC key: lower-case hex with colons.
-fn key(mac: &str) -> String {
-    mac.to_ascii_lowercase().replace('-', ":")
+/// The canonical spelling of a MAC key: lower-case hex with colons
+/// (borrowed when it already is, as the packet path's MACs are).
+fn key(mac: &str) -> Cow<'_, str> {
+    if mac.bytes().any(|b| b.is_ascii_uppercase() || b == b'-') {
+        Cow::Owned(mac.to_ascii_lowercase().replace('-', ":"))
+    } else {
+        Cow::Borrowed(mac)
+    }
 }
 
 impl Timeline {
@@ -231,7 +307,7 @@ impl Timeline {
     }
 
     /// Records one step of device `mac` (`aa:bb:cc:dd:ee:ff`).
-    pub fn record(&self, mac: &str, step: Step, outcome: Outcome, detail: impl Into<String>) {
+    pub fn record(&self, mac: &str, step: Step, outcome: Outcome, detail: impl Into<Detail>) {
         self.record_at(now_ms(), mac, step, outcome, detail);
     }
 
@@ -242,26 +318,42 @@ impl Timeline {
         mac: &str,
         step: Step,
         outcome: Outcome,
-        detail: impl Into<String>,
+        detail: impl Into<Detail>,
     ) {
         let mac = key(mac);
-        let ev = TimelineEvent {
+        let ev = Event {
             at_ms,
-            step: step.to_string(),
-            outcome: outcome.as_str().to_string(),
+            step,
+            outcome,
             detail: detail.into(),
         };
-        let mut s = self.shard(&mac).lock();
+        let mut guard = self.shard(&mac).lock();
+        let s = &mut *guard;
         s.next_seq += 1;
         let seq = s.next_seq;
-        let dev = s.devices.entry(mac.clone()).or_default();
+        // Look up before inserting: a known device costs no allocation.
+        let dev = match s.devices.get_mut(&*mac) {
+            Some(d) => d,
+            None => {
+                let k: Arc<str> = Arc::from(&*mac);
+                s.devices.entry(k.clone()).or_insert(Dev {
+                    mac: k,
+                    events: VecDeque::new(),
+                    seq,
+                    dirty: false,
+                })
+            }
+        };
         if dev.events.len() == PER_DEVICE {
             dev.events.pop_front();
         }
         dev.events.push_back(ev);
         dev.seq = seq;
-        s.order.push_back((mac.clone(), seq));
-        s.dirty.insert(mac, ());
+        s.order.push_back((dev.mac.clone(), seq));
+        if !dev.dirty {
+            dev.dirty = true;
+            s.dirty.push(dev.mac.clone());
+        }
         let max = self.max_per_shard;
         s.evict(max);
     }
@@ -274,11 +366,11 @@ impl Timeline {
         }
         for (a, b) in [(&ecm, &eue), (&eue, &ecm)] {
             let mut s = self.shard(a).lock();
-            let l = s.linked.entry(a.clone()).or_default();
-            if !l.contains(b) {
-                l.push(b.clone());
+            let l = s.linked.entry(a.to_string()).or_default();
+            if !l.iter().any(|x| x == b.as_ref()) {
+                l.push(b.to_string());
                 l.truncate(8);
-                s.dirty.insert(a.clone(), ());
+                s.dirty_links.push(a.to_string());
             }
         }
     }
@@ -302,16 +394,26 @@ impl Timeline {
     pub fn take_dirty(&self) -> Vec<Mutation> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let mut s = shard.lock();
-            let dirty: Vec<String> = s.dirty.drain().map(|(k, ())| k).collect();
+            let mut guard = shard.lock();
+            let s = &mut *guard;
             out.extend(s.evicted.drain(..).map(Mutation::PutTimeline));
-            for mac in dirty {
-                if let Some(t) = s.timeline(&mac) {
+            let mut seen = std::collections::HashSet::new();
+            let dirty = std::mem::take(&mut s.dirty);
+            let links = std::mem::take(&mut s.dirty_links);
+            let macs = dirty.iter().map(|m| &**m).chain(links.iter().map(|m| &**m));
+            for mac in macs {
+                if !seen.insert(mac) {
+                    continue;
+                }
+                if let Some(d) = s.devices.get_mut(mac) {
+                    d.dirty = false;
+                }
+                if let Some(t) = s.timeline(mac) {
                     out.push(Mutation::PutTimeline(t));
-                } else if let Some(l) = s.linked.get(&mac) {
+                } else if let Some(l) = s.linked.get(mac) {
                     // Linked before any step was recorded.
                     out.push(Mutation::PutTimeline(DeviceTimeline {
-                        device: mac.clone(),
+                        device: mac.to_string(),
                         linked: l.clone(),
                         events: Vec::new(),
                     }));
@@ -328,8 +430,6 @@ impl Timeline {
         if batch.is_empty() {
             return Ok(0);
         }
-        // Merge the links a stored timeline had with what memory knows
-        // (memory may have evicted and re-created the device since).
         store.apply(&batch)?;
         Ok(batch.len())
     }
