@@ -55,6 +55,24 @@ pub struct Dhcpv4Section {
     /// Socket receive buffer in bytes (raised up to the kernel's rmem_max).
     #[serde(default = "default_rcvbuf")]
     pub receive_buffer: usize,
+    /// Relays (addresses or networks) whose option 82 is believed besides
+    /// those a `[[pool]]` lists in `relays`.
+    #[serde(default)]
+    pub trusted_relays: Vec<Spanned<String>>,
+    /// Believe option 82 in packets with giaddr 0 (layer-2 relay agents,
+    /// e.g. a switch snooping DHCP on this server's own segment); without
+    /// it such packets are dropped as forged (RFC 3046 §2.1).
+    #[serde(default)]
+    pub layer2_relay_agents: bool,
+    /// Honour a client's option 118 subnet selection (RFC 3011); off by
+    /// default, since it lets a client pick its own network.
+    #[serde(default)]
+    pub subnet_selection: bool,
+    /// DHCPDECLINEs honoured per relay circuit (giaddr + option 82.1) per
+    /// minute; more are ignored, so that one circuit cannot quarantine a
+    /// pool away.
+    #[serde(default = "default_declines_per_minute")]
+    pub declines_per_minute: u32,
 }
 
 fn default_relay_port() -> u16 {
@@ -80,6 +98,9 @@ fn default_max_message_size() -> u16 {
 }
 fn default_expression_operations() -> u64 {
     20_000
+}
+fn default_declines_per_minute() -> u32 {
+    10
 }
 fn default_true() -> bool {
     true
@@ -119,6 +140,14 @@ pub struct Dhcpv4Settings {
     pub receive_buffer: usize,
     /// Receiving tasks per socket (`None` = one per core).
     pub workers: Option<usize>,
+    /// Relays believed besides the pools' (`trusted_relays`).
+    pub trusted_relays: Vec<ipnet::Ipv4Net>,
+    /// Believe option 82 with giaddr 0.
+    pub layer2_relay_agents: bool,
+    /// Honour option 118.
+    pub subnet_selection: bool,
+    /// DECLINEs honoured per relay circuit per minute.
+    pub declines_per_minute: u32,
 }
 
 /// The Rhai operation budget `[dhcpv4]` sets for every expression of the
@@ -181,7 +210,27 @@ pub(crate) fn build(
             "use at least 576",
         );
     }
+    let mut trusted_relays = Vec::new();
+    for r in &d4.trusted_relays {
+        let text = r.get_ref();
+        let net = text
+            .parse::<ipnet::Ipv4Net>()
+            .ok()
+            .or_else(|| text.parse::<Ipv4Addr>().ok().map(ipnet::Ipv4Net::from));
+        match net {
+            Some(n) => trusted_relays.push(n),
+            None => b.err(
+                r.span().start,
+                format!("trusted relay {text:?} is not an IPv4 address or network"),
+                "write \"10.0.0.1\" or \"10.0.0.0/8\"",
+            ),
+        }
+    }
     Some(Dhcpv4Settings {
+        trusted_relays,
+        layer2_relay_agents: d4.layer2_relay_agents,
+        subnet_selection: d4.subnet_selection,
+        declines_per_minute: d4.declines_per_minute.max(1),
         listen,
         interface: d4.interface.clone(),
         server_id,

@@ -25,7 +25,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
-use headend_store::{ClientKey, Lease4, LeaseProtocol, LeaseState, UnixTime};
+use headend_store::{ClientKey, Lease4, LeaseState, UnixTime};
 
 /// One address pool as the allocator sees it (seed 004 section 5.1).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -833,9 +833,15 @@ impl LeaseTable {
         })
     }
 
-    /// DHCPDECLINE (RFC 2131 §4.3.3, §3.1 step 5): if `ip` is held or bound
-    /// by `client`, the address is quarantined (state Declined, not
+    /// DHCPDECLINE (RFC 2131 §4.3.3, §3.1 step 5): if `ip` is bound to
+    /// `client`, the address is quarantined (state Declined, not
     /// allocatable until `now + quarantine`). Returns the record to persist.
+    ///
+    /// Only a binding can be declined: a client declines after its ACK
+    /// (RFC 2131 §3.1 step 5, the ARP check of the address it was given),
+    /// so a DECLINE of a mere offer hold is refused — otherwise every
+    /// DISCOVER + DECLINE pair would quarantine an address for an hour
+    /// (issue 21, "DECLINE starvation").
     pub fn decline(
         &mut self,
         ip: Ipv4Addr,
@@ -844,39 +850,14 @@ impl LeaseTable {
         quarantine: u32,
     ) -> Option<Lease4> {
         self.advance(now);
-        let held = self
-            .holds
-            .get(&ip)
-            .is_some_and(|h| h.client == *client && h.until > now);
-        let own_record = self.lease(ip).is_some_and(|l| l.client == *client);
-        let bound = own_record
-            && self
-                .lease(ip)
-                .is_some_and(|l| l.state == LeaseState::Active && l.is_current(now));
-        if !held && !bound {
+        let bound = self.lease(ip).is_some_and(|l| {
+            l.client == *client && l.state == LeaseState::Active && l.is_current(now)
+        });
+        if !bound {
             return None;
         }
         self.update(ip, |t| {
             t.remove_hold(ip);
-            if !own_record {
-                // Declined straight from an offer: record the quarantine with
-                // what the table knows, so it survives a restart.
-                let pool = t.in_pool(ip).unwrap_or_default().to_string();
-                t.put_record(Lease4 {
-                    ip,
-                    client: client.clone(),
-                    hwaddr: Vec::new(),
-                    state: LeaseState::Declined,
-                    commit_time: now,
-                    lifetime: quarantine,
-                    relay: Ipv4Addr::UNSPECIFIED,
-                    protocol: LeaseProtocol::Dhcp,
-                    pool,
-                    trusted_id: None,
-                    trusted_id_type: None,
-                    hostname: None,
-                });
-            }
             let l = t.record_mut(ip)?;
             l.state = LeaseState::Declined;
             l.commit_time = now;
@@ -1260,6 +1241,7 @@ fn lifetime_between(commit: UnixTime, end: UnixTime) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use headend_store::LeaseProtocol;
     use std::collections::BTreeMap;
 
     fn ip(s: &str) -> Ipv4Addr {
@@ -1577,16 +1559,13 @@ mod tests {
         assert_eq!(t.expire_due(150, usize::MAX), 1);
         assert_eq!(t.pick("A", &key(3), None, 150), Some(a));
         assert_eq!(t.stats(150).expired, 1);
-        // A declined offer is recorded too, for the quarantine to survive a restart.
+        // A mere offer cannot be declined: the address stays offered, the
+        // pool keeps it.
         let mut t = table(&[spec("A", &[("10.0.0.1", "10.0.0.2")], &[], &[])]);
         t.hold_offer(ip("10.0.0.1"), &c1, 10);
-        let d = t.decline(ip("10.0.0.1"), &c1, 5, 60).unwrap();
-        assert_eq!(
-            (d.state, d.pool.as_str(), d.client.clone()),
-            (LeaseState::Declined, "A", c1.clone())
-        );
-        assert_eq!(t.offer_of(&c1, 5), None);
-        assert_eq!(t.free_count("A", 5), 1);
+        assert_eq!(t.decline(ip("10.0.0.1"), &c1, 5, 60), None, "only held");
+        assert_eq!(t.offer_of(&c1, 5), Some(ip("10.0.0.1")));
+        assert_eq!(t.stats(5).declined, 0);
         assert_eq!(
             t.decline(ip("10.0.0.2"), &c1, 5, 60),
             None,
@@ -2139,11 +2118,11 @@ mod tests {
                             let a = m.holds.iter().find(|(_, (h, _))| *h == client).map(|(a, _)| *a)
                                 .or_else(|| m.recs.values().find(|l| l.client == client).map(|l| l.ip))
                                 .unwrap_or(addr(1));
-                            let held = m.holds.get(&a).is_some_and(|(h, u)| *h == client && *u > now);
                             let own = m.recs.get(&a).filter(|l| l.client == client).cloned();
                             let bound = own.as_ref().is_some_and(|l| l.state == LeaseState::Active && l.is_current(now));
                             let got = t.decline(a, &client, now, u32::from(q));
-                            prop_assert_eq!(got.is_some(), held || bound);
+                            // Only a binding can be declined, never a mere offer.
+                            prop_assert_eq!(got.is_some(), bound);
                             if let Some(g) = got {
                                 prop_assert_eq!((g.ip, &g.client, g.state, g.commit_time, g.lifetime),
                                     (a, &client, LeaseState::Declined, now, u32::from(q)));

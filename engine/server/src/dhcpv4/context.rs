@@ -114,8 +114,19 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         capability_5_38,
     };
 
-    // Relay agent information.
-    let rai = opts.relay_agent_info();
+    // Relay agent information: the relay's word, so believed only from a
+    // relay this configuration knows (a `[[pool]]`'s `relays`, or
+    // `[dhcpv4] trusted_relays`); ignored from any other, and a giaddr-0
+    // packet carrying it is a client forging it (RFC 3046 §2.1) unless
+    // layer-2 relay agents are declared.
+    let d4 = snap.dhcpv4.as_ref();
+    let rai = match opts.relay_agent_info() {
+        Some(_) if pkt.giaddr.is_unspecified() && !d4.is_some_and(|d| d.layer2_relay_agents) => {
+            return Err("option82_without_giaddr")
+        }
+        Some(r) if pkt.giaddr.is_unspecified() || known_relay(snap, pkt.giaddr) => Some(r),
+        _ => None,
+    };
     let remote_id = rai.as_ref().and_then(|r| r.remote_id()).map(|r| r.to_vec());
     let circuit_id = rai
         .as_ref()
@@ -137,7 +148,10 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     let selector = NetworkSelector {
         giaddr: pkt.giaddr,
         link_selection: rai.as_ref().and_then(|r| r.link_selection()),
-        subnet_selection: opts.subnet_selection(),
+        // A client's own choice of network only where the operator allows it.
+        subnet_selection: opts
+            .subnet_selection()
+            .filter(|_| d4.is_some_and(|d| d.subnet_selection)),
     };
     let server_id_override = rai.as_ref().and_then(|r| r.server_id_override());
     let relay_source_port = rai.as_ref().is_some_and(|r| r.relay_source_port());
@@ -230,6 +244,16 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         server_id_override,
         relay_source_port,
     })
+}
+
+/// Whether `giaddr` is a relay the configuration knows: one a `[[pool]]`
+/// serves, or one of `[dhcpv4] trusted_relays`.
+fn known_relay(snap: &Snapshot, giaddr: Ipv4Addr) -> bool {
+    snap.pools_by_relay.contains_key(&giaddr)
+        || snap
+            .dhcpv4
+            .as_ref()
+            .is_some_and(|d| d.trusted_relays.iter().any(|n| n.contains(&giaddr)))
 }
 
 fn account_info(a: &Account) -> AccountInfo {

@@ -53,6 +53,7 @@ struct Offered {
     until: UnixTime,
 }
 
+use crate::shared::limit::RateLimiter;
 use crate::shared::timeline::{Detail, Outcome as StepOutcome, Role, Step, Timeline};
 pub use crate::shared::{system_clock, Clock};
 
@@ -67,6 +68,8 @@ pub struct Dhcpv4 {
     /// Counters.
     pub counters: Arc<Counters>,
     offers: Mutex<HashMap<ClientKey, Offered>>,
+    /// DECLINEs per relay circuit (giaddr, option 82.1).
+    declines: Mutex<RateLimiter<(Ipv4Addr, Vec<u8>)>>,
     clock: Clock,
     /// Where acknowledged devices' classification is remembered for the
     /// config server (leases do not keep it).
@@ -74,6 +77,9 @@ pub struct Dhcpv4 {
     /// Where each exchange is recorded as a provisioning step.
     timeline: std::sync::OnceLock<Arc<Timeline>>,
 }
+
+/// Relay circuits whose DECLINEs are counted apart (the rest share one budget).
+const MAX_DECLINE_CIRCUITS: usize = 65_536;
 
 /// Pool specs for the lease table from a snapshot.
 pub fn pool_specs(snap: &Snapshot) -> Vec<PoolSpec> {
@@ -106,6 +112,12 @@ impl Dhcpv4 {
             accounts,
             counters,
             offers: Mutex::new(HashMap::new()),
+            declines: Mutex::new(RateLimiter::keyed(
+                10.0 / 60.0,
+                10,
+                MAX_DECLINE_CIRCUITS,
+                std::time::Instant::now(),
+            )),
             clock,
             device_memo: std::sync::OnceLock::new(),
             timeline: std::sync::OnceLock::new(),
@@ -903,6 +915,17 @@ impl Cx<'_> {
         let Some(ip) = self.pkt.options.requested_ip() else {
             return Outcome::Drop("decline_without_address");
         };
+        {
+            // One circuit (one modem and what is behind it) cannot
+            // quarantine more than its share of a pool.
+            let per_min = self.d4.declines_per_minute;
+            let mut limiter = self.svc.declines.lock();
+            limiter.set_limits(f64::from(per_min) / 60.0, per_min, MAX_DECLINE_CIRCUITS);
+            let circuit = (self.pkt.giaddr, self.dev.ctx.relay.circuit_id.clone());
+            if !limiter.allow_key(circuit, std::time::Instant::now()) {
+                return Outcome::Silent("decline_rate_limited");
+            }
+        }
         let rec =
             self.svc
                 .leases

@@ -8,6 +8,7 @@
 //! `syslog` depend on this module and never on each other.
 
 pub mod device;
+pub mod limit;
 pub mod provision;
 pub mod timeline;
 

@@ -46,8 +46,6 @@
 //! The MEM message layout itself is UNCONFIRMED (protocol notes 12.4); what
 //! is accepted is documented in [`headend_wire::syslog`].
 
-pub mod limit;
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,7 +66,7 @@ use crate::events::{EventError, EventSink};
 use crate::shared::timeline::{Outcome, Role, Step, Timeline};
 use crate::shared::{Clock, ConfigSwap, DeviceContext, DeviceResolver, Devices, Shared};
 
-pub use limit::RateLimiter;
+pub use crate::shared::limit::RateLimiter;
 
 /// Bytes of the event text passed on (PKTC-EVENT-MIB text is at most 127;
 /// a longer one is cut, not dropped).
@@ -414,9 +412,11 @@ impl Component for Syslog {
 
     fn apply(&self, now: &Arc<Snapshot>) {
         if let Some(s) = &now.syslog {
-            self.limiter
-                .lock()
-                .set_limits(s.rate_per_source, s.burst_per_source, s.max_sources);
+            self.limiter.lock().set_limits(
+                f64::from(s.rate_per_source),
+                s.burst_per_source,
+                s.max_sources,
+            );
         }
     }
 

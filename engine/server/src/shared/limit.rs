@@ -1,6 +1,6 @@
-//! Per-source rate limiting of syslog datagrams (issue 12: "floods are
-//! bounded"): a token bucket per source address, refilled at `rate` per
-//! second up to `burst`, in a map of at most `max_sources` addresses.
+//! Rate limiting per sender: a token bucket per key (a syslog source
+//! address, a DHCPv4 relay circuit declining addresses), refilled at `rate`
+//! per second up to `burst`, in a map of at most `max_sources` keys.
 //!
 //! Memory and time stay bounded under a flood from spoofed sources: when the
 //! map is full, buckets that have refilled completely (indistinguishable
@@ -10,6 +10,7 @@
 //! such source. Sans-IO: the caller passes the time.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -49,23 +50,38 @@ impl Bucket {
     }
 }
 
-/// Token buckets per source address, bounded in number.
+/// Token buckets per key (by default a source address), bounded in number.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     rate: f64,
     burst: f64,
     max_sources: usize,
-    buckets: HashMap<IpAddr, Bucket>,
+    buckets: HashMap<K, Bucket>,
     overflow: Bucket,
     last_sweep: Option<Instant>,
 }
 
-impl RateLimiter {
+impl RateLimiter<IpAddr> {
     /// `rate` datagrams per second per source, `burst` at once, `max_sources` tracked apart.
     pub fn new(rate: u32, burst: u32, max_sources: usize, now: Instant) -> RateLimiter {
+        RateLimiter::keyed(f64::from(rate.max(1)), burst, max_sources, now)
+    }
+
+    /// Whether a datagram from `source` at `now` is within its rate (and counts it).
+    pub fn allow(&mut self, source: IpAddr, now: Instant) -> bool {
+        // One sender, one bucket, whichever socket family it came in on.
+        let source = v4_of(source).map_or(source, IpAddr::V4);
+        self.allow_key(source, now)
+    }
+}
+
+impl<K: Hash + Eq> RateLimiter<K> {
+    /// `rate` events per second per key (may be below one), `burst` at
+    /// once, `max_sources` keys tracked apart.
+    pub fn keyed(rate: f64, burst: u32, max_sources: usize, now: Instant) -> RateLimiter<K> {
         let burst = f64::from(burst.max(1));
         RateLimiter {
-            rate: f64::from(rate.max(1)),
+            rate: rate.max(1e-6),
             burst,
             max_sources: max_sources.max(1),
             buckets: HashMap::new(),
@@ -75,16 +91,14 @@ impl RateLimiter {
     }
 
     /// New limits (a reload); buckets keep their tokens, capped at the new burst.
-    pub fn set_limits(&mut self, rate: u32, burst: u32, max_sources: usize) {
-        self.rate = f64::from(rate.max(1));
+    pub fn set_limits(&mut self, rate: f64, burst: u32, max_sources: usize) {
+        self.rate = rate.max(1e-6);
         self.burst = f64::from(burst.max(1));
         self.max_sources = max_sources.max(1);
     }
 
-    /// Whether a datagram from `source` at `now` is within its rate (and counts it).
-    pub fn allow(&mut self, source: IpAddr, now: Instant) -> bool {
-        // One sender, one bucket, whichever socket family it came in on.
-        let source = v4_of(source).map_or(source, IpAddr::V4);
+    /// Whether an event of `key` at `now` is within its rate (and counts it).
+    pub fn allow_key(&mut self, source: K, now: Instant) -> bool {
         let (rate, burst) = (self.rate, self.burst);
         if let Some(b) = self.buckets.get_mut(&source) {
             return b.take(now, rate, burst);
@@ -192,7 +206,7 @@ mod tests {
         let mut l = RateLimiter::new(1, 100, 8, t0);
         let a = ip("10.0.0.1");
         assert!(l.allow(a, t0));
-        l.set_limits(1, 3, 8);
+        l.set_limits(1.0, 3, 8);
         let passed = (0..10)
             .filter(|_| l.allow(a, t0 + Duration::from_secs(1)))
             .count();

@@ -1,0 +1,136 @@
+//! Issue 21 ("Hardening"): attacks a client or a forged relay can mount on
+//! the DHCPv4 pipeline, each reproduced, with the fix's answer checked —
+//! relay trust (option 82 and 118) and DECLINE starvation.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::Ipv4Addr;
+
+use common::*;
+use headend_server::counters::Event;
+use headend_server::dhcpv4::Outcome;
+use headend_wire::dhcpv4::{code, MessageType};
+
+const CM: [u8; 6] = [0x00, 0x10, 0x95, 0x00, 0x00, 0x01];
+
+/// A relay no `[[pool]]` lists.
+const STRANGER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+
+fn cm(mac: [u8; 6]) -> Req {
+    Req::new(mac).vendor_class("docsis3.0:")
+}
+
+/// `BASE` with extra `[dhcpv4]` settings.
+fn with_dhcpv4(extra: &str) -> String {
+    BASE.replace(
+        "decline_hold = 600\n",
+        &format!("decline_hold = 600\n{extra}\n"),
+    )
+}
+
+/// Option 82 with sub-option 5 (link selection, RFC 3527) naming `net`.
+fn link_selection(net: Ipv4Addr) -> Vec<u8> {
+    let mut d = vec![5, 4];
+    d.extend_from_slice(&net.octets());
+    d
+}
+
+#[test]
+fn option82_in_a_packet_no_relay_forwarded_is_dropped() {
+    // A client on the local segment writing its own option 82 (a remote-id
+    // naming somebody else's modem, a server-id override) is forging it.
+    let bed = bed(BASE);
+    let mut req = cm(CM).remote_id([0, 0x10, 0x95, 0xaa, 0xbb, 0xcc]);
+    req.giaddr = Ipv4Addr::UNSPECIFIED;
+    match bed.send(&req.discover()) {
+        Outcome::Drop(r) => assert_eq!(r, "option82_without_giaddr"),
+        other => panic!("{other:?}"),
+    }
+    // Layer-2 relay agents declared: believed, and served by a local pool.
+    let local = with_dhcpv4("layer2_relay_agents = true").replace(
+        "[[pool]]\nname = \"cm\"\ndomains = [\"cablemodems\"]\nrelays = [\"127.0.0.2\"]",
+        "[[pool]]\nname = \"cm\"\ndomains = [\"cablemodems\"]\nrelays = [\"127.0.0.2\", \"0.0.0.0\"]",
+    );
+    let bed = common::bed(&local);
+    let offer = bed.reply(&req.discover());
+    assert_eq!(offer.mtype(), MessageType::Offer);
+}
+
+#[test]
+fn link_selection_from_a_relay_nobody_configured_is_ignored() {
+    // Before: a packet from any giaddr naming a pool's network in 82.5 was
+    // served from that pool.
+    let bed = bed(BASE);
+    let mut req = cm(CM).opt(
+        code::RELAY_AGENT_INFO,
+        &link_selection(Ipv4Addr::new(10, 1, 0, 0)),
+    );
+    req.giaddr = STRANGER;
+    match bed.send(&req.discover()) {
+        Outcome::Silent(_) | Outcome::Drop(_) => {}
+        other => panic!("served through an unknown relay: {other:?}"),
+    }
+    // The operator vouches for the relay: its link selection is believed.
+    let bed = common::bed(&with_dhcpv4("trusted_relays = [\"10.99.0.0/16\"]"));
+    let offer = bed.reply(&req.discover());
+    assert_eq!(offer.yiaddr(), Ipv4Addr::new(10, 1, 0, 10));
+}
+
+#[test]
+fn a_client_picks_its_subnet_with_option_118_only_where_allowed() {
+    let bed = bed(BASE);
+    let mut req = cm(CM).opt(118, &[10, 1, 0, 1]);
+    req.giaddr = STRANGER;
+    match bed.send(&req.discover()) {
+        Outcome::Silent(_) | Outcome::Drop(_) => {}
+        other => panic!("option 118 honoured by default: {other:?}"),
+    }
+    let bed = common::bed(&with_dhcpv4("subnet_selection = true"));
+    let offer = bed.reply(&req.discover());
+    assert_eq!(offer.yiaddr(), Ipv4Addr::new(10, 1, 0, 10));
+}
+
+#[test]
+fn an_offer_cannot_be_declined_into_quarantine() {
+    // Before: DISCOVER + DECLINE quarantined the offered address for an
+    // hour, so a client could empty a pool without ever holding a lease.
+    let bed = bed(BASE);
+    let offer = bed.reply(&cm(CM).discover());
+    let ip = offer.yiaddr();
+    match bed.send(&cm(CM).decline(ip)) {
+        Outcome::Silent(r) => assert_eq!(r, "decline_unknown_binding"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(bed.server.counters().get(Event::Decline), 0);
+    let stats = bed.server.dhcpv4().leases.lock().stats(1_700_000_000);
+    assert_eq!(stats.declined, 0);
+    // The offer still stands: the same client gets the same address.
+    assert_eq!(dora(&bed, &cm(CM)).yiaddr(), ip);
+    // Bound, the address can be declined (RFC 2131 §3.1 step 5).
+    assert!(matches!(bed.send(&cm(CM).decline(ip)), Outcome::Commit(_)));
+    assert_eq!(bed.server.counters().get(Event::Decline), 1);
+}
+
+#[test]
+fn one_circuit_cannot_decline_a_pool_away() {
+    let bed = bed(&with_dhcpv4("declines_per_minute = 3"));
+    // Devices behind one modem (one circuit): DORA, then DECLINE, each.
+    let behind = |i: u8| cm([0, 0x10, 0x95, 0x10, 0, i]).remote_id([0, 0x10, 0x95, 0, 0, 0x99]);
+    let mut quarantined = 0;
+    let mut refused = 0;
+    for i in 0..8 {
+        let req = behind(i);
+        let ip = dora(&bed, &req).yiaddr();
+        match bed.send(&req.decline(ip)) {
+            Outcome::Commit(_) => quarantined += 1,
+            Outcome::Silent("decline_rate_limited") => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((quarantined, refused), (3, 5));
+    // Another circuit has its own budget.
+    let ip = dora(&bed, &cm(CM)).yiaddr();
+    assert!(matches!(bed.send(&cm(CM).decline(ip)), Outcome::Commit(_)));
+}
