@@ -1,6 +1,6 @@
 //! Issue 21 ("Hardening"): attacks a client or a forged relay can mount on
 //! the DHCPv4 pipeline, each reproduced, with the fix's answer checked —
-//! relay trust (option 82 and 118) and DECLINE starvation.
+//! relay trust (option 82 and 118), DECLINE starvation and the poison batch.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -133,4 +133,23 @@ fn one_circuit_cannot_decline_a_pool_away() {
     // Another circuit has its own budget.
     let ip = dora(&bed, &cm(CM)).yiaddr();
     assert!(matches!(bed.send(&cm(CM).decline(ip)), Outcome::Commit(_)));
+}
+
+#[test]
+fn a_client_id_no_store_can_key_is_refused_at_parse() {
+    // RFC 3396 concatenation: two option 61 instances of 200 bytes make a
+    // 400-byte client identifier. Before: it passed parsing and failed its
+    // commit group in the store.
+    let bed = bed(BASE);
+    let part = vec![7u8; 200];
+    let req = cm(CM)
+        .opt(code::CLIENT_ID, &part)
+        .opt(code::CLIENT_ID, &part);
+    match bed.send(&req.discover()) {
+        Outcome::Drop(r) => assert_eq!(r, "client_id_too_long"),
+        other => panic!("{other:?}"),
+    }
+    // 255 bytes is the longest key and is served.
+    let req = cm(CM).opt(code::CLIENT_ID, &[7u8; 255]);
+    assert_eq!(bed.reply(&req.discover()).mtype(), MessageType::Offer);
 }

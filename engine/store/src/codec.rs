@@ -145,22 +145,33 @@ pub(crate) fn duid_index_key(duid: &[u8], iaid: u32, k: Lease6Key) -> Result<Vec
 }
 
 /// Reject a batch that the sled backend could not index, before touching
-/// anything, so both backends refuse exactly the same batches.
-pub(crate) fn validate(batch: &[crate::Mutation]) -> Result<(), StoreError> {
+/// anything, so both backends refuse exactly the same batches (and the
+/// group committer refuses it at submit, so it never joins a group).
+/// Allocates nothing: it runs for every batch on the packet path.
+pub fn validate(batch: &[crate::Mutation]) -> Result<(), StoreError> {
     use crate::Mutation as M;
+    let client = |c: &ClientKey| {
+        if c.0.len() > MAX_CLIENT_KEY_LEN {
+            Err(StoreError::Invalid(format!(
+                "client key of {} bytes is longer than {MAX_CLIENT_KEY_LEN}",
+                c.0.len()
+            )))
+        } else {
+            Ok(())
+        }
+    };
     for m in batch {
         match m {
-            M::PutLease4(l) => {
-                client_prefix(&l.client)?;
-            }
-            M::PutFixed4(f) => {
-                client_prefix(&f.client)?;
-            }
-            M::DeleteFixed4 { client, .. } => {
-                client_prefix(client)?;
-            }
+            M::PutLease4(l) => client(&l.client)?,
+            M::PutFixed4(f) => client(&f.client)?,
+            M::DeleteFixed4 { client: c, .. } => client(c)?,
             M::PutLease6(l) => {
-                duid_prefix(&l.duid)?;
+                if l.duid.len() > MAX_DUID_LEN {
+                    return Err(StoreError::Invalid(format!(
+                        "DUID of {} bytes is longer than {MAX_DUID_LEN}",
+                        l.duid.len()
+                    )));
+                }
                 if l.prefix_len > 128 {
                     return Err(StoreError::Invalid(format!(
                         "prefix length {} is longer than 128",

@@ -82,9 +82,11 @@ pub struct GroupStats {
     pub failures: u64,
     /// Groups whose combined apply failed and were retried batch by batch.
     pub fallbacks: u64,
-    /// `submit` calls refused at once (queue full or committer stopped).
+    /// `submit` calls refused at once (queue full, committer stopped, or a
+    /// batch the store cannot take).
     pub rejected: u64,
-    /// `submit_nowait` batches dropped (queue full or committer stopped).
+    /// `submit_nowait` batches dropped (queue full, committer stopped, or a
+    /// batch the store cannot take).
     pub dropped: u64,
     /// Longest apply + sync of one group.
     pub max_commit: Duration,
@@ -242,6 +244,14 @@ impl GroupCommitter {
     /// full or the committer has stopped, `done` is called at once, on the
     /// caller's thread, with [`StoreError::Overloaded`] or [`StoreError::Closed`].
     pub fn submit(&self, batch: Vec<Mutation>, done: Done) {
+        // A batch the store could not take fails alone, now: in a group it
+        // would fail the combined apply and force every batch of that
+        // group through the one-by-one fallback.
+        if let Err(e) = crate::validate(&batch) {
+            self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+            call(done, Err(e));
+            return;
+        }
         let refused = {
             let mut q = self.shared.queue.lock();
             if q.closed {
@@ -267,6 +277,10 @@ impl GroupCommitter {
     /// the outcome. Dropped (and counted in [`GroupStats::dropped`]) if the
     /// queue is full or the committer has stopped.
     pub fn submit_nowait(&self, batch: Vec<Mutation>) {
+        if crate::validate(&batch).is_err() {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         {
             let mut q = self.shared.queue.lock();
             if !q.closed && q.entries.len() < self.shared.max_queue {
@@ -575,6 +589,13 @@ mod tests {
             if self.panic_apply.load(Ordering::SeqCst) {
                 panic!("model store told to panic");
             }
+            let refused = suite::lease(REFUSED, 1, 1).ip;
+            if batch
+                .iter()
+                .any(|m| matches!(m, Mutation::PutLease4(l) if l.ip == refused))
+            {
+                return Err(StoreError::Backend("refused".into()));
+            }
             self.inner.apply(batch)?;
             self.pending
                 .lock()
@@ -603,8 +624,17 @@ mod tests {
         vec![Mutation::PutLease4(suite::lease(n, n, 1))]
     }
 
+    /// A batch the model's backend refuses at apply (an I/O error, say).
     fn bad_batch() -> Vec<Mutation> {
-        let mut l = suite::lease(9999, 1, 1);
+        vec![Mutation::PutLease4(suite::lease(REFUSED, 1, 1))]
+    }
+
+    /// The lease number the model refuses.
+    const REFUSED: u32 = 9999;
+
+    /// A batch no store can take (a client key over 255 bytes).
+    fn invalid_batch() -> Vec<Mutation> {
+        let mut l = suite::lease(9998, 1, 1);
         l.client = ClientKey(vec![0; 256]);
         vec![Mutation::PutLease4(l)]
     }
@@ -688,7 +718,7 @@ mod tests {
         let ns: Vec<u32> = log.iter().map(|e| e.0).collect();
         assert_eq!(ns, vec![0, 1, 2, 3]);
         assert!(log[1].1.is_ok() && log[1].2);
-        assert!(matches!(log[2].1, Err(StoreError::Invalid(_))));
+        assert!(matches!(log[2].1, Err(StoreError::Backend(_))));
         assert!(log[3].1.is_ok() && log[3].2);
         let st = gc.stats();
         assert_eq!(st.fallbacks, 1);
@@ -708,9 +738,37 @@ mod tests {
         let log: Log = Arc::default();
         gc.submit(bad_batch(), logger(&model, &log, 0));
         gc.flush_blocking().unwrap();
-        assert!(matches!(log.lock()[0].1, Err(StoreError::Invalid(_))));
+        assert!(matches!(log.lock()[0].1, Err(StoreError::Backend(_))));
         let st = gc.stats();
         assert_eq!((st.fallbacks, st.failures), (0, 1));
+    }
+
+    #[test]
+    fn an_invalid_batch_is_refused_at_submit_and_never_poisons_a_group() {
+        let model = Arc::new(Model::default());
+        let gc = start(&model, GroupOptions::default());
+        let log: Log = Arc::default();
+        model.close_gate();
+        gc.submit(put(0), logger(&model, &log, 0));
+        model.wait_blocked();
+        gc.submit(put(1), logger(&model, &log, 1));
+        gc.submit(invalid_batch(), logger(&model, &log, 2));
+        // Refused at once, while the first group is still committing.
+        assert_eq!(log.lock().len(), 1);
+        assert!(matches!(log.lock()[0], (2, Err(StoreError::Invalid(_)), _)));
+        gc.submit(put(3), logger(&model, &log, 3));
+        gc.submit_nowait(invalid_batch());
+        model.open_gate();
+        gc.flush_blocking().unwrap();
+        let log = log.lock();
+        let ok: Vec<u32> = log.iter().filter(|e| e.1.is_ok()).map(|e| e.0).collect();
+        assert_eq!(ok, vec![0, 1, 3]);
+        let st = gc.stats();
+        assert_eq!(
+            (st.fallbacks, st.failures, st.rejected, st.dropped),
+            (0, 0, 1, 1),
+            "{st:?}"
+        );
     }
 
     #[test]

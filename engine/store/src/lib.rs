@@ -17,6 +17,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 
 mod codec;
+pub use codec::validate;
 pub mod group;
 pub mod memory;
 pub mod sled_store;

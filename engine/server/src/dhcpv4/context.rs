@@ -64,6 +64,10 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         .map(|c| c.into_owned())
         .filter(|c| !c.is_empty());
     let client = match &client_id {
+        // RFC 3396 lets option 61 span several options; no store keys more
+        // than 255 bytes, so such a client is refused here rather than at
+        // commit, where its batch would fail.
+        Some(c) if c.len() > headend_store::MAX_CLIENT_KEY_LEN => return Err("client_id_too_long"),
         Some(c) => ClientKey(c.clone()),
         None if !hw.is_empty() => ClientKey::from_hardware(pkt.htype, hw),
         None => return Err("no_client_identifier"),
