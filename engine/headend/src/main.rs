@@ -19,6 +19,7 @@ mod logging;
 mod notify;
 mod plugins;
 mod seed;
+mod store_tools;
 
 // Per-packet work allocates small objects at a high rate; mimalloc is
 // markedly faster than glibc malloc for that pattern.
@@ -179,6 +180,36 @@ enum StoreCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// List every record that cannot be read back and every index entry naming no record; exit 1 if any.
+    Check {
+        /// Configuration file (gives the store path).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Move the records `store check` finds to the store's quarantine tree (kept for recovery) and drop dangling index entries.
+    Repair {
+        /// Configuration file (gives the store path).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Write every readable record as one JSON mutation per line.
+    Export {
+        /// Configuration file (gives the store path).
+        #[arg(long)]
+        config: PathBuf,
+        /// Output file (`-` for standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
+    /// Apply a file written by `store export` (every line checked first; nothing written if one is bad).
+    Import {
+        /// Configuration file (gives the store path).
+        #[arg(long)]
+        config: PathBuf,
+        /// The exported file.
+        #[arg(long)]
+        input: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -283,6 +314,10 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 seed::stats(&config)?;
                 Ok(ExitCode::SUCCESS)
             }
+            StoreCommand::Check { config } => store_tools::check(&config),
+            StoreCommand::Repair { config } => store_tools::repair(&config),
+            StoreCommand::Export { config, out } => store_tools::export(&config, &out),
+            StoreCommand::Import { config, input } => store_tools::import(&config, &input),
         },
     }
 }

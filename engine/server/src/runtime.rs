@@ -135,6 +135,14 @@ impl Server {
             ms = started.elapsed().as_millis() as u64,
             "state loaded"
         );
+        let skipped = store.skipped_records();
+        if skipped > 0 {
+            // Degraded, not down: every readable binding is served.
+            tracing::error!(
+                skipped,
+                "the store holds undecodable records, skipped; serving the rest. Run `headend store check` (and `store repair`)"
+            );
+        }
         Ok(Server {
             path: path.to_path_buf(),
             config,
@@ -406,6 +414,7 @@ impl Server {
             &[("reason", "dropped")],
             g.dropped,
         );
+        m.gauge("store_skipped_records", &[], self.store.skipped_records());
         m.gauge(
             "store_commit_longest_us",
             &[],

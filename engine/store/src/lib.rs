@@ -26,7 +26,7 @@ mod suite;
 
 pub use group::{Done, GroupCommitter, GroupOptions, GroupStats};
 pub use memory::MemoryStore;
-pub use sled_store::{SledOptions, SledStore};
+pub use sled_store::{BadRecord, SledOptions, SledStore};
 
 /// Longest [`ClientKey`] a store accepts: index keys carry its length in one
 /// byte, and no DHCP client identifier can be longer (option 61 has a one-byte
@@ -226,7 +226,7 @@ impl Lease6 {
 }
 
 /// The leased resource of a [`Lease6`]: an address (length 128) or a prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Lease6Key {
     /// Address or first address of the prefix.
     pub address: Ipv6Addr,
@@ -303,7 +303,9 @@ pub struct DeviceTimeline {
 }
 
 /// One change to the store. Batches of mutations are applied atomically.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable: `headend store export` writes a store as one mutation per
+/// line and `store import` applies them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mutation {
     /// Insert or replace the lease for `lease.ip`.
     PutLease4(Lease4),
@@ -401,4 +403,9 @@ pub trait Store: Send + Sync + 'static {
     fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError>;
     /// Make everything applied so far durable.
     fn sync(&self) -> Result<(), StoreError>;
+    /// Records the `load_*` scans could not decode and skipped (a damaged
+    /// store starts degraded rather than not at all); 0 for a sound store.
+    fn skipped_records(&self) -> u64 {
+        0
+    }
 }

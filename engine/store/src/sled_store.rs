@@ -24,6 +24,15 @@
 //! Every [`Store::apply`] is one sled transaction across all nine trees, so a
 //! batch and the index changes it implies are recovered all or nothing.
 //!
+//! Damage: one undecodable record must not take the service down (issue 21,
+//! "a corrupted store means no service"). The `load_*` scans skip such a
+//! record, log it with its tree and key and count it
+//! ([`Store::skipped_records`]), so the server starts degraded and loud;
+//! [`SledStore::check`] lists every bad record and [`SledStore::repair`]
+//! moves them to the `quarantine` tree (kept, not deleted, for an operator
+//! or a later version to recover), removing index entries that name no
+//! record.
+//!
 //! Durability: sled's own periodic flusher is switched off; data reaches the
 //! disk only through [`Store::sync`] (`Db::flush`: write the log, then
 //! `fsync`). What a crash can lose:
@@ -35,6 +44,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sled::transaction::{
     ConflictableTransactionResult, TransactionError, Transactional, TransactionalTree,
@@ -55,6 +65,7 @@ const T_META: &str = "meta";
 const T_LEASES6: &str = "leases6";
 const T_BY_DUID: &str = "leases6_by_duid";
 const T_TIMELINE: &str = "timeline";
+const T_QUARANTINE: &str = "quarantine";
 
 const EMPTY: &[u8] = &[];
 
@@ -89,6 +100,34 @@ pub struct SledStore {
     by_duid: Tree,
     timeline: Tree,
     path: PathBuf,
+    /// Undecodable records the `load_*` scans skipped.
+    skipped: AtomicU64,
+}
+
+/// A record of the store that cannot be read back, or an index entry that
+/// names no record: where it is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    /// The sled tree.
+    pub tree: &'static str,
+    /// Its key.
+    pub key: Vec<u8>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl std::fmt::Display for BadRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} key ", self.tree)?;
+        for b in &self.key {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+fn hex_key(k: &[u8]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for SledStore {
@@ -285,6 +324,35 @@ fn decode_lease(ip: Ipv4Addr, value: &[u8]) -> Result<Lease4, StoreError> {
     Ok(lease)
 }
 
+/// Checks one record (key, value) of a record tree.
+type RecordCheck = fn(&[u8], &[u8]) -> Result<(), StoreError>;
+
+fn decode_account(key: &[u8], value: &[u8]) -> Result<Account, StoreError> {
+    let a: Account = codec::decode(T_ACCOUNTS, value)?;
+    if a.id.as_bytes() != key {
+        return Err(StoreError::Corrupt {
+            tree: T_ACCOUNTS,
+            detail: format!("account {:?} stored under another key", a.id),
+        });
+    }
+    Ok(a)
+}
+
+fn decode_fixed4(key: &[u8], value: &[u8]) -> Result<FixedBinding4, StoreError> {
+    let f: FixedBinding4 = codec::decode(T_FIXED4, value)?;
+    if codec::fixed_key(&f.client, f.relay).ok().as_deref() != Some(key) {
+        return Err(StoreError::Corrupt {
+            tree: T_FIXED4,
+            detail: format!(
+                "binding of {} on {} stored under another key",
+                f.client.to_hex(),
+                f.relay
+            ),
+        });
+    }
+    Ok(f)
+}
+
 impl SledStore {
     /// A tree of the same database for state other components keep beside the
     /// leases (plugin key/value storage); durable with the next [`Store::sync`].
@@ -320,8 +388,170 @@ impl SledStore {
             by_duid: tree(T_BY_DUID)?,
             timeline: tree(T_TIMELINE)?,
             path: path.to_path_buf(),
+            skipped: AtomicU64::new(0),
             db,
         })
+    }
+
+    /// Every decodable record of `tree`; an undecodable one is logged,
+    /// counted and skipped. An error of the scan itself (sled's own
+    /// corruption) ends that tree's scan, counted and logged likewise: what
+    /// was read is still served.
+    fn load_tolerant<T>(
+        &self,
+        tree: &Tree,
+        name: &'static str,
+        decode: impl Fn(&[u8], &[u8]) -> Result<T, StoreError>,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for item in tree.iter() {
+            match item {
+                Ok((k, v)) => match decode(&k, &v) {
+                    Ok(t) => out.push(t),
+                    Err(e) => {
+                        self.skipped.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(tree = name, key = %hex_key(&k), error = %e, "skipping an undecodable store record (see `headend store check`)");
+                    }
+                },
+                Err(e) => {
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(tree = name, error = %e, read = out.len(), "store scan failed; serving what was read (see `headend store check`)");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The record trees with their decoders, for [`SledStore::check`].
+    fn record_trees(&self) -> [(&Tree, &'static str, RecordCheck); 5] {
+        [
+            (&self.leases4, T_LEASES4, |k, v| {
+                decode_lease(key_ip(T_LEASES4, k)?, v).map(drop)
+            }),
+            (&self.accounts, T_ACCOUNTS, |k, v| {
+                decode_account(k, v).map(drop)
+            }),
+            (&self.fixed4, T_FIXED4, |k, v| decode_fixed4(k, v).map(drop)),
+            (&self.leases6, T_LEASES6, |k, v| {
+                decode_lease6(k, v).map(drop)
+            }),
+            (&self.timeline, T_TIMELINE, |_, v| {
+                codec::decode::<crate::DeviceTimeline>(T_TIMELINE, v).map(drop)
+            }),
+        ]
+    }
+
+    /// Every record that cannot be read back and every index entry that
+    /// names no record (`headend store check`). Read-only.
+    pub fn check(&self) -> Result<Vec<BadRecord>, StoreError> {
+        let mut bad = Vec::new();
+        for (tree, name, decode) in self.record_trees() {
+            for item in tree.iter() {
+                let (k, v) = item.map_err(sled_err)?;
+                if let Err(e) = decode(&k, &v) {
+                    bad.push(BadRecord {
+                        tree: name,
+                        key: k.to_vec(),
+                        problem: e.to_string(),
+                    });
+                }
+            }
+        }
+        // Index entries: well formed, and naming a readable record of the
+        // client / relay / DUID they are filed under.
+        for (tree, name) in [(&self.by_client, T_BY_CLIENT), (&self.by_relay, T_BY_RELAY)] {
+            for item in tree.iter() {
+                let (k, _) = item.map_err(sled_err)?;
+                let ok = codec::ip_suffix(&k).is_some_and(|ip| {
+                    self.lease4(ip).ok().flatten().is_some_and(|l| {
+                        if name == T_BY_CLIENT {
+                            codec::client_prefix(&l.client).is_ok_and(|p| k.starts_with(&p))
+                        } else {
+                            k.starts_with(&l.relay.octets())
+                        }
+                    })
+                });
+                if !ok {
+                    bad.push(BadRecord {
+                        tree: name,
+                        key: k.to_vec(),
+                        problem: "index entry names no lease of its key".into(),
+                    });
+                }
+            }
+        }
+        for item in self.by_duid.iter() {
+            let (k, _) = item.map_err(sled_err)?;
+            let ok = codec::lease6_suffix(&k).is_some_and(|key| {
+                self.lease6(key).ok().flatten().is_some_and(|l| {
+                    codec::duid_index_key(&l.duid, l.iaid, l.key()).is_ok_and(|ik| ik[..] == k[..])
+                })
+            });
+            if !ok {
+                bad.push(BadRecord {
+                    tree: T_BY_DUID,
+                    key: k.to_vec(),
+                    problem: "index entry names no lease of its key".into(),
+                });
+            }
+        }
+        Ok(bad)
+    }
+
+    /// Moves every bad record [`SledStore::check`] finds into the
+    /// `quarantine` tree (key: tree name, a zero byte, the original key;
+    /// value: the original bytes) and drops index entries that name no
+    /// record, then syncs (`headend store repair`). Returns what it moved.
+    pub fn repair(&self) -> Result<Vec<BadRecord>, StoreError> {
+        let bad = self.check()?;
+        let quarantine = self.db.open_tree(T_QUARANTINE).map_err(sled_err)?;
+        for b in &bad {
+            let tree = self.db.open_tree(b.tree).map_err(sled_err)?;
+            if let Some(v) = tree.get(&b.key).map_err(sled_err)? {
+                if !matches!(b.tree, T_BY_CLIENT | T_BY_RELAY | T_BY_DUID) {
+                    let mut qk = b.tree.as_bytes().to_vec();
+                    qk.push(0);
+                    qk.extend_from_slice(&b.key);
+                    quarantine.insert(qk, v).map_err(sled_err)?;
+                }
+            }
+            tree.remove(&b.key).map_err(sled_err)?;
+        }
+        self.db.flush().map_err(sled_err)?;
+        Ok(bad)
+    }
+
+    /// Records moved aside by [`SledStore::repair`].
+    pub fn quarantined(&self) -> Result<usize, StoreError> {
+        Ok(self.db.open_tree(T_QUARANTINE).map_err(sled_err)?.len())
+    }
+
+    /// Every record of the store, as the mutations that recreate it
+    /// (`headend store export`, in this order: metadata, accounts, fixed
+    /// bindings, leases, DHCPv6 leases, timelines). Undecodable records are
+    /// skipped and counted as the `load_*` scans do.
+    pub fn export(&self) -> Result<Vec<Mutation>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.meta.iter() {
+            let (k, v) = item.map_err(sled_err)?;
+            out.push(Mutation::PutMeta {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                value: v.to_vec(),
+            });
+        }
+        out.extend(self.load_accounts()?.into_iter().map(Mutation::PutAccount));
+        out.extend(self.load_fixed4()?.into_iter().map(Mutation::PutFixed4));
+        out.extend(self.load_leases4()?.into_iter().map(Mutation::PutLease4));
+        out.extend(self.load_leases6()?.into_iter().map(Mutation::PutLease6));
+        out.extend(
+            self.load_tolerant(&self.timeline, T_TIMELINE, |_, v| {
+                codec::decode::<crate::DeviceTimeline>(T_TIMELINE, v)
+            })
+            .into_iter()
+            .map(Mutation::PutTimeline),
+        );
+        Ok(out)
     }
 
     /// The database directory.
@@ -361,13 +591,9 @@ impl SledStore {
 
 impl Store for SledStore {
     fn load_leases4(&self) -> Result<Vec<Lease4>, StoreError> {
-        self.leases4
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(sled_err)?;
-                decode_lease(key_ip(T_LEASES4, &k)?, &v)
-            })
-            .collect()
+        Ok(self.load_tolerant(&self.leases4, T_LEASES4, |k, v| {
+            decode_lease(key_ip(T_LEASES4, k)?, v)
+        }))
     }
 
     fn leases4_by_client(&self, client: &ClientKey) -> Result<Vec<Lease4>, StoreError> {
@@ -403,51 +629,19 @@ impl Store for SledStore {
     }
 
     fn load_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        self.accounts
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(sled_err)?;
-                let a: Account = codec::decode(T_ACCOUNTS, &v)?;
-                if a.id.as_bytes() != &k[..] {
-                    return Err(StoreError::Corrupt {
-                        tree: T_ACCOUNTS,
-                        detail: format!("account {:?} stored under another key", a.id),
-                    });
-                }
-                Ok(a)
-            })
-            .collect()
+        Ok(self.load_tolerant(&self.accounts, T_ACCOUNTS, decode_account))
     }
 
     fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError> {
-        self.fixed4
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(sled_err)?;
-                let f: FixedBinding4 = codec::decode(T_FIXED4, &v)?;
-                if codec::fixed_key(&f.client, f.relay).ok().as_deref() != Some(&k[..]) {
-                    return Err(StoreError::Corrupt {
-                        tree: T_FIXED4,
-                        detail: format!(
-                            "binding of {} on {} stored under another key",
-                            f.client.to_hex(),
-                            f.relay
-                        ),
-                    });
-                }
-                Ok(f)
-            })
-            .collect()
+        Ok(self.load_tolerant(&self.fixed4, T_FIXED4, decode_fixed4))
     }
 
     fn load_leases6(&self) -> Result<Vec<Lease6>, StoreError> {
-        self.leases6
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(sled_err)?;
-                decode_lease6(&k, &v)
-            })
-            .collect()
+        Ok(self.load_tolerant(&self.leases6, T_LEASES6, decode_lease6))
+    }
+
+    fn skipped_records(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     fn leases6_by_duid(&self, duid: &[u8]) -> Result<Vec<Lease6>, StoreError> {
@@ -788,15 +982,29 @@ mod tests {
         bump(&s.accounts);
         bump(&s.fixed4);
         let is_version_err = |e: StoreError, tree: &str| matches!(&e, StoreError::Corrupt { tree: t, detail } if *t == tree && detail.contains("version 2"));
-        assert!(is_version_err(s.load_leases4().unwrap_err(), T_LEASES4));
+        // A lookup of the record names the damage; a start-up scan skips it
+        // and counts it, so the rest of the store is served.
         assert!(is_version_err(s.lease4(l.ip).unwrap_err(), T_LEASES4));
         assert!(is_version_err(
             s.leases4_by_client(&l.client).unwrap_err(),
             T_LEASES4
         ));
-        assert!(is_version_err(s.load_accounts().unwrap_err(), T_ACCOUNTS));
         assert!(is_version_err(s.account("a").unwrap_err(), T_ACCOUNTS));
-        assert!(is_version_err(s.load_fixed4().unwrap_err(), T_FIXED4));
+        assert_eq!(s.load_leases4().unwrap(), vec![]);
+        assert_eq!(s.load_accounts().unwrap(), vec![]);
+        assert_eq!(s.load_fixed4().unwrap(), vec![]);
+        assert_eq!(s.skipped_records(), 3);
+        let bad = s.check().unwrap();
+        let trees: Vec<&str> = bad.iter().map(|b| b.tree).collect();
+        assert!(
+            trees.contains(&T_LEASES4) && trees.contains(&T_ACCOUNTS) && trees.contains(&T_FIXED4),
+            "{bad:?}"
+        );
+        assert!(
+            bad.iter()
+                .all(|b| b.problem.contains("version 2") || b.problem.contains("index")),
+            "{bad:?}"
+        );
     }
 
     #[test]
@@ -806,37 +1014,100 @@ mod tests {
         s.leases4
             .insert([10, 0, 0, 4], codec::encode(T_LEASES4, &l).unwrap())
             .unwrap();
-        assert!(matches!(
-            s.load_leases4(),
-            Err(StoreError::Corrupt {
-                tree: T_LEASES4,
-                ..
-            })
-        ));
+        let corrupt = |r: Result<Option<Lease4>, StoreError>| {
+            matches!(
+                r,
+                Err(StoreError::Corrupt {
+                    tree: T_LEASES4,
+                    ..
+                })
+            )
+        };
+        assert!(corrupt(s.lease4(Ipv4Addr::new(10, 0, 0, 4))));
+        assert_eq!(s.load_leases4().unwrap(), vec![]);
         s.leases4.clear().unwrap();
         s.leases4
             .insert([10, 0, 0], codec::encode(T_LEASES4, &l).unwrap())
             .unwrap();
-        assert!(matches!(
-            s.load_leases4(),
-            Err(StoreError::Corrupt {
-                tree: T_LEASES4,
-                ..
-            })
-        ));
+        assert_eq!(s.load_leases4().unwrap(), vec![]);
         s.accounts
             .insert(
                 b"b",
                 codec::encode(T_ACCOUNTS, &suite::account("a", "cm")).unwrap(),
             )
             .unwrap();
-        assert!(matches!(
-            s.load_accounts(),
-            Err(StoreError::Corrupt {
-                tree: T_ACCOUNTS,
-                ..
-            })
-        ));
+        assert_eq!(s.load_accounts().unwrap(), vec![]);
+        assert_eq!(s.skipped_records(), 3);
+        let bad = s.check().unwrap();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad[0].problem.contains("expected an IPv4 address"),
+            "{}",
+            bad[0]
+        );
+        assert!(
+            bad[1].problem.contains("stored under another key"),
+            "{}",
+            bad[1]
+        );
+    }
+
+    #[test]
+    fn a_damaged_store_serves_the_rest_and_repair_quarantines_the_damage() {
+        // Issue 21: one undecodable record used to stop `headend run`
+        // (the load scans collected into a Result).
+        let (s, dir) = make();
+        let leases: Vec<Lease4> = (1..=3).map(|n| suite::lease(n, n, 1)).collect();
+        let mut batch: Vec<Mutation> = leases.iter().cloned().map(Mutation::PutLease4).collect();
+        batch.push(Mutation::PutAccount(suite::account("a", "cm")));
+        s.apply(&batch).unwrap();
+        let broken = Ipv4Addr::new(10, 9, 9, 9);
+        s.leases4
+            .insert(broken.octets(), vec![1u8, 0xff, 0xff])
+            .unwrap();
+        s.accounts.insert(b"z", vec![1u8, 0xfe]).unwrap();
+        // An index entry naming no lease.
+        s.by_relay
+            .insert([10, 0, 0, 1, 10, 8, 8, 8], EMPTY)
+            .unwrap();
+        assert_eq!(s.load_leases4().unwrap(), leases);
+        assert_eq!(s.load_accounts().unwrap().len(), 1);
+        assert_eq!(s.skipped_records(), 2);
+        let bad = s.check().unwrap();
+        let found: Vec<(&str, Vec<u8>)> = bad.iter().map(|b| (b.tree, b.key.clone())).collect();
+        assert_eq!(
+            found,
+            vec![
+                (T_LEASES4, broken.octets().to_vec()),
+                (T_ACCOUNTS, b"z".to_vec()),
+                (T_BY_RELAY, vec![10, 0, 0, 1, 10, 8, 8, 8]),
+            ]
+        );
+        assert_eq!(
+            bad[0].to_string().split(':').next(),
+            Some("leases4 key 0a090909")
+        );
+        // Export skips what it cannot read and keeps the rest.
+        let exported = s.export().unwrap();
+        assert_eq!(
+            exported
+                .iter()
+                .filter(|m| matches!(m, Mutation::PutLease4(_)))
+                .count(),
+            3
+        );
+        let moved = s.repair().unwrap();
+        assert_eq!(moved, bad);
+        assert!(s.check().unwrap().is_empty());
+        assert_eq!(
+            s.quarantined().unwrap(),
+            2,
+            "records kept, index entries dropped"
+        );
+        drop(s);
+        let s = reopen(dir.path());
+        assert_eq!(s.load_leases4().unwrap(), leases);
+        assert_eq!(s.skipped_records(), 0);
     }
 
     #[test]
