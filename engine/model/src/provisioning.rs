@@ -535,17 +535,6 @@ pub(crate) fn build(
         if size > MAX_POOL_ADDRESSES {
             builder.err(ps.span().start, format!("{owner} has {size} addresses, more than the {MAX_POOL_ADDRESSES} one pool may hold"), "split it into pools of at most a /8 each");
         }
-        for (i, (a, b)) in ranges.iter().enumerate() {
-            for (c, d) in ranges.iter().skip(i + 1) {
-                if a <= d && c <= b {
-                    builder.err(
-                        ps.span().start,
-                        format!("{owner}: ranges {a}-{b} and {c}-{d} overlap"),
-                        "make the ranges disjoint",
-                    );
-                }
-            }
-        }
         let exclude: Vec<Ipv4Addr> = decl
             .exclude
             .iter()
@@ -588,24 +577,41 @@ pub(crate) fn build(
             deny,
         });
     }
-    // Two pools handing out the same address would bind it twice.
-    for (i, p) in pools.iter().enumerate() {
-        for q in pools.iter().skip(i + 1) {
-            for (a, b) in &p.ranges {
-                for (c, d) in &q.ranges {
-                    if a <= d && c <= b {
-                        let pos = decls.pools.get(i).map(|s| s.span().start).unwrap_or(0);
-                        builder.err(
-                            pos,
-                            format!(
-                                "pools {:?} and {:?} share addresses ({a}-{b} / {c}-{d})",
-                                p.name, q.name
-                            ),
-                            "make pool ranges disjoint",
-                        );
-                    }
+    // Two ranges handing out the same address would bind it twice, inside
+    // one pool or across two. Sorted by first address, a range overlaps an
+    // earlier one exactly when it starts at or before the furthest end seen
+    // so far: one pass, O(n log n) in the number of ranges.
+    let mut all: Vec<(Ipv4Addr, Ipv4Addr, usize)> = pools
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.ranges.iter().map(move |(a, b)| (*a, *b, i)))
+        .collect();
+    all.sort_unstable();
+    let mut furthest: Option<(Ipv4Addr, Ipv4Addr, usize)> = None;
+    for (c, d, j) in all {
+        if let Some((a, b, i)) = furthest {
+            if let (true, Some(p), Some(q)) = (c <= b, pools.get(i), pools.get(j)) {
+                let pos = decls.pools.get(j).map(|s| s.span().start).unwrap_or(0);
+                if i == j {
+                    builder.err(
+                        pos,
+                        format!("pool {:?}: ranges {a}-{b} and {c}-{d} overlap", p.name),
+                        "make the ranges disjoint",
+                    );
+                } else {
+                    builder.err(
+                        pos,
+                        format!(
+                            "pools {:?} and {:?} share addresses ({a}-{b} / {c}-{d})",
+                            p.name, q.name
+                        ),
+                        "make pool ranges disjoint",
+                    );
                 }
             }
+        }
+        if furthest.is_none_or(|(_, b, _)| d > b) {
+            furthest = Some((c, d, j));
         }
     }
 
@@ -663,8 +669,20 @@ pub(crate) fn build(
         );
     }
 
-    // Fixed bindings.
-    let mut fixed = HashMap::new();
+    // Fixed bindings: uniqueness by (client, relay) and by address through
+    // hash lookups, so a million bindings load in linear time.
+    let mut fixed = HashMap::with_capacity(decls.fixed_bindings.len());
+    let mut bound_ips: std::collections::HashSet<Ipv4Addr> =
+        std::collections::HashSet::with_capacity(decls.fixed_bindings.len());
+    let excluded: HashMap<Ipv4Addr, &str> = pools
+        .iter()
+        .flat_map(|p| {
+            p.exclude
+                .iter()
+                .filter(|ip| p.ranges.iter().any(|(a, b)| a <= *ip && *ip <= b))
+                .map(move |ip| (*ip, p.name.as_str()))
+        })
+        .collect();
     for f in decls.fixed_bindings {
         let d = f.get_ref();
         let client = match (&d.mac, &d.client_id) {
@@ -714,11 +732,8 @@ pub(crate) fn build(
                 ),
             }
         }
-        if let Some(pool) = pools
-            .iter()
-            .find(|p| p.exclude.contains(&ip) && p.ranges.iter().any(|(a, b)| *a <= ip && ip <= *b))
-        {
-            tracing::debug!(pool = %pool.name, %ip, "fixed binding on an excluded pool address");
+        if let Some(pool) = excluded.get(&ip) {
+            tracing::debug!(pool, %ip, "fixed binding on an excluded pool address");
         }
         let key = (client.clone(), relay);
         if fixed.contains_key(&key) {
@@ -729,7 +744,7 @@ pub(crate) fn build(
             );
             continue;
         }
-        if fixed.values().any(|b: &FixedBinding| b.binding.ip == ip) {
+        if !bound_ips.insert(ip) {
             builder.err(
                 d.ip.span().start,
                 format!("address {ip} is bound twice"),

@@ -331,12 +331,31 @@ fn dhcpv6_section_policy(registry: &Registry, d6: &crate::v6::Dhcpv6Settings) ->
     })
 }
 
-/// The addresses of a pool that are fixed-bound (never allocated dynamically).
-pub fn reserved_in(snapshot: &Snapshot, pool: &Pool) -> Vec<Ipv4Addr> {
-    snapshot
-        .fixed
-        .values()
-        .map(|f| f.binding.ip)
-        .filter(|ip| pool.ranges.iter().any(|(a, b)| a <= ip && ip <= b))
-        .collect()
+/// The addresses of each pool (in pool order) that are fixed-bound, never
+/// allocated dynamically: one pass over the fixed bindings with a binary
+/// search in the sorted ranges, instead of a pass per pool (a million
+/// bindings and thousands of pools stay linear).
+pub fn reserved_by_pool(snapshot: &Snapshot) -> Vec<Vec<Ipv4Addr>> {
+    let mut ranges: Vec<(Ipv4Addr, Ipv4Addr, usize)> = snapshot
+        .pools
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.ranges.iter().map(move |(a, b)| (*a, *b, i)))
+        .collect();
+    ranges.sort_unstable();
+    let mut out = vec![Vec::new(); snapshot.pools.len()];
+    for f in snapshot.fixed.values() {
+        let ip = f.binding.ip;
+        // Ranges are disjoint (validated), so at most one holds `ip`: the
+        // last one starting at or before it.
+        let n = ranges.partition_point(|(a, _, _)| *a <= ip);
+        if let Some((_, b, i)) = n.checked_sub(1).and_then(|k| ranges.get(k)) {
+            if ip <= *b {
+                if let Some(v) = out.get_mut(*i) {
+                    v.push(ip);
+                }
+            }
+        }
+    }
+    out
 }

@@ -26,7 +26,9 @@ use crate::counters::{Counters, Event, Family};
 pub struct Resolved {
     /// The account the device is provisioned under.
     pub account: Account,
-    /// A new auto-provisioned account to persist with the exchange's commit.
+    /// A new auto-provisioned account, not yet in the table: the exchange
+    /// hands it to [`AccountTable::adopt`] with its first binding's commit,
+    /// and drops it otherwise.
     pub new: Option<Account>,
 }
 
@@ -75,9 +77,13 @@ impl AccountTable {
     /// returns for `ctx` (unknown domains are ignored with a warning). A
     /// failed expression gives no domains for this exchange and stores
     /// nothing, so the device is classified again next time.
-    // Every argument is one fact of the exchange the caller already holds;
-    // a struct for them would only be built to be taken apart here.
-    #[allow(clippy::too_many_arguments)]
+    ///
+    /// Nothing is added to the table here: a DISCOVER or SOLICIT flood of
+    /// random MACs or DUIDs must not create an account per packet (issue 21).
+    /// The new account is returned for the exchange to [`AccountTable::adopt`]
+    /// with the commit of its first binding; until then the device is
+    /// classified afresh at each message, which is deterministic for the
+    /// same packet facts and costs memory nothing.
     pub fn resolve(
         &self,
         snap: &Snapshot,
@@ -85,7 +91,6 @@ impl AccountTable {
         ctx: &Arc<EvalContext>,
         now: UnixTime,
         counters: &Counters,
-        family: Family,
         trace: &mut Trace,
     ) -> Resolved {
         if let Some(a) = self.lookup(snap, id) {
@@ -129,13 +134,26 @@ impl AccountTable {
             created: now,
             source: AccountSource::AutoProvisioned,
         };
-        let mut new = None;
-        if classified && snap.store_accounts && self.insert_new(account.clone()) {
-            counters.count_in(family, Event::AutoProvisioned);
-            debug!(account = %account.id, domains = ?account.domains, "auto-provisioned");
-            new = Some(account.clone());
-        }
+        let new = (classified && snap.store_accounts).then(|| account.clone());
         Resolved { account, new }
+    }
+
+    /// Takes `new` (a [`Resolved::new`]) into the table as the exchange
+    /// commits the device's first binding; returns the mutation that
+    /// persists it in the same batch as the binding, or `None` if another
+    /// exchange of the same device got there first.
+    pub fn adopt(
+        &self,
+        new: Account,
+        counters: &Counters,
+        family: Family,
+    ) -> Option<headend_store::Mutation> {
+        if !self.insert_new(new.clone()) {
+            return None;
+        }
+        counters.count_in(family, Event::AutoProvisioned);
+        debug!(account = %new.id, domains = ?new.domains, "auto-provisioned");
+        Some(headend_store::Mutation::PutAccount(new))
     }
 
     /// Number of accounts.

@@ -311,6 +311,36 @@ fn eue_solicit_advertise_request_reply_renew() {
 }
 
 #[test]
+fn a_solicit_flood_stores_no_account_until_a_binding() {
+    // Issue 21: every SOLICIT of a new DUID used to create and persist an
+    // account; now only the REPLY that binds an address stores one.
+    let e = env();
+    for i in 0..500u32 {
+        let mut mac = EUE_MAC;
+        mac[2..].copy_from_slice(&i.to_be_bytes());
+        let (adv, _) = exchange(&e, &solicit_eue(&mac, false));
+        assert_eq!(msg(&unwrap_relay(&adv)).msg_type, MessageType::Advertise);
+    }
+    assert_eq!(e.server.dhcpv4().accounts.len(), 0);
+    assert!(e.store.load_accounts().unwrap().is_empty());
+    // Rapid Commit is refused to an eUE, so a REQUEST binds: its commit
+    // carries the account.
+    let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, false));
+    let adv = unwrap_relay(&adv);
+    let m = msg(&adv);
+    let sid = m.options.get(code::SERVERID).unwrap().to_vec();
+    let mut b = Builder::message(MessageType::Request, 0x00_4321);
+    eue_options(&mut b, &EUE_MAC);
+    b.option(code::SERVERID, &sid).unwrap();
+    let (reply, durable) = exchange(&e, &relay_forward(&b.finish(), 0, Some(&CM_MAC)));
+    assert!(durable);
+    assert_eq!(msg(&unwrap_relay(&reply)).msg_type, MessageType::Reply);
+    let stored = e.store.load_accounts().unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].domains, vec!["emta".to_string()]);
+}
+
+#[test]
 fn eue_never_gets_rapid_commit_but_cpe_does_with_prefix() {
     let e = env();
     let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, true));

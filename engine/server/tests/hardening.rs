@@ -153,3 +153,55 @@ fn a_client_id_no_store_can_key_is_refused_at_parse() {
     let req = cm(CM).opt(code::CLIENT_ID, &[7u8; 255]);
     assert_eq!(bed.reply(&req.discover()).mtype(), MessageType::Offer);
 }
+
+#[test]
+fn a_discover_flood_stores_no_account_and_a_lease_stores_its_account() {
+    // Before: every DISCOVER of a new MAC created an account in memory and
+    // in the store (a flood of 100,000 random MACs persisted 49,993), and a
+    // device whose first DISCOVER went unanswered kept an in-memory account
+    // that was never persisted, even once it held a lease.
+    let bed = bed(BASE);
+    let accounts = || bed.server.dhcpv4().accounts.len();
+    let commits_account = |o: &Outcome| match o {
+        Outcome::Reply { commit, .. } | Outcome::Commit(commit) => commit
+            .iter()
+            .any(|m| matches!(m, headend_store::Mutation::PutAccount(_))),
+        _ => false,
+    };
+    for i in 0..2_000u32 {
+        let b = i.to_be_bytes();
+        let mut req = cm([0x02, 0x66, b[0], b[1], b[2], b[3]]);
+        // Most through a relay no pool serves (unanswered); a few offered
+        // (the "cm" pool holds 10 addresses).
+        if i % 250 != 0 {
+            req.giaddr = STRANGER;
+        }
+        let out = bed.send(&req.discover());
+        assert!(!commits_account(&out), "DISCOVER {i} stores an account");
+    }
+    assert_eq!(accounts(), 0, "offers and silence create no account");
+
+    // First DISCOVER unanswered, then a full DORA: the ACK's commit carries
+    // the account with the lease.
+    let late = [0x02, 0x66, 0, 0, 0, 1];
+    let ip = {
+        let offer = bed.reply(&cm(late).discover());
+        offer.yiaddr()
+    };
+    let ack = bed.send(&cm(late).request_selecting(ip));
+    assert!(
+        commits_account(&ack),
+        "the first binding persists the account"
+    );
+    assert_eq!(accounts(), 1);
+    assert_eq!(
+        bed.server.counters().get_in(
+            headend_server::counters::Family::Dhcpv4,
+            Event::AutoProvisioned
+        ),
+        1
+    );
+    // A renewal does not store it again.
+    let renew = bed.send(&cm(late).renew(ip));
+    assert!(!commits_account(&renew));
+}

@@ -83,13 +83,15 @@ const MAX_DECLINE_CIRCUITS: usize = 65_536;
 
 /// Pool specs for the lease table from a snapshot.
 pub fn pool_specs(snap: &Snapshot) -> Vec<PoolSpec> {
+    let reserved = headend_model::snapshot::reserved_by_pool(snap);
     snap.pools
         .iter()
-        .map(|p| PoolSpec {
+        .zip(reserved)
+        .map(|(p, reserved)| PoolSpec {
             name: p.name.clone(),
             ranges: p.ranges.clone(),
             exclude: p.exclude.clone(),
-            reserved: headend_model::snapshot::reserved_in(snap, p),
+            reserved,
         })
         .collect()
 }
@@ -320,7 +322,6 @@ impl Cx<'_> {
             &self.dev.ctx,
             self.now,
             &self.svc.counters,
-            Family::Dhcpv4,
             trace,
         );
         self.new_account = r.new;
@@ -498,9 +499,18 @@ impl Cx<'_> {
         reply::destination(self.pkt, self.d4, self.inb.source, &self.dev, mtype)
     }
 
+    /// A binding's commit, with the device's new auto-provisioned account
+    /// in the same batch: an account is persisted together with the first
+    /// binding that needs it, never for a mere DISCOVER (issue 21).
     fn with_account(&mut self, mut commit: Vec<Mutation>) -> Vec<Mutation> {
         if let Some(a) = self.new_account.take() {
-            commit.insert(0, Mutation::PutAccount(a));
+            if let Some(m) = self
+                .svc
+                .accounts
+                .adopt(a, &self.svc.counters, Family::Dhcpv4)
+            {
+                commit.insert(0, m);
+            }
         }
         commit
     }
@@ -667,11 +677,10 @@ impl Cx<'_> {
         );
         self.svc.counters.count(Event::Offer);
         debug!(%ip, pool = pool.as_ref().map(|p| p.name.as_str()).unwrap_or("fixed"), "offer");
-        let commit = self.with_account(Vec::new());
         Outcome::Reply {
             packet,
             to: self.destination(Some(MessageType::Offer)),
-            commit,
+            commit: Vec::new(),
             durable: false,
         }
     }
@@ -698,7 +707,7 @@ impl Cx<'_> {
                 Outcome::Reply {
                     packet,
                     to: self.destination(Some(MessageType::Nak)),
-                    commit: self.with_account(Vec::new()),
+                    commit: Vec::new(),
                     durable: false,
                 }
             }
@@ -998,7 +1007,8 @@ impl Cx<'_> {
         Outcome::Reply {
             packet,
             to: self.destination(Some(MessageType::Ack)),
-            commit: self.with_account(Vec::new()),
+            // An INFORM binds nothing, so it stores no account either.
+            commit: Vec::new(),
             durable: false,
         }
     }

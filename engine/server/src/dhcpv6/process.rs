@@ -690,7 +690,6 @@ impl Cx<'_> {
             &ctx,
             self.now,
             &self.svc.counters,
-            Family::Dhcpv6,
             trace,
         );
         self.new_account = r.new;
@@ -1267,9 +1266,21 @@ impl Cx<'_> {
         }
     }
 
+    /// A binding's commit, with the device's new auto-provisioned account
+    /// in the same batch: an account is persisted together with the first
+    /// binding that needs it, never for a mere SOLICIT (issue 21).
     fn with_account(&mut self, mut commit: Vec<Mutation>) -> Vec<Mutation> {
+        if commit.is_empty() {
+            return commit;
+        }
         if let Some(a) = self.new_account.take() {
-            commit.insert(0, Mutation::PutAccount(a));
+            if let Some(m) = self
+                .svc
+                .accounts
+                .adopt(a, &self.svc.counters, Family::Dhcpv6)
+            {
+                commit.insert(0, m);
+            }
         }
         commit
     }
@@ -1386,8 +1397,7 @@ impl Cx<'_> {
             },
         );
         self.svc.count(Event::Advertise);
-        let commit = self.with_account(Vec::new());
-        self.reply(packet, commit, false)
+        self.reply(packet, Vec::new(), false)
     }
 
     /// The name option 39 of `extras` carries, to record with the lease.
@@ -1528,8 +1538,7 @@ impl Cx<'_> {
         match self.build(MessageType::Reply, &[], Some(status), false, &[]) {
             Ok(p) => {
                 self.svc.count(Event::Reply);
-                let c = self.with_account(Vec::new());
-                self.reply(p, c, false)
+                self.reply(p, Vec::new(), false)
             }
             Err(r) => Outcome6::Drop(r),
         }
@@ -1625,8 +1634,7 @@ impl Cx<'_> {
         match self.build(MessageType::Reply, &[], None, false, &extras) {
             Ok(p) => {
                 self.svc.count(Event::Reply);
-                let c = self.with_account(Vec::new());
-                self.reply(p, c, false)
+                self.reply(p, Vec::new(), false)
             }
             Err(r) => Outcome6::Drop(r),
         }
