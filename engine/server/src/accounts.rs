@@ -9,7 +9,7 @@
 //! (lookup, else the auto-provisioning expression for a new device), used
 //! alike by DHCPv4, DHCPv6 and the config server.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use headend_model::expr::EvalContext;
@@ -32,10 +32,66 @@ pub struct Resolved {
     pub new: Option<Account>,
 }
 
+/// Accounts auto-provisioned but not yet bound, kept at most (the oldest
+/// are forgotten first: such a device is classified again at its next
+/// message, which gives the same domains).
+pub const MAX_PENDING: usize = 65_536;
+
 /// Accounts by id.
 #[derive(Debug, Default)]
 pub struct AccountTable {
     map: RwLock<HashMap<String, Account>>,
+    /// New devices classified between their DISCOVER/SOLICIT and the
+    /// binding that adopts their account, so the REQUEST does not run the
+    /// auto-provisioning expression again. Bounded by [`MAX_PENDING`]:
+    /// a flood of new MACs costs a fixed amount of memory.
+    pending: parking_lot::Mutex<Pending>,
+}
+
+/// A bounded first-in first-out map of pending accounts, each with the
+/// configuration generation that classified it (a reload may change the
+/// auto-provisioning expression, so an older entry is not used).
+#[derive(Debug, Default)]
+struct Pending {
+    map: HashMap<String, (u64, Account)>,
+    order: VecDeque<String>,
+}
+
+impl Pending {
+    fn put(&mut self, generation: u64, a: Account) {
+        while self.map.len() >= MAX_PENDING {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        // Taken entries leave their id in `order` (taking is O(1)); drop
+        // them once they outnumber the live ones, so `order` stays bounded.
+        if self.order.len() >= 2 * MAX_PENDING {
+            let map = &self.map;
+            self.order.retain(|id| map.contains_key(id));
+        }
+        if self
+            .map
+            .insert(a.id.clone(), (generation, a.clone()))
+            .is_none()
+        {
+            self.order.push_back(a.id);
+        }
+    }
+
+    fn get(&self, generation: u64, id: &str) -> Option<&Account> {
+        self.map
+            .get(id)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, a)| a)
+    }
+
+    fn take(&mut self, id: &str) {
+        self.map.remove(id);
+    }
 }
 
 impl AccountTable {
@@ -43,7 +99,13 @@ impl AccountTable {
     pub fn load(accounts: Vec<Account>) -> Self {
         AccountTable {
             map: RwLock::new(accounts.into_iter().map(|a| (a.id.clone(), a)).collect()),
+            pending: Default::default(),
         }
+    }
+
+    /// Accounts classified but not yet adopted (at most [`MAX_PENDING`]).
+    pub fn pending(&self) -> usize {
+        self.pending.lock().map.len()
     }
 
     /// One account.
@@ -81,9 +143,9 @@ impl AccountTable {
     /// Nothing is added to the table here: a DISCOVER or SOLICIT flood of
     /// random MACs or DUIDs must not create an account per packet (issue 21).
     /// The new account is returned for the exchange to [`AccountTable::adopt`]
-    /// with the commit of its first binding; until then the device is
-    /// classified afresh at each message, which is deterministic for the
-    /// same packet facts and costs memory nothing.
+    /// with the commit of its first binding; until then it waits in a
+    /// bounded pending map ([`MAX_PENDING`]), so the REQUEST after the
+    /// DISCOVER does not evaluate the expression again.
     pub fn resolve(
         &self,
         snap: &Snapshot,
@@ -98,6 +160,18 @@ impl AccountTable {
             return Resolved {
                 account: a,
                 new: None,
+            };
+        }
+        if let Some(a) = self.pending.lock().get(snap.generation, id) {
+            trace.note(|| {
+                format!(
+                    "no account {id} yet: classified into {:?} earlier",
+                    a.domains
+                )
+            });
+            return Resolved {
+                account: a.clone(),
+                new: Some(a.clone()),
             };
         }
         let (domains, classified) = match &snap.auto_provision {
@@ -135,6 +209,9 @@ impl AccountTable {
             source: AccountSource::AutoProvisioned,
         };
         let new = (classified && snap.store_accounts).then(|| account.clone());
+        if let Some(a) = &new {
+            self.pending.lock().put(snap.generation, a.clone());
+        }
         Resolved { account, new }
     }
 
@@ -148,6 +225,7 @@ impl AccountTable {
         counters: &Counters,
         family: Family,
     ) -> Option<headend_store::Mutation> {
+        self.pending.lock().take(&new.id);
         if !self.insert_new(new.clone()) {
             return None;
         }
@@ -164,5 +242,44 @@ impl AccountTable {
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
         self.map.read().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: String) -> Account {
+        Account {
+            id,
+            domains: vec!["cm".into()],
+            attributes: Default::default(),
+            created: 0,
+            source: AccountSource::AutoProvisioned,
+        }
+    }
+
+    #[test]
+    fn pending_accounts_stay_bounded_under_a_flood_and_under_churn() {
+        let mut p = Pending::default();
+        // A flood of new devices: the oldest are forgotten.
+        for i in 0..MAX_PENDING + 100 {
+            p.put(1, account(format!("flood-{i}")));
+        }
+        assert_eq!(p.map.len(), MAX_PENDING);
+        assert!(p.get(1, "flood-0").is_none());
+        assert!(p.get(1, &format!("flood-{}", MAX_PENDING + 99)).is_some());
+        // Another configuration generation does not use them.
+        assert!(p.get(2, &format!("flood-{}", MAX_PENDING + 99)).is_none());
+        // Devices classified then bound, one after another: `order` does
+        // not grow with them.
+        let mut p = Pending::default();
+        for i in 0..5 * MAX_PENDING {
+            let id = format!("dev-{i}");
+            p.put(1, account(id.clone()));
+            p.take(&id);
+        }
+        assert!(p.map.is_empty());
+        assert!(p.order.len() <= 2 * MAX_PENDING, "{}", p.order.len());
     }
 }
