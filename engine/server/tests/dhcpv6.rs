@@ -736,6 +736,33 @@ fn bad_input_is_dropped_and_counted_never_a_panic() {
 }
 
 #[test]
+fn ended_bindings_leave_memory_and_the_store() {
+    // Issue 21: expired bindings were dropped from memory by a scan of the
+    // whole table every second and never deleted from the store.
+    let e = env();
+    let committer = Arc::new(headend_store::GroupCommitter::start(
+        e.store.clone(),
+        headend_store::group::GroupOptions::default(),
+    ));
+    v6(&e).set_committer(committer.clone());
+    let (adv, _) = exchange(&e, &solicit_eue(&EUE_MAC, false));
+    let adv = unwrap_relay(&adv);
+    let sid = msg(&adv).options.server_id().unwrap().unwrap().to_bytes();
+    let mut b = Builder::message(MessageType::Request, 0x00_1235);
+    b.server_id(&sid).unwrap();
+    eue_options(&mut b, &EUE_MAC);
+    let _ = exchange(&e, &relay_forward(&b.finish(), 0, Some(&CM_MAC)));
+    assert_eq!(e.store.load_leases6().unwrap().len(), 1);
+    assert_eq!(v6(&e).sweep(), 0, "nothing ended yet");
+    let valid = e.store.load_leases6().unwrap()[0].valid;
+    e.now.fetch_add(u64::from(valid) + 1, Ordering::SeqCst);
+    assert_eq!(v6(&e).sweep(), 1);
+    committer.flush_blocking().unwrap();
+    assert_eq!(v6(&e).leases.lock().len(), 0);
+    assert!(e.store.load_leases6().unwrap().is_empty());
+}
+
+#[test]
 fn bindings_gauge_counts_the_table() {
     let e = env();
     let gauge = |e: &Env| {

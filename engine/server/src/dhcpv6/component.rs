@@ -45,6 +45,7 @@ impl Component for Dhcpv6 {
         let Some(d6) = &snap.dhcpv6 else {
             return Ok(started);
         };
+        self.set_committer(ctx.committer.clone());
         for addr in &d6.listen {
             let SocketAddr::V6(a6) = addr else { continue };
             let sock = socket::open(*a6, d6.receive_buffer, &d6.interfaces)?;

@@ -10,12 +10,18 @@
 //! nearly full prefix pool still finds its last free prefix.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::net::Ipv6Addr;
 
 use headend_model::v6::{Pool6, Pool6Kind};
 use headend_store::{Lease6, Lease6Key, Lease6Kind, LeaseState, UnixTime};
+
+/// Advertise holds kept at most: beyond it a SOLICIT is still answered but
+/// its resource is not reserved (the REQUEST's pick, a hash of the client,
+/// finds the same one unless somebody took it meanwhile), so a SOLICIT
+/// flood costs bounded memory.
+pub const MAX_HOLDS: usize = 65_536;
 
 /// Random probes in a large space before giving up.
 const PROBES: u64 = 64;
@@ -54,6 +60,10 @@ pub struct LeaseTable6 {
     by_key: HashMap<Lease6Key, Lease6>,
     by_ia: HashMap<IaKey, Vec<Lease6Key>>,
     holds: HashMap<Lease6Key, Hold>,
+    /// Every binding with an end, by end time: the sweep touches only what
+    /// ended, never the whole table (a million bindings, once a second,
+    /// under the lock the packet path takes).
+    ends: BTreeSet<(UnixTime, Lease6Key)>,
 }
 
 fn ia_of(l: &Lease6) -> IaKey {
@@ -154,13 +164,15 @@ impl LeaseTable6 {
         hold_until: UnixTime,
     ) -> Option<Lease6Key> {
         let key = self.pick(pool, ia, wanted, now)?;
-        self.holds.insert(
-            key,
-            Hold {
-                ia: ia.clone(),
-                until: hold_until,
-            },
-        );
+        if self.holds.len() < MAX_HOLDS || self.holds.contains_key(&key) {
+            self.holds.insert(
+                key,
+                Hold {
+                    ia: ia.clone(),
+                    until: hold_until,
+                },
+            );
+        }
         Some(key)
     }
 
@@ -222,7 +234,11 @@ impl LeaseTable6 {
     pub fn bind(&mut self, lease: Lease6) {
         let key = lease.key();
         let ia = ia_of(&lease);
+        if let Some(end) = lease.expires_at() {
+            self.ends.insert((end, key));
+        }
         if let Some(old) = self.by_key.insert(key, lease) {
+            self.forget_end(&old);
             let old_ia = ia_of(&old);
             if old_ia != ia {
                 self.unindex(&old_ia, &key);
@@ -233,6 +249,33 @@ impl LeaseTable6 {
         if !list.contains(&key) {
             list.push(key);
         }
+    }
+
+    /// Drops `old`'s entry from the end-time index, unless the binding
+    /// now in the table has the same end (its entry is then the current one).
+    fn forget_end(&mut self, old: &Lease6) {
+        let key = old.key();
+        let now_end = self.by_key.get(&key).and_then(|l| l.expires_at());
+        if let Some(end) = old.expires_at() {
+            if now_end != Some(end) {
+                self.ends.remove(&(end, key));
+            }
+        }
+    }
+
+    /// Changes one binding in place, keeping the end-time index right.
+    fn update(&mut self, key: &Lease6Key, f: impl FnOnce(&mut Lease6)) -> Option<Lease6> {
+        let old = self.by_key.get(key)?.clone();
+        let l = self.by_key.get_mut(key)?;
+        f(l);
+        let new = l.clone();
+        if old.expires_at() != new.expires_at() {
+            self.forget_end(&old);
+            if let Some(end) = new.expires_at() {
+                self.ends.insert((end, *key));
+            }
+        }
+        Some(new)
     }
 
     fn unindex(&mut self, ia: &IaKey, key: &Lease6Key) {
@@ -246,13 +289,14 @@ impl LeaseTable6 {
 
     /// Marks the IA's binding of `key` released; returns the new record.
     pub fn release(&mut self, key: &Lease6Key, ia: &IaKey, now: UnixTime) -> Option<Lease6> {
-        let l = self.by_key.get_mut(key)?;
+        let l = self.by_key.get(key)?;
         if l.duid != ia.duid || l.iaid != ia.iaid || l.state != LeaseState::Active {
             return None;
         }
-        l.state = LeaseState::Released;
-        l.commit_time = now;
-        Some(l.clone())
+        self.update(key, |l| {
+            l.state = LeaseState::Released;
+            l.commit_time = now;
+        })
     }
 
     /// Quarantines an address the client declined (RFC 8415 §18.4.7): the
@@ -265,33 +309,43 @@ impl LeaseTable6 {
         now: UnixTime,
         hold: u32,
     ) -> Option<Lease6> {
-        let l = self.by_key.get_mut(key)?;
+        let l = self.by_key.get(key)?;
         if l.duid != ia.duid || l.iaid != ia.iaid {
             return None;
         }
-        l.state = LeaseState::Declined;
-        l.commit_time = now;
-        l.preferred = 0;
-        l.valid = hold;
-        Some(l.clone())
+        self.update(key, |l| {
+            l.state = LeaseState::Declined;
+            l.commit_time = now;
+            l.preferred = 0;
+            l.valid = hold;
+        })
     }
 
-    /// Drops expired bindings and holds (at most `max` bindings per call).
-    pub fn expire_due(&mut self, now: UnixTime, max: usize) -> usize {
+    /// Drops bindings that ended by `now` (at most `max` per call, oldest
+    /// end first) and expired holds; returns the dropped resources, for the
+    /// caller to delete from the store.
+    pub fn expire_due(&mut self, now: UnixTime, max: usize) -> Vec<Lease6Key> {
         self.holds.retain(|_, h| h.until > now);
-        let dead: Vec<Lease6Key> = self
-            .by_key
-            .iter()
-            .filter(|(_, l)| !l.is_current(now))
-            .map(|(k, _)| *k)
-            .take(max)
-            .collect();
-        for k in &dead {
-            if let Some(old) = self.by_key.remove(k) {
-                self.unindex(&ia_of(&old), k);
+        let mut dead = Vec::new();
+        while dead.len() < max {
+            let Some(&(end, key)) = self.ends.first() else {
+                break;
+            };
+            if end > now {
+                break;
             }
+            self.ends.pop_first();
+            if let Some(old) = self.by_key.remove(&key) {
+                self.unindex(&ia_of(&old), &key);
+            }
+            dead.push(key);
         }
-        dead.len()
+        dead
+    }
+
+    /// Entries of the end-time index (one per binding with an end).
+    pub fn timed(&self) -> usize {
+        self.ends.len()
     }
 }
 
@@ -345,6 +399,50 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_visits_only_what_ended_and_follows_every_change_of_end() {
+        let p = pool(Pool6Kind::Na, "2001:db8::/64", 128);
+        let mut t = LeaseTable6::new();
+        let keys: Vec<Lease6Key> = (0..100)
+            .map(|n| {
+                let k = t.pick_and_hold(&p, &ia(n), None, 0, 10).unwrap();
+                // Ends spread over 0+200 .. 99+200.
+                t.bind(lease(&p, k, &ia(n), u64::from(n)));
+                k
+            })
+            .collect();
+        assert_eq!(t.timed(), 100);
+        // Renewed (bound again later): one index entry, the new end.
+        t.bind(lease(&p, keys[0], &ia(0), 1000));
+        // Released and declined move their ends too.
+        assert!(t.release(&keys[1], &ia(1), 500).is_some());
+        assert!(t.decline(&keys[2], &ia(2), 5, 10_000).is_some());
+        assert_eq!(t.timed(), 100);
+        // At 250, bindings that started at 50 or before ended (51), except
+        // the three.
+        let dead = t.expire_due(250, usize::MAX);
+        assert_eq!(dead.len(), 48, "{dead:?}");
+        assert!(!dead.contains(&keys[0]) && !dead.contains(&keys[1]) && !dead.contains(&keys[2]));
+        assert_eq!(t.len(), 52);
+        assert_eq!(t.timed(), 52);
+        // `max` bounds one call; the rest come next time.
+        assert_eq!(t.expire_due(10_000, 10).len(), 10);
+        assert_eq!(t.expire_due(10_000, usize::MAX).len(), 41);
+        assert_eq!(t.get(&keys[2]).map(|l| l.state), Some(LeaseState::Declined));
+        assert_eq!(t.expire_due(10_006, usize::MAX), vec![keys[2]]);
+        assert!(t.is_empty() && t.timed() == 0);
+    }
+
+    #[test]
+    fn advertise_holds_are_bounded() {
+        let p = pool(Pool6Kind::Na, "2001:db8::/64", 128);
+        let mut t = LeaseTable6::new();
+        for n in 0..(MAX_HOLDS as u32 + 50) {
+            assert!(t.pick_and_hold(&p, &ia(n), None, 0, 100).is_some());
+        }
+        assert_eq!(t.holds.len(), MAX_HOLDS);
+    }
+
+    #[test]
     fn same_client_same_address_and_holds_exclude_others() {
         let p = pool(Pool6Kind::Na, "2001:db8:1::/64", 128);
         let mut t = LeaseTable6::new();
@@ -373,7 +471,7 @@ mod tests {
         }
         assert_eq!(t.pick_and_hold(&p, &ia(99), None, 0, 100), None);
         // Expiry frees everything.
-        assert_eq!(t.expire_due(1000, usize::MAX), 15);
+        assert_eq!(t.expire_due(1000, usize::MAX).len(), 15);
         assert!(t.pick_and_hold(&p, &ia(99), None, 1000, 1100).is_some());
     }
 

@@ -78,7 +78,19 @@ pub struct Dhcpv6 {
     device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
     /// Where each exchange is recorded as a provisioning step.
     timeline: std::sync::OnceLock<Arc<Timeline>>,
+    /// Where the sweep deletes ended bindings from the store (set when the
+    /// component starts).
+    committer: std::sync::OnceLock<Arc<headend_store::GroupCommitter>>,
 }
+
+/// Bindings the sweep drops per lock hold.
+const SWEEP_SLICE: usize = 1_000;
+/// Bindings one sweep drops at most (the next second's takes the rest).
+const MAX_SWEEP: usize = 100_000;
+
+/// ADVERTISEs whose options are remembered for the REQUEST at most; beyond
+/// it the REQUEST composes them again (a SOLICIT flood costs bounded memory).
+pub const MAX_ADVERTISED: usize = 65_536;
 
 impl std::fmt::Debug for Dhcpv6 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -249,6 +261,7 @@ impl Dhcpv6 {
             clock,
             device_memo: std::sync::OnceLock::new(),
             timeline: std::sync::OnceLock::new(),
+            committer: std::sync::OnceLock::new(),
         }
     }
 
@@ -300,9 +313,30 @@ impl Dhcpv6 {
     /// Periodic housekeeping: expire bindings, holds and remembered advertises.
     pub fn sweep(&self) -> usize {
         let now = self.now();
-        let n = self.leases.lock().expire_due(now, 100_000);
+        // In slices, so the packet path never waits long for the lock.
+        let mut dead = Vec::new();
+        loop {
+            let slice = self.leases.lock().expire_due(now, SWEEP_SLICE);
+            let more = slice.len() == SWEEP_SLICE;
+            dead.extend(slice);
+            if !more || dead.len() >= MAX_SWEEP {
+                break;
+            }
+        }
         self.advertised.lock().retain(|_, a| a.until > now);
+        let n = dead.len();
+        if let (Some(c), false) = (self.committer.get(), dead.is_empty()) {
+            // Ended bindings leave the store too (not acknowledged to
+            // anybody: a crash before it is written only means they are
+            // dropped again at the next start).
+            c.submit_nowait(dead.into_iter().map(Mutation::DeleteLease6).collect());
+        }
         n
+    }
+
+    /// Deletes ended bindings from the store through `committer`.
+    pub fn set_committer(&self, committer: Arc<headend_store::GroupCommitter>) {
+        let _ = self.committer.set(committer);
     }
 
     /// Processes one datagram from `source` that came through a relay (or
@@ -1389,13 +1423,18 @@ impl Cx<'_> {
             Ok(p) => p,
             Err(r) => return Outcome6::Drop(r),
         };
-        self.svc.advertised.lock().insert(
-            self.dev.duid.clone(),
-            Advertised {
-                extras,
-                until: self.now + u64::from(self.d6.advertise_hold),
-            },
-        );
+        {
+            let mut a = self.svc.advertised.lock();
+            if a.len() < MAX_ADVERTISED || a.contains_key(&self.dev.duid) {
+                a.insert(
+                    self.dev.duid.clone(),
+                    Advertised {
+                        extras,
+                        until: self.now + u64::from(self.d6.advertise_hold),
+                    },
+                );
+            }
+        }
         self.svc.count(Event::Advertise);
         self.reply(packet, Vec::new(), false)
     }
