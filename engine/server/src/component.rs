@@ -32,6 +32,10 @@ pub enum ServerError {
     /// Another I/O failure.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The store took no commit for this many seconds (a full disk, an I/O
+    /// error): the server stopped so that its supervisor restarts it.
+    #[error("the store took no commit for {0} s")]
+    StoreDown(u64),
 }
 
 /// What [`Component::start`] gets from the runtime.

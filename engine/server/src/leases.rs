@@ -811,6 +811,27 @@ impl LeaseTable {
         })
     }
 
+    /// Undoes `failed` (a binding whose commit did not reach the store): if
+    /// it is still the record of its address, the address gets back its
+    /// `durable` record, or, with none, a record that ended at `now` (the
+    /// address is free, the client keeps its affinity). A later change of
+    /// the address is left alone.
+    pub fn restore(&mut self, failed: &Lease4, durable: Option<Lease4>, now: UnixTime) {
+        if self.lease(failed.ip) != Some(failed) {
+            return;
+        }
+        let record = durable.unwrap_or_else(|| Lease4 {
+            state: LeaseState::Released,
+            commit_time: now,
+            lifetime: 0,
+            ..failed.clone()
+        });
+        self.advance(now);
+        self.update(failed.ip, |t| {
+            t.put_record(record);
+        });
+    }
+
     /// DHCPRELEASE (RFC 2131 §4.3.4): if `ip` is bound to `client`, the lease
     /// becomes Released (its lifetime is cut so that it ends at `now`), the
     /// address is free again and the client keeps its affinity. Returns the
@@ -1529,6 +1550,31 @@ mod tests {
         assert_eq!(t.leases_of(&c1).count(), 0);
         let mine: Vec<Ipv4Addr> = t.leases_of(&c2).map(|l| l.ip).collect();
         assert_eq!(mine, vec![ip("10.0.0.3")]);
+    }
+
+    #[test]
+    fn a_binding_whose_commit_failed_is_rolled_back_to_the_durable_record() {
+        let mut t = table(&[spec("A", &[("10.0.0.1", "10.0.0.2")], &[], &[])]);
+        let (c1, c2) = (key(1), key(2));
+        // A first binding that never reached the store: the address is
+        // free again, for anybody.
+        let a = take(&mut t, "A", &c1, 0, 3600).unwrap();
+        let failed = t.lease(a).cloned().unwrap();
+        t.restore(&failed, None, 10);
+        assert!(t.is_available_for(a, &c2, 10));
+        assert_eq!(t.stats(10).active, 0);
+        // A renewal that failed: back to the durable lease, still active.
+        let durable = take(&mut t, "A", &c1, 20, 3600)
+            .map(|ip| t.lease(ip).cloned().unwrap())
+            .unwrap();
+        let mut renewed = durable.clone();
+        renewed.commit_time = 100;
+        t.bind(renewed.clone());
+        t.restore(&renewed, Some(durable.clone()), 100);
+        assert_eq!(t.lease(durable.ip), Some(&durable));
+        // A record changed since is left alone.
+        t.restore(&renewed, None, 200);
+        assert_eq!(t.lease(durable.ip), Some(&durable));
     }
 
     #[test]

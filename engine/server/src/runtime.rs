@@ -20,7 +20,7 @@ use headend_model::config::ConfigErrors;
 use headend_model::plugins::Hooks;
 use headend_model::snapshot::{restart_error, Snapshot};
 use headend_store::group::GroupOptions;
-use headend_store::{GroupCommitter, SledStore, Store};
+use headend_store::{GroupCommitter, Mutation, SledStore, Store};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -36,6 +36,10 @@ use crate::shared::{system_clock, Clock, Shared};
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use crate::component::ServerError;
+
+/// How long the store may refuse commits before the server stops with an
+/// error for its supervisor to restart it (offers stop at the first failure).
+pub const STORE_DOWN_EXIT: Duration = Duration::from_secs(30);
 
 /// A server with its state loaded, ready to run.
 pub struct Server {
@@ -53,6 +57,7 @@ pub struct Server {
     events: Arc<crate::events::EventSink>,
     devices: Arc<crate::shared::Devices>,
     counters: Arc<Counters>,
+    store_health: crate::shared::StoreHealth,
     generation: parking_lot::Mutex<u64>,
     hook_factory: Option<HookFactory>,
 }
@@ -108,6 +113,7 @@ impl Server {
             events: events.clone(),
             services: Arc::default(),
             timeline: timeline.clone(),
+            store_health: crate::shared::StoreHealth::new(committer.health(), store.clone()),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
         // server resolves through, so they are built first.
@@ -157,6 +163,7 @@ impl Server {
             events,
             devices: shared.devices.clone(),
             counters,
+            store_health: shared.store_health.clone(),
             generation: parking_lot::Mutex::new(1),
             hook_factory: None,
         })
@@ -308,14 +315,39 @@ impl Server {
         info!(listeners = ?bound, "serving");
 
         let me = Arc::new(self);
+        // Set when the store stayed unhealthy for STORE_DOWN_EXIT: the run
+        // ends with an error, so a supervisor restarts the process and the
+        // store is opened afresh (sled refuses every write after an I/O
+        // error until it is reopened).
+        let (store_dead_tx, store_dead) = tokio::sync::oneshot::channel::<()>();
         let sweeper = {
             let me = me.clone();
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let mut down_since: Option<Instant> = None;
+                let mut store_dead_tx = Some(store_dead_tx);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => me.components.iter().for_each(|c| c.tick()),
+                        _ = tick.tick() => {
+                            me.components.iter().for_each(|c| c.tick());
+                            if me.store_health.healthy() {
+                                down_since = None;
+                                continue;
+                            }
+                            // Probe: a small write tells when commits work again.
+                            me.committer.submit_nowait(vec![Mutation::PutMeta {
+                                key: "store-probe".into(),
+                                value: crate::shared::timeline::now_ms().to_be_bytes().to_vec(),
+                            }]);
+                            let since = *down_since.get_or_insert_with(Instant::now);
+                            if since.elapsed() >= STORE_DOWN_EXIT {
+                                if let Some(tx) = store_dead_tx.take() {
+                                    error!(seconds = STORE_DOWN_EXIT.as_secs(), "the store has not taken a commit for too long; stopping so that the supervisor restarts headend");
+                                    let _ = tx.send(());
+                                }
+                            }
+                        }
                         _ = stop.changed() => break,
                     }
                 }
@@ -347,7 +379,10 @@ impl Server {
             })
         };
 
-        stop.await;
+        let store_failed = tokio::select! {
+            () = stop => false,
+            r = store_dead => r.is_ok(),
+        };
         info!("stopping: listeners closed");
         let _ = stop_tx.send(true);
         for t in tasks {
@@ -370,6 +405,9 @@ impl Server {
         me.log_counters();
         if let Err(e) = me.committer.flush_blocking() {
             error!(error = %e, "final store flush failed");
+        }
+        if store_failed {
+            return Err(ServerError::StoreDown(STORE_DOWN_EXIT.as_secs()));
         }
         Ok(())
     }

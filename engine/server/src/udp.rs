@@ -104,6 +104,12 @@ pub trait Service: Send + Sync + 'static {
         source: SocketAddr,
         task: &mut Self::Task,
     ) -> Outcome<Self::Addr>;
+    /// Undoes in memory what `commit` bound, after it failed to reach the
+    /// store (a full disk): the addresses go back to their durable state,
+    /// so nothing never acknowledged keeps an address or shows to TFTP.
+    fn rollback(&self, commit: &[Mutation]) {
+        let _ = commit;
+    }
 }
 
 /// Serves one socket with `tasks` receiving tasks until `stop` turns true.
@@ -186,6 +192,8 @@ fn act<S: Service>(
             }
             let sender = sender.clone();
             let svc = svc.clone();
+            // Kept for the rollback of a failed commit (a lease or two).
+            let undo = commit.clone();
             committer.submit(
                 commit,
                 Box::new(move |res| match res {
@@ -193,6 +201,7 @@ fn act<S: Service>(
                     Err(e) => {
                         svc.counters().count_in(S::FAMILY, Event::CommitFailed);
                         warn!(%to, error = %e, "{} not committed: reply withheld", S::COMMITS);
+                        svc.rollback(&undo);
                     }
                 }),
             );

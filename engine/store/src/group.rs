@@ -29,7 +29,7 @@
 //! whole or not at all), as may `submit_nowait` batches.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -125,6 +125,8 @@ struct Shared {
     max_group: usize,
     rejected: AtomicU64,
     dropped: AtomicU64,
+    /// Whether the last group reached the disk (see [`GroupCommitter::health`]).
+    healthy: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -224,6 +226,7 @@ impl GroupCommitter {
             max_queue: opts.max_queue,
             max_group: opts.max_group.max(1),
             rejected: AtomicU64::new(0),
+            healthy: Arc::new(AtomicBool::new(true)),
             dropped: AtomicU64::new(0),
         })
     }
@@ -322,6 +325,13 @@ impl GroupCommitter {
         rx.recv().unwrap_or(Err(StoreError::Closed))
     }
 
+    /// Whether the store takes commits: false from a group whose apply or
+    /// sync failed at the backend (a full disk, an I/O error) until a later
+    /// group commits. Shared, so the packet path reads it without a call.
+    pub fn health(&self) -> Arc<AtomicBool> {
+        self.shared.healthy.clone()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> GroupStats {
         let mut s = self.shared.stats.lock().clone();
@@ -412,13 +422,18 @@ fn run(store: &dyn Store, opts: &GroupOptions, shared: Arc<Shared>) -> Result<()
                 q.markers = q.markers.saturating_sub(taken);
             }
         }
-        commit_group(store, &mut group, &shared.stats);
+        commit_group(store, &mut group, &shared.stats, &shared.healthy);
     }
     guarded("sync", || store.sync())
 }
 
 /// Apply and sync one group, then report to every submitter in order.
-fn commit_group(store: &dyn Store, group: &mut Vec<Entry>, stats: &Mutex<GroupStats>) {
+fn commit_group(
+    store: &dyn Store,
+    group: &mut Vec<Entry>,
+    stats: &Mutex<GroupStats>,
+    healthy: &AtomicBool,
+) {
     let started = Instant::now();
     let mut all = Vec::with_capacity(group.iter().map(|e| e.batch.len()).sum());
     let mut parts = Vec::with_capacity(group.len());
@@ -455,6 +470,25 @@ fn commit_group(store: &dyn Store, group: &mut Vec<Entry>, stats: &Mutex<GroupSt
     let synced = guarded("sync", || store.sync());
     if let Err(e) = &synced {
         tracing::error!(error = %e, "store sync failed");
+    }
+    // Healthy while data reaches the disk: a failed sync, or an apply that
+    // failed for another reason than the batch itself (a full disk, an I/O
+    // error), makes the store unhealthy until a later group commits.
+    let backend_failed = synced.is_err()
+        || outcomes
+            .iter()
+            .flatten()
+            .any(|e| !matches!(e, StoreError::Invalid(_)));
+    // (A group of flush markers only writes nothing: it proves nothing.)
+    if backend_failed || !all.is_empty() {
+        let was = healthy.swap(!backend_failed, Ordering::SeqCst);
+        if was && backend_failed {
+            tracing::error!(
+                "store unhealthy: commits are failing; new bindings are refused until one succeeds"
+            );
+        } else if !was && !backend_failed {
+            tracing::warn!("store healthy again: commits succeed");
+        }
     }
     let elapsed = started.elapsed();
 
@@ -782,6 +816,8 @@ mod tests {
         model.fail_sync.store(true, Ordering::SeqCst);
         gc.submit(put(1), logger(&model, &log, 1));
         gc.submit(put(2), logger(&model, &log, 2));
+        let health = gc.health();
+        assert!(health.load(Ordering::SeqCst));
         model.open_gate();
         assert!(matches!(gc.flush_blocking(), Err(StoreError::Backend(_))));
         for (n, r, durable) in log.lock().iter() {
@@ -791,9 +827,20 @@ mod tests {
             );
             assert!(!durable);
         }
+        assert!(
+            !health.load(Ordering::SeqCst),
+            "a failed sync makes it unhealthy"
+        );
+        // An invalid batch is its submitter's fault, not the store's.
+        gc.submit(invalid_batch(), Box::new(|_| {}));
+        assert!(!health.load(Ordering::SeqCst));
         model.fail_sync.store(false, Ordering::SeqCst);
         gc.submit(put(3), logger(&model, &log, 3));
         gc.flush_blocking().unwrap();
+        assert!(
+            health.load(Ordering::SeqCst),
+            "a commit makes it healthy again"
+        );
         let log = log.lock();
         assert_eq!(log.len(), 4);
         assert!(log[3].1.is_ok() && log[3].2);

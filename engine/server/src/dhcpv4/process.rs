@@ -70,6 +70,8 @@ pub struct Dhcpv4 {
     offers: Mutex<HashMap<ClientKey, Offered>>,
     /// DECLINEs per relay circuit (giaddr, option 82.1).
     declines: Mutex<RateLimiter<(Ipv4Addr, Vec<u8>)>>,
+    /// The store's health: no offers while commits fail.
+    store: std::sync::OnceLock<crate::shared::StoreHealth>,
     clock: Clock,
     /// Where acknowledged devices' classification is remembered for the
     /// config server (leases do not keep it).
@@ -121,6 +123,7 @@ impl Dhcpv4 {
                 std::time::Instant::now(),
             )),
             clock,
+            store: std::sync::OnceLock::new(),
             device_memo: std::sync::OnceLock::new(),
             timeline: std::sync::OnceLock::new(),
         }
@@ -131,6 +134,24 @@ impl Dhcpv4 {
     /// option 82.2 remote-id.
     pub fn set_timeline(&self, timeline: Arc<Timeline>) {
         let _ = self.timeline.set(timeline);
+    }
+
+    /// Refuses new bindings while `store` reports commits failing, and
+    /// rolls failed commits back to the store's durable records.
+    pub fn set_store_health(&self, store: crate::shared::StoreHealth) {
+        let _ = self.store.set(store);
+    }
+
+    /// Undoes in memory the leases of a commit that failed: each address
+    /// gets back its durable record, or ends now if it has none.
+    pub fn rollback(&self, commit: &[Mutation]) {
+        let now = self.now();
+        for m in commit {
+            if let Mutation::PutLease4(l) = m {
+                let durable = self.store.get().and_then(|s| s.lease4(l.ip));
+                self.leases.lock().restore(l, durable, now);
+            }
+        }
     }
 
     /// Remember the classification (vendor class, device type, capabilities)
@@ -206,6 +227,18 @@ impl Dhcpv4 {
             domains: Vec::new(),
             sent: std::cell::Cell::new(None),
         };
+        // A server whose store cannot commit must not pull clients away
+        // from a healthy peer: it offers and binds nothing until commits
+        // succeed again (RELEASE, DECLINE and INFORM still work).
+        let store_down = self.store.get().is_some_and(|s| !s.healthy());
+        if store_down
+            && matches!(
+                mtype,
+                Some(MessageType::Discover | MessageType::Request) | None
+            )
+        {
+            return Outcome::Silent("store_unhealthy");
+        }
         let outcome = match mtype {
             Some(MessageType::Discover) => cx.discover(trace),
             Some(MessageType::Request) => cx.request(trace),

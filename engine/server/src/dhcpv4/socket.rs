@@ -47,4 +47,8 @@ impl Service for Dhcpv4 {
         };
         self.handle(&inb, &mut Trace::disabled())
     }
+
+    fn rollback(&self, commit: &[headend_store::Mutation]) {
+        Dhcpv4::rollback(self, commit);
+    }
 }

@@ -28,6 +28,7 @@ impl Dhcpv6 {
         let memo = shared.devices.memo.clone();
         dhcpv6.set_device_memo(memo.clone());
         dhcpv6.set_timeline(shared.timeline.clone());
+        dhcpv6.set_store_health(shared.store_health.clone());
         shared
             .devices
             .register(Arc::new(Dhcpv6Resolver::new(dhcpv6.clone(), memo)));

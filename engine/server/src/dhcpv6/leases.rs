@@ -287,6 +287,25 @@ impl LeaseTable6 {
         }
     }
 
+    /// Undoes `failed` (a binding whose commit did not reach the store) if
+    /// it is still the record of its resource: back to the `durable` record,
+    /// or dropped when there is none.
+    pub fn restore(&mut self, failed: &Lease6, durable: Option<Lease6>) {
+        let key = failed.key();
+        if self.by_key.get(&key) != Some(failed) {
+            return;
+        }
+        match durable {
+            Some(d) => self.bind(d),
+            None => {
+                if let Some(old) = self.by_key.remove(&key) {
+                    self.forget_end(&old);
+                    self.unindex(&ia_of(&old), &key);
+                }
+            }
+        }
+    }
+
     /// Marks the IA's binding of `key` released; returns the new record.
     pub fn release(&mut self, key: &Lease6Key, ia: &IaKey, now: UnixTime) -> Option<Lease6> {
         let l = self.by_key.get(key)?;

@@ -78,6 +78,8 @@ pub struct Dhcpv6 {
     device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
     /// Where each exchange is recorded as a provisioning step.
     timeline: std::sync::OnceLock<Arc<Timeline>>,
+    /// The store's health: no advertisements while commits fail.
+    store: std::sync::OnceLock<crate::shared::StoreHealth>,
     /// Where the sweep deletes ended bindings from the store (set when the
     /// component starts).
     committer: std::sync::OnceLock<Arc<headend_store::GroupCommitter>>,
@@ -262,6 +264,7 @@ impl Dhcpv6 {
             device_memo: std::sync::OnceLock::new(),
             timeline: std::sync::OnceLock::new(),
             committer: std::sync::OnceLock::new(),
+            store: std::sync::OnceLock::new(),
         }
     }
 
@@ -332,6 +335,23 @@ impl Dhcpv6 {
             c.submit_nowait(dead.into_iter().map(Mutation::DeleteLease6).collect());
         }
         n
+    }
+
+    /// Refuses new bindings while `store` reports commits failing, and
+    /// rolls failed commits back to the store's durable records.
+    pub fn set_store_health(&self, store: crate::shared::StoreHealth) {
+        let _ = self.store.set(store);
+    }
+
+    /// Undoes in memory the bindings of a commit that failed: each
+    /// resource gets back its durable record, or is dropped if it has none.
+    pub fn rollback(&self, commit: &[Mutation]) {
+        for m in commit {
+            if let Mutation::PutLease6(l) = m {
+                let durable = self.store.get().and_then(|s| s.lease6(l.key()));
+                self.leases.lock().restore(l, durable);
+            }
+        }
     }
 
     /// Deletes ended bindings from the store through `committer`.
@@ -448,6 +468,19 @@ impl Dhcpv6 {
                 cx.record_steps(tl, mtype, &out);
             }
             return out;
+        }
+        // No store, no new bindings: a client should find a healthy peer.
+        let store_down = self.store.get().is_some_and(|s| !s.healthy());
+        if store_down
+            && matches!(
+                mtype,
+                MessageType::Solicit
+                    | MessageType::Request
+                    | MessageType::Renew
+                    | MessageType::Rebind
+            )
+        {
+            return Outcome6::Silent("store_unhealthy");
         }
         let out = match mtype {
             MessageType::Solicit => cx.solicit(trace),

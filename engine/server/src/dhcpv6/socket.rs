@@ -121,6 +121,10 @@ impl Service for Dhcpv6 {
         };
         self.handle_on(data, source, local, &mut Trace::disabled())
     }
+
+    fn rollback(&self, commit: &[headend_store::Mutation]) {
+        Dhcpv6::rollback(self, commit);
+    }
 }
 
 #[cfg(test)]

@@ -79,4 +79,38 @@ pub struct Shared {
     pub services: Arc<Services>,
     /// Every device's provisioning timeline.
     pub timeline: Arc<timeline::Timeline>,
+    /// Whether the store takes commits (the group committer's health):
+    /// while it does not, the DHCP servers offer nothing, so that clients
+    /// go to a healthy peer instead of to a server that cannot bind.
+    pub store_health: StoreHealth,
+}
+
+/// The store's health and the store, for the DHCP servers: refuse new
+/// work while commits fail, and undo in memory what a failed commit held.
+#[derive(Clone)]
+pub struct StoreHealth {
+    healthy: Arc<std::sync::atomic::AtomicBool>,
+    store: Arc<dyn Store>,
+}
+
+impl StoreHealth {
+    /// The health flag of a group committer over `store`.
+    pub fn new(healthy: Arc<std::sync::atomic::AtomicBool>, store: Arc<dyn Store>) -> StoreHealth {
+        StoreHealth { healthy, store }
+    }
+
+    /// Whether commits reach the disk.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The durable record of an address (what a failed commit leaves).
+    pub fn lease4(&self, ip: std::net::Ipv4Addr) -> Option<headend_store::Lease4> {
+        self.store.lease4(ip).ok().flatten()
+    }
+
+    /// The durable record of a DHCPv6 resource.
+    pub fn lease6(&self, key: headend_store::Lease6Key) -> Option<headend_store::Lease6> {
+        self.store.lease6(key).ok().flatten()
+    }
 }
