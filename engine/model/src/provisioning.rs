@@ -32,6 +32,12 @@ pub struct ProvisioningSection {
     /// Whether auto-provisioned accounts are stored (default) or re-classified at every exchange.
     #[serde(default = "default_true")]
     pub store_accounts: bool,
+    /// A CSV file of fixed bindings, relative to the configuration file,
+    /// for sites with too many to write as `[[fixed_binding]]` tables: a
+    /// header line naming the columns `mac`, `client_id`, `relay`, `ip`,
+    /// `hostname`, `policies` (space-separated), then one binding a line;
+    /// `#` starts a comment line.
+    pub fixed_bindings_file: Option<Spanned<String>>,
 }
 
 fn default_true() -> bool {
@@ -671,8 +677,8 @@ pub(crate) fn build(
 
     // Fixed bindings: uniqueness by (client, relay) and by address through
     // hash lookups, so a million bindings load in linear time.
-    let mut fixed = HashMap::with_capacity(decls.fixed_bindings.len());
-    let mut bound_ips: std::collections::HashSet<Ipv4Addr> =
+    let fixed = HashMap::with_capacity(decls.fixed_bindings.len());
+    let bound_ips: std::collections::HashSet<Ipv4Addr> =
         std::collections::HashSet::with_capacity(decls.fixed_bindings.len());
     let excluded: HashMap<Ipv4Addr, &str> = pools
         .iter()
@@ -683,89 +689,37 @@ pub(crate) fn build(
                 .map(move |ip| (*ip, p.name.as_str()))
         })
         .collect();
+    let mut loader = FixedLoader {
+        fixed,
+        bound_ips,
+        excluded,
+        policy_index: &policy_index,
+        file: None,
+    };
     for f in decls.fixed_bindings {
         let d = f.get_ref();
-        let client = match (&d.mac, &d.client_id) {
-            (Some(m), None) => match normalize_mac(m.get_ref()).and_then(|s| parse_hex(&s)) {
-                Some(bytes) => ClientKey::from_hardware(1, &bytes),
-                None => {
-                    builder.err(
-                        m.span().start,
-                        format!("fixed binding: {:?} is not a MAC", m.get_ref()),
-                        "write \"00:11:22:33:44:55\"",
-                    );
-                    continue;
-                }
-            },
-            (None, Some(c)) => match parse_hex(c.get_ref()) {
-                Some(bytes) if !bytes.is_empty() => ClientKey(bytes),
-                _ => {
-                    builder.err(
-                        c.span().start,
-                        format!("fixed binding: client_id {:?} is not hex", c.get_ref()),
-                        "write the option 61 bytes in hex, e.g. \"01:00:11:22:33:44:55\"",
-                    );
-                    continue;
-                }
-            },
-            _ => {
-                builder.err(
-                    f.span().start,
-                    "fixed binding needs exactly one of mac or client_id",
-                    "give mac = \"…\" or client_id = \"…\"",
-                );
-                continue;
-            }
-        };
-        let (Some(relay), Some(ip)) = (builder.ip4(&d.relay, "relay"), builder.ip4(&d.ip, "ip"))
-        else {
-            continue;
-        };
-        let mut pol = Vec::new();
-        for p in &d.policies {
-            match policy_index.get(p.get_ref()) {
-                Some(i) => pol.push(*i),
-                None => builder.err(
-                    p.span().start,
-                    format!("fixed binding: unknown policy {:?}", p.get_ref()),
-                    "declare it with [[policy]]",
-                ),
-            }
-        }
-        if let Some(pool) = excluded.get(&ip) {
-            tracing::debug!(pool, %ip, "fixed binding on an excluded pool address");
-        }
-        let key = (client.clone(), relay);
-        if fixed.contains_key(&key) {
-            builder.err(
-                f.span().start,
-                "a fixed binding for this client and relay already exists",
-                "keep one binding per client and relay",
-            );
-            continue;
-        }
-        if !bound_ips.insert(ip) {
-            builder.err(
-                d.ip.span().start,
-                format!("address {ip} is bound twice"),
-                "give each fixed binding its own address",
-            );
-            continue;
-        }
-        fixed.insert(
-            key,
-            FixedBinding {
-                binding: FixedBinding4 {
-                    client,
-                    relay,
-                    ip,
-                    hostname: d.hostname.clone(),
-                    policies: d.policies.iter().map(|p| p.get_ref().clone()).collect(),
-                },
-                policies: pol,
+        let at = |s: &Spanned<String>| At::Toml(s.span().start);
+        loader.add(
+            builder,
+            FixedInput {
+                mac: d.mac.as_ref().map(|m| (m.get_ref().as_str(), at(m))),
+                client_id: d.client_id.as_ref().map(|c| (c.get_ref().as_str(), at(c))),
+                relay: (d.relay.get_ref().as_str(), at(&d.relay)),
+                ip: (d.ip.get_ref().as_str(), at(&d.ip)),
+                hostname: d.hostname.clone(),
+                policies: d
+                    .policies
+                    .iter()
+                    .map(|p| (p.get_ref().as_str(), at(p)))
+                    .collect(),
+                at: At::Toml(f.span().start),
             },
         );
     }
+    if let Some(file) = &decls.provisioning.fixed_bindings_file {
+        load_fixed_csv(builder, &mut loader, file);
+    }
+    let fixed = loader.fixed;
 
     let auto_provision = decls
         .provisioning
@@ -784,6 +738,224 @@ pub(crate) fn build(
         accounts,
         fixed,
         pools_by_relay,
+    }
+}
+
+/// Where a fixed binding's field was written: a byte offset of the
+/// configuration file, or a line of `fixed_bindings_file`.
+#[derive(Clone, Copy)]
+enum At {
+    Toml(usize),
+    Line(usize),
+}
+
+/// One fixed binding as written, from a `[[fixed_binding]]` table or a CSV line.
+struct FixedInput<'s> {
+    mac: Option<(&'s str, At)>,
+    client_id: Option<(&'s str, At)>,
+    relay: (&'s str, At),
+    ip: (&'s str, At),
+    hostname: Option<String>,
+    policies: Vec<(&'s str, At)>,
+    at: At,
+}
+
+/// Validates fixed bindings one at a time into the table, with hash
+/// lookups only (linear in the number of bindings).
+struct FixedLoader<'p> {
+    fixed: HashMap<(ClientKey, Ipv4Addr), FixedBinding>,
+    bound_ips: std::collections::HashSet<Ipv4Addr>,
+    excluded: HashMap<Ipv4Addr, &'p str>,
+    policy_index: &'p HashMap<String, usize>,
+    /// The CSV file, for errors at [`At::Line`].
+    file: Option<std::path::PathBuf>,
+}
+
+impl FixedLoader<'_> {
+    fn err(&self, b: &mut Builder<'_>, at: At, message: String, fix: &str) {
+        match (at, &self.file) {
+            (At::Line(line), Some(file)) => b.errors.push(crate::source::ConfigError {
+                file: file.clone(),
+                line,
+                message,
+                fix: fix.to_string(),
+            }),
+            (At::Toml(offset), _) | (At::Line(offset), None) => b.err(offset, message, fix),
+        }
+    }
+
+    fn ip(&self, b: &mut Builder<'_>, (text, at): (&str, At), what: &str) -> Option<Ipv4Addr> {
+        match text.trim().parse::<Ipv4Addr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.err(
+                    b,
+                    at,
+                    format!("fixed binding: {what} {text:?} is not an IPv4 address"),
+                    "write a dotted quad, e.g. \"10.1.0.20\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn add(&mut self, b: &mut Builder<'_>, d: FixedInput<'_>) {
+        let client = match (d.mac, d.client_id) {
+            (Some((m, at)), None) => match normalize_mac(m).and_then(|s| parse_hex(&s)) {
+                Some(bytes) => ClientKey::from_hardware(1, &bytes),
+                None => {
+                    let msg = format!("fixed binding: {m:?} is not a MAC");
+                    return self.err(b, at, msg, "write \"00:11:22:33:44:55\"");
+                }
+            },
+            (None, Some((c, at))) => match parse_hex(c) {
+                Some(bytes) if !bytes.is_empty() => ClientKey(bytes),
+                _ => {
+                    let msg = format!("fixed binding: client_id {c:?} is not hex");
+                    return self.err(
+                        b,
+                        at,
+                        msg,
+                        "write the option 61 bytes in hex, e.g. \"01:00:11:22:33:44:55\"",
+                    );
+                }
+            },
+            _ => {
+                return self.err(
+                    b,
+                    d.at,
+                    "fixed binding needs exactly one of mac or client_id".into(),
+                    "give mac = \"…\" or client_id = \"…\"",
+                );
+            }
+        };
+        let (Some(relay), Some(ip)) = (self.ip(b, d.relay, "relay"), self.ip(b, d.ip, "ip")) else {
+            return;
+        };
+        let mut pol = Vec::new();
+        for (p, at) in &d.policies {
+            match self.policy_index.get(*p) {
+                Some(i) => pol.push(*i),
+                None => self.err(
+                    b,
+                    *at,
+                    format!("fixed binding: unknown policy {p:?}"),
+                    "declare it with [[policy]]",
+                ),
+            }
+        }
+        if let Some(pool) = self.excluded.get(&ip) {
+            tracing::debug!(pool, %ip, "fixed binding on an excluded pool address");
+        }
+        let key = (client.clone(), relay);
+        if self.fixed.contains_key(&key) {
+            return self.err(
+                b,
+                d.at,
+                "a fixed binding for this client and relay already exists".into(),
+                "keep one binding per client and relay",
+            );
+        }
+        if !self.bound_ips.insert(ip) {
+            return self.err(
+                b,
+                d.ip.1,
+                format!("address {ip} is bound twice"),
+                "give each fixed binding its own address",
+            );
+        }
+        self.fixed.insert(
+            key,
+            FixedBinding {
+                binding: FixedBinding4 {
+                    client,
+                    relay,
+                    ip,
+                    hostname: d.hostname,
+                    policies: d.policies.iter().map(|(p, _)| p.to_string()).collect(),
+                },
+                policies: pol,
+            },
+        );
+    }
+}
+
+/// Reads `[provisioning] fixed_bindings_file` line by line into `loader`;
+/// every problem is an error at its file and line.
+fn load_fixed_csv(b: &mut Builder<'_>, loader: &mut FixedLoader<'_>, file: &Spanned<String>) {
+    let path = b.base_dir().join(file.get_ref());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            return b.err(
+                file.span().start,
+                format!("cannot read fixed_bindings_file {}: {e}", path.display()),
+                "give a readable CSV file, relative to this configuration",
+            )
+        }
+    };
+    loader.file = Some(path.clone());
+    let mut columns: Option<Vec<&str>> = None;
+    for (n, line) in text.lines().enumerate() {
+        let line_no = n + 1;
+        let at = At::Line(line_no);
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = t.split(',').map(str::trim).collect();
+        let Some(cols) = &columns else {
+            let known = ["mac", "client_id", "relay", "ip", "hostname", "policies"];
+            if let Some(bad) = fields.iter().find(|f| !known.contains(f)) {
+                loader.err(
+                    b,
+                    at,
+                    format!("fixed_bindings_file header: unknown column {bad:?}"),
+                    "name the columns mac, client_id, relay, ip, hostname, policies",
+                );
+                return;
+            }
+            if !fields.contains(&"relay") || !fields.contains(&"ip") {
+                loader.err(
+                    b,
+                    at,
+                    "fixed_bindings_file header needs the columns relay and ip".into(),
+                    "start the file with a header, e.g. mac,relay,ip",
+                );
+                return;
+            }
+            columns = Some(fields);
+            continue;
+        };
+        if fields.len() != cols.len() {
+            loader.err(
+                b,
+                at,
+                format!("{} fields, the header names {}", fields.len(), cols.len()),
+                "give one value per column (empty for none)",
+            );
+            continue;
+        }
+        let get = |name: &str| {
+            cols.iter()
+                .position(|c| *c == name)
+                .and_then(|i| fields.get(i).copied())
+                .filter(|v| !v.is_empty())
+        };
+        loader.add(
+            b,
+            FixedInput {
+                mac: get("mac").map(|v| (v, at)),
+                client_id: get("client_id").map(|v| (v, at)),
+                relay: (get("relay").unwrap_or(""), at),
+                ip: (get("ip").unwrap_or(""), at),
+                hostname: get("hostname").map(str::to_string),
+                policies: get("policies")
+                    .map(|p| p.split_whitespace().map(|x| (x, at)).collect())
+                    .unwrap_or_default(),
+                at,
+            },
+        );
     }
 }
 

@@ -118,3 +118,63 @@ fn each_fixed_binding_reserves_its_address_in_the_pool_whose_range_holds_it() {
         "10.1.1.5 falls between a's ranges and 10.3.0.1 outside every pool"
     );
 }
+
+#[test]
+fn fixed_bindings_come_from_a_csv_file_with_errors_at_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bindings.csv");
+    std::fs::write(
+        &csv,
+        "# site A\nmac,client_id,relay,ip,hostname,policies\n\
+         00:10:95:00:00:01,,10.0.0.1,10.1.0.20,cm-1,\n\
+         ,01:00:10:95:00:00:02,10.0.0.1,10.1.0.21,,gold\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("headend.toml");
+    let text = format!(
+        "{HEAD}[provisioning]\nfixed_bindings_file = \"bindings.csv\"\n{}\n[[policy]]\nname = \"gold\"\nenforced = true\n",
+        pool("a", "10.1.0.0/16", r#"[["10.1.0.10", "10.1.0.50"]]"#)
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    let snap = Snapshot::load(&cfg, 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snap.fixed.len(), 2);
+    let gold = snap
+        .fixed
+        .values()
+        .find(|f| f.binding.ip == ip("10.1.0.21"))
+        .unwrap();
+    assert_eq!(gold.binding.policies, vec!["gold".to_string()]);
+    assert_eq!(gold.policies.len(), 1);
+    let cm = snap
+        .fixed
+        .values()
+        .find(|f| f.binding.ip == ip("10.1.0.20"))
+        .unwrap();
+    assert_eq!(cm.binding.hostname.as_deref(), Some("cm-1"));
+    let mut reserved = reserved_by_pool(&snap);
+    reserved[0].sort();
+    assert_eq!(reserved, vec![vec![ip("10.1.0.20"), ip("10.1.0.21")]]);
+
+    // Mistakes are named by file and line, in the CSV.
+    std::fs::write(
+        &csv,
+        "mac,relay,ip,policies\n\
+         00:10:95:00:00:01,10.0.0.1,10.1.0.20,\n\
+         00:10:95:zz:00:02,10.0.0.1,10.1.0.22,\n\
+         00:10:95:00:00:03,10.0.0.1,10.1.0.20,\n\
+         00:10:95:00:00:04,10.0.0.1,10.1.0.23,silver\n\
+         00:10:95:00:00:05,10.0.0.1\n",
+    )
+    .unwrap();
+    let e = Snapshot::load(&cfg, 1).unwrap_err().to_string();
+    let at = |line: usize, what: &str| {
+        assert!(
+            e.contains(&format!("bindings.csv:{line}: {what}")),
+            "line {line} ({what}):\n{e}"
+        );
+    };
+    at(3, "fixed binding: \"00:10:95:zz:00:02\" is not a MAC");
+    at(4, "address 10.1.0.20 is bound twice");
+    at(5, "fixed binding: unknown policy \"silver\"");
+    at(6, "2 fields, the header names 4");
+}
