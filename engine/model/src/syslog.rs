@@ -33,6 +33,12 @@ pub struct SyslogSection {
     /// a syslog port that untrusted hosts can reach (syslog is unauthenticated).
     #[serde(default = "default_accept_message_mac")]
     pub accept_message_mac: bool,
+    /// Senders (addresses or networks, e.g. the CMTSs) whose events about a
+    /// device named by MAC may change that device's account. From any other
+    /// sender, only an event from the address leased to the device it names
+    /// may (syslog is unauthenticated: anybody can name any MAC).
+    #[serde(default)]
+    pub trusted_sources: Vec<Spanned<String>>,
 }
 
 fn default_rate() -> u32 {
@@ -66,6 +72,8 @@ pub struct SyslogSettings {
     pub queue: usize,
     /// Whether a message's MAC ties it to a device, or only the sender's lease.
     pub accept_message_mac: bool,
+    /// Senders whose MAC-named events may change accounts.
+    pub trusted_sources: Vec<ipnet::IpNet>,
 }
 
 /// Validates `[syslog]`; errors go to the builder.
@@ -97,7 +105,25 @@ pub(crate) fn build(
             "use e.g. max_sources = 65536, queue = 1024",
         );
     }
+    let mut trusted_sources = Vec::new();
+    for t in &t.trusted_sources {
+        let text = t.get_ref();
+        let net = text.parse::<ipnet::IpNet>().ok().or_else(|| {
+            text.parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        });
+        match net {
+            Some(n) => trusted_sources.push(n),
+            None => b.err(
+                t.span().start,
+                format!("trusted source {text:?} is not an address or network"),
+                "write \"10.0.0.1\" or \"10.0.0.0/8\"",
+            ),
+        }
+    }
     Some(SyslogSettings {
+        trusted_sources,
         listen,
         rate_per_source: t.rate_per_source,
         burst_per_source: t.burst_per_source,
@@ -156,6 +182,16 @@ mod tests {
         assert!(e.contains("queue 1 to 1048576"), "{e}");
         let e = load("[syslog]\nlisten = [\"127.0.0.1:514\"]\nport = 514\n").unwrap_err();
         assert!(e.contains("unknown field `port`"), "{e}");
+        let s = load(
+            "[syslog]\nlisten = [\"127.0.0.1:514\"]\ntrusted_sources = [\"10.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap()
+        .syslog
+        .unwrap();
+        assert_eq!(s.trusted_sources.len(), 2);
+        let e = load("[syslog]\nlisten = [\"127.0.0.1:514\"]\ntrusted_sources = [\"cmts\"]\n")
+            .unwrap_err();
+        assert!(e.contains("t.toml:5: trusted source \"cmts\""), "{e}");
     }
 
     #[test]

@@ -90,11 +90,16 @@ impl EventSink {
     }
 
     /// Hands `event` to the mem-event plugin of `snap` and applies its actions.
+    /// `accounts_allowed`: whether the event's sender is trusted to change
+    /// the account of the device it names (it holds that device's lease, or
+    /// is a configured trusted source); if not, account actions are skipped
+    /// and logged, the others applied.
     pub fn handle(
         &self,
         snap: &Snapshot,
         event: &MemEvent,
         now: UnixTime,
+        accounts_allowed: bool,
     ) -> Result<EventOutcome, EventError> {
         let mac = event.device.as_ref().map(|d| d.mac.clone());
         let span = tracing::info_span!(
@@ -114,7 +119,7 @@ impl EventSink {
                 warn!(error = %e, "mem-event plugin failed; event ignored");
                 Err(EventError::Plugin(e.to_string()))
             }
-            Some(Ok(actions)) => Ok(self.apply(snap, event, &actions, now)),
+            Some(Ok(actions)) => Ok(self.apply(snap, event, &actions, now, accounts_allowed)),
         }
     }
 
@@ -125,6 +130,7 @@ impl EventSink {
         event: &MemEvent,
         actions: &EventActions,
         now: UnixTime,
+        accounts_allowed: bool,
     ) -> EventOutcome {
         let mut out = EventOutcome::default();
         let device = event.device.as_ref();
@@ -164,6 +170,12 @@ impl EventSink {
                     out.applied += 1;
                 }
                 account_action => {
+                    if !accounts_allowed {
+                        out.skipped.push(format!(
+                            "{account_action:?}: the event did not come from the device's own address nor a trusted source"
+                        ));
+                        continue;
+                    }
                     let Some(id) = account_id.as_deref() else {
                         out.skipped
                             .push(format!("{account_action:?}: the event is about no device"));

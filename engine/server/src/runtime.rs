@@ -214,7 +214,7 @@ impl Server {
         event: &headend_abi::MemEvent,
     ) -> Result<crate::events::EventOutcome, crate::events::EventError> {
         let now = self.dhcpv4.now();
-        self.events.handle(&self.config.load(), event, now)
+        self.events.handle(&self.config.load(), event, now, true)
     }
 
     /// The management-event sink (published events).

@@ -139,7 +139,12 @@ fn quarantine_action_moves_the_account_durably() {
     let snap = snapshot(Some(Rules(Some(actions))));
     let out = f
         .sink
-        .handle(&snap, &event("00:10:95:0e:00:01", None), 1_700_000_000)
+        .handle(
+            &snap,
+            &event("00:10:95:0e:00:01", None),
+            1_700_000_000,
+            true,
+        )
         .unwrap();
     assert_eq!(out.applied, 4);
     assert_eq!(out.skipped.len(), 1, "{:?}", out.skipped);
@@ -167,9 +172,40 @@ fn quarantine_action_moves_the_account_durably() {
     let snap = snapshot(Some(Rules(Some(actions))));
     let out = f
         .sink
-        .handle(&snap, &event("00:10:95:0e:00:01", None), 1_700_000_001)
+        .handle(
+            &snap,
+            &event("00:10:95:0e:00:01", None),
+            1_700_000_001,
+            true,
+        )
         .unwrap();
     assert_eq!(out.account.unwrap().domains, ["quarantine", "emta"]);
+}
+
+#[test]
+fn an_event_from_an_untrusted_sender_changes_no_account() {
+    let f = fixture();
+    let actions = EventActions {
+        actions: vec![
+            EventAction::AddDomain("quarantine".into()),
+            EventAction::Log {
+                level: LogLevel::Info,
+                message: "seen".into(),
+            },
+        ],
+    };
+    let snap = snapshot(Some(Rules(Some(actions))));
+    let out = f
+        .sink
+        .handle(&snap, &event("00:10:95:0e:00:01", None), 1, false)
+        .unwrap();
+    assert_eq!(out.applied, 1, "the log action only");
+    assert!(
+        out.skipped[0].contains("did not come from the device's own address"),
+        "{:?}",
+        out.skipped
+    );
+    assert!(f.accounts.get("00:10:95:0e:00:01").is_none());
 }
 
 #[test]
@@ -185,6 +221,7 @@ fn configured_accounts_are_not_changed_by_events() {
             &snap,
             &event("00:10:95:0e:00:99", Some("00:10:95:0e:00:99")),
             1,
+            true,
         )
         .unwrap();
     assert_eq!(out.applied, 0);
@@ -201,7 +238,7 @@ fn no_plugin_or_a_failing_plugin_ignores_the_event_and_counts_it() {
     let f = fixture();
     let err = f
         .sink
-        .handle(&snapshot(None), &event("00:10:95:0e:00:01", None), 1)
+        .handle(&snapshot(None), &event("00:10:95:0e:00:01", None), 1, true)
         .unwrap_err();
     assert_eq!(err, EventError::NoHandler);
     let err = f
@@ -210,6 +247,7 @@ fn no_plugin_or_a_failing_plugin_ignores_the_event_and_counts_it() {
             &snapshot(Some(Rules(None))),
             &event("00:10:95:0e:00:01", None),
             1,
+            true,
         )
         .unwrap_err();
     assert!(matches!(err, EventError::Plugin(_)), "{err:?}");

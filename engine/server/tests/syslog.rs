@@ -343,6 +343,13 @@ fn events_are_tied_to_the_leased_device_by_mac_or_address_and_reach_the_hook() {
     let e = entry("4491/4000950902");
     assert_eq!(e.outcome, "ok", "{e:?}");
     assert!(e.detail.contains("tied by the MAC in the message"), "{e:?}");
+    // Issue 21: a MAC in a line from another address is believed for the
+    // record, but it may not change the device's account (syslog is
+    // unauthenticated); only the sender's own lease or a trusted source may.
+    assert!(e.detail.contains("mem-event: 0 action(s) applied"), "{e:?}");
+    assert!(entry("4491/82000200")
+        .detail
+        .contains("mem-event: 1 action(s) applied"));
     assert!(entry("4491/73011700")
         .detail
         .contains("tied by the MAC in the message"));

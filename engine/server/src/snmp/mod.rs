@@ -328,7 +328,11 @@ impl Provisioner for Host<'_> {
                 .unwrap_or(0),
         };
         let snap = self.shared.config.load();
-        if let Err(e) = self.shared.events.handle(&snap, &ev, (self.shared.clock)()) {
+        if let Err(e) = self
+            .shared
+            .events
+            .handle(&snap, &ev, (self.shared.clock)(), true)
+        {
             debug!(%peer, error = %e, "snmp: event not handled");
         }
     }

@@ -276,7 +276,19 @@ impl Syslog {
                 endpoint: msg.endpoint.clone(),
                 received_unix_ms: i64::try_from(at.saturating_mul(1000)).unwrap_or(i64::MAX),
             };
-            self.events.handle(&snap, &event, at).map(|o| o.applied)
+            // Account actions only from the device's own lease, or from a
+            // trusted sender (a CMTS): a MAC in a syslog line proves nothing.
+            let trusted = snap.syslog.as_ref().is_some_and(|s| {
+                s.trusted_sources.iter().any(|n| {
+                    n.contains(&crate::shared::v4_of(source.ip()).map_or(source.ip(), IpAddr::V4))
+                })
+            });
+            let own = device
+                .as_ref()
+                .is_some_and(|(_, tie)| !matches!(tie, Tie::Mac));
+            self.events
+                .handle(&snap, &event, at, own || trusted)
+                .map(|o| o.applied)
         });
         if hook.is_none() {
             self.counters.count_in(Family::Syslog, Event::NoEventId);
