@@ -6,9 +6,22 @@
 //!
 //! Lock-free (atomics) because every DHCP worker consults it on every call;
 //! time is passed in so the state machine is tested without sleeping.
+//!
+//! [`HookBreaker`] puts that breaker per (plugin, hook) behind a breaker per
+//! device (issue 21: "a peer can open a plugin's global breaker"): one
+//! device whose requests make the plugin fail opens only its own breaker;
+//! the hook's breaker counts failures of distinct devices, so five crafted
+//! requests from one device no longer deny every device its config file.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// Devices whose failures are tracked apart, at most (a flood of distinct
+/// failing devices beyond it is the hook breaker's business).
+pub const MAX_TRACKED_DEVICES: usize = 65_536;
 
 /// Breaker settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,9 +195,169 @@ impl CircuitBreaker {
     }
 }
 
+/// One device's record of failures.
+#[derive(Debug, Clone, Copy)]
+struct DeviceRecord {
+    consecutive: u32,
+    open_until: Option<Instant>,
+}
+
+/// The breakers of one hook of one plugin: a breaker per device, and the
+/// hook's own [`CircuitBreaker`], which sees a failure only from a device
+/// not yet counted in the current run of failures.
+#[derive(Debug)]
+pub struct HookBreaker {
+    hook: CircuitBreaker,
+    /// Devices that failed since the hook's last success (at most the
+    /// threshold: enough to open the hook breaker).
+    streak: Mutex<Vec<String>>,
+    devices: Mutex<HashMap<String, DeviceRecord>>,
+    /// Entries in `devices`, so a call with none skips the lock.
+    tracked: AtomicUsize,
+}
+
+impl HookBreaker {
+    /// Closed breakers.
+    pub fn new(config: BreakerConfig) -> HookBreaker {
+        HookBreaker {
+            hook: CircuitBreaker::new(config),
+            streak: Mutex::new(Vec::new()),
+            devices: Mutex::new(HashMap::new()),
+            tracked: AtomicUsize::new(0),
+        }
+    }
+
+    /// The hook's breaker (its state is the plugin's for operators).
+    pub fn hook(&self) -> &CircuitBreaker {
+        &self.hook
+    }
+
+    /// Decides whether a call for `device` at `now` may go ahead: the hook
+    /// breaker first, then the device's own.
+    pub fn admit(&self, now: Instant, device: &str) -> Admission {
+        match self.hook.admit(now) {
+            Admission::Closed => {}
+            other => return other,
+        }
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return Admission::Closed;
+        }
+        match self.devices.lock().get(device) {
+            Some(DeviceRecord {
+                open_until: Some(until),
+                ..
+            }) if now < *until => Admission::Rejected,
+            _ => Admission::Closed,
+        }
+    }
+
+    /// Records a call for `device` that worked (a decline included).
+    pub fn on_success(&self, trial: bool, device: &str) -> Transition {
+        self.streak.lock().clear();
+        if self.tracked.load(Ordering::Acquire) > 0 {
+            let mut d = self.devices.lock();
+            if d.remove(device).is_some() {
+                self.tracked.store(d.len(), Ordering::Release);
+            }
+        }
+        self.hook.on_success(trial)
+    }
+
+    /// Records a plugin malfunction on a call for `device` at `now`.
+    pub fn on_failure(&self, now: Instant, trial: bool, device: &str) -> Transition {
+        let config = self.hook.config();
+        {
+            let mut d = self.devices.lock();
+            if d.len() >= MAX_TRACKED_DEVICES && !d.contains_key(device) {
+                // Forget devices whose breaker is closed or has cooled down.
+                d.retain(|_, r| r.open_until.is_some_and(|u| now < u));
+            }
+            if d.len() < MAX_TRACKED_DEVICES || d.contains_key(device) {
+                let r = d.entry(device.to_string()).or_insert(DeviceRecord {
+                    consecutive: 0,
+                    open_until: None,
+                });
+                r.consecutive = r.consecutive.saturating_add(1);
+                if r.consecutive >= config.failure_threshold {
+                    r.open_until = Some(now + config.cool_down);
+                }
+            }
+            self.tracked.store(d.len(), Ordering::Release);
+        }
+        let distinct = {
+            let mut s = self.streak.lock();
+            if s.iter().any(|m| m == device) {
+                false
+            } else {
+                if s.len() < config.failure_threshold as usize {
+                    s.push(device.to_string());
+                }
+                true
+            }
+        };
+        if distinct || trial {
+            self.hook.on_failure(now, trial)
+        } else {
+            Transition::None
+        }
+    }
+
+    /// Records a call that says nothing about the plugin.
+    pub fn on_neutral(&self, trial: bool) {
+        self.hook.on_neutral(trial);
+    }
+
+    /// Devices tracked apart now.
+    #[cfg(test)]
+    pub fn tracked_devices(&self) -> usize {
+        self.tracked.load(Ordering::Acquire)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_device_opens_only_its_own_breaker() {
+        let b = HookBreaker::new(BreakerConfig {
+            failure_threshold: 3,
+            cool_down: Duration::from_secs(10),
+        });
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            if b.admit(t0, "bad") == Admission::Closed {
+                b.on_failure(t0, false, "bad");
+            }
+        }
+        assert_eq!(b.admit(t0, "bad"), Admission::Rejected);
+        assert_eq!(b.admit(t0, "good"), Admission::Closed);
+        assert_eq!(b.hook().state(t0), BreakerState::Closed);
+        // Its cool-down over, the device is called again.
+        assert_eq!(
+            b.admit(t0 + Duration::from_secs(11), "bad"),
+            Admission::Closed
+        );
+        // Failures of distinct devices open the hook for everybody.
+        for m in ["a", "b", "c"] {
+            b.on_failure(t0, false, m);
+        }
+        assert_eq!(b.hook().state(t0), BreakerState::Open);
+        assert_eq!(b.admit(t0, "good"), Admission::Rejected);
+    }
+
+    #[test]
+    fn tracked_devices_stay_bounded() {
+        let b = HookBreaker::new(BreakerConfig {
+            failure_threshold: 1_000_000,
+            cool_down: Duration::from_secs(10),
+        });
+        let t0 = Instant::now();
+        for i in 0..(MAX_TRACKED_DEVICES + 100) {
+            b.on_failure(t0, false, &format!("dev-{i}"));
+        }
+        assert!(b.tracked_devices() <= MAX_TRACKED_DEVICES);
+    }
 
     fn breaker() -> (CircuitBreaker, Instant) {
         let b = CircuitBreaker::new(BreakerConfig {

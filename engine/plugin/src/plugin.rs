@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasmtime::{Extern, InstancePre, ModuleExport, Store, Trap};
 
-use crate::breaker::{Admission, BreakerConfig, BreakerState, CircuitBreaker, Transition};
+use crate::breaker::{Admission, BreakerConfig, BreakerState, HookBreaker, Transition};
 use crate::error::{FailureReason, LoadError, LoadErrorKind, PluginError};
 use crate::host::{CallLimiter, CallState, HostFault, HostInner, PluginHost};
 use crate::kv::{MemoryKv, PluginKv};
@@ -214,7 +214,8 @@ pub struct Plugin {
     config_bytes: Vec<u8>,
     memory_limit: usize,
     deadline_ticks: [u64; 3],
-    breaker: CircuitBreaker,
+    /// A breaker per hook, each with its per-device breakers.
+    breakers: [HookBreaker; 3],
     counters: Counters,
     wasm_sha256: String,
     from_cache: bool,
@@ -341,7 +342,11 @@ impl Plugin {
             config_bytes,
             memory_limit: spec.memory_limit,
             deadline_ticks: Hook::ALL.map(|h| ticks(spec.deadlines.of(h), tick)),
-            breaker: CircuitBreaker::new(spec.breaker),
+            breakers: [
+                HookBreaker::new(spec.breaker),
+                HookBreaker::new(spec.breaker),
+                HookBreaker::new(spec.breaker),
+            ],
             counters: Counters::default(),
             wasm_sha256: crate::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(&wasm)),
             from_cache,
@@ -583,7 +588,10 @@ impl Plugin {
             ));
         }
         let start = Instant::now();
-        let trial = match self.breaker.admit(start) {
+        let Some(breaker) = self.breakers.get(hook.index()) else {
+            return Err(fail(FailureReason::Unavailable, "no such hook".into()));
+        };
+        let trial = match breaker.admit(start, mac) {
             Admission::Closed => false,
             Admission::Trial => {
                 tracing::info!(plugin = %self.name, "plugin circuit breaker half-open: trial call");
@@ -593,7 +601,8 @@ impl Plugin {
                 self.count(FailureReason::BreakerOpen);
                 return Err(fail(
                     FailureReason::BreakerOpen,
-                    "circuit breaker open after repeated failures".into(),
+                    "circuit breaker open after repeated failures (of this device, or of several)"
+                        .into(),
                 ));
             }
         };
@@ -604,21 +613,21 @@ impl Plugin {
         match outcome {
             Ok(Response::Ok(value)) => {
                 self.counters.ok.fetch_add(1, Ordering::Relaxed);
-                self.note(self.breaker.on_success(trial));
+                self.note(breaker, breaker.on_success(trial, mac));
                 Ok(value)
             }
             Ok(Response::Err(reason)) => {
                 self.count(FailureReason::Declined);
-                self.note(self.breaker.on_success(trial));
+                self.note(breaker, breaker.on_success(trial, mac));
                 tracing::debug!(plugin = %self.name, hook = hook.as_str(), mac, "plugin declined: {reason}");
                 Err(fail(FailureReason::Declined, reason))
             }
             Err((reason, detail)) => {
                 self.count(reason);
                 if reason.is_malfunction() {
-                    self.note(self.breaker.on_failure(end, trial));
+                    self.note(breaker, breaker.on_failure(end, trial, mac));
                 } else {
-                    self.breaker.on_neutral(trial);
+                    breaker.on_neutral(trial);
                 }
                 tracing::warn!(
                     plugin = %self.name,
@@ -638,12 +647,12 @@ impl Plugin {
         }
     }
 
-    fn note(&self, t: Transition) {
+    fn note(&self, breaker: &HookBreaker, t: Transition) {
         match t {
             Transition::None => {}
             Transition::Opened => tracing::warn!(
                 plugin = %self.name,
-                cool_down_ms = u64::try_from(self.breaker.config().cool_down.as_millis()).unwrap_or(u64::MAX),
+                cool_down_ms = u64::try_from(breaker.hook().config().cool_down.as_millis()).unwrap_or(u64::MAX),
                 "plugin circuit breaker opened: calls fall back until the cool-down ends"
             ),
             Transition::Closed => {
@@ -697,9 +706,17 @@ impl Plugin {
             .is_some_and(Option::is_some)
     }
 
-    /// The breaker's state now.
+    /// The state of its hook breakers now: the most open of them.
     pub fn breaker_state(&self) -> BreakerState {
-        self.breaker.state(Instant::now())
+        let now = Instant::now();
+        let states = self.breakers.iter().map(|b| b.hook().state(now));
+        states
+            .max_by_key(|s| match s {
+                BreakerState::Closed => 0,
+                BreakerState::HalfOpen => 1,
+                BreakerState::Open => 2,
+            })
+            .unwrap_or(BreakerState::Closed)
     }
 
     /// A snapshot of the counters.
@@ -720,7 +737,12 @@ impl Plugin {
                 })
                 .collect(),
             breaker: self.breaker_state(),
-            consecutive_failures: self.breaker.consecutive_failures(),
+            consecutive_failures: self
+                .breakers
+                .iter()
+                .map(|b| b.hook().consecutive_failures())
+                .max()
+                .unwrap_or(0),
             busy: Duration::from_nanos(self.counters.busy_nanos.load(Ordering::Relaxed)),
         }
     }

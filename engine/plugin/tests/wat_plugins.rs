@@ -312,9 +312,28 @@ fn breaker_opens_after_repeated_failures_and_recovers() {
     };
     let set = load_one(s);
     let p = set.get("breaker").unwrap();
-    for _ in 0..3 {
+    // Issue 21: one device failing again and again opens only its own
+    // breaker; every other device is still served.
+    for _ in 0..10 {
+        let e = p.select_flow(&dev(BAD_MAC)).unwrap_err();
+        assert!(matches!(
+            e.reason,
+            FailureReason::Trap | FailureReason::BreakerOpen
+        ));
+    }
+    assert_eq!(p.breaker_state(), BreakerState::Closed);
+    assert_eq!(p.select_flow(&dev(GOOD_MAC)).unwrap(), decision());
+    assert_eq!(
+        p.select_flow(&dev(BAD_MAC)).unwrap_err().reason,
+        FailureReason::BreakerOpen,
+        "the failing device's own breaker is open"
+    );
+    // Failures of distinct devices open the hook's breaker for everybody.
+    for i in 1..=3 {
         assert_eq!(
-            p.select_flow(&dev(BAD_MAC)).unwrap_err().reason,
+            p.select_flow(&dev(&format!("bb:10:18:aa:00:{i:02x}")))
+                .unwrap_err()
+                .reason,
             FailureReason::Trap
         );
     }
@@ -339,10 +358,10 @@ fn breaker_opens_after_repeated_failures_and_recovers() {
     assert_eq!(p.breaker_state(), BreakerState::Closed);
     assert_eq!(p.select_flow(&dev(GOOD_MAC)).unwrap(), decision());
     let c = p.counters();
-    assert_eq!(c.failures_of(FailureReason::Trap), 4);
-    assert_eq!(c.failures_of(FailureReason::BreakerOpen), 2);
-    assert_eq!(c.ok, 2);
-    assert_eq!(c.calls, 8);
+    assert_eq!(c.failures_of(FailureReason::Trap), 7);
+    assert_eq!(c.failures_of(FailureReason::BreakerOpen), 10);
+    assert_eq!(c.ok, 3);
+    assert_eq!(c.calls, 20);
 }
 
 #[test]
@@ -587,7 +606,13 @@ fn concurrent_calls_are_isolated() {
                     let bad = (i + t) % 7 == 0;
                     let r = p.select_flow(&dev(if bad { BAD_MAC } else { GOOD_MAC }));
                     if bad {
-                        assert_eq!(r.unwrap_err().reason, FailureReason::Trap);
+                        // Its own breaker opens after repeated traps; the
+                        // good device is never affected.
+                        let reason = r.unwrap_err().reason;
+                        assert!(
+                            matches!(reason, FailureReason::Trap | FailureReason::BreakerOpen),
+                            "{reason:?}"
+                        );
                     } else {
                         assert_eq!(r.unwrap(), decision());
                     }
@@ -600,7 +625,10 @@ fn concurrent_calls_are_isolated() {
     }
     let c = p.counters();
     assert_eq!(c.calls, 400);
-    assert_eq!(c.ok + c.failures_of(FailureReason::Trap), 400);
+    assert_eq!(
+        c.ok + c.failures_of(FailureReason::Trap) + c.failures_of(FailureReason::BreakerOpen),
+        400
+    );
 }
 
 fn simple_module(abi_version: i32, imports: &str) -> String {
