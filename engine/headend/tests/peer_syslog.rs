@@ -10,8 +10,11 @@
 //!   MSGID: tied by the lease;
 //! - RFC 5424 over IPv4 with the eUE's MAC in structured data, and RFC 3164
 //!   over IPv6 with the eMTA's MAC in the text: tied by MAC;
-//! - three provisioning failures for the eMTA: the plugin quarantines it
-//!   (SetDomains), so its next DHCP exchange lands in the quarantine pool.
+//! - three provisioning failures for the eMTA, reported by MAC from `::1`
+//!   (a `[syslog] trusted_sources` sender, as a CMTS would be): the plugin
+//!   quarantines it (SetDomains), so its next DHCP exchange lands in the
+//!   quarantine pool; the eUE's MAC-named line from 127.0.0.1 (not
+//!   trusted, not its lease) may not change its account (issue 21).
 //!
 //! Every event reaches the plugin with its device (its `publish` actions
 //! name the MAC, level, enterprise and id), and `kill -USR1` shows the
@@ -78,6 +81,8 @@ domains = ["emta"]
 
 [syslog]
 listen = ["0.0.0.0:6514", "[::]:6514"]
+# The "CMTS" reporting modem failures by MAC: its events may change accounts.
+trusted_sources = ["::1"]
 
 [[plugin]]
 name = "mem-events"
@@ -311,6 +316,16 @@ fn logger_events_are_tied_to_leased_devices_and_drive_the_mem_events_plugin() {
             published.join("\n")
         );
     }
+    // A MAC-named line from an untrusted sender changes no account.
+    wait_lines(
+        &proc,
+        &[
+            "4000950202",
+            "event action skipped",
+            "did not come from the device's own address",
+        ],
+        1,
+    );
     // The third failure quarantined the eMTA: the real plugin's SetDomains,
     // applied and durable, moves its next DHCP exchange to the jail pool.
     wait_lines(
