@@ -133,10 +133,31 @@ pub struct HttpSection {
     /// Concurrent connections; default 1024.
     #[serde(default = "default_http_connections")]
     pub max_connections: usize,
+    /// Concurrent connections from one address; default 8 (a device
+    /// fetches one file per boot: more is a slowloris, not a modem).
+    #[serde(default = "default_http_per_address")]
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send its request head, and the base of the
+    /// deadline for reading the response; default 10.
+    #[serde(default = "default_http_timeout")]
+    pub timeout_s: u64,
+    /// Slowest response reading accepted, bytes a second: the response must
+    /// be read within `timeout_s` + its size / this; default 65,536.
+    #[serde(default = "default_http_min_rate")]
+    pub min_rate: u64,
 }
 
 fn default_http_connections() -> usize {
     1024
+}
+fn default_http_per_address() -> usize {
+    8
+}
+fn default_http_timeout() -> u64 {
+    10
+}
+fn default_http_min_rate() -> u64 {
+    65_536
 }
 
 /// Access mode of a device (seed 004 section 3.7).
@@ -330,6 +351,12 @@ pub struct ConfigServerSettings {
     pub http_listen: Vec<SocketAddr>,
     /// Concurrent HTTP connections.
     pub http_max_connections: usize,
+    /// Concurrent HTTP connections from one address.
+    pub http_max_per_address: usize,
+    /// Head timeout and base of the response deadline.
+    pub http_timeout: Duration,
+    /// Slowest response reading accepted (bytes a second).
+    pub http_min_rate: u64,
     /// The virtual files (shared by TFTP and HTTP).
     pub files: FileSettings,
     /// TFTP limits.
@@ -420,6 +447,9 @@ pub(crate) fn build(
 ) -> ConfigServerSettings {
     let mut out = ConfigServerSettings {
         http_max_connections: default_http_connections(),
+        http_max_per_address: default_http_per_address(),
+        http_timeout: Duration::from_secs(default_http_timeout()),
+        http_min_rate: default_http_min_rate(),
         ..ConfigServerSettings::default()
     };
     if let Some(t) = tftp {
@@ -517,6 +547,9 @@ pub(crate) fn build(
     if let Some(h) = http {
         out.http_listen = listen(b, &h.get_ref().listen);
         out.http_max_connections = h.get_ref().max_connections.max(1);
+        out.http_max_per_address = h.get_ref().max_connections_per_address.max(1);
+        out.http_timeout = Duration::from_secs(h.get_ref().timeout_s.clamp(1, 3600));
+        out.http_min_rate = h.get_ref().min_rate.max(1);
         if tftp.is_none() {
             b.err(
                 h.span().start,

@@ -97,6 +97,9 @@ name = "missing-*.cfg"
 generator = "not-registered"
 [http]
 listen = []
+timeout_s = 1
+max_connections_per_address = 4
+min_rate = 16777216
 "#,
             root.display()
         );
@@ -385,6 +388,73 @@ fn curl_fetches_with_blksize_over_tftp_and_over_http() {
             .arg(format!("http://127.0.0.1:{}{path}", lab.http.port())));
         assert_eq!(code, status, "{path}");
     }
+}
+
+#[test]
+fn http_connection_hogs_and_slow_readers_are_cut_off() {
+    // Issue 21 ("HTTP slowloris / slow-read"): before, one host could hold
+    // every connection slot, and a client that never read its response held
+    // its connection (and the file in memory) for ever.
+    use std::io::{Read, Write};
+    let lab = Lab::start();
+    // Four idle connections from one address fill its share...
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(lab.http).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // ...so a fifth is refused at once.
+    let mut fifth = std::net::TcpStream::connect(lab.http).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut text = String::new();
+    let _ = fifth.read_to_string(&mut text);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text:?}");
+    // The idle ones are closed when their head timeout (1 s) ends.
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 16];
+        assert_eq!(c.read(&mut b).unwrap_or(0), 0, "closed by the server");
+    }
+
+    // A slow reader of a 48 MiB file: at 16 MiB/s it must be done in
+    // 1 s + 3 s; it never reads, so the server gives up.
+    std::fs::write(lab.root().join("big.bin"), vec![0x5a; 48 << 20]).unwrap();
+    let mut slow = std::net::TcpStream::connect(lab.http).unwrap();
+    slow.write_all(b"GET /big.bin HTTP/1.0\r\n\r\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let cut = || {
+        lab.files
+            .counters()
+            .drops()
+            .get("http_slow_reader")
+            .copied()
+            .unwrap_or(0)
+    };
+    while cut() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cut(), 1, "{:?}", lab.files.counters().drops());
+    drop(slow);
+    // A normal client still gets its file.
+    let mut ok = std::net::TcpStream::connect(lab.http).unwrap();
+    ok.write_all(b"GET /exact-1024.bin HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut resp = Vec::new();
+    ok.read_to_end(&mut resp).unwrap();
+    assert!(
+        resp.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&resp[..40.min(resp.len())])
+    );
+    assert!(
+        lab.files
+            .counters()
+            .drops()
+            .get("http_busy_per_address")
+            .copied()
+            == Some(1)
+    );
 }
 
 #[test]

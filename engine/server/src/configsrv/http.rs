@@ -24,8 +24,9 @@ use super::files::{Direction, FileService, TransferRecord, TransferResult};
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 8192;
-/// Time a client has to send its request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Addresses whose connections are counted apart, at most (beyond, a new
+/// address is refused: the global cap bounds them anyway).
+const MAX_ADDRESSES: usize = 65_536;
 
 /// HTTP counters.
 #[derive(Debug, Default)]
@@ -40,7 +41,28 @@ pub struct HttpStats {
 pub struct HttpServer {
     files: Arc<FileService>,
     active: AtomicUsize,
+    /// Connections per client address (slowloris: one host cannot hold
+    /// every connection slot).
+    per_address: parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
     stats: HttpStats,
+}
+
+/// One connection's place in the per-address count, given back on drop.
+struct Slot<'a> {
+    server: &'a HttpServer,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut m = self.server.per_address.lock();
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A parsed request line.
@@ -204,6 +226,7 @@ impl HttpServer {
         Arc::new(HttpServer {
             files,
             active: AtomicUsize::new(0),
+            per_address: Default::default(),
             stats: HttpStats::default(),
         })
     }
@@ -242,14 +265,51 @@ impl HttpServer {
             }
             let me = self.clone();
             tokio::spawn(async move {
-                me.connection(conn, peer).await;
+                me.admitted(conn, peer).await;
                 me.active.fetch_sub(1, Ordering::Relaxed);
             });
         }
     }
 
+    /// A connection past the global cap: the per-address cap, TCP
+    /// keepalive (a vanished peer is noticed), then the request.
+    async fn admitted(&self, mut conn: TcpStream, peer: SocketAddr) {
+        let ip = crate::shared::v4_of(peer.ip()).map_or(peer.ip(), std::net::IpAddr::V4);
+        let per = self.files.snapshot().config_server.http_max_per_address;
+        let slot = {
+            let mut m = self.per_address.lock();
+            let known = m.contains_key(&ip);
+            let n = m.get(&ip).copied().unwrap_or(0);
+            if n >= per || (!known && m.len() >= MAX_ADDRESSES) {
+                None
+            } else {
+                m.insert(ip, n + 1);
+                Some(Slot { server: self, ip })
+            }
+        };
+        let Some(_slot) = slot else {
+            self.files.counters().drop_packet("http_busy_per_address");
+            return respond(
+                &mut conn,
+                503,
+                b"too many connections from this address\n",
+                false,
+            )
+            .await;
+        };
+        let _ = socket2::SockRef::from(&conn).set_keepalive(true);
+        self.connection(conn, peer).await;
+    }
+
     async fn connection(&self, mut conn: TcpStream, peer: SocketAddr) {
-        let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut conn)).await {
+        let (timeout, min_rate) = {
+            let snap = self.files.snapshot();
+            (
+                snap.config_server.http_timeout,
+                snap.config_server.http_min_rate,
+            )
+        };
+        let head = match tokio::time::timeout(timeout, read_head(&mut conn)).await {
             Ok(Ok(h)) => h,
             Ok(Err(status)) => {
                 self.files.counters().drop_packet("http_bad_request");
@@ -282,7 +342,24 @@ impl HttpServer {
             tokio::task::spawn_blocking(move || files.open_read(ip, &path, Transfer::Http)).await;
         match opened {
             Ok(Ok(served)) => {
-                respond(&mut conn, 200, &served.bytes, head_only).await;
+                // A client must read the response at `min_rate` at least: a
+                // slow reader cannot hold a connection (and its file) for long.
+                let len = if head_only {
+                    0
+                } else {
+                    served.bytes.len() as u64
+                };
+                let deadline = timeout + Duration::from_millis(len.saturating_mul(1000) / min_rate);
+                let sent = tokio::time::timeout(
+                    deadline,
+                    respond(&mut conn, 200, &served.bytes, head_only),
+                )
+                .await;
+                if sent.is_err() {
+                    self.files.counters().drop_packet("http_slow_reader");
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 self.stats.ok.fetch_add(1, Ordering::Relaxed);
                 let dev = served
                     .device
