@@ -458,6 +458,44 @@ fn http_connection_hogs_and_slow_readers_are_cut_off() {
 }
 
 #[test]
+fn failures_of_unknown_sources_are_counted_not_logged() {
+    // Issue 21: a flood of requests from forged source addresses used to
+    // add a transfer-log entry per address, pushing real devices out.
+    let lab = Lab::start();
+    let to = lab.tftp4;
+    let rrq = |name: &str| format!("\x00\x01{name}\x00octet\x00").into_bytes();
+    for i in 10..60u8 {
+        let r = exchange(&format!("127.0.0.{i}:0"), to, &rrq("fw-100k.bin")).unwrap();
+        assert!(error_code(&r).is_some(), "unknown devices are refused");
+    }
+    let counted = || {
+        lab.files
+            .counters()
+            .drops()
+            .get("unknown_device_failed")
+            .copied()
+    };
+    // The error is sent before the failure is recorded: wait for the last.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while counted() != Some(50) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(counted(), Some(50));
+    assert_eq!(
+        lab.files.log().devices(),
+        0,
+        "no log entry per forged source"
+    );
+    // A known device's transfer is still logged.
+    let _ = exchange("127.0.0.1:0", to, &rrq("exact-1024.bin")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while lab.files.log().devices() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(lab.files.log().devices(), 1);
+}
+
+#[test]
 fn uploads_only_where_allowed_and_atomically() {
     if !have("tftp") {
         eprintln!("tftp-hpa not installed; skipped");

@@ -343,25 +343,39 @@ struct CacheEntry {
     device: String,
 }
 
-/// Generated files by content key, FIFO-bounded.
+/// Bytes of generated files the cache keeps at most (besides the entry
+/// count): a plugin generating large files cannot make the cache grow
+/// without bound.
+pub const CACHE_BYTES: usize = 64 << 20;
+
+/// Generated files by content key, FIFO-bounded in entries and bytes.
 struct Cache {
     max: usize,
     map: HashMap<CacheKey, CacheEntry>,
     order: VecDeque<CacheKey>,
+    bytes: usize,
+}
+
+fn entry_bytes(e: &CacheEntry) -> usize {
+    e.file.as_ref().map_or(0, |f| f.bytes.len())
 }
 
 impl Cache {
     fn insert(&mut self, k: CacheKey, e: CacheEntry) {
-        if self.max == 0 {
+        if self.max == 0 || entry_bytes(&e) > CACHE_BYTES {
             return;
         }
-        if self.map.insert(k, e).is_none() {
-            self.order.push_back(k);
+        self.bytes += entry_bytes(&e);
+        match self.map.insert(k, e) {
+            None => self.order.push_back(k),
+            Some(old) => self.bytes = self.bytes.saturating_sub(entry_bytes(&old)),
         }
-        while self.map.len() > self.max {
+        while self.map.len() > self.max || self.bytes > CACHE_BYTES {
             match self.order.pop_front() {
                 Some(old) => {
-                    self.map.remove(&old);
+                    if let Some(e) = self.map.remove(&old) {
+                        self.bytes = self.bytes.saturating_sub(entry_bytes(&e));
+                    }
                 }
                 None => break,
             }
@@ -372,6 +386,7 @@ impl Cache {
         self.map.retain(|_, e| keep(e));
         let map = &self.map;
         self.order.retain(|k| map.contains_key(k));
+        self.bytes = self.map.values().map(entry_bytes).sum();
     }
 }
 
@@ -435,6 +450,7 @@ impl FileService {
                 max: f.cache_entries,
                 map: HashMap::new(),
                 order: VecDeque::new(),
+                bytes: 0,
             }),
             log: TransferLog::new(f.log_per_device, 1 << 20),
             counters,
@@ -512,8 +528,16 @@ impl FileService {
         self.cache.lock().retain(|e| e.device != id);
     }
 
-    /// Records a transfer against its device.
+    /// Records a transfer against its device. A failure of an unknown
+    /// device (its key is the peer address, which a UDP sender can spoof)
+    /// is only counted (`unknown_device_failed`), so a flood from forged
+    /// sources cannot push the real devices' history out of the log.
     pub fn record(&self, rec: TransferRecord) {
+        let unknown = rec.device == rec.peer.to_string();
+        if unknown && !matches!(rec.result, TransferResult::Complete) {
+            self.counters.drop_packet("unknown_device_failed");
+            return;
+        }
         if let Some((tl, memo)) = self.timeline.get() {
             record_steps(tl, memo, &rec);
         }
