@@ -397,7 +397,26 @@ fn open_server(config: &std::path::Path) -> Result<Server> {
 
 /// Serves until SIGTERM or SIGINT, then stops gracefully: listeners close,
 /// transfers and lease commits in flight finish (bounded), exit status 0.
+/// Raises the open-file limit to its hard limit: every TFTP transfer and
+/// HTTP connection holds a descriptor, and the default soft limit (often
+/// 1,024) would make a firmware storm fail on descriptors long before the
+/// configured `max_transfers` (issue 21).
+fn raise_nofile() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    let before = lim.current;
+    if lim.current < lim.maximum {
+        lim.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            tracing::warn!(error = %e, soft = ?before, "cannot raise the open-file limit");
+            return;
+        }
+    }
+    tracing::info!(soft = ?getrlimit(Resource::Nofile).current, before = ?before, "open-file limit");
+}
+
 fn run(config: PathBuf, workers: Option<u16>) -> Result<()> {
+    raise_nofile();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all().thread_name("headend");
     if let Some(n) = workers {
