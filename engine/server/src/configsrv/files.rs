@@ -677,7 +677,7 @@ impl FileService {
             });
         }
         let path = confine(&d.root, &rel, false)?;
-        let bytes = std::fs::read(&path).map_err(|e| io_error(&e))?;
+        let bytes = read_beneath(&d.root, &path)?;
         Ok(Served {
             bytes: Arc::new(bytes),
             origin: Origin::Static(path),
@@ -1042,6 +1042,40 @@ pub fn clean_relative(name: &str) -> Result<PathBuf, FileError> {
     Ok(out)
 }
 
+/// Reads `path` (a [`confine`]d path: canonical, so free of symlinks) by
+/// opening it beneath `root` with `openat2(RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS)`: a path component swapped for a symlink between
+/// `confine`'s check and the open (a time-of-check / time-of-use race) is
+/// refused by the kernel instead of followed out of the root. Symlinks the
+/// operator placed in the root still work: `confine` resolved them. Kernels
+/// without `openat2` (before 5.6) fall back to a plain read of the checked
+/// path.
+pub fn read_beneath(root: &Path, path: &Path) -> Result<Vec<u8>, FileError> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    use std::io::Read;
+    let root = root.canonicalize().map_err(|e| io_error(&e))?;
+    let rel = path.strip_prefix(&root).map_err(|_| FileError::Traversal)?;
+    let dir = std::fs::File::open(&root).map_err(|e| io_error(&e))?;
+    let fd = match openat2(
+        &dir,
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => return Err(FileError::Traversal),
+        Err(rustix::io::Errno::NOSYS) => {
+            return std::fs::read(path).map_err(|e| io_error(&e));
+        }
+        Err(e) => return Err(io_error(&std::io::Error::from(e))),
+    };
+    let mut file = std::fs::File::from(fd);
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
+    Ok(bytes)
+}
+
 /// The path of `rel` inside `root`, after resolving symlinks; for a write,
 /// only the directory must exist (and be inside), the file need not.
 pub fn confine(root: &Path, rel: &Path, for_write: bool) -> Result<PathBuf, FileError> {
@@ -1115,6 +1149,32 @@ mod tests {
         for bad in ["..", "../etc/passwd", "a/../../b", "a\\..\\b"] {
             assert_eq!(clean_relative(bad), Err(FileError::Traversal), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_read_cannot_leave_the_root_even_past_the_check() {
+        // The race `read_beneath` closes: the path was checked, then a
+        // component became a symlink to outside the root.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        std::fs::write(root.join("sub/fw.bin"), b"inside").unwrap();
+        std::fs::write(dir.path().join("outside/fw.bin"), b"secret").unwrap();
+        let checked = confine(&root, Path::new("sub/fw.bin"), false).unwrap();
+        assert_eq!(read_beneath(&root, &checked).unwrap(), b"inside");
+        std::fs::rename(root.join("sub"), root.join("old")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), root.join("sub")).unwrap();
+        assert!(matches!(
+            read_beneath(&root, &checked),
+            Err(FileError::Traversal)
+        ));
+        // A symlink the operator keeps in the root (absolute, even) is
+        // resolved by `confine` and read.
+        std::fs::remove_file(root.join("sub")).unwrap();
+        std::os::unix::fs::symlink(root.join("old"), root.join("sub")).unwrap();
+        let checked = confine(&root, Path::new("sub/fw.bin"), false).unwrap();
+        assert_eq!(read_beneath(&root, &checked).unwrap(), b"inside");
     }
 
     #[test]
