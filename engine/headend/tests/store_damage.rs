@@ -26,28 +26,7 @@ fn headend(args: &[&str]) -> Output {
 
 fn config(dir: &Path, store: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{store}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            r#"[server]
-store = "{store}"
-[dhcpv4]
-listen = ["127.0.0.1:6767"]
-[[pool]]
-name = "p"
-relays = ["127.0.0.2"]
-network = "10.50.0.0/16"
-ranges = [["10.50.0.10", "10.50.0.250"]]
-[[policy]]
-name = "p"
-enforced = true
-domains = ["all"]
-[policy.options]
-routers = "10.50.0.1"
-"#
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, common::one_pool_config(store)).unwrap();
     path
 }
 

@@ -76,25 +76,7 @@ fn a_full_disk_stops_offers_and_service_resumes_with_no_acked_lease_lost() {
     let cfg = dir.path().join("headend.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[server]
-store = "{}"
-[dhcpv4]
-listen = ["127.0.0.1:6767"]
-[[pool]]
-name = "p"
-relays = ["127.0.0.2"]
-network = "10.50.0.0/16"
-ranges = [["10.50.0.10", "10.50.0.250"]]
-[[policy]]
-name = "p"
-enforced = true
-domains = ["all"]
-[policy.options]
-routers = "10.50.0.1"
-"#,
-            disk.0.join("store").display()
-        ),
+        common::one_pool_config(&disk.0.join("store").display().to_string()),
     )
     .unwrap();
     let ns = Netns::loopback_relay().unwrap();

@@ -1353,3 +1353,26 @@ pub fn hook_blocks(log: &str) -> Vec<BTreeMap<String, String>> {
     }
     blocks
 }
+
+/// A one-pool DHCPv4 configuration served on 127.0.0.1:6767 behind the lab
+/// relay 127.0.0.2, its store at `store` (the store tests' site).
+pub fn one_pool_config(store: &str) -> String {
+    format!(
+        r#"[server]
+store = "{store}"
+[dhcpv4]
+listen = ["127.0.0.1:6767"]
+[[pool]]
+name = "p"
+relays = ["127.0.0.2"]
+network = "10.50.0.0/16"
+ranges = [["10.50.0.10", "10.50.0.250"]]
+[[policy]]
+name = "p"
+enforced = true
+domains = ["all"]
+[policy.options]
+routers = "10.50.0.1"
+"#
+    )
+}
