@@ -63,9 +63,20 @@ pub struct TftpSection {
     /// Largest upload, octets; default 16 MiB.
     #[serde(default = "default_max_upload")]
     pub max_upload: u64,
+    /// Concurrent uploads (each is held in memory until committed); default 16.
+    #[serde(default = "default_max_uploads")]
+    pub max_uploads: usize,
+    /// Space an upload must leave free on the file system it is written to, MiB; default 64.
+    #[serde(default = "default_upload_min_free_mb")]
+    pub upload_min_free_mb: u64,
     /// Generated files kept in the cache; default 10000.
     #[serde(default = "default_cache_entries")]
     pub cache_entries: usize,
+    /// Static files kept in memory (one copy per file version, shared by
+    /// every transfer), MiB; also the budget of static bytes read for
+    /// transfers that the cache cannot hold; default 256.
+    #[serde(default = "default_static_cache_mb")]
+    pub static_cache_mb: u64,
     /// Transfers remembered per device; default 32.
     #[serde(default = "default_log_per_device")]
     pub log_per_device: usize,
@@ -119,6 +130,15 @@ fn default_max_upload() -> u64 {
 }
 fn default_cache_entries() -> usize {
     10_000
+}
+fn default_max_uploads() -> usize {
+    16
+}
+fn default_upload_min_free_mb() -> u64 {
+    64
+}
+fn default_static_cache_mb() -> u64 {
+    256
 }
 fn default_log_per_device() -> usize {
     32
@@ -273,10 +293,16 @@ pub struct FileSettings {
     pub mappings: Vec<FileMapping>,
     /// Generated files cached.
     pub cache_entries: usize,
+    /// Octets of static files kept in memory, and of uncached static reads in flight.
+    pub static_cache_bytes: usize,
     /// Transfers remembered per device.
     pub log_per_device: usize,
     /// Largest upload.
     pub max_upload: u64,
+    /// Concurrent uploads.
+    pub max_uploads: usize,
+    /// Octets an upload must leave free on its file system.
+    pub upload_min_free: u64,
     /// CMTS shared secret of [`BUILTIN_DOCSIS_CM`].
     pub cmts_secret: Option<Vec<u8>>,
 }
@@ -291,8 +317,11 @@ impl Default for FileSettings {
             allow_unknown_devices: false,
             mappings: Vec::new(),
             cache_entries: default_cache_entries(),
+            static_cache_bytes: (default_static_cache_mb() << 20) as usize,
             log_per_device: default_log_per_device(),
             max_upload: default_max_upload(),
+            max_uploads: default_max_uploads(),
+            upload_min_free: default_upload_min_free_mb() << 20,
             cmts_secret: None,
         }
     }
@@ -487,8 +516,12 @@ pub(crate) fn build(
         let f = &mut out.files;
         f.allow_unknown_devices = t.allow_unknown_devices;
         f.cache_entries = t.cache_entries;
+        f.static_cache_bytes =
+            usize::try_from(t.static_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         f.log_per_device = t.log_per_device.max(1);
         f.max_upload = t.max_upload;
+        f.max_uploads = t.max_uploads;
+        f.upload_min_free = t.upload_min_free_mb.saturating_mul(1 << 20);
         f.cmts_secret = t.cmts_shared_secret.as_ref().map(|s| s.as_bytes().to_vec());
         for m in &t.config_file {
             let d = m.get_ref();

@@ -89,6 +89,7 @@ root = "{}"
 access = {{ expr = 'if "uploaders" in domains {{ "write" }} else {{ "read" }}' }}
 overwrite = {{ expr = '"overwriters" in domains' }}
 retransmit_ms = 300
+max_uploads = 2
 [[tftp.config_file]]
 name = "cm-*.cfg"
 generator = "docsis"
@@ -552,6 +553,61 @@ fn uploads_only_where_allowed_and_atomically() {
         })
         .collect();
     assert!(leftovers.is_empty());
+}
+
+#[test]
+fn uploads_are_bounded_in_number_and_temporaries_are_never_served() {
+    let lab = Lab::start();
+    let wrq = |name: &str| {
+        let mut v = vec![0, 2];
+        v.extend_from_slice(name.as_bytes());
+        v.extend_from_slice(b"\0octet\0");
+        v
+    };
+    // Two uploads started and left hanging hold both slots (max_uploads = 2).
+    let hanging: Vec<UdpSocket> = (0..2)
+        .map(|i| {
+            let s = UdpSocket::bind("[::1]:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(1500)))
+                .unwrap();
+            s.send_to(&wrq(&format!("up/hang-{i}.bin")), lab.tftp6)
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let (n, _) = s.recv_from(&mut buf).unwrap();
+            assert!(
+                matches!(Packet::parse(&buf[..n]), Ok(Packet::Ack { block: 0 })),
+                "upload {i} accepted"
+            );
+            s
+        })
+        .collect();
+    // A third is told to come back later, not queued in memory.
+    let r = exchange("[::1]:0", lab.tftp6, &wrq("up/third.bin")).unwrap();
+    assert_eq!(error_code(&r), Some(ErrorCode::NotDefined.code()));
+    match Packet::parse(&r) {
+        Ok(Packet::Error { message, .. }) => assert!(message.contains("busy"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // Once the hanging ones give up (retransmit_ms = 300, bounded retries),
+    // their slots are free again.
+    drop(hanging);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = exchange("[::1]:0", lab.tftp6, &wrq("up/later.bin")).unwrap();
+        if matches!(Packet::parse(&r), Ok(Packet::Ack { block: 0 })) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slots never freed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // An upload's temporary is neither served nor writable, even when present.
+    std::fs::write(lab.root().join("up/.headend-upload-1-1"), b"half").unwrap();
+    let mut rrq = vec![0, 1];
+    rrq.extend_from_slice(b"up/.headend-upload-1-1\0octet\0");
+    let r = exchange("[::1]:0", lab.tftp6, &rrq).unwrap();
+    assert_eq!(error_code(&r), Some(ErrorCode::FileNotFound.code()));
+    let r = exchange("[::1]:0", lab.tftp6, &wrq("up/.headend-upload-1-2")).unwrap();
+    assert_eq!(error_code(&r), Some(ErrorCode::AccessViolation.code()));
 }
 
 /// Sends one datagram from `from` and returns the first reply, if any.

@@ -9,13 +9,25 @@
 //! canonicalised (which resolves symlinks) and must still lie inside the
 //! canonical virtual root. Uploads go to a temporary file in the target's
 //! directory and are renamed over the target, so a reader never sees half
-//! a file and a crash leaves only a `.headend-upload-*` temporary behind.
+//! a file and a crash leaves only a `.headend-upload-*` temporary behind;
+//! such temporaries are never served.
+//!
+//! Static files are read once per file version (device, inode, size and
+//! change times, taken from the descriptor that was opened) into a cache
+//! bounded in bytes (`[tftp] static_cache_mb`), with their SHA-1 and
+//! SHA-256 computed then, on the blocking thread that read them: in a
+//! firmware-upgrade storm every transfer of the same image shares one copy
+//! and one pair of digests, instead of a whole-file read and two hashes per
+//! transfer. A cache miss is filled by one reader while the others wait for
+//! it. A file larger than the cache is read per transfer, but such reads in
+//! flight share the same byte budget (one at a time always proceeds), so
+//! memory stays bounded whatever the number of transfers.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -62,6 +74,13 @@ pub enum FileError {
     /// A file-system error.
     #[error("I/O error: {0}")]
     Io(String),
+    /// Static files larger than the cache are already being read up to the
+    /// byte budget, or `max_uploads` uploads run: the device should retry later.
+    #[error("server busy: try again later")]
+    Busy,
+    /// The upload would leave less than `upload_min_free_mb` free on its file system.
+    #[error("disk full or allocation exceeded")]
+    NoSpace,
 }
 
 impl FileError {
@@ -73,10 +92,11 @@ impl FileError {
                 ErrorCode::AccessViolation
             }
             FileError::Exists => ErrorCode::FileExists,
-            FileError::TooLarge => ErrorCode::DiskFull,
-            FileError::Generator(_) | FileError::NoGenerator(_) | FileError::Io(_) => {
-                ErrorCode::NotDefined
-            }
+            FileError::TooLarge | FileError::NoSpace => ErrorCode::DiskFull,
+            FileError::Generator(_)
+            | FileError::NoGenerator(_)
+            | FileError::Io(_)
+            | FileError::Busy => ErrorCode::NotDefined,
         }
     }
 
@@ -87,7 +107,10 @@ impl FileError {
             FileError::Traversal | FileError::Denied | FileError::UnknownDevice => 403,
             FileError::Exists => 409,
             FileError::TooLarge => 413,
-            FileError::Generator(GenerateError::Unavailable(_)) | FileError::NoGenerator(_) => 503,
+            FileError::NoSpace => 507,
+            FileError::Generator(GenerateError::Unavailable(_))
+            | FileError::NoGenerator(_)
+            | FileError::Busy => 503,
             FileError::Generator(_) | FileError::Io(_) => 500,
         }
     }
@@ -104,6 +127,8 @@ impl FileError {
             FileError::Generator(_) => "generator_failed",
             FileError::NoGenerator(_) => "no_generator",
             FileError::Io(_) => "io_error",
+            FileError::Busy => "server_busy",
+            FileError::NoSpace => "upload_no_space",
         }
     }
 }
@@ -122,11 +147,39 @@ pub enum Origin {
     },
 }
 
+/// The size and digests of a file's content, computed once per content
+/// and shared by every transfer of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    /// Octets.
+    pub size: u64,
+    /// SHA-1 (the PacketCable config-hash algorithm).
+    pub sha1: [u8; 20],
+    /// SHA-256.
+    pub sha256: [u8; 32],
+}
+
+impl Digests {
+    /// The digests of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digests {
+        Digests {
+            size: bytes.len() as u64,
+            sha1: headend_config_file::config_hash(bytes),
+            sha256: Sha256::digest(bytes).into(),
+        }
+    }
+}
+
 /// A file ready to send.
 #[derive(Debug, Clone)]
 pub struct Served {
     /// The bytes.
     pub bytes: Arc<Vec<u8>>,
+    /// Their size and digests.
+    pub digests: Arc<Digests>,
+    /// The share of the static-read budget these bytes hold, returned when
+    /// the last clone is dropped (files larger than the static cache).
+    pub budget: Option<Arc<BudgetShare>>,
     /// Where they came from.
     pub origin: Origin,
     /// The requesting device, when known.
@@ -146,6 +199,20 @@ pub struct Upload {
     pub device: Option<DeviceContext>,
     /// Size limit.
     pub max_size: u64,
+    /// Octets to leave free on the file system.
+    pub min_free: u64,
+    /// The upload's place among `max_uploads`, given back when the last clone is dropped.
+    pub slot: Arc<UploadSlot>,
+}
+
+/// One of the `max_uploads` concurrent uploads.
+#[derive(Debug)]
+pub struct UploadSlot(Arc<AtomicUsize>);
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Direction of a transfer.
@@ -199,7 +266,7 @@ pub struct TransferRecord {
 }
 
 impl TransferRecord {
-    /// A record for `bytes` (hashes computed here).
+    /// A record of a transfer of `content` (its size and digests; `None` when the file was never opened).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         device: String,
@@ -207,7 +274,7 @@ impl TransferRecord {
         protocol: &'static str,
         direction: Direction,
         file: &str,
-        bytes: Option<&[u8]>,
+        content: Option<&Digests>,
         config_hash: Option<Vec<u8>>,
         result: TransferResult,
     ) -> TransferRecord {
@@ -221,9 +288,9 @@ impl TransferRecord {
             protocol,
             direction,
             file: file.chars().take(256).collect(),
-            size: bytes.map(|b| b.len() as u64).unwrap_or(0),
-            sha1: bytes.map(headend_config_file::config_hash),
-            sha256: bytes.map(|b| Sha256::digest(b).into()),
+            size: content.map_or(0, |d| d.size),
+            sha1: content.map(|d| d.sha1),
+            sha256: content.map(|d| d.sha256),
             config_hash,
             result,
         }
@@ -232,10 +299,8 @@ impl TransferRecord {
 
 /// A transfer as the device's provisioning steps.
 fn record_steps(tl: &Timeline, memo: &crate::shared::DeviceMemo, rec: &TransferRecord) {
-    let family = memo
-        .get(&rec.device)
-        .map(|i| i.family.clone())
-        .unwrap_or_default();
+    let known = memo.get(&rec.device);
+    let family = known.as_ref().map(|i| i.family.clone()).unwrap_or_default();
     let what = match rec.direction {
         Direction::Download => "read",
         Direction::Upload => "write",
@@ -269,6 +334,10 @@ fn record_steps(tl: &Timeline, memo: &crate::shared::DeviceMemo, rec: &TransferR
         ),
     }
 }
+
+/// A static file's bytes, digests and, when read past the cache, the
+/// budget share its transfer holds.
+type StaticRead = (Arc<Vec<u8>>, Arc<Digests>, Option<Arc<BudgetShare>>);
 
 /// Lower-case hex of `b`.
 fn hex_lower(b: &[u8]) -> String {
@@ -390,6 +459,127 @@ impl Cache {
     }
 }
 
+/// One version of a file on disk, from the opened descriptor: a file
+/// rewritten in place or replaced by a rename has another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileVersion {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileVersion {
+    fn of(file: &std::fs::File) -> Result<FileVersion, FileError> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata().map_err(|e| io_error(&e))?;
+        if !m.is_file() {
+            return Err(FileError::NotFound);
+        }
+        Ok(FileVersion {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// A static file in memory.
+struct StaticEntry {
+    version: FileVersion,
+    bytes: Arc<Vec<u8>>,
+    digests: Arc<Digests>,
+}
+
+/// Static files by canonical path, FIFO-bounded in bytes.
+#[derive(Default)]
+struct StaticCache {
+    map: HashMap<PathBuf, StaticEntry>,
+    order: VecDeque<PathBuf>,
+    bytes: usize,
+}
+
+impl StaticCache {
+    fn get(&self, path: &Path, v: &FileVersion) -> Option<(Arc<Vec<u8>>, Arc<Digests>)> {
+        self.map
+            .get(path)
+            .filter(|e| e.version == *v)
+            .map(|e| (e.bytes.clone(), e.digests.clone()))
+    }
+
+    fn insert(&mut self, path: PathBuf, e: StaticEntry, budget: usize) {
+        self.bytes += e.bytes.len();
+        match self.map.insert(path.clone(), e) {
+            Some(old) => self.bytes = self.bytes.saturating_sub(old.bytes.len()),
+            None => self.order.push_back(path),
+        }
+        while self.bytes > budget {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(e) = self.map.remove(&old) {
+                self.bytes = self.bytes.saturating_sub(e.bytes.len());
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = StaticCache::default();
+    }
+}
+
+/// Octets of static files larger than the cache that transfers hold.
+#[derive(Debug, Default)]
+pub struct StaticBudget(AtomicUsize);
+
+/// A transfer's share of the [`StaticBudget`], returned on drop.
+#[derive(Debug)]
+pub struct BudgetShare {
+    budget: Arc<StaticBudget>,
+    bytes: usize,
+}
+
+impl Drop for BudgetShare {
+    fn drop(&mut self) {
+        self.budget.0.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+impl StaticBudget {
+    /// Takes `bytes` if they fit in `limit`, or if nothing is held (one
+    /// read always proceeds, so a file larger than the limit is still served).
+    fn take(self: &Arc<Self>, bytes: usize, limit: usize) -> Option<BudgetShare> {
+        let mut held = self.0.load(Ordering::Acquire);
+        loop {
+            if held > 0 && held.saturating_add(bytes) > limit {
+                return None;
+            }
+            match self.0.compare_exchange_weak(
+                held,
+                held.saturating_add(bytes),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Some(BudgetShare {
+                        budget: self.clone(),
+                        bytes,
+                    })
+                }
+                Err(now) => held = now,
+            }
+        }
+    }
+
+    /// Octets held now.
+    pub fn held(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// Cache and generator counters.
 #[derive(Debug, Default)]
 pub struct FileStats {
@@ -397,6 +587,10 @@ pub struct FileStats {
     pub cache_hits: AtomicU64,
     /// Generator calls.
     pub generated: AtomicU64,
+    /// Static files served from memory.
+    pub static_hits: AtomicU64,
+    /// Static files read from disk (a cache fill, or a file larger than the cache).
+    pub static_reads: AtomicU64,
 }
 
 /// The per-request decisions of the settings.
@@ -413,6 +607,11 @@ pub struct FileService {
     resolver: Arc<dyn DeviceResolver>,
     generators: Generators,
     cache: Mutex<Cache>,
+    statics: Mutex<StaticCache>,
+    /// Held by the one reader filling a static-cache miss.
+    static_fill: Mutex<()>,
+    static_budget: Arc<StaticBudget>,
+    uploads: Arc<AtomicUsize>,
     inflight: Mutex<HashMap<CacheKey, Flight>>,
     pinned: Mutex<Pinned>,
     log: TransferLog,
@@ -445,6 +644,10 @@ impl FileService {
             resolver,
             generators,
             inflight: Mutex::new(HashMap::new()),
+            statics: Mutex::new(StaticCache::default()),
+            static_fill: Mutex::new(()),
+            static_budget: Arc::new(StaticBudget::default()),
+            uploads: Arc::new(AtomicUsize::new(0)),
             pinned: Mutex::new(Pinned::default()),
             cache: Mutex::new(Cache {
                 max: f.cache_entries,
@@ -495,9 +698,22 @@ impl FileService {
         self.cache.lock().map.len()
     }
 
+    /// Static files in memory: (files, octets).
+    pub fn static_cached(&self) -> (usize, usize) {
+        let c = self.statics.lock();
+        (c.map.len(), c.bytes)
+    }
+
+    /// Octets of static files larger than the cache held by transfers now.
+    pub fn static_budget_held(&self) -> usize {
+        self.static_budget.held()
+    }
+
     /// After a reload: applies the new cache bound and drops entries whose
-    /// generator's version changed or that no generator serves any more.
+    /// generator's version changed or that no generator serves any more;
+    /// static files are read again (the root may have moved).
     pub fn reloaded(&self) {
+        self.statics.lock().clear();
         let snap = self.config.load();
         let mut c = self.cache.lock();
         c.max = snap.config_server.files.cache_entries;
@@ -655,6 +871,8 @@ impl FileService {
             if let Some(file) = self.pinned.lock().get(&dc.id, &rel_name) {
                 self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Served {
+                    digests: Arc::new(Digests::of(&file.bytes)),
+                    budget: None,
                     bytes: Arc::new(file.bytes.clone()),
                     origin: Origin::Generated {
                         generator: gen.to_string(),
@@ -667,6 +885,8 @@ impl FileService {
             let (file, cached) = self.generate(snap, gen, &dc, &rel_name, transfer)?;
             let file = file.ok_or(FileError::NotFound)?;
             return Ok(Served {
+                digests: Arc::new(Digests::of(&file.bytes)),
+                budget: None,
                 bytes: Arc::new(file.bytes.clone()),
                 origin: Origin::Generated {
                     generator: gen.to_string(),
@@ -676,14 +896,73 @@ impl FileService {
                 config_hash: file.config_hash.clone(),
             });
         }
+        if is_upload_temporary(&rel) {
+            // A half-written upload is never served.
+            return Err(FileError::NotFound);
+        }
         let path = confine(&d.root, &rel, false)?;
-        let bytes = read_beneath(&d.root, &path)?;
+        let file = open_beneath(&d.root, &path)?;
+        let (bytes, digests, budget) = self.read_static(settings, &path, file)?;
         Ok(Served {
-            bytes: Arc::new(bytes),
+            bytes,
+            digests,
+            budget,
             origin: Origin::Static(path),
             device: dc,
             config_hash: None,
         })
+    }
+
+    /// The content of the static file at `path` (opened as `file`) — bytes,
+    /// digests, and the budget share it holds when uncached: from
+    /// the cache when this version is there, else read once (other readers
+    /// of a miss wait for the fill) with its digests; a file larger than
+    /// the cache is read for this transfer within the byte budget.
+    fn read_static(
+        &self,
+        settings: &FileSettings,
+        path: &Path,
+        mut file: std::fs::File,
+    ) -> Result<StaticRead, FileError> {
+        let limit = settings.static_cache_bytes;
+        let v = FileVersion::of(&file)?;
+        if let Some((b, d)) = self.statics.lock().get(path, &v) {
+            self.stats.static_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((b, d, None));
+        }
+        let size = usize::try_from(v.size).unwrap_or(usize::MAX);
+        if size <= limit {
+            let _fill = self.static_fill.lock();
+            if let Some((b, d)) = self.statics.lock().get(path, &v) {
+                self.stats.static_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((b, d, None));
+            }
+            let bytes = read_all(&mut file, size)?;
+            let digests = Arc::new(Digests::of(&bytes));
+            let bytes = Arc::new(bytes);
+            self.stats.static_reads.fetch_add(1, Ordering::Relaxed);
+            // Cached only if the file did not change while it was read.
+            if FileVersion::of(&file).ok() == Some(v) && bytes.len() == size {
+                self.statics.lock().insert(
+                    path.to_path_buf(),
+                    StaticEntry {
+                        version: v,
+                        bytes: bytes.clone(),
+                        digests: digests.clone(),
+                    },
+                    limit,
+                );
+            }
+            return Ok((bytes, digests, None));
+        }
+        let share = self
+            .static_budget
+            .take(size, limit)
+            .ok_or(FileError::Busy)?;
+        let bytes = read_all(&mut file, size)?;
+        self.stats.static_reads.fetch_add(1, Ordering::Relaxed);
+        let digests = Arc::new(Digests::of(&bytes));
+        Ok((Arc::new(bytes), digests, Some(Arc::new(share))))
     }
 
     /// The version of generator `name`: a registered native generator first,
@@ -835,8 +1114,8 @@ impl FileService {
             return Err(FileError::Denied);
         }
         let rel = clean_relative(name)?;
-        if settings.generator_for(&rel.to_string_lossy()).is_some() {
-            // A generated name is not a place to store anything.
+        if settings.generator_for(&rel.to_string_lossy()).is_some() || is_upload_temporary(&rel) {
+            // A generated name is not a place to store anything, nor another upload's temporary.
             return Err(FileError::Denied);
         }
         let path = confine(&d.root, &rel, true)?;
@@ -845,11 +1124,19 @@ impl FileService {
             Ok(_) if !d.overwrite => return Err(FileError::Exists),
             _ => {}
         }
+        // Each upload is held in memory until committed: their number is bounded.
+        let running = self.uploads.fetch_add(1, Ordering::AcqRel);
+        let slot = Arc::new(UploadSlot(self.uploads.clone()));
+        if running >= settings.max_uploads {
+            return Err(FileError::Busy);
+        }
         Ok(Upload {
             path,
             overwrite: d.overwrite,
             device: dc,
             max_size: settings.max_upload,
+            min_free: settings.upload_min_free,
+            slot,
         })
     }
 
@@ -859,8 +1146,15 @@ impl FileService {
             return Err(FileError::TooLarge);
         }
         let dir = up.path.parent().ok_or(FileError::Traversal)?;
+        // Uploads must not fill the disk (the store may share it).
+        if let Ok(fs) = rustix::fs::statvfs(dir) {
+            let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+            if free < (bytes.len() as u64).saturating_add(up.min_free) {
+                return Err(FileError::NoSpace);
+            }
+        }
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".headend-upload-{}-{seq}", std::process::id()));
+        let tmp = dir.join(format!("{UPLOAD_TEMPORARY}{}-{seq}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
@@ -1051,8 +1345,35 @@ pub fn clean_relative(name: &str) -> Result<PathBuf, FileError> {
 /// without `openat2` (before 5.6) fall back to a plain read of the checked
 /// path.
 pub fn read_beneath(root: &Path, path: &Path) -> Result<Vec<u8>, FileError> {
-    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    let mut file = open_beneath(root, path)?;
+    read_all(&mut file, 0)
+}
+
+/// Reads a whole opened file; `hint` is its expected size.
+fn read_all(file: &mut std::fs::File, hint: usize) -> Result<Vec<u8>, FileError> {
     use std::io::Read;
+    let mut bytes = Vec::with_capacity(hint);
+    file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
+    Ok(bytes)
+}
+
+/// Whether a name is one of the temporaries an upload writes before its
+/// rename (never served: it may be half written).
+fn is_upload_temporary(rel: &Path) -> bool {
+    rel.components().any(|c| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(|s| s.starts_with(UPLOAD_TEMPORARY))
+    })
+}
+
+/// The name prefix of an upload's temporary file.
+const UPLOAD_TEMPORARY: &str = ".headend-upload-";
+
+/// Opens `path` (already confined to `root`) for reading with
+/// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`; see [`read_beneath`].
+fn open_beneath(root: &Path, path: &Path) -> Result<std::fs::File, FileError> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
     let root = root.canonicalize().map_err(|e| io_error(&e))?;
     let rel = path.strip_prefix(&root).map_err(|_| FileError::Traversal)?;
     let dir = std::fs::File::open(&root).map_err(|e| io_error(&e))?;
@@ -1066,14 +1387,11 @@ pub fn read_beneath(root: &Path, path: &Path) -> Result<Vec<u8>, FileError> {
         Ok(fd) => fd,
         Err(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => return Err(FileError::Traversal),
         Err(rustix::io::Errno::NOSYS) => {
-            return std::fs::read(path).map_err(|e| io_error(&e));
+            return std::fs::File::open(path).map_err(|e| io_error(&e));
         }
         Err(e) => return Err(io_error(&std::io::Error::from(e))),
     };
-    let mut file = std::fs::File::from(fd);
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| io_error(&e))?;
-    Ok(bytes)
+    Ok(std::fs::File::from(fd))
 }
 
 /// The path of `rel` inside `root`, after resolving symlinks; for a write,
@@ -1229,7 +1547,7 @@ mod tests {
                 "tftp",
                 Direction::Download,
                 file,
-                Some(b"abc"),
+                Some(&Digests::of(b"abc")),
                 None,
                 TransferResult::Complete,
             ));

@@ -372,7 +372,7 @@ impl HttpServer {
                     "http",
                     Direction::Download,
                     &req.path,
-                    Some(&served.bytes),
+                    Some(&served.digests),
                     served.config_hash.clone(),
                     TransferResult::Complete,
                 ));

@@ -226,6 +226,16 @@ impl Component for ConfigServer {
             f.cache_hits.load(Relaxed),
         );
         m.gauge("config_files_cached", &[], self.files.cached() as u64);
+        m.counter("static_file_hits_total", &[], f.static_hits.load(Relaxed));
+        m.counter("static_file_reads_total", &[], f.static_reads.load(Relaxed));
+        let (files, bytes) = self.files.static_cached();
+        m.gauge("static_files_cached", &[], files as u64);
+        m.gauge("static_file_cache_bytes", &[], bytes as u64);
+        m.gauge(
+            "static_file_budget_held_bytes",
+            &[],
+            self.files.static_budget_held() as u64,
+        );
         m.gauge(
             "config_transfers_active",
             &[],

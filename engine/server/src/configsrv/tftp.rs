@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use self::transfer::{Download, Event, Failure, Machine, Params, Status, Upload};
-use super::files::{Direction, FileError, FileService, TransferRecord, TransferResult};
+use super::files::{Digests, Direction, FileError, FileService, TransferRecord, TransferResult};
 
 /// Transfer counters of the TFTP server (drops are in the shared `Counters`).
 #[derive(Debug, Default)]
@@ -52,6 +52,8 @@ pub struct TftpStats {
 /// The TFTP service shared by its listeners.
 pub struct TftpServer {
     files: Arc<FileService>,
+    /// Transfers the open-file limit allows (see [`descriptor_bound`]).
+    fd_bound: usize,
     active: AtomicUsize,
     per_client: Mutex<HashMap<IpAddr, usize>>,
     in_flight: Mutex<HashSet<SocketAddr>>,
@@ -154,14 +156,34 @@ fn clock() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// Transfers the open-file limit allows: each holds a socket, and an
+/// eighth of the limit (at least 256) stays for the DHCP sockets, HTTP
+/// connections, the store and the plugins.
+fn descriptor_bound() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    soft.saturating_sub((soft / 8).max(256)).max(1)
+}
+
 /// The connected socket reported an error (an ICMP unreachable from the client).
 struct Unreachable;
 
 impl TftpServer {
     /// A server over the virtual files.
     pub fn new(files: Arc<FileService>) -> Arc<TftpServer> {
+        let fd_bound = descriptor_bound();
+        let configured = files.snapshot().config_server.tftp.max_transfers;
+        if configured > fd_bound {
+            tracing::warn!(
+                max_transfers = configured,
+                bound = fd_bound,
+                "[tftp] max_transfers exceeds what the open-file limit allows (one socket per transfer): clamped"
+            );
+        }
         Arc::new(TftpServer {
             files,
+            fd_bound,
             active: AtomicUsize::new(0),
             per_client: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
@@ -272,7 +294,9 @@ impl TftpServer {
             let n = m.entry(peer.ip()).or_insert(0);
             if *n >= limits.max_per_client {
                 1
-            } else if self.active.fetch_add(1, Ordering::Relaxed) >= limits.max_transfers {
+            } else if self.active.fetch_add(1, Ordering::Relaxed)
+                >= limits.max_transfers.min(self.fd_bound)
+            {
                 self.active.fetch_sub(1, Ordering::Relaxed);
                 2
             } else {
@@ -415,23 +439,26 @@ impl TftpServer {
             d.map(|d| d.id.clone())
                 .unwrap_or_else(|| peer.ip().to_string())
         };
-        let fail =
-            |code: ErrorCode, reason: String, dev: String, bytes: Option<&[u8]>, dir: Direction| {
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                self.files.record(TransferRecord::new(
-                    dev,
-                    peer.ip(),
-                    "tftp",
-                    dir,
-                    &filename,
-                    bytes,
-                    None,
-                    TransferResult::Failed {
-                        code: code.code(),
-                        reason,
-                    },
-                ));
-            };
+        let fail = |code: ErrorCode,
+                    reason: String,
+                    dev: String,
+                    content: Option<&Digests>,
+                    dir: Direction| {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            self.files.record(TransferRecord::new(
+                dev,
+                peer.ip(),
+                "tftp",
+                dir,
+                &filename,
+                content,
+                None,
+                TransferResult::Failed {
+                    code: code.code(),
+                    reason,
+                },
+            ));
+        };
         let dir = if write {
             Direction::Upload
         } else {
@@ -522,7 +549,13 @@ impl TftpServer {
             Err(e) => {
                 self.drop_reason("tftp_option_refused");
                 send_error(&sock, None, e.error_code(), &e.to_string()).await;
-                fail(e.error_code(), e.to_string(), dev, Some(&served.bytes), dir);
+                fail(
+                    e.error_code(),
+                    e.to_string(),
+                    dev,
+                    Some(&served.digests),
+                    dir,
+                );
                 return;
             }
         };
@@ -535,7 +568,7 @@ impl TftpServer {
                 ErrorCode::NotDefined,
                 "client unreachable".into(),
                 dev,
-                Some(&served.bytes),
+                Some(&served.digests),
                 dir,
             ),
             (Ok(()), Status::Done(_)) => {
@@ -546,14 +579,14 @@ impl TftpServer {
                     "tftp",
                     Direction::Download,
                     &filename,
-                    Some(&served.bytes),
+                    Some(&served.digests),
                     served.config_hash.clone(),
                     TransferResult::Complete,
                 ));
             }
             (Ok(()), Status::Failed(Failure::Deadline)) => self.deadline_passed(peer, &filename),
             (Ok(()), Status::Failed(f)) => {
-                fail(f.code(), f.to_string(), dev, Some(&served.bytes), dir)
+                fail(f.code(), f.to_string(), dev, Some(&served.digests), dir)
             }
             // A download never stops short of a terminal status.
             (Ok(()), Status::Running | Status::Received) => {}
@@ -564,7 +597,7 @@ impl TftpServer {
         &self,
         sock: &UdpSocket,
         e: &FileError,
-        fail: impl Fn(ErrorCode, String, String, Option<&[u8]>, Direction),
+        fail: impl Fn(ErrorCode, String, String, Option<&Digests>, Direction),
         dev: String,
         dir: Direction,
     ) {
@@ -577,6 +610,8 @@ impl TftpServer {
             FileError::TooLarge => "tftp_upload_too_large",
             FileError::Generator(_) | FileError::NoGenerator(_) => "tftp_generator_failed",
             FileError::Io(_) => "tftp_io_error",
+            FileError::Busy => "tftp_server_busy",
+            FileError::NoSpace => "tftp_upload_no_space",
         });
         send_error(sock, None, e.tftp_code(), &e.to_string()).await;
         fail(e.tftp_code(), e.to_string(), dev, None, dir);
@@ -598,7 +633,7 @@ impl TftpServer {
         // One octet more than a DATA of blksize, so an oversized block shows as one.
         let mut rbuf = vec![0u8; (usize::from(params.blksize) + 5).max(516)];
         let mut m = Upload::new(params, up.max_size, clock());
-        let failed = |code: ErrorCode, why: String, bytes: Option<&[u8]>| {
+        let failed = |code: ErrorCode, why: String, content: Option<&Digests>| {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
             self.files.record(TransferRecord::new(
                 dev.clone(),
@@ -606,7 +641,7 @@ impl TftpServer {
                 "tftp",
                 Direction::Upload,
                 filename,
-                bytes,
+                content,
                 None,
                 TransferResult::Failed {
                     code: code.code(),
@@ -645,7 +680,7 @@ impl TftpServer {
                 m.commit_failed(e.tftp_code(), e.to_string());
                 // Sends the ERROR queued instead of the final ACK.
                 let _ = self.drive(sock, &mut m, &mut rbuf).await;
-                failed(e.tftp_code(), e.to_string(), Some(&content));
+                failed(e.tftp_code(), e.to_string(), Some(&Digests::of(&content)));
                 return;
             }
             Err(_) => return,
@@ -657,7 +692,7 @@ impl TftpServer {
             "tftp",
             Direction::Upload,
             filename,
-            Some(&content),
+            Some(&Digests::of(&content)),
             None,
             TransferResult::Complete,
         ));
