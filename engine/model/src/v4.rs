@@ -73,6 +73,11 @@ pub struct Dhcpv4Section {
     /// pool away.
     #[serde(default = "default_declines_per_minute")]
     pub declines_per_minute: u32,
+    /// Outstanding offers per relay circuit (giaddr + option 82.1 + 82.2);
+    /// past it the circuit's oldest offer is recycled, so that a flood
+    /// from one circuit cannot hold a pool.
+    #[serde(default = "default_max_offers_per_circuit")]
+    pub max_offers_per_circuit: usize,
 }
 
 fn default_relay_port() -> u16 {
@@ -101,6 +106,9 @@ fn default_expression_operations() -> u64 {
 }
 fn default_declines_per_minute() -> u32 {
     10
+}
+fn default_max_offers_per_circuit() -> usize {
+    4096
 }
 fn default_true() -> bool {
     true
@@ -148,6 +156,8 @@ pub struct Dhcpv4Settings {
     pub subnet_selection: bool,
     /// DECLINEs honoured per relay circuit per minute.
     pub declines_per_minute: u32,
+    /// Outstanding offers per relay circuit.
+    pub max_offers_per_circuit: usize,
 }
 
 /// The Rhai operation budget `[dhcpv4]` sets for every expression of the
@@ -231,6 +241,7 @@ pub(crate) fn build(
         layer2_relay_agents: d4.layer2_relay_agents,
         subnet_selection: d4.subnet_selection,
         declines_per_minute: d4.declines_per_minute.max(1),
+        max_offers_per_circuit: d4.max_offers_per_circuit.max(1),
         listen,
         interface: d4.interface.clone(),
         server_id,

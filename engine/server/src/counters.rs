@@ -88,9 +88,12 @@ pub enum Event {
     StatusInform,
     /// SNMPv3 Reports sent (discovery and usmStats errors).
     ReportSent,
+    /// DHCPv4 offers recycled to keep their relay circuit under
+    /// `max_offers_per_circuit` (their address held no longer).
+    OfferRecycled,
 }
 
-const EVENTS: usize = Event::ReportSent as usize + 1;
+const EVENTS: usize = Event::OfferRecycled as usize + 1;
 
 const V4: &[Family] = &[Family::Dhcpv4];
 const V6: &[Family] = &[Family::Dhcpv6];
@@ -130,6 +133,7 @@ const EVENT_NAMES: [(Event, &str, &[Family]); EVENTS] = [
     (Event::AgentRequest, "agent_requests", SNMP),
     (Event::StatusInform, "status_informs", SNMP),
     (Event::ReportSent, "reports_sent", SNMP),
+    (Event::OfferRecycled, "offer_recycled", V4),
 ];
 
 /// All counters of one server.

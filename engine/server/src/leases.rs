@@ -755,6 +755,14 @@ impl LeaseTable {
         });
     }
 
+    /// Ends the hold on `ip` now if it is the one that ends at `until` (an
+    /// offer recycled, withdrawn or taken; a later hold is left alone).
+    pub fn end_hold(&mut self, ip: Ipv4Addr, until: UnixTime) {
+        if self.holds.get(&ip).is_some_and(|h| h.until == until) {
+            self.update(ip, |t| t.remove_hold(ip));
+        }
+    }
+
     /// The client's unexpired offer, if any.
     pub fn offer_of(&self, client: &ClientKey, now: UnixTime) -> Option<Ipv4Addr> {
         let ip = *self.offers.get(client)?;
@@ -904,6 +912,11 @@ impl LeaseTable {
             // `remove_hold` only removes the timer of the current hold.
             self.hold_timers.remove(&(t, ip));
             n += 1;
+        }
+        // A flood's holds are gone: return their memory.
+        if self.holds.capacity() > 4 * self.holds.len() + 1024 {
+            self.holds.shrink_to(2 * self.holds.len());
+            self.offers.shrink_to(2 * self.offers.len());
         }
         let count = self.pools.len();
         for k in 0..count {

@@ -205,3 +205,54 @@ fn a_discover_flood_stores_no_account_and_a_lease_stores_its_account() {
     let renew = bed.send(&cm(late).renew(ip));
     assert!(!commits_account(&renew));
 }
+
+#[test]
+fn one_circuit_cannot_hold_a_pool_with_offers() {
+    // Before: a DISCOVER flood held one address per random MAC for the
+    // whole offer hold, until the pool ran dry (65,520 addresses with 30 s
+    // holds), and each held offer kept its composed options (~1.9 KiB).
+    let bed = bed(&with_dhcpv4("max_offers_per_circuit = 3"));
+    let flood = |i: u8| cm([0x02, 0x77, 0, 0, 0, i]).remote_id([0, 0x10, 0x95, 0, 0, 0x66]);
+    let mut offered = Vec::new();
+    for i in 0..20 {
+        offered.push(bed.reply(&flood(i).discover()).yiaddr());
+    }
+    // Every DISCOVER was answered from the 10-address "cm" pool: the
+    // circuit's oldest offers were recycled, never the pool exhausted.
+    assert_eq!(
+        bed.server.counters().get(Event::OfferRecycled),
+        17,
+        "{offered:?}"
+    );
+    // A device of another circuit booting for the first time gets an offer
+    // and its lease.
+    let ip = dora(&bed, &cm(CM)).yiaddr();
+    assert!(
+        !offered[17..].contains(&ip),
+        "{ip} is still held for the flood"
+    );
+    // So does a device of the flooded circuit that REQUESTs promptly.
+    let prompt = flood(200);
+    let ip = dora(&bed, &prompt).yiaddr();
+    assert!(!ip.is_unspecified());
+    // A recycled offer's REQUEST is NAKed: the client starts over.
+    let late = bed.reply(&flood(0).request_selecting(offered[0]));
+    assert_eq!(late.mtype(), MessageType::Nak);
+}
+
+#[test]
+fn a_client_that_selects_another_server_frees_its_offer() {
+    let bed = bed(&with_dhcpv4("max_offers_per_circuit = 100"));
+    let ip = bed.reply(&cm(CM).discover()).yiaddr();
+    // REQUEST naming another server (RFC 2131 §4.3.2): our offer is withdrawn.
+    let other = cm(CM)
+        .opt(code::SERVER_ID, &[192, 0, 2, 99])
+        .opt(code::REQUESTED_IP, &ip.octets());
+    assert!(matches!(
+        bed.send(&other.build(MessageType::Request, &[])),
+        Outcome::Silent("selected_other_server")
+    ));
+    // The address is free at once: another device asking for it gets it.
+    let next = cm([0x02, 0x78, 0, 0, 0, 1]).opt(code::REQUESTED_IP, &ip.octets());
+    assert_eq!(bed.reply(&next.discover()).yiaddr(), ip);
+}

@@ -755,6 +755,8 @@ pub struct Perfdhcp {
     pub print_leases: bool,
     /// `-g single` instead of perfdhcp's multi-threaded mode.
     pub single_thread: bool,
+    /// `-i`: DISCOVER-OFFER only, never a REQUEST (a flood of offers).
+    pub initial_only: bool,
     /// `-W`: microseconds to keep receiving after the last send (in-flight exchanges
     /// would otherwise count as drops).
     pub wait_us: u32,
@@ -772,6 +774,7 @@ impl Perfdhcp {
             options: Vec::new(),
             print_leases: false,
             single_thread: false,
+            initial_only: false,
             wait_us: 1_000_000,
         }
     }
@@ -797,6 +800,12 @@ impl Perfdhcp {
     /// Adds an option to DISCOVER and REQUEST (`-o code,hex`).
     pub fn option(mut self, code: u8, hex: &str) -> Perfdhcp {
         self.options.push((code, hex.to_string()));
+        self
+    }
+
+    /// Sends DISCOVERs only (`-i`): offers that are never taken.
+    pub fn initial_only(mut self) -> Perfdhcp {
+        self.initial_only = true;
         self
     }
 
@@ -831,6 +840,9 @@ impl Perfdhcp {
         let mut a: Vec<String> = vec!["-4".into()];
         if self.single_thread {
             a.extend(["-g".into(), "single".into()]);
+        }
+        if self.initial_only {
+            a.push("-i".into());
         }
         a.extend([
             "-l".into(),
@@ -988,8 +1000,12 @@ impl PerfReport {
                 Section::Leases(true) | Section::None => {}
             }
         }
+        // `-i` runs print DISCOVER-OFFER only.
+        let initial_only = text
+            .lines()
+            .any(|l| l.starts_with("Running: perfdhcp") && l.split_whitespace().any(|w| w == "-i"));
         ensure!(
-            saw.0 && saw.1,
+            saw.0 && (saw.1 || initial_only),
             "perfdhcp printed no DISCOVER-OFFER / REQUEST-ACK statistics:\n{text}"
         );
         Ok(report)

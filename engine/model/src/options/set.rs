@@ -74,7 +74,7 @@ pub type EncodedOptions6 = Vec<(u16, Vec<u8>)>;
 pub type EncodeFailure = (EncodedOptions, Vec<(TagPath, ValueError)>);
 
 /// The server control options of a set (seed 004 section 5.7.1).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ControlOptions {
     /// `server.lease-time`, seconds.
     pub lease_time: Option<u32>,

@@ -333,6 +333,10 @@ fn record_steps(tl: &Timeline, memo: &crate::shared::DeviceMemo, rec: &TransferR
             format!("{asked}: {done}"),
         ),
     }
+    if known.is_some() {
+        // A device acknowledged in this run: it holds a binding.
+        tl.establish(&rec.device);
+    }
 }
 
 /// A static file's bytes, digests and, when read past the cache, the

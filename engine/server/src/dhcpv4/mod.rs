@@ -12,6 +12,7 @@
 
 pub mod component;
 pub mod context;
+pub mod offers;
 pub mod process;
 pub mod reply;
 pub mod resolver;

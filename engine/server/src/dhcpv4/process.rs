@@ -5,7 +5,6 @@
 //! an [`Outcome`] that the socket loop carries out (send now, or commit the
 //! lease and send after the commit).
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -18,13 +17,14 @@ use headend_model::plugins;
 use headend_model::select::{self, SelectFailure};
 use headend_model::snapshot::{Dhcpv4Settings, FixedBinding, Pool, Snapshot};
 use headend_model::trace::Trace;
-use headend_store::{Account, ClientKey, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime};
+use headend_store::{Account, Lease4, LeaseProtocol, LeaseState, Mutation, UnixTime};
 use headend_wire::dhcpv4::{code, MessageType, Packet};
 use parking_lot::Mutex;
 use tracing::{debug, warn};
 
 use super::context::{self, Device};
-use super::reply::{self, ReplySpec};
+use super::offers::Offers;
+use super::reply::{self, Prepared, ReplySpec};
 use crate::accounts::AccountTable;
 use crate::counters::{Counters, Event, Family};
 use crate::leases::{LeaseTable, PoolSpec};
@@ -44,15 +44,6 @@ pub struct Inbound<'a> {
     pub local: SocketAddrV4,
 }
 
-/// An offer remembered until the client's REQUEST, so that the ACK carries
-/// every option and sub-option of the OFFER (seed 000 Table 2 CM4).
-#[derive(Debug, Clone)]
-struct Offered {
-    ip: Ipv4Addr,
-    options: OptionSet,
-    until: UnixTime,
-}
-
 use crate::shared::limit::RateLimiter;
 use crate::shared::timeline::{Detail, Outcome as StepOutcome, Role, Step, Timeline};
 pub use crate::shared::{system_clock, Clock};
@@ -67,7 +58,8 @@ pub struct Dhcpv4 {
     pub accounts: Arc<AccountTable>,
     /// Counters.
     pub counters: Arc<Counters>,
-    offers: Mutex<HashMap<ClientKey, Offered>>,
+    /// Outstanding offers, until their REQUEST (see [`super::offers`]).
+    offers: Mutex<Offers>,
     /// DECLINEs per relay circuit (giaddr, option 82.1).
     declines: Mutex<RateLimiter<(Ipv4Addr, Vec<u8>)>>,
     /// The store's health: no offers while commits fail.
@@ -79,6 +71,12 @@ pub struct Dhcpv4 {
     /// Where each exchange is recorded as a provisioning step.
     timeline: std::sync::OnceLock<Arc<Timeline>>,
 }
+
+/// Leases and holds ended per lock hold of a sweep.
+const SWEEP_SLICE: usize = 1024;
+
+/// Leases and holds ended per sweep tick at most (the rest wait a second).
+const MAX_SWEEP: usize = 100_000;
 
 /// Relay circuits whose DECLINEs are counted apart (the rest share one budget).
 const MAX_DECLINE_CIRCUITS: usize = 65_536;
@@ -115,7 +113,7 @@ impl Dhcpv4 {
             leases: Mutex::new(leases),
             accounts,
             counters,
-            offers: Mutex::new(HashMap::new()),
+            offers: Mutex::new(Offers::new()),
             declines: Mutex::new(RateLimiter::keyed(
                 10.0 / 60.0,
                 10,
@@ -174,11 +172,20 @@ impl Dhcpv4 {
         self.config.store(snap);
     }
 
-    /// Periodic housekeeping: expire leases, holds and remembered offers.
+    /// Periodic housekeeping: expire leases, holds and remembered offers,
+    /// in slices of [`SWEEP_SLICE`] so the packet path never waits long
+    /// for the lease lock (at most [`MAX_SWEEP`] a tick).
     pub fn sweep(&self) -> usize {
         let now = self.now();
-        let n = self.leases.lock().expire_due(now, 100_000);
-        self.offers.lock().retain(|_, o| o.until > now);
+        let mut n = 0;
+        loop {
+            let k = self.leases.lock().expire_due(now, SWEEP_SLICE);
+            n += k;
+            if k < SWEEP_SLICE || n >= MAX_SWEEP {
+                break;
+            }
+        }
+        self.offers.lock().sweep(now);
         n
     }
 
@@ -325,6 +332,10 @@ impl Cx<'_> {
                         tl.link(modem, mac);
                     }
                 }
+                if matches!(outcome, Outcome::Reply { durable: true, .. }) {
+                    // A binding: the device's steps are written from now on.
+                    tl.establish(mac);
+                }
             }
             (Outcome::Reply { .. }, None) | (Outcome::Commit(_), _) => {}
             (Outcome::Silent(r), _) => tl.record(
@@ -413,7 +424,7 @@ impl Cx<'_> {
         ip: Option<Ipv4Addr>,
         lifetime: u32,
         trace: &mut Trace,
-    ) -> OptionSet {
+    ) -> Prepared {
         context::set_pool(&mut self.dev.ctx, pool);
         context::set_lease(
             &mut self.dev.ctx,
@@ -436,7 +447,7 @@ impl Cx<'_> {
         self.select_flow(&mut set, trace);
         compose::apply_cablelabs_rules(&mut set, &self.dev.requested, self.dev.dual, trace);
         self.report(Vec::new(), failures);
-        set
+        Prepared::new(&set, &self.snap.registry, trace)
     }
 
     /// Flow selection (issue 3, seed 000 section 6.4.1): for a PacketCable
@@ -501,7 +512,7 @@ impl Cx<'_> {
         &self,
         mtype: Option<MessageType>,
         yiaddr: Ipv4Addr,
-        options: &OptionSet,
+        options: &Prepared,
         times: Option<Times>,
         pool: Option<&Pool>,
         trace: &mut Trace,
@@ -517,7 +528,7 @@ impl Cx<'_> {
             requested: &self.dev.requested,
             max_len: reply::max_len(self.pkt, self.d4, mtype.is_none()),
         };
-        match reply::build(self.pkt, &self.snap.registry, &spec, trace) {
+        match reply::build(self.pkt, &spec, trace) {
             Ok((bytes, dropped)) => {
                 for _ in 0..dropped {
                     self.svc.counters.count(Event::OptionTruncated);
@@ -613,6 +624,55 @@ impl Cx<'_> {
         Some(ip)
     }
 
+    /// Remembers the OFFER of `ip` until `until` for the client's REQUEST,
+    /// and ends the holds of the circuit's oldest offers past
+    /// `max_offers_per_circuit` (see [`super::offers`]).
+    fn remember_offer(&self, ip: Ipv4Addr, until: UnixTime, options: Prepared, trace: &mut Trace) {
+        let recycled = {
+            let mut offers = self.svc.offers.lock();
+            let client = offers.client_id(&self.dev.client);
+            let relay = &self.dev.ctx.relay;
+            let circuit = offers.circuit_id(self.pkt.giaddr, &relay.circuit_id, &relay.remote_id);
+            offers.insert(
+                ip,
+                client,
+                circuit,
+                until,
+                options,
+                self.d4.max_offers_per_circuit,
+            )
+        };
+        if recycled.is_empty() {
+            return;
+        }
+        let mut leases = self.svc.leases.lock();
+        for r in &recycled {
+            leases.end_hold(r.ip, r.until);
+            self.svc.counters.count(Event::OfferRecycled);
+        }
+        drop(leases);
+        trace.note(|| {
+            format!(
+                "{} outstanding offer(s) of this circuit recycled (max_offers_per_circuit = {})",
+                recycled.len(),
+                self.d4.max_offers_per_circuit
+            )
+        });
+    }
+
+    /// Forgets the client's offer of `ip` and ends its hold; whether there was one.
+    fn forget_offer(&self, ip: Ipv4Addr) -> bool {
+        let until = {
+            let mut offers = self.svc.offers.lock();
+            let client = offers.client_id(&self.dev.client);
+            offers.forget(ip, client)
+        };
+        if let Some(until) = until {
+            self.svc.leases.lock().end_hold(ip, until);
+        }
+        until.is_some()
+    }
+
     /// The lease record of a binding made now.
     fn lease_record(
         &self,
@@ -681,7 +741,7 @@ impl Cx<'_> {
             }
             return Outcome::Silent("no_response_policy");
         }
-        let times = self.lease_times(pool.as_ref(), &control);
+        let times = self.lease_times(pool.as_ref(), control);
         let hold = control.offer_hold.unwrap_or(self.d4.offer_hold);
         if fixed.is_none() && hold != self.d4.offer_hold {
             self.svc
@@ -700,14 +760,7 @@ impl Cx<'_> {
             Ok(p) => p,
             Err(r) => return Outcome::Drop(r),
         };
-        self.svc.offers.lock().insert(
-            self.dev.client.clone(),
-            Offered {
-                ip,
-                options,
-                until: self.now + u64::from(hold),
-            },
-        );
+        self.remember_offer(ip, self.now + u64::from(hold), options, trace);
         self.svc.counters.count(Event::Offer);
         debug!(%ip, pool = pool.as_ref().map(|p| p.name.as_str()).unwrap_or("fixed"), "offer");
         Outcome::Reply {
@@ -721,7 +774,7 @@ impl Cx<'_> {
     fn nak(&mut self, why: &str, trace: &mut Trace) -> Outcome {
         trace.note(|| format!("NAK: {why}"));
         debug!(reason = why, "nak");
-        let empty = OptionSet::default();
+        let empty = Prepared::default();
         self.sent
             .set(Some((Some(MessageType::Nak), Ipv4Addr::UNSPECIFIED)));
         let spec = ReplySpec {
@@ -734,7 +787,7 @@ impl Cx<'_> {
             requested: &self.dev.requested,
             max_len: 548,
         };
-        match reply::build(self.pkt, &self.snap.registry, &spec, trace) {
+        match reply::build(self.pkt, &spec, trace) {
             Ok((packet, _)) => {
                 self.svc.counters.count(Event::Nak);
                 Outcome::Reply {
@@ -763,13 +816,15 @@ impl Cx<'_> {
         if let Some(sid) = self.pkt.options.server_id() {
             // SELECTING (RFC 2131 §4.3.2).
             if sid != self.server_id {
-                if let Some(o) = self.svc.offers.lock().remove(&client) {
-                    trace.note(|| {
-                        format!(
-                            "client selected server {sid}; our offer of {} is withdrawn",
-                            o.ip
-                        )
-                    });
+                // RFC 2131 §4.3.2: the client declined our offer; its
+                // address is free again.
+                let offered = self.svc.leases.lock().offer_of(&client, self.now);
+                if let Some(ip) = offered {
+                    if self.forget_offer(ip) {
+                        trace.note(|| {
+                            format!("client selected server {sid}; our offer of {ip} is withdrawn")
+                        });
+                    }
                 }
                 return Outcome::Silent("selected_other_server");
             }
@@ -781,10 +836,8 @@ impl Cx<'_> {
             // with its options, or NAKed.
             let offered = {
                 let mut offers = self.svc.offers.lock();
-                match offers.get(&client) {
-                    Some(o) if o.ip == ip => offers.remove(&client),
-                    _ => None,
-                }
+                let id = offers.client_id(&client);
+                offers.take(ip, id, self.now)
             };
             let fixed = self.fixed().cloned().filter(|f| f.binding.ip == ip);
             let known = offered.is_some()
@@ -795,7 +848,7 @@ impl Cx<'_> {
             if !known {
                 return self.nak("requested address was not offered to this client", trace);
             }
-            return self.ack(ip, fixed, offered.map(|o| o.options), trace);
+            return self.ack(ip, fixed, offered, trace);
         }
         self.classify(trace);
         if ciaddr.is_unspecified() {
@@ -877,7 +930,7 @@ impl Cx<'_> {
         &mut self,
         ip: Ipv4Addr,
         fixed: Option<FixedBinding>,
-        offered: Option<OptionSet>,
+        offered: Option<Arc<Prepared>>,
         trace: &mut Trace,
     ) -> Outcome {
         let pool = self.pool_of(ip).cloned();
@@ -896,13 +949,15 @@ impl Cx<'_> {
                 trace.note(|| "ACK carries the options of the OFFER (seed 000 Table 2 CM4)".into());
                 o
             }
-            None => self.options(pool.as_ref(), fixed.as_ref(), Some(ip), lifetime, trace),
+            None => {
+                Arc::new(self.options(pool.as_ref(), fixed.as_ref(), Some(ip), lifetime, trace))
+            }
         };
         let control = options.control();
         if control.no_response {
             return Outcome::Silent("no_response_policy");
         }
-        let times = self.lease_times(pool.as_ref(), &control);
+        let times = self.lease_times(pool.as_ref(), control);
         let hostname = self
             .pkt
             .options
@@ -929,7 +984,7 @@ impl Cx<'_> {
             }
             leases.bind(lease.clone());
         }
-        self.svc.offers.lock().remove(&self.dev.client);
+        self.forget_offer(ip);
         if let Some(memo) = self.svc.device_memo.get() {
             if !self.dev.ctx.device.family.is_empty() {
                 memo.remember(&self.dev.mac, &self.dev.ctx.device);
@@ -975,7 +1030,7 @@ impl Cx<'_> {
                 .decline(ip, &self.dev.client, self.now, self.d4.decline_hold);
         match rec {
             Some(r) => {
-                self.svc.offers.lock().remove(&self.dev.client);
+                self.forget_offer(ip);
                 self.svc.counters.count(Event::Decline);
                 warn!(%ip, quarantine = self.d4.decline_hold, "client declined the address (in use on the network): quarantined");
                 trace.note(|| format!("{ip} quarantined for {} s", self.d4.decline_hold));

@@ -7,10 +7,16 @@
 //! relay agent's option 82 echoed last (RFC 3046 §2.2). When the reply does
 //! not fit the client's size limit even with overload, options the client
 //! did not ask for are dropped, largest first.
+//!
+//! A reply is built from [`Prepared`] options: the composed set's server
+//! control options and its encoded DHCPv4 options, flat. An OFFER's prepared
+//! options are what the offer memo keeps until the REQUEST, so that the ACK
+//! carries exactly the OFFER's options (seed 000 Table 2 CM4) for a few
+//! hundred bytes rather than the composed set's ~2 KiB.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use headend_model::options::{OptionSet, Registry, RequestedOptions};
+use headend_model::options::{ControlOptions, OptionSet, Registry, RequestedOptions};
 use headend_model::snapshot::Dhcpv4Settings;
 use headend_model::trace::Trace;
 use headend_wire::dhcpv4::{
@@ -19,6 +25,89 @@ use headend_wire::dhcpv4::{
 use ipnet::Ipv4Net;
 
 use super::context::Device;
+
+/// No server control options: what most sets have.
+const NO_CONTROL: ControlOptions = ControlOptions {
+    lease_time: None,
+    renew_time: None,
+    rebind_time: None,
+    no_response: false,
+    ddns_server: None,
+    next_server: None,
+    boot_file: None,
+    server_hostname: None,
+    offer_hold: None,
+};
+
+/// Composed options ready for a reply: the server control options and the
+/// encoded DHCPv4 options, `(code, length u16 big-endian, payload)` in
+/// ascending code. Built once per composition; what an offer remembers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Prepared {
+    /// `None` when the set has none (most sets), to keep offers small.
+    control: Option<Box<ControlOptions>>,
+    encoded: Box<[u8]>,
+}
+
+impl Prepared {
+    /// Encodes `set`; options that cannot be encoded are omitted, with a
+    /// warning and a trace note, and so are codes the server writes itself.
+    pub fn new(set: &OptionSet, registry: &Registry, trace: &mut Trace) -> Prepared {
+        let encoded = match set.encode(registry) {
+            Ok(e) => e,
+            Err((partial, errors)) => {
+                for (path, e) in &errors {
+                    tracing::warn!(option = %path, error = %e, "option could not be encoded; omitted");
+                    trace.note(|| format!("{path}: not encodable ({e}); omitted"));
+                }
+                partial
+            }
+        };
+        let mut flat = Vec::with_capacity(encoded.iter().map(|(_, d)| d.len() + 3).sum());
+        for (c, data) in encoded.iter().filter(|(c, _)| !server_owned(*c)) {
+            // Payloads over 255 octets are split by the packet builder (RFC
+            // 3396); none reaches 64 KiB (a packet could not carry it).
+            let Ok(len) = u16::try_from(data.len()) else {
+                trace.note(|| format!("option {c}: longer than 65,535 octets; omitted"));
+                continue;
+            };
+            flat.push(*c);
+            flat.extend_from_slice(&len.to_be_bytes());
+            flat.extend_from_slice(data);
+        }
+        let control = set.control();
+        Prepared {
+            control: (control != NO_CONTROL).then(|| Box::new(control)),
+            encoded: flat.into_boxed_slice(),
+        }
+    }
+
+    /// The server control options (seed 004 section 5.7.1).
+    pub fn control(&self) -> &ControlOptions {
+        self.control.as_deref().unwrap_or(&NO_CONTROL)
+    }
+
+    /// The encoded options, `(code, payload)` in ascending code.
+    pub fn options(&self) -> impl Iterator<Item = (u8, &[u8])> + '_ {
+        let mut rest: &[u8] = &self.encoded;
+        std::iter::from_fn(move || {
+            let (&c, tail) = rest.split_first()?;
+            let len = usize::from(u16::from_be_bytes([*tail.first()?, *tail.get(1)?]));
+            let data = tail.get(2..2 + len)?;
+            rest = tail.get(2 + len..)?;
+            Some((c, data))
+        })
+    }
+
+    /// Heap bytes held (for the offer memo's accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.encoded.len()
+            + self
+                .control
+                .as_ref()
+                .map_or(0, |_| std::mem::size_of::<ControlOptions>())
+    }
+}
 
 /// What goes into one reply.
 pub struct ReplySpec<'a> {
@@ -32,8 +121,8 @@ pub struct ReplySpec<'a> {
     pub times: Option<(u32, u32, u32)>,
     /// The address's network (gives option 1 unless a policy set it).
     pub subnet: Option<Ipv4Net>,
-    /// The composed options.
-    pub options: &'a OptionSet,
+    /// The composed options, prepared.
+    pub options: &'a Prepared,
     /// What the client asked for.
     pub requested: &'a RequestedOptions,
     /// Size limit (IP datagram size).
@@ -73,7 +162,6 @@ fn server_owned(c: u8) -> bool {
 /// Builds the reply; returns the bytes and how many options were dropped to fit.
 pub fn build(
     req: &Packet<'_>,
-    registry: &Registry,
     spec: &ReplySpec<'_>,
     trace: &mut Trace,
 ) -> Result<(Vec<u8>, usize), &'static str> {
@@ -117,23 +205,12 @@ pub fn build(
             b.push_option(code::RENEWAL_TIME, &t1.to_be_bytes());
             b.push_option(code::REBINDING_TIME, &t2.to_be_bytes());
         }
-        let encoded = match spec.options.encode(registry) {
-            Ok(e) => e,
-            Err((partial, errors)) => {
-                for (path, e) in &errors {
-                    tracing::warn!(option = %path, error = %e, "option could not be encoded; omitted");
-                    trace.note(|| format!("{path}: not encodable ({e}); omitted"));
-                }
-                partial
-            }
-        };
-        let mut encoded: Vec<(u8, Vec<u8>)> = encoded
-            .into_iter()
-            .filter(|(c, _)| !server_owned(*c))
-            .collect();
+        let mut encoded: Vec<(u8, &[u8])> = spec.options.options().collect();
+        let mask;
         if let Some(net) = spec.subnet {
             if !encoded.iter().any(|(c, _)| *c == code::SUBNET_MASK) {
-                encoded.push((code::SUBNET_MASK, net.netmask().octets().to_vec()));
+                mask = net.netmask().octets();
+                encoded.push((code::SUBNET_MASK, &mask));
             }
         }
         // Requested options in the client's order, then the rest by code.
@@ -142,10 +219,10 @@ pub fn build(
             Some(i) => (0usize, i, *c),
             None => (1, 0, *c),
         });
-        for (c, data) in &encoded {
-            b.push_option(*c, data);
-            if !prl.contains(c) && *c != code::SUBNET_MASK {
-                optional.push((*c, data.len()));
+        for &(c, data) in &encoded {
+            b.push_option(c, data);
+            if !prl.contains(&c) && c != code::SUBNET_MASK {
+                optional.push((c, data.len()));
             }
         }
     }

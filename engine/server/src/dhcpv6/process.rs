@@ -685,6 +685,10 @@ impl Cx<'_> {
                         tl.link(&hex_colon(cm), &mac);
                     }
                 }
+                if matches!(out, Outcome6::Reply { durable: true, .. }) && !failed {
+                    // A binding: the device's steps are written from now on.
+                    tl.establish(&mac);
+                }
             }
             Outcome6::Commit(_) => {}
             Outcome6::Silent(r) => tl.record(

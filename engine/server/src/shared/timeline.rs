@@ -11,7 +11,13 @@
 //!
 //! Bounded: [`PER_DEVICE`] steps per device (the oldest are dropped) and
 //! `max_devices` devices in memory (the least recently recorded are
-//! evicted from memory, not from the store). The packet path only appends
+//! evicted from memory, not from the store). A device is *pending* until
+//! it holds a binding ([`Timeline::establish`], on an ACK or a DHCPv6
+//! REPLY that committed one, or a config file it fetched as a known
+//! device): a pending device's steps stay in memory only, at most
+//! [`MAX_PENDING`] such devices (the oldest forgotten), so a flood of
+//! random MACs costs neither memory nor disk for good (issue 21); its
+//! steps are written with its first binding. The packet path only appends
 //! under a shard lock; [`Timeline::take_dirty`] hands the changed timelines
 //! to a background writer once a second, so recording never waits for the
 //! disk.
@@ -30,6 +36,9 @@ pub const PER_DEVICE: usize = 64;
 
 /// Devices kept in memory by default.
 pub const DEFAULT_MAX_DEVICES: usize = 100_000;
+
+/// Devices without a binding yet kept in memory (never written).
+pub const MAX_PENDING: usize = 8_192;
 
 /// Lock shards (the packet path of each worker records concurrently).
 const SHARDS: usize = 16;
@@ -205,6 +214,10 @@ struct Dev {
     seq: u64,
     /// Changed since the writer last took it (listed in `Shard::dirty`).
     dirty: bool,
+    /// Has held a binding: its timeline is written to the store.
+    established: bool,
+    /// Sequence number of its entry in `Shard::pending`.
+    born: u64,
 }
 
 #[derive(Default)]
@@ -222,6 +235,11 @@ struct Shard {
     dirty_links: Vec<String>,
     /// Dirty timelines evicted before the writer took them.
     evicted: Vec<DeviceTimeline>,
+    /// Devices not established, oldest first, by `Dev::born` (entries of
+    /// devices since established or evicted are stale and skipped).
+    pending: VecDeque<(Arc<str>, u64)>,
+    /// How many devices are not established.
+    pending_count: usize,
 }
 
 impl Shard {
@@ -248,15 +266,51 @@ impl Shard {
                     self.evicted.push(t);
                 }
             }
-            self.devices.remove(&old);
-            self.linked.remove(&*old);
+            self.forget(&old);
         }
         // Amortised compaction: drop stale entries once they outnumber the
         // live ones three to one.
-        if self.order.len() > 4 * max.max(self.devices.len()) {
+        if self.order.len() > 4 * self.devices.len() + 1024 {
             let devices = &self.devices;
             self.order
                 .retain(|(m, seq)| devices.get(m).map(|d| d.seq) == Some(*seq));
+        }
+    }
+
+    /// Forgets the oldest devices without a binding past `max` (nothing of
+    /// them was written, nothing is).
+    fn evict_pending(&mut self, max: usize) {
+        while self.pending_count > max {
+            let Some((old, born)) = self.pending.pop_front() else {
+                return;
+            };
+            if self
+                .devices
+                .get(&old)
+                .is_some_and(|d| !d.established && d.born == born)
+            {
+                self.forget(&old);
+            }
+        }
+        if self.pending.len() > 4 * max + 64 {
+            let devices = &self.devices;
+            self.pending.retain(|(m, born)| {
+                devices
+                    .get(m)
+                    .is_some_and(|d| !d.established && d.born == *born)
+            });
+        }
+    }
+
+    fn forget(&mut self, mac: &str) {
+        if let Some(d) = self.devices.remove(mac) {
+            if !d.established {
+                self.pending_count -= 1;
+            }
+        }
+        self.linked.remove(mac);
+        if self.devices.capacity() > 4 * self.devices.len() + 1024 {
+            self.devices.shrink_to(2 * self.devices.len());
         }
     }
 }
@@ -265,6 +319,7 @@ impl Shard {
 pub struct Timeline {
     shards: Box<[Mutex<Shard>]>,
     max_per_shard: usize,
+    pending_per_shard: usize,
 }
 
 impl Default for Timeline {
@@ -295,6 +350,7 @@ impl Timeline {
         Timeline {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             max_per_shard: (max_devices / SHARDS).max(1),
+            pending_per_shard: (MAX_PENDING.min(max_devices) / SHARDS).max(1),
         }
     }
 
@@ -336,11 +392,15 @@ impl Timeline {
             Some(d) => d,
             None => {
                 let k: Arc<str> = Arc::from(&*mac);
+                s.pending.push_back((k.clone(), seq));
+                s.pending_count += 1;
                 s.devices.entry(k.clone()).or_insert(Dev {
                     mac: k,
                     events: VecDeque::new(),
                     seq,
                     dirty: false,
+                    established: false,
+                    born: seq,
                 })
             }
         };
@@ -350,12 +410,43 @@ impl Timeline {
         dev.events.push_back(ev);
         dev.seq = seq;
         s.order.push_back((dev.mac.clone(), seq));
+        // A pending device is written once established, not before.
+        if !dev.dirty && dev.established {
+            dev.dirty = true;
+            s.dirty.push(dev.mac.clone());
+        }
+        s.evict_pending(self.pending_per_shard);
+        s.evict(self.max_per_shard);
+    }
+
+    /// Marks `mac` as holding a binding: its timeline, the steps so far
+    /// included, is written to the store from now on.
+    pub fn establish(&self, mac: &str) {
+        let mac = key(mac);
+        let mut guard = self.shard(&mac).lock();
+        let s = &mut *guard;
+        let Some(dev) = s.devices.get_mut(&*mac) else {
+            return;
+        };
+        if dev.established {
+            return;
+        }
+        dev.established = true;
+        s.pending_count -= 1;
         if !dev.dirty {
             dev.dirty = true;
             s.dirty.push(dev.mac.clone());
         }
-        let max = self.max_per_shard;
-        s.evict(max);
+    }
+
+    /// Devices in memory without a binding yet.
+    pub fn pending(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().pending_count).sum()
+    }
+
+    /// Devices in memory.
+    pub fn devices(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().devices.len()).sum()
     }
 
     /// Links an eCM and the eUE behind it (each is listed with the other).
@@ -406,6 +497,9 @@ impl Timeline {
                     continue;
                 }
                 if let Some(d) = s.devices.get_mut(mac) {
+                    if !d.established {
+                        continue; // written with its first binding
+                    }
                     d.dirty = false;
                 }
                 if let Some(t) = s.timeline(mac) {
@@ -571,6 +665,7 @@ mod tests {
         for i in 0..200u32 {
             let mac = format!("00:10:95:00:{:02x}:{:02x}", i >> 8, i & 0xff);
             t.record(&mac, Step::Cm1, Outcome::Ok, "");
+            t.establish(&mac);
         }
         let in_memory: usize = t.shards.iter().map(|s| s.lock().devices.len()).sum();
         assert!(in_memory <= SHARDS, "{in_memory} devices in memory");
@@ -589,6 +684,51 @@ mod tests {
     }
 
     #[test]
+    fn devices_without_a_binding_are_bounded_and_never_written() {
+        // Before: every random MAC of a DISCOVER flood kept a timeline in
+        // memory (100,000 devices) and wrote one to the store, for good.
+        let store = MemoryStore::new();
+        let t = Timeline::default();
+        let mac = |i: u32| {
+            format!(
+                "02:00:{:02x}:{:02x}:{:02x}:{:02x}",
+                i >> 24,
+                (i >> 16) & 0xff,
+                (i >> 8) & 0xff,
+                i & 0xff
+            )
+        };
+        for i in 0..50_000u32 {
+            t.record(&mac(i), Step::Cm1, Outcome::Ok, "via relay");
+            t.record(&mac(i), Step::Cm2, Outcome::Ok, "OFFER");
+        }
+        assert!(t.pending() <= MAX_PENDING, "{} pending", t.pending());
+        assert!(t.devices() <= MAX_PENDING);
+        assert_eq!(t.flush(&store).unwrap(), 0, "nothing written");
+        // The newest are still shown (where a device is stuck).
+        assert_eq!(t.get(&mac(49_999)).unwrap().events.len(), 2);
+        assert!(t.get(&mac(0)).is_none());
+        // A binding writes the device, its earlier steps included.
+        t.record(&mac(49_999), Step::Cm4, Outcome::Ok, "ACK");
+        t.establish(&mac(49_999));
+        assert_eq!(t.pending(), MAX_PENDING - 1);
+        assert_eq!(t.flush(&store).unwrap(), 1);
+        let stored = store.timeline(&mac(49_999)).unwrap().unwrap();
+        assert_eq!(stored.events.len(), 3);
+        // Established devices are not evicted by a pending flood.
+        for i in 100_000..120_000u32 {
+            t.record(&mac(i), Step::Cm1, Outcome::Ok, "");
+        }
+        assert!(t.get(&mac(49_999)).is_some());
+        t.record(&mac(49_999), Step::CmConfigFile, Outcome::Ok, "");
+        assert_eq!(
+            t.flush(&store).unwrap(),
+            1,
+            "an established device stays written"
+        );
+    }
+
+    #[test]
     fn order_list_stays_bounded_when_devices_alternate() {
         let t = Timeline::new(SHARDS * 4);
         for i in 0..10_000u32 {
@@ -596,7 +736,7 @@ mod tests {
             t.record(&mac, Step::Cm1, Outcome::Ok, "");
         }
         let longest = t.shards.iter().map(|s| s.lock().order.len()).max().unwrap();
-        assert!(longest <= 4 * 4 + 1, "order grew to {longest}");
+        assert!(longest <= 4 * 3 + 1024 + 1, "order grew to {longest}");
         assert_eq!(t.get("00:10:95:00:00:01").unwrap().events.len(), PER_DEVICE);
     }
 
@@ -605,6 +745,7 @@ mod tests {
         let store = MemoryStore::new();
         let t = Timeline::default();
         t.record("00:10:95:00:00:01", Step::Cm4, Outcome::Ok, "10.0.0.5");
+        t.establish("00:10:95:00:00:01");
         t.link("00:10:95:00:00:01", "00:10:95:00:00:02");
         t.link("00:10:95:00:00:01", "00:10:95:00:00:02");
         assert_eq!(
