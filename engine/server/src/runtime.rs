@@ -330,7 +330,13 @@ impl Server {
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
-                            me.components.iter().for_each(|c| c.tick());
+                            // Sweeps take locks and may write: off the
+                            // runtime workers that serve packets.
+                            let m = me.clone();
+                            let _ = tokio::task::spawn_blocking(move || {
+                                m.components.iter().for_each(|c| c.tick());
+                            })
+                            .await;
                             if me.store_health.healthy() {
                                 down_since = None;
                                 continue;
@@ -368,9 +374,15 @@ impl Server {
                 };
                 loop {
                     tokio::select! {
-                        _ = hup.recv() => match me.reload() {
-                            Ok(g) => info!(generation = g, "configuration reloaded"),
-                            Err(e) => error!("configuration rejected, the running one stays:\n{e}"),
+                        // File I/O, Rhai and wasmtime compilation: on a
+                        // blocking thread, never on a worker serving packets.
+                        _ = hup.recv() => {
+                            let m = me.clone();
+                            match tokio::task::spawn_blocking(move || m.reload()).await {
+                                Ok(Ok(g)) => info!(generation = g, "configuration reloaded"),
+                                Ok(Err(e)) => error!("configuration rejected, the running one stays:\n{e}"),
+                                Err(e) => error!(error = %e, "configuration reload failed; the running one stays"),
+                            }
                         },
                         _ = usr1.recv() => me.log_counters(),
                         _ = stop.changed() => break,
