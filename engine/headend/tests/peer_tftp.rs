@@ -145,6 +145,17 @@ fn lease_then_download_generated_docsis_file() {
         .collect();
     assert_eq!(addrs.len(), 3, "{line}");
     let (dhcp, tftp, http) = (addrs[0], addrs[1], addrs[2]);
+    // TFTP and HTTP are served on their own threads, apart from DHCP's
+    // workers (issue 21: a firmware storm must not hold up DHCP).
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", proc.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect();
+    assert!(
+        threads.iter().any(|t| t == "headend-files"),
+        "no config-server thread: {threads:?}"
+    );
 
     // DORA as the relay.
     relay

@@ -10,6 +10,10 @@
 //! server saw. [`files`] resolves a requested name to a static file inside
 //! the (virtual) root or to a generated file, caches generated files by
 //! content, and records every transfer against the device.
+//!
+//! Isolated: TFTP and HTTP are served on a runtime of their own (threads
+//! named `headend-files`), so a firmware storm or slow HTTP clients never
+//! occupy the workers that answer DHCP.
 
 pub mod files;
 pub mod http;
@@ -90,7 +94,30 @@ pub struct ConfigServer {
     pub memo: Arc<DeviceMemo>,
     /// Where the bound addresses are published (for the provisioning server's URLs).
     services: Option<Arc<crate::shared::Services>>,
+    /// The runtime TFTP and HTTP are served on, made at start.
+    runtime: std::sync::OnceLock<FilesRuntime>,
 }
+
+/// The config server's own runtime; shut down in the background when the
+/// server goes (a runtime may not be dropped from async code).
+struct FilesRuntime(Option<tokio::runtime::Runtime>);
+
+impl FilesRuntime {
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(|r| r.handle())
+    }
+}
+
+impl Drop for FilesRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Threads of the config server's runtime at most.
+const MAX_FILE_WORKERS: usize = 4;
 
 impl ConfigServer {
     /// A config server over the running configuration, resolving devices through `resolver`.
@@ -112,6 +139,7 @@ impl ConfigServer {
             files,
             memo,
             services: None,
+            runtime: std::sync::OnceLock::new(),
         }
     }
 
@@ -149,13 +177,33 @@ impl Component for ConfigServer {
     /// Binds the `[tftp]` and `[http]` listeners of `snap` and serves them until `stop`.
     fn start(self: Arc<Self>, snap: &Snapshot, ctx: &StartContext) -> Result<Started, ServerError> {
         let mut started = Started::default();
+        if snap.config_server.tftp_listen.is_empty() && snap.config_server.http_listen.is_empty() {
+            return Ok(started);
+        }
+        if self.runtime.get().is_none() {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(ctx.workers.clamp(1, MAX_FILE_WORKERS))
+                .thread_name("headend-files")
+                .enable_all()
+                .build()?;
+            // Set by a concurrent start: this one is shut down by its Drop.
+            let _ = self.runtime.set(FilesRuntime(Some(rt)));
+        }
+        let Some(rt) = self.runtime.get() else {
+            return Ok(started);
+        };
+        let Some(handle) = rt.handle().cloned() else {
+            return Ok(started);
+        };
+        // Sockets belong to the runtime whose reactor they are made in.
+        let _in_files = handle.enter();
         let (mut tftp_bound, mut http_bound) = (Vec::new(), Vec::new());
         for addr in &snap.config_server.tftp_listen {
             let sock = tftp::bind(*addr)?;
             started.bound.push(sock.local_addr()?);
             tftp_bound.push(sock.local_addr()?);
             let serve = self.tftp.clone().serve(sock, ctx.stop.clone());
-            started.tasks.push(tokio::spawn(async move {
+            started.tasks.push(handle.spawn(async move {
                 serve.await;
                 Ok(())
             }));
@@ -165,7 +213,7 @@ impl Component for ConfigServer {
             started.bound.push(l.local_addr()?);
             http_bound.push(l.local_addr()?);
             let serve = self.http.clone().serve(l, ctx.stop.clone());
-            started.tasks.push(tokio::spawn(async move {
+            started.tasks.push(handle.spawn(async move {
                 serve.await;
                 Ok(())
             }));
