@@ -124,6 +124,51 @@ impl<'a> Builder<'a> {
     }
 
     /// An IPv4 address, or an error naming `what`.
+    /// Addresses or networks (`"10.0.0.1"`, `"10.0.0.0/8"`, IPv4 or IPv6);
+    /// each that is neither is an error naming `what`.
+    pub(crate) fn networks(&mut self, list: &[Spanned<String>], what: &str) -> Vec<ipnet::IpNet> {
+        self.networks_of(list, what, "an address or network", |t| {
+            t.parse::<ipnet::IpNet>()
+                .ok()
+                .or_else(|| t.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        })
+    }
+
+    /// [`Builder::networks`], IPv4 only.
+    pub(crate) fn networks4(
+        &mut self,
+        list: &[Spanned<String>],
+        what: &str,
+    ) -> Vec<ipnet::Ipv4Net> {
+        self.networks_of(list, what, "an IPv4 address or network", |t| {
+            t.parse::<ipnet::Ipv4Net>()
+                .ok()
+                .or_else(|| t.parse::<Ipv4Addr>().ok().map(ipnet::Ipv4Net::from))
+        })
+    }
+
+    fn networks_of<N>(
+        &mut self,
+        list: &[Spanned<String>],
+        what: &str,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<N>,
+    ) -> Vec<N> {
+        let mut out = Vec::with_capacity(list.len());
+        for v in list {
+            let text = v.get_ref();
+            match parse(text) {
+                Some(n) => out.push(n),
+                None => self.err(
+                    v.span().start,
+                    format!("{what} {text:?} is not {expected}"),
+                    "write \"10.0.0.1\" or \"10.0.0.0/8\"",
+                ),
+            }
+        }
+        out
+    }
+
     pub(crate) fn ip4<T>(&mut self, v: &Spanned<T>, what: &str) -> Option<Ipv4Addr>
     where
         T: AsRef<str>,

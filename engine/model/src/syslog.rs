@@ -105,23 +105,7 @@ pub(crate) fn build(
             "use e.g. max_sources = 65536, queue = 1024",
         );
     }
-    let mut trusted_sources = Vec::new();
-    for t in &t.trusted_sources {
-        let text = t.get_ref();
-        let net = text.parse::<ipnet::IpNet>().ok().or_else(|| {
-            text.parse::<std::net::IpAddr>()
-                .ok()
-                .map(ipnet::IpNet::from)
-        });
-        match net {
-            Some(n) => trusted_sources.push(n),
-            None => b.err(
-                t.span().start,
-                format!("trusted source {text:?} is not an address or network"),
-                "write \"10.0.0.1\" or \"10.0.0.0/8\"",
-            ),
-        }
-    }
+    let trusted_sources = b.networks(&t.trusted_sources, "trusted source");
     Some(SyslogSettings {
         trusted_sources,
         listen,

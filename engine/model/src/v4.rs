@@ -220,22 +220,7 @@ pub(crate) fn build(
             "use at least 576",
         );
     }
-    let mut trusted_relays = Vec::new();
-    for r in &d4.trusted_relays {
-        let text = r.get_ref();
-        let net = text
-            .parse::<ipnet::Ipv4Net>()
-            .ok()
-            .or_else(|| text.parse::<Ipv4Addr>().ok().map(ipnet::Ipv4Net::from));
-        match net {
-            Some(n) => trusted_relays.push(n),
-            None => b.err(
-                r.span().start,
-                format!("trusted relay {text:?} is not an IPv4 address or network"),
-                "write \"10.0.0.1\" or \"10.0.0.0/8\"",
-            ),
-        }
-    }
+    let trusted_relays = b.networks4(&d4.trusted_relays, "trusted relay");
     Some(Dhcpv4Settings {
         trusted_relays,
         layer2_relay_agents: d4.layer2_relay_agents,
@@ -268,4 +253,43 @@ pub fn restart_change(
     let listen = |s: Option<&Dhcpv4Settings>| s.map(|d| (d.listen.clone(), d.interface.clone()));
     (listen(old) != listen(new))
         .then(|| "DHCPv4 listener addresses and interface cannot change by reload".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::snapshot::Snapshot;
+    use crate::source::SourceFile;
+
+    fn load(extra: &str) -> Result<Snapshot, String> {
+        let text = format!("[server]\nstore = \"st\"\n{extra}");
+        let src = SourceFile::new("t.toml".into(), text);
+        Snapshot::from_source(&src, 1).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn trusted_relays_are_ipv4_addresses_or_networks() {
+        let d4 = load(
+            "[dhcpv4]\nlisten = [\"127.0.0.1:67\"]\ntrusted_relays = [\"10.0.0.1\", \"10.1.0.0/16\"]\n",
+        )
+        .unwrap()
+        .dhcpv4
+        .unwrap();
+        assert_eq!(
+            d4.trusted_relays,
+            [
+                "10.0.0.1/32".parse::<ipnet::Ipv4Net>().unwrap(),
+                "10.1.0.0/16".parse().unwrap()
+            ]
+        );
+        assert_eq!(d4.max_offers_per_circuit, 4096);
+        let e = load(
+            "[dhcpv4]\nlisten = [\"127.0.0.1:67\"]\ntrusted_relays = [\"cmts\", \"2001:db8::1\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("t.toml:5: trusted relay \"cmts\" is not an IPv4 address or network"),
+            "{e}"
+        );
+        assert!(e.contains("trusted relay \"2001:db8::1\""), "{e}");
+    }
 }
