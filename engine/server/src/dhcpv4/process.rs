@@ -167,8 +167,13 @@ impl Dhcpv4 {
     /// configuration sees the old allocators.
     pub fn install(&self, snap: Arc<Snapshot>) {
         let specs = pool_specs(&snap);
-        let mut leases = self.leases.lock();
-        leases.set_pools(&specs);
+        // Changed pools are rebuilt without the lease lock (a snapshot in,
+        // the changes since replayed out): packets are served meanwhile.
+        let rebuild = self.leases.lock().begin_set_pools(&specs);
+        if let Some(mut r) = rebuild {
+            r.build();
+            self.leases.lock().finish_set_pools(r);
+        }
         self.config.store(snap);
     }
 
