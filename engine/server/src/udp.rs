@@ -192,16 +192,15 @@ fn act<S: Service>(
             }
             let sender = sender.clone();
             let svc = svc.clone();
-            // Kept for the rollback of a failed commit (a lease or two).
-            let undo = commit.clone();
             committer.submit(
                 commit,
-                Box::new(move |res| match res {
+                // A failed batch comes back with its outcome, for the rollback.
+                Box::new(move |res, batch| match res {
                     Ok(()) => send(&*svc, &sender, &packet, to),
                     Err(e) => {
                         svc.counters().count_in(S::FAMILY, Event::CommitFailed);
                         warn!(%to, error = %e, "{} not committed: reply withheld", S::COMMITS);
-                        svc.rollback(&undo);
+                        svc.rollback(batch);
                     }
                 }),
             );

@@ -133,7 +133,7 @@ fn run(
                         outstanding += 1;
                         gc.submit(
                             vec![Mutation::PutLease4(lease(n))],
-                            Box::new(move |r| {
+                            Box::new(move |r, _| {
                                 let _ = tx.send(r.ok().map(|()| at.elapsed()));
                             }),
                         );

@@ -25,7 +25,7 @@ fn item(counter: &Arc<AtomicU64>) -> Item {
     let c = counter.clone();
     (
         Vec::new(),
-        Box::new(move |_| {
+        Box::new(move |_, _| {
             c.fetch_add(1, Ordering::Relaxed);
         }),
     )
@@ -59,7 +59,7 @@ fn bench_mpsc(producers: u64, items: u64) -> Duration {
                     group.push(more);
                 }
                 for (_, done) in group.drain(..) {
-                    done(Ok(()));
+                    done(Ok(()), &[]);
                 }
             }
         });
@@ -119,7 +119,7 @@ fn bench_mutex(producers: u64, items: u64) -> Duration {
                     std::mem::swap(&mut g.0, &mut group);
                 }
                 for (_, done) in group.drain(..) {
-                    done(Ok(()));
+                    done(Ok(()), &[]);
                 }
             }
         });

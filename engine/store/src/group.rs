@@ -38,8 +38,10 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::{Mutation, Store, StoreError};
 
-/// Called once with the outcome of a submitted batch: `Ok` once it is durable.
-pub type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send + 'static>;
+/// Called once with the outcome of a submitted batch (`Ok` once it is
+/// durable) and the batch itself, so that a failed one can be undone
+/// without the submitter keeping a copy.
+pub type Done = Box<dyn FnOnce(Result<(), StoreError>, &[Mutation]) + Send + 'static>;
 
 /// Tuning of a [`GroupCommitter`].
 #[derive(Debug, Clone)]
@@ -142,7 +144,7 @@ impl Shared {
         };
         for e in left {
             if let Some(done) = e.done {
-                call(done, Err(StoreError::Closed));
+                call(done, Err(StoreError::Closed), &e.batch);
             }
         }
     }
@@ -163,8 +165,8 @@ fn guarded(what: &str, f: impl FnOnce() -> Result<(), StoreError>) -> Result<(),
         .unwrap_or_else(|_| Err(StoreError::Backend(format!("store {what} panicked"))))
 }
 
-fn call(done: Done, result: Result<(), StoreError>) {
-    if catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
+fn call(done: Done, result: Result<(), StoreError>, batch: &[Mutation]) {
+    if catch_unwind(AssertUnwindSafe(move || done(result, batch))).is_err() {
         tracing::error!("a group-commit callback panicked");
     }
 }
@@ -252,15 +254,15 @@ impl GroupCommitter {
         // group through the one-by-one fallback.
         if let Err(e) = crate::validate(&batch) {
             self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-            call(done, Err(e));
+            call(done, Err(e), &batch);
             return;
         }
         let refused = {
             let mut q = self.shared.queue.lock();
             if q.closed {
-                Some(StoreError::Closed)
+                StoreError::Closed
             } else if q.entries.len() >= self.shared.max_queue {
-                Some(StoreError::Overloaded)
+                StoreError::Overloaded
             } else {
                 q.entries.push(Entry {
                     batch,
@@ -270,10 +272,8 @@ impl GroupCommitter {
                 return self.wake_if_needed(q.entries.len());
             }
         };
-        if let Some(e) = refused {
-            self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-            call(done, Err(e));
-        }
+        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+        call(done, Err(refused), &batch);
     }
 
     /// Queue `batch` to be persisted with the next group, with nobody told
@@ -314,7 +314,7 @@ impl GroupCommitter {
             q.markers += 1;
             q.entries.push(Entry {
                 batch: Vec::new(),
-                done: Some(Box::new(move |r| {
+                done: Some(Box::new(move |r, _| {
                     let _ = tx.send(r);
                 })),
                 marker: true,
@@ -495,7 +495,7 @@ fn commit_group(
     let mut failures = 0u64;
     let mut batches = 0u64;
     let mut reports = Vec::with_capacity(parts.len());
-    for ((_, done, marker), outcome) in parts.into_iter().zip(outcomes) {
+    for ((range, done, marker), outcome) in parts.into_iter().zip(outcomes) {
         let result = match (outcome, &synced) {
             (Some(e), _) => Err(e),
             (None, Err(e)) => Err(e.clone()),
@@ -505,7 +505,7 @@ fn commit_group(
             batches += 1;
             failures += u64::from(result.is_err());
         }
-        reports.push((done, result));
+        reports.push((done, result, range));
     }
 
     // Counters first, so a submitter woken by its callback sees its group counted.
@@ -521,9 +521,9 @@ fn commit_group(
         s.max_commit = s.max_commit.max(elapsed);
         s.commit_time += elapsed;
     }
-    for (done, result) in reports {
+    for (done, result, range) in reports {
         if let Some(done) = done {
-            call(done, result);
+            call(done, result, all.get(range).unwrap_or_default());
         }
     }
 }
@@ -676,7 +676,7 @@ mod tests {
     fn logger(model: &Arc<Model>, log: &Log, n: u32) -> Done {
         let model = model.clone();
         let log = log.clone();
-        Box::new(move |r| {
+        Box::new(move |r, _| {
             let durable = model.is_durable(suite::lease(n, n, 1).ip);
             log.lock().push((n, r, durable));
         })
@@ -832,7 +832,7 @@ mod tests {
             "a failed sync makes it unhealthy"
         );
         // An invalid batch is its submitter's fault, not the store's.
-        gc.submit(invalid_batch(), Box::new(|_| {}));
+        gc.submit(invalid_batch(), Box::new(|_, _| {}));
         assert!(!health.load(Ordering::SeqCst));
         model.fail_sync.store(false, Ordering::SeqCst);
         gc.submit(put(3), logger(&model, &log, 3));
@@ -863,9 +863,16 @@ mod tests {
         gc.submit(put(2), logger(&model, &log, 2));
         let refused = Arc::new(Mutex::new(None));
         let r2 = refused.clone();
-        gc.submit(put(3), Box::new(move |r| *r2.lock() = Some(r)));
-        // Called synchronously, before `submit` returned.
-        assert!(matches!(*refused.lock(), Some(Err(StoreError::Overloaded))));
+        gc.submit(
+            put(3),
+            Box::new(move |r, batch| *r2.lock() = Some((r, batch.to_vec()))),
+        );
+        // Called synchronously, before `submit` returned, with the batch
+        // (what a submitter rolls back).
+        assert!(matches!(
+            &*refused.lock(),
+            Some((Err(StoreError::Overloaded), b)) if *b == put(3)
+        ));
         gc.submit_nowait(put(4));
         // A flush is accepted even with the queue full.
         model.open_gate();
@@ -941,8 +948,8 @@ mod tests {
             let inner = logger(&model, &log, n);
             gc.submit(
                 put(n),
-                Box::new(move |r| {
-                    inner(r);
+                Box::new(move |r, b| {
+                    inner(r, b);
                     let _ = tx.send(n);
                 }),
             );
@@ -983,7 +990,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         gc.submit(
             put(0),
-            Box::new(move |r| {
+            Box::new(move |r, _| {
                 let _ = tx.send((r, Instant::now()));
             }),
         );
@@ -1042,7 +1049,7 @@ mod tests {
         gc.stop().unwrap();
         let refused = Arc::new(Mutex::new(None));
         let r2 = refused.clone();
-        gc.submit(put(0), Box::new(move |r| *r2.lock() = Some(r)));
+        gc.submit(put(0), Box::new(move |r, _| *r2.lock() = Some(r)));
         assert!(matches!(*refused.lock(), Some(Err(StoreError::Closed))));
         assert!(matches!(gc.flush_blocking(), Err(StoreError::Closed)));
         gc.submit_nowait(put(1));
@@ -1055,7 +1062,7 @@ mod tests {
         let model = Arc::new(Model::default());
         let gc = start(&model, GroupOptions::default());
         let log: Log = Arc::default();
-        gc.submit(put(0), Box::new(|_| panic!("callback bug")));
+        gc.submit(put(0), Box::new(|_, _| panic!("callback bug")));
         gc.submit(put(1), logger(&model, &log, 1));
         gc.flush_blocking().unwrap();
         model.panic_apply.store(true, Ordering::SeqCst);
@@ -1087,7 +1094,7 @@ mod tests {
                         let acked = acked.clone();
                         gc.submit(
                             put(t * 1000 + i),
-                            Box::new(move |r| {
+                            Box::new(move |r, _| {
                                 if r.is_ok() {
                                     acked.fetch_add(1, Ordering::SeqCst);
                                 }

@@ -74,7 +74,7 @@ fn writer(dir: &Path) -> Result<(), StoreError> {
                     in_flight.fetch_add(1, Ordering::AcqRel);
                     gc.submit(
                         vec![Mutation::PutLease4(l)],
-                        Box::new(move |r| {
+                        Box::new(move |r, _| {
                             if r.is_ok() {
                                 // Bypass the test harness's capture: this line
                                 // is the acknowledgement the parent checks.
