@@ -359,3 +359,12 @@ pub fn reserved_by_pool(snapshot: &Snapshot) -> Vec<Vec<Ipv4Addr>> {
     }
     out
 }
+
+/// The snapshot of `[server] store = "st"` followed by `extra`, loaded as
+/// `t.toml` (errors as `check` prints them): the model's section tests.
+#[cfg(test)]
+pub(crate) fn load_test_config(extra: &str) -> Result<Snapshot, String> {
+    let text = format!("[server]\nstore = \"st\"\n{extra}");
+    let src = crate::source::SourceFile::new("t.toml".into(), text);
+    Snapshot::from_source(&src, 1).map_err(|e| e.to_string())
+}

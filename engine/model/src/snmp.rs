@@ -455,14 +455,8 @@ pub fn restart_change(old: Option<&SnmpSettings>, new: Option<&SnmpSettings>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Snapshot;
-    use crate::source::SourceFile;
 
-    fn load(extra: &str) -> Result<Snapshot, String> {
-        let text = format!("[server]\nstore = \"st\"\n{extra}");
-        let src = SourceFile::new("t.toml".into(), text);
-        Snapshot::from_source(&src, 1).map_err(|e| e.to_string())
-    }
+    use crate::snapshot::load_test_config as load;
 
     const OK: &str = "[snmp]\nlisten = [\"127.0.0.1:6162\", \"[::1]:6162\"]\ncommunities = [\"public\"]\nagent_community = \"private\"\nconfig_file = \"\\\"x.bin\\\"\"\n";
 

@@ -257,14 +257,8 @@ pub fn restart_change(
 
 #[cfg(test)]
 mod tests {
-    use crate::snapshot::Snapshot;
-    use crate::source::SourceFile;
 
-    fn load(extra: &str) -> Result<Snapshot, String> {
-        let text = format!("[server]\nstore = \"st\"\n{extra}");
-        let src = SourceFile::new("t.toml".into(), text);
-        Snapshot::from_source(&src, 1).map_err(|e| e.to_string())
-    }
+    use crate::snapshot::load_test_config as load;
 
     #[test]
     fn trusted_relays_are_ipv4_addresses_or_networks() {
