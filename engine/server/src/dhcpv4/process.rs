@@ -665,13 +665,16 @@ impl Cx<'_> {
         });
     }
 
+    /// Forgets the client's offer of `ip` in the memo; when its hold would have ended.
+    fn forget_offer_memo(&self, ip: Ipv4Addr) -> Option<UnixTime> {
+        let mut offers = self.svc.offers.lock();
+        let client = offers.client_id(&self.dev.client);
+        offers.forget(ip, client)
+    }
+
     /// Forgets the client's offer of `ip` and ends its hold; whether there was one.
     fn forget_offer(&self, ip: Ipv4Addr) -> bool {
-        let until = {
-            let mut offers = self.svc.offers.lock();
-            let client = offers.client_id(&self.dev.client);
-            offers.forget(ip, client)
-        };
+        let until = self.forget_offer_memo(ip);
         if let Some(until) = until {
             self.svc.leases.lock().end_hold(ip, until);
         }
@@ -949,6 +952,7 @@ impl Cx<'_> {
         // The ACK to a REQUEST for our OFFER carries exactly the OFFER's
         // options (seed 000 Table 2 CM4: every option and sub-option of the
         // OFFER), composed when the offer was made; other REQUESTs compose.
+        let from_offer = offered.is_some();
         let options = match offered {
             Some(o) => {
                 trace.note(|| "ACK carries the options of the OFFER (seed 000 Table 2 CM4)".into());
@@ -989,7 +993,11 @@ impl Cx<'_> {
             }
             leases.bind(lease.clone());
         }
-        self.forget_offer(ip);
+        // `bind` ended the holds; the memo's entry goes too (a REQUEST for
+        // our offer already took it).
+        if !from_offer {
+            self.forget_offer_memo(ip);
+        }
         if let Some(memo) = self.svc.device_memo.get() {
             if !self.dev.ctx.device.family.is_empty() {
                 memo.remember(&self.dev.mac, &self.dev.ctx.device);
