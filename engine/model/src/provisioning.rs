@@ -16,7 +16,7 @@ use toml::Spanned;
 use crate::build::{
     account_id, canonical_domain, normalize_mac, parse_hex, Builder, ExprSource, ALL_DEVICES,
 };
-use crate::expr::Expr;
+use crate::expr::{Expr, ExprEngine};
 use crate::literal::Literal;
 use crate::options::{self, OptionDef, OptionTypeDecl, Registry, TagPath, Value};
 
@@ -158,6 +158,22 @@ pub enum OptionValue {
     Static(Value),
     /// An expression evaluated per packet.
     Expr(Expr),
+}
+
+impl OptionValue {
+    /// The value of an option given by `e`: a constant expression (a literal
+    /// written as one) is typed here, once, like a literal; anything else is
+    /// evaluated per packet. A constant that does not fit `def` stays an
+    /// expression, so it fails per packet with the usual message.
+    pub fn of_expr(e: Expr, def: &OptionDef, engine: &ExprEngine) -> OptionValue {
+        match engine
+            .constant(&e)
+            .and_then(|lit| options::coerce(def, &lit).ok())
+        {
+            Some(v) => OptionValue::Static(v),
+            None => OptionValue::Expr(e),
+        }
+    }
 }
 
 /// One option assignment inside a policy.
@@ -994,7 +1010,7 @@ fn option_value(
         let e = builder.compile_source(&Spanned::new(v.span(), source), what)?;
         return Some(PolicyOption {
             path: def.path.clone(),
-            value: OptionValue::Expr(e),
+            value: OptionValue::of_expr(e, &def, &builder.exprs),
         });
     }
     let lit = match Literal::from_toml(v.get_ref()) {

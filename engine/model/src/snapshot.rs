@@ -198,7 +198,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
     }
     if let Some(p) = dhcpv6
         .as_ref()
-        .and_then(|d6| dhcpv6_section_policy(&registry, d6))
+        .and_then(|d6| dhcpv6_section_policy(&registry, &b.exprs, d6))
     {
         prov.policies_by_domain
             .entry(ALL_DEVICES.to_string())
@@ -256,7 +256,11 @@ pub const DHCPV6_SECTION_POLICY: &str = "[dhcpv6]";
 /// working as it always did (each option only when requested, every
 /// `[[policy]]` taking precedence), through the one composition both
 /// families share.
-fn dhcpv6_section_policy(registry: &Registry, d6: &crate::v6::Dhcpv6Settings) -> Option<Policy> {
+fn dhcpv6_section_policy(
+    registry: &Registry,
+    exprs: &ExprEngine,
+    d6: &crate::v6::Dhcpv6Settings,
+) -> Option<Policy> {
     use crate::options::Space;
     let ips = |v: &[std::net::Ipv6Addr]| {
         (!v.is_empty()).then(|| Literal::List(v.iter().map(|a| Literal::Ip((*a).into())).collect()))
@@ -316,10 +320,11 @@ fn dhcpv6_section_policy(registry: &Registry, d6: &crate::v6::Dhcpv6Settings) ->
         (cl(33), &d6.config_file),
     ] {
         if let (Some(path), Some(e)) = (path, e) {
-            opts.push(PolicyOption {
-                path,
-                value: OptionValue::Expr(e.clone()),
-            });
+            let value = match registry.get(&path) {
+                Some(def) => OptionValue::of_expr(e.clone(), def, exprs),
+                None => OptionValue::Expr(e.clone()),
+            };
+            opts.push(PolicyOption { path, value });
         }
     }
     opts.sort_by(|a, b| a.path.cmp(&b.path));

@@ -14,8 +14,10 @@
 mod context;
 mod ip;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rhai::packages::{
@@ -23,6 +25,7 @@ use rhai::packages::{
     BasicMathPackage, BasicStringPackage, BitFieldPackage, LogicPackage, MoreStringPackage,
     Package,
 };
+use rhai::Caches;
 use rhai::{
     Blob, Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, ParseError,
     ParseErrorType, Position, Scope, AST,
@@ -195,9 +198,23 @@ impl fmt::Debug for Expr {
     }
 }
 
+/// Source of [`ExprEngine`] ids.
+static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Bound on one thread's cached function resolutions (each call site's
+/// function and argument types: a few hundred for a large configuration).
+const MAX_CACHED_RESOLUTIONS: usize = 4096;
+
+thread_local! {
+    /// This thread's function-resolution cache and the engine it is for.
+    static RESOLUTION_CACHE: RefCell<(u64, Caches)> = const { RefCell::new((0, Caches::new())) };
+}
+
 /// The sandboxed Rhai engine; `Send + Sync`, shared by all threads through an `Arc`.
 pub struct ExprEngine {
     engine: Engine,
+    /// Tells this engine's function-resolution caches from another's.
+    id: u64,
     limits: ExprLimits,
 }
 
@@ -264,7 +281,11 @@ impl ExprEngine {
         context::register(&mut engine);
         register_helpers(&mut engine);
 
-        ExprEngine { engine, limits }
+        ExprEngine {
+            engine,
+            limits,
+            id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// The limits this engine enforces.
@@ -299,6 +320,25 @@ impl ExprEngine {
             }
             Err(e) => Err(self.parse_error(&origin, &e)),
         }
+    }
+
+    /// The value of `expr` when it is a constant: a literal written as an
+    /// expression (`config_file = '"cm-basic.cfg"'`), which reads no context
+    /// and calls nothing. A loader keeps such a value as a literal, so no
+    /// packet opens a session to compute it again. `None` for anything else
+    /// and for `()`.
+    pub fn constant(&self, expr: &Expr) -> Option<Literal> {
+        let [rhai::Stmt::Expr(e)] = expr.0.ast.statements() else {
+            return None;
+        };
+        if !e.is_constant() {
+            return None;
+        }
+        let v = e.get_literal_value(None)?;
+        if v.is_unit() {
+            return None;
+        }
+        self.to_literal(&expr.0.origin, v, 0).ok()
     }
 
     /// Opens a session for one packet; copies `ctx` once (see [`ExprEngine::session_shared`] to avoid that).
@@ -530,15 +570,55 @@ impl fmt::Debug for Session<'_> {
 impl Session<'_> {
     /// Evaluates `expr` against this packet's context.
     pub fn eval(&mut self, expr: &Expr) -> Result<Dynamic, ExprError> {
-        let result = self
-            .engine
-            .engine
-            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &expr.0.ast);
+        let ast = &expr.0.ast;
+        let result = if ast.has_functions() {
+            // Its own `fn`s take part in resolution: a cache shared with
+            // other scripts could bind a call to the wrong one.
+            self.engine
+                .engine
+                .eval_ast_with_scope::<Dynamic>(&mut self.scope, ast)
+        } else {
+            self.eval_cached(ast)
+        };
         // Variables a script declared must not be visible to the next one.
         self.scope.rewind(CONTEXT_NAMES.len());
         result
             .map(Dynamic::flatten)
             .map_err(|e| self.engine.runtime_error(&expr.0.origin, *e))
+    }
+
+    /// Runs a script that defines no `fn` with this thread's function
+    /// resolution cache for this engine. `eval_ast_with_scope` starts every
+    /// evaluation with an empty cache, so each call in a script looked its
+    /// function up through every package and the `Dynamic`-argument
+    /// permutations again: about 2k instructions a call, a third of a typical
+    /// policy expression. Without script functions the resolution depends
+    /// only on the engine, whose modules never change after it is built. The
+    /// operation count and call depth live in the global state, which is new
+    /// for every evaluation, so the limits hold per evaluation as before.
+    fn eval_cached(&mut self, ast: &AST) -> Result<Dynamic, Box<EvalAltResult>> {
+        let engine = &self.engine.engine;
+        let run = |caches: &mut Caches, scope: &mut Scope<'static>| {
+            let mut global = engine.new_global_runtime_state();
+            #[allow(deprecated)] // the one entry point that takes caches; pinned by Cargo.lock
+            engine.eval_statements_raw(&mut global, caches, scope, ast.statements())
+        };
+        RESOLUTION_CACHE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut held) => {
+                let (id, caches) = &mut *held;
+                if *id != self.engine.id || caches.fn_resolution_caches_len() > 1 {
+                    *id = self.engine.id;
+                    *caches = Caches::new();
+                }
+                let result = run(caches, &mut self.scope);
+                if caches.fn_resolution_cache_mut().dict.len() > MAX_CACHED_RESOLUTIONS {
+                    caches.fn_resolution_cache_mut().clear();
+                }
+                result
+            }
+            // Not expected (no evaluation starts another), but never a panic.
+            Err(_) => run(&mut Caches::new(), &mut self.scope),
+        })
     }
 
     /// Evaluates a condition (pool Allow/Deny, vendor class `match`): the result must be `true` or `false`.

@@ -188,6 +188,47 @@ fn operation_limit_follows_the_configuration() {
 }
 
 #[test]
+fn the_operation_limit_holds_per_evaluation_with_the_shared_resolution_cache() {
+    let e = ExprEngine::new(ExprLimits {
+        max_operations: 200,
+        ..ExprLimits::default()
+    });
+    // About 150 operations: twice would be over the limit if the count
+    // outlived one evaluation as the resolution cache does.
+    let expr = compile(&e, "let n = 0; for i in 0..30 { n += 1; } n");
+    let mut session = e.session(&cm_context());
+    for _ in 0..20 {
+        assert_eq!(session.eval(&expr).unwrap().as_int().unwrap(), 30);
+    }
+}
+
+#[test]
+fn scripts_with_their_own_functions_never_share_a_resolution() {
+    let e = engine();
+    let one = compile(&e, "fn f(x) { x + 1 } f(1)");
+    let two = compile(&e, "fn f(x) { x * 10 } f(1)");
+    let plain = compile(&e, "\"a:b\".replace(\":\", \"\") + device.mac");
+    let mut session = e.session(&cm_context());
+    for _ in 0..3 {
+        assert_eq!(session.eval(&one).unwrap().as_int().unwrap(), 2);
+        assert_eq!(session.eval(&two).unwrap().as_int().unwrap(), 10);
+        assert_eq!(
+            session.eval(&plain).unwrap().into_string().unwrap(),
+            "ab00:10:95:00:00:01"
+        );
+    }
+    // Another engine on the same thread starts from its own cache.
+    let other = engine();
+    let again = compile(&other, "\"x\".replace(\"x\", \"y\")");
+    let mut s2 = other.session(&cm_context());
+    assert_eq!(s2.eval(&again).unwrap().into_string().unwrap(), "y");
+    assert_eq!(
+        session.eval(&plain).unwrap().into_string().unwrap(),
+        "ab00:10:95:00:00:01"
+    );
+}
+
+#[test]
 fn deep_recursion_is_stopped() {
     let err = error("fn down(n) { down(n + 1) }\ndown(0)");
     assert_eq!(err.kind, ExprErrorKind::Limit);
@@ -903,4 +944,16 @@ fn expr_bench() {
         let per_eval = started.elapsed().as_nanos() / u128::from(PACKETS * PER_PACKET);
         println!("expr_bench {label} + {PER_PACKET} evals: {per_eval} ns/eval amortised");
     }
+}
+
+#[test]
+fn a_constant_expression_is_known_at_load_and_nothing_else_is() {
+    let e = engine();
+    let c = |src: &str| e.constant(&compile(&e, src));
+    assert_eq!(c("\"cm-basic.cfg\""), str_lit("cm-basic.cfg"));
+    assert_eq!(c("42"), Some(Literal::Int(42)));
+    assert_eq!(c("device.mac"), None);
+    assert_eq!(c("\"cm-\" + device.mac"), None);
+    assert_eq!(c("let x = 1; x"), None);
+    assert_eq!(c("()"), None, "() means leave the option out, per packet");
 }

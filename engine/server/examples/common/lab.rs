@@ -2,7 +2,7 @@
 //! arguments, the synthetic client MACs of preloaded state, the report
 //! line, and the lab server over a preloaded memory store.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,11 +30,16 @@ pub fn preload_mac(i: u32) -> [u8; 6] {
     [0x02, 0x00, b[0], b[1], b[2], b[3]]
 }
 
-/// The server of `examples/lab/headend.toml` over a memory store holding
-/// what `preload` makes of the lab snapshot; `None` (reason printed) if the
-/// lab does not load.
+/// The server of `examples/lab/headend.toml` (or of the file named by
+/// `HEADEND_LAB_CONFIG`, to compare configurations or an older lab on the
+/// same code) over a memory store holding what `preload` makes of the lab
+/// snapshot; `None` (reason printed) if the lab does not load.
 pub fn lab_server(preload: impl FnOnce(&Snapshot) -> Vec<Mutation>) -> Option<Server> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/headend.toml");
+    let path = std::env::var_os("HEADEND_LAB_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/headend.toml")
+        });
     let snap = Snapshot::load(&path, 1)
         .map_err(|e| eprintln!("{e}"))
         .ok()?;

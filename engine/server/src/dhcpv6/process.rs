@@ -606,17 +606,32 @@ struct Cx<'a> {
     /// The policies of the first binding's pool, once a binding is made.
     pool_policies: &'a [usize],
     /// The reply built, described for the timeline.
-    sent: std::cell::RefCell<Option<(MessageType, String)>>,
+    sent: std::cell::RefCell<Option<(MessageType, Detail, bool)>>,
 }
 
-/// `ADVERTISE 2001:db8::5 2001:db8:1::/56` or the status a reply carried.
+/// What a reply said, for the timeline: the message with its one address
+/// as typed fields in the common case (formatted only when shown), the
+/// whole list as text otherwise, and whether it refused the client.
 fn sent_detail(
     mtype: MessageType,
     ias: &[IaOut],
     status: Option<(Status, &str)>,
-) -> (MessageType, String) {
+) -> (MessageType, Detail, bool) {
     use std::fmt::Write as _;
-    let mut d = mtype.name().to_ascii_uppercase();
+    let failed = status.is_some_and(|(s, _)| refuses(s))
+        || ias
+            .iter()
+            .any(|ia| ia.status.is_some_and(|(s, _)| refuses(s)));
+    if let ([ia], None) = (ias, status) {
+        if let ([(k, _, _)], Lease6Kind::Na, None) = (ia.entries.as_slice(), ia.kind, ia.status) {
+            return (
+                mtype,
+                Detail::Message(mtype.name(), k.address.into()),
+                failed,
+            );
+        }
+    }
+    let mut d = mtype.name().to_string();
     for ia in ias {
         for (k, _, _) in &ia.entries {
             match ia.kind {
@@ -635,7 +650,15 @@ fn sent_detail(
     if let Some((s, m)) = status {
         let _ = write!(d, " status {s:?} {m}");
     }
-    (mtype, d)
+    (mtype, Detail::Text(d), failed)
+}
+
+/// A status that leaves the client without what it asked for (a failed step).
+fn refuses(s: Status) -> bool {
+    matches!(
+        s,
+        Status::NoAddrsAvail | Status::NoPrefixAvail | Status::NoBinding | Status::NotOnLink
+    )
 }
 
 impl Cx<'_> {
@@ -661,7 +684,7 @@ impl Cx<'_> {
         tl.record(&mac, asked, StepOutcome::Ok, via);
         match out {
             Outcome6::Reply { .. } => {
-                let Some((t, detail)) = self.sent.borrow_mut().take() else {
+                let Some((t, detail, failed)) = self.sent.borrow_mut().take() else {
                     return;
                 };
                 // Rapid commit answers a Solicit with the Reply of step 4.
@@ -670,10 +693,6 @@ impl Cx<'_> {
                     (Step::Eue(2), MessageType::Reply) => Step::Eue(4),
                     (a, _) => a,
                 };
-                let failed = detail.contains("NoAddrsAvail")
-                    || detail.contains("NoPrefixAvail")
-                    || detail.contains("NoBinding")
-                    || detail.contains("NotOnLink");
                 let outcome = if failed {
                     StepOutcome::Failed
                 } else {

@@ -145,6 +145,10 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Devices listed as linked to one device (an eCM and its eUE; the first
+/// ones linked are kept).
+const MAX_LINKS: usize = 8;
+
 /// What a step says beyond its name: the packet path records typed fields
 /// and they are formatted only when the timeline is shown or stored, so a
 /// DHCP exchange pays no `format!` for its two steps.
@@ -456,13 +460,18 @@ impl Timeline {
             return;
         }
         for (a, b) in [(&ecm, &eue), (&eue, &ecm)] {
-            let mut s = self.shard(a).lock();
-            let l = s.linked.entry(a.to_string()).or_default();
-            if !l.iter().any(|x| x == b.as_ref()) {
-                l.push(b.to_string());
-                l.truncate(8);
-                s.dirty_links.push(a.to_string());
+            let mut guard = self.shard(a).lock();
+            let s = &mut *guard;
+            // Every REPLY of an eUE links again: a known pair (or a full
+            // list) costs a lookup, no allocation and no write.
+            match s.linked.get_mut(a.as_ref()) {
+                Some(l) if l.len() >= MAX_LINKS || l.iter().any(|x| x == b.as_ref()) => continue,
+                Some(l) => l.push(b.to_string()),
+                None => {
+                    s.linked.insert(a.to_string(), vec![b.to_string()]);
+                }
             }
+            s.dirty_links.push(a.to_string());
         }
     }
 
@@ -756,6 +765,33 @@ mod tests {
         let eue = store.timeline("00:10:95:00:00:02").unwrap().unwrap();
         assert_eq!(eue.linked, ["00:10:95:00:00:01"]);
         assert!(eue.events.is_empty());
+    }
+
+    #[test]
+    fn linking_again_writes_nothing_and_a_full_list_keeps_the_first() {
+        let t = Timeline::default();
+        let cm = "00:10:95:00:00:01";
+        for _ in 0..3 {
+            t.link(cm, "00:10:95:00:01:00");
+        }
+        let dirty =
+            |t: &Timeline| -> usize { t.shards.iter().map(|s| s.lock().dirty_links.len()).sum() };
+        assert_eq!(dirty(&t), 2, "one write per side, not one per REPLY");
+        for i in 1..20u8 {
+            t.link(cm, &format!("00:10:95:00:01:{i:02x}"));
+        }
+        let linked = t.get(cm).map(|d| d.linked).unwrap_or_else(|| {
+            t.shard(cm)
+                .lock()
+                .linked
+                .get(cm)
+                .cloned()
+                .unwrap_or_default()
+        });
+        assert_eq!(linked.len(), MAX_LINKS);
+        assert_eq!(linked[0], "00:10:95:00:01:00");
+        // The cm side is written for its first MAX_LINKS eUEs only; each eUE once.
+        assert_eq!(dirty(&t), MAX_LINKS + 20);
     }
 
     #[test]
