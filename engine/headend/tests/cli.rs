@@ -73,6 +73,44 @@ tftp-server-name = { expr = 'relay.address +' }
 }
 
 #[test]
+fn check_refuses_property_and_method_typos_with_file_line_and_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.toml");
+    std::fs::write(
+        &path,
+        r#"[server]
+store = "state"
+
+[dhcpv4]
+listen = ["127.0.0.1:6767"]
+
+[[policy]]
+name = "docsis31"
+enforced = true
+[policy.options]
+tftp-server-name = { expr = 'if device.vendor_klass.starts_with("docsis3.1") { "10.0.0.1" }' }
+domain-name = { expr = 'if device.vendor_class.startswith("docsis") { "cm.example" }' }
+"#,
+    )
+    .unwrap();
+    let out = headend(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success(), "a typo passed check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("typo.toml:11:11:"), "{text}");
+    assert!(text.contains("has no property `vendor_klass`"), "{text}");
+    assert!(
+        text.contains("`vendor_class`"),
+        "the valid names are listed: {text}"
+    );
+    assert!(text.contains("typo.toml:12:"), "{text}");
+    assert!(
+        text.contains("no value has a method `startswith`"),
+        "{text}"
+    );
+    assert!(text.contains("2 error(s)"), "{text}");
+}
+
+#[test]
 fn explain_shows_classification_pool_and_options() {
     let out = headend(&[
         "explain",

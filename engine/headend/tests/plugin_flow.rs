@@ -233,5 +233,32 @@ fn flow_select_plugin_end_to_end_with_hot_swap() {
         "the refusal names the config line:\n{}",
         run.proc.output_tail(4000)
     );
+
+    // 4. A property typo in a policy expression (issue 20) is refused at
+    //    reload with its line and column, not warned about per packet.
+    std::fs::copy(&broken, dir.path().join("flow.wasm")).unwrap();
+    let typo = CONFIG
+        .replace("@RELAY_PORT@", &relay_port.to_string())
+        .replace(
+            "\"122/6\" = \"BASIC.2\"",
+            "\"122/6\" = \"BASIC.2\"\nhost-name = { expr = 'device.vendor_klass' }",
+        );
+    std::fs::write(dir.path().join("headend.toml"), typo).unwrap();
+    run.proc.signal("HUP").unwrap();
+    run.proc
+        .wait_for("has no property `vendor_klass`", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.proc.output_tail(4000)));
+    assert!(
+        run.proc.output().contains("headend.toml:31:8:"),
+        "the refusal names the line and column:\n{}",
+        run.proc.output_tail(4000)
+    );
+    send(5001);
+    let ccc = offer_122(&relay, 5001, Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        ccc.realm.as_deref(),
+        Some("HYBRID.1"),
+        "the old configuration serves"
+    );
     run.proc.stop(Duration::from_secs(15)).unwrap();
 }

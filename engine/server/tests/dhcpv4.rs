@@ -382,7 +382,7 @@ fn pool_exhaustion_and_recovery() {
 fn failing_or_runaway_expression_omits_its_option_and_still_answers() {
     let cfg = BASE.replace(
         "time-servers = [\"10.0.0.5\"]",
-        "time-servers = [\"10.0.0.5\"]\nlog-servers = { expr = 'let x = 0; loop { x += 1; }' }\nhost-name = { expr = 'packet.nonexistent_thing()' }",
+        "time-servers = [\"10.0.0.5\"]\nlog-servers = { expr = 'let x = 0; loop { x += 1; }' }\nhost-name = { expr = 'throw \"no host name for this device\"' }",
     );
     let bed = bed(&cfg);
     let offer = bed.reply(&cm().prl(&[7, 12]).discover());

@@ -601,3 +601,19 @@ fn register_pool_and_lease(engine: &mut Engine) {
         l.info().map_or_else(ImmutableString::new, |l| s(&l.pool))
     });
 }
+
+/// Each context name whose value is a typed handle: the handle's type (to
+/// find its getters and methods among the engine's registrations) and the
+/// name scripts and error messages know it by. `domains` is a plain array.
+pub(super) fn typed_names() -> [(&'static str, std::any::TypeId, &'static str); 7] {
+    use std::any::TypeId;
+    [
+        ("packet", TypeId::of::<Packet>(), "Packet"),
+        ("relay", TypeId::of::<Relay>(), "Relay"),
+        ("device", TypeId::of::<Device>(), "Device"),
+        ("account", TypeId::of::<AccountRef>(), "Account"),
+        ("modem", TypeId::of::<AccountRef>(), "Account"),
+        ("pool", TypeId::of::<Pool>(), "Pool"),
+        ("lease", TypeId::of::<Lease>(), "Lease"),
+    ]
+}

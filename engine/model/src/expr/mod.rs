@@ -13,6 +13,7 @@
 
 mod context;
 mod ip;
+mod lint;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -213,6 +214,8 @@ thread_local! {
 /// The sandboxed Rhai engine; `Send + Sync`, shared by all threads through an `Arc`.
 pub struct ExprEngine {
     engine: Engine,
+    /// The context API the engine registered, for the load-time checks.
+    api: lint::Api,
     /// Tells this engine's function-resolution caches from another's.
     id: u64,
     limits: ExprLimits,
@@ -282,6 +285,7 @@ impl ExprEngine {
         register_helpers(&mut engine);
 
         ExprEngine {
+            api: lint::Api::of(&engine),
             engine,
             limits,
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
@@ -311,6 +315,9 @@ impl ExprEngine {
         }
         match self.engine.compile_with_scope(&scope, source) {
             Ok(mut ast) => {
+                if let Err((pos, message)) = self.api.check(&ast) {
+                    return Err(ExprError::new(&origin, ExprErrorKind::Syntax, pos, message));
+                }
                 ast.set_source(origin.what.as_str());
                 Ok(Expr(Arc::new(ExprInner {
                     ast,

@@ -400,9 +400,15 @@ fn runtime_error_inside_fn_points_into_the_fn_body() {
 
 #[test]
 fn unknown_function_says_what_to_check() {
-    let err = error("relay.address.frobnicate()");
-    assert_eq!(err.kind, ExprErrorKind::Runtime);
+    // A method no type has is found when the configuration is loaded.
+    let err = compile_error("relay.address.frobnicate()");
+    assert_eq!(err.kind, ExprErrorKind::Syntax);
     assert!(err.message.contains("frobnicate"), "{err}");
+    assert!(err.message.contains("policies/README.md"), "{err}");
+    // A function that exists, with arguments it does not take, only when called.
+    let err = error("relay.address.contains(1, 2, 3)");
+    assert_eq!(err.kind, ExprErrorKind::Runtime);
+    assert!(err.message.contains("contains"), "{err}");
     assert!(err.message.contains("policies/README.md"), "{err}");
 }
 
@@ -943,6 +949,77 @@ fn expr_bench() {
         }
         let per_eval = started.elapsed().as_nanos() / u128::from(PACKETS * PER_PACKET);
         println!("expr_bench {label} + {PER_PACKET} evals: {per_eval} ns/eval amortised");
+    }
+}
+
+fn compile_error(src: &str) -> ExprError {
+    match engine().compile(src, origin(40)) {
+        Ok(_) => panic!("{src}: compiled"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_property_typo_on_a_context_value_is_a_load_time_error() {
+    let e = compile_error("if device.vendor_klass.starts_with(\"docsis\") { 1 }");
+    assert_eq!(e.kind, ExprErrorKind::Syntax);
+    assert_eq!((e.line, e.column), (40, Some(11)), "{e}");
+    assert!(
+        e.message
+            .contains("`device` (Device) has no property `vendor_klass`"),
+        "{e}"
+    );
+    // The valid names come from the engine's registrations.
+    assert!(
+        e.message.contains("`vendor_class`") && e.message.contains("`typeid`"),
+        "{e}"
+    );
+    // On a later line of a script, and for the modem's account too.
+    let e = compile_error("let x = 1;\nmodem.domain.contains(\"q\")");
+    assert_eq!(e.line, 41, "{e}");
+    assert!(
+        e.message
+            .contains("`modem` (Account) has no property `domain`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_method_typo_is_a_load_time_error() {
+    let e = compile_error("device.vendor_class.startswith(\"docsis\")");
+    assert!(
+        e.message.contains("no value has a method `startswith`"),
+        "{e}"
+    );
+    let e = compile_error("if account != () { account.atr(\"tier\") }");
+    assert!(
+        e.message
+            .contains("`account` (Account) has no method `atr`"),
+        "{e}"
+    );
+    assert!(e.message.contains("`attr`"), "{e}");
+}
+
+#[test]
+fn the_api_check_leaves_valid_scripts_alone() {
+    let e = engine();
+    for src in [
+        "device.vendor_class.starts_with(\"docsis\") && device.typeid > 0",
+        "if account != () { account.attr(\"tier\") } else { () }",
+        "\"cm-\" + device.mac.replace(\":\", \"\") + \".cfg\"",
+        "packet.option(82)",
+        "relay.address + 1",
+        "let m = #{ a: 1 }; m.a + m.len()",
+        // A context name declared again is the script's own value.
+        "let device = #{ anything: 1 }; device.anything",
+        // Script functions are methods too, and their parameters are theirs.
+        "fn twice(x) { x * 2 } fn f(device) { device.whatever } 2.twice() + f(#{whatever: 1})",
+        "type_of(device) == \"Device\" && device.to_string() != \"\"",
+        "modem != () && modem.domains.contains(\"quarantine\")",
+    ] {
+        if let Err(err) = e.compile(src, origin(1)) {
+            panic!("{src}: {err}");
+        }
     }
 }
 
