@@ -55,10 +55,20 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.problem {
-            Problem::WrongType(expected) => {
-                write!(f, "config key `{}`: expected {}", self.key, expected)
-            }
-            Problem::Invalid(reason) => write!(f, "config key `{}`: {}", self.key, reason),
+            Problem::WrongType(expected) => write!(
+                f,
+                "{}{}`: expected {}",
+                headend_abi::CONFIG_ERROR_PREFIX,
+                self.key,
+                expected
+            ),
+            Problem::Invalid(reason) => write!(
+                f,
+                "{}{}`: {}",
+                headend_abi::CONFIG_ERROR_PREFIX,
+                self.key,
+                reason
+            ),
         }
     }
 }

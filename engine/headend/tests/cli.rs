@@ -111,6 +111,53 @@ domain-name = { expr = 'if device.vendor_class.startswith("docsis") { "cm.exampl
 }
 
 #[test]
+fn check_refuses_a_plugin_its_own_config_makes_decline() {
+    let wasm =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist/flow-select.wasm");
+    if !wasm.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run plugins/build.sh first"
+        );
+        eprintln!("SKIPPED: {} missing; run plugins/build.sh", wasm.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[server]
+store = "state"
+
+[dhcpv4]
+listen = ["127.0.0.1:6767"]
+
+[[plugin]]
+name = "flow"
+path = "{}"
+hooks = ["flow-select"]
+[plugin.config]
+voice_flow = 5
+"#,
+            wasm.display()
+        ),
+    )
+    .unwrap();
+    let out = headend(&["check", "--config", path.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "a plugin that declines every call passed check"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("plugin.toml:7:"),
+        "the [[plugin]] line: {text}"
+    );
+    assert!(text.contains("config key `voice_flow`"), "{text}");
+}
+
+#[test]
 fn explain_shows_classification_pool_and_options() {
     let out = headend(&[
         "explain",

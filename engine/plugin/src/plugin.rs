@@ -411,6 +411,17 @@ impl Plugin {
         let dev = synthetic_device();
         let check = |hook: Hook, r: Result<Option<String>, Failure>| {
             if let Ok(Some(reason)) = &r {
+                // A decline because of the plugin's own config table (the SDK's
+                // `ConfigError`): every call would decline, so refuse it now,
+                // where `check` and a reload name its [[plugin]] line.
+                if headend_abi::is_config_error(reason) {
+                    return Err(LoadErrorKind::SelfTest(PluginError {
+                        plugin: self.name.clone(),
+                        hook,
+                        reason: FailureReason::Declined,
+                        detail: format!("declined because of its configuration: {reason}"),
+                    }));
+                }
                 // Accepted (the synthetic device may be one the plugin does not
                 // serve), but a decline here is often a configuration mistake.
                 tracing::warn!(

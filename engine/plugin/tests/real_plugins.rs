@@ -131,23 +131,27 @@ fn flow_select_chooses_flows_from_domains_capabilities_and_config() {
 }
 
 #[test]
-fn flow_select_with_a_bad_config_declines_with_the_reason() {
+fn flow_select_with_a_bad_config_is_refused_at_load_with_the_reason() {
     let Some(path) = dist("flow-select") else {
         return;
     };
-    let set = load(
-        "flow-select-bad",
-        path,
-        config(vec![("voice_flow", s("FAST"))]),
-    )
-    .unwrap();
-    let e = set
-        .get("flow-select-bad")
-        .unwrap()
-        .select_flow(&eue("00:10:18:00:00:05", &["all"], &[]))
-        .unwrap_err();
-    assert_eq!(e.reason, FailureReason::Declined);
-    assert!(e.detail.contains("voice_flow"), "{e}");
+    // An unknown flow name and a value of the wrong type: every call would
+    // decline, so the load-time self-test refuses the plugin (issue 20).
+    for (value, says) in [(s("FAST"), "FAST"), (ConfigValue::Int(5), "expected")] {
+        match load(
+            "flow-select-bad",
+            path.clone(),
+            config(vec![("voice_flow", value)]),
+        ) {
+            Err(LoadErrorKind::SelfTest(e)) => {
+                assert_eq!(e.reason, FailureReason::Declined);
+                assert!(e.detail.contains("config key `voice_flow`"), "{e}");
+                assert!(e.detail.contains(says), "{e}");
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a plugin its config makes decline was loaded"),
+        }
+    }
 }
 
 #[test]

@@ -774,6 +774,36 @@ fn self_test_refuses_a_module_that_fails_every_call() {
 }
 
 #[test]
+fn self_test_refuses_a_plugin_its_own_config_makes_decline() {
+    let dir = tempfile::tempdir().unwrap();
+    let declining = |name: &str, reason: &str| {
+        let declined = abi::encode(&Response::<FlowDecision>::Err(reason.into())).unwrap();
+        let wat = module(
+            1,
+            "",
+            &declined,
+            &[(abi::EXPORT_FLOW_SELECT, &respond(&declined))],
+        );
+        relaxed(spec(name, wasm_file(dir.path(), name, &wat)))
+    };
+    // The SDK's ConfigError text: every call would decline, so it does not load.
+    match load_err(declining(
+        "misconfigured",
+        "config key `voice_flow`: expected a string",
+    )) {
+        LoadErrorKind::SelfTest(e) => {
+            assert_eq!(e.reason, FailureReason::Declined);
+            assert_eq!(e.hook, Hook::FlowSelect);
+            assert!(e.detail.contains("because of its configuration"), "{e}");
+            assert!(e.detail.contains("voice_flow"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Declining the synthetic device for another reason is allowed (a warning).
+    load_one(declining("picky", "not one of my devices"));
+}
+
+#[test]
 fn a_set_loads_whole_or_reports_every_error() {
     let dir = tempfile::tempdir().unwrap();
     let good = wasm_file(dir.path(), "good", &simple_module(1, ""));

@@ -48,6 +48,16 @@ pub const EXPORT_CONFIG_FILE: &str = "headend_config_file";
 /// Export: the management-event hook ([`MemEvent`] → [`EventActions`]).
 pub const EXPORT_MEM_EVENT: &str = "headend_mem_event";
 
+/// How a decline caused by the plugin's own `config` table begins (the SDK's
+/// `ConfigError` text, `config key \`name\`: …`). The host refuses a plugin
+/// whose load-time self-test is declined this way: every call would decline.
+pub const CONFIG_ERROR_PREFIX: &str = "config key `";
+
+/// Whether a decline reason says the plugin's configuration is unusable.
+pub fn is_config_error(reason: &str) -> bool {
+    reason.starts_with(CONFIG_ERROR_PREFIX)
+}
+
 /// Log levels of the `log` host import (same order as `tracing`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogLevel {

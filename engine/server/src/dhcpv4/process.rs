@@ -395,7 +395,7 @@ impl Cx<'_> {
 
     fn expr_failed(&self, what: &str, e: &ExprError) {
         self.svc.counters.expression_failed(e.kind.as_str());
-        warn!(what, error = %e, "expression failed");
+        warn!(mac = %self.dev.mac, account = %self.dev.account_id, what, error = %e, "expression failed");
     }
 
     fn report(&self, sf: Vec<SelectFailure>, of: Vec<OptionFailure>) {
@@ -407,7 +407,7 @@ impl Cx<'_> {
                 Some(e) => self.svc.counters.expression_failed(e.kind.as_str()),
                 None => self.svc.counters.expression_failed("wrong_type"),
             }
-            warn!(option = %f.path, policy = %f.policy, error = %f.error, "option omitted");
+            warn!(mac = %self.dev.mac, account = %self.dev.account_id, option = %f.path, policy = %f.policy, error = %f.error, "option omitted");
         }
     }
 
@@ -483,12 +483,12 @@ impl Cx<'_> {
                     self.svc
                         .counters
                         .hook_fallback("flow-select", "unusable_value");
-                    warn!(problem = %p, "flow-select decision value not usable");
+                    warn!(mac = %self.dev.mac, problem = %p, "flow-select decision value not usable");
                 }
             }
             Some(Err(e)) => {
                 self.svc.counters.hook_fallback("flow-select", &e.kind);
-                warn!(error = %e, "flow selection failed; policy values used");
+                warn!(mac = %self.dev.mac, account = %self.dev.account_id, error = %e, "flow selection failed; policy values used");
                 trace.note(|| format!("flow selection failed ({e}); policy values used"));
             }
         }

@@ -805,7 +805,7 @@ impl Cx<'_> {
         };
         for f in failures {
             self.svc.counters.expression_failed(f.error.kind.as_str());
-            warn!(pool = %f.pool, error = %f.error, "pool6 allow/deny failed");
+            warn!(account = %self.dev.account_id, pool = %f.pool, error = %f.error, "pool6 allow/deny failed");
         }
         if matches!(verdict, PoolVerdict::NotAllowed | PoolVerdict::Denied) {
             trace.note(|| format!("pool6 {} refused by allow/deny", pool.name));
@@ -1042,7 +1042,7 @@ impl Cx<'_> {
             }
             Some(Err(e)) => {
                 self.svc.counters.hook_fallback("flow-select", &e.kind);
-                warn!(error = %e, "flow selection failed; configured flow used");
+                warn!(account = %self.dev.account_id, error = %e, "flow selection failed; configured flow used");
                 trace.note(|| format!("flow selection failed ({e}); configured flow used"));
                 default
             }
@@ -1087,7 +1087,7 @@ impl Cx<'_> {
                 Some(e) => self.svc.counters.expression_failed(e.kind.as_str()),
                 None => self.svc.counters.expression_failed("wrong_type"),
             }
-            warn!(option = %f.path, policy = %f.policy, account = %self.dev.account_id, error = %f.error, "option omitted");
+            warn!(duid = %hex_colon(&self.dev.duid), account = %self.dev.account_id, option = %f.path, policy = %f.policy, error = %f.error, "option omitted");
         }
         set
     }
