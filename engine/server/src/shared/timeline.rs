@@ -145,6 +145,9 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Timelines written per store batch by [`Timeline::flush`].
+pub const FLUSH_BATCH: usize = 256;
+
 /// Devices listed as linked to one device (an eCM and its eUE; the first
 /// ones linked are kept).
 const MAX_LINKS: usize = 8;
@@ -526,14 +529,17 @@ impl Timeline {
         out
     }
 
-    /// Writes every changed timeline to `store` (one batch; not synced: the
-    /// next lease commit's sync, or sled's own, makes it durable).
+    /// Writes every changed timeline to `store`, in batches of
+    /// [`FLUSH_BATCH`] (not synced: the next lease commit's sync, or sled's
+    /// own, makes them durable). In a boot storm a second's worth is
+    /// thousands of devices; one batch would hold the store's write lock for
+    /// tens of milliseconds while every lease commit — and so every REPLY and
+    /// ACK — waited behind it.
     pub fn flush(&self, store: &dyn Store) -> Result<usize, StoreError> {
         let batch = self.take_dirty();
-        if batch.is_empty() {
-            return Ok(0);
+        for chunk in batch.chunks(FLUSH_BATCH) {
+            store.apply(chunk)?;
         }
-        store.apply(&batch)?;
         Ok(batch.len())
     }
 }
@@ -765,6 +771,25 @@ mod tests {
         let eue = store.timeline("00:10:95:00:00:02").unwrap().unwrap();
         assert_eq!(eue.linked, ["00:10:95:00:00:01"]);
         assert!(eue.events.is_empty());
+    }
+
+    #[test]
+    fn a_storm_of_timelines_is_written_whole_across_batches() {
+        let t = Timeline::default();
+        let store = MemoryStore::new();
+        // More than three batches of FLUSH_BATCH, the last one partial.
+        let n = 3 * FLUSH_BATCH + 7;
+        for i in 0..n {
+            let mac = format!("00:10:95:02:{:02x}:{:02x}", i >> 8, i & 0xff);
+            t.record(&mac, Step::Cm4, Outcome::Ok, "");
+            t.establish(&mac);
+        }
+        assert_eq!(t.flush(&store).unwrap(), n);
+        for i in [0, FLUSH_BATCH - 1, FLUSH_BATCH, n - 1] {
+            let mac = format!("00:10:95:02:{:02x}:{:02x}", i >> 8, i & 0xff);
+            assert!(store.timeline(&mac).unwrap().is_some(), "{mac} not written");
+        }
+        assert_eq!(t.flush(&store).unwrap(), 0);
     }
 
     #[test]
