@@ -12,6 +12,21 @@ use clap::{Parser, Subcommand};
 use headend_model::snapshot::{normalize_mac, parse_hex, Snapshot};
 use headend_server::runtime::Server;
 
+/// `println!` for the commands that print reports (explain, config-file,
+/// device, store): a reader that closes the pipe (`headend explain … | head`)
+/// ends the command quietly instead of the standard macro's panic and exit
+/// code 101. (Restoring SIGPIPE's default would need `unsafe`.)
+macro_rules! println {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod config_file;
 mod device;
 mod explain;

@@ -158,6 +158,24 @@ voice_flow = 5
 }
 
 #[test]
+fn explain_into_a_closed_pipe_ends_quietly() {
+    // `true` has exited before explain writes (it loads the lab first).
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} explain --config {} --mac 00:10:95:00:00:01 --relay 127.0.0.2 | true; echo \"status=${{PIPESTATUS[0]}}\"",
+            env!("CARGO_BIN_EXE_headend"),
+            lab().display()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stdout.contains("status=0"), "{stdout}");
+}
+
+#[test]
 fn explain_shows_classification_pool_and_options() {
     let out = headend(&[
         "explain",
