@@ -105,6 +105,11 @@ pub fn compose<'e>(
     trace: &mut Trace,
 ) -> OptionSet {
     let snap = input.snapshot;
+    // Only control options are wanted and no policy has one: nothing to
+    // order or evaluate (the DHCPv6 path asks twice per SARR).
+    if input.space == Space::Server && !snap.has_control_options {
+        return OptionSet::default();
+    }
     let mut live: Option<Session<'e>> = None;
     let mut set = OptionSet::default();
     for pi in policy_order(input) {
@@ -288,5 +293,42 @@ pub fn apply_cablelabs_rules(
                 "cablelabs-rules".to_string(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::load_test_config;
+
+    fn server_pass(snap: &Snapshot) -> OptionSet {
+        let input = ComposeInput {
+            snapshot: snap,
+            domains: &[],
+            pool: &[],
+            fixed: &[],
+            requested: &RequestedOptions::default(),
+            space: Space::Server,
+        };
+        let mut trace = Trace::default();
+        compose(
+            &input,
+            || snap.exprs.session(&Default::default()),
+            &mut Vec::new(),
+            &mut trace,
+        )
+    }
+
+    #[test]
+    fn the_control_option_pass_is_skipped_only_when_no_policy_has_one() {
+        let plain = "[[policy]]\nname = \"p\"\nenforced = true\ndomains = [\"all\"]\n\
+                     [policy.options]\ndomain-name = \"example.net\"\n";
+        let snap = load_test_config(plain).unwrap();
+        assert!(!snap.has_control_options);
+        assert!(!server_pass(&snap).control().no_response);
+        let quiet = format!("{plain}\"server.no-response\" = true\n");
+        let snap = load_test_config(&quiet).unwrap();
+        assert!(snap.has_control_options);
+        assert!(server_pass(&snap).control().no_response);
     }
 }

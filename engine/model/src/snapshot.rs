@@ -64,6 +64,10 @@ pub struct Snapshot {
     pub policies: Vec<Policy>,
     /// The policies of each domain (indexes, file order).
     pub policies_by_domain: HashMap<String, Vec<usize>>,
+    /// Whether any policy sets a server control option (`server.…`). When
+    /// none does — the common case — the pass that looks for
+    /// `server.no-response` before each answer composes nothing.
+    pub has_control_options: bool,
     /// Accounts declared in the file, by id.
     pub accounts: HashMap<String, Account>,
     /// Fixed bindings by (client, relay).
@@ -217,6 +221,11 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         &prov.known_domains(),
     );
     let exprs = b.finish()?;
+    let has_control_options = prov.policies.iter().any(|p| {
+        p.options
+            .iter()
+            .any(|o| o.path.space() == options::Space::Server)
+    });
     Ok(Snapshot {
         generation,
         source: src.path.clone(),
@@ -233,6 +242,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         pools: prov.pools,
         policies: prov.policies,
         policies_by_domain: prov.policies_by_domain,
+        has_control_options,
         accounts: prov.accounts,
         fixed: prov.fixed,
         pools_by_relay: prov.pools_by_relay,
