@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod common;
+
 fn headend(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_headend"))
         .args(["--log", "error"])
@@ -16,6 +18,19 @@ fn headend(args: &[&str]) -> Output {
 
 fn lab() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/headend.toml")
+}
+
+/// `headend check` of `text` written as `name` in a scratch directory:
+/// whether it passed, and what it printed.
+fn check_file(name: &str, text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let out = headend(&["check", "--config", path.to_str().unwrap()]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -32,10 +47,8 @@ fn lab_configuration_is_valid() {
 
 #[test]
 fn check_names_file_line_and_fix_for_every_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
+    let (ok, text) = check_file(
+        "bad.toml",
         r#"[server]
 store = "state"
 
@@ -56,11 +69,8 @@ enforced = true
 routers = "not-an-ip"
 tftp-server-name = { expr = 'relay.address +' }
 "#,
-    )
-    .unwrap();
-    let out = headend(&["check", "--config", path.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    );
+    assert!(!ok);
     for line in [9, 10, 18, 19] {
         assert!(
             text.contains(&format!("bad.toml:{line}:")),
@@ -74,10 +84,8 @@ tftp-server-name = { expr = 'relay.address +' }
 
 #[test]
 fn check_refuses_property_and_method_typos_with_file_line_and_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("typo.toml");
-    std::fs::write(
-        &path,
+    let (ok, text) = check_file(
+        "typo.toml",
         r#"[server]
 store = "state"
 
@@ -91,11 +99,8 @@ enforced = true
 tftp-server-name = { expr = 'if device.vendor_klass.starts_with("docsis3.1") { "10.0.0.1" }' }
 domain-name = { expr = 'if device.vendor_class.startswith("docsis") { "cm.example" }' }
 "#,
-    )
-    .unwrap();
-    let out = headend(&["check", "--config", path.to_str().unwrap()]);
-    assert!(!out.status.success(), "a typo passed check");
-    let text = String::from_utf8_lossy(&out.stdout);
+    );
+    assert!(!ok, "a typo passed check");
     assert!(text.contains("typo.toml:11:11:"), "{text}");
     assert!(text.contains("has no property `vendor_klass`"), "{text}");
     assert!(
@@ -112,21 +117,12 @@ domain-name = { expr = 'if device.vendor_class.startswith("docsis") { "cm.exampl
 
 #[test]
 fn check_refuses_a_plugin_its_own_config_makes_decline() {
-    let wasm =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist/flow-select.wasm");
-    if !wasm.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run plugins/build.sh first"
-        );
-        eprintln!("SKIPPED: {} missing; run plugins/build.sh", wasm.display());
+    let Some(wasm) = common::dist_plugin("flow-select") else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plugin.toml");
-    std::fs::write(
-        &path,
-        format!(
+    };
+    let (ok, text) = check_file(
+        "plugin.toml",
+        &format!(
             r#"[server]
 store = "state"
 
@@ -142,14 +138,8 @@ voice_flow = 5
 "#,
             wasm.display()
         ),
-    )
-    .unwrap();
-    let out = headend(&["check", "--config", path.to_str().unwrap()]);
-    assert!(
-        !out.status.success(),
-        "a plugin that declines every call passed check"
     );
-    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!ok, "a plugin that declines every call passed check");
     assert!(
         text.contains("plugin.toml:7:"),
         "the [[plugin]] line: {text}"

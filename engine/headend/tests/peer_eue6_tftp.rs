@@ -12,28 +12,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::{Netns, Proc, HEADEND, READY_LINE, READY_TIMEOUT};
 use headend_config_file::{decode, Check};
-
-fn dist(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../plugins/dist")
-        .join(format!("{name}.wasm"));
-    if p.is_file() {
-        return Some(p.canonicalize().unwrap());
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} missing: CI runs plugins/build.sh first",
-        p.display()
-    );
-    eprintln!("SKIPPED: {} missing; run plugins/build.sh", p.display());
-    None
-}
 
 const CONFIG: &str = r#"
 [server]
@@ -96,7 +80,7 @@ fn eue_gets_its_generated_file_over_tftp_from_its_dhcpv6_lease() {
     if !common::peers_available("peer_eue6_tftp", &["curl", "python3"]).unwrap() {
         return;
     }
-    let Some(eue) = dist("eue-config") else {
+    let Some(eue) = common::dist_plugin("eue-config") else {
         return;
     };
     let dir = common::scratch("eue6-tftp").unwrap();

@@ -15,30 +15,13 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, HEADEND, READY_LINE, READY_TIMEOUT};
+use common::{dist_plugin, Proc, HEADEND, READY_LINE, READY_TIMEOUT};
 use headend_wire::cablelabs::{Ccc, ProvisioningServer};
 use headend_wire::dhcpv4::Packet;
-
-/// A plugin built by `plugins/build.sh`; `None` (test skipped) outside CI when missing.
-fn wasm_plugin(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../plugins/dist")
-        .join(format!("{name}.wasm"));
-    if p.is_file() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing: CI must run plugins/build.sh before the tests",
-        p.display()
-    );
-    eprintln!("SKIPPED: {} missing; run plugins/build.sh", p.display());
-    None
-}
 
 const CONFIG: &str = r#"
 [server]
@@ -153,7 +136,7 @@ fn start(dir: &Path) -> Running {
 
 #[test]
 fn flow_select_plugin_end_to_end_with_hot_swap() {
-    let (Some(flow), Some(broken)) = (wasm_plugin("flow-select"), wasm_plugin("broken")) else {
+    let (Some(flow), Some(broken)) = (dist_plugin("flow-select"), dist_plugin("broken")) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

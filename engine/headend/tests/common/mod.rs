@@ -1392,3 +1392,21 @@ routers = "10.50.0.1"
 "#
     )
 }
+
+/// A plugin built by `plugins/build.sh` (absolute path); `None` (the test is
+/// skipped) outside CI when it is missing.
+pub fn dist_plugin(name: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../plugins/dist")
+        .join(format!("{name}.wasm"));
+    if p.is_file() {
+        return p.canonicalize().ok();
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: CI must run plugins/build.sh before the tests",
+        p.display()
+    );
+    eprintln!("SKIPPED: {} missing; run plugins/build.sh", p.display());
+    None
+}

@@ -127,10 +127,7 @@ impl Api {
         ast.walk(&mut |path: &[ASTNode]| {
             if let Some(ASTNode::Expr(Node::MethodCall(f, pos))) = path.last() {
                 let name = f.name.as_str();
-                if !self.methods.contains(name)
-                    && !script_fns.contains(name)
-                    && !BUILT_IN_METHODS.contains(&name)
-                {
+                if !self.methods.contains(name) && !scripted_or_built_in(name, &script_fns) {
                     found = Err((
                         *pos,
                         format!(
@@ -159,43 +156,36 @@ impl Api {
             Node::Dot(y, ..) | Node::Index(y, ..) => &y.lhs,
             other => other,
         };
-        match first {
-            Node::Property(p, pos) => {
-                let name = p.2.as_str();
-                if t.properties.contains(name) {
-                    return Ok(());
-                }
-                Err((
-                    *pos,
-                    format!(
-                        "`{var}` ({}) has no property `{name}`; its properties are {} \
-                         (policies/README.md)",
-                        t.type_name,
-                        list(&t.properties)
-                    ),
-                ))
-            }
-            Node::MethodCall(f, pos) => {
-                let name = f.name.as_str();
-                if t.methods.contains(name)
-                    || script_fns.contains(name)
-                    || BUILT_IN_METHODS.contains(&name)
-                {
-                    return Ok(());
-                }
-                Err((
-                    *pos,
-                    format!(
-                        "`{var}` ({}) has no method `{name}`; its methods are {} \
-                         (policies/README.md)",
-                        t.type_name,
-                        list(&t.methods)
-                    ),
-                ))
-            }
-            _ => Ok(()),
+        let (name, pos, names, what) = match first {
+            Node::Property(p, pos) => (
+                p.2.as_str(),
+                *pos,
+                &t.properties,
+                ("property", "properties"),
+            ),
+            Node::MethodCall(f, pos) => (f.name.as_str(), *pos, &t.methods, ("method", "methods")),
+            _ => return Ok(()),
+        };
+        let method = matches!(first, Node::MethodCall(..));
+        if names.contains(name) || (method && scripted_or_built_in(name, script_fns)) {
+            return Ok(());
         }
+        Err((
+            pos,
+            format!(
+                "`{var}` ({}) has no {} `{name}`; its {} are {} (policies/README.md)",
+                t.type_name,
+                what.0,
+                what.1,
+                list(names)
+            ),
+        ))
     }
+}
+
+/// A method the script defines itself or one Rhai resolves without a registration.
+fn scripted_or_built_in(name: &str, script_fns: &HashSet<&str>) -> bool {
+    script_fns.contains(name) || BUILT_IN_METHODS.contains(&name)
 }
 
 /// `a, b and c`.
