@@ -21,6 +21,7 @@
 #   WORKERS  headend run --workers (packet-path threads) [one per core]
 #   PERF_MODE  perfdhcp threading: auto (-g single up to 8000/s, multi above), single, multi [auto]
 #   KEEP=1   keep the work directory (configs, perfdhcp outputs, logs)
+#   TIMELINE headend's [server] timeline: stored, memory, off [stored]
 # Bounded: at most (number of RATES + RETRIES) perfdhcp runs per server, each under
 # `timeout`; every wait has a limit; everything started here is stopped by PID and the
 # namespace is deleted on exit.
@@ -195,6 +196,7 @@ if [ "$WHICH" != kea ]; then
 [server]
 name = "bench"
 store = "$WORK/headend/store"
+${TIMELINE:+timeline = \"$TIMELINE\"}
 
 [dhcpv4]
 listen = ["$SERVER:67"]

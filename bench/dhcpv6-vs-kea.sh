@@ -32,6 +32,7 @@
 #              (here -g multi cost perfdhcp twice the CPU at 10,000/s and lost more)
 #   HEADEND  binary [target/release/headend]       KEEP=1 keeps the work directory
 #   COMMIT_WINDOW_US  headend's group-commit window [1000]
+#   TIMELINE          headend's [server] timeline: stored, memory, off [stored]
 #   WORKERS           headend run --workers (packet-path threads) [one per core]
 #   STORE_ACCOUNTS    whether headend stores the account it auto-provisions for
 #                     every new device, one more durable write Kea does not do [true]
@@ -206,6 +207,7 @@ if [ "$WHICH" != kea ]; then
 name = "bench6"
 store = "$WORK/headend/store"
 commit_window_us = ${COMMIT_WINDOW_US:-1000}
+${TIMELINE:+timeline = \"$TIMELINE\"}
 [dhcpv6]
 listen = ["[$SRV]:547"]
 preferred_lifetime = 3600

@@ -123,6 +123,10 @@ impl Hooks for WasmHooks {
         Some(p.select_flow(device).map_err(hook_error))
     }
 
+    fn serves_flow_select(&self) -> bool {
+        self.flow.is_some()
+    }
+
     fn config_file(
         &self,
         generator: &str,

@@ -103,6 +103,27 @@ pub struct ServerSection {
     /// flushes under load.
     #[serde(default = "default_commit_window")]
     pub commit_window_us: u64,
+    /// What becomes of the provisioning timeline (`headend device show`):
+    /// "stored" (default), "memory" or "off".
+    #[serde(default)]
+    pub timeline: TimelineMode,
+}
+
+/// `[server] timeline`: how much of every device's provisioning timeline
+/// the server keeps. Writing each device's steps to the store costs a store
+/// write per device in a boot storm (about a tenth of the CPU of a DHCPv6
+/// SARR); a site that does not want the history across restarts keeps it
+/// in memory, one that does not look at it turns it off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimelineMode {
+    /// Recorded in memory and written to the store (survives restarts).
+    #[default]
+    Stored,
+    /// Recorded in memory only (the newest devices, lost at restart).
+    Memory,
+    /// Not recorded.
+    Off,
 }
 
 fn default_commit_window() -> u64 {

@@ -22,6 +22,7 @@ pub mod config;
 pub mod configsrv;
 pub mod device;
 pub mod expr;
+pub mod hash;
 pub mod literal;
 pub mod options;
 pub mod plugins;

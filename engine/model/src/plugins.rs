@@ -407,6 +407,11 @@ pub struct HookError {
 pub trait Hooks: Send + Sync + std::fmt::Debug {
     /// Flow selection; `None` when no plugin serves it.
     fn select_flow(&self, device: &Device) -> Option<Result<FlowDecision, HookError>>;
+    /// Whether some plugin serves flow selection: when none does, the
+    /// servers skip building the ABI device for [`Hooks::select_flow`].
+    fn serves_flow_select(&self) -> bool {
+        true
+    }
     /// Config-file generation by the named plugin; `None` when no such generator exists.
     fn config_file(
         &self,
@@ -430,6 +435,10 @@ pub struct NoHooks;
 impl Hooks for NoHooks {
     fn select_flow(&self, _device: &Device) -> Option<Result<FlowDecision, HookError>> {
         None
+    }
+
+    fn serves_flow_select(&self) -> bool {
+        false
     }
 
     fn config_file(

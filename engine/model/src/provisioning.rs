@@ -17,6 +17,7 @@ use crate::build::{
     account_id, canonical_domain, normalize_mac, parse_hex, Builder, ExprSource, ALL_DEVICES,
 };
 use crate::expr::{Expr, ExprEngine};
+use crate::hash::FastMap;
 use crate::literal::Literal;
 use crate::options::{self, OptionDef, OptionTypeDecl, Registry, TagPath, Value};
 
@@ -305,11 +306,11 @@ pub struct Provisioning {
     /// Policies: named ones in file order, then pool-specific ones.
     pub policies: Vec<Policy>,
     /// The policies of each domain (indexes, file order).
-    pub policies_by_domain: HashMap<String, Vec<usize>>,
+    pub policies_by_domain: FastMap<String, Vec<usize>>,
     /// Named policies by name (indexes into `policies`).
     pub policy_index: HashMap<String, usize>,
     /// Accounts declared in the file, by id.
-    pub accounts: HashMap<String, Account>,
+    pub accounts: FastMap<String, Account>,
     /// Fixed bindings by (client, relay).
     pub fixed: HashMap<(ClientKey, Ipv4Addr), FixedBinding>,
     /// Pool indexes by relay address.
@@ -481,7 +482,7 @@ pub(crate) fn build(
             options: opts.into_iter().map(|(_, o)| o).collect(),
         });
     }
-    let mut policies_by_domain: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut policies_by_domain: FastMap<String, Vec<usize>> = FastMap::default();
     for (i, p) in policies.iter().enumerate() {
         for d in p.domains.iter().flatten() {
             let list = policies_by_domain.entry(d.clone()).or_default();
@@ -658,7 +659,7 @@ pub(crate) fn build(
     }
 
     // Accounts.
-    let mut accounts = HashMap::new();
+    let mut accounts = FastMap::default();
     for a in decls.accounts {
         let d = a.get_ref();
         let Some(id) = account_id(d.id.get_ref()) else {

@@ -19,6 +19,7 @@ use headend_store::{Account, ClientKey};
 use crate::build::Builder;
 use crate::config::{self, ConfigFile};
 use crate::expr::{Expr, ExprEngine};
+use crate::hash::FastMap;
 use crate::literal::Literal;
 use crate::options::{self, Registry, TagPath};
 use crate::provisioning::{self, Declarations};
@@ -44,6 +45,8 @@ pub struct Snapshot {
     pub store_path: PathBuf,
     /// Group commit window.
     pub commit_window: std::time::Duration,
+    /// `[server] timeline`: stored, in memory only, or off.
+    pub timeline: crate::config::TimelineMode,
     /// DHCPv4 settings, when served.
     pub dhcpv4: Option<Dhcpv4Settings>,
     /// Option types.
@@ -63,13 +66,13 @@ pub struct Snapshot {
     /// Policies: named ones in file order, then pool-specific ones.
     pub policies: Vec<Policy>,
     /// The policies of each domain (indexes, file order).
-    pub policies_by_domain: HashMap<String, Vec<usize>>,
+    pub policies_by_domain: FastMap<String, Vec<usize>>,
     /// Whether any policy sets a server control option (`server.…`). When
     /// none does — the common case — the pass that looks for
     /// `server.no-response` before each answer composes nothing.
     pub has_control_options: bool,
     /// Accounts declared in the file, by id.
-    pub accounts: HashMap<String, Account>,
+    pub accounts: FastMap<String, Account>,
     /// Fixed bindings by (client, relay).
     pub fixed: HashMap<(ClientKey, Ipv4Addr), FixedBinding>,
     /// Pool indexes by relay address.
@@ -232,6 +235,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         name: file.server.name,
         store_path,
         commit_window: std::time::Duration::from_micros(file.server.commit_window_us.min(100_000)),
+        timeline: file.server.timeline,
         dhcpv4,
         registry,
         exprs,

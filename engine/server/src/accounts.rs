@@ -9,10 +9,11 @@
 //! (lookup, else the auto-provisioning expression for a new device), used
 //! alike by DHCPv4, DHCPv6 and the config server.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use headend_model::expr::EvalContext;
+use headend_model::hash::FastMap;
 use headend_model::snapshot::{canonical_domain, Snapshot};
 use headend_model::trace::Trace;
 use headend_store::{Account, AccountSource, UnixTime};
@@ -42,7 +43,7 @@ pub const MAX_PENDING: usize = 8_192;
 /// Accounts by id.
 #[derive(Debug, Default)]
 pub struct AccountTable {
-    map: RwLock<HashMap<String, Account>>,
+    map: RwLock<FastMap<String, Account>>,
     /// New devices classified between their DISCOVER/SOLICIT and the
     /// binding that adopts their account, so the REQUEST does not run the
     /// auto-provisioning expression again. Bounded by [`MAX_PENDING`]:
@@ -55,7 +56,7 @@ pub struct AccountTable {
 /// auto-provisioning expression, so an older entry is not used).
 #[derive(Debug, Default)]
 struct Pending {
-    map: HashMap<String, (u64, Account)>,
+    map: FastMap<String, (u64, Account)>,
     order: VecDeque<String>,
 }
 

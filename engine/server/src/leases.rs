@@ -25,6 +25,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
+use headend_model::hash::FastMap;
 use headend_store::{ClientKey, Lease4, LeaseState, UnixTime};
 
 /// One address pool as the allocator sees it (seed 004 section 5.1).
@@ -340,7 +341,7 @@ impl Pool {
     }
 
     /// A never-leased free address, without taking it.
-    fn peek_never_used(&mut self, by_ip: &HashMap<Ipv4Addr, u32>) -> Option<u32> {
+    fn peek_never_used(&mut self, by_ip: &FastMap<Ipv4Addr, u32>) -> Option<u32> {
         while let Some(&off) = self.fresh.last() {
             if self.used.get(off) {
                 self.fresh.pop();
@@ -562,16 +563,16 @@ pub struct LeaseTable {
     slots: Vec<Lease4>,
     /// Next slot of the same client-key hash (`NIL` ends the chain).
     next: Vec<u32>,
-    by_ip: HashMap<Ipv4Addr, u32>,
+    by_ip: FastMap<Ipv4Addr, u32>,
     /// Hash of the client key → first slot of its chain; collisions share a
     /// chain and are told apart by comparing keys.
     by_client: HashMap<u64, u32, BuildHasherDefault<PreHashed>>,
     client_hasher: RandomState,
-    holds: HashMap<Ipv4Addr, Hold>,
-    offers: HashMap<ClientKey, Ipv4Addr>,
+    holds: FastMap<Ipv4Addr, Hold>,
+    offers: FastMap<ClientKey, Ipv4Addr>,
     hold_timers: BTreeSet<(UnixTime, Ipv4Addr)>,
     pools: Vec<Pool>,
-    pool_index: HashMap<String, usize>,
+    pool_index: FastMap<String, usize>,
     segments: Vec<Segment>,
     /// Latest `now` seen: the time used by calls that take none.
     clock: UnixTime,
@@ -671,14 +672,14 @@ impl LeaseTable {
         LeaseTable {
             slots: Vec::new(),
             next: Vec::new(),
-            by_ip: HashMap::new(),
+            by_ip: FastMap::default(),
             by_client: HashMap::default(),
             client_hasher: RandomState::new(),
-            holds: HashMap::new(),
-            offers: HashMap::new(),
+            holds: FastMap::default(),
+            offers: FastMap::default(),
             hold_timers: BTreeSet::new(),
             pools: Vec::new(),
-            pool_index: HashMap::new(),
+            pool_index: FastMap::default(),
             segments: Vec::new(),
             clock: 0,
             sweep_from: 0,
@@ -1430,7 +1431,7 @@ impl LeaseTable {
 }
 
 /// How long the offer hold on `ip`, if any, occupies it.
-fn hold_occupancy(holds: &HashMap<Ipv4Addr, Hold>, ip: Ipv4Addr) -> Occupancy {
+fn hold_occupancy(holds: &FastMap<Ipv4Addr, Hold>, ip: Ipv4Addr) -> Occupancy {
     if holds.is_empty() {
         // Skips hashing the address on the common path.
         return Occupancy::Free;

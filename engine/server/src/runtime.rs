@@ -87,6 +87,7 @@ impl Server {
         let accounts = store.load_accounts()?;
         let n_accounts = accounts.len();
         let commit_window = snap.commit_window;
+        let timeline_mode = snap.timeline;
         let config = Arc::new(ArcSwap::from_pointee(snap));
         let counters = Arc::new(Counters::default());
         let committer = Arc::new(GroupCommitter::start(
@@ -103,6 +104,7 @@ impl Server {
             counters.clone(),
         ));
         let timeline: Arc<crate::shared::timeline::Timeline> = Arc::default();
+        timeline.set_mode(timeline_mode);
         let shared = Shared {
             config: config.clone(),
             store: store.clone(),
@@ -280,6 +282,7 @@ impl Server {
             c.prepare(&next);
         }
         self.config.store(next.clone());
+        self.timeline.set_mode(next.timeline);
         for c in &self.components {
             c.apply(&next);
         }

@@ -64,6 +64,17 @@ impl ClientKey {
     }
 }
 
+/// Lowercase hex without separators (`001122`): OUIs, hashes, SNMP octets.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
 /// Colon-separated lowercase hex (`00:11:22:33:44:55`): MACs and client
 /// identifiers as accounts, logs and expressions show them. Table-driven:
 /// it runs several times per packet.

@@ -7,6 +7,7 @@
 //! The Rhai-side contract (names, types, what is `()` when absent) is
 //! policies/README.md.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -38,13 +39,89 @@ pub struct EvalContext {
     pub lease: Option<LeaseInfo>,
 }
 
+/// The options of a request by code, in one buffer: a packet's dozen
+/// options cost two allocations instead of one each plus a tree (they are
+/// copied for every packet and read only by `packet.option(n)`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawOptions {
+    data: Vec<u8>,
+    /// `(code, start, end)` into `data`, sorted by code.
+    index: Vec<(u16, u32, u32)>,
+}
+
+impl RawOptions {
+    /// An empty set with room for `options` options of `bytes` bytes in all.
+    pub fn with_capacity(options: usize, bytes: usize) -> RawOptions {
+        RawOptions {
+            data: Vec::with_capacity(bytes),
+            index: Vec::with_capacity(options),
+        }
+    }
+
+    /// Adds option `code`, unless it is already there (the first occurrence
+    /// is the one kept, as RFC 8415 §21 readers do); `false` when it was.
+    pub fn insert(&mut self, code: u16, value: &[u8]) -> bool {
+        let Err(at) = self.index.binary_search_by_key(&code, |e| e.0) else {
+            return false;
+        };
+        let (Ok(start), Ok(end)) = (
+            u32::try_from(self.data.len()),
+            u32::try_from(self.data.len() + value.len()),
+        ) else {
+            return false;
+        };
+        self.data.extend_from_slice(value);
+        self.index.insert(at, (code, start, end));
+        true
+    }
+
+    /// The payload of option `code`.
+    pub fn get(&self, code: u16) -> Option<&[u8]> {
+        let i = self.index.binary_search_by_key(&code, |e| e.0).ok()?;
+        let (_, s, e) = self.index.get(i)?;
+        self.data.get(*s as usize..*e as usize)
+    }
+
+    /// Whether option `code` is present.
+    pub fn contains(&self, code: u16) -> bool {
+        self.index.binary_search_by_key(&code, |e| e.0).is_ok()
+    }
+
+    /// Every option, by ascending code.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &[u8])> {
+        self.index
+            .iter()
+            .map(|(c, s, e)| (*c, self.data.get(*s as usize..*e as usize).unwrap_or(&[])))
+    }
+
+    /// How many options there are.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+impl<V: AsRef<[u8]>> FromIterator<(u16, V)> for RawOptions {
+    fn from_iter<I: IntoIterator<Item = (u16, V)>>(iter: I) -> RawOptions {
+        let mut o = RawOptions::default();
+        for (c, v) in iter {
+            o.insert(c, v.as_ref());
+        }
+        o
+    }
+}
+
 /// The DHCP request (RFC 2131 §2 fields and its options).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PacketInfo {
     /// Protocol of the request: `"dhcpv4"`.
-    pub protocol: String,
+    pub protocol: Cow<'static, str>,
     /// Option 53 name from RFC 2132 §9.6 (`"DHCPDISCOVER"` …), `"BOOTREQUEST"` for BOOTP.
-    pub message_type: String,
+    pub message_type: Cow<'static, str>,
     /// Transaction id.
     pub xid: u32,
     /// Relay hop count.
@@ -60,7 +137,7 @@ pub struct PacketInfo {
     /// Option 61 payload; empty when the client sent none.
     pub client_id: Vec<u8>,
     /// Every option by code, long options already concatenated (RFC 3396).
-    pub options: BTreeMap<u16, Vec<u8>>,
+    pub options: RawOptions,
     /// Option 55 (parameter request list), in the client's order.
     pub requested: Vec<u16>,
 }
@@ -69,7 +146,7 @@ impl Default for PacketInfo {
     fn default() -> Self {
         PacketInfo {
             protocol: "dhcpv4".into(),
-            message_type: String::new(),
+            message_type: "".into(),
             xid: 0,
             hops: 0,
             ciaddr: Ipv4Addr::UNSPECIFIED,
@@ -77,7 +154,7 @@ impl Default for PacketInfo {
             htype: 1,
             chaddr: Vec::new(),
             client_id: Vec::new(),
-            options: BTreeMap::new(),
+            options: RawOptions::default(),
             requested: Vec::new(),
         }
     }
@@ -350,8 +427,8 @@ fn opt_ip(a: Option<impl Into<Ip>>) -> Dynamic {
     a.map_or(Dynamic::UNIT, |a| Dynamic::from(a.into()))
 }
 
-fn opt_blob(b: Option<&Vec<u8>>) -> Dynamic {
-    b.map_or(Dynamic::UNIT, |b| Dynamic::from_blob(b.clone()))
+fn opt_blob(b: Option<&[u8]>) -> Dynamic {
+    b.map_or(Dynamic::UNIT, |b| Dynamic::from_blob(b.to_vec()))
 }
 
 fn int(v: impl Into<INT>) -> INT {
@@ -360,12 +437,7 @@ fn int(v: impl Into<INT>) -> INT {
 
 /// Formats bytes as lowercase hex without separators.
 pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    headend_store::hex(bytes)
 }
 
 /// Formats bytes as a colon-separated MAC address (`aa:bb:cc:dd:ee:ff`).
@@ -431,7 +503,7 @@ fn register_packet(engine: &mut Engine) {
             .collect()
     });
     engine.register_fn("option", |p: &mut Packet, code: INT| -> Fallible<Dynamic> {
-        Ok(opt_blob(p.0.packet.options.get(&code16("option", code)?)))
+        Ok(opt_blob(p.0.packet.options.get(code16("option", code)?)))
     });
     engine.register_fn(
         "option_str",
@@ -439,7 +511,7 @@ fn register_packet(engine: &mut Engine) {
             Ok(p.0
                 .packet
                 .options
-                .get(&code16("option_str", code)?)
+                .get(code16("option_str", code)?)
                 .map_or(Dynamic::UNIT, |v| {
                     Dynamic::from(ImmutableString::from(String::from_utf8_lossy(v).as_ref()))
                 }))
@@ -448,10 +520,7 @@ fn register_packet(engine: &mut Engine) {
     engine.register_fn(
         "has_option",
         |p: &mut Packet, code: INT| -> Fallible<bool> {
-            Ok(p.0
-                .packet
-                .options
-                .contains_key(&code16("has_option", code)?))
+            Ok(p.0.packet.options.contains(code16("has_option", code)?))
         },
     );
     engine.register_fn("requested", |p: &mut Packet, code: INT| -> Fallible<bool> {
@@ -520,7 +589,10 @@ fn register_device(engine: &mut Engine) {
         "capability",
         |d: &mut Device, t: INT| -> Fallible<Dynamic> {
             Ok(opt_blob(
-                d.0.device.capabilities.get(&code8("capability", t)?),
+                d.0.device
+                    .capabilities
+                    .get(&code8("capability", t)?)
+                    .map(Vec::as_slice),
             ))
         },
     );

@@ -35,7 +35,7 @@ use rhai::{
 use crate::literal::Literal;
 
 pub use context::{
-    AccountInfo, DeviceInfo, EvalContext, LeaseInfo, PacketInfo, PoolInfo, RelayInfo,
+    AccountInfo, DeviceInfo, EvalContext, LeaseInfo, PacketInfo, PoolInfo, RawOptions, RelayInfo,
 };
 pub use ip::Ip;
 

@@ -22,11 +22,12 @@ fn v4(s: &str) -> IpAddr {
 
 /// A cable modem behind relay 10.0.0.1, as the pipeline would fill it.
 fn cm_context() -> EvalContext {
-    let mut options = BTreeMap::new();
-    options.insert(53, vec![1]);
-    options.insert(60, b"docsis3.0:".to_vec());
-    options.insert(55, vec![1, 3, 2, 4, 7, 66, 67, 122, 125]);
-    options.insert(300, vec![0xff]);
+    let mut options = RawOptions::default();
+    options.insert(53, &[1]);
+    options.insert(60, b"docsis3.0:");
+    options.insert(55, &[1, 3, 2, 4, 7, 66, 67, 122, 125]);
+    options.insert(300, &[0xff]);
+    assert!(!options.insert(53, &[3]), "the first occurrence is kept");
     let mut capabilities = BTreeMap::new();
     capabilities.insert(1, vec![1]);
     capabilities.insert(2, vec![3]);
@@ -1033,4 +1034,25 @@ fn a_constant_expression_is_known_at_load_and_nothing_else_is() {
     assert_eq!(c("\"cm-\" + device.mac"), None);
     assert_eq!(c("let x = 1; x"), None);
     assert_eq!(c("()"), None, "() means leave the option out, per packet");
+}
+
+#[test]
+fn raw_options_keep_the_first_occurrence_in_code_order() {
+    let mut o: RawOptions = [
+        (60u16, &b"docsis3.0:"[..]),
+        (53, &[1][..]),
+        (60, &b"other"[..]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(o.len(), 2);
+    assert_eq!(o.get(60), Some(&b"docsis3.0:"[..]));
+    assert_eq!(o.get(53), Some(&[1][..]));
+    assert!(o.contains(53) && !o.contains(54));
+    assert_eq!(o.get(54), None);
+    assert!(o.insert(1, &[]), "an empty option is an option");
+    assert_eq!(o.get(1), Some(&[][..]));
+    let codes: Vec<u16> = o.iter().map(|(c, _)| c).collect();
+    assert_eq!(codes, vec![1, 53, 60]);
+    assert!(!RawOptions::default().contains(0) && RawOptions::default().is_empty());
 }

@@ -780,8 +780,8 @@ impl FileService {
         let mut session: Option<Session<'_>> = None;
         if exprs.iter().any(|x| *x) {
             let mut ctx: EvalContext = dc.map(|d| (*d.ctx).clone()).unwrap_or_default();
-            ctx.packet.protocol = protocol.to_string();
-            ctx.packet.message_type = op.to_string();
+            ctx.packet.protocol = protocol.to_string().into();
+            ctx.packet.message_type = op.to_string().into();
             session = Some(snap.exprs.session_shared(Arc::new(ctx)));
         }
         let counters = &self.counters;

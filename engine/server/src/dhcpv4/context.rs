@@ -4,13 +4,12 @@
 //! section 5.10, seed 000 section 6.4.1), what the client requested, and the
 //! expression context policies read.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use headend_model::compose::DualStack;
 use headend_model::expr::{
-    AccountInfo, DeviceInfo, EvalContext, LeaseInfo, PacketInfo, PoolInfo, RelayInfo,
+    AccountInfo, DeviceInfo, EvalContext, LeaseInfo, PacketInfo, PoolInfo, RawOptions, RelayInfo,
 };
 use headend_model::options::RequestedOptions;
 use headend_model::select::NetworkSelector;
@@ -82,15 +81,15 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
     // Every option once, merged (RFC 3396): for expressions, and for the
     // request lists, which the option registry reads (it knows each
     // vendor's ORO sub-option, operator-declared ones included).
-    let mut options = BTreeMap::new();
+    let mut options = RawOptions::with_capacity(16, 256);
     for (code, data) in opts.iter() {
-        options.insert(u16::from(code), data.into_owned());
+        options.insert(u16::from(code), &data);
     }
     let requested = RequestedOptions::from_client_options(
         &snap.registry,
         options
             .iter()
-            .filter_map(|(c, v)| u8::try_from(*c).ok().map(|c| (c, v.as_slice()))),
+            .filter_map(|(c, v)| u8::try_from(c).ok().map(|c| (c, v))),
     );
     let cl = opts
         .get(125)
@@ -164,8 +163,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         protocol: "dhcpv4".into(),
         message_type: opts
             .message_type()
-            .map(|m| m.name().to_string())
-            .unwrap_or_else(|| "BOOTREQUEST".into()),
+            .map_or("BOOTREQUEST".into(), |m| m.name().into()),
         xid: pkt.xid,
         hops: pkt.hops,
         ciaddr: pkt.ciaddr,

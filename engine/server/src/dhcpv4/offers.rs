@@ -23,6 +23,7 @@ use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use headend_model::hash::FastMap;
 use headend_store::{ClientKey, UnixTime};
 
 use super::reply::Prepared;
@@ -67,7 +68,7 @@ pub struct Recycled {
 /// The offer memo of one DHCPv4 service.
 #[derive(Debug, Default)]
 pub struct Offers {
-    by_ip: HashMap<Ipv4Addr, Offer>,
+    by_ip: FastMap<Ipv4Addr, Offer>,
     interned: HashSet<Arc<Prepared>>,
     circuits: HashMap<u64, Circuit>,
     hasher: RandomState,
@@ -257,7 +258,7 @@ impl Offers {
 }
 
 /// Returns a map's memory once most of it is empty (after a flood).
-fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+fn shrink<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(m: &mut HashMap<K, V, S>) {
     if m.capacity() > 4 * m.len() + 1024 {
         m.shrink_to(2 * m.len());
     }

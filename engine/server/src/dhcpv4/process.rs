@@ -461,7 +461,10 @@ impl Cx<'_> {
     /// or the call fails (trap, deadline, breaker open …), the policy values
     /// stay: that is the configured fallback.
     fn select_flow(&self, set: &mut OptionSet, trace: &mut Trace) {
-        if self.dev.ctx.device.family != "pktc" || !self.dev.requested.prl.contains(&code::CCC) {
+        if self.dev.ctx.device.family != "pktc"
+            || !self.dev.requested.prl.contains(&code::CCC)
+            || !self.snap.hooks.serves_flow_select()
+        {
             return;
         }
         let mut device = plugins::device_of(&self.dev.ctx, Protocol::Dhcpv4);

@@ -122,7 +122,7 @@ pub fn read_client(opts: &Options<'_>) -> Result<ClientCl, &'static str> {
             cl::SERIAL => out.serial = text(v),
             cl::OUI => {
                 out.oui = if v.len() == 3 {
-                    v.iter().map(|b| format!("{b:02x}")).collect()
+                    headend_store::hex(v)
                 } else {
                     text(v).to_ascii_lowercase()
                 }

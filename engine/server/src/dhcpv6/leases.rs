@@ -10,10 +10,11 @@
 //! nearly full prefix pool still finds its last free prefix.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::net::Ipv6Addr;
 
+use headend_model::hash::FastMap;
 use headend_model::v6::{Pool6, Pool6Kind};
 use headend_store::{Lease6, Lease6Key, Lease6Kind, LeaseState, UnixTime};
 
@@ -57,9 +58,9 @@ pub fn lease_kind(k: Pool6Kind) -> Lease6Kind {
 /// Every DHCPv6 binding, in memory.
 #[derive(Debug, Default)]
 pub struct LeaseTable6 {
-    by_key: HashMap<Lease6Key, Lease6>,
-    by_ia: HashMap<IaKey, Vec<Lease6Key>>,
-    holds: HashMap<Lease6Key, Hold>,
+    by_key: FastMap<Lease6Key, Lease6>,
+    by_ia: FastMap<IaKey, Vec<Lease6Key>>,
+    holds: FastMap<Lease6Key, Hold>,
     /// Every binding with an end, by end time: the sweep touches only what
     /// ended, never the whole table (a million bindings, once a second,
     /// under the lock the packet path takes).

@@ -10,14 +10,14 @@
 //! ADVERTISE's options). No sockets: [`Dhcpv6::handle`] turns one datagram
 //! into an [`Outcome6`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use headend_model::compose::{self, ComposeInput};
 use headend_model::device;
-use headend_model::expr::{AccountInfo, EvalContext, LeaseInfo, PoolInfo};
+use headend_model::expr::{AccountInfo, EvalContext, LeaseInfo, PoolInfo, RawOptions};
+use headend_model::hash::FastMap;
 use headend_model::options::{OptionSet, RequestedOptions, Space, TagPath, Value};
 use headend_model::plugins;
 use headend_model::select::{self, PoolVerdict};
@@ -71,7 +71,7 @@ pub struct Dhcpv6 {
     /// The server-wide counters; DHCPv6 events and drops in [`Family::Dhcpv6`].
     pub counters: Arc<Counters>,
     server_duid: Vec<u8>,
-    advertised: Mutex<HashMap<Vec<u8>, Advertised>>,
+    advertised: Mutex<FastMap<Vec<u8>, Advertised>>,
     clock: Clock,
     /// Where bound devices' classification is remembered for the config
     /// server (bindings do not keep it).
@@ -211,9 +211,11 @@ const TYPED_CL: [u32; 8] = [
 
 /// The path `v6/17/4491/<el…>` (CableLabs DHCPv6 vendor sub-options).
 fn cl_path(el: &[u32]) -> Option<TagPath> {
-    let mut v = vec![u32::from(code::VENDOR_OPTS), cablelabs::ENTERPRISE];
-    v.extend_from_slice(el);
-    TagPath::new(Space::Dhcp6, &v)
+    let mut v = [0u32; headend_model::options::path::MAX_DEPTH];
+    let (head, rest) = v.split_at_mut(2);
+    head.copy_from_slice(&[u32::from(code::VENDOR_OPTS), cablelabs::ENTERPRISE]);
+    rest.get_mut(..el.len())?.copy_from_slice(el);
+    TagPath::new(Space::Dhcp6, v.get(..2 + el.len())?)
 }
 
 /// CCCv6 sub-option 3 from a configured or decided server: type 0 FQDN or
@@ -259,7 +261,7 @@ impl Dhcpv6 {
             accounts,
             counters,
             server_duid,
-            advertised: Mutex::new(HashMap::new()),
+            advertised: Mutex::new(FastMap::default()),
             clock,
             device_memo: std::sync::OnceLock::new(),
             timeline: std::sync::OnceLock::new(),
@@ -560,7 +562,6 @@ impl Dhcpv6 {
         };
         let vc = device::vendor_class_of(&cl.vendor_class);
         let (family, _) = device::family_version(vc.as_ref().map(|v| v.family));
-        let dt = cl.device_type.to_ascii_uppercase();
         let mut asked = oro.clone();
         if fqdn.is_some() && !asked.contains(&code::CLIENT_FQDN) {
             // RFC 4704 section 4: a client that sends option 39 wants it back.
@@ -570,8 +571,9 @@ impl Dhcpv6 {
             &asked,
             (!cl.oro.is_empty()).then(|| (cablelabs::ENTERPRISE, cl.oro.clone())),
         );
-        let is_eue = family == "pktc" || matches!(dt.as_str(), "EDVA" | "EMTA" | "EUE");
-        let is_ecm = !is_eue && (family == "docsis" || dt == "ECM");
+        let dt = |t: &str| cl.device_type.eq_ignore_ascii_case(t);
+        let is_eue = family == "pktc" || dt("EDVA") || dt("EMTA") || dt("EUE");
+        let is_ecm = !is_eue && (family == "docsis" || dt("ECM"));
         Ok(Dev6 {
             duid,
             mac,
@@ -725,7 +727,9 @@ impl Cx<'_> {
         }
     }
 
-    fn base_context(&self) -> EvalContext {
+    /// The expression context of the message; the CableLabs texts move
+    /// into it (nothing else reads them).
+    fn base_context(&mut self) -> EvalContext {
         let mut c = EvalContext::default();
         c.packet.protocol = "dhcpv6".into();
         c.packet.message_type = self.msg.msg_type.name().into();
@@ -734,23 +738,25 @@ impl Cx<'_> {
         c.packet.chaddr = self.dev.mac.clone().unwrap_or_default();
         c.packet.client_id = self.dev.duid.clone();
         c.packet.requested = self.dev.oro.clone();
+        c.packet.options = RawOptions::with_capacity(16, self.msg.options.as_bytes().len());
         for (code, v) in self.msg.options.iter() {
-            c.packet.options.entry(code).or_insert_with(|| v.to_vec());
+            c.packet.options.insert(code, v);
         }
         c.relay.address = IpAddr::V6(self.dev.link);
         c.relay.remote_id = self.dev.cm_mac.clone().unwrap_or_default();
         let d = &mut c.device;
         device::describe(self.dev.vc.as_ref(), d);
-        d.capabilities = self.dev.cl.capabilities.iter().cloned().collect();
-        d.supported_flows = supported_flows(&self.dev.cl.capabilities);
-        d.ip_pref = self.dev.cl.ip_pref;
-        d.dual_stack = self.dev.cl.ip_pref == Some(7);
-        d.device_type = self.dev.cl.device_type.clone();
-        d.serial = self.dev.cl.serial.clone();
-        d.model = self.dev.cl.model.clone();
-        d.vendor_name = self.dev.cl.vendor_name.clone();
-        d.oui = self.dev.cl.oui.clone();
-        d.correlation_id = self.dev.cl.correlation_id;
+        let cl = &mut self.dev.cl;
+        d.supported_flows = supported_flows(&cl.capabilities);
+        d.capabilities = std::mem::take(&mut cl.capabilities).into_iter().collect();
+        d.ip_pref = cl.ip_pref;
+        d.dual_stack = cl.ip_pref == Some(7);
+        d.device_type = std::mem::take(&mut cl.device_type);
+        d.serial = std::mem::take(&mut cl.serial);
+        d.model = std::mem::take(&mut cl.model);
+        d.vendor_name = std::mem::take(&mut cl.vendor_name);
+        d.oui = std::mem::take(&mut cl.oui);
+        d.correlation_id = cl.correlation_id;
         c
     }
 
@@ -1003,7 +1009,8 @@ impl Cx<'_> {
     }
 
     fn with_ctx_lease(&mut self, k: Option<&(Lease6Key, u32, u32)>, pool: Option<&Pool6>) {
-        let mut c = (*self.ctx).clone();
+        // The sessions that shared the context are gone by now: no copy.
+        let c = Arc::make_mut(&mut self.ctx);
         if let Some((k, _, valid)) = k {
             c.lease = Some(LeaseInfo {
                 ip: IpAddr::V6(k.address),
@@ -1022,7 +1029,6 @@ impl Cx<'_> {
                 last: IpAddr::V6(p.prefix.broadcast()),
             });
         }
-        self.ctx = Arc::new(c);
     }
 
     /// Flow selection for an eUE (issue 3, seed 000 section 6.4.1), as
@@ -1034,6 +1040,9 @@ impl Cx<'_> {
             provisioning_server: self.d6.provisioning_server.clone(),
             ..FlowDecision::flow(self.d6.flow.clone())
         };
+        if !self.snap.hooks.serves_flow_select() {
+            return default;
+        }
         match self.snap.hooks.select_flow(&self.flow_device()) {
             None => default,
             Some(Ok(d)) => {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use headend_abi::{Device, Protocol};
 use headend_model::expr::{AccountInfo, DeviceInfo, EvalContext};
+use headend_model::hash::FastMap;
 use headend_model::snapshot::ALL_DEVICES;
 use headend_store::Account;
 use parking_lot::{Mutex, RwLock};
@@ -111,7 +112,7 @@ impl DeviceResolver for Resolvers {
     }
 }
 
-type MemoInner = (HashMap<String, Arc<DeviceInfo>>, VecDeque<String>);
+type MemoInner = (FastMap<String, Arc<DeviceInfo>>, VecDeque<String>);
 
 /// The classification the DHCP server last made of each device (vendor
 /// class, capabilities, device type), which the lease itself does not keep:
@@ -128,7 +129,7 @@ impl DeviceMemo {
     pub fn new(max: usize) -> DeviceMemo {
         DeviceMemo {
             max: max.max(1),
-            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            inner: Mutex::new((FastMap::default(), VecDeque::new())),
         }
     }
 

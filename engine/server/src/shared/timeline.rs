@@ -23,11 +23,14 @@
 //! disk.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
+use headend_model::config::TimelineMode;
+use headend_model::hash::FastMap;
 use headend_store::{DeviceTimeline, Mutation, Store, StoreError, TimelineEvent};
 use parking_lot::Mutex;
 
@@ -229,8 +232,8 @@ struct Dev {
 
 #[derive(Default)]
 struct Shard {
-    devices: HashMap<Arc<str>, Dev>,
-    linked: HashMap<String, Vec<String>>,
+    devices: FastMap<Arc<str>, Dev>,
+    linked: FastMap<String, Vec<String>>,
     /// Recording order, for eviction: an entry whose sequence number is not
     /// its device's newest is stale and skipped.
     order: VecDeque<(Arc<str>, u64)>,
@@ -327,6 +330,8 @@ pub struct Timeline {
     shards: Box<[Mutex<Shard>]>,
     max_per_shard: usize,
     pending_per_shard: usize,
+    /// `[server] timeline` of the running snapshot ([`Timeline::set_mode`]).
+    mode: AtomicU8,
 }
 
 impl Default for Timeline {
@@ -358,6 +363,21 @@ impl Timeline {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             max_per_shard: (max_devices / SHARDS).max(1),
             pending_per_shard: (MAX_PENDING.min(max_devices) / SHARDS).max(1),
+            mode: AtomicU8::new(TimelineMode::Stored as u8),
+        }
+    }
+
+    /// Follows `[server] timeline` (at start and on every reload): `off`
+    /// records nothing from now on, `memory` never writes to the store.
+    pub fn set_mode(&self, mode: TimelineMode) {
+        self.mode.store(mode as u8, Ordering::Relaxed);
+    }
+
+    fn mode(&self) -> TimelineMode {
+        match self.mode.load(Ordering::Relaxed) {
+            m if m == TimelineMode::Off as u8 => TimelineMode::Off,
+            m if m == TimelineMode::Memory as u8 => TimelineMode::Memory,
+            _ => TimelineMode::Stored,
         }
     }
 
@@ -383,6 +403,9 @@ impl Timeline {
         outcome: Outcome,
         detail: impl Into<Detail>,
     ) {
+        if self.mode() == TimelineMode::Off {
+            return;
+        }
         let mac = key(mac);
         let ev = Event {
             at_ms,
@@ -459,7 +482,7 @@ impl Timeline {
     /// Links an eCM and the eUE behind it (each is listed with the other).
     pub fn link(&self, ecm_mac: &str, eue_mac: &str) {
         let (ecm, eue) = (key(ecm_mac), key(eue_mac));
-        if ecm == eue {
+        if ecm == eue || self.mode() == TimelineMode::Off {
             return;
         }
         for (a, b) in [(&ecm, &eue), (&eue, &ecm)] {
@@ -537,6 +560,9 @@ impl Timeline {
     /// ACK — waited behind it.
     pub fn flush(&self, store: &dyn Store) -> Result<usize, StoreError> {
         let batch = self.take_dirty();
+        if self.mode() != TimelineMode::Stored {
+            return Ok(0); // kept in memory only
+        }
         for chunk in batch.chunks(FLUSH_BATCH) {
             store.apply(chunk)?;
         }
@@ -696,6 +722,37 @@ mod tests {
             0,
             "nothing is dirty after a flush"
         );
+    }
+
+    #[test]
+    fn timeline_mode_memory_never_writes_and_off_records_nothing() {
+        let store = MemoryStore::new();
+        let t = Timeline::default();
+        t.set_mode(TimelineMode::Memory);
+        t.record("00:10:95:00:00:01", Step::Cm4, Outcome::Ok, "ACK");
+        t.establish("00:10:95:00:00:01");
+        t.link("00:10:95:00:00:02", "00:10:95:00:00:01");
+        assert_eq!(t.flush(&store).unwrap(), 0, "memory: nothing written");
+        assert!(store.timeline("00:10:95:00:00:01").unwrap().is_none());
+        let shown = t.show(&store, "00:10:95:00:00:01").unwrap().unwrap();
+        assert_eq!(shown.events[0].step, "CM4", "memory: still shown");
+        assert_eq!(shown.linked, vec!["00:10:95:00:00:02".to_string()]);
+
+        t.set_mode(TimelineMode::Off);
+        t.record("00:10:95:00:00:03", Step::Cm1, Outcome::Ok, "");
+        t.link("00:10:95:00:00:04", "00:10:95:00:00:03");
+        assert!(
+            t.get("00:10:95:00:00:03").is_none(),
+            "off: nothing recorded"
+        );
+        assert!(t.get("00:10:95:00:00:04").is_none());
+
+        // Back to stored (a reload): the next change is written.
+        t.set_mode(TimelineMode::Stored);
+        t.record("00:10:95:00:00:01", Step::Eue(1), Outcome::Ok, "SOLICIT");
+        assert_eq!(t.flush(&store).unwrap(), 1);
+        let stored = store.timeline("00:10:95:00:00:01").unwrap().unwrap();
+        assert_eq!(stored.events.len(), 2);
     }
 
     #[test]

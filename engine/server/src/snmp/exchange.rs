@@ -1149,7 +1149,7 @@ fn hex_colon(b: &[u8]) -> String {
 
 /// Lower-case hex.
 pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    headend_store::hex(b)
 }
 
 fn value_text(v: &Value) -> String {
