@@ -277,6 +277,8 @@ fn explain_v6(
             r.relay_msg(&inner).map_err(|e| anyhow!("{e}"))?;
             Ok(r.finish())
         };
+    let snap = server.snapshot();
+    let registry = &snap.registry;
     let svc = server.dhcpv6();
     let source = SocketAddrV6::new("fe80::1".parse()?, 547, 0, 0);
     let inner_of = |packet: &[u8]| -> Result<Vec<u8>> {
@@ -310,15 +312,46 @@ fn explain_v6(
                         }
                     }
                 }
-                c6::VENDOR_OPTS => match ClVendorOptionsV6::from_option17(value) {
-                    Ok(Some(cl)) => println!("  17 vendor-opts 4491 = {cl:?}"),
-                    _ => println!("  17 vendor-opts = {}", headend_store::hex_colon(value)),
+                c6::CLIENTID | c6::SERVERID => {
+                    let name = if code == c6::CLIENTID {
+                        "client-id"
+                    } else {
+                        "server-id"
+                    };
+                    println!("  v6/{code} {name} = {}", duid_text(code, value));
+                }
+                c6::CLIENT_FQDN => match headend_wire::dhcpv6::ClientFqdn::parse(value) {
+                    Ok(f) => println!(
+                        "  v6/39 v6.client-fqdn = {} (flags S={} O={} N={})",
+                        f.domain_name()
+                            .map_or_else(|_| "(undecodable)".into(), |(n, _)| n),
+                        f.flags & 1,
+                        (f.flags >> 1) & 1,
+                        (f.flags >> 2) & 1
+                    ),
+                    Err(e) => println!(
+                        "  v6/39 v6.client-fqdn = {} (undecodable: {e})",
+                        headend_store::hex_colon(value)
+                    ),
                 },
-                _ => println!(
-                    "  {code} {} = {}",
-                    c6::name(code),
-                    headend_store::hex_colon(value)
-                ),
+                _ => {
+                    // Decoded per the option type registry (hex where it
+                    // has no type); CCCv6, which it does not type, from the
+                    // CableLabs decoder.
+                    let text = headend_model::options::describe6(registry, code, value);
+                    for line in text.lines().filter(|l| !l.contains("/4491/2171 ")) {
+                        println!("  {line}");
+                    }
+                    if code == c6::VENDOR_OPTS {
+                        if let Ok(Some(cl)) = ClVendorOptionsV6::from_option17(value) {
+                            if let Some(ccc) = &cl.cccv6 {
+                                for line in cccv6_lines(ccc) {
+                                    println!("    {line}");
+                                }
+                            }
+                        }
+                    }
+                }
             }
             all.push((code, value.to_vec()));
         }
@@ -395,7 +428,258 @@ fn explain_v6(
         );
     }
     for l in svc.bindings_of_mac(&id) {
-        println!("  DHCPv6 binding {:?}", l);
+        println!(
+            "  DHCPv6 binding: {} {}/{} IAID {} in pool6 {}, {:?}, preferred {} s, valid {} s",
+            match l.kind {
+                headend_store::Lease6Kind::Na => "IA_NA",
+                headend_store::Lease6Kind::Pd => "IA_PD",
+            },
+            l.address,
+            l.prefix_len,
+            l.iaid,
+            l.pool,
+            l.state,
+            l.preferred,
+            l.valid
+        );
     }
     Ok(())
+}
+
+/// A DUID (RFC 8415 section 11) for people: its type and link-layer
+/// address where it has one, with the octets.
+fn duid_text(code: u16, value: &[u8]) -> String {
+    use headend_wire::dhcpv6::Duid;
+    let hex = headend_store::hex_colon(value);
+    match Duid::parse(code, value) {
+        Ok(Duid::Llt {
+            link_layer_address, ..
+        }) => {
+            format!(
+                "DUID-LLT {} ({hex})",
+                headend_store::hex_colon(link_layer_address)
+            )
+        }
+        Ok(Duid::Ll {
+            link_layer_address, ..
+        }) => {
+            format!(
+                "DUID-LL {} ({hex})",
+                headend_store::hex_colon(link_layer_address)
+            )
+        }
+        Ok(Duid::En { enterprise, .. }) => format!("DUID-EN enterprise {enterprise} ({hex})"),
+        Ok(Duid::Uuid(_)) => format!("DUID-UUID ({hex})"),
+        _ => hex,
+    }
+}
+
+/// CL_OPTION_CCCV6 (17.4491.2171, seed 000 section 6.4) for people.
+fn cccv6_lines(c: &headend_wire::cablelabs::CccV6) -> Vec<String> {
+    use headend_wire::cablelabs::ProvisioningServerV6 as P;
+    let mut out = vec!["v6/17/4491/2171 CCCv6".to_string()];
+    let dss = |d: &headend_wire::cablelabs::DssId| headend_store::hex_colon(d.as_bytes());
+    if let Some(d) = &c.primary {
+        out.push(format!("  1 primary DSS_ID = {}", dss(d)));
+    }
+    if let Some(d) = &c.secondary {
+        out.push(format!("  2 secondary DSS_ID = {}", dss(d)));
+    }
+    match &c.provisioning_server {
+        Some(P::Fqdn(n)) => out.push(format!("  3 provisioning server = FQDN {n}")),
+        Some(P::Ipv6(a)) => {
+            let a: Vec<String> = a.iter().map(ToString::to_string).collect();
+            out.push(format!("  3 provisioning server = IPv6 {}", a.join(", ")));
+        }
+        Some(P::Disabled) => {
+            out.push("  3 provisioning server = 0.0.0.0 (do not provision)".into())
+        }
+        None => {}
+    }
+    if let Some(r) = &c.realm {
+        out.push(format!("  6 Kerberos realm = {r}"));
+    }
+    if let Some(t) = c.tgt {
+        out.push(format!("  7 ticket-granting-ticket usage = {t}"));
+    }
+    if let Some(t) = c.provisioning_timer {
+        out.push(format!("  8 provisioning timer = {t} min"));
+    }
+    if let Some(t) = c.ticket_control {
+        out.push(format!("  9 ticket control mask = {t:#06x}"));
+    }
+    for (code, v) in &c.other {
+        out.push(format!("  {code} = {}", headend_store::hex_colon(v)));
+    }
+    out
+}
+
+/// One `--option` of `explain`, parsed: a whole option, or a sub-option
+/// of 43 (`43.N`) or of 125 for an enterprise (`125.ENTERPRISE.N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OptionArg {
+    Whole(u8, Vec<u8>),
+    Sub43(u8, Vec<u8>),
+    Sub125(u32, u8, Vec<u8>),
+}
+
+/// The value of `--option X=VALUE`: `"TEXT"` (quoted) is text; hex digits
+/// (`01:02`, `0102`, `0x0102`) are hex, and must come in pairs; anything
+/// else is its text (vendor classes, serial numbers and model names).
+fn option_value(v: &str) -> Option<Vec<u8>> {
+    let v = v.trim();
+    if let Some(t) = v
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|_| v.len() >= 2)
+    {
+        return Some(t.as_bytes().to_vec());
+    }
+    let digits = v.strip_prefix("0x").unwrap_or(v);
+    if digits
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '-' | ' '))
+    {
+        return headend_model::snapshot::parse_hex(v);
+    }
+    Some(v.as_bytes().to_vec())
+}
+
+fn option_arg(o: &str) -> Result<OptionArg> {
+    let Some((path, value)) = o.split_once('=') else {
+        bail!("--option {o:?}: write CODE=VALUE, 43.SUB=VALUE or 125.ENTERPRISE.SUB=VALUE");
+    };
+    let Some(value) = option_value(value) else {
+        bail!("--option {o:?}: an odd number of hex digits (write 07, not 7; \"TEXT\" for text)");
+    };
+    let parts: Vec<&str> = path.trim().split('.').collect();
+    let num = |s: &str| -> Result<u32> {
+        s.parse()
+            .map_err(|_| anyhow!("--option {o:?}: {s:?} is not a number"))
+    };
+    let byte = |s: &str| -> Result<u8> {
+        u8::try_from(num(s)?)
+            .map_err(|_| anyhow!("--option {o:?}: {s} is not an option code (0-255)"))
+    };
+    let sub = |v: Vec<u8>| -> Result<Vec<u8>> {
+        if v.len() > 255 {
+            bail!("--option {o:?}: a sub-option holds at most 255 octets");
+        }
+        Ok(v)
+    };
+    match parts.as_slice() {
+        [c] => Ok(OptionArg::Whole(byte(c)?, value)),
+        ["43", s] => Ok(OptionArg::Sub43(byte(s)?, sub(value)?)),
+        ["125", e, s] => Ok(OptionArg::Sub125(num(e)?, byte(s)?, sub(value)?)),
+        _ => bail!("--option {o:?}: sub-options are written 43.SUB or 125.ENTERPRISE.SUB"),
+    }
+}
+
+/// The request options of `explain --option …` (repeatable): whole options
+/// in the order given, then 43 and 125 assembled from their sub-options
+/// (RFC 2132 §8.4 encapsulation for 43; RFC 3925 enterprise blocks for 125).
+pub(crate) fn request_options(args: &[String]) -> Result<Vec<(u8, Vec<u8>)>> {
+    let mut out: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut o43: Vec<u8> = Vec::new();
+    let mut o125: Vec<(u32, Vec<u8>)> = Vec::new();
+    for a in args {
+        match option_arg(a)? {
+            OptionArg::Whole(c, v) => out.push((c, v)),
+            OptionArg::Sub43(c, v) => {
+                o43.extend_from_slice(&[c, v.len() as u8]);
+                o43.extend_from_slice(&v);
+            }
+            OptionArg::Sub125(e, c, v) => {
+                let block = match o125.iter_mut().find(|(x, _)| *x == e) {
+                    Some((_, b)) => b,
+                    None => {
+                        o125.push((e, Vec::new()));
+                        &mut o125.last_mut().ok_or_else(|| anyhow!("125"))?.1
+                    }
+                };
+                block.extend_from_slice(&[c, v.len() as u8]);
+                block.extend_from_slice(&v);
+            }
+        }
+    }
+    if !o43.is_empty() {
+        if out.iter().any(|(c, _)| *c == 43) {
+            bail!("--option 43 given whole and as sub-options: use one form");
+        }
+        out.push((43, o43));
+    }
+    if !o125.is_empty() {
+        if out.iter().any(|(c, _)| *c == 125) {
+            bail!("--option 125 given whole and as sub-options: use one form");
+        }
+        let mut v = Vec::new();
+        for (e, block) in o125 {
+            let Ok(len) = u8::try_from(block.len()) else {
+                bail!("--option 125.{e}: the sub-options exceed 255 octets");
+            };
+            v.extend_from_slice(&e.to_be_bytes());
+            v.push(len);
+            v.extend_from_slice(&block);
+        }
+        out.push((125, v));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_are_hex_or_text() {
+        let o = request_options(&args(&[
+            "60=646f63736973332e303a",
+            "60=docsis3.0:",
+            "12=\"cafe\"",
+            "55=01:03:7a",
+        ]))
+        .unwrap();
+        assert_eq!(o[0], (60, b"docsis3.0:".to_vec()));
+        assert_eq!(o[1], (60, b"docsis3.0:".to_vec()), "not hex: its text");
+        assert_eq!(o[2], (12, b"cafe".to_vec()), "quoted: text even if hex");
+        assert_eq!(o[3], (55, vec![1, 3, 0x7a]));
+    }
+
+    #[test]
+    fn sub_options_of_43_and_125_are_assembled() {
+        let o = request_options(&args(&[
+            "43.4=SN123",
+            "125.4491.1=0102",
+            "43.8=\"ABC\"",
+            "125.4491.2=07",
+        ]))
+        .unwrap();
+        assert_eq!(
+            o[0],
+            (43, [&[4u8, 5][..], b"SN123", &[8, 3], b"ABC"].concat())
+        );
+        assert_eq!(o[1], (125, vec![0, 0, 0x11, 0x8b, 7, 1, 2, 1, 2, 2, 1, 7]));
+    }
+
+    #[test]
+    fn bad_options_say_what_to_write() {
+        for bad in [
+            "60",
+            "x=01",
+            "300=01",
+            "43.4.1=01",
+            "125.4491=01",
+            "43.999=01",
+            "43.2=7",
+        ] {
+            let e = request_options(&args(&[bad])).unwrap_err().to_string();
+            assert!(e.contains("--option"), "{bad}: {e}");
+        }
+        let e = request_options(&args(&["43=0101", "43.4=x"])).unwrap_err();
+        assert!(e.to_string().contains("one form"), "{e}");
+    }
 }

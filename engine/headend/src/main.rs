@@ -99,8 +99,10 @@ enum Command {
         /// The relay agent address (giaddr); omitted = a local-segment client.
         #[arg(long)]
         relay: Option<std::net::Ipv4Addr>,
-        /// Extra request options as CODE=HEX (e.g. 60=646f63736973332e303a, 55=01037a7d); repeatable.
-        #[arg(long = "option", value_name = "CODE=HEX")]
+        /// Extra request options, repeatable: CODE=HEX (55=01037a7d), CODE=TEXT when the value is not hex
+        /// (60=docsis3.0:), CODE="TEXT" to force text, and sub-options 43.SUB=VALUE and
+        /// 125.ENTERPRISE.SUB=VALUE (125.4491.1=...), assembled into one option 43 / 125.
+        #[arg(long = "option", value_name = "CODE=VALUE")]
         options: Vec<String>,
         /// Also boot the same device over DHCPv6 through a Relay-Forward from this CMTS link address (dual stack).
         #[arg(long)]
@@ -271,20 +273,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             let Some(mac) = normalize_mac(&mac).and_then(|m| parse_hex(&m)) else {
                 bail!("--mac {mac:?} is not a MAC address");
             };
-            let mut opts = Vec::new();
-            for o in options {
-                let Some((c, h)) = o.split_once('=') else {
-                    bail!("--option {o:?}: write CODE=HEX");
-                };
-                let code: u8 = c
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("--option {o:?}: bad code"))?;
-                let Some(bytes) = parse_hex(h.trim()) else {
-                    bail!("--option {o:?}: bad hex");
-                };
-                opts.push((code, bytes));
-            }
+            let opts = explain::request_options(&options)?;
             explain::explain(&config, &mac, relay, &opts, link)?;
             Ok(ExitCode::SUCCESS)
         }

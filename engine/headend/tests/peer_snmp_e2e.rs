@@ -33,15 +33,9 @@ use std::time::{Duration, Instant};
 use common::{Netns, Proc, HEADEND, READY_LINE, READY_TIMEOUT};
 
 fn dist(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../plugins/dist")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.is_file(),
-        "{} missing: run plugins/build.sh (scripts/setup does)",
-        p.display()
-    );
-    p.canonicalize().unwrap()
+    common::dist_plugin(name).unwrap_or_else(|| {
+        panic!("plugins/dist/{name}.wasm missing: run plugins/build.sh (scripts/setup does)")
+    })
 }
 
 const CONFIG: &str = r#"

@@ -120,13 +120,8 @@ fn require_peers() {
 }
 
 fn mem_events_wasm() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist/mem-events.wasm");
-    assert!(
-        p.is_file(),
-        "{} missing: run plugins/build.sh (scripts/setup does)",
-        p.display()
-    );
-    p.canonicalize().unwrap()
+    common::dist_plugin("mem-events")
+        .expect("plugins/dist/mem-events.wasm missing: run plugins/build.sh (scripts/setup does)")
 }
 
 fn ok(label: &str, out: Output, server: &Proc) -> String {

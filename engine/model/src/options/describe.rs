@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use super::codec::{decode_value, split_suboptions, split_vendor_blocks};
-use super::path::TagPath;
+use super::path::{Space, TagPath};
 use super::registry::{enterprise_node, Registry};
 use super::types::{DataType, OptionDef};
 use super::value::{Value, ValueError};
@@ -31,8 +31,18 @@ pub struct Decoded {
 /// Decodes one top-level DHCPv4 option and, for containers, every
 /// sub-option, parents first.
 pub fn decode_option(reg: &Registry, code: u8, payload: &[u8]) -> Vec<Decoded> {
+    decode_top(reg, TagPath::dhcp4(code), payload)
+}
+
+/// Decodes one top-level DHCPv6 option (RFC 8415 section 21) and, for
+/// containers (option 17's enterprise and its sub-options), every
+/// sub-option, parents first.
+pub fn decode_option6(reg: &Registry, code: u16, payload: &[u8]) -> Vec<Decoded> {
+    decode_top(reg, TagPath::dhcp6(code), payload)
+}
+
+fn decode_top(reg: &Registry, path: TagPath, payload: &[u8]) -> Vec<Decoded> {
     let mut out = Vec::new();
-    let path = TagPath::dhcp4(code);
     match reg.get(&path) {
         Some(def) => decode_node(reg, def, payload, &mut out),
         None => out.push(Decoded {
@@ -55,6 +65,14 @@ fn decode_node(reg: &Registry, def: &OptionDef, payload: &[u8], out: &mut Vec<De
     };
     let parts = match def.data_type {
         DataType::Suboptions => split_suboptions(payload, def.framing, node.as_slice() == [43]),
+        // DHCPv6 option 17 holds one enterprise (RFC 8415 section 21.17).
+        DataType::Vendor if node.space() == Space::Dhcp6 => match payload {
+            [a, b, c, d, rest @ ..] => Ok(vec![(u32::from_be_bytes([*a, *b, *c, *d]), rest)]),
+            _ => Err(ValueError::malformed(
+                "vendor option",
+                "shorter than its enterprise number".to_string(),
+            )),
+        },
         DataType::Vendor => split_vendor_blocks(payload),
         _ => {
             out.push(leaf(decode_value(def, payload)));
@@ -103,9 +121,18 @@ fn decode_node(reg: &Registry, def: &OptionDef, payload: &[u8], out: &mut Vec<De
 /// indented under their container. Undecodable values show as hex with the
 /// reason.
 pub fn describe(reg: &Registry, code: u8, payload: &[u8]) -> String {
+    describe_decoded(decode_option(reg, code, payload))
+}
+
+/// [`describe`] for a DHCPv6 option.
+pub fn describe6(reg: &Registry, code: u16, payload: &[u8]) -> String {
+    describe_decoded(decode_option6(reg, code, payload))
+}
+
+fn describe_decoded(decoded: Vec<Decoded>) -> String {
     let mut s = String::new();
     let base = 1;
-    for d in decode_option(reg, code, payload) {
+    for d in decoded {
         let indent = "  ".repeat(d.path.depth() - base);
         let name = d.name.as_deref().unwrap_or("(unknown)");
         let _ = match &d.value {
@@ -159,6 +186,32 @@ mod tests {
             describe(&reg, 125, &unknown_ent),
             "125 vivso-suboptions (8 octets)\n  125/9 vivso-9 (3 octets)\n    125/9/1 (unknown) = 05\n"
         );
+    }
+
+    #[test]
+    fn describes_dhcpv6_options_and_the_cablelabs_vendor_option() {
+        let reg = Registry::builtin();
+        assert_eq!(
+            describe6(
+                &reg,
+                23,
+                &hex("20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 53")
+            ),
+            "v6/23 v6.dns-servers = 2001:db8::53\n"
+        );
+        // 17: enterprise 4491, 33 = "a.cfg", 38 = -3600, 999 unknown.
+        let v =
+            hex("00 00 11 8b 00 21 00 05 61 2e 63 66 67 00 26 00 04 ff ff f1 f0 03 e7 00 01 07");
+        assert_eq!(
+            describe6(&reg, 17, &v),
+            "v6/17 v6.vendor-opts (26 octets)\n\
+             \x20 v6/17/4491 v6.vendor-4491 (22 octets)\n\
+             \x20   v6/17/4491/33 v6.cl-config-file = a.cfg\n\
+             \x20   v6/17/4491/38 v6.cl-time-offset = -3600\n\
+             \x20   v6/17/4491/999 (unknown) = 07\n"
+        );
+        assert!(describe6(&reg, 17, &[0, 0]).contains("undecodable"));
+        assert_eq!(describe6(&reg, 9999, &[1]), "v6/9999 (unknown) = 01\n");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod types;
 pub mod value;
 
 pub use codec::{decode_value, encode_value};
-pub use describe::{decode_option, describe, Decoded};
+pub use describe::{decode_option, decode_option6, describe, describe6, Decoded};
 pub use path::{PathError, Space, TagPath};
 pub use registry::{OptionError, OptionTypeDecl, OptionTypeError, Registry};
 pub use request::{is_requested, RequestedOptions};
