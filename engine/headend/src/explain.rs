@@ -75,14 +75,10 @@ fn print_reply(snap: &Snapshot, what: &str, bytes: &[u8]) {
     }
 }
 
-/// Runs the explanation and prints it.
-pub fn explain(
-    config: &Path,
-    mac: &[u8],
-    relay: Option<Ipv4Addr>,
-    opts: &[(u8, Vec<u8>)],
-    link: Option<std::net::Ipv6Addr>,
-) -> Result<()> {
+/// The server `explain` and `headend test` run: the configuration's own
+/// pipeline and plugins over an in-memory store (a scratch one each time),
+/// with the DHCPv4 server address replies carry.
+pub(crate) fn open_server(config: &Path) -> Result<(Server, Ipv4Addr)> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
     let server_ip = snap
         .dhcpv4
@@ -109,6 +105,18 @@ pub fn explain(
             )
         }))
         .map_err(|e| anyhow!("plugins:\n{e}"))?;
+    Ok((server, server_ip))
+}
+
+/// Runs the explanation and prints it.
+pub fn explain(
+    config: &Path,
+    mac: &[u8],
+    relay: Option<Ipv4Addr>,
+    opts: &[(u8, Vec<u8>)],
+    link: Option<std::net::Ipv6Addr>,
+) -> Result<()> {
+    let (server, server_ip) = open_server(config)?;
     let snap = server.snapshot();
     let svc = server.dhcpv4();
     let local = SocketAddrV4::new(server_ip, 67);

@@ -33,6 +33,7 @@ mod explain;
 mod logging;
 mod notify;
 mod plugins;
+mod policy_test;
 mod seed;
 mod store_tools;
 
@@ -107,6 +108,16 @@ enum Command {
         /// Also boot the same device over DHCPv6 through a Relay-Forward from this CMTS link address (dual stack).
         #[arg(long)]
         link: Option<std::net::Ipv6Addr>,
+    },
+    /// Run a site's policy tests: devices described in TOML test files, and the pool, domains, options
+    /// or silence each must get through the configuration's own pipeline; exit status 1 on any failure.
+    Test {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Test files, or directories of `*.toml` test files.
+        #[arg(required = true)]
+        tests: Vec<PathBuf>,
     },
     /// DOCSIS CM and PacketCable MTA/eUE configuration files.
     ConfigFile {
@@ -241,6 +252,11 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        // The report is the output: only errors besides it.
+        Command::Test { .. } => logging::LogSettings {
+            filter: "error".into(),
+            ..logging::LogSettings::default()
+        },
         _ => logging::LogSettings::default(),
     };
     if let Some(filter) = cli.log {
@@ -277,6 +293,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             explain::explain(&config, &mac, relay, &opts, link)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Test { config, tests } => policy_test::run(&config, &tests),
         Command::ConfigFile {
             command: ConfigFileCommand::Decode { file, secret },
         } => config_file::decode(&file, secret.as_deref()),

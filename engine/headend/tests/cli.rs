@@ -451,3 +451,85 @@ fn completions_and_man_pages_come_from_the_command_line_definitions() {
     let run = std::fs::read_to_string(dir.path().join("headend-run.1")).unwrap();
     assert!(run.contains("SIGTERM"), "{run}");
 }
+
+#[test]
+fn headend_test_passes_the_lab_tests_and_fails_a_changed_expectation_with_a_diff() {
+    let tests = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/tests");
+    let out = headend(&[
+        "test",
+        "--config",
+        lab().to_str().unwrap(),
+        tests.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("4 passed, 0 failed"), "{text}");
+
+    // The same E-UE expected on another flow, pool and an option it lacks,
+    // and a silent device expected to answer: each difference is named.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("changed.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[test]]
+name = "eue expects BASIC"
+mac = "00:10:95:0e:12:34"
+relay = "127.0.0.2"
+options = ["60=pktc2.0:050412020007", "55=01030c7a"]
+[test.expect]
+pool = "cm-lab"
+absent = ["15"]
+[test.expect.options]
+"122/6" = "BASIC.1"
+"66" = "127.0.0.1"
+
+[[test]]
+name = "cpe expects an answer"
+mac = "00:50:56:00:00:01"
+relay = "127.0.0.2"
+[test.expect]
+"#,
+    )
+    .unwrap();
+    let out = headend(&[
+        "test",
+        "--config",
+        lab().to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for line in [
+        "FAILED",
+        "eue expects BASIC",
+        "pool: expected \"cm-lab\" / got \"mta-lab\"",
+        "option 122/6: expected \"BASIC.1\" / got \"HYBRID.2\"",
+        "option 66: expected \"127.0.0.1\" / got no such option",
+        "option 15: expected absent / got voice.lab.example",
+        "cpe expects an answer",
+        "expected an OFFER / got none (no_pool_for_network)",
+        "0 passed, 2 failed",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+
+    // A test file that is not one is an error naming it, not a pass.
+    std::fs::write(&file, "[[test]]\nname = 1\n").unwrap();
+    let out = headend(&[
+        "test",
+        "--config",
+        lab().to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("changed.toml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

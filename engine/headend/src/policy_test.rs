@@ -1,0 +1,264 @@
+//! `headend test`: a site's policy tests. A test file (TOML) describes
+//! devices — MAC, relay, request options, as `explain` takes them — and what
+//! each must get over DHCPv4: an answer or none, the pool, the account's
+//! domains, the address range, option values (as `explain` prints them,
+//! decoded per the option type registry) and options that must be absent.
+//! Each device runs through the server's own pipeline, plugins included,
+//! as `explain` does (DISCOVER, then REQUEST), against a scratch in-memory
+//! store. The tests of one file share one server (loaded once, plugins
+//! compiled once) and run in order, so a later test sees the accounts and
+//! leases an earlier one made; each file starts afresh. A failed expectation is
+//! printed as `expected … / got …`, and any failure makes the exit status 1,
+//! so a site keeps its policies under CI like code.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context as _, Result};
+use headend_model::options::decode_option;
+use headend_model::trace::Trace;
+use headend_server::dhcpv4::{Inbound, Outcome};
+use headend_server::runtime::Server;
+use headend_store::Mutation;
+use headend_wire::dhcpv4::{code, MessageType, Packet};
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+use crate::explain::{open_server, request, request_options};
+
+/// A test file: `[[test]]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    #[serde(default, rename = "test")]
+    tests: Vec<Case>,
+}
+
+/// One device and what it must get.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    /// Shown in the report.
+    name: String,
+    /// The device's MAC (chaddr).
+    mac: String,
+    /// The relay (giaddr); absent: a local-segment client.
+    relay: Option<Ipv4Addr>,
+    /// Request options as `explain --option` takes them.
+    #[serde(default)]
+    options: Vec<String>,
+    /// What the device must get.
+    expect: Expect,
+}
+
+/// Expectations of a [`Case`]; each one given is checked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    /// `false`: the server must not answer (no OFFER).
+    #[serde(default = "yes")]
+    answer: bool,
+    /// The pool of the ACKed lease.
+    pool: Option<String>,
+    /// The device's account domains after the exchange.
+    domains: Option<Vec<String>>,
+    /// A network the ACKed address must be in.
+    address_in: Option<Ipv4Net>,
+    /// Option path (`67`, `122/6`, `125/4491/2`) → value as `explain` prints it.
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+    /// Option paths the ACK must not carry.
+    #[serde(default)]
+    absent: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Runs the tests of `files` (each a test file, or a directory whose
+/// `*.toml` files are) against `config`; prints a line per test and the
+/// differences of each failure.
+pub fn run(config: &Path, files: &[PathBuf]) -> Result<ExitCode> {
+    let mut paths = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(f)
+                .with_context(|| format!("{}", f.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            v.sort();
+            paths.extend(v);
+        } else {
+            paths.push(f.clone());
+        }
+    }
+    if paths.is_empty() {
+        anyhow::bail!("no test files given (a file, or a directory of *.toml)");
+    }
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for path in &paths {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+        let file: TestFile =
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let (server, server_ip) = open_server(config)?;
+        for case in &file.tests {
+            match run_case(&server, server_ip, case) {
+                Ok(problems) if problems.is_empty() => {
+                    passed += 1;
+                    println!("ok     {}: {}", path.display(), case.name);
+                }
+                Ok(problems) => {
+                    failed += 1;
+                    println!("FAILED {}: {}", path.display(), case.name);
+                    for p in problems {
+                        println!("         {p}");
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("FAILED {}: {}\n         {e:#}", path.display(), case.name);
+                }
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One test: the differences between what it expects and what the
+/// pipeline gave (empty: passed).
+fn run_case(server: &Server, server_ip: Ipv4Addr, case: &Case) -> Result<Vec<String>> {
+    let Some(mac) = headend_model::snapshot::normalize_mac(&case.mac)
+        .and_then(|m| headend_model::snapshot::parse_hex(&m))
+    else {
+        anyhow::bail!("mac {:?} is not a MAC address", case.mac);
+    };
+    let opts = request_options(&case.options)?;
+    let snap = server.snapshot();
+    let svc = server.dhcpv4();
+    let local = SocketAddrV4::new(server_ip, 67);
+    let source = match case.relay {
+        Some(r) => SocketAddrV4::new(r, 67),
+        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+    };
+    let ask = |data: &[u8]| {
+        svc.handle(
+            &Inbound {
+                data,
+                source,
+                local,
+            },
+            &mut Trace::disabled(),
+        )
+    };
+    let mut problems = Vec::new();
+    let discover = request(&mac, case.relay, &opts, MessageType::Discover, &[])?;
+    let offer = match ask(&discover) {
+        Outcome::Reply { packet, .. } => packet,
+        Outcome::Drop(r) | Outcome::Silent(r) => {
+            if case.expect.answer {
+                problems.push(format!("expected an OFFER / got none ({r})"));
+            }
+            return Ok(problems);
+        }
+        Outcome::Commit(_) => {
+            if case.expect.answer {
+                problems.push("expected an OFFER / got none".into());
+            }
+            return Ok(problems);
+        }
+    };
+    if !case.expect.answer {
+        problems.push("expected no answer / got an OFFER".into());
+        return Ok(problems);
+    }
+    let yiaddr = Packet::parse(&offer).map_err(|e| anyhow!("{e}"))?.yiaddr;
+    let req = request(
+        &mac,
+        case.relay,
+        &opts,
+        MessageType::Request,
+        &[
+            (code::SERVER_ID, server_ip.octets().to_vec()),
+            (code::REQUESTED_IP, yiaddr.octets().to_vec()),
+        ],
+    )?;
+    let (ack, commit) = match ask(&req) {
+        Outcome::Reply { packet, commit, .. } => (packet, commit),
+        _ => {
+            problems.push("expected an ACK / got none".into());
+            return Ok(problems);
+        }
+    };
+    let ack = Packet::parse(&ack).map_err(|e| anyhow!("{e}"))?;
+    let lease = commit.iter().find_map(|m| match m {
+        Mutation::PutLease4(l) => Some(l),
+        _ => None,
+    });
+    let e = &case.expect;
+    if let Some(want) = &e.pool {
+        let got = lease.map_or("(no lease)", |l| l.pool.as_str());
+        if got != want {
+            problems.push(format!("pool: expected {want:?} / got {got:?}"));
+        }
+    }
+    if let Some(net) = &e.address_in {
+        if !net.contains(&ack.yiaddr) {
+            problems.push(format!("address: expected in {net} / got {}", ack.yiaddr));
+        }
+    }
+    if let Some(want) = &e.domains {
+        let id = headend_store::hex_colon(&mac);
+        let got = svc.accounts.get(&id).map(|a| a.domains).unwrap_or_default();
+        if &got != want {
+            problems.push(format!("domains: expected {want:?} / got {got:?}"));
+        }
+    }
+    // Every option and sub-option of the ACK, by path, as explain shows it.
+    let mut got: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (c, data) in ack.options.iter() {
+        for d in decode_option(&snap.registry, c, &data) {
+            let value = match d.value {
+                Some(Ok(v)) => Some(v.to_string()),
+                Some(Err(_)) | None => None,
+            };
+            got.insert(d.path.to_string(), value);
+        }
+    }
+    if let Some(file) = ack.boot_file() {
+        got.insert(
+            "file".into(),
+            Some(String::from_utf8_lossy(file).into_owned()),
+        );
+    }
+    got.insert("siaddr".into(), Some(ack.siaddr.to_string()));
+    for (path, want) in &e.options {
+        match got.get(path) {
+            Some(Some(v)) if v == want => {}
+            Some(Some(v)) => problems.push(format!("option {path}: expected {want:?} / got {v:?}")),
+            Some(None) => problems.push(format!(
+                "option {path}: expected {want:?} / got a container or an undecodable value"
+            )),
+            None => problems.push(format!(
+                "option {path}: expected {want:?} / got no such option"
+            )),
+        }
+    }
+    for path in &e.absent {
+        if let Some(v) = got.get(path) {
+            problems.push(format!(
+                "option {path}: expected absent / got {}",
+                v.as_deref().unwrap_or("(present)")
+            ));
+        }
+    }
+    Ok(problems)
+}
