@@ -219,25 +219,38 @@ pub fn explain(
     Ok(())
 }
 
+/// What the DHCPv6 half of a dual-stack device got: the trace notes of
+/// each step, the ADVERTISE (the inner message) or why none, and the REPLY
+/// with the store changes behind it, when a REQUEST was sent.
+pub(crate) struct Exchange6 {
+    /// Trace of the SOLICIT.
+    pub solicit_notes: Vec<String>,
+    /// The ADVERTISE message, or why there was none.
+    pub advertise: std::result::Result<Vec<u8>, String>,
+    /// Trace of the REQUEST.
+    pub request_notes: Vec<String>,
+    /// The REPLY message and its commit, or why there was none.
+    pub reply: Option<std::result::Result<Reply6, String>>,
+}
+
+/// A REPLY message and the store changes behind it.
+pub(crate) type Reply6 = (Vec<u8>, Vec<headend_store::Mutation>);
+
 /// The DHCPv6 half of a dual-stack device (seed 000 section 6.3.5): the
 /// same MAC boots through the CMTS's Relay-Forward on `link`, in the same
 /// server, so it meets the account (and domains) the DHCPv4 exchange
 /// created. The SOLICIT carries what the DHCPv4 options said: vendor class
 /// 16 and 17.35 capabilities from option 60, the CableLabs ORO and device
 /// type by family.
-fn explain_v6(
+pub(crate) fn exchange6(
     server: &Server,
     mac: &[u8],
     link: std::net::Ipv6Addr,
     opts: &[(u8, Vec<u8>)],
-) -> Result<()> {
+) -> Result<Exchange6> {
     use headend_wire::dhcpv6::{code as c6, parse, Builder, Duid, MessageType as M6, Packet as P6};
     use std::net::SocketAddrV6;
 
-    if server.snapshot().dhcpv6.is_none() {
-        println!("\n(no [dhcpv6] service: --link ignored)");
-        return Ok(());
-    }
     // What option 60 said, in DHCPv6 shapes: vendor class 16 and 17.35.
     let vc = opts
         .iter()
@@ -285,8 +298,6 @@ fn explain_v6(
             r.relay_msg(&inner).map_err(|e| anyhow!("{e}"))?;
             Ok(r.finish())
         };
-    let snap = server.snapshot();
-    let registry = &snap.registry;
     let svc = server.dhcpv6();
     let source = SocketAddrV6::new("fe80::1".parse()?, 547, 0, 0);
     let inner_of = |packet: &[u8]| -> Result<Vec<u8>> {
@@ -295,76 +306,7 @@ fn explain_v6(
             P6::Message(_) => Ok(packet.to_vec()),
         }
     };
-    let print6 = |what: &str, inner: &[u8]| -> Result<Vec<(u16, Vec<u8>)>> {
-        let m = match parse(inner).map_err(|e| anyhow!("{e}"))? {
-            P6::Message(m) => m,
-            P6::Relay(_) => bail!("nested relay in the reply"),
-        };
-        println!("\n{what} ({} octets)", inner.len());
-        let mut all = Vec::new();
-        for (code, value) in m.options.iter() {
-            match code {
-                c6::IA_NA | c6::IA_PD => {
-                    for ia in m.options.ia_nas().chain(m.options.ia_pds()).flatten() {
-                        for a in ia.addresses().flatten() {
-                            println!(
-                                "  IA_NA {} address {} valid {} s",
-                                ia.iaid, a.addr, a.valid_lifetime
-                            );
-                        }
-                        for p in ia.prefixes().flatten() {
-                            println!(
-                                "  IA_PD {} prefix {}/{} valid {} s",
-                                ia.iaid, p.prefix, p.prefix_len, p.valid_lifetime
-                            );
-                        }
-                    }
-                }
-                c6::CLIENTID | c6::SERVERID => {
-                    let name = if code == c6::CLIENTID {
-                        "client-id"
-                    } else {
-                        "server-id"
-                    };
-                    println!("  v6/{code} {name} = {}", duid_text(code, value));
-                }
-                c6::CLIENT_FQDN => match headend_wire::dhcpv6::ClientFqdn::parse(value) {
-                    Ok(f) => println!(
-                        "  v6/39 v6.client-fqdn = {} (flags S={} O={} N={})",
-                        f.domain_name()
-                            .map_or_else(|_| "(undecodable)".into(), |(n, _)| n),
-                        f.flags & 1,
-                        (f.flags >> 1) & 1,
-                        (f.flags >> 2) & 1
-                    ),
-                    Err(e) => println!(
-                        "  v6/39 v6.client-fqdn = {} (undecodable: {e})",
-                        headend_store::hex_colon(value)
-                    ),
-                },
-                _ => {
-                    // Decoded per the option type registry (hex where it
-                    // has no type); CCCv6, which it does not type, from the
-                    // CableLabs decoder.
-                    let text = headend_model::options::describe6(registry, code, value);
-                    for line in text.lines().filter(|l| !l.contains("/4491/2171 ")) {
-                        println!("  {line}");
-                    }
-                    if code == c6::VENDOR_OPTS {
-                        if let Ok(Some(cl)) = ClVendorOptionsV6::from_option17(value) {
-                            if let Some(ccc) = &cl.cccv6 {
-                                for line in cccv6_lines(ccc) {
-                                    println!("    {line}");
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            all.push((code, value.to_vec()));
-        }
-        Ok(all)
-    };
+    let no = |r: &str| Err(r.to_string());
 
     let mut trace = Trace::enabled();
     let sol = message(M6::Solicit, 0x00_4845, &|b| {
@@ -373,22 +315,21 @@ fn explain_v6(
             .map_err(|e| anyhow!("{e}"))
     })?;
     let out = svc.handle(&sol, source, &mut trace);
-    println!("\nDHCPv6 SOLICIT (Relay-Forward, link {link}):");
-    for n in trace.notes() {
-        println!("  - {n}");
-    }
+    let mut x = Exchange6 {
+        solicit_notes: trace.notes().to_vec(),
+        advertise: no(""),
+        request_notes: Vec::new(),
+        reply: None,
+    };
     let adv = match out {
         Outcome6::Reply { packet, .. } => inner_of(&packet)?,
         Outcome6::Drop(r) | Outcome6::Silent(r) => {
-            println!("\nno ADVERTISE: {r}");
-            return Ok(());
+            x.advertise = no(r);
+            return Ok(x);
         }
-        Outcome6::Commit(_) => {
-            println!("\nno ADVERTISE");
-            return Ok(());
-        }
+        Outcome6::Commit(_) => return Ok(x),
     };
-    print6("ADVERTISE", &adv)?;
+    x.advertise = Ok(adv.clone());
     let adv_msg = match parse(&adv).map_err(|e| anyhow!("{e}"))? {
         P6::Message(m) => m,
         P6::Relay(_) => bail!("nested relay"),
@@ -417,16 +358,134 @@ fn explain_v6(
     })?;
     let mut trace = Trace::enabled();
     let out = svc.handle(&req, source, &mut trace);
-    println!("\nDHCPv6 REQUEST:");
-    for n in trace.notes() {
+    x.request_notes = trace.notes().to_vec();
+    x.reply = Some(match out {
+        Outcome6::Reply { packet, commit, .. } => Ok((inner_of(&packet)?, commit)),
+        Outcome6::Drop(r) | Outcome6::Silent(r) => Err(r.to_string()),
+        Outcome6::Commit(_) => Err(String::new()),
+    });
+    Ok(x)
+}
+
+/// The lines `explain` prints for a DHCPv6 message's options: IAs, DUIDs,
+/// option 39 and CCCv6 by field, every other option decoded per the option
+/// type registry (hex where it has no type).
+pub(crate) fn message6_lines(
+    registry: &headend_model::options::Registry,
+    inner: &[u8],
+) -> Result<Vec<String>> {
+    use headend_wire::dhcpv6::{code as c6, parse, Packet as P6};
+    let m = match parse(inner).map_err(|e| anyhow!("{e}"))? {
+        P6::Message(m) => m,
+        P6::Relay(_) => bail!("nested relay in the reply"),
+    };
+    let mut out = Vec::new();
+    for (code, value) in m.options.iter() {
+        match code {
+            c6::IA_NA | c6::IA_PD => {
+                if let Ok(ia) = headend_wire::dhcpv6::Ia::parse(code, value) {
+                    for a in ia.addresses().flatten() {
+                        out.push(format!(
+                            "IA_NA {} address {} valid {} s",
+                            ia.iaid, a.addr, a.valid_lifetime
+                        ));
+                    }
+                    for p in ia.prefixes().flatten() {
+                        out.push(format!(
+                            "IA_PD {} prefix {}/{} valid {} s",
+                            ia.iaid, p.prefix, p.prefix_len, p.valid_lifetime
+                        ));
+                    }
+                }
+            }
+            c6::CLIENTID | c6::SERVERID => {
+                let name = if code == c6::CLIENTID {
+                    "client-id"
+                } else {
+                    "server-id"
+                };
+                out.push(format!("v6/{code} {name} = {}", duid_text(code, value)));
+            }
+            c6::CLIENT_FQDN => match headend_wire::dhcpv6::ClientFqdn::parse(value) {
+                Ok(f) => out.push(format!(
+                    "v6/39 v6.client-fqdn = {} (flags S={} O={} N={})",
+                    f.domain_name()
+                        .map_or_else(|_| "(undecodable)".into(), |(n, _)| n),
+                    f.flags & 1,
+                    (f.flags >> 1) & 1,
+                    (f.flags >> 2) & 1
+                )),
+                Err(e) => out.push(format!(
+                    "v6/39 v6.client-fqdn = {} (undecodable: {e})",
+                    headend_store::hex_colon(value)
+                )),
+            },
+            _ => {
+                // CCCv6, which the registry does not type, from the
+                // CableLabs decoder.
+                let text = headend_model::options::describe6(registry, code, value);
+                out.extend(
+                    text.lines()
+                        .filter(|l| !l.contains("/4491/2171 "))
+                        .map(str::to_string),
+                );
+                if code == c6::VENDOR_OPTS {
+                    if let Ok(Some(cl)) = ClVendorOptionsV6::from_option17(value) {
+                        if let Some(ccc) = &cl.cccv6 {
+                            out.extend(cccv6_lines(ccc).into_iter().map(|l| format!("  {l}")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the DHCPv6 half of a dual-stack device ([`exchange6`]).
+fn explain_v6(
+    server: &Server,
+    mac: &[u8],
+    link: std::net::Ipv6Addr,
+    opts: &[(u8, Vec<u8>)],
+) -> Result<()> {
+    if server.snapshot().dhcpv6.is_none() {
+        println!("\n(no [dhcpv6] service: --link ignored)");
+        return Ok(());
+    }
+    let snap = server.snapshot();
+    let x = exchange6(server, mac, link, opts)?;
+    let print6 = |what: &str, inner: &[u8]| -> Result<()> {
+        println!("\n{what} ({} octets)", inner.len());
+        for line in message6_lines(&snap.registry, inner)? {
+            println!("  {line}");
+        }
+        Ok(())
+    };
+    println!("\nDHCPv6 SOLICIT (Relay-Forward, link {link}):");
+    for n in &x.solicit_notes {
         println!("  - {n}");
     }
-    match out {
-        Outcome6::Reply { packet, .. } => {
-            print6("REPLY", &inner_of(&packet)?)?;
+    match &x.advertise {
+        Ok(adv) => print6("ADVERTISE", adv)?,
+        Err(r) if r.is_empty() => {
+            println!("\nno ADVERTISE");
+            return Ok(());
         }
-        Outcome6::Drop(r) | Outcome6::Silent(r) => println!("\nno REPLY: {r}"),
-        Outcome6::Commit(_) => println!("\nno REPLY"),
+        Err(r) => {
+            println!("\nno ADVERTISE: {r}");
+            return Ok(());
+        }
+    }
+    println!("\nDHCPv6 REQUEST:");
+    for n in &x.request_notes {
+        println!("  - {n}");
+    }
+    match &x.reply {
+        Some(Ok((reply, _))) => print6("REPLY", reply)?,
+        Some(Err(r)) if r.is_empty() => println!("\nno REPLY"),
+        Some(Err(r)) => println!("\nno REPLY: {r}"),
+        None => {}
     }
     let id = headend_store::hex_colon(mac);
     if let Some(a) = server.dhcpv4().accounts.get(&id) {
@@ -435,7 +494,7 @@ fn explain_v6(
             a.id, a.source, a.domains
         );
     }
-    for l in svc.bindings_of_mac(&id) {
+    for l in server.dhcpv6().bindings_of_mac(&id) {
         println!(
             "  DHCPv6 binding: {} {}/{} IAID {} in pool6 {}, {:?}, preferred {} s, valid {} s",
             match l.kind {

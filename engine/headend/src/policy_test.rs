@@ -12,21 +12,21 @@
 //! so a site keeps its policies under CI like code.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context as _, Result};
-use headend_model::options::decode_option;
+use headend_model::options::{decode_option, decode_option6};
 use headend_model::trace::Trace;
 use headend_server::dhcpv4::{Inbound, Outcome};
 use headend_server::runtime::Server;
 use headend_store::Mutation;
 use headend_wire::dhcpv4::{code, MessageType, Packet};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 
-use crate::explain::{open_server, request, request_options};
+use crate::explain::{exchange6, open_server, request, request_options};
 
 /// A test file: `[[test]]` tables.
 #[derive(Debug, Deserialize)]
@@ -49,11 +49,37 @@ struct Case {
     /// Request options as `explain --option` takes them.
     #[serde(default)]
     options: Vec<String>,
-    /// What the device must get.
+    /// The CMTS link address: the same device then boots over DHCPv6
+    /// through a Relay-Forward from it (after DHCPv4, as `explain --link`).
+    link: Option<Ipv6Addr>,
+    /// What the device must get over DHCPv4.
+    #[serde(default)]
     expect: Expect,
+    /// What the device must get over DHCPv6 (with `link`).
+    expect6: Option<Expect6>,
 }
 
-/// Expectations of a [`Case`]; each one given is checked.
+/// DHCPv6 expectations of a [`Case`] (option paths as `v6/23`,
+/// `v6/17/4491/33`; `v6/39` is the FQDN's name).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect6 {
+    /// `false`: the server must not answer (no ADVERTISE).
+    #[serde(default = "yes")]
+    answer: bool,
+    /// The pool6 of the REPLY's binding.
+    pool: Option<String>,
+    /// A prefix the bound address must be in.
+    address_in: Option<Ipv6Net>,
+    /// Option path → value as `explain` prints it.
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+    /// Option paths the REPLY must not carry.
+    #[serde(default)]
+    absent: Vec<String>,
+}
+
+/// DHCPv4 expectations of a [`Case`]; each one given is checked.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Expect {
@@ -76,6 +102,50 @@ struct Expect {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            answer: true,
+            pool: None,
+            domains: None,
+            address_in: None,
+            options: BTreeMap::new(),
+            absent: Vec::new(),
+        }
+    }
+}
+
+/// Compares an exchange's options (`got`: path → decoded value, `None` for
+/// a container or an undecodable value) with the expected values and
+/// absences.
+fn compare_options(
+    got: &BTreeMap<String, Option<String>>,
+    want: &BTreeMap<String, String>,
+    absent: &[String],
+    problems: &mut Vec<String>,
+) {
+    for (path, want) in want {
+        match got.get(path) {
+            Some(Some(v)) if v == want => {}
+            Some(Some(v)) => problems.push(format!("option {path}: expected {want:?} / got {v:?}")),
+            Some(None) => problems.push(format!(
+                "option {path}: expected {want:?} / got a container or an undecodable value"
+            )),
+            None => problems.push(format!(
+                "option {path}: expected {want:?} / got no such option"
+            )),
+        }
+    }
+    for path in absent {
+        if let Some(v) = got.get(path) {
+            problems.push(format!(
+                "option {path}: expected absent / got {}",
+                v.as_deref().unwrap_or("(present)")
+            ));
+        }
+    }
 }
 
 /// Runs the tests of `files` (each a test file, or a directory whose
@@ -142,6 +212,24 @@ fn run_case(server: &Server, server_ip: Ipv4Addr, case: &Case) -> Result<Vec<Str
         anyhow::bail!("mac {:?} is not a MAC address", case.mac);
     };
     let opts = request_options(&case.options)?;
+    let mut problems = Vec::new();
+    run_case4(server, server_ip, case, &mac, &opts, &mut problems)?;
+    if let (Some(link), Some(e6)) = (case.link, &case.expect6) {
+        run_case6(server, &mac, link, &opts, e6, &mut problems)?;
+    }
+    Ok(problems)
+}
+
+/// The DHCPv4 half of a test (DISCOVER, then REQUEST), checked against
+/// `case.expect`; differences are added to `problems`.
+fn run_case4(
+    server: &Server,
+    server_ip: Ipv4Addr,
+    case: &Case,
+    mac: &[u8],
+    opts: &[(u8, Vec<u8>)],
+    problems: &mut Vec<String>,
+) -> Result<()> {
     let snap = server.snapshot();
     let svc = server.dhcpv4();
     let local = SocketAddrV4::new(server_ip, 67);
@@ -159,32 +247,31 @@ fn run_case(server: &Server, server_ip: Ipv4Addr, case: &Case) -> Result<Vec<Str
             &mut Trace::disabled(),
         )
     };
-    let mut problems = Vec::new();
-    let discover = request(&mac, case.relay, &opts, MessageType::Discover, &[])?;
+    let discover = request(mac, case.relay, opts, MessageType::Discover, &[])?;
     let offer = match ask(&discover) {
         Outcome::Reply { packet, .. } => packet,
         Outcome::Drop(r) | Outcome::Silent(r) => {
             if case.expect.answer {
                 problems.push(format!("expected an OFFER / got none ({r})"));
             }
-            return Ok(problems);
+            return Ok(());
         }
         Outcome::Commit(_) => {
             if case.expect.answer {
                 problems.push("expected an OFFER / got none".into());
             }
-            return Ok(problems);
+            return Ok(());
         }
     };
     if !case.expect.answer {
         problems.push("expected no answer / got an OFFER".into());
-        return Ok(problems);
+        return Ok(());
     }
     let yiaddr = Packet::parse(&offer).map_err(|e| anyhow!("{e}"))?.yiaddr;
     let req = request(
-        &mac,
+        mac,
         case.relay,
-        &opts,
+        opts,
         MessageType::Request,
         &[
             (code::SERVER_ID, server_ip.octets().to_vec()),
@@ -195,7 +282,7 @@ fn run_case(server: &Server, server_ip: Ipv4Addr, case: &Case) -> Result<Vec<Str
         Outcome::Reply { packet, commit, .. } => (packet, commit),
         _ => {
             problems.push("expected an ACK / got none".into());
-            return Ok(problems);
+            return Ok(());
         }
     };
     let ack = Packet::parse(&ack).map_err(|e| anyhow!("{e}"))?;
@@ -216,7 +303,7 @@ fn run_case(server: &Server, server_ip: Ipv4Addr, case: &Case) -> Result<Vec<Str
         }
     }
     if let Some(want) = &e.domains {
-        let id = headend_store::hex_colon(&mac);
+        let id = headend_store::hex_colon(mac);
         let got = svc.accounts.get(&id).map(|a| a.domains).unwrap_or_default();
         if &got != want {
             problems.push(format!("domains: expected {want:?} / got {got:?}"));
@@ -240,25 +327,89 @@ fn run_case(server: &Server, server_ip: Ipv4Addr, case: &Case) -> Result<Vec<Str
         );
     }
     got.insert("siaddr".into(), Some(ack.siaddr.to_string()));
-    for (path, want) in &e.options {
-        match got.get(path) {
-            Some(Some(v)) if v == want => {}
-            Some(Some(v)) => problems.push(format!("option {path}: expected {want:?} / got {v:?}")),
-            Some(None) => problems.push(format!(
-                "option {path}: expected {want:?} / got a container or an undecodable value"
-            )),
-            None => problems.push(format!(
-                "option {path}: expected {want:?} / got no such option"
-            )),
+    compare_options(&got, &e.options, &e.absent, problems);
+    Ok(())
+}
+
+/// The DHCPv6 half of a test: the same device through a Relay-Forward
+/// from `link`, checked against `e`; differences are added to `problems`.
+fn run_case6(
+    server: &Server,
+    mac: &[u8],
+    link: Ipv6Addr,
+    opts: &[(u8, Vec<u8>)],
+    e: &Expect6,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    use headend_wire::dhcpv6::{code as c6, parse, ClientFqdn, Packet as P6};
+    if server.snapshot().dhcpv6.is_none() {
+        anyhow::bail!("link given but the configuration has no [dhcpv6] service");
+    }
+    let x = exchange6(server, mac, link, opts)?;
+    match (&x.advertise, e.answer) {
+        (Ok(_), true) => {}
+        (Err(_), false) => return Ok(()),
+        (Ok(_), false) => {
+            problems.push("DHCPv6: expected no answer / got an ADVERTISE".into());
+            return Ok(());
+        }
+        (Err(r), true) => {
+            problems.push(format!("DHCPv6: expected an ADVERTISE / got none ({r})"));
+            return Ok(());
         }
     }
-    for path in &e.absent {
-        if let Some(v) = got.get(path) {
-            problems.push(format!(
-                "option {path}: expected absent / got {}",
-                v.as_deref().unwrap_or("(present)")
-            ));
+    let (reply, commit) = match &x.reply {
+        Some(Ok(r)) => r,
+        Some(Err(r)) => {
+            problems.push(format!("DHCPv6: expected a REPLY / got none ({r})"));
+            return Ok(());
+        }
+        None => {
+            problems.push("DHCPv6: expected a REPLY / got none".into());
+            return Ok(());
+        }
+    };
+    let binding = commit.iter().find_map(|m| match m {
+        Mutation::PutLease6(l) => Some(l),
+        _ => None,
+    });
+    if let Some(want) = &e.pool {
+        let got = binding.map_or("(no binding)", |l| l.pool.as_str());
+        if got != want {
+            problems.push(format!("pool6: expected {want:?} / got {got:?}"));
         }
     }
-    Ok(problems)
+    if let Some(net) = &e.address_in {
+        match binding {
+            Some(l) if net.contains(&l.address) => {}
+            Some(l) => problems.push(format!("address: expected in {net} / got {}", l.address)),
+            None => problems.push(format!("address: expected in {net} / got no binding")),
+        }
+    }
+    let m = match parse(reply).map_err(|e| anyhow!("{e}"))? {
+        P6::Message(m) => m,
+        P6::Relay(_) => anyhow::bail!("nested relay in the REPLY"),
+    };
+    let snap = server.snapshot();
+    let mut got: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (code, value) in m.options.iter() {
+        if code == c6::CLIENT_FQDN {
+            // Flags, then the name (RFC 4704): the name is compared.
+            let name = ClientFqdn::parse(value)
+                .ok()
+                .and_then(|f| f.domain_name().ok())
+                .map(|(n, _)| n);
+            got.insert("v6/39".into(), name);
+            continue;
+        }
+        for d in decode_option6(&snap.registry, code, value) {
+            let value = match d.value {
+                Some(Ok(v)) => Some(v.to_string()),
+                Some(Err(_)) | None => None,
+            };
+            got.insert(d.path.to_string(), value);
+        }
+    }
+    compare_options(&got, &e.options, &e.absent, problems);
+    Ok(())
 }

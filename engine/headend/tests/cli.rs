@@ -467,7 +467,7 @@ fn headend_test_passes_the_lab_tests_and_fails_a_changed_expectation_with_a_diff
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("4 passed, 0 failed"), "{text}");
+    assert!(text.contains("5 passed, 0 failed"), "{text}");
 
     // The same E-UE expected on another flow, pool and an option it lacks,
     // and a silent device expected to answer: each difference is named.
@@ -487,6 +487,17 @@ absent = ["15"]
 [test.expect.options]
 "122/6" = "BASIC.1"
 "66" = "127.0.0.1"
+
+[[test]]
+name = "eue over v6 expects another pool6"
+mac = "00:10:95:0e:12:36"
+relay = "127.0.0.2"
+link = "2001:db8:100::1"
+options = ["60=pktc2.0:050412020007", "55=01030c7a"]
+[test.expect6]
+pool = "cm6"
+[test.expect6.options]
+"v6/23" = "2001:db8:100::54"
 
 [[test]]
 name = "cpe expects an answer"
@@ -513,7 +524,10 @@ relay = "127.0.0.2"
         "option 15: expected absent / got voice.lab.example",
         "cpe expects an answer",
         "expected an OFFER / got none (no_pool_for_network)",
-        "0 passed, 2 failed",
+        "eue over v6 expects another pool6",
+        "pool6: expected \"cm6\" / got \"eue6\"",
+        "option v6/23: expected \"2001:db8:100::54\" / got \"2001:db8:100::53\"",
+        "0 passed, 3 failed",
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }
