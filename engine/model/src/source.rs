@@ -24,8 +24,12 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line > 0 {
-            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)?;
+        let at = format!("{}:{}", self.file.display(), self.line);
+        if self.line > 0 && self.message.starts_with(&at) {
+            // The message places itself (an expression error, with its column).
+            write!(f, "{}", self.message)?;
+        } else if self.line > 0 {
+            write!(f, "{at}: {}", self.message)?;
         } else {
             write!(f, "{}: {}", self.file.display(), self.message)?;
         }
