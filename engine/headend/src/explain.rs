@@ -693,6 +693,213 @@ pub(crate) fn request_options(args: &[String]) -> Result<Vec<(u8, Vec<u8>)>> {
     Ok(out)
 }
 
+/// One decoded option or sub-option as JSON: path, name, value as
+/// `explain` prints it (`null` for a container), the error of an
+/// undecodable value, and the octets in hex.
+fn decoded_json(d: headend_model::options::Decoded) -> serde_json::Value {
+    let (value, error) = match d.value {
+        Some(Ok(v)) => (serde_json::Value::String(v.to_string()), None),
+        Some(Err(e)) => (serde_json::Value::Null, Some(e.to_string())),
+        None => (serde_json::Value::Null, None),
+    };
+    serde_json::json!({
+        "path": d.path.to_string(),
+        "name": d.name,
+        "value": value,
+        "error": error,
+        "hex": headend_store::hex(&d.raw),
+    })
+}
+
+fn v4_message_json(snap: &Snapshot, bytes: &[u8]) -> serde_json::Value {
+    match Packet::parse(bytes) {
+        Ok(p) => {
+            let mut options = Vec::new();
+            for (c, data) in p.options.iter() {
+                options.extend(
+                    headend_model::options::decode_option(&snap.registry, c, &data)
+                        .into_iter()
+                        .map(decoded_json),
+                );
+            }
+            serde_json::json!({
+                "octets": bytes.len(),
+                "yiaddr": p.yiaddr.to_string(),
+                "siaddr": p.siaddr.to_string(),
+                "file": p.boot_file().map(|f| String::from_utf8_lossy(f).into_owned()),
+                "options": options,
+            })
+        }
+        Err(e) => serde_json::json!({ "octets": bytes.len(), "error": e.to_string() }),
+    }
+}
+
+fn v6_message_json(snap: &Snapshot, inner: &[u8]) -> serde_json::Value {
+    use headend_wire::dhcpv6::{code as c6, parse, Ia, Packet as P6};
+    let m = match parse(inner) {
+        Ok(P6::Message(m)) => m,
+        Ok(P6::Relay(_)) => return serde_json::json!({ "error": "nested relay" }),
+        Err(e) => return serde_json::json!({ "error": e.to_string() }),
+    };
+    let mut options = Vec::new();
+    let mut ias = Vec::new();
+    for (code, value) in m.options.iter() {
+        match code {
+            c6::IA_NA | c6::IA_PD => {
+                if let Ok(ia) = Ia::parse(code, value) {
+                    for a in ia.addresses().flatten() {
+                        ias.push(serde_json::json!({
+                            "ia": "IA_NA", "iaid": ia.iaid, "address": a.addr.to_string(),
+                            "preferred": a.preferred_lifetime, "valid": a.valid_lifetime,
+                        }));
+                    }
+                    for p in ia.prefixes().flatten() {
+                        ias.push(serde_json::json!({
+                            "ia": "IA_PD", "iaid": ia.iaid,
+                            "prefix": format!("{}/{}", p.prefix, p.prefix_len),
+                            "preferred": p.preferred_lifetime, "valid": p.valid_lifetime,
+                        }));
+                    }
+                }
+            }
+            c6::CLIENTID | c6::SERVERID | c6::CLIENT_FQDN => {
+                let line = message6_lines(&snap.registry, inner).ok().and_then(|l| {
+                    l.into_iter()
+                        .find(|l| l.starts_with(&format!("v6/{code} ")))
+                });
+                options.push(serde_json::json!({
+                    "path": format!("v6/{code}"),
+                    "name": headend_wire::dhcpv6::code::name(code),
+                    "value": line.and_then(|l| l.split_once(" = ").map(|(_, v)| v.to_string())),
+                    "error": null,
+                    "hex": headend_store::hex(value),
+                }));
+            }
+            _ => options.extend(
+                headend_model::options::decode_option6(&snap.registry, code, value)
+                    .into_iter()
+                    .map(decoded_json),
+            ),
+        }
+    }
+    serde_json::json!({ "octets": inner.len(), "ias": ias, "options": options })
+}
+
+/// `explain --json`: the same run as [`explain`], as one JSON object for
+/// scripts: the device, each exchange's trace notes and reply (options
+/// decoded, with their octets), or why there was none.
+pub fn explain_json(
+    config: &Path,
+    mac: &[u8],
+    relay: Option<Ipv4Addr>,
+    opts: &[(u8, Vec<u8>)],
+    link: Option<std::net::Ipv6Addr>,
+) -> Result<serde_json::Value> {
+    use serde_json::json;
+    let (server, server_ip) = open_server(config)?;
+    let snap = server.snapshot();
+    let svc = server.dhcpv4();
+    let local = SocketAddrV4::new(server_ip, 67);
+    let source = match relay {
+        Some(r) => SocketAddrV4::new(r, 67),
+        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+    };
+    let discover = request(mac, relay, opts, MessageType::Discover, &[])?;
+    let pkt = Packet::parse(&discover).map_err(|e| anyhow!("{e}"))?;
+    let dev =
+        context::device(&snap, &pkt).map_err(|r| anyhow!("the request would be dropped: {r}"))?;
+    let d = &dev.ctx.device;
+    let device = json!({
+        "mac": dev.mac,
+        "account_id": dev.account_id,
+        "vendor_class": d.vendor_class,
+        "type_name": d.type_name,
+        "typeid": d.typeid,
+        "family": d.family,
+        "version": d.version,
+        "supported_flows": d.supported_flows,
+        "dual_stack_capable": dev.dual.capable(),
+        "requested": dev.requested.prl,
+        "behind_modem": dev.remote_id_mac,
+    });
+    let ask = |data: &[u8], trace: &mut Trace| {
+        svc.handle(
+            &Inbound {
+                data,
+                source,
+                local,
+            },
+            trace,
+        )
+    };
+    let reason = |o: &Outcome| match o {
+        Outcome::Drop(r) | Outcome::Silent(r) => (*r).to_string(),
+        _ => String::new(),
+    };
+    let mut trace = Trace::enabled();
+    let out = ask(&discover, &mut trace);
+    let mut v4 = json!({ "discover": { "trace": trace.notes() } });
+    let offer = match &out {
+        Outcome::Reply { packet, .. } => Some(packet.clone()),
+        o => {
+            v4["discover"]["no_offer"] = json!(reason(o));
+            None
+        }
+    };
+    if let Some(offer) = offer {
+        v4["discover"]["offer"] = v4_message_json(&snap, &offer);
+        let yiaddr = Packet::parse(&offer)
+            .map(|p| p.yiaddr)
+            .map_err(|e| anyhow!("{e}"))?;
+        let req = request(
+            mac,
+            relay,
+            opts,
+            MessageType::Request,
+            &[
+                (code::SERVER_ID, server_ip.octets().to_vec()),
+                (code::REQUESTED_IP, yiaddr.octets().to_vec()),
+            ],
+        )?;
+        let mut trace = Trace::enabled();
+        let out = ask(&req, &mut trace);
+        v4["request"] = json!({ "trace": trace.notes() });
+        match &out {
+            Outcome::Reply { packet, .. } => v4["request"]["ack"] = v4_message_json(&snap, packet),
+            o => v4["request"]["no_ack"] = json!(reason(o)),
+        }
+    }
+    let mut report = json!({ "device": device, "dhcpv4": v4 });
+    if let (Some(link), true) = (link, snap.dhcpv6.is_some()) {
+        let x = exchange6(&server, mac, link, opts)?;
+        let mut v6 = json!({
+            "link": link.to_string(),
+            "solicit": { "trace": x.solicit_notes },
+        });
+        match &x.advertise {
+            Ok(a) => v6["solicit"]["advertise"] = v6_message_json(&snap, a),
+            Err(r) => v6["solicit"]["no_advertise"] = json!(r),
+        }
+        if let Some(reply) = &x.reply {
+            v6["request"] = json!({ "trace": x.request_notes });
+            match reply {
+                Ok((r, _)) => v6["request"]["reply"] = v6_message_json(&snap, r),
+                Err(r) => v6["request"]["no_reply"] = json!(r),
+            }
+        }
+        report["dhcpv6"] = v6;
+    }
+    let id = headend_store::hex_colon(mac);
+    if let Some(a) = svc.accounts.get(&id) {
+        report["account"] = json!({
+            "id": a.id,
+            "source": format!("{:?}", a.source),
+            "domains": a.domains,
+        });
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

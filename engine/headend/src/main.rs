@@ -108,6 +108,9 @@ enum Command {
         /// Also boot the same device over DHCPv6 through a Relay-Forward from this CMTS link address (dual stack).
         #[arg(long)]
         link: Option<std::net::Ipv6Addr>,
+        /// Print one JSON object (device, each exchange's trace and decoded reply) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a site's policy tests: devices described in TOML test files, and the pool, domains, options
     /// or silence each must get through the configuration's own pipeline; exit status 1 on any failure.
@@ -285,12 +288,18 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             relay,
             options,
             link,
+            json,
         } => {
             let Some(mac) = normalize_mac(&mac).and_then(|m| parse_hex(&m)) else {
                 bail!("--mac {mac:?} is not a MAC address");
             };
             let opts = explain::request_options(&options)?;
-            explain::explain(&config, &mac, relay, &opts, link)?;
+            if json {
+                let report = explain::explain_json(&config, &mac, relay, &opts, link)?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                explain::explain(&config, &mac, relay, &opts, link)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { config, tests } => policy_test::run(&config, &tests),

@@ -547,3 +547,66 @@ relay = "127.0.0.2"
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn explain_json_is_one_object_with_decoded_options_over_both_families() {
+    let out = headend(&[
+        "explain",
+        "--json",
+        "--config",
+        lab().to_str().unwrap(),
+        "--mac",
+        "00:10:95:0e:12:37",
+        "--relay",
+        "127.0.0.2",
+        "--option",
+        "60=pktc2.0:050412020007",
+        "--option",
+        "55=01030c7a",
+        "--link",
+        "2001:db8:100::1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(v["device"]["type_name"], "lab-emta");
+    assert_eq!(v["account"]["domains"][0], "emta");
+    let ack = &v["dhcpv4"]["request"]["ack"];
+    assert!(
+        ack["yiaddr"].as_str().unwrap().starts_with("10.2.0."),
+        "{ack}"
+    );
+    let opt = |msg: &serde_json::Value, path: &str| -> serde_json::Value {
+        msg["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["path"] == path)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let realm = opt(ack, "122/6");
+    assert_eq!(realm["value"], "HYBRID.2", "{ack}");
+    assert_eq!(
+        realm["hex"], "06485942524944013200",
+        "the octets behind the value (a DNS name, RFC 3495)"
+    );
+    assert!(!v["dhcpv4"]["discover"]["trace"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let reply = &v["dhcpv6"]["request"]["reply"];
+    assert!(reply["ias"][0]["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("2001:db8:2:"));
+    assert_eq!(opt(reply, "v6/23")["value"], "2001:db8:100::53", "{reply}");
+    assert_eq!(
+        opt(reply, "v6/17/4491/33")["value"],
+        "mta-0010950e1237.bin",
+        "{reply}"
+    );
+}
