@@ -34,6 +34,7 @@ mod logging;
 mod notify;
 mod plugins;
 mod policy_test;
+mod prove;
 mod seed;
 mod store_tools;
 
@@ -365,11 +366,12 @@ fn check(path: &std::path::Path) -> ExitCode {
                 std::sync::Arc::new(headend_plugin::MemoryKv::new()),
             )
         });
-        factory(&s).map(|_| s)
+        let hooks = factory(&s)?;
+        Ok(Snapshot::clone_with_hooks(&s, hooks))
     });
     match loaded {
         Ok(s) => {
-            println!(
+            let summary = format!(
                 "{}: OK ({} domains, {} pools, {} policies, {} accounts, {} fixed bindings, {} vendor classes, {} IPv6 pools, {} plugins)",
                 path.display(),
                 s.domains.len(),
@@ -381,6 +383,28 @@ fn check(path: &std::path::Path) -> ExitCode {
                 s.dhcpv6.as_ref().map_or(0, |d| d.pools.len()),
                 s.plugins.len()
             );
+            // Every expression run for a synthetic device of each vendor
+            // class, domain and relay the configuration declares.
+            match prove::prove(path, s) {
+                Ok(failures) if failures.is_empty() => {}
+                Ok(failures) => {
+                    for f in &failures {
+                        println!(
+                            "{f}\n    fix: correct the expression, or make it handle such devices"
+                        );
+                    }
+                    println!("{} error(s)", failures.len());
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => {
+                    println!(
+                        "{}: cannot run the synthetic devices: {e:#}",
+                        path.display()
+                    );
+                    return ExitCode::FAILURE;
+                }
+            }
+            println!("{summary}");
             ExitCode::SUCCESS
         }
         Err(errors) => {

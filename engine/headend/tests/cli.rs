@@ -610,3 +610,55 @@ fn explain_json_is_one_object_with_decoded_options_over_both_families() {
         "{reply}"
     );
 }
+
+#[test]
+fn check_runs_every_expression_for_synthetic_devices_and_names_the_failing_ones() {
+    // Type-checks fine; fails at run time for every device whose account
+    // has no service_class attribute (all auto-provisioned ones).
+    let config = |expr: &str| {
+        format!(
+            r#"[server]
+store = "state"
+[dhcpv4]
+listen = ["127.0.0.1:0"]
+server_id = "127.0.0.1"
+[provisioning]
+auto_provision = {{ expr = '["modems"]' }}
+[[domain]]
+name = "modems"
+[[pool]]
+name = "modems"
+domains = ["modems"]
+relays = ["127.0.0.2"]
+network = "10.9.0.0/16"
+ranges = [["10.9.0.10", "10.9.0.200"]]
+[[policy]]
+name = "files"
+enforced = true
+domains = ["modems"]
+[policy.options]
+"67" = {{ expr = '{expr}' }}
+"#
+        )
+    };
+    let (ok, out) = check_file(
+        "bad.toml",
+        &config(r#"account.attributes["service_class"].to_upper() + ".cm""#),
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("67 from policy \"files\": FAILED"), "{out}");
+    assert!(out.contains("bad.toml:21:"), "the expression's line: {out}");
+    assert!(out.contains("synthetic devices"), "{out}");
+    assert!(
+        out.contains("1 error(s)"),
+        "one failure, reported once: {out}"
+    );
+
+    let (ok, out) = check_file(
+        "good.toml",
+        &config(
+            r#"if "service_class" in account.attributes { account.attributes["service_class"].to_upper() + ".cm" } else { "default.cm" }"#,
+        ),
+    );
+    assert!(ok, "{out}");
+}

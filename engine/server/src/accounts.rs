@@ -185,6 +185,7 @@ impl AccountTable {
             {
                 Ok(d) => (d, true),
                 Err(e) => {
+                    trace.note(|| format!("auto-provisioning FAILED: {e}"));
                     counters.expression_failed(e.kind.as_str());
                     warn!(account = %id, error = %e, "auto-provisioning expression failed");
                     (Vec::new(), false)

@@ -398,8 +398,9 @@ impl Cx<'_> {
         warn!(mac = %self.dev.mac, account = %self.dev.account_id, what, error = %e, "expression failed");
     }
 
-    fn report(&self, sf: Vec<SelectFailure>, of: Vec<OptionFailure>) {
+    fn report(&self, sf: Vec<SelectFailure>, of: Vec<OptionFailure>, trace: &mut Trace) {
         for f in sf {
+            trace.note(|| format!("pool {:?} allow/deny FAILED: {}", f.pool, f.error));
             self.expr_failed(&format!("pool {} allow/deny", f.pool), &f.error);
         }
         for f in of {
@@ -451,7 +452,7 @@ impl Cx<'_> {
         let mut set = compose::compose(&input, || self.session(), &mut failures, trace);
         self.select_flow(&mut set, trace);
         compose::apply_cablelabs_rules(&mut set, &self.dev.requested, self.dev.dual, trace);
-        self.report(Vec::new(), failures);
+        self.report(Vec::new(), failures, trace);
         Prepared::new(&set, &self.snap.registry, trace)
     }
 
@@ -598,7 +599,7 @@ impl Cx<'_> {
             ) {
                 if let Some(p) = self.snap.pool(&name) {
                     trace.note(|| format!("client already has an address in pool {name:?}"));
-                    self.report(sf, Vec::new());
+                    self.report(sf, Vec::new(), trace);
                     return Some(p.clone());
                 }
             }
@@ -615,7 +616,7 @@ impl Cx<'_> {
             trace,
         )
         .cloned();
-        self.report(sf, Vec::new());
+        self.report(sf, Vec::new(), trace);
         chosen
     }
 
@@ -922,7 +923,7 @@ impl Cx<'_> {
             &mut sf,
             trace,
         );
-        self.report(sf, Vec::new());
+        self.report(sf, Vec::new(), trace);
         if !ok {
             return self.nak("the lease's pool is no longer open to this device (domains, relay or allow/deny changed)", trace);
         }

@@ -810,6 +810,7 @@ impl Cx<'_> {
             select::judge6(pool, &self.domains, &mut s, &mut failures)
         };
         for f in failures {
+            trace.note(|| format!("pool6 {:?} allow/deny FAILED: {}", f.pool, f.error));
             self.svc.counters.expression_failed(f.error.kind.as_str());
             warn!(account = %self.dev.account_id, pool = %f.pool, error = %f.error, "pool6 allow/deny failed");
         }

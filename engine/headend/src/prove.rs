@@ -1,0 +1,216 @@
+//! `check`'s proof of the policies against the devices a site expects
+//! (issue 20): after the configuration loads, every expression has been
+//! type-checked against the context API; this runs the configuration's own
+//! pipeline (as `explain` and `headend test` do, over a scratch in-memory
+//! store) for a synthetic device of every vendor class the configuration
+//! knows (the built-in DOCSIS and PacketCable classes, each declared
+//! `[[vendor_class]]` prefix, none at all), in every declared domain and
+//! auto-provisioned, from every relay a pool serves (and a local client),
+//! asking for every option — then, where `[dhcpv6]` has pools, the same
+//! devices over DHCPv6 from every pool6 link. An expression that fails at
+//! run time for one of them (a type error, a missing value, a thrown
+//! error, an operation limit) is a `check` error naming the device; the
+//! same failure for many devices is reported once, with their number.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::path::Path;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use headend_model::snapshot::Snapshot;
+use headend_model::trace::Trace;
+use headend_server::dhcpv4::process::system_clock;
+use headend_server::dhcpv4::Inbound;
+use headend_server::runtime::Server;
+use headend_store::{Account, AccountSource, MemoryStore, Store};
+use headend_wire::dhcpv4::{code, MessageType};
+
+use crate::explain::{exchange6, request};
+
+/// Option 60 of the built-in device families the synthetic devices use.
+const BUILT_IN_CLASSES: [&str; 4] = ["docsis3.0:", "docsis3.1:", "pktc1.5:", "pktc2.0:"];
+
+/// Devices proved at most (a configuration with many relays and classes
+/// is sampled evenly up to this many).
+const MAX_DEVICES: usize = 512;
+
+/// The failures of the configuration's expressions for the synthetic
+/// devices: one line each, with how many devices hit it and one of them.
+pub fn prove(config: &Path, snap: Snapshot) -> Result<Vec<String>> {
+    // The snapshot comes with its plugins loaded (`check` did): compiling
+    // them again would double the time of `check`.
+    let server_ip = snap.dhcpv4.as_ref().and_then(|d| {
+        d.server_id.or_else(|| {
+            d.listen.first().and_then(|a| match a.ip() {
+                std::net::IpAddr::V4(v) => Some(v),
+                std::net::IpAddr::V6(_) => None,
+            })
+        })
+    });
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let server = Server::with_store(config, snap, store, system_clock())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let snap = server.snapshot();
+    let mut classes: Vec<String> = BUILT_IN_CLASSES.iter().map(|c| c.to_string()).collect();
+    for vc in &snap.vendor_classes {
+        if let Some(p) = &vc.prefix {
+            if !classes.contains(p) {
+                classes.push(p.clone());
+            }
+        }
+    }
+    classes.push(String::new()); // a device without option 60 (CPE)
+    let mut domains: Vec<Option<String>> =
+        snap.domains.iter().map(|d| Some(d.name.clone())).collect();
+    domains.push(None); // auto-provisioned
+    let mut relays: Vec<Option<Ipv4Addr>> = Vec::new();
+    for p in &snap.pools {
+        for r in &p.relays {
+            if !relays.contains(&Some(*r)) {
+                relays.push(Some(*r));
+            }
+        }
+    }
+    relays.push(None);
+    let links: Vec<Ipv6Addr> = snap.dhcpv6.as_ref().map_or(Vec::new(), |d| {
+        let mut v: Vec<Ipv6Addr> = Vec::new();
+        for p in &d.pools {
+            for l in &p.links {
+                if !v.contains(l) {
+                    v.push(*l);
+                }
+            }
+        }
+        v
+    });
+    // Every option asked for, so optional policies are evaluated too.
+    let prl: Vec<u8> = (1..=254).collect();
+    let mut failures: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    let mut n = 0usize;
+    let total = classes.len() * domains.len() * relays.len();
+    let step = total.div_ceil(MAX_DEVICES).max(1);
+    let svc = server.dhcpv4();
+    for (i, ((class, domain), relay)) in classes
+        .iter()
+        .flat_map(|c| domains.iter().map(move |d| (c, d)))
+        .flat_map(|cd| relays.iter().map(move |r| (cd, r)))
+        .enumerate()
+    {
+        if i % step != 0 {
+            continue;
+        }
+        n += 1;
+        // Locally administered, one per device, never a real vendor's.
+        let mac = [0x02, 0x00, 0x5e, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+        let id = headend_store::hex_colon(&mac);
+        if let Some(d) = domain {
+            svc.accounts.put(Account {
+                id: id.clone(),
+                domains: vec![d.clone()],
+                attributes: BTreeMap::new(),
+                created: 0,
+                source: AccountSource::Operator,
+            });
+        }
+        let who = format!(
+            "a {} device{}{}",
+            if class.is_empty() {
+                "no-vendor-class".to_string()
+            } else {
+                class.trim_end_matches(':').to_string()
+            },
+            domain
+                .as_ref()
+                .map_or(" (auto-provisioned)".to_string(), |d| format!(
+                    " in domain {d}"
+                )),
+            relay.map_or(" on the local segment".to_string(), |r| format!(
+                " via relay {r}"
+            ))
+        );
+        let mut opts = vec![(code::PARAMETER_REQUEST_LIST, prl.clone())];
+        if !class.is_empty() {
+            opts.push((code::VENDOR_CLASS, class.as_bytes().to_vec()));
+        }
+        let mut notes = Vec::new();
+        if let Some(server_ip) = server_ip {
+            notes = exchange4(svc, server_ip, &mac, *relay, &opts)?;
+        }
+        for link in &links {
+            let x = exchange6(&server, &mac, *link, &opts)?;
+            notes.extend(x.solicit_notes);
+            notes.extend(x.request_notes);
+        }
+        for note in notes.into_iter().filter(|n| n.contains("FAILED")) {
+            let e = failures.entry(note).or_insert((0, who.clone()));
+            e.0 += 1;
+        }
+    }
+    Ok(failures
+        .into_iter()
+        .map(|(note, (count, who))| {
+            if count == 1 {
+                format!("{note}\n    for {who}")
+            } else {
+                format!(
+                    "{note}\n    for {who} and {} other synthetic devices",
+                    count - 1
+                )
+            }
+        })
+        .collect())
+}
+
+/// DISCOVER, then REQUEST for the offered address: the trace notes of both.
+fn exchange4(
+    svc: &headend_server::dhcpv4::Dhcpv4,
+    server_ip: Ipv4Addr,
+    mac: &[u8],
+    relay: Option<Ipv4Addr>,
+    opts: &[(u8, Vec<u8>)],
+) -> Result<Vec<String>> {
+    let local = SocketAddrV4::new(server_ip, 67);
+    let source = match relay {
+        Some(r) => SocketAddrV4::new(r, 67),
+        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+    };
+    let mut notes = Vec::new();
+    let mut trace = Trace::enabled();
+    let discover = request(mac, relay, opts, MessageType::Discover, &[])?;
+    let offer = svc.handle(
+        &Inbound {
+            data: &discover,
+            source,
+            local,
+        },
+        &mut trace,
+    );
+    notes.extend_from_slice(trace.notes());
+    if let headend_server::dhcpv4::Outcome::Reply { packet, .. } = offer {
+        if let Ok(p) = headend_wire::dhcpv4::Packet::parse(&packet) {
+            let req = request(
+                mac,
+                relay,
+                opts,
+                MessageType::Request,
+                &[
+                    (code::SERVER_ID, server_ip.octets().to_vec()),
+                    (code::REQUESTED_IP, p.yiaddr.octets().to_vec()),
+                ],
+            )?;
+            let mut trace = Trace::enabled();
+            svc.handle(
+                &Inbound {
+                    data: &req,
+                    source,
+                    local,
+                },
+                &mut trace,
+            );
+            notes.extend_from_slice(trace.notes());
+        }
+    }
+    Ok(notes)
+}
