@@ -53,6 +53,40 @@ pub(crate) fn request(
         .map_err(|e| anyhow!("cannot build the request: {e}"))
 }
 
+/// The REQUEST that takes the address `yiaddr` offered by `server_ip`
+/// (RFC 2131 section 3.1 step 3: options 54 and 50).
+pub(crate) fn request_for(
+    mac: &[u8],
+    relay: Option<Ipv4Addr>,
+    opts: &[(u8, Vec<u8>)],
+    server_ip: Ipv4Addr,
+    yiaddr: Ipv4Addr,
+) -> Result<Vec<u8>> {
+    request(
+        mac,
+        relay,
+        opts,
+        MessageType::Request,
+        &[
+            (code::SERVER_ID, server_ip.octets().to_vec()),
+            (code::REQUESTED_IP, yiaddr.octets().to_vec()),
+        ],
+    )
+}
+
+/// The address DHCPv4 replies carry as the server's: `server_id`, else the
+/// first IPv4 listen address.
+pub(crate) fn v4_server_ip(snap: &Snapshot) -> Option<Ipv4Addr> {
+    snap.dhcpv4.as_ref().and_then(|d| {
+        d.server_id.or_else(|| {
+            d.listen.first().and_then(|a| match a.ip() {
+                std::net::IpAddr::V4(v) => Some(v),
+                std::net::IpAddr::V6(_) => None,
+            })
+        })
+    })
+}
+
 fn print_reply(snap: &Snapshot, what: &str, bytes: &[u8]) {
     match Packet::parse(bytes) {
         Ok(p) => {
@@ -80,18 +114,8 @@ fn print_reply(snap: &Snapshot, what: &str, bytes: &[u8]) {
 /// with the DHCPv4 server address replies carry.
 pub(crate) fn open_server(config: &Path) -> Result<(Server, Ipv4Addr)> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
-    let server_ip = snap
-        .dhcpv4
-        .as_ref()
-        .and_then(|d| {
-            d.server_id.or_else(|| {
-                d.listen.first().and_then(|a| match a.ip() {
-                    std::net::IpAddr::V4(v) => Some(v),
-                    _ => None,
-                })
-            })
-        })
-        .ok_or_else(|| anyhow!("the configuration has no [dhcpv4] service"))?;
+    let server_ip =
+        v4_server_ip(&snap).ok_or_else(|| anyhow!("the configuration has no [dhcpv4] service"))?;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     let mut server =
         Server::with_store(config, snap, store, system_clock()).map_err(|e| anyhow!("{e}"))?;
@@ -185,16 +209,7 @@ pub fn explain(
         .map(|p| p.yiaddr)
         .map_err(|e| anyhow!("{e}"))?;
 
-    let req = request(
-        mac,
-        relay,
-        opts,
-        MessageType::Request,
-        &[
-            (code::SERVER_ID, server_ip.octets().to_vec()),
-            (code::REQUESTED_IP, yiaddr.octets().to_vec()),
-        ],
-    )?;
+    let req = request_for(mac, relay, opts, server_ip, yiaddr)?;
     let mut trace = Trace::enabled();
     let outcome = svc.handle(
         &Inbound {
@@ -851,16 +866,7 @@ pub fn explain_json(
         let yiaddr = Packet::parse(&offer)
             .map(|p| p.yiaddr)
             .map_err(|e| anyhow!("{e}"))?;
-        let req = request(
-            mac,
-            relay,
-            opts,
-            MessageType::Request,
-            &[
-                (code::SERVER_ID, server_ip.octets().to_vec()),
-                (code::REQUESTED_IP, yiaddr.octets().to_vec()),
-            ],
-        )?;
+        let req = request_for(mac, relay, opts, server_ip, yiaddr)?;
         let mut trace = Trace::enabled();
         let out = ask(&req, &mut trace);
         v4["request"] = json!({ "trace": trace.notes() });

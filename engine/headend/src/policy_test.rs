@@ -22,11 +22,11 @@ use headend_model::trace::Trace;
 use headend_server::dhcpv4::{Inbound, Outcome};
 use headend_server::runtime::Server;
 use headend_store::Mutation;
-use headend_wire::dhcpv4::{code, MessageType, Packet};
+use headend_wire::dhcpv4::{MessageType, Packet};
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 
-use crate::explain::{exchange6, open_server, request, request_options};
+use crate::explain::{exchange6, open_server, request, request_for, request_options};
 
 /// A test file: `[[test]]` tables.
 #[derive(Debug, Deserialize)]
@@ -268,16 +268,7 @@ fn run_case4(
         return Ok(());
     }
     let yiaddr = Packet::parse(&offer).map_err(|e| anyhow!("{e}"))?.yiaddr;
-    let req = request(
-        mac,
-        case.relay,
-        opts,
-        MessageType::Request,
-        &[
-            (code::SERVER_ID, server_ip.octets().to_vec()),
-            (code::REQUESTED_IP, yiaddr.octets().to_vec()),
-        ],
-    )?;
+    let req = request_for(mac, case.relay, opts, server_ip, yiaddr)?;
     let (ack, commit) = match ask(&req) {
         Outcome::Reply { packet, commit, .. } => (packet, commit),
         _ => {

@@ -27,7 +27,7 @@ use headend_server::runtime::Server;
 use headend_store::{Account, AccountSource, MemoryStore, Store};
 use headend_wire::dhcpv4::{code, MessageType};
 
-use crate::explain::{exchange6, request};
+use crate::explain::{exchange6, request, request_for, v4_server_ip};
 
 /// Option 60 of the built-in device families the synthetic devices use.
 const BUILT_IN_CLASSES: [&str; 4] = ["docsis3.0:", "docsis3.1:", "pktc1.5:", "pktc2.0:"];
@@ -41,14 +41,7 @@ const MAX_DEVICES: usize = 512;
 pub fn prove(config: &Path, snap: Snapshot) -> Result<Vec<String>> {
     // The snapshot comes with its plugins loaded (`check` did): compiling
     // them again would double the time of `check`.
-    let server_ip = snap.dhcpv4.as_ref().and_then(|d| {
-        d.server_id.or_else(|| {
-            d.listen.first().and_then(|a| match a.ip() {
-                std::net::IpAddr::V4(v) => Some(v),
-                std::net::IpAddr::V6(_) => None,
-            })
-        })
-    });
+    let server_ip = v4_server_ip(&snap);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     let server = Server::with_store(config, snap, store, system_clock())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -190,16 +183,7 @@ fn exchange4(
     notes.extend_from_slice(trace.notes());
     if let headend_server::dhcpv4::Outcome::Reply { packet, .. } = offer {
         if let Ok(p) = headend_wire::dhcpv4::Packet::parse(&packet) {
-            let req = request(
-                mac,
-                relay,
-                opts,
-                MessageType::Request,
-                &[
-                    (code::SERVER_ID, server_ip.octets().to_vec()),
-                    (code::REQUESTED_IP, p.yiaddr.octets().to_vec()),
-                ],
-            )?;
+            let req = request_for(mac, relay, opts, server_ip, p.yiaddr)?;
             let mut trace = Trace::enabled();
             svc.handle(
                 &Inbound {
