@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
+use headend_model::config::{ConfigError, ConfigErrors};
 use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
 use headend_server::dhcpv4::process::system_clock;
@@ -197,4 +198,29 @@ fn exchange4(
         }
     }
     Ok(notes)
+}
+
+/// [`prove`] as the server's reload gate: a reload whose expressions fail
+/// for one of the synthetic devices is refused like any invalid
+/// configuration (SIGHUP logs why) and the running one stays.
+pub fn reload_gate() -> headend_server::runtime::ReloadGate {
+    Arc::new(|path: &Path, snap: &Snapshot| {
+        let fix = "correct the expression, or make it handle such devices";
+        let error = |message: String, fix: &str| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            message,
+            fix: fix.into(),
+        };
+        match prove(path, Snapshot::clone_with_hooks(snap, snap.hooks.clone())) {
+            Ok(failures) if failures.is_empty() => Ok(()),
+            Ok(failures) => Err(ConfigErrors(
+                failures.into_iter().map(|m| error(m, fix)).collect(),
+            )),
+            Err(e) => Err(ConfigErrors(vec![error(
+                format!("cannot run the synthetic devices: {e:#}"),
+                "",
+            )])),
+        }
+    })
 }

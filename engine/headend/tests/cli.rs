@@ -615,9 +615,32 @@ fn explain_json_is_one_object_with_decoded_options_over_both_families() {
 fn check_runs_every_expression_for_synthetic_devices_and_names_the_failing_ones() {
     // Type-checks fine; fails at run time for every device whose account
     // has no service_class attribute (all auto-provisioned ones).
-    let config = |expr: &str| {
-        format!(
-            r#"[server]
+    let (ok, out) = check_file(
+        "bad.toml",
+        &config_with_67(r#"account.attributes["service_class"].to_upper() + ".cm""#),
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("67 from policy \"files\": FAILED"), "{out}");
+    assert!(out.contains("bad.toml:21:"), "the expression's line: {out}");
+    assert!(out.contains("synthetic devices"), "{out}");
+    assert!(
+        out.contains("1 error(s)"),
+        "one failure, reported once: {out}"
+    );
+
+    let (ok, out) = check_file(
+        "good.toml",
+        &config_with_67(
+            r#"if "service_class" in account.attributes { account.attributes["service_class"].to_upper() + ".cm" } else { "default.cm" }"#,
+        ),
+    );
+    assert!(ok, "{out}");
+}
+
+/// A configuration whose policy option 67 is `expr` (for the synthetic-device tests).
+fn config_with_67(expr: &str) -> String {
+    format!(
+        r#"[server]
 store = "state"
 [dhcpv4]
 listen = ["127.0.0.1:0"]
@@ -639,26 +662,60 @@ domains = ["modems"]
 [policy.options]
 "67" = {{ expr = '{expr}' }}
 "#
-        )
-    };
-    let (ok, out) = check_file(
-        "bad.toml",
-        &config(r#"account.attributes["service_class"].to_upper() + ".cm""#),
-    );
-    assert!(!ok, "{out}");
-    assert!(out.contains("67 from policy \"files\": FAILED"), "{out}");
-    assert!(out.contains("bad.toml:21:"), "the expression's line: {out}");
-    assert!(out.contains("synthetic devices"), "{out}");
-    assert!(
-        out.contains("1 error(s)"),
-        "one failure, reported once: {out}"
-    );
+    )
+}
 
-    let (ok, out) = check_file(
-        "good.toml",
-        &config(
-            r#"if "service_class" in account.attributes { account.attributes["service_class"].to_upper() + ".cm" } else { "default.cm" }"#,
-        ),
+#[test]
+fn a_reload_whose_expressions_fail_for_synthetic_devices_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("headend.toml");
+    let good = r#"if "service_class" in account.attributes { account.attributes["service_class"].to_upper() + ".cm" } else { "default.cm" }"#;
+    std::fs::write(&path, config_with_67(good)).unwrap();
+    let log = dir.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_headend"))
+        .args(["run", "--config", path.to_str().unwrap()])
+        .current_dir(dir.path())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str| {
+        for _ in 0..100 {
+            if std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(what)
+            {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    let hup = || {
+        Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    let ready = wait_for("headend: ready");
+    // Type-checks, but fails at run time for the synthetic devices.
+    std::fs::write(
+        &path,
+        config_with_67(r#"account.attributes["service_class"].to_upper() + ".cm""#),
+    )
+    .unwrap();
+    hup();
+    let refused = wait_for("configuration rejected, the running one stays");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    std::fs::write(&path, config_with_67(good)).unwrap();
+    hup();
+    let reloaded = wait_for("configuration reloaded");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready && refused, "{text}");
+    assert!(text.contains("synthetic devices"), "{text}");
+    assert!(
+        reloaded,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
-    assert!(ok, "{out}");
 }

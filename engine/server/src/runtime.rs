@@ -60,7 +60,13 @@ pub struct Server {
     store_health: crate::shared::StoreHealth,
     generation: parking_lot::Mutex<u64>,
     hook_factory: Option<HookFactory>,
+    reload_gate: Option<ReloadGate>,
 }
+
+/// A last check of a reloaded snapshot, after it loaded and its plugins
+/// passed, before it is installed (the binary runs its synthetic devices
+/// here); an error refuses the reload and the running snapshot stays.
+pub type ReloadGate = Arc<dyn Fn(&Path, &Snapshot) -> Result<(), ConfigErrors> + Send + Sync>;
 
 /// Builds the plugin hooks of a snapshot (the binary supplies one backed by
 /// `headend-plugin`); an error rejects the snapshot, so a reload with a broken
@@ -168,6 +174,7 @@ impl Server {
             store_health: shared.store_health.clone(),
             generation: parking_lot::Mutex::new(1),
             hook_factory: None,
+            reload_gate: None,
         })
     }
 
@@ -181,6 +188,11 @@ impl Server {
         self.install(Arc::new(next));
         self.hook_factory = Some(factory);
         Ok(())
+    }
+
+    /// Sets the check every reload must also pass ([`ReloadGate`]).
+    pub fn set_reload_gate(&mut self, gate: ReloadGate) {
+        self.reload_gate = Some(gate);
     }
 
     /// The DHCPv4 service (for in-process use and tests).
@@ -252,6 +264,9 @@ impl Server {
         self.check_reloadable(&new)?;
         if let Some(f) = &self.hook_factory {
             new.hooks = f(&new)?;
+        }
+        if let Some(g) = &self.reload_gate {
+            g(&self.path, &new)?;
         }
         self.install(Arc::new(new));
         *gen = next;
