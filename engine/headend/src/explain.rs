@@ -142,17 +142,8 @@ pub fn explain(
 ) -> Result<()> {
     let (server, server_ip) = open_server(config)?;
     let snap = server.snapshot();
-    let svc = server.dhcpv4();
-    let local = SocketAddrV4::new(server_ip, 67);
-    let source = match relay {
-        Some(r) => SocketAddrV4::new(r, 67),
-        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-    };
 
-    let discover = request(mac, relay, opts, MessageType::Discover, &[])?;
-    let pkt = Packet::parse(&discover).map_err(|e| anyhow!("{e}"))?;
-    let dev =
-        context::device(&snap, &pkt).map_err(|r| anyhow!("the request would be dropped: {r}"))?;
+    let dev = classify(&snap, mac, relay, opts)?;
     println!("device {} (account id {})", dev.mac, dev.account_id);
     println!(
         "  vendor class {:?}: type {} (typeid {}), family {} {}",
@@ -180,58 +171,117 @@ pub fn explain(
         println!("  behind cable modem {m} (option 82 remote-id)");
     }
 
-    let mut trace = Trace::enabled();
-    let outcome = svc.handle(
-        &Inbound {
-            data: &discover,
-            source,
-            local,
-        },
-        &mut trace,
-    );
+    let x = exchange4(&server, server_ip, mac, relay, opts)?;
     println!("\nDISCOVER:");
-    for n in trace.notes() {
+    for n in &x.discover_notes {
         println!("  - {n}");
     }
-    let offer = match outcome {
-        Outcome::Reply { packet, .. } => packet,
-        Outcome::Drop(r) | Outcome::Silent(r) => {
-            println!("\nno OFFER: {r}");
+    match &x.offer {
+        Outcome::Reply { packet, .. } => print_reply(&snap, "OFFER", packet),
+        o => {
+            println!("\nno OFFER{}", with_reason(o));
             return Ok(());
         }
-        Outcome::Commit(_) => {
-            println!("\nno OFFER");
-            return Ok(());
-        }
-    };
-    print_reply(&snap, "OFFER", &offer);
-    let yiaddr = Packet::parse(&offer)
-        .map(|p| p.yiaddr)
-        .map_err(|e| anyhow!("{e}"))?;
-
-    let req = request_for(mac, relay, opts, server_ip, yiaddr)?;
-    let mut trace = Trace::enabled();
-    let outcome = svc.handle(
-        &Inbound {
-            data: &req,
-            source,
-            local,
-        },
-        &mut trace,
-    );
+    }
     println!("\nREQUEST:");
-    for n in trace.notes() {
+    for n in &x.request_notes {
         println!("  - {n}");
     }
-    match outcome {
-        Outcome::Reply { packet, .. } => print_reply(&snap, "ACK", &packet),
-        Outcome::Drop(r) | Outcome::Silent(r) => println!("\nno ACK: {r}"),
-        Outcome::Commit(_) => println!("\nno ACK"),
+    match &x.ack {
+        Some(Outcome::Reply { packet, .. }) => print_reply(&snap, "ACK", packet),
+        Some(o) => println!("\nno ACK{}", with_reason(o)),
+        None => {}
     }
     if let Some(link) = link {
         explain_v6(&server, mac, link, opts)?;
     }
     Ok(())
+}
+
+/// The device the server sees in this DISCOVER (classification, account
+/// id, requested options), or why it would drop it.
+fn classify(
+    snap: &Snapshot,
+    mac: &[u8],
+    relay: Option<Ipv4Addr>,
+    opts: &[(u8, Vec<u8>)],
+) -> Result<context::Device> {
+    let discover = request(mac, relay, opts, MessageType::Discover, &[])?;
+    let pkt = Packet::parse(&discover).map_err(|e| anyhow!("{e}"))?;
+    context::device(snap, &pkt).map_err(|r| anyhow!("the request would be dropped: {r}"))
+}
+
+/// What a device got over DHCPv4: the trace notes of each step, the
+/// outcome of the DISCOVER and, when it was an OFFER, of the REQUEST for the
+/// offered address.
+pub(crate) struct Exchange4 {
+    /// Trace of the DISCOVER.
+    pub discover_notes: Vec<String>,
+    /// What the DISCOVER got.
+    pub offer: Outcome,
+    /// Trace of the REQUEST.
+    pub request_notes: Vec<String>,
+    /// What the REQUEST got, when an OFFER came.
+    pub ack: Option<Outcome>,
+}
+
+/// DISCOVER, then REQUEST for the offered address (RFC 2131 section 3.1),
+/// from `relay` (or a local client), through the server's own pipeline: the
+/// one DHCPv4 exchange of `explain`, `headend test` and `check`.
+pub(crate) fn exchange4(
+    server: &Server,
+    server_ip: Ipv4Addr,
+    mac: &[u8],
+    relay: Option<Ipv4Addr>,
+    opts: &[(u8, Vec<u8>)],
+) -> Result<Exchange4> {
+    let svc = server.dhcpv4();
+    let local = SocketAddrV4::new(server_ip, 67);
+    let source = match relay {
+        Some(r) => SocketAddrV4::new(r, 67),
+        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+    };
+    let ask = |data: &[u8]| {
+        let mut trace = Trace::enabled();
+        let out = svc.handle(
+            &Inbound {
+                data,
+                source,
+                local,
+            },
+            &mut trace,
+        );
+        (out, trace.notes().to_vec())
+    };
+    let (offer, discover_notes) = ask(&request(mac, relay, opts, MessageType::Discover, &[])?);
+    let mut x = Exchange4 {
+        discover_notes,
+        offer,
+        request_notes: Vec::new(),
+        ack: None,
+    };
+    if let Outcome::Reply { packet, .. } = &x.offer {
+        let yiaddr = Packet::parse(packet).map_err(|e| anyhow!("{e}"))?.yiaddr;
+        let (ack, notes) = ask(&request_for(mac, relay, opts, server_ip, yiaddr)?);
+        x.ack = Some(ack);
+        x.request_notes = notes;
+    }
+    Ok(x)
+}
+
+/// Why an exchange got no reply (`""` for a background commit).
+pub(crate) fn no_reply(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Drop(r) | Outcome::Silent(r) => r,
+        _ => "",
+    }
+}
+
+fn with_reason(o: &Outcome) -> String {
+    match no_reply(o) {
+        "" => String::new(),
+        r => format!(": {r}"),
+    }
 }
 
 /// What the DHCPv6 half of a dual-stack device got: the trace notes of
@@ -813,16 +863,7 @@ pub fn explain_json(
     use serde_json::json;
     let (server, server_ip) = open_server(config)?;
     let snap = server.snapshot();
-    let svc = server.dhcpv4();
-    let local = SocketAddrV4::new(server_ip, 67);
-    let source = match relay {
-        Some(r) => SocketAddrV4::new(r, 67),
-        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-    };
-    let discover = request(mac, relay, opts, MessageType::Discover, &[])?;
-    let pkt = Packet::parse(&discover).map_err(|e| anyhow!("{e}"))?;
-    let dev =
-        context::device(&snap, &pkt).map_err(|r| anyhow!("the request would be dropped: {r}"))?;
+    let dev = classify(&snap, mac, relay, opts)?;
     let d = &dev.ctx.device;
     let device = json!({
         "mac": dev.mac,
@@ -837,42 +878,17 @@ pub fn explain_json(
         "requested": dev.requested.prl,
         "behind_modem": dev.remote_id_mac,
     });
-    let ask = |data: &[u8], trace: &mut Trace| {
-        svc.handle(
-            &Inbound {
-                data,
-                source,
-                local,
-            },
-            trace,
-        )
-    };
-    let reason = |o: &Outcome| match o {
-        Outcome::Drop(r) | Outcome::Silent(r) => (*r).to_string(),
-        _ => String::new(),
-    };
-    let mut trace = Trace::enabled();
-    let out = ask(&discover, &mut trace);
-    let mut v4 = json!({ "discover": { "trace": trace.notes() } });
-    let offer = match &out {
-        Outcome::Reply { packet, .. } => Some(packet.clone()),
-        o => {
-            v4["discover"]["no_offer"] = json!(reason(o));
-            None
-        }
-    };
-    if let Some(offer) = offer {
-        v4["discover"]["offer"] = v4_message_json(&snap, &offer);
-        let yiaddr = Packet::parse(&offer)
-            .map(|p| p.yiaddr)
-            .map_err(|e| anyhow!("{e}"))?;
-        let req = request_for(mac, relay, opts, server_ip, yiaddr)?;
-        let mut trace = Trace::enabled();
-        let out = ask(&req, &mut trace);
-        v4["request"] = json!({ "trace": trace.notes() });
-        match &out {
+    let x = exchange4(&server, server_ip, mac, relay, opts)?;
+    let mut v4 = json!({ "discover": { "trace": x.discover_notes } });
+    match &x.offer {
+        Outcome::Reply { packet, .. } => v4["discover"]["offer"] = v4_message_json(&snap, packet),
+        o => v4["discover"]["no_offer"] = json!(no_reply(o)),
+    }
+    if let Some(ack) = &x.ack {
+        v4["request"] = json!({ "trace": x.request_notes });
+        match ack {
             Outcome::Reply { packet, .. } => v4["request"]["ack"] = v4_message_json(&snap, packet),
-            o => v4["request"]["no_ack"] = json!(reason(o)),
+            o => v4["request"]["no_ack"] = json!(no_reply(o)),
         }
     }
     let mut report = json!({ "device": device, "dhcpv4": v4 });
@@ -896,7 +912,7 @@ pub fn explain_json(
         report["dhcpv6"] = v6;
     }
     let id = headend_store::hex_colon(mac);
-    if let Some(a) = svc.accounts.get(&id) {
+    if let Some(a) = server.dhcpv4().accounts.get(&id) {
         report["account"] = json!({
             "id": a.id,
             "source": format!("{:?}", a.source),

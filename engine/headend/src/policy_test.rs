@@ -12,21 +12,20 @@
 //! so a site keeps its policies under CI like code.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context as _, Result};
 use headend_model::options::{decode_option, decode_option6};
-use headend_model::trace::Trace;
-use headend_server::dhcpv4::{Inbound, Outcome};
+use headend_server::dhcpv4::Outcome;
 use headend_server::runtime::Server;
 use headend_store::Mutation;
-use headend_wire::dhcpv4::{MessageType, Packet};
+use headend_wire::dhcpv4::Packet;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 
-use crate::explain::{exchange6, open_server, request, request_for, request_options};
+use crate::explain::{exchange4, exchange6, no_reply, open_server, request_options};
 
 /// A test file: `[[test]]` tables.
 #[derive(Debug, Deserialize)]
@@ -232,45 +231,24 @@ fn run_case4(
 ) -> Result<()> {
     let snap = server.snapshot();
     let svc = server.dhcpv4();
-    let local = SocketAddrV4::new(server_ip, 67);
-    let source = match case.relay {
-        Some(r) => SocketAddrV4::new(r, 67),
-        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-    };
-    let ask = |data: &[u8]| {
-        svc.handle(
-            &Inbound {
-                data,
-                source,
-                local,
-            },
-            &mut Trace::disabled(),
-        )
-    };
-    let discover = request(mac, case.relay, opts, MessageType::Discover, &[])?;
-    let offer = match ask(&discover) {
-        Outcome::Reply { packet, .. } => packet,
-        Outcome::Drop(r) | Outcome::Silent(r) => {
-            if case.expect.answer {
-                problems.push(format!("expected an OFFER / got none ({r})"));
-            }
+    let x = exchange4(server, server_ip, mac, case.relay, opts)?;
+    match (&x.offer, case.expect.answer) {
+        (Outcome::Reply { .. }, true) => {}
+        (Outcome::Reply { .. }, false) => {
+            problems.push("expected no answer / got an OFFER".into());
             return Ok(());
         }
-        Outcome::Commit(_) => {
-            if case.expect.answer {
-                problems.push("expected an OFFER / got none".into());
-            }
+        (_, false) => return Ok(()),
+        (o, true) => {
+            problems.push(match no_reply(o) {
+                "" => "expected an OFFER / got none".to_string(),
+                r => format!("expected an OFFER / got none ({r})"),
+            });
             return Ok(());
         }
-    };
-    if !case.expect.answer {
-        problems.push("expected no answer / got an OFFER".into());
-        return Ok(());
     }
-    let yiaddr = Packet::parse(&offer).map_err(|e| anyhow!("{e}"))?.yiaddr;
-    let req = request_for(mac, case.relay, opts, server_ip, yiaddr)?;
-    let (ack, commit) = match ask(&req) {
-        Outcome::Reply { packet, commit, .. } => (packet, commit),
+    let (ack, commit) = match x.ack {
+        Some(Outcome::Reply { packet, commit, .. }) => (packet, commit),
         _ => {
             problems.push("expected an ACK / got none".into());
             return Ok(());

@@ -13,7 +13,7 @@
 //! same failure for many devices is reported once, with their number.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use std::sync::Arc;
@@ -21,14 +21,12 @@ use std::sync::Arc;
 use anyhow::Result;
 use headend_model::config::{ConfigError, ConfigErrors};
 use headend_model::snapshot::Snapshot;
-use headend_model::trace::Trace;
 use headend_server::dhcpv4::process::system_clock;
-use headend_server::dhcpv4::Inbound;
 use headend_server::runtime::Server;
 use headend_store::{Account, AccountSource, MemoryStore, Store};
-use headend_wire::dhcpv4::{code, MessageType};
+use headend_wire::dhcpv4::code;
 
-use crate::explain::{exchange6, request, request_for, v4_server_ip};
+use crate::explain::{exchange4, exchange6, v4_server_ip};
 
 /// Option 60 of the built-in device families the synthetic devices use.
 const BUILT_IN_CLASSES: [&str; 4] = ["docsis3.0:", "docsis3.1:", "pktc1.5:", "pktc2.0:"];
@@ -139,7 +137,9 @@ fn run_devices(config: &Path, snap: Snapshot) -> Result<Vec<String>> {
         }
         let mut notes = Vec::new();
         if let Some(server_ip) = server_ip {
-            notes = exchange4(svc, server_ip, &mac, *relay, &opts)?;
+            let x = exchange4(&server, server_ip, &mac, *relay, &opts)?;
+            notes = x.discover_notes;
+            notes.extend(x.request_notes);
         }
         for link in &links {
             let x = exchange6(&server, &mac, *link, &opts)?;
@@ -164,49 +164,6 @@ fn run_devices(config: &Path, snap: Snapshot) -> Result<Vec<String>> {
             }
         })
         .collect())
-}
-
-/// DISCOVER, then REQUEST for the offered address: the trace notes of both.
-fn exchange4(
-    svc: &headend_server::dhcpv4::Dhcpv4,
-    server_ip: Ipv4Addr,
-    mac: &[u8],
-    relay: Option<Ipv4Addr>,
-    opts: &[(u8, Vec<u8>)],
-) -> Result<Vec<String>> {
-    let local = SocketAddrV4::new(server_ip, 67);
-    let source = match relay {
-        Some(r) => SocketAddrV4::new(r, 67),
-        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-    };
-    let mut notes = Vec::new();
-    let mut trace = Trace::enabled();
-    let discover = request(mac, relay, opts, MessageType::Discover, &[])?;
-    let offer = svc.handle(
-        &Inbound {
-            data: &discover,
-            source,
-            local,
-        },
-        &mut trace,
-    );
-    notes.extend_from_slice(trace.notes());
-    if let headend_server::dhcpv4::Outcome::Reply { packet, .. } = offer {
-        if let Ok(p) = headend_wire::dhcpv4::Packet::parse(&packet) {
-            let req = request_for(mac, relay, opts, server_ip, p.yiaddr)?;
-            let mut trace = Trace::enabled();
-            svc.handle(
-                &Inbound {
-                    data: &req,
-                    source,
-                    local,
-                },
-                &mut trace,
-            );
-            notes.extend_from_slice(trace.notes());
-        }
-    }
-    Ok(notes)
 }
 
 /// [`prove`] as the server's reload gate: a reload whose expressions fail
