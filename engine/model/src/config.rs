@@ -72,6 +72,8 @@ pub struct ConfigFile {
     pub syslog: Option<Spanned<crate::syslog::SyslogSection>>,
     /// `[snmp]`: the SNMP provisioning server (see `snmp`).
     pub snmp: Option<Spanned<crate::snmp::SnmpSection>>,
+    /// `[management]`: the REST API, metrics and events (see `management`).
+    pub management: Option<Spanned<crate::management::ManagementSection>>,
 }
 
 /// `[log]`: read once at start; the values are checked by `headend check`.

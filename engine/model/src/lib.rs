@@ -24,6 +24,7 @@ pub mod device;
 pub mod expr;
 pub mod hash;
 pub mod literal;
+pub mod management;
 pub mod options;
 pub mod plugins;
 pub mod provisioning;

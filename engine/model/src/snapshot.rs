@@ -89,6 +89,8 @@ pub struct Snapshot {
     pub syslog: Option<crate::syslog::SyslogSettings>,
     /// SNMP provisioning server settings, when served.
     pub snmp: Option<crate::snmp::SnmpSettings>,
+    /// Management API settings, when served.
+    pub management: Option<crate::management::ManagementSettings>,
     /// The hooks that run the plugins (set by the binary before the snapshot is installed).
     pub hooks: Arc<dyn crate::plugins::Hooks>,
 }
@@ -223,6 +225,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         &file.server.name,
         &prov.known_domains(),
     );
+    let management = crate::management::build(&mut b, file.management.as_ref());
     let exprs = b.finish()?;
     let has_control_options = prov.policies.iter().any(|p| {
         p.options
@@ -256,6 +259,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         tod,
         syslog,
         snmp,
+        management,
         hooks: Arc::new(crate::plugins::NoHooks),
     })
 }

@@ -164,6 +164,15 @@ pub fn validate(batch: &[crate::Mutation]) -> Result<(), StoreError> {
         match m {
             M::PutLease4(l) => client(&l.client)?,
             M::PutFixed4(f) => client(&f.client)?,
+            M::PutRecord { key, .. } | M::DeleteRecord { key, .. }
+                if key.len() > crate::MAX_RECORD_KEY_LEN =>
+            {
+                return Err(StoreError::Invalid(format!(
+                    "record key of {} bytes is longer than {}",
+                    key.len(),
+                    crate::MAX_RECORD_KEY_LEN
+                )));
+            }
             M::DeleteFixed4 { client: c, .. } => client(c)?,
             M::PutLease6(l) => {
                 if l.duid.len() > MAX_DUID_LEN {
@@ -184,6 +193,8 @@ pub fn validate(batch: &[crate::Mutation]) -> Result<(), StoreError> {
             | M::PutAccount(_)
             | M::DeleteAccount(_)
             | M::PutTimeline(_)
+            | M::PutRecord { .. }
+            | M::DeleteRecord { .. }
             | M::PutMeta { .. } => {}
         }
     }

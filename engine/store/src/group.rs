@@ -598,6 +598,17 @@ mod tests {
         fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.meta(key)
         }
+        fn record(&self, t: crate::RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.record(t, key)
+        }
+        fn records(
+            &self,
+            t: crate::RecordTable,
+            before: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+            self.inner.records(t, before, limit)
+        }
         fn timeline(&self, d: &str) -> Result<Option<crate::DeviceTimeline>, StoreError> {
             self.inner.timeline(d)
         }

@@ -313,6 +313,33 @@ pub struct DeviceTimeline {
     pub events: Vec<TimelineEvent>,
 }
 
+/// The tables of the management plane's records (issue 13): opaque values
+/// under string keys, which the management crate encodes; every backend
+/// stores them the same way (one ordered table, keys compared as bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RecordTable {
+    /// Operator accounts (users of the management API), by name.
+    Users,
+    /// API tokens for OSS systems, by the token's hash.
+    Tokens,
+    /// The audit log, by a time-ordered sequence key.
+    Audit,
+}
+
+impl RecordTable {
+    /// The one-byte tag that prefixes the table's keys in a backend.
+    pub fn tag(self) -> u8 {
+        match self {
+            RecordTable::Users => b'u',
+            RecordTable::Tokens => b't',
+            RecordTable::Audit => b'a',
+        }
+    }
+}
+
+/// Longest management record key a store accepts.
+pub const MAX_RECORD_KEY_LEN: usize = 512;
+
 /// One change to the store. Batches of mutations are applied atomically.
 /// Serializable: `headend store export` writes a store as one mutation per
 /// line and `store import` applies them.
@@ -341,6 +368,22 @@ pub enum Mutation {
     DeleteLease6(Lease6Key),
     /// Insert or replace a device's provisioning timeline.
     PutTimeline(DeviceTimeline),
+    /// Insert or replace a management record.
+    PutRecord {
+        /// Which table.
+        table: RecordTable,
+        /// Its key.
+        key: String,
+        /// The encoded record.
+        value: Vec<u8>,
+    },
+    /// Delete a management record.
+    DeleteRecord {
+        /// Which table.
+        table: RecordTable,
+        /// Its key.
+        key: String,
+    },
     /// Set a metadata value (e.g. the server DUID).
     PutMeta {
         /// Metadata key.
@@ -410,6 +453,16 @@ pub trait Store: Send + Sync + 'static {
     fn timeline(&self, device: &str) -> Result<Option<DeviceTimeline>, StoreError>;
     /// A metadata value.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// One management record.
+    fn record(&self, table: RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Management records of `table` with keys below `before` (all when
+    /// `None`), highest key first, at most `limit` (newest audit entries first).
+    fn records(
+        &self,
+        table: RecordTable,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Apply a batch atomically (visible at once, durable after the next `sync`).
     fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError>;
     /// Make everything applied so far durable.

@@ -24,6 +24,7 @@ struct Tables {
     // Keyed by the sled key bytes so `load_fixed4` returns the same order as sled.
     fixed4: BTreeMap<Vec<u8>, FixedBinding4>,
     meta: BTreeMap<String, Vec<u8>>,
+    records: BTreeMap<(crate::RecordTable, String), Vec<u8>>,
     timelines: BTreeMap<String, crate::DeviceTimeline>,
     leases6: BTreeMap<Lease6Key, Lease6>,
     // Keyed like sled's index (DUID prefix, IAID, lease key) for the same order.
@@ -171,6 +172,40 @@ impl Store for MemoryStore {
         Ok(self.tables.read().timelines.get(device).cloned())
     }
 
+    fn record(&self, table: crate::RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tables
+            .read()
+            .records
+            .get(&(table, key.to_string()))
+            .cloned())
+    }
+
+    fn records(
+        &self,
+        table: crate::RecordTable,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        use std::ops::Bound;
+        let t = self.tables.read();
+        let hi = match before {
+            Some(b) => Bound::Excluded((table, b.to_string())),
+            None => Bound::Unbounded,
+        };
+        // Forward to the table's end, then newest first (a test store: the
+        // scan of one table is fine).
+        let mut v: Vec<_> = t
+            .records
+            .range((Bound::Included((table, String::new())), hi))
+            .take_while(|((tb, _), _)| *tb == table)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect();
+        v.reverse();
+        v.truncate(limit);
+        Ok(v)
+    }
+
     fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
         // Validate (and build every fallible key) before taking the lock, so
         // a refused batch leaves no partial effect, as with sled.
@@ -209,6 +244,12 @@ impl Store for MemoryStore {
                 }
                 Mutation::PutMeta { key, value } => {
                     t.meta.insert(key.clone(), value.clone());
+                }
+                Mutation::PutRecord { table, key, value } => {
+                    t.records.insert((*table, key.clone()), value.clone());
+                }
+                Mutation::DeleteRecord { table, key } => {
+                    t.records.remove(&(*table, key.clone()));
                 }
                 Mutation::PutTimeline(tl) => {
                     t.timelines.insert(tl.device.clone(), tl.clone());

@@ -65,6 +65,7 @@ const T_META: &str = "meta";
 const T_LEASES6: &str = "leases6";
 const T_BY_DUID: &str = "leases6_by_duid";
 const T_TIMELINE: &str = "timeline";
+const T_RECORDS: &str = "records";
 const T_QUARANTINE: &str = "quarantine";
 
 const EMPTY: &[u8] = &[];
@@ -99,6 +100,7 @@ pub struct SledStore {
     leases6: Tree,
     by_duid: Tree,
     timeline: Tree,
+    records: Tree,
     path: PathBuf,
     /// Undecodable records the `load_*` scans skipped.
     skipped: AtomicU64,
@@ -196,6 +198,15 @@ enum Table {
     Fixed4,
     Meta,
     Timeline,
+    Records,
+}
+
+/// The sled key of a management record: the table's tag, then the key.
+fn record_key(table: crate::RecordTable, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(table.tag());
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 fn prepare(batch: &[Mutation]) -> Result<Vec<Op>, StoreError> {
@@ -241,6 +252,15 @@ fn prepare(batch: &[Mutation]) -> Result<Vec<Op>, StoreError> {
                     table: Table::Meta,
                     key: key.as_bytes().to_vec(),
                     value: value.clone(),
+                },
+                Mutation::PutRecord { table, key, value } => Op::Put {
+                    table: Table::Records,
+                    key: record_key(*table, key),
+                    value: value.clone(),
+                },
+                Mutation::DeleteRecord { table, key } => Op::Delete {
+                    table: Table::Records,
+                    key: record_key(*table, key),
                 },
                 Mutation::PutTimeline(t) => Op::Put {
                     table: Table::Timeline,
@@ -387,6 +407,7 @@ impl SledStore {
             leases6: tree(T_LEASES6)?,
             by_duid: tree(T_BY_DUID)?,
             timeline: tree(T_TIMELINE)?,
+            records: tree(T_RECORDS)?,
             path: path.to_path_buf(),
             skipped: AtomicU64::new(0),
             db,
@@ -540,6 +561,20 @@ impl SledStore {
                 value: v.to_vec(),
             });
         }
+        for item in self.records.iter() {
+            let (k, v) = item.map_err(sled_err)?;
+            let table = match k.first() {
+                Some(b'u') => crate::RecordTable::Users,
+                Some(b't') => crate::RecordTable::Tokens,
+                Some(b'a') => crate::RecordTable::Audit,
+                _ => continue,
+            };
+            out.push(Mutation::PutRecord {
+                table,
+                key: String::from_utf8_lossy(&k[1..]).into_owned(),
+                value: v.to_vec(),
+            });
+        }
         out.extend(self.load_accounts()?.into_iter().map(Mutation::PutAccount));
         out.extend(self.load_fixed4()?.into_iter().map(Mutation::PutFixed4));
         out.extend(self.load_leases4()?.into_iter().map(Mutation::PutLease4));
@@ -680,6 +715,33 @@ impl Store for SledStore {
             .transpose()
     }
 
+    fn record(&self, table: crate::RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .records
+            .get(record_key(table, key))
+            .map_err(sled_err)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn records(
+        &self,
+        table: crate::RecordTable,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let lo = vec![table.tag()];
+        let hi = match before {
+            Some(b) => record_key(table, b),
+            None => vec![table.tag() + 1],
+        };
+        let mut out = Vec::new();
+        for item in self.records.range(lo..hi).rev().take(limit) {
+            let (k, v) = item.map_err(sled_err)?;
+            out.push((String::from_utf8_lossy(&k[1..]).into_owned(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .meta
@@ -724,74 +786,77 @@ impl Store for SledStore {
             &self.leases6,
             &self.by_duid,
             &self.timeline,
+            &self.records,
         );
-        let res =
-            trees.transaction(
-                |(
-                    leases4,
-                    by_client,
-                    by_relay,
-                    accounts,
-                    fixed4,
-                    meta,
-                    leases6,
-                    by_duid,
-                    timeline,
-                )|
-                 -> ConflictableTransactionResult<(), StoreError> {
-                    for op in &ops {
-                        match op {
-                            Op::PutLease {
-                                ip,
-                                rec,
-                                client_key,
-                                relay_key,
-                            } => {
-                                if let Some(old) = leases4.insert(&ip[..], rec.as_slice())? {
-                                    unindex(by_client, by_relay, &old)?;
-                                }
-                                by_client.insert(client_key.as_slice(), EMPTY)?;
-                                by_relay.insert(&relay_key[..], EMPTY)?;
+        let res = trees.transaction(
+            |(
+                leases4,
+                by_client,
+                by_relay,
+                accounts,
+                fixed4,
+                meta,
+                leases6,
+                by_duid,
+                timeline,
+                records,
+            )|
+             -> ConflictableTransactionResult<(), StoreError> {
+                for op in &ops {
+                    match op {
+                        Op::PutLease {
+                            ip,
+                            rec,
+                            client_key,
+                            relay_key,
+                        } => {
+                            if let Some(old) = leases4.insert(&ip[..], rec.as_slice())? {
+                                unindex(by_client, by_relay, &old)?;
                             }
-                            Op::DeleteLease { ip } => {
-                                if let Some(old) = leases4.remove(&ip[..])? {
-                                    unindex(by_client, by_relay, &old)?;
-                                }
-                            }
-                            Op::PutLease6 { key, rec, duid_key } => {
-                                if let Some(old) = leases6.insert(&key[..], rec.as_slice())? {
-                                    unindex6(by_duid, &old)?;
-                                }
-                                by_duid.insert(duid_key.as_slice(), EMPTY)?;
-                            }
-                            Op::DeleteLease6 { key } => {
-                                if let Some(old) = leases6.remove(&key[..])? {
-                                    unindex6(by_duid, &old)?;
-                                }
-                            }
-                            Op::Put { table, key, value } => {
-                                let t = match table {
-                                    Table::Accounts => accounts,
-                                    Table::Fixed4 => fixed4,
-                                    Table::Meta => meta,
-                                    Table::Timeline => timeline,
-                                };
-                                t.insert(key.as_slice(), value.as_slice())?;
-                            }
-                            Op::Delete { table, key } => {
-                                let t = match table {
-                                    Table::Accounts => accounts,
-                                    Table::Fixed4 => fixed4,
-                                    Table::Meta => meta,
-                                    Table::Timeline => timeline,
-                                };
-                                t.remove(key.as_slice())?;
+                            by_client.insert(client_key.as_slice(), EMPTY)?;
+                            by_relay.insert(&relay_key[..], EMPTY)?;
+                        }
+                        Op::DeleteLease { ip } => {
+                            if let Some(old) = leases4.remove(&ip[..])? {
+                                unindex(by_client, by_relay, &old)?;
                             }
                         }
+                        Op::PutLease6 { key, rec, duid_key } => {
+                            if let Some(old) = leases6.insert(&key[..], rec.as_slice())? {
+                                unindex6(by_duid, &old)?;
+                            }
+                            by_duid.insert(duid_key.as_slice(), EMPTY)?;
+                        }
+                        Op::DeleteLease6 { key } => {
+                            if let Some(old) = leases6.remove(&key[..])? {
+                                unindex6(by_duid, &old)?;
+                            }
+                        }
+                        Op::Put { table, key, value } => {
+                            let t = match table {
+                                Table::Accounts => accounts,
+                                Table::Fixed4 => fixed4,
+                                Table::Meta => meta,
+                                Table::Timeline => timeline,
+                                Table::Records => records,
+                            };
+                            t.insert(key.as_slice(), value.as_slice())?;
+                        }
+                        Op::Delete { table, key } => {
+                            let t = match table {
+                                Table::Accounts => accounts,
+                                Table::Fixed4 => fixed4,
+                                Table::Meta => meta,
+                                Table::Timeline => timeline,
+                                Table::Records => records,
+                            };
+                            t.remove(key.as_slice())?;
+                        }
                     }
-                    Ok(())
-                },
-            );
+                }
+                Ok(())
+            },
+        );
         match res {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(e)) => Err(e),

@@ -36,6 +36,7 @@ macro_rules! store_suite {
             lease6_moves_between_duids,
             lease6_invalid_batch_has_no_effect,
             lease6_and_lease4_are_independent,
+            records_are_per_table_newest_first,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -663,4 +664,49 @@ pub(crate) fn timeline_roundtrip_and_replace(s: &dyn Store) {
     s.apply(&[Mutation::PutTimeline(t.clone())]).unwrap();
     assert_eq!(s.timeline(&t.device).unwrap().unwrap().events.len(), 2);
     assert_eq!(s.timeline("00:10:95:00:00:09").unwrap(), None);
+}
+
+pub(crate) fn records_are_per_table_newest_first(s: &dyn Store) {
+    use crate::RecordTable as T;
+    let put = |t: T, k: &str, v: &[u8]| Mutation::PutRecord {
+        table: t,
+        key: k.into(),
+        value: v.to_vec(),
+    };
+    s.apply(&[
+        put(T::Audit, "0001", b"a1"),
+        put(T::Audit, "0002", b"a2"),
+        put(T::Audit, "0003", b"a3"),
+        put(T::Users, "alice", b"u1"),
+        put(T::Tokens, "zz", b"t1"),
+    ])
+    .unwrap();
+    let keys = |v: Vec<(String, Vec<u8>)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        keys(s.records(T::Audit, None, 10).unwrap()),
+        ["0003", "0002", "0001"]
+    );
+    assert_eq!(
+        keys(s.records(T::Audit, Some("0003"), 1).unwrap()),
+        ["0002"]
+    );
+    assert_eq!(keys(s.records(T::Users, None, 10).unwrap()), ["alice"]);
+    assert_eq!(
+        s.record(T::Users, "alice").unwrap().as_deref(),
+        Some(&b"u1"[..])
+    );
+    assert_eq!(s.record(T::Audit, "alice").unwrap(), None);
+    s.apply(&[Mutation::DeleteRecord {
+        table: T::Users,
+        key: "alice".into(),
+    }])
+    .unwrap();
+    assert!(s.records(T::Users, None, 10).unwrap().is_empty());
+    assert_eq!(keys(s.records(T::Tokens, None, 10).unwrap()), ["zz"]);
+    let long = "k".repeat(crate::MAX_RECORD_KEY_LEN + 1);
+    assert!(matches!(
+        s.apply(&[put(T::Users, "bob", b"x"), put(T::Users, &long, b"x")]),
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(s.record(T::Users, "bob").unwrap(), None);
 }
