@@ -66,6 +66,7 @@ pub struct EventSink {
     committer: Arc<GroupCommitter>,
     counters: Arc<Counters>,
     published: Mutex<VecDeque<Published>>,
+    bus: std::sync::OnceLock<Arc<crate::shared::bus::Bus>>,
 }
 
 impl std::fmt::Debug for EventSink {
@@ -86,7 +87,13 @@ impl EventSink {
             committer,
             counters,
             published: Mutex::new(VecDeque::new()),
+            bus: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Also publishes plugin events and account changes on `bus`.
+    pub fn set_bus(&self, bus: Arc<crate::shared::bus::Bus>) {
+        let _ = self.bus.set(bus);
     }
 
     /// Hands `event` to the mem-event plugin of `snap` and applies its actions.
@@ -167,6 +174,13 @@ impl EventSink {
                         at: now,
                     });
                     info!(topic = %topic, payload = %payload, "event published");
+                    if let Some(bus) = self.bus.get() {
+                        bus.publish(
+                            format!("plugin.{topic}"),
+                            device.map(|d| d.mac.as_str()),
+                            serde_json::json!({ "payload": payload }),
+                        );
+                    }
                     out.applied += 1;
                 }
                 account_action => {
@@ -215,6 +229,13 @@ impl EventSink {
                 self.committer
                     .submit_nowait(vec![Mutation::PutAccount(acc.clone())]);
                 info!(account = %acc.id, domains = ?acc.domains, "account changed by a management event");
+                if let Some(bus) = self.bus.get() {
+                    bus.publish(
+                        "account.changed",
+                        device.map(|d| d.mac.as_str()),
+                        serde_json::json!({ "account": acc.id, "domains": acc.domains, "by": "mem-event" }),
+                    );
+                }
                 out.account = Some(acc);
             }
         }

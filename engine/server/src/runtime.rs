@@ -59,6 +59,8 @@ pub struct Server {
     counters: Arc<Counters>,
     store_health: crate::shared::StoreHealth,
     generation: parking_lot::Mutex<u64>,
+    loaded_at: parking_lot::Mutex<std::time::SystemTime>,
+    accounts: Arc<AccountTable>,
     hook_factory: Option<HookFactory>,
     reload_gate: Option<ReloadGate>,
 }
@@ -94,6 +96,10 @@ impl Server {
         let n_accounts = accounts.len();
         let commit_window = snap.commit_window;
         let timeline_mode = snap.timeline;
+        let snap_event_buffer = snap
+            .management
+            .as_ref()
+            .map_or(crate::shared::bus::DEFAULT_BUFFER, |m| m.event_buffer);
         let config = Arc::new(ArcSwap::from_pointee(snap));
         let counters = Arc::new(Counters::default());
         let committer = Arc::new(GroupCommitter::start(
@@ -109,7 +115,9 @@ impl Server {
             committer.clone(),
             counters.clone(),
         ));
-        let timeline: Arc<crate::shared::timeline::Timeline> = Arc::default();
+        let bus = Arc::new(crate::shared::bus::Bus::new(snap_event_buffer));
+        events.set_bus(bus.clone());
+        let timeline = Arc::new(crate::shared::timeline::Timeline::default().with_bus(bus));
         timeline.set_mode(timeline_mode);
         let shared = Shared {
             config: config.clone(),
@@ -170,6 +178,8 @@ impl Server {
             components,
             events,
             devices: shared.devices.clone(),
+            accounts: shared.accounts.clone(),
+            loaded_at: parking_lot::Mutex::new(std::time::SystemTime::now()),
             counters,
             store_health: shared.store_health.clone(),
             generation: parking_lot::Mutex::new(1),
@@ -215,6 +225,11 @@ impl Server {
         &self.syslog
     }
 
+    /// The event bus (leases, provisioning steps, account changes, …).
+    pub fn bus(&self) -> &Arc<crate::shared::bus::Bus> {
+        self.timeline.bus()
+    }
+
     /// Every device's provisioning timeline (in memory).
     pub fn timeline(&self) -> &Arc<crate::shared::timeline::Timeline> {
         &self.timeline
@@ -256,11 +271,54 @@ impl Server {
         &self.store
     }
 
+    /// The group committer every durable change goes through.
+    pub fn committer(&self) -> &Arc<GroupCommitter> {
+        &self.committer
+    }
+
+    /// The in-memory account table (stored accounts).
+    pub fn accounts(&self) -> &Arc<AccountTable> {
+        &self.accounts
+    }
+
+    /// The configuration file the server runs.
+    pub fn config_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// When the running snapshot was installed (start or last reload).
+    pub fn loaded_at(&self) -> std::time::SystemTime {
+        *self.loaded_at.lock()
+    }
+
+    /// The server's clock (Unix seconds), as leases are timed.
+    pub fn now(&self) -> headend_store::UnixTime {
+        self.dhcpv4.now()
+    }
+
     /// Reloads the configuration file; on error the running snapshot stays.
     pub fn reload(&self) -> Result<u64, ConfigErrors> {
         let mut gen = self.generation.lock();
         let next = *gen + 1;
-        let mut new = Snapshot::load(&self.path, next)?;
+        let new = self.candidate(Snapshot::load(&self.path, next)?)?;
+        self.install(Arc::new(new));
+        *gen = next;
+        *self.loaded_at.lock() = std::time::SystemTime::now();
+        Ok(next)
+    }
+
+    /// Validates configuration text as a reload of it would (parse, every
+    /// section, what only a restart can change, the plugins, the reload
+    /// gate), without installing it: the management API's "validate".
+    /// Relative paths resolve against the running file's directory.
+    pub fn validate_text(&self, text: &str) -> Result<(), ConfigErrors> {
+        let src = headend_model::source::SourceFile::new(self.path.clone(), text.to_string());
+        let gen = *self.generation.lock() + 1;
+        self.candidate(Snapshot::from_source(&src, gen)?).map(drop)
+    }
+
+    /// The checks a loaded snapshot passes before it may be installed.
+    fn candidate(&self, mut new: Snapshot) -> Result<Snapshot, ConfigErrors> {
         self.check_reloadable(&new)?;
         if let Some(f) = &self.hook_factory {
             new.hooks = f(&new)?;
@@ -268,9 +326,7 @@ impl Server {
         if let Some(g) = &self.reload_gate {
             g(&self.path, &new)?;
         }
-        self.install(Arc::new(new));
-        *gen = next;
-        Ok(next)
+        Ok(new)
     }
 
     /// Refuses a snapshot that changes the store path or anything a
@@ -278,6 +334,13 @@ impl Server {
     fn check_reloadable(&self, new: &Snapshot) -> Result<(), ConfigErrors> {
         let old = self.config.load();
         let mut errors = old.check_reloadable(new).err().map_or(Vec::new(), |e| e.0);
+        // The management listeners are bound by the binary at start.
+        if let Some(m) = headend_model::management::restart_change(
+            old.management.as_ref(),
+            new.management.as_ref(),
+        ) {
+            errors.push(restart_error(new, m));
+        }
         for c in &self.components {
             for m in c.restart_needed(&old, new) {
                 errors.push(restart_error(new, m));
@@ -313,6 +376,16 @@ impl Server {
         ready: impl FnOnce(&[SocketAddr]),
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServerError> {
+        Arc::new(self).run_shared(ready, stop).await
+    }
+
+    /// [`Server::run`] for a server others hold too (the management API
+    /// reads it while it runs).
+    pub async fn run_shared(
+        self: Arc<Self>,
+        ready: impl FnOnce(&[SocketAddr]),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServerError> {
         let snap = self.snapshot();
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut bound = Vec::new();
@@ -332,7 +405,7 @@ impl Server {
         ready(&bound);
         info!(listeners = ?bound, "serving");
 
-        let me = Arc::new(self);
+        let me = self;
         // Set when the store stayed unhealthy for STORE_DOWN_EXIT: the run
         // ends with an error, so a supervisor restarts the process and the
         // store is opened afresh (sled refuses every write after an I/O

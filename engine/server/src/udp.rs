@@ -110,6 +110,55 @@ pub trait Service: Send + Sync + 'static {
     fn rollback(&self, commit: &[Mutation]) {
         let _ = commit;
     }
+    /// Where durable lease changes are published (`lease.granted`, …).
+    fn bus(&self) -> Option<&crate::shared::bus::Bus> {
+        None
+    }
+}
+
+/// Publishes the lease changes of a commit that reached the store (or, for
+/// a RELEASE or DECLINE, was queued): `lease.granted`, `lease.released`,
+/// `lease.declined`, with the address and where it came from.
+fn publish_leases(bus: Option<&crate::shared::bus::Bus>, commit: &[Mutation]) {
+    let Some(bus) = bus.filter(|b| b.wanted()) else {
+        return;
+    };
+    let kind = |s: headend_store::LeaseState| match s {
+        headend_store::LeaseState::Active => "lease.granted",
+        headend_store::LeaseState::Released => "lease.released",
+        headend_store::LeaseState::Declined => "lease.declined",
+    };
+    for m in commit {
+        match m {
+            Mutation::PutLease4(l) => bus.publish(
+                kind(l.state),
+                Some(&headend_store::hex_colon(&l.hwaddr)),
+                serde_json::json!({
+                    "family": "dhcpv4",
+                    "address": l.ip.to_string(),
+                    "pool": l.pool,
+                    "relay": l.relay.to_string(),
+                    "client": l.client.to_hex(),
+                    "expires": l.expires_at(),
+                }),
+            ),
+            Mutation::PutLease6(l) => bus.publish(
+                kind(l.state),
+                l.mac.as_deref().map(headend_store::hex_colon).as_deref(),
+                serde_json::json!({
+                    "family": "dhcpv6",
+                    "address": l.address.to_string(),
+                    "prefix_len": l.prefix_len,
+                    "pool": l.pool,
+                    "link": l.link.to_string(),
+                    "duid": headend_store::hex_colon(&l.duid),
+                    "iaid": l.iaid,
+                    "expires": l.expires_at(),
+                }),
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// Serves one socket with `tasks` receiving tasks until `stop` turns true.
@@ -177,7 +226,10 @@ fn act<S: Service>(
     match outcome {
         Outcome::Drop(reason) => svc.counters().drop_in(S::FAMILY, reason),
         Outcome::Silent(reason) => svc.counters().silent_in(S::FAMILY, reason),
-        Outcome::Commit(m) => committer.submit_nowait(m),
+        Outcome::Commit(m) => {
+            publish_leases(svc.bus(), &m);
+            committer.submit_nowait(m)
+        }
         Outcome::Reply {
             packet,
             to,
@@ -186,6 +238,7 @@ fn act<S: Service>(
         } => {
             if !durable {
                 if !commit.is_empty() {
+                    publish_leases(svc.bus(), &commit);
                     committer.submit_nowait(commit);
                 }
                 return send(&**svc, sender, &packet, to);
@@ -196,7 +249,10 @@ fn act<S: Service>(
                 commit,
                 // A failed batch comes back with its outcome, for the rollback.
                 Box::new(move |res, batch| match res {
-                    Ok(()) => send(&*svc, &sender, &packet, to),
+                    Ok(()) => {
+                        send(&*svc, &sender, &packet, to);
+                        publish_leases(svc.bus(), batch);
+                    }
                     Err(e) => {
                         svc.counters().count_in(S::FAMILY, Event::CommitFailed);
                         warn!(%to, error = %e, "{} not committed: reply withheld", S::COMMITS);

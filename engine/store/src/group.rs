@@ -598,6 +598,20 @@ mod tests {
         fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.meta(key)
         }
+        fn scan_leases4(
+            &self,
+            a: Option<Ipv4Addr>,
+            n: usize,
+        ) -> Result<Vec<crate::Lease4>, StoreError> {
+            self.inner.scan_leases4(a, n)
+        }
+        fn scan_leases6(
+            &self,
+            a: Option<crate::Lease6Key>,
+            n: usize,
+        ) -> Result<Vec<crate::Lease6>, StoreError> {
+            self.inner.scan_leases6(a, n)
+        }
         fn record(&self, t: crate::RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
             self.inner.record(t, key)
         }

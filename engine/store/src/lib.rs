@@ -453,6 +453,19 @@ pub trait Store: Send + Sync + 'static {
     fn timeline(&self, device: &str) -> Result<Option<DeviceTimeline>, StoreError>;
     /// A metadata value.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// DHCPv4 leases in address order, starting after `after` (from the
+    /// first when `None`), at most `limit`: a paged scan for searches.
+    fn scan_leases4(
+        &self,
+        after: Option<Ipv4Addr>,
+        limit: usize,
+    ) -> Result<Vec<Lease4>, StoreError>;
+    /// DHCPv6 leases in (address, length) order after `after`, at most `limit`.
+    fn scan_leases6(
+        &self,
+        after: Option<Lease6Key>,
+        limit: usize,
+    ) -> Result<Vec<Lease6>, StoreError>;
     /// One management record.
     fn record(&self, table: RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Management records of `table` with keys below `before` (all when

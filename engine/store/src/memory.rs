@@ -172,6 +172,40 @@ impl Store for MemoryStore {
         Ok(self.tables.read().timelines.get(device).cloned())
     }
 
+    fn scan_leases4(
+        &self,
+        after: Option<Ipv4Addr>,
+        limit: usize,
+    ) -> Result<Vec<Lease4>, StoreError> {
+        use std::ops::Bound;
+        let lo = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .tables
+            .read()
+            .leases4
+            .range((lo, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, l)| l.clone())
+            .collect())
+    }
+
+    fn scan_leases6(
+        &self,
+        after: Option<Lease6Key>,
+        limit: usize,
+    ) -> Result<Vec<Lease6>, StoreError> {
+        use std::ops::Bound;
+        let lo = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .tables
+            .read()
+            .leases6
+            .range((lo, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, l)| l.clone())
+            .collect())
+    }
+
     fn record(&self, table: crate::RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .tables

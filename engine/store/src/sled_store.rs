@@ -671,6 +671,46 @@ impl Store for SledStore {
         Ok(self.load_tolerant(&self.fixed4, T_FIXED4, decode_fixed4))
     }
 
+    fn scan_leases4(
+        &self,
+        after: Option<Ipv4Addr>,
+        limit: usize,
+    ) -> Result<Vec<Lease4>, StoreError> {
+        let iter = match after {
+            Some(a) => self.leases4.range((
+                std::ops::Bound::Excluded(a.octets().to_vec()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.leases4.range::<Vec<u8>, _>(..),
+        };
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(sled_err)?;
+            out.push(decode_lease(key_ip(T_LEASES4, &k)?, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn scan_leases6(
+        &self,
+        after: Option<Lease6Key>,
+        limit: usize,
+    ) -> Result<Vec<Lease6>, StoreError> {
+        let iter = match after {
+            Some(a) => self.leases6.range((
+                std::ops::Bound::Excluded(codec::lease6_key(a).to_vec()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.leases6.range::<Vec<u8>, _>(..),
+        };
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(sled_err)?;
+            out.push(decode_lease6(&k, &v)?);
+        }
+        Ok(out)
+    }
+
     fn load_leases6(&self) -> Result<Vec<Lease6>, StoreError> {
         Ok(self.load_tolerant(&self.leases6, T_LEASES6, decode_lease6))
     }

@@ -37,6 +37,7 @@ macro_rules! store_suite {
             lease6_invalid_batch_has_no_effect,
             lease6_and_lease4_are_independent,
             records_are_per_table_newest_first,
+            scans_page_in_key_order,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -709,4 +710,50 @@ pub(crate) fn records_are_per_table_newest_first(s: &dyn Store) {
         Err(StoreError::Invalid(_))
     ));
     assert_eq!(s.record(T::Users, "bob").unwrap(), None);
+}
+
+pub(crate) fn scans_page_in_key_order(s: &dyn Store) {
+    let batch: Vec<_> = [5u32, 1, 3, 2, 4]
+        .iter()
+        .map(|n| Mutation::PutLease4(lease(*n, *n, 1)))
+        .collect();
+    s.apply(&batch).unwrap();
+    let ips = |v: Vec<Lease4>| v.into_iter().map(|l| l.ip).collect::<Vec<_>>();
+    let first = ips(s.scan_leases4(None, 2).unwrap());
+    assert_eq!(first, [lease(1, 1, 1).ip, lease(2, 1, 1).ip]);
+    let next = ips(s.scan_leases4(Some(first[1]), 10).unwrap());
+    assert_eq!(
+        next,
+        [lease(3, 1, 1).ip, lease(4, 1, 1).ip, lease(5, 1, 1).ip]
+    );
+    assert!(s.scan_leases4(Some(next[2]), 10).unwrap().is_empty());
+    let l6: Vec<_> = (1..=3u8).map(|i| lease6_n(i)).collect();
+    s.apply(
+        &l6.iter()
+            .cloned()
+            .map(Mutation::PutLease6)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let got = s.scan_leases6(Some(l6[0].key()), 10).unwrap();
+    assert_eq!(got, l6[1..].to_vec());
+}
+
+fn lease6_n(i: u8) -> Lease6 {
+    Lease6 {
+        kind: Lease6Kind::Na,
+        address: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(i)),
+        prefix_len: 128,
+        duid: vec![0, 3, 0, 1, 0, 0x10, 0x95, 0, 0, i],
+        iaid: 1,
+        state: LeaseState::Active,
+        commit_time: 100,
+        preferred: 300,
+        valid: 600,
+        link: Ipv6Addr::UNSPECIFIED,
+        pool: "p6".into(),
+        mac: None,
+        modem_mac: None,
+        fqdn: None,
+    }
 }

@@ -134,6 +134,11 @@ impl Dhcpv4 {
         let _ = self.timeline.set(timeline);
     }
 
+    /// The timeline exchanges are recorded in, once set.
+    pub fn timeline(&self) -> Option<&Arc<Timeline>> {
+        self.timeline.get()
+    }
+
     /// Refuses new bindings while `store` reports commits failing, and
     /// rolls failed commits back to the store's durable records.
     pub fn set_store_health(&self, store: crate::shared::StoreHealth) {

@@ -32,6 +32,10 @@ impl Service for Dhcpv4 {
     const FAMILY: Family = Family::Dhcpv4;
     const COMMITS: &'static str = "lease";
 
+    fn bus(&self) -> Option<&crate::shared::bus::Bus> {
+        self.timeline().map(|t| &**t.bus())
+    }
+
     fn counters(&self) -> &Counters {
         &self.counters
     }

@@ -300,6 +300,11 @@ impl Dhcpv6 {
         let _ = self.timeline.set(timeline);
     }
 
+    /// The timeline exchanges are recorded in, once set.
+    pub fn timeline(&self) -> Option<&Arc<Timeline>> {
+        self.timeline.get()
+    }
+
     /// Every binding whose device MAC (or the modem MAC behind which it sits)
     /// is the account id `mac` (`aa:bb:…`), for `headend explain`.
     pub fn bindings_of_mac(&self, mac: &str) -> Vec<Lease6> {

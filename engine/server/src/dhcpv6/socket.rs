@@ -104,6 +104,10 @@ impl Service for Dhcpv6 {
     const FAMILY: Family = Family::Dhcpv6;
     const COMMITS: &'static str = "binding";
 
+    fn bus(&self) -> Option<&crate::shared::bus::Bus> {
+        self.timeline().map(|t| &**t.bus())
+    }
+
     fn counters(&self) -> &Counters {
         &self.counters
     }

@@ -332,6 +332,8 @@ pub struct Timeline {
     pending_per_shard: usize,
     /// `[server] timeline` of the running snapshot ([`Timeline::set_mode`]).
     mode: AtomicU8,
+    /// Where every step is also published, when somebody listens.
+    bus: Arc<crate::shared::bus::Bus>,
 }
 
 impl Default for Timeline {
@@ -364,7 +366,20 @@ impl Timeline {
             max_per_shard: (max_devices / SHARDS).max(1),
             pending_per_shard: (MAX_PENDING.min(max_devices) / SHARDS).max(1),
             mode: AtomicU8::new(TimelineMode::Stored as u8),
+            bus: Arc::default(),
         }
+    }
+
+    /// This timeline publishing its steps, and the servers their lease
+    /// events, on `bus`.
+    pub fn with_bus(mut self, bus: Arc<crate::shared::bus::Bus>) -> Timeline {
+        self.bus = bus;
+        self
+    }
+
+    /// The event bus steps and lease events are published on.
+    pub fn bus(&self) -> &Arc<crate::shared::bus::Bus> {
+        &self.bus
     }
 
     /// Follows `[server] timeline` (at start and on every reload): `off`
@@ -403,7 +418,8 @@ impl Timeline {
         outcome: Outcome,
         detail: impl Into<Detail>,
     ) {
-        if self.mode() == TimelineMode::Off {
+        let bus_wanted = self.bus.wanted();
+        if self.mode() == TimelineMode::Off && !bus_wanted {
             return;
         }
         let mac = key(mac);
@@ -413,6 +429,21 @@ impl Timeline {
             outcome,
             detail: detail.into(),
         };
+        if bus_wanted {
+            let stored = ev.stored();
+            self.bus.publish(
+                "provisioning.step",
+                Some(&mac),
+                serde_json::json!({
+                    "step": stored.step,
+                    "outcome": stored.outcome,
+                    "detail": stored.detail,
+                }),
+            );
+            if self.mode() == TimelineMode::Off {
+                return;
+            }
+        }
         let mut guard = self.shard(&mac).lock();
         let s = &mut *guard;
         s.next_seq += 1;
