@@ -727,7 +727,7 @@ pub(crate) fn scans_page_in_key_order(s: &dyn Store) {
         [lease(3, 1, 1).ip, lease(4, 1, 1).ip, lease(5, 1, 1).ip]
     );
     assert!(s.scan_leases4(Some(next[2]), 10).unwrap().is_empty());
-    let l6: Vec<_> = (1..=3u8).map(|i| lease6_n(i)).collect();
+    let l6: Vec<_> = (1..=3u8).map(lease6_n).collect();
     s.apply(
         &l6.iter()
             .cloned()
