@@ -11,6 +11,11 @@ needed), then the REQUEST for the offered address, and prints both replies.
     python3 examples/lab/dora.py --mac 3c:00:00:00:00:01 --remote-id 00:10:95:12:34:56
     python3 examples/lab/dora.py --mac 00:10:95:ab:cd:f0 --vendor-class pktc2.0: \
         --remote-id 00:10:95:12:34:56 --correlation-id 305419896
+    python3 examples/lab/dora.py --mac 00:10:95:12:34:56 --init-reboot 10.1.0.10
+
+--init-reboot ADDR sends only the REQUEST of a rebooting client that still
+remembers ADDR (RFC 2131 4.3.2 INIT-REBOOT: option 50, no server id) and
+prints the ACK or NAK; the exit status is 0 for an ACK, 3 for a NAK.
 
 It is independent of headend's own codec on purpose: it is a second,
 independently written implementation of the wire format.
@@ -103,6 +108,7 @@ def main():
     ap.add_argument("--remote-id", help="CM MAC the CMTS puts in option 82.2 (for a CPE behind a modem)")
     ap.add_argument("--correlation-id", type=int, help="eUE correlation id (option 43 sub-option 32)")
     ap.add_argument("--timeout", type=float, default=2.0)
+    ap.add_argument("--init-reboot", metavar="ADDR", help="only an INIT-REBOOT REQUEST for ADDR")
     args = ap.parse_args()
     host, port = args.server.rsplit(":", 1)
     mac = mac_bytes(args.mac)
@@ -110,6 +116,15 @@ def main():
     s.bind((args.relay, 0))
     s.settimeout(args.timeout)
     xid = random.getrandbits(32)
+    if args.init_reboot:
+        s.sendto(build(3, mac, xid, args.relay, [(50, socket.inet_aton(args.init_reboot))], args),
+                 (host, int(port)))
+        try:
+            data, _ = s.recvfrom(4096)
+        except socket.timeout:
+            sys.exit("no answer to the INIT-REBOOT REQUEST")
+        mtype, _, _ = show(data)
+        sys.exit(0 if mtype == 5 else 3 if mtype == 6 else 1)
     s.sendto(build(1, mac, xid, args.relay, [], args), (host, int(port)))
     try:
         data, _ = s.recvfrom(4096)

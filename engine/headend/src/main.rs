@@ -37,6 +37,7 @@ mod policy_test;
 mod prove;
 mod seed;
 mod store_tools;
+mod users_cli;
 
 // Per-packet work allocates small objects at a high rate; mimalloc is
 // markedly faster than glibc malloc for that pattern.
@@ -133,6 +134,11 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Operators of the management API (create them with the server stopped, or through the API as an admin).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Store maintenance.
     Store {
         #[command(subcommand)]
@@ -189,6 +195,41 @@ enum DeviceCommand {
         /// The device's MAC.
         #[arg(long)]
         mac: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password (12 bytes or more) is read from standard input.
+    Add {
+        /// Configuration file (gives the store).
+        #[arg(long)]
+        config: PathBuf,
+        /// Login name.
+        name: String,
+        /// admin (everything, users), operator (accounts, reloads) or viewer (read only).
+        #[arg(long)]
+        role: String,
+        /// Limit the user to this domain (repeatable): it sees and changes only that partition.
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// Create an API token acting as a user (for an OSS system); printed once.
+    Token {
+        /// Configuration file (gives the store).
+        #[arg(long)]
+        config: PathBuf,
+        /// The user the token acts as.
+        name: String,
+        /// Which system will use it.
+        #[arg(long)]
+        label: String,
+    },
+    /// List users, roles and scopes.
+    List {
+        /// Configuration file (gives the store).
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -332,6 +373,20 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Device {
             command: DeviceCommand::Show { config, mac },
         } => device::show(&config, &mac),
+        Command::User { command } => match command {
+            UserCommand::Add {
+                config,
+                name,
+                role,
+                domains,
+            } => users_cli::add(&config, &name, &role, &domains),
+            UserCommand::Token {
+                config,
+                name,
+                label,
+            } => users_cli::token(&config, &name, &label),
+            UserCommand::List { config } => users_cli::list(&config),
+        },
         Command::Store { command } => match command {
             StoreCommand::Seed {
                 config,
@@ -418,6 +473,20 @@ fn check(path: &std::path::Path) -> ExitCode {
 /// Opens the embedded store and the server, with the WASM plugin hooks
 /// (plugin key/value state lives in a tree of the same sled database, the
 /// compile cache in the store directory).
+/// `explain --json` for the management API's `POST /api/v1/explain`.
+fn explainer() -> headend_mgmt::Explainer {
+    std::sync::Arc::new(|config, req| {
+        let run = || -> Result<serde_json::Value> {
+            let Some(mac) = normalize_mac(&req.mac).and_then(|m| parse_hex(&m)) else {
+                bail!("mac {:?} is not a MAC address", req.mac);
+            };
+            let opts = explain::request_options(&req.options)?;
+            explain::explain_json(config, &mac, req.relay, &opts, req.link)
+        };
+        run().map_err(|e| format!("{e:#}"))
+    })
+}
+
 fn open_server(config: &std::path::Path) -> Result<Server> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&snap.store_path)
@@ -512,7 +581,29 @@ fn run(config: PathBuf, workers: Option<u16>) -> Result<()> {
                 std::process::id()
             ));
         };
-        let result = server.run(ready, stop).await;
+        let server = std::sync::Arc::new(server);
+        // The management plane shares the server and stops with it.
+        let (mgmt_stop_tx, mgmt_stop) = tokio::sync::watch::channel(false);
+        let mgmt = match server.snapshot().management.clone() {
+            Some(m) => Some(
+                headend_mgmt::start(server.clone(), m, Some(explainer()), mgmt_stop)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            None => None,
+        };
+        let mgmt_bound = mgmt.as_ref().map(|m| m.bound.clone()).unwrap_or_default();
+        let ready = move |addrs: &[std::net::SocketAddr]| {
+            let mut all = addrs.to_vec();
+            all.extend(mgmt_bound);
+            ready(&all)
+        };
+        let result = server.run_shared(ready, stop).await;
+        let _ = mgmt_stop_tx.send(true);
+        if let Some(m) = mgmt {
+            for t in m.tasks {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+            }
+        }
         if let Some(w) = watchdog {
             w.abort();
         }

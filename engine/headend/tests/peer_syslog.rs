@@ -462,7 +462,10 @@ fn logger_events_are_tied_to_leased_devices_and_drive_the_mem_events_plugin() {
     assert_eq!(handled + limited + 4, received, "{line}");
     // The 4 garbage datagrams are malformed, not flood messages (the bucket
     // refilled before them): only the flood counts against the limit.
-    assert!(received >= 1000 && limited >= received - 4 - allowed, "{line}");
+    assert!(
+        received >= 1000 && limited >= received - 4 - allowed,
+        "{line}"
+    );
     assert_eq!(
         count("syslog_dropped_total{family=syslog,reason=malformed}"),
         4,

@@ -121,6 +121,11 @@ impl AccountTable {
         self.map.write().insert(account.id.clone(), account);
     }
 
+    /// Forgets a stored account (deleted by an operator).
+    pub fn remove(&self, id: &str) -> Option<Account> {
+        self.map.write().remove(id)
+    }
+
     /// Inserts `account` unless one with its id exists; returns whether it was inserted.
     pub fn insert_new(&self, account: Account) -> bool {
         let mut m = self.map.write();

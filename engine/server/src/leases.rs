@@ -74,6 +74,26 @@ pub struct PoolStats {
     pub free: u64,
 }
 
+/// Utilisation of one pool for the management API: the allocator's counts
+/// plus the declined and offered addresses in it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolUsage {
+    /// Pool name.
+    pub name: String,
+    /// Addresses in the pool's ranges.
+    pub size: u64,
+    /// Excluded or reserved addresses.
+    pub blocked: u64,
+    /// Bound, offered or quarantined now.
+    pub used: u64,
+    /// Allocatable now.
+    pub free: u64,
+    /// Declined addresses still quarantined.
+    pub declined: u64,
+    /// Addresses held for an offer now.
+    pub offered: u64,
+}
+
 /// Slot index meaning "no slot" in the per-client chains.
 const NIL: u32 = u32::MAX;
 
@@ -1176,6 +1196,52 @@ impl LeaseTable {
             })
             .collect();
         s
+    }
+
+    /// Per-pool utilisation at `now`, in `set_pools` order. O(records):
+    /// for the management API, not per packet.
+    pub fn pool_usage(&self, now: UnixTime) -> Vec<PoolUsage> {
+        let mut out: Vec<PoolUsage> = self
+            .pools
+            .iter()
+            .map(|p| {
+                let free = p.free_at(now);
+                PoolUsage {
+                    name: p.spec.name.clone(),
+                    size: p.size,
+                    blocked: p.blocked,
+                    used: p.size - p.blocked - free,
+                    free,
+                    declined: 0,
+                    offered: 0,
+                }
+            })
+            .collect();
+        let index = |ip: Ipv4Addr| {
+            let name = self.in_pool(ip)?;
+            out.iter().position(|u| u.name == name)
+        };
+        let mut declined = vec![0u64; out.len()];
+        let mut offered = vec![0u64; out.len()];
+        for l in &self.slots {
+            if l.state == LeaseState::Declined && l.is_current(now) {
+                if let Some(i) = index(l.ip) {
+                    declined[i] += 1;
+                }
+            }
+        }
+        for (ip, h) in &self.holds {
+            if h.until > now {
+                if let Some(i) = index(*ip) {
+                    offered[i] += 1;
+                }
+            }
+        }
+        for (i, u) in out.iter_mut().enumerate() {
+            u.declined = declined[i];
+            u.offered = offered[i];
+        }
+        out
     }
 
     /// Approximate heap bytes of the table itself: records (with their own

@@ -589,6 +589,13 @@ mod tests {
         fn account(&self, id: &str) -> Result<Option<crate::Account>, StoreError> {
             self.inner.account(id)
         }
+        fn scan_accounts(
+            &self,
+            a: Option<&str>,
+            n: usize,
+        ) -> Result<Vec<crate::Account>, StoreError> {
+            self.inner.scan_accounts(a, n)
+        }
         fn load_accounts(&self) -> Result<Vec<crate::Account>, StoreError> {
             self.inner.load_accounts()
         }

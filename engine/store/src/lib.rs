@@ -453,6 +453,8 @@ pub trait Store: Send + Sync + 'static {
     fn timeline(&self, device: &str) -> Result<Option<DeviceTimeline>, StoreError>;
     /// A metadata value.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Accounts in id byte order after `after`, at most `limit` (paged listing).
+    fn scan_accounts(&self, after: Option<&str>, limit: usize) -> Result<Vec<Account>, StoreError>;
     /// DHCPv4 leases in address order, starting after `after` (from the
     /// first when `None`), at most `limit`: a paged scan for searches.
     fn scan_leases4(

@@ -135,6 +135,17 @@ impl Store for MemoryStore {
         Ok(self.tables.read().accounts.get(id).cloned())
     }
 
+    fn scan_accounts(&self, after: Option<&str>, limit: usize) -> Result<Vec<Account>, StoreError> {
+        use std::ops::Bound;
+        let t = self.tables.read();
+        let lo = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_string()));
+        Ok(t.accounts
+            .range((lo, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
+
     fn load_accounts(&self) -> Result<Vec<Account>, StoreError> {
         Ok(self.tables.read().accounts.values().cloned().collect())
     }

@@ -663,6 +663,22 @@ impl Store for SledStore {
             .transpose()
     }
 
+    fn scan_accounts(&self, after: Option<&str>, limit: usize) -> Result<Vec<Account>, StoreError> {
+        let iter = match after {
+            Some(a) => self.accounts.range((
+                std::ops::Bound::Excluded(a.as_bytes().to_vec()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.accounts.range::<Vec<u8>, _>(..),
+        };
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(sled_err)?;
+            out.push(decode_account(&k, &v)?);
+        }
+        Ok(out)
+    }
+
     fn load_accounts(&self) -> Result<Vec<Account>, StoreError> {
         Ok(self.load_tolerant(&self.accounts, T_ACCOUNTS, decode_account))
     }

@@ -727,6 +727,22 @@ pub(crate) fn scans_page_in_key_order(s: &dyn Store) {
         [lease(3, 1, 1).ip, lease(4, 1, 1).ip, lease(5, 1, 1).ip]
     );
     assert!(s.scan_leases4(Some(next[2]), 10).unwrap().is_empty());
+    let acc = |id: &str| Account {
+        id: id.into(),
+        domains: vec![],
+        attributes: BTreeMap::new(),
+        created: 1,
+        source: AccountSource::Operator,
+    };
+    s.apply(&[
+        Mutation::PutAccount(acc("c")),
+        Mutation::PutAccount(acc("a")),
+        Mutation::PutAccount(acc("b")),
+    ])
+    .unwrap();
+    let ids = |v: Vec<Account>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.scan_accounts(None, 2).unwrap()), ["a", "b"]);
+    assert_eq!(ids(s.scan_accounts(Some("b"), 5).unwrap()), ["c"]);
     let l6: Vec<_> = (1..=3u8).map(lease6_n).collect();
     s.apply(
         &l6.iter()
