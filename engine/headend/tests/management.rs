@@ -412,6 +412,79 @@ http.server.HTTPServer(("127.0.0.1", 9099), H).serve_forever()
         "emta pool after the move: {second}"
     );
 
+    // --- Fixed bindings: validated, applied at the next exchange, removable.
+    const FIXED: &str = "00:10:95:77:00:05";
+    let fixed =
+        |mac: &str, ip: &str| json!({ "mac": mac, "relay": "127.0.0.2", "ip": ip }).to_string();
+    let (s, v) = http(
+        &ns,
+        "POST",
+        "/api/v1/fixed4",
+        Some(&ops),
+        Some(&fixed(FIXED, &first)),
+    );
+    assert_eq!(s, 409, "an address leased to another device: {v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is leased to"),
+        "{v}"
+    );
+    let (s, _) = http(
+        &ns,
+        "POST",
+        "/api/v1/fixed4",
+        Some(&voice),
+        Some(&fixed(FIXED, "10.1.0.200")),
+    );
+    assert_eq!(s, 403, "not a pool of the scoped operator's domains");
+    let (s, v) = http(
+        &ns,
+        "POST",
+        "/api/v1/fixed4",
+        Some(&ops),
+        Some(&fixed(FIXED, "10.1.0.200")),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = http(
+        &ns,
+        "POST",
+        "/api/v1/fixed4",
+        Some(&ops),
+        Some(&fixed("00:10:95:77:00:06", "10.1.0.200")),
+    );
+    assert_eq!(s, 409, "the address is bound: {v}");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/dora.py");
+    let out = ns
+        .command("python3")
+        .arg(&script)
+        .args(["--server", "127.0.0.1:6767", "--mac", FIXED])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        acked(&text),
+        "10.1.0.200",
+        "the fixed address at the next exchange"
+    );
+    let (s, v) = http(&ns, "GET", "/api/v1/fixed4", Some(&noc), None);
+    assert_eq!(
+        (s, v[0]["ip"].as_str(), v[0]["read_only"].as_bool()),
+        (200, Some("10.1.0.200"), Some(false)),
+        "{v}"
+    );
+    let (s, _) = http(
+        &ns,
+        "DELETE",
+        &format!("/api/v1/fixed4/{FIXED}/127.0.0.2"),
+        Some(&ops),
+        None,
+    );
+    assert_eq!(s, 204);
+    let (s, v) = http(&ns, "GET", "/api/v1/fixed4", Some(&noc), None);
+    assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(0)));
+
     // --- Configuration: a bad reload is refused, the old one keeps serving.
     let good = std::fs::read_to_string(&config).unwrap();
     let broken = format!(

@@ -88,6 +88,11 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/accounts/{id}",
             get(get_account).put(update_account).delete(delete_account),
         )
+        .route("/api/v1/fixed4", get(list_fixed).post(create_fixed))
+        .route(
+            "/api/v1/fixed4/{client}/{relay}",
+            axum::routing::delete(delete_fixed),
+        )
         .route("/api/v1/leases", get(search_leases))
         .route("/api/v1/leases6", get(search_leases6))
         .route("/api/v1/devices/{mac}", get(device))
@@ -661,6 +666,220 @@ async fn delete_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ---------------------------------------------------------------- fixed bindings
+
+/// A fixed address binding (seed 004 section 5.3).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FixedView {
+    /// The client key in hex (`01:` + MAC for a MAC binding).
+    pub client: String,
+    /// The MAC, for a MAC binding.
+    pub mac: Option<String>,
+    /// The relay it applies to (0.0.0.0: local segment).
+    pub relay: String,
+    /// The reserved address.
+    pub ip: String,
+    /// Host name sent with it.
+    pub hostname: Option<String>,
+    /// Extra policies.
+    pub policies: Vec<String>,
+    /// Declared in the configuration file: change it there.
+    pub read_only: bool,
+}
+
+fn fixed_view(f: &headend_store::FixedBinding4, from_config: bool) -> FixedView {
+    let mac = (f.client.0.len() == 7 && f.client.0.first() == Some(&1))
+        .then(|| hex_colon(f.client.0.get(1..).unwrap_or_default()));
+    FixedView {
+        client: f.client.to_hex(),
+        mac,
+        relay: f.relay.to_string(),
+        ip: f.ip.to_string(),
+        hostname: f.hostname.clone(),
+        policies: f.policies.clone(),
+        read_only: from_config,
+    }
+}
+
+/// A new fixed binding.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixedBody {
+    /// The device MAC (or give `client_id`).
+    pub mac: Option<String>,
+    /// The option 61 client identifier in hex (or give `mac`).
+    pub client_id: Option<String>,
+    /// The relay it applies to (`0.0.0.0`: local segment).
+    #[schema(value_type = String)]
+    pub relay: Ipv4Addr,
+    /// The address to reserve.
+    #[schema(value_type = String)]
+    pub ip: Ipv4Addr,
+    /// Host name to send.
+    pub hostname: Option<String>,
+    /// Extra policies (declared in the file).
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+/// Whether `p` may see or change a binding of `ip` (its pool is in the scope).
+fn fixed_visible(snap: &Snapshot, p: &Principal, ip: Ipv4Addr) -> bool {
+    p.unscoped()
+        || snap
+            .pools
+            .iter()
+            .find(|pool| pool.contains(ip))
+            .is_some_and(|pool| p.sees(&pool.domains))
+}
+
+/// Every fixed binding: the file's (read-only) and the operators'.
+#[utoipa::path(get, path = "/api/v1/fixed4", tag = "bindings", responses((status = 200, body = Vec<FixedView>)))]
+async fn list_fixed(p: Principal, State(app): State<Arc<App>>) -> Json<Vec<FixedView>> {
+    let snap = app.server.snapshot();
+    let mut v: Vec<FixedView> = snap
+        .fixed
+        .iter()
+        .filter(|(_, f)| fixed_visible(&snap, &p, f.binding.ip))
+        .map(|(k, f)| fixed_view(&f.binding, !snap.stored_fixed.contains(k)))
+        .collect();
+    v.sort_by(|a, b| (&a.ip, &a.client).cmp(&(&b.ip, &b.client)));
+    Json(v)
+}
+
+/// Reserves an address for a client on a relay: validated against the
+/// other bindings, the policies and the address's current lease; the
+/// client's next exchange gets it.
+#[utoipa::path(post, path = "/api/v1/fixed4", tag = "bindings", request_body = FixedBody,
+    responses((status = 201, body = FixedView), (status = 409, body = crate::error::ErrorBody)))]
+async fn create_fixed(
+    p: Principal,
+    State(app): State<Arc<App>>,
+    Body(b): Body<FixedBody>,
+) -> Result<(StatusCode, Json<FixedView>), ApiError> {
+    p.require(Role::Operator)?;
+    let client = match (&b.mac, &b.client_id) {
+        (Some(m), None) => ClientKey::from_hardware(1, &mac_bytes(m)?),
+        (None, Some(c)) => ClientKey(
+            parse_hex(c)
+                .filter(|v| !v.is_empty() && v.len() <= headend_store::MAX_CLIENT_KEY_LEN)
+                .ok_or_else(|| ApiError::bad_request(format!("client_id {c:?} is not hex")))?,
+        ),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of mac and client_id",
+            ))
+        }
+    };
+    if b.hostname
+        .as_ref()
+        .is_some_and(|h| h.is_empty() || h.len() > 255)
+    {
+        return Err(ApiError::bad_request("hostname must be 1 to 255 bytes"));
+    }
+    let f = headend_store::FixedBinding4 {
+        client,
+        relay: b.relay,
+        ip: b.ip,
+        hostname: b.hostname,
+        policies: b.policies,
+    };
+    let snap = app.server.snapshot();
+    if !fixed_visible(&snap, &p, f.ip) {
+        return Err(ApiError::forbidden(format!(
+            "{} is not in a pool of your domains",
+            f.ip
+        )));
+    }
+    snap.check_new_fixed(&f).map_err(ApiError::conflict)?;
+    if let Some(l) = app.server.store().lease4(f.ip)? {
+        if l.client != f.client && l.state != LeaseState::Released && l.is_current(app.server.now())
+        {
+            return Err(ApiError::conflict(format!(
+                "{} is leased to {} until {:?}; wait for it to end or pick another address",
+                f.ip,
+                hex_colon(&l.hwaddr),
+                l.expires_at()
+            )));
+        }
+    }
+    let entry = audit::entry(
+        &p.user,
+        &p.from,
+        "fixed4.create",
+        &f.ip.to_string(),
+        "ok",
+        Value::Null,
+        serde_json::to_value(fixed_view(&f, false)).unwrap_or(Value::Null),
+    );
+    app.commit(vec![entry.mutation(), Mutation::PutFixed4(f.clone())])
+        .await?;
+    let mut list = app.server.stored_fixed();
+    list.retain(|o| (&o.client, o.relay) != (&f.client, f.relay));
+    list.push(f.clone());
+    app.server.set_stored_fixed(list);
+    Ok((StatusCode::CREATED, Json(fixed_view(&f, false))))
+}
+
+/// Removes an operator's fixed binding (`client` in hex, or a MAC).
+#[utoipa::path(delete, path = "/api/v1/fixed4/{client}/{relay}", tag = "bindings",
+    params(("client" = String, Path, description = "MAC or client id in hex"),
+           ("relay" = String, Path, description = "relay address")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+async fn delete_fixed(
+    p: Principal,
+    State(app): State<Arc<App>>,
+    Path((client, relay)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    p.require(Role::Operator)?;
+    let relay: Ipv4Addr = relay
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{relay:?} is not an IPv4 address")))?;
+    let client = match normalize_mac(&client).and_then(|m| parse_hex(&m)) {
+        Some(mac) if mac.len() == 6 => ClientKey::from_hardware(1, &mac),
+        _ => ClientKey(parse_hex(&client).ok_or_else(|| {
+            ApiError::bad_request(format!("{client:?} is neither a MAC nor hex"))
+        })?),
+    };
+    let snap = app.server.snapshot();
+    let key = (client.clone(), relay);
+    let Some(f) = snap.fixed.get(&key) else {
+        return Err(ApiError::not_found(
+            "no fixed binding for this client on this relay",
+        ));
+    };
+    if !fixed_visible(&snap, &p, f.binding.ip) {
+        return Err(ApiError::not_found(
+            "no fixed binding for this client on this relay",
+        ));
+    }
+    if !snap.stored_fixed.contains(&key) {
+        return Err(ApiError::conflict(
+            "this binding is declared in the configuration file: remove it there",
+        ));
+    }
+    let entry = audit::entry(
+        &p.user,
+        &p.from,
+        "fixed4.delete",
+        &f.binding.ip.to_string(),
+        "ok",
+        serde_json::to_value(fixed_view(&f.binding, false)).unwrap_or(Value::Null),
+        Value::Null,
+    );
+    app.commit(vec![
+        entry.mutation(),
+        Mutation::DeleteFixed4 {
+            client: client.clone(),
+            relay,
+        },
+    ])
+    .await?;
+    let mut list = app.server.stored_fixed();
+    list.retain(|o| (&o.client, o.relay) != (&client, relay));
+    app.server.set_stored_fixed(list);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // ---------------------------------------------------------------- leases
 
 /// DHCPv4 lease search. With `ip`, `mac`, `client` or `relay` the store's
@@ -820,7 +1039,8 @@ async fn search_leases(
     } else if let Some(k) = &key {
         Some(store.leases4_by_client(k)?)
     } else if let Some(r) = q.relay {
-        Some(store.leases4_by_relay(r)?)
+        // One page of the by-relay index (one more, to tell whether it goes on).
+        Some(store.leases4_by_relay_page(r, q.after, limit + 1)?)
     } else {
         None
     };
@@ -1785,7 +2005,7 @@ async fn metrics(
 #[openapi(
     info(title = "headend management API", description = "Accounts, leases, devices, pools, configuration, users, audit and events of a running headend."),
     paths(login, logout, whoami, list_accounts, create_account, get_account, update_account,
-        delete_account, search_leases, search_leases6, device, pools, config_show,
+        delete_account, list_fixed, create_fixed, delete_fixed, search_leases, search_leases6, device, pools, config_show,
         config_validate, config_reload, explain, list_users, create_user, delete_user,
         create_token, read_audit, events, metrics),
     components(schemas(crate::error::ErrorBody, ConfigProblem, LeasePage<LeaseView>, LeasePage<Lease6View>)),

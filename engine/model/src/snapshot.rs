@@ -73,8 +73,11 @@ pub struct Snapshot {
     pub has_control_options: bool,
     /// Accounts declared in the file, by id.
     pub accounts: FastMap<String, Account>,
-    /// Fixed bindings by (client, relay).
+    /// Fixed bindings by (client, relay): the file's and, merged in, the
+    /// operator's from the store ([`Snapshot::merge_stored_fixed`]).
     pub fixed: HashMap<(ClientKey, Ipv4Addr), FixedBinding>,
+    /// Which entries of `fixed` came from the store (the rest are the file's).
+    pub stored_fixed: std::collections::HashSet<(ClientKey, Ipv4Addr)>,
     /// Pool indexes by relay address.
     pub pools_by_relay: HashMap<Ipv4Addr, Vec<usize>>,
     /// DHCPv6 settings, when served.
@@ -131,6 +134,91 @@ impl Snapshot {
         let mut s = self.clone();
         s.hooks = hooks;
         s
+    }
+
+    /// Replaces the store's fixed bindings in this snapshot by `stored`
+    /// (made by operators through the management API). The file is
+    /// authoritative: a stored binding whose client and relay, or address,
+    /// the file binds is left out, as is one naming a policy the file no
+    /// longer declares; each left-out binding comes back with the reason.
+    pub fn merge_stored_fixed(
+        &mut self,
+        stored: &[headend_store::FixedBinding4],
+    ) -> Vec<(headend_store::FixedBinding4, String)> {
+        for k in std::mem::take(&mut self.stored_fixed) {
+            self.fixed.remove(&k);
+        }
+        let mut bound: std::collections::HashSet<Ipv4Addr> =
+            self.fixed.values().map(|f| f.binding.ip).collect();
+        let mut skipped = Vec::new();
+        for f in stored {
+            let key = (f.client.clone(), f.relay);
+            if self.fixed.contains_key(&key) {
+                skipped.push((
+                    f.clone(),
+                    "the configuration file binds this client on this relay".into(),
+                ));
+                continue;
+            }
+            if !bound.insert(f.ip) {
+                skipped.push((
+                    f.clone(),
+                    format!("address {} is bound by another fixed binding", f.ip),
+                ));
+                continue;
+            }
+            match self.policy_indexes(&f.policies) {
+                Ok(policies) => {
+                    self.fixed.insert(
+                        key.clone(),
+                        FixedBinding {
+                            binding: f.clone(),
+                            policies,
+                        },
+                    );
+                    self.stored_fixed.insert(key);
+                }
+                Err(e) => {
+                    bound.remove(&f.ip);
+                    skipped.push((f.clone(), e));
+                }
+            }
+        }
+        skipped
+    }
+
+    /// Checks a new operator fixed binding against this snapshot: its
+    /// policies exist, its client and relay and its address are free.
+    pub fn check_new_fixed(&self, f: &headend_store::FixedBinding4) -> Result<(), String> {
+        self.policy_indexes(&f.policies)?;
+        if self.fixed.contains_key(&(f.client.clone(), f.relay)) {
+            return Err("this client already has a fixed binding on this relay".into());
+        }
+        if let Some(o) = self.fixed.values().find(|o| o.binding.ip == f.ip) {
+            return Err(format!(
+                "address {} is bound to client {} on relay {}",
+                f.ip,
+                o.binding.client.to_hex(),
+                o.binding.relay
+            ));
+        }
+        if !f.relay.is_unspecified() && !self.pools_by_relay.contains_key(&f.relay) {
+            return Err(format!("no pool serves relay {}", f.relay));
+        }
+        Ok(())
+    }
+
+    /// The indexes of named policies, or which one is unknown.
+    fn policy_indexes(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        names
+            .iter()
+            .map(|n| {
+                self.policies
+                    .iter()
+                    .position(|p| p.name == *n)
+                    .ok_or_else(|| format!("unknown policy {n:?}"))
+            })
+            .collect()
     }
 
     /// A pool by name.
@@ -252,6 +340,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         has_control_options,
         accounts: prov.accounts,
         fixed: prov.fixed,
+        stored_fixed: Default::default(),
         pools_by_relay: prov.pools_by_relay,
         dhcpv6,
         config_server,
@@ -390,4 +479,53 @@ pub(crate) fn load_test_config(extra: &str) -> Result<Snapshot, String> {
     let text = format!("[server]\nstore = \"st\"\n{extra}");
     let src = crate::source::SourceFile::new("t.toml".into(), text);
     Snapshot::from_source(&src, 1).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod stored_fixed_tests {
+    use super::*;
+
+    #[test]
+    fn stored_fixed_bindings_merge_under_the_file() {
+        let mut snap = load_test_config(
+            "[[pool]]\nname = \"p\"\nrelays = [\"10.0.0.1\"]\nnetwork = \"10.0.0.0/24\"\nranges = [[\"10.0.0.10\", \"10.0.0.99\"]]\n\
+             [[fixed_binding]]\nmac = \"00:10:95:00:00:01\"\nrelay = \"10.0.0.1\"\nip = \"10.0.0.50\"\n",
+        )
+        .unwrap();
+        let f = |mac: u8, ip: u8, policies: &[&str]| headend_store::FixedBinding4 {
+            client: ClientKey::from_hardware(1, &[0, 0x10, 0x95, 0, 0, mac]),
+            relay: Ipv4Addr::new(10, 0, 0, 1),
+            ip: Ipv4Addr::new(10, 0, 0, ip),
+            hostname: None,
+            policies: policies.iter().map(|p| p.to_string()).collect(),
+        };
+        assert!(snap.check_new_fixed(&f(2, 60, &[])).is_ok());
+        assert!(
+            snap.check_new_fixed(&f(1, 61, &[])).is_err(),
+            "client already bound"
+        );
+        assert!(
+            snap.check_new_fixed(&f(2, 50, &[])).is_err(),
+            "address already bound"
+        );
+        assert!(
+            snap.check_new_fixed(&f(2, 60, &["nope"])).is_err(),
+            "unknown policy"
+        );
+        let skipped = snap.merge_stored_fixed(&[f(2, 60, &[]), f(1, 70, &[]), f(3, 50, &[])]);
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert_eq!(snap.fixed.len(), 2);
+        assert_eq!(snap.stored_fixed.len(), 1);
+        // A second merge replaces the first: nothing of it stays.
+        snap.merge_stored_fixed(&[f(4, 61, &[])]);
+        assert_eq!(snap.fixed.len(), 2);
+        assert!(snap
+            .fixed
+            .values()
+            .any(|b| b.binding.ip == Ipv4Addr::new(10, 0, 0, 61)));
+        assert!(!snap
+            .fixed
+            .values()
+            .any(|b| b.binding.ip == Ipv4Addr::new(10, 0, 0, 60)));
+    }
 }

@@ -136,9 +136,24 @@ const EVENT_NAMES: [(Event, &str, &[Family]); EVENTS] = [
     (Event::OfferRecycled, "offer_recycled", V4),
 ];
 
+/// Upper bounds, in microseconds, of the reply latency histogram's buckets
+/// (from the datagram read to the reply sent, the commit wait included).
+pub const LATENCY_BOUNDS_US: [u64; 12] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
+
+/// One family's reply latency histogram: a count per bucket (the last one
+/// above every bound) and the sum.
+#[derive(Debug, Default)]
+struct Latency {
+    buckets: [AtomicU64; LATENCY_BOUNDS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
 /// All counters of one server.
 #[derive(Debug, Default)]
 pub struct Counters {
+    latency: [Latency; FAMILIES],
     events: [[AtomicU64; EVENTS]; FAMILIES],
     drops: [Mutex<BTreeMap<&'static str, u64>>; FAMILIES],
     silent: [Mutex<BTreeMap<&'static str, u64>>; FAMILIES],
@@ -149,6 +164,23 @@ pub struct Counters {
 impl Counters {
     fn event(&self, f: Family, e: Event) -> Option<&AtomicU64> {
         self.events.get(f as usize)?.get(e as usize)
+    }
+
+    /// Records the time one reply of family `f` took, from the datagram
+    /// read to the reply sent.
+    pub fn reply_latency(&self, f: Family, took: std::time::Duration) {
+        let Some(h) = self.latency.get(f as usize) else {
+            return;
+        };
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let i = LATENCY_BOUNDS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(LATENCY_BOUNDS_US.len());
+        if let Some(b) = h.buckets.get(i) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        h.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
     /// Counts one DHCPv4 event.
@@ -249,6 +281,27 @@ impl Counters {
     pub fn collect(&self, m: &mut Metrics) {
         for f in [Family::Dhcpv4, Family::Dhcpv6, Family::Syslog, Family::Snmp] {
             let family = f.name();
+            if let Some(h) = self.latency.get(f as usize) {
+                let mut cumulative = 0;
+                let mut buckets = Vec::with_capacity(LATENCY_BOUNDS_US.len());
+                for (i, bound) in LATENCY_BOUNDS_US.iter().enumerate() {
+                    cumulative += h.buckets.get(i).map_or(0, |b| b.load(Ordering::Relaxed));
+                    buckets.push((*bound as f64 / 1e6, cumulative));
+                }
+                let count = cumulative
+                    + h.buckets
+                        .get(LATENCY_BOUNDS_US.len())
+                        .map_or(0, |b| b.load(Ordering::Relaxed));
+                if matches!(f, Family::Dhcpv4 | Family::Dhcpv6) || count > 0 {
+                    m.histogram(
+                        "reply_latency_seconds",
+                        &[("family", family)],
+                        buckets,
+                        h.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+                        count,
+                    );
+                }
+            }
             let (events, dropped, unanswered) = match f {
                 Family::Snmp => (
                     "snmp_events_total",

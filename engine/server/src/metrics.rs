@@ -32,10 +32,26 @@ pub struct Sample {
     pub kind: Kind,
 }
 
+/// One histogram: cumulative bucket counts by upper bound, sum and count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// Metric name (`snake_case`, without the `headend_` prefix).
+    pub name: &'static str,
+    /// Label names and values.
+    pub labels: Vec<(&'static str, String)>,
+    /// (upper bound, observations at or below it), ascending.
+    pub buckets: Vec<(f64, u64)>,
+    /// Sum of the observations.
+    pub sum: f64,
+    /// Number of observations (the `+Inf` bucket).
+    pub count: u64,
+}
+
 /// The samples of one collection.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics {
     samples: Vec<Sample>,
+    histograms: Vec<Histogram>,
 }
 
 /// Whether `s` is a valid metric or label name, and a reason spelled the
@@ -98,6 +114,29 @@ impl Metrics {
             .sum()
     }
 
+    /// Adds a histogram (cumulative `buckets`, ascending bounds).
+    pub fn histogram(
+        &mut self,
+        name: &'static str,
+        labels: &[(&'static str, &str)],
+        buckets: Vec<(f64, u64)>,
+        sum: f64,
+        count: u64,
+    ) {
+        self.histograms.push(Histogram {
+            name,
+            labels: labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            buckets,
+            sum,
+            count,
+        });
+    }
+
+    /// The histograms collected.
+    pub fn histograms(&self) -> &[Histogram] {
+        &self.histograms
+    }
+
     /// The `SIGUSR1` log line: `name{label=value,…}=n` for every non-zero
     /// sample, space-separated.
     pub fn log_line(&self) -> String {
@@ -150,19 +189,61 @@ impl Metrics {
                         if i > 0 {
                             out.push(',');
                         }
-                        let v = v
-                            .replace('\\', "\\\\")
-                            .replace('"', "\\\"")
-                            .replace('\n', "\\n");
-                        let _ = write!(out, "{k}=\"{v}\"");
+                        let _ = write!(out, "{k}=\"{}\"", escape(v));
                     }
                     out.push('}');
                 }
                 let _ = writeln!(out, " {}", s.value);
             }
         }
+        let mut hnames: Vec<&'static str> = Vec::new();
+        for h in &self.histograms {
+            if !hnames.contains(&h.name) {
+                hnames.push(h.name);
+            }
+        }
+        for name in hnames {
+            let _ = writeln!(out, "# TYPE headend_{name} histogram");
+            for h in self.histograms.iter().filter(|h| h.name == name) {
+                let labels = |extra: Option<String>| {
+                    let mut parts: Vec<String> = h
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                        .collect();
+                    parts.extend(extra);
+                    if parts.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{{{}}}", parts.join(","))
+                    }
+                };
+                for (le, n) in &h.buckets {
+                    let _ = writeln!(
+                        out,
+                        "headend_{name}_bucket{} {n}",
+                        labels(Some(format!("le=\"{le}\"")))
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "headend_{name}_bucket{} {}",
+                    labels(Some("le=\"+Inf\"".into())),
+                    h.count
+                );
+                let _ = writeln!(out, "headend_{name}_sum{} {}", labels(None), h.sum);
+                let _ = writeln!(out, "headend_{name}_count{} {}", labels(None), h.count);
+            }
+        }
         out
     }
+}
+
+/// A label value escaped for the text format.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -201,6 +282,27 @@ mod tests {
         );
         assert_eq!(m.value("dhcp_dropped_total", &[("reason", "bad_op")]), 2);
         assert_eq!(m.value("dhcp_dropped_total", &[]), 2);
+    }
+
+    #[test]
+    fn histograms_render_cumulative_buckets_sum_and_count() {
+        let mut m = Metrics::new();
+        m.histogram(
+            "reply_latency_seconds",
+            &[("family", "dhcpv4")],
+            vec![(0.0001, 2), (0.001, 5)],
+            0.004,
+            6,
+        );
+        assert_eq!(
+            m.prometheus(),
+            "# TYPE headend_reply_latency_seconds histogram\n\
+             headend_reply_latency_seconds_bucket{family=\"dhcpv4\",le=\"0.0001\"} 2\n\
+             headend_reply_latency_seconds_bucket{family=\"dhcpv4\",le=\"0.001\"} 5\n\
+             headend_reply_latency_seconds_bucket{family=\"dhcpv4\",le=\"+Inf\"} 6\n\
+             headend_reply_latency_seconds_sum{family=\"dhcpv4\"} 0.004\n\
+             headend_reply_latency_seconds_count{family=\"dhcpv4\"} 6\n"
+        );
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Server {
     generation: parking_lot::Mutex<u64>,
     loaded_at: parking_lot::Mutex<std::time::SystemTime>,
     accounts: Arc<AccountTable>,
+    /// The operators' fixed bindings (in the store), merged into every snapshot.
+    stored_fixed: parking_lot::Mutex<Vec<headend_store::FixedBinding4>>,
     hook_factory: Option<HookFactory>,
     reload_gate: Option<ReloadGate>,
 }
@@ -87,11 +89,15 @@ impl Server {
     /// Builds a server over any store (tests use the memory store).
     pub fn with_store(
         path: &Path,
-        snap: Snapshot,
+        mut snap: Snapshot,
         store: Arc<dyn Store>,
         clock: Clock,
     ) -> Result<Server, ServerError> {
         let started = Instant::now();
+        let stored_fixed = store.load_fixed4()?;
+        for (f, why) in snap.merge_stored_fixed(&stored_fixed) {
+            warn!(ip = %f.ip, client = %f.client.to_hex(), relay = %f.relay, "stored fixed binding not applied: {why}");
+        }
         let accounts = store.load_accounts()?;
         let n_accounts = accounts.len();
         let commit_window = snap.commit_window;
@@ -179,6 +185,7 @@ impl Server {
             events,
             devices: shared.devices.clone(),
             accounts: shared.accounts.clone(),
+            stored_fixed: parking_lot::Mutex::new(stored_fixed),
             loaded_at: parking_lot::Mutex::new(std::time::SystemTime::now()),
             counters,
             store_health: shared.store_health.clone(),
@@ -307,6 +314,28 @@ impl Server {
         Ok(next)
     }
 
+    /// The operators' fixed bindings (from the store).
+    pub fn stored_fixed(&self) -> Vec<headend_store::FixedBinding4> {
+        self.stored_fixed.lock().clone()
+    }
+
+    /// Installs the running snapshot again with `list` as the operators'
+    /// fixed bindings (once the store holds them): the next exchange of
+    /// the client gets its address, and the allocator reserves it. Returns
+    /// the bindings the file overrides.
+    pub fn set_stored_fixed(
+        &self,
+        list: Vec<headend_store::FixedBinding4>,
+    ) -> Vec<(headend_store::FixedBinding4, String)> {
+        // Under the reload lock: a reload in flight merges the new list too.
+        let _gen = self.generation.lock();
+        let mut next = (*self.config.load_full()).clone();
+        let skipped = next.merge_stored_fixed(&list);
+        *self.stored_fixed.lock() = list;
+        self.install(Arc::new(next));
+        skipped
+    }
+
     /// Validates configuration text as a reload of it would (parse, every
     /// section, what only a restart can change, the plugins, the reload
     /// gate), without installing it: the management API's "validate".
@@ -317,8 +346,12 @@ impl Server {
         self.candidate(Snapshot::from_source(&src, gen)?).map(drop)
     }
 
-    /// The checks a loaded snapshot passes before it may be installed.
+    /// The checks a loaded snapshot passes before it may be installed
+    /// (with the operators' fixed bindings merged in first).
     fn candidate(&self, mut new: Snapshot) -> Result<Snapshot, ConfigErrors> {
+        for (f, why) in new.merge_stored_fixed(&self.stored_fixed.lock()) {
+            warn!(ip = %f.ip, client = %f.client.to_hex(), relay = %f.relay, "stored fixed binding not applied: {why}");
+        }
         self.check_reloadable(&new)?;
         if let Some(f) = &self.hook_factory {
             new.hooks = f(&new)?;

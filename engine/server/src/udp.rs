@@ -15,6 +15,7 @@
 use std::fmt::Display;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
+use std::time::Instant;
 
 use headend_store::{GroupCommitter, Mutation};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -205,8 +206,9 @@ pub async fn serve<S: Service>(
                         }
                     };
                     let data = buf.get(..n).unwrap_or(&[]);
+                    let read_at = Instant::now();
                     let outcome = svc.datagram(data, from, &mut task);
-                    act(&svc, &committer, &sender, outcome);
+                    act(&svc, &committer, &sender, outcome, read_at);
                 }
             }
         }));
@@ -222,6 +224,7 @@ fn act<S: Service>(
     committer: &GroupCommitter,
     sender: &Arc<StdUdpSocket>,
     outcome: Outcome<S::Addr>,
+    read_at: Instant,
 ) {
     match outcome {
         Outcome::Drop(reason) => svc.counters().drop_in(S::FAMILY, reason),
@@ -241,7 +244,7 @@ fn act<S: Service>(
                     publish_leases(svc.bus(), &commit);
                     committer.submit_nowait(commit);
                 }
-                return send(&**svc, sender, &packet, to);
+                return send(&**svc, sender, &packet, to, read_at);
             }
             let sender = sender.clone();
             let svc = svc.clone();
@@ -250,7 +253,7 @@ fn act<S: Service>(
                 // A failed batch comes back with its outcome, for the rollback.
                 Box::new(move |res, batch| match res {
                     Ok(()) => {
-                        send(&*svc, &sender, &packet, to);
+                        send(&*svc, &sender, &packet, to, read_at);
                         publish_leases(svc.bus(), batch);
                     }
                     Err(e) => {
@@ -265,9 +268,12 @@ fn act<S: Service>(
 }
 
 /// Non-blocking send; a full socket buffer drops the reply (the client retransmits).
-fn send<S: Service>(svc: &S, sender: &StdUdpSocket, packet: &[u8], to: S::Addr) {
-    if let Err(e) = sender.send_to(packet, to.into()) {
-        svc.counters().count_in(S::FAMILY, Event::SendFailed);
-        warn!(%to, error = %e, "send failed");
+fn send<S: Service>(svc: &S, sender: &StdUdpSocket, packet: &[u8], to: S::Addr, read_at: Instant) {
+    match sender.send_to(packet, to.into()) {
+        Ok(_) => svc.counters().reply_latency(S::FAMILY, read_at.elapsed()),
+        Err(e) => {
+            svc.counters().count_in(S::FAMILY, Event::SendFailed);
+            warn!(%to, error = %e, "send failed");
+        }
     }
 }

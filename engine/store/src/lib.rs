@@ -435,6 +435,19 @@ pub trait Store: Send + Sync + 'static {
     fn leases4_by_client(&self, client: &ClientKey) -> Result<Vec<Lease4>, StoreError>;
     /// Leases granted through one relay, in address order (uses the by-relay index).
     fn leases4_by_relay(&self, relay: Ipv4Addr) -> Result<Vec<Lease4>, StoreError>;
+    /// Leases granted through one relay with addresses above `after`, in
+    /// address order, at most `limit` (a page of the by-relay index).
+    fn leases4_by_relay_page(
+        &self,
+        relay: Ipv4Addr,
+        after: Option<Ipv4Addr>,
+        limit: usize,
+    ) -> Result<Vec<Lease4>, StoreError> {
+        let mut v = self.leases4_by_relay(relay)?;
+        v.retain(|l| after.is_none_or(|a| l.ip > a));
+        v.truncate(limit);
+        Ok(v)
+    }
     /// The lease of one address.
     fn lease4(&self, ip: Ipv4Addr) -> Result<Option<Lease4>, StoreError>;
     /// One account.

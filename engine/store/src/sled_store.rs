@@ -604,7 +604,7 @@ impl SledStore {
     /// after an undecodable record was overwritten (see `unindex`).
     fn leases_from_index(
         &self,
-        scan: sled::Iter,
+        scan: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
         index: &'static str,
         belongs: impl Fn(&Lease4) -> bool,
     ) -> Result<Vec<Lease4>, StoreError> {
@@ -645,6 +645,26 @@ impl Store for SledStore {
         self.leases_from_index(self.by_relay.scan_prefix(relay.octets()), T_BY_RELAY, |l| {
             l.relay == relay
         })
+    }
+
+    fn leases4_by_relay_page(
+        &self,
+        relay: Ipv4Addr,
+        after: Option<Ipv4Addr>,
+        limit: usize,
+    ) -> Result<Vec<Lease4>, StoreError> {
+        let lo = match after {
+            Some(a) => std::ops::Bound::Excluded(codec::relay_index_key(relay, a).to_vec()),
+            None => std::ops::Bound::Included(relay.octets().to_vec()),
+        };
+        let hi = match u32::from(relay).checked_add(1) {
+            Some(n) => std::ops::Bound::Excluded(Ipv4Addr::from(n).octets().to_vec()),
+            None => std::ops::Bound::Unbounded,
+        };
+        let scan = self.by_relay.range::<Vec<u8>, _>((lo, hi));
+        let mut out = self.leases_from_index(scan.take(limit), T_BY_RELAY, |l| l.relay == relay)?;
+        out.truncate(limit);
+        Ok(out)
     }
 
     fn lease4(&self, ip: Ipv4Addr) -> Result<Option<Lease4>, StoreError> {

@@ -727,6 +727,14 @@ pub(crate) fn scans_page_in_key_order(s: &dyn Store) {
         [lease(3, 1, 1).ip, lease(4, 1, 1).ip, lease(5, 1, 1).ip]
     );
     assert!(s.scan_leases4(Some(next[2]), 10).unwrap().is_empty());
+    let by_relay = ips(s
+        .leases4_by_relay_page(lease(1, 1, 1).relay, Some(first[0]), 2)
+        .unwrap());
+    assert_eq!(by_relay, [lease(2, 1, 1).ip, lease(3, 1, 1).ip]);
+    assert!(s
+        .leases4_by_relay_page(Ipv4Addr::new(192, 0, 2, 99), None, 9)
+        .unwrap()
+        .is_empty());
     let acc = |id: &str| Account {
         id: id.into(),
         domains: vec![],
