@@ -40,6 +40,9 @@ pub fn show(config: &Path, mac: &str) -> Result<ExitCode> {
             answer.error.unwrap_or_default()
         );
     }
+    if let Some(p) = &answer.picture {
+        print_picture(p);
+    }
     match answer.device {
         Some(d) => {
             print!("{}", render(&d, &answer.linked, now_ms()));
@@ -49,6 +52,47 @@ pub fn show(config: &Path, mac: &str) -> Result<ExitCode> {
             println!("{mac}: no provisioning steps recorded");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// The account and bindings the running server holds (the same picture
+/// as `GET /api/v1/devices/{mac}`).
+fn print_picture(p: &headend_server::control::DevicePicture) {
+    match &p.account {
+        Some(a) => println!(
+            "account {} ({}): domains {}",
+            a.id,
+            if p.account_from_config {
+                "configuration file"
+            } else {
+                "store"
+            },
+            if a.domains.is_empty() {
+                "none".to_string()
+            } else {
+                a.domains.join(", ")
+            }
+        ),
+        None => println!("account: none"),
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for l in &p.leases {
+        let state = match (l.state, l.is_current(now)) {
+            (headend_store::LeaseState::Released, _) => "released",
+            (headend_store::LeaseState::Declined, true) => "declined",
+            (headend_store::LeaseState::Active, true) => "active",
+            (_, false) => "expired",
+        };
+        println!("lease {} ({state}) pool {} via {}", l.ip, l.pool, l.relay);
+    }
+    for l in &p.leases6 {
+        println!(
+            "binding {}/{} pool {} link {}",
+            l.address, l.prefix_len, l.pool, l.link
+        );
     }
 }
 

@@ -412,6 +412,51 @@ http.server.HTTPServer(("127.0.0.1", 9099), H).serve_forever()
         "emta pool after the move: {second}"
     );
 
+    // The CLI shows the same picture as the API, from the running server.
+    let out = Command::new(HEADEND)
+        .args(["device", "show", "--config"])
+        .arg(&config)
+        .args(["--mac", CM])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        shown.contains(&format!("account {CM} (store): domains emta")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("lease {second} (active) pool mta")),
+        "{shown}"
+    );
+    let (s, v) = http(
+        &ns,
+        "GET",
+        &format!("/api/v1/devices/{CM}"),
+        Some(&ops),
+        None,
+    );
+    assert_eq!(s, 200);
+    assert_eq!(v["account"]["domains"], json!(["emta"]));
+    assert!(
+        v["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["ip"] == second.as_str()),
+        "{v}"
+    );
+    assert!(
+        v["timeline"]["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "{v}"
+    );
+
     // --- Fixed bindings: validated, applied at the next exchange, removable.
     const FIXED: &str = "00:10:95:77:00:05";
     let fixed =

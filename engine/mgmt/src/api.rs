@@ -1293,35 +1293,38 @@ async fn device(
 ) -> Result<Json<DeviceView>, ApiError> {
     let mac = normalize_mac(&raw)
         .ok_or_else(|| ApiError::bad_request(format!("{raw:?} is not a MAC address")))?;
-    let bytes = mac_bytes(&mac)?;
     let snap = app.server.snapshot();
     let now = app.server.now();
-    let account = snap
-        .accounts
-        .get(&mac)
-        .map(|a| view(a, true))
-        .or_else(|| app.server.accounts().get(&mac).map(|a| view(&a, false)));
-    let store = app.server.store().clone();
-    let leases: Vec<LeaseView> = store
-        .leases4_by_client(&ClientKey::from_hardware(1, &bytes))?
+    // The same picture `headend device show` prints (control channel).
+    let server = app.server.clone();
+    let m = mac.clone();
+    let (picture, show) = tokio::task::spawn_blocking(move || {
+        let shown = headend_server::control::device_show(server.timeline(), &**server.store(), &m);
+        (server.device_picture(&m), shown)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let picture = picture?;
+    let account = picture
+        .account
+        .as_ref()
+        .map(|a| view(a, picture.account_from_config));
+    let leases: Vec<LeaseView> = picture
+        .leases
         .iter()
         .filter(|l| pool_visible(&snap, &p, &l.pool, None))
         .map(|l| lease_view(l, now))
         .collect();
-    let leases6: Vec<Lease6View> = app
-        .server
-        .dhcpv6()
-        .bindings_of_mac(&mac)
+    let leases6: Vec<Lease6View> = picture
+        .leases6
         .iter()
         .filter(|l| pool_visible(&snap, &p, &l.pool, None))
         .map(|l| lease6_view(l, now))
         .collect();
     let visible = account.as_ref().is_none_or(|a| p.sees(&a.domains));
-    let show = headend_server::control::device_show(app.server.timeline(), &*store, &mac);
-    if !visible
-        || (account.is_none() && leases.is_empty() && leases6.is_empty() && show.device.is_none())
-        || (!p.unscoped() && account.is_none() && leases.is_empty() && leases6.is_empty())
-    {
+    let known = account.is_some() || !leases.is_empty() || !leases6.is_empty();
+    // A scoped caller must see the device through its partition.
+    if !visible || (!known && (show.device.is_none() || !p.unscoped())) {
         return Err(ApiError::not_found(format!("nothing is known of {mac}")));
     }
     let status = show.device.as_ref().map(|d| {
@@ -2039,4 +2042,105 @@ async fn openapi() -> Response {
         ApiDoc::openapi().to_json().unwrap_or_default(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use headend_server::runtime::Server;
+    use tower::ServiceExt as _;
+
+    /// A router over a real server on a memory store.
+    fn app() -> (Router, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("h.toml");
+        std::fs::write(
+            &config,
+            "[server]\nstore = \"st\"\n[[domain]]\nname = \"emta\"\n[management]\nlisten = [\"127.0.0.1:0\"]\n",
+        )
+        .unwrap();
+        let snap = Snapshot::load(&config, 1).unwrap();
+        let settings = snap.management.clone().unwrap();
+        let server = Server::with_store(
+            &config,
+            snap,
+            Arc::new(headend_store::MemoryStore::new()),
+            headend_server::shared::system_clock(),
+        )
+        .unwrap();
+        let app = Arc::new(App::new(Arc::new(server), settings, None));
+        (router(app), dir)
+    }
+
+    async fn status(r: &Router, method: &str, path: &str) -> StatusCode {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("{}"))
+            .unwrap();
+        r.clone().oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn every_documented_operation_is_routed() {
+        let (r, _dir) = app();
+        let doc = ApiDoc::openapi();
+        let mut n = 0;
+        for (path, item) in doc.paths.paths.iter() {
+            let concrete = path
+                .replace("{id}", "00:10:95:00:00:01")
+                .replace("{mac}", "00:10:95:00:00:01")
+                .replace("{name}", "someone")
+                .replace("{client}", "00:10:95:00:00:01")
+                .replace("{relay}", "10.0.0.1");
+            let ops = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            for (m, documented) in ops {
+                if !documented {
+                    continue;
+                }
+                n += 1;
+                let s = status(&r, m, &concrete).await;
+                assert!(
+                    s != StatusCode::NOT_FOUND && s != StatusCode::METHOD_NOT_ALLOWED,
+                    "{m} {path}: {s}"
+                );
+            }
+        }
+        assert!(n >= 25, "{n} operations documented");
+        // Undocumented paths are not served.
+        assert_eq!(
+            status(&r, "GET", "/api/v1/nothing").await,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(&r, "PATCH", "/api/v1/accounts").await,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[tokio::test]
+    async fn the_document_is_served_without_login() {
+        let (r, _dir) = app();
+        let req = axum::http::Request::builder()
+            .uri("/api/v1/openapi.json")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = r.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["openapi"], "3.1.0");
+        assert!(v["paths"]["/api/v1/accounts/{id}"]["put"].is_object());
+        assert!(v["components"]["securitySchemes"]["bearer"].is_object());
+    }
 }

@@ -63,6 +63,26 @@ pub struct DeviceShow {
     /// Why the request failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// The device's account and bindings, when a running server answered
+    /// (the same picture as `GET /api/v1/devices/{mac}`).
+    #[serde(default)]
+    pub picture: Option<DevicePicture>,
+}
+
+/// What the server holds of one device besides its timeline: the one
+/// answer of `headend device show` and of the management API's device view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicePicture {
+    /// The device MAC (`aa:bb:cc:dd:ee:ff`).
+    pub mac: String,
+    /// Its account (the file's declaration wins over the store).
+    pub account: Option<headend_store::Account>,
+    /// Whether the account is declared in the configuration file.
+    pub account_from_config: bool,
+    /// Its DHCPv4 leases (hardware client key).
+    pub leases: Vec<headend_store::Lease4>,
+    /// Its DHCPv6 bindings, and those of devices behind it when a modem.
+    pub leases6: Vec<headend_store::Lease6>,
 }
 
 /// A device's timeline and its linked devices' from `timeline` (memory)
@@ -73,6 +93,7 @@ pub fn device_show(timeline: &Timeline, store: &dyn Store, mac: &str) -> DeviceS
         device: None,
         linked: Vec::new(),
         error: Some(e),
+        picture: None,
     };
     let device = match timeline.show(store, mac) {
         Ok(d) => d,
@@ -91,6 +112,7 @@ pub fn device_show(timeline: &Timeline, store: &dyn Store, mac: &str) -> DeviceS
         device,
         linked,
         error: None,
+        picture: None,
     }
 }
 
@@ -99,6 +121,8 @@ pub struct Control {
     store: Arc<dyn Store>,
     timeline: Arc<Timeline>,
     path: parking_lot::Mutex<Option<PathBuf>>,
+    /// The running server, for the device picture (set when it runs).
+    server: std::sync::OnceLock<std::sync::Weak<crate::runtime::Server>>,
 }
 
 impl Control {
@@ -108,7 +132,13 @@ impl Control {
             store: shared.store.clone(),
             timeline: shared.timeline.clone(),
             path: parking_lot::Mutex::new(None),
+            server: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Answers `device-show` with `server`'s whole device picture.
+    pub fn set_server(&self, server: std::sync::Weak<crate::runtime::Server>) {
+        let _ = self.server.set(server);
     }
 
     /// Writes the changed timelines (from a blocking thread: sled may wait on disk).
@@ -127,14 +157,25 @@ impl Control {
         let reply = match (words.next(), words.next(), words.next()) {
             (Some("device-show"), Some(mac), None) => {
                 let (t, s, mac) = (self.timeline.clone(), self.store.clone(), mac.to_string());
-                tokio::task::spawn_blocking(move || device_show(&t, s.as_ref(), &mac))
-                    .await
-                    .unwrap_or_else(|e| DeviceShow {
-                        ok: false,
-                        device: None,
-                        linked: Vec::new(),
-                        error: Some(e.to_string()),
-                    })
+                let server = self.server.get().and_then(std::sync::Weak::upgrade);
+                tokio::task::spawn_blocking(move || {
+                    let mut shown = device_show(&t, s.as_ref(), &mac);
+                    if let Some(server) = server.filter(|_| shown.ok) {
+                        match server.device_picture(&mac) {
+                            Ok(p) => shown.picture = Some(p),
+                            Err(e) => shown.error = Some(e.to_string()),
+                        }
+                    }
+                    shown
+                })
+                .await
+                .unwrap_or_else(|e| DeviceShow {
+                    ok: false,
+                    device: None,
+                    linked: Vec::new(),
+                    error: Some(e.to_string()),
+                    picture: None,
+                })
             }
             _ => DeviceShow {
                 ok: false,
@@ -143,6 +184,7 @@ impl Control {
                 error: Some(format!(
                     "unknown request {line:?}; requests: device-show MAC"
                 )),
+                picture: None,
             },
         };
         serde_json::to_string(&reply).unwrap_or_else(|e| {
@@ -313,6 +355,7 @@ mod tests {
             store: Arc::new(MemoryStore::new()),
             timeline,
             path: parking_lot::Mutex::new(None),
+            server: std::sync::OnceLock::new(),
         });
         let shown: DeviceShow =
             serde_json::from_str(&ask(&control, b"device-show 00:10:95:00:00:01\n").await).unwrap();

@@ -61,6 +61,8 @@ pub struct Server {
     generation: parking_lot::Mutex<u64>,
     loaded_at: parking_lot::Mutex<std::time::SystemTime>,
     accounts: Arc<AccountTable>,
+    /// The control channel (answers `headend device show` with this server's picture).
+    control: Arc<crate::control::Control>,
     /// The operators' fixed bindings (in the store), merged into every snapshot.
     stored_fixed: parking_lot::Mutex<Vec<headend_store::FixedBinding4>>,
     hook_factory: Option<HookFactory>,
@@ -146,6 +148,7 @@ impl Server {
         // The provisioning server generates files through the config server
         // without depending on it.
         shared.services.set_files(configsrv.files.clone());
+        let control = crate::control::Control::open(&shared);
         // Every protocol server, in start order.
         let components: Vec<Arc<dyn Component>> = vec![
             dhcpv4.clone(),
@@ -154,7 +157,7 @@ impl Server {
             crate::tod::Tod::open(&shared),
             syslog.clone(),
             crate::snmp::Snmp::open(&shared),
-            crate::control::Control::open(&shared),
+            control.clone(),
             // a new component: one line here
         ];
         info!(
@@ -186,6 +189,7 @@ impl Server {
             devices: shared.devices.clone(),
             accounts: shared.accounts.clone(),
             stored_fixed: parking_lot::Mutex::new(stored_fixed),
+            control,
             loaded_at: parking_lot::Mutex::new(std::time::SystemTime::now()),
             counters,
             store_health: shared.store_health.clone(),
@@ -314,6 +318,33 @@ impl Server {
         Ok(next)
     }
 
+    /// Everything held of device `mac` (`aa:bb:…`) besides its timeline:
+    /// its account, DHCPv4 leases and DHCPv6 bindings. `headend device
+    /// show` and the management API both answer with it.
+    pub fn device_picture(
+        &self,
+        mac: &str,
+    ) -> Result<crate::control::DevicePicture, headend_store::StoreError> {
+        let snap = self.snapshot();
+        let (account, account_from_config) = match snap.accounts.get(mac) {
+            Some(a) => (Some(a.clone()), true),
+            None => (self.accounts.get(mac), false),
+        };
+        let leases = match headend_model::snapshot::parse_hex(mac) {
+            Some(bytes) if bytes.len() == 6 => self
+                .store
+                .leases4_by_client(&headend_store::ClientKey::from_hardware(1, &bytes))?,
+            _ => Vec::new(),
+        };
+        Ok(crate::control::DevicePicture {
+            mac: mac.to_string(),
+            account,
+            account_from_config,
+            leases,
+            leases6: self.dhcpv6.bindings_of_mac(mac),
+        })
+    }
+
     /// The operators' fixed bindings (from the store).
     pub fn stored_fixed(&self) -> Vec<headend_store::FixedBinding4> {
         self.stored_fixed.lock().clone()
@@ -420,6 +451,7 @@ impl Server {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServerError> {
         let snap = self.snapshot();
+        self.control.set_server(Arc::downgrade(&self));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut bound = Vec::new();
         let mut tasks = Vec::new();

@@ -3,13 +3,13 @@
 //! the same virtual files as TFTP, with the same device resolution (the
 //! connection's source address through its lease) and access rules.
 //!
-//! Why no axum or hyper: the whole exchange is one request head, no body,
-//! and one response with a `Content-Length`, after which the connection is
-//! closed (`Connection: close`) — a device fetches one file per boot. A
-//! bounded head reader (8 KiB, 10 s) and a request-line parser over tokio
-//! are about a hundred lines, keep the engine's dependency tree small, and
-//! leave nothing (keep-alive, pipelining, chunked bodies, upgrades) for a
-//! peer to abuse. Uploads stay TFTP-only.
+//! On hyper's HTTP/1.1 server, the stack the management API uses too
+//! (issue 13 "One HTTP stack"), with the limits a device server needs: one
+//! request per connection (`Connection: close`; a device fetches one file
+//! per boot), a head of at most 8 KiB read within the configured timeout
+//! (hyper answers a malformed or oversized head with 400 or 431 itself),
+//! a global and a per-address connection cap, and a minimum read rate for
+//! the response (a slow reader is cut off). Uploads stay TFTP-only.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,8 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use headend_abi::Transfer;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::files::{Direction, FileService, TransferRecord, TransferResult};
 
@@ -140,84 +144,76 @@ pub fn parse_head(head: &[u8]) -> Result<RequestLine, HeadError> {
     })
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Error",
+type Resp = hyper::Response<Full<Bytes>>;
+
+/// A response with a body, `Content-Type` and `Connection: close`.
+fn response(status: u16, ctype: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut r = hyper::Response::new(Full::new(body.into()));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(ctype),
+    );
+    h.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    if status == 405 {
+        h.insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
     }
+    r
 }
 
-// tokio's `io-util` feature is not enabled in the workspace; readiness plus
-// `try_read`/`try_write` is all this needs.
-async fn read_some(s: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        s.readable().await?;
-        match s.try_read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            r => return r,
-        }
-    }
+fn text(status: u16, body: impl Into<String>) -> Resp {
+    response(status, "text/plain", body.into())
 }
 
-async fn write_all(s: &TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        s.writable().await?;
-        match s.try_write(buf) {
-            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+/// The HTTP/1.1 connection settings every listener uses: one request per
+/// connection, a head of at most [`MAX_HEAD`] bytes within `timeout`.
+fn http1(timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .keep_alive(false)
+        .max_buf_size(MAX_HEAD);
+    b
 }
 
-async fn respond(s: &mut TcpStream, status: u16, body: &[u8], head_only: bool) {
-    let extra = if status == 405 {
-        "Allow: GET, HEAD\r\n"
-    } else {
-        ""
-    };
-    let ctype = if status == 200 {
-        "application/octet-stream"
-    } else {
-        "text/plain"
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
-        reason(status),
+/// Answers a connection refused at a connection cap with a fixed 503 and
+/// closes it — at once, before any request: the point is not to spend a
+/// reader on it (hyper answers requests, so this one response is written
+/// as bytes).
+async fn refuse(mut conn: TcpStream, body: &'static str) {
+    use tokio::io::AsyncWriteExt as _;
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    if write_all(s, head.as_bytes()).await.is_ok() && !head_only {
-        let _ = write_all(s, body).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = conn.write_all(resp.as_bytes()).await;
+        let _ = conn.shutdown().await;
+    })
+    .await;
+}
+
+/// A served file's shared bytes as a response body.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
     }
 }
 
-async fn read_head(s: &mut TcpStream) -> Result<Vec<u8>, u16> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = read_some(s, &mut chunk).await.map_err(|_| 400u16)?;
-        if n == 0 {
-            return Err(400);
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.truncate(end);
-            return Ok(buf);
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(431);
-        }
-    }
+/// What a request led to, for the transfer log once the response is out.
+struct Outcome {
+    path: String,
+    record: Option<TransferRecord>,
 }
 
 impl HttpServer {
@@ -259,8 +255,7 @@ impl HttpServer {
             if self.active.fetch_add(1, Ordering::Relaxed) >= max {
                 self.active.fetch_sub(1, Ordering::Relaxed);
                 self.files.counters().drop_packet("http_busy");
-                let mut conn = conn;
-                tokio::spawn(async move { respond(&mut conn, 503, b"busy\n", false).await });
+                tokio::spawn(refuse(conn, "busy\n"));
                 continue;
             }
             let me = self.clone();
@@ -273,7 +268,7 @@ impl HttpServer {
 
     /// A connection past the global cap: the per-address cap, TCP
     /// keepalive (a vanished peer is noticed), then the request.
-    async fn admitted(&self, mut conn: TcpStream, peer: SocketAddr) {
+    async fn admitted(self: &Arc<Self>, conn: TcpStream, peer: SocketAddr) {
         let ip = crate::shared::v4_of(peer.ip()).map_or(peer.ip(), std::net::IpAddr::V4);
         let per = self.files.snapshot().config_server.http_max_per_address;
         let slot = {
@@ -284,24 +279,25 @@ impl HttpServer {
                 None
             } else {
                 m.insert(ip, n + 1);
-                Some(Slot { server: self, ip })
+                Some(Slot {
+                    server: self.as_ref(),
+                    ip,
+                })
             }
         };
         let Some(_slot) = slot else {
             self.files.counters().drop_packet("http_busy_per_address");
-            return respond(
-                &mut conn,
-                503,
-                b"too many connections from this address\n",
-                false,
-            )
-            .await;
+            return refuse(conn, "too many connections from this address\n").await;
         };
         let _ = socket2::SockRef::from(&conn).set_keepalive(true);
         self.connection(conn, peer).await;
     }
 
-    async fn connection(&self, mut conn: TcpStream, peer: SocketAddr) {
+    /// Serves one request on `conn` with hyper: the head within the
+    /// timeout (hyper answers a malformed or oversized head itself), then
+    /// the response, which the client must read at `min_rate` at least — a
+    /// slow reader cannot hold a connection (and its file) for long.
+    async fn connection(self: &Arc<Self>, conn: TcpStream, peer: SocketAddr) {
         let (timeout, min_rate) = {
             let snap = self.files.snapshot();
             (
@@ -309,73 +305,131 @@ impl HttpServer {
                 snap.config_server.http_min_rate,
             )
         };
-        let head = match tokio::time::timeout(timeout, read_head(&mut conn)).await {
-            Ok(Ok(h)) => h,
-            Ok(Err(status)) => {
-                self.files.counters().drop_packet("http_bad_request");
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                return respond(&mut conn, status, b"bad request\n", false).await;
-            }
-            Err(_) => {
-                self.files.counters().drop_packet("http_head_timeout");
-                return;
-            }
+        let (deadline_tx, mut deadline_rx) = tokio::sync::oneshot::channel::<Instant>();
+        let deadline_tx = Arc::new(parking_lot::Mutex::new(Some(deadline_tx)));
+        let outcome: Arc<parking_lot::Mutex<Option<Outcome>>> = Arc::default();
+        let svc = {
+            let (me, outcome) = (self.clone(), outcome.clone());
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let (me, outcome, deadline_tx) = (me.clone(), outcome.clone(), deadline_tx.clone());
+                async move {
+                    let (resp, out) = me.answer(&req, peer).await;
+                    let len = if req.method() == hyper::Method::HEAD {
+                        0
+                    } else {
+                        hyper::body::Body::size_hint(resp.body())
+                            .exact()
+                            .unwrap_or(0)
+                    };
+                    let until = Instant::now()
+                        + timeout
+                        + Duration::from_millis(len.saturating_mul(1000) / min_rate.max(1));
+                    if let Some(tx) = deadline_tx.lock().take() {
+                        let _ = tx.send(until);
+                    }
+                    *outcome.lock() = Some(out);
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            })
         };
-        let req = match parse_head(&head) {
-            Ok(r) => r,
-            Err(_) => {
-                self.files.counters().drop_packet("http_bad_request");
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                return respond(&mut conn, 400, b"bad request\n", false).await;
-            }
+        let served = http1(timeout).serve_connection(TokioIo::new(conn), svc);
+        tokio::pin!(served);
+        let result = tokio::select! {
+            r = served.as_mut() => r,
+            d = &mut deadline_rx => match d {
+                Ok(until) => tokio::select! {
+                    r = served.as_mut() => r,
+                    _ = tokio::time::sleep_until(until) => {
+                        self.files.counters().drop_packet("http_slow_reader");
+                        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                },
+                Err(_) => served.as_mut().await,
+            },
         };
-        let head_only = req.method == "HEAD";
-        if req.method != "GET" && !head_only {
+        if let Err(e) = result {
+            let reason = if e.is_timeout() {
+                "http_head_timeout"
+            } else if e.is_parse() || e.is_parse_too_large() {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                "http_bad_request"
+            } else {
+                // The peer went away mid-response.
+                "http_aborted"
+            };
+            self.files.counters().drop_packet(reason);
+            return;
+        }
+        let taken = outcome.lock().take();
+        if let Some(out) = taken {
+            if let Some(rec) = out.record {
+                self.files.record(rec);
+            } else {
+                tracing::trace!(path = %out.path, "http answered");
+            }
+        }
+    }
+
+    /// The response to one request and what to log of it.
+    async fn answer(
+        &self,
+        req: &hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> (Resp, Outcome) {
+        let none = |path: &str| Outcome {
+            path: path.to_string(),
+            record: None,
+        };
+        let head_only = req.method() == hyper::Method::HEAD;
+        if req.method() != hyper::Method::GET && !head_only {
             self.files.counters().drop_packet("http_method");
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            return respond(&mut conn, 405, b"only GET and HEAD\n", false).await;
+            return (text(405, "only GET and HEAD\n"), none(""));
         }
+        // Origin-form only (`/…`): an absolute-form target names another server.
+        let decoded = match req.uri().scheme() {
+            Some(_) => None,
+            None => percent_decode(req.uri().path()),
+        };
+        let Some(path) = decoded else {
+            self.files.counters().drop_packet("http_bad_request");
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return (text(400, "bad request\n"), none(""));
+        };
         let files = self.files.clone();
-        let path = req.path.clone();
         let ip = peer.ip();
+        let p = path.clone();
         let opened =
-            tokio::task::spawn_blocking(move || files.open_read(ip, &path, Transfer::Http)).await;
+            tokio::task::spawn_blocking(move || files.open_read(ip, &p, Transfer::Http)).await;
         match opened {
             Ok(Ok(served)) => {
-                // A client must read the response at `min_rate` at least: a
-                // slow reader cannot hold a connection (and its file) for long.
-                let len = if head_only {
-                    0
-                } else {
-                    served.bytes.len() as u64
-                };
-                let deadline = timeout + Duration::from_millis(len.saturating_mul(1000) / min_rate);
-                let sent = tokio::time::timeout(
-                    deadline,
-                    respond(&mut conn, 200, &served.bytes, head_only),
-                )
-                .await;
-                if sent.is_err() {
-                    self.files.counters().drop_packet("http_slow_reader");
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
                 self.stats.ok.fetch_add(1, Ordering::Relaxed);
                 let dev = served
                     .device
                     .as_ref()
                     .map(|d| d.id.clone())
                     .unwrap_or_else(|| ip.to_string());
-                self.files.record(TransferRecord::new(
+                let record = TransferRecord::new(
                     dev,
                     ip,
                     "http",
                     Direction::Download,
-                    &req.path,
+                    &path,
                     Some(&served.digests),
                     served.config_hash.clone(),
                     TransferResult::Complete,
-                ));
+                );
+                // The cached file itself, not a copy.
+                let body = Bytes::from_owner(SharedBytes(served.bytes.clone()));
+                let resp = response(200, "application/octet-stream", body);
+                (
+                    resp,
+                    Outcome {
+                        path,
+                        record: Some(record),
+                    },
+                )
             }
             Ok(Err(e)) => {
                 let status = e.http_status();
@@ -385,27 +439,33 @@ impl HttpServer {
                     _ => "http_server_error",
                 });
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                respond(&mut conn, status, format!("{e}\n").as_bytes(), head_only).await;
                 let dev = self
                     .files
                     .device(ip)
                     .map(|d| d.id)
                     .unwrap_or_else(|| ip.to_string());
-                self.files.record(TransferRecord::new(
+                let record = TransferRecord::new(
                     dev,
                     ip,
                     "http",
                     Direction::Download,
-                    &req.path,
+                    &path,
                     None,
                     None,
                     TransferResult::Failed {
                         code: status,
                         reason: e.to_string(),
                     },
-                ));
+                );
+                (
+                    text(status, format!("{e}\n")),
+                    Outcome {
+                        path,
+                        record: Some(record),
+                    },
+                )
             }
-            Err(_) => respond(&mut conn, 500, b"internal error\n", head_only).await,
+            Err(_) => (text(500, "internal error\n"), none(&path)),
         }
     }
 }
