@@ -15,20 +15,23 @@
 #   cargo build --release -p headend
 #   bench/mgmt-under-load.sh
 # Environment (defaults in brackets):
-#   SEED [1000000]  SEARCHES [1000]  RATES ["8000 20000"]  PERIOD [20]  SEARCH_RATE [200]
-# (20000/s is above what perfdhcp and the server reach together on a 2-core
-# machine: there the ACKed rate is the capacity, and the ratio tells what the
-# API load takes from it.)
+#   SEED [1000000]  SEARCHES [1000]  RATES ["8000 10000 12000 14000"]  PERIOD [20]
+#   SEARCH_RATE [200]
+# The summary gives, for each condition, the highest rate of RATES served with
+# < 0.1 % of REQUEST-ACK exchanges lost: what the API load takes from the DHCP
+# capacity. (Above that rate, on this 2-core machine where perfdhcp takes a
+# core, the loss collapses chaotically and two identical runs differ by tens
+# of per cent: ACK rates there measure nothing.)
 #   CLIENTS perfdhcp -R [100000]  HEADEND [target/release/headend]  KEEP=1 keep the work dir
 #   PAGES=1 also ask relay pages of 100 leases in the load (heavier answers)
-#   REPEAT [2] alone / with-searches pairs per rate (saturated runs are noisy)
+#   REPEAT [1] alone / with-searches pairs per rate
 # Bounded: two perfdhcp runs under `timeout`, curl runs bounded by count and
 # --max-time; everything started here is stopped by PID, the namespace deleted.
 set -euo pipefail
 
 SEED=${SEED:-1000000}
 SEARCHES=${SEARCHES:-1000}
-RATES=${RATES:-"8000 20000"}
+RATES=${RATES:-"8000 10000 12000 14000"}
 PERIOD=${PERIOD:-20}
 SEARCH_RATE=${SEARCH_RATE:-200}
 CLIENTS=${CLIENTS:-100000}
@@ -162,10 +165,12 @@ dora() {  # $1 = label, $2 = rate
                 name, recv["RA"] / period, sent["RA"] ? 100 * (sent["RA"] - recv["RA"]) / sent["RA"] : 100,
                 cpu / hz, recv["RA"] ? cpu / hz / recv["RA"] * 1e6 : 0
             print recv["RA"] / period > "/dev/stderr"
+            lossless = (sent["RA"] > 0 && (sent["RA"] - recv["RA"]) * 1000 < sent["RA"])
+            printf "%s\n", lossless ? "ok" : "lossy" > "'"$WORK"'/loss-" name ".txt"
         }' "$out" 2>"$WORK/rate-$1.txt"
 }
 
-REPEAT=${REPEAT:-2}
+REPEAT=${REPEAT:-1}
 for RATE in $RATES; do
 for run in $(seq "$REPEAT"); do
 echo
@@ -190,3 +195,16 @@ awk -v a="$(cat "$WORK/rate-alone-$RATE-$run.txt")" -v b="$(cat "$WORK/rate-sear
     'BEGIN { printf "DHCP rate with API load / alone: %.3f (%.1f %% change)\n", b / a, 100 * (b - a) / a }'
 done
 done
+
+best() {  # $1 = alone|searches
+    local b=0 r run
+    for r in $RATES; do
+        for run in $(seq "$REPEAT"); do
+            [ "$(cat "$WORK/loss-$1-$r-$run.txt" 2>/dev/null)" = ok ] || break 2
+        done
+        b=$r
+    done
+    echo "$b"
+}
+echo
+echo "highest rate with < 0.1 % loss: alone $(best alone)/s, with $SEARCH_RATE searches/s $(best searches)/s"

@@ -87,7 +87,7 @@ fn require_peers() {
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
     assert!(root, "management needs root (network namespaces)");
-    for tool in ["curl", "python3", "ip"] {
+    for tool in ["curl", "python3", "ip", "openssl"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -807,4 +807,131 @@ http.server.HTTPServer(("127.0.0.1", 9099), H).serve_forever()
     let status = server.stop(Duration::from_secs(15)).unwrap();
     assert!(status.success(), "{}", log(&server));
     let _ = hook.stop(Duration::from_secs(5));
+}
+
+/// TLS on the management listener (rustls), checked by curl against the
+/// certificate openssl made; plain HTTP off loopback is refused by `check`.
+#[test]
+fn management_tls_is_served_and_plaintext_off_loopback_is_refused() {
+    require_peers();
+    let dir = common::scratch("mgmt-tls").unwrap();
+    let base = "[server]\nstore = \"state\"\n[dhcpv4]\nlisten = [\"127.0.0.1:6767\"]\n";
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(
+        &plain,
+        format!("{base}[management]\nlisten = [\"0.0.0.0:6443\"]\n"),
+    )
+    .unwrap();
+    let out = Command::new(HEADEND)
+        .args(["check", "--config"])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("plain.toml:6") && text.contains("has no TLS"),
+        "{text}"
+    );
+
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=headend-test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = dir.path().join("tls.toml");
+    std::fs::write(
+        &config,
+        format!("{base}[management]\nlisten = [\"127.0.0.1:6443\"]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n"),
+    )
+    .unwrap();
+    let mut add = Command::new(HEADEND)
+        .args(["user", "add", "--config"])
+        .arg(&config)
+        .args(["tls-admin", "--role", "admin"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+    let ns = Netns::loopback_relay().unwrap();
+    let mut server = common::start_headend(&ns, &config).unwrap();
+    let curl = |args: &[&str]| {
+        let out = ns
+            .command("curl")
+            .args(["-sS", "--max-time", "10"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ca = cert.display().to_string();
+    let (ok, body, err) = curl(&[
+        "--cacert",
+        &ca,
+        "https://127.0.0.1:6443/api/v1/openapi.json",
+    ]);
+    assert!(
+        ok && body.contains("\"openapi\""),
+        "{err}\n{}",
+        server.output_tail(3000)
+    );
+    let login = json!({ "user": "tls-admin", "password": PASSWORD }).to_string();
+    let (ok, body, err) = curl(&[
+        "--cacert",
+        &ca,
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &login,
+        "https://127.0.0.1:6443/api/v1/login",
+    ]);
+    assert!(ok && body.contains("\"token\":\"hs_"), "{body}{err}");
+    // Without the certificate's authority curl refuses; plain HTTP gets no answer.
+    let (ok, _, _) = curl(&["https://127.0.0.1:6443/api/v1/openapi.json"]);
+    assert!(!ok, "an unknown authority must not verify");
+    let (ok, body, _) = curl(&["-f", "http://127.0.0.1:6443/api/v1/openapi.json"]);
+    assert!(
+        !ok && !body.contains("openapi"),
+        "plain HTTP on the TLS listener: {body}"
+    );
+    let status = server.stop(Duration::from_secs(15)).unwrap();
+    assert!(status.success(), "{}", server.output_tail(3000));
 }

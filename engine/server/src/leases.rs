@@ -94,6 +94,9 @@ pub struct PoolUsage {
     pub offered: u64,
 }
 
+/// Ended leases kept for `lease.expired` events between two sweeps.
+pub const MAX_ENDED: usize = 65_536;
+
 /// Slot index meaning "no slot" in the per-client chains.
 const NIL: u32 = u32::MAX;
 
@@ -581,6 +584,10 @@ fn segment_of(segments: &[Segment], ip: Ipv4Addr) -> Option<&Segment> {
 pub struct LeaseTable {
     /// Lease records; a record is only ever replaced (same address), never removed.
     slots: Vec<Lease4>,
+    /// Whether ended leases are kept in `ended`.
+    collect_ended: bool,
+    /// Leases whose time ended, for `lease.expired` events.
+    ended: Vec<Lease4>,
     /// Next slot of the same client-key hash (`NIL` ends the chain).
     next: Vec<u32>,
     by_ip: FastMap<Ipv4Addr, u32>,
@@ -691,6 +698,8 @@ impl LeaseTable {
     pub fn new() -> Self {
         LeaseTable {
             slots: Vec::new(),
+            collect_ended: false,
+            ended: Vec::new(),
             next: Vec::new(),
             by_ip: FastMap::default(),
             by_client: HashMap::default(),
@@ -1198,6 +1207,21 @@ impl LeaseTable {
         s
     }
 
+    /// Keeps (or stops keeping) the leases whose time ends, for
+    /// [`LeaseTable::take_ended`]: `lease.expired` events while somebody
+    /// listens. At most [`MAX_ENDED`] wait; beyond, the oldest stay.
+    pub fn collect_ended(&mut self, on: bool) {
+        self.collect_ended = on;
+        if !on {
+            self.ended = Vec::new();
+        }
+    }
+
+    /// The leases whose time ended since the last call.
+    pub fn take_ended(&mut self) -> Vec<Lease4> {
+        std::mem::take(&mut self.ended)
+    }
+
     /// Per-pool utilisation at `now`, in `set_pools` order. O(records):
     /// for the management API, not per packet.
     pub fn pool_usage(&self, now: UnixTime) -> Vec<PoolUsage> {
@@ -1298,6 +1322,16 @@ impl LeaseTable {
             n += 1;
             if let Some(ip) = pool.ip_of(off) {
                 self.update(ip, |_| ());
+                if self.collect_ended && self.ended.len() < MAX_ENDED {
+                    // The timer of an active lease fires when the lease ends
+                    // (by a sweep, or by a pick that helps one).
+                    if let Some(l) = self.lease(ip) {
+                        if l.state == LeaseState::Active && !l.is_current(now) {
+                            let l = l.clone();
+                            self.ended.push(l);
+                        }
+                    }
+                }
             }
         }
         n
@@ -1648,6 +1682,23 @@ mod tests {
         assert_eq!(t.pick("A", &key(1), Some(ip("10.0.0.4")), 160), Some(a));
         // Records stay for affinity.
         assert_eq!(t.leases_of(&key(1)).count(), 1);
+    }
+
+    #[test]
+    fn the_sweep_hands_over_the_leases_that_ended() {
+        let mut t = table(&[spec("A", &[("10.0.0.1", "10.0.0.4")], &[], &[])]);
+        let a = take(&mut t, "A", &key(1), 0, 100).unwrap();
+        let b = take(&mut t, "A", &key(2), 0, 1000).unwrap();
+        let released = take(&mut t, "A", &key(3), 0, 100).unwrap();
+        t.release(released, &key(3), 50);
+        t.collect_ended(true);
+        t.expire_due(150, usize::MAX);
+        let ips: Vec<Ipv4Addr> = t.take_ended().iter().map(|l| l.ip).collect();
+        assert_eq!(
+            ips,
+            [a],
+            "only the active lease whose time ended, not {b} nor the released one"
+        );
     }
 
     #[test]

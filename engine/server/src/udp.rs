@@ -131,32 +131,8 @@ fn publish_leases(bus: Option<&crate::shared::bus::Bus>, commit: &[Mutation]) {
     };
     for m in commit {
         match m {
-            Mutation::PutLease4(l) => bus.publish(
-                kind(l.state),
-                Some(&headend_store::hex_colon(&l.hwaddr)),
-                serde_json::json!({
-                    "family": "dhcpv4",
-                    "address": l.ip.to_string(),
-                    "pool": l.pool,
-                    "relay": l.relay.to_string(),
-                    "client": l.client.to_hex(),
-                    "expires": l.expires_at(),
-                }),
-            ),
-            Mutation::PutLease6(l) => bus.publish(
-                kind(l.state),
-                l.mac.as_deref().map(headend_store::hex_colon).as_deref(),
-                serde_json::json!({
-                    "family": "dhcpv6",
-                    "address": l.address.to_string(),
-                    "prefix_len": l.prefix_len,
-                    "pool": l.pool,
-                    "link": l.link.to_string(),
-                    "duid": headend_store::hex_colon(&l.duid),
-                    "iaid": l.iaid,
-                    "expires": l.expires_at(),
-                }),
-            ),
+            Mutation::PutLease4(l) => bus.lease4(kind(l.state), l),
+            Mutation::PutLease6(l) => bus.lease6(kind(l.state), l),
             _ => {}
         }
     }

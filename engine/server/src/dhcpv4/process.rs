@@ -188,6 +188,11 @@ impl Dhcpv4 {
     pub fn sweep(&self) -> usize {
         let now = self.now();
         let mut n = 0;
+        let bus = self
+            .timeline()
+            .map(|t| t.bus().clone())
+            .filter(|b| b.wanted());
+        self.leases.lock().collect_ended(bus.is_some());
         loop {
             let k = self.leases.lock().expire_due(now, SWEEP_SLICE);
             n += k;
@@ -196,6 +201,12 @@ impl Dhcpv4 {
             }
         }
         self.offers.lock().sweep(now);
+        if let Some(bus) = &bus {
+            let ended = self.leases.lock().take_ended();
+            for l in &ended {
+                bus.lease4("lease.expired", l);
+            }
+        }
         n
     }
 

@@ -345,6 +345,17 @@ impl LeaseTable6 {
     /// end first) and expired holds; returns the dropped resources, for the
     /// caller to delete from the store.
     pub fn expire_due(&mut self, now: UnixTime, max: usize) -> Vec<Lease6Key> {
+        self.expire_due_with(now, max, None)
+    }
+
+    /// [`LeaseTable6::expire_due`], also handing the ended active bindings
+    /// to `ended` (for `lease.expired` events).
+    pub fn expire_due_with(
+        &mut self,
+        now: UnixTime,
+        max: usize,
+        mut ended: Option<&mut Vec<Lease6>>,
+    ) -> Vec<Lease6Key> {
         self.holds.retain(|_, h| h.until > now);
         let mut dead = Vec::new();
         while dead.len() < max {
@@ -357,6 +368,11 @@ impl LeaseTable6 {
             self.ends.pop_first();
             if let Some(old) = self.by_key.remove(&key) {
                 self.unindex(&ia_of(&old), &key);
+                if let Some(v) = ended.as_deref_mut() {
+                    if old.state == headend_store::LeaseState::Active {
+                        v.push(old);
+                    }
+                }
             }
             dead.push(key);
         }

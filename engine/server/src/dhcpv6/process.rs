@@ -325,8 +325,17 @@ impl Dhcpv6 {
         let now = self.now();
         // In slices, so the packet path never waits long for the lock.
         let mut dead = Vec::new();
+        let bus = self
+            .timeline()
+            .map(|t| t.bus().clone())
+            .filter(|b| b.wanted());
+        let mut ended = Vec::new();
         loop {
-            let slice = self.leases.lock().expire_due(now, SWEEP_SLICE);
+            let slice = self.leases.lock().expire_due_with(
+                now,
+                SWEEP_SLICE,
+                bus.is_some().then_some(&mut ended),
+            );
             let more = slice.len() == SWEEP_SLICE;
             dead.extend(slice);
             if !more || dead.len() >= MAX_SWEEP {
@@ -334,6 +343,11 @@ impl Dhcpv6 {
             }
         }
         self.advertised.lock().retain(|_, a| a.until > now);
+        if let Some(bus) = &bus {
+            for l in &ended {
+                bus.lease6("lease.expired", l);
+            }
+        }
         let n = dead.len();
         if let (Some(c), false) = (self.committer.get(), dead.is_empty()) {
             // Ended bindings leave the store too (not acknowledged to

@@ -85,6 +85,46 @@ impl Bus {
         let _ = self.tx.send(Arc::new(ev));
     }
 
+    /// Publishes a DHCPv4 lease event (`lease.granted`, `lease.expired`, …).
+    pub fn lease4(&self, kind: &str, l: &headend_store::Lease4) {
+        if !self.wanted() {
+            return;
+        }
+        self.publish(
+            kind,
+            Some(&headend_store::hex_colon(&l.hwaddr)),
+            serde_json::json!({
+                "family": "dhcpv4",
+                "address": l.ip.to_string(),
+                "pool": l.pool,
+                "relay": l.relay.to_string(),
+                "client": l.client.to_hex(),
+                "expires": l.expires_at(),
+            }),
+        );
+    }
+
+    /// Publishes a DHCPv6 binding event.
+    pub fn lease6(&self, kind: &str, l: &headend_store::Lease6) {
+        if !self.wanted() {
+            return;
+        }
+        self.publish(
+            kind,
+            l.mac.as_deref().map(headend_store::hex_colon).as_deref(),
+            serde_json::json!({
+                "family": "dhcpv6",
+                "address": l.address.to_string(),
+                "prefix_len": l.prefix_len,
+                "pool": l.pool,
+                "link": l.link.to_string(),
+                "duid": headend_store::hex_colon(&l.duid),
+                "iaid": l.iaid,
+                "expires": l.expires_at(),
+            }),
+        );
+    }
+
     /// A new reader, receiving every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusEvent>> {
         self.tx.subscribe()
