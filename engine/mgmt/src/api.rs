@@ -366,20 +366,14 @@ async fn list_accounts(
         out.extend(declared.into_iter().map(|a| view(a, true)));
     }
     let store = app.server.store().clone();
-    let mut after = q
-        .after
-        .clone()
-        .or_else(|| q.prefix.clone().map(|p| p.trim_end().to_string()));
-    // A prefix starts the scan just before its first possible id.
-    if q.after.is_none() {
-        if let Some(p) = &q.prefix {
-            after = Some(p.clone()).filter(|s| !s.is_empty()).map(|s| {
-                let mut s = s;
-                s.pop();
-                s
-            });
-        }
-    }
+    // A prefix starts the scan just below its first possible id.
+    let mut after = q.after.clone().or_else(|| {
+        q.prefix.as_ref().and_then(|p| {
+            let mut s = p.clone();
+            s.pop();
+            (!s.is_empty()).then_some(s)
+        })
+    });
     let mut scanned = 0;
     let mut next = None;
     'pages: while scanned < SCAN_MAX {
@@ -2062,13 +2056,13 @@ mod tests {
         .unwrap();
         let snap = Snapshot::load(&config, 1).unwrap();
         let settings = snap.management.clone().unwrap();
-        let server = Server::with_store(
-            &config,
-            snap,
-            Arc::new(headend_store::MemoryStore::new()),
-            headend_server::shared::system_clock(),
-        )
-        .unwrap();
+        let store = Arc::new(headend_store::MemoryStore::new());
+        let admin =
+            users::new_user("admin", Role::Admin, vec![], "a long test password", 1).unwrap();
+        users::add(&*store, &admin).unwrap();
+        let server =
+            Server::with_store(&config, snap, store, headend_server::shared::system_clock())
+                .unwrap();
         let app = Arc::new(App::new(Arc::new(server), settings, None));
         (router(app), dir)
     }
@@ -2123,6 +2117,100 @@ mod tests {
             status(&r, "PATCH", "/api/v1/accounts").await,
             StatusCode::METHOD_NOT_ALLOWED
         );
+    }
+
+    async fn call(
+        r: &Router,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        let resp = r.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn accounts_page_by_prefix_and_cursor() {
+        let (r, _dir) = app();
+        let (s, v) = call(
+            &r,
+            "POST",
+            "/api/v1/login",
+            "",
+            json!({ "user": "admin", "password": "a long test password" }),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let t = v["token"].as_str().unwrap().to_string();
+        for i in [3, 1, 2] {
+            let body = json!({ "id": format!("00:10:95:00:00:0{i}"), "domains": ["emta"] });
+            let (s, v) = call(&r, "POST", "/api/v1/accounts", &t, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+        }
+        let (s, _) = call(
+            &r,
+            "POST",
+            "/api/v1/accounts",
+            &t,
+            json!({ "id": "00:10:96:00:00:01", "domains": [] }),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (_, v) = call(
+            &r,
+            "GET",
+            "/api/v1/accounts?prefix=00:10:95&limit=2",
+            &t,
+            Value::Null,
+        )
+        .await;
+        let ids = |v: &Value| {
+            v["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&v), ["00:10:95:00:00:01", "00:10:95:00:00:02"]);
+        let next = v["next"].as_str().unwrap().to_string();
+        let (_, v) = call(
+            &r,
+            "GET",
+            &format!("/api/v1/accounts?prefix=00:10:95&limit=2&after={next}"),
+            &t,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(ids(&v), ["00:10:95:00:00:03"]);
+        assert!(v["next"].is_null(), "{v}");
+        let (_, v) = call(&r, "GET", "/api/v1/accounts?domain=emta", &t, Value::Null).await;
+        assert_eq!(ids(&v).len(), 3);
+        let (s, v) = call(&r, "GET", "/api/v1/accounts?bogus=1", &t, Value::Null).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "unknown query parameter: {v}");
+    }
+
+    #[test]
+    fn the_unknown_user_hash_is_a_real_argon2_hash() {
+        // A login for an unknown name verifies against it: as slow as a real one.
+        assert!(argon2::password_hash::PasswordHash::new(DUMMY_PHC).is_ok());
+        assert!(!users::verify_password(DUMMY_PHC, "anything"));
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@
 //! oldest events and is told how many), and when nobody listens the event is
 //! not even built ([`Bus::wanted`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -41,6 +41,9 @@ pub struct BusEvent {
 #[derive(Debug)]
 pub struct Bus {
     tx: broadcast::Sender<Arc<BusEvent>>,
+    /// Live [`Subscription`]s: read with one atomic load on the packet path
+    /// (the channel's own receiver count takes its lock).
+    readers: Arc<AtomicUsize>,
     seq: AtomicU64,
     /// Extra interest besides stream readers (webhooks are configured).
     sinks: AtomicU64,
@@ -57,6 +60,7 @@ impl Bus {
     pub fn new(buffer: usize) -> Bus {
         Bus {
             tx: broadcast::channel(buffer.max(1)).0,
+            readers: Arc::default(),
             seq: AtomicU64::new(0),
             sinks: AtomicU64::new(0),
         }
@@ -65,7 +69,7 @@ impl Bus {
     /// Whether anybody would receive an event now: publishers skip building
     /// one when not (the packet path pays nothing without readers).
     pub fn wanted(&self) -> bool {
-        self.tx.receiver_count() > 0
+        self.readers.load(Ordering::Relaxed) > 0
     }
 
     /// Publishes an event to every current reader; never blocks.
@@ -126,8 +130,12 @@ impl Bus {
     }
 
     /// A new reader, receiving every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusEvent>> {
-        self.tx.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        self.readers.fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            rx: self.tx.subscribe(),
+            readers: self.readers.clone(),
+        }
     }
 
     /// Events published since start.
@@ -143,6 +151,31 @@ impl Bus {
     /// Long-lived consumers registered with [`Bus::add_sink`].
     pub fn sinks(&self) -> u64 {
         self.sinks.load(Ordering::Relaxed)
+    }
+}
+
+/// One reader of the bus; counted while it lives.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: broadcast::Receiver<Arc<BusEvent>>,
+    readers: Arc<AtomicUsize>,
+}
+
+impl Subscription {
+    /// The next event; `Lagged(n)` when this reader fell `n` events behind.
+    pub async fn recv(&mut self) -> Result<Arc<BusEvent>, broadcast::error::RecvError> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Result<Arc<BusEvent>, broadcast::error::TryRecvError> {
+        self.rx.try_recv()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.readers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -163,6 +196,8 @@ mod tests {
             let e = rx.try_recv().unwrap();
             assert_eq!((e.seq, &e.data["i"]), (i + 1, &serde_json::json!(i)));
         }
+        drop(rx);
+        assert!(!bus.wanted(), "the last reader left");
     }
 
     #[test]
