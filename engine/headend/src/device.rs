@@ -40,19 +40,22 @@ pub fn show(config: &Path, mac: &str) -> Result<ExitCode> {
             answer.error.unwrap_or_default()
         );
     }
-    if let Some(p) = &answer.picture {
-        print_picture(p);
-    }
-    match answer.device {
+    // The timeline first (its first line says where the device stands),
+    // then what the running server holds of it.
+    let shown = match answer.device {
         Some(d) => {
             print!("{}", render(&d, &answer.linked, now_ms()));
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         None => {
             println!("{mac}: no provisioning steps recorded");
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
+    };
+    if let Some(p) = &answer.picture {
+        print_picture(p);
     }
+    Ok(shown)
 }
 
 /// The account and bindings the running server holds (the same picture

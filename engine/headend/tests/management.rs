@@ -61,6 +61,18 @@ relays = ["127.0.0.2"]
 network = "10.2.0.0/16"
 ranges = [["10.2.0.10", "10.2.0.250"]]
 
+[dhcpv6]
+listen = ["[::1]:6547"]
+dss_id = "headend-test"
+provisioning_server = ["prov.test.example"]
+realm = "BASIC.1"
+
+[[pool6]]
+name = "eue6"
+prefix = "2001:db8:2::/64"
+links = ["2001:db8:100::1"]
+domains = ["emta"]
+
 [management]
 listen = ["127.0.0.1:6080"]
 max_body_bytes = 4096
@@ -348,7 +360,7 @@ http.server.HTTPServer(("127.0.0.1", 9099), H).serve_forever()
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(pools, ["mta"], "only its partition's pools");
+    assert_eq!(pools, ["mta", "eue6"], "only its partition's pools");
 
     // --- A real DHCP client: the account's domain decides the pool.
     let (code, text) = dora(&ns, &[]);
@@ -530,6 +542,79 @@ http.server.HTTPServer(("127.0.0.1", 9099), H).serve_forever()
     let (s, v) = http(&ns, "GET", "/api/v1/fixed4", Some(&noc), None);
     assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(0)));
 
+    // --- DHCPv6 reservations: the eUE gets its reserved address.
+    const EUE: &str = "00:10:95:77:66:01";
+    let (s, v) = http(
+        &ns,
+        "POST",
+        "/api/v1/accounts",
+        Some(&voice),
+        Some(&acc(EUE, &["emta"])),
+    );
+    assert_eq!(s, 201, "{v}");
+    let res = |mac: &str, a: &str| json!({ "mac": mac, "address": a }).to_string();
+    let (s, v) = http(
+        &ns,
+        "POST",
+        "/api/v1/reservations6",
+        Some(&voice),
+        Some(&res(EUE, "2001:db8:9::1")),
+    );
+    assert_eq!(s, 409, "outside every pool6: {v}");
+    let (s, v) = http(
+        &ns,
+        "POST",
+        "/api/v1/reservations6",
+        Some(&voice),
+        Some(&res(EUE, "2001:db8:2::77")),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["pool"], "eue6");
+    let (s, _) = http(
+        &ns,
+        "POST",
+        "/api/v1/reservations6",
+        Some(&ops),
+        Some(&res("00:10:95:77:66:02", "2001:db8:2::77")),
+    );
+    assert_eq!(s, 409, "reserved already");
+    let eue6 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/eue6.py");
+    let out = ns
+        .command("python3")
+        .arg(&eue6)
+        .args(["--server", "[::1]:6547", "--mac", EUE])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "eue6.py: {text}\n{}", log(&server));
+    assert!(
+        text.contains("\"address\": \"2001:db8:2::77\""),
+        "the reserved address: {text}"
+    );
+    let (s, v) = http(
+        &ns,
+        "GET",
+        &format!("/api/v1/leases6?mac={EUE}"),
+        Some(&voice),
+        None,
+    );
+    assert_eq!(s, 200);
+    assert_eq!(v["leases"][0]["address"], "2001:db8:2::77/128", "{v}");
+    let (s, v) = http(&ns, "GET", "/api/v1/reservations6", Some(&noc), None);
+    assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    let (s, _) = http(
+        &ns,
+        "DELETE",
+        "/api/v1/reservations6/2001:db8:2::77/128",
+        Some(&voice),
+        None,
+    );
+    assert_eq!(s, 204);
+
     // --- Configuration: a bad reload is refused, the old one keeps serving.
     let good = std::fs::read_to_string(&config).unwrap();
     let broken = format!(
@@ -656,7 +741,7 @@ http.server.HTTPServer(("127.0.0.1", 9099), H).serve_forever()
     let (s, v) = http(&ns, "GET", "/api/v1/accounts", Some(&admin), None);
     assert_eq!(
         v["accounts"].as_array().map(Vec::len),
-        Some(2),
+        Some(3),
         "nothing was created: {v} {s}"
     );
 

@@ -93,6 +93,11 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/fixed4/{client}/{relay}",
             axum::routing::delete(delete_fixed),
         )
+        .route("/api/v1/reservations6", get(list_res6).post(create_res6))
+        .route(
+            "/api/v1/reservations6/{address}/{len}",
+            axum::routing::delete(delete_res6),
+        )
         .route("/api/v1/leases", get(search_leases))
         .route("/api/v1/leases6", get(search_leases6))
         .route("/api/v1/devices/{mac}", get(device))
@@ -871,6 +876,197 @@ async fn delete_fixed(
     let mut list = app.server.stored_fixed();
     list.retain(|o| (&o.client, o.relay) != (&client, relay));
     app.server.set_stored_fixed(list);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- DHCPv6 reservations
+
+/// A DHCPv6 reservation (an address or a delegated prefix kept for one client).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reservation6View {
+    /// The client's DUID in hex, when named by DUID.
+    pub duid: Option<String>,
+    /// The device MAC, when named by MAC.
+    pub mac: Option<String>,
+    /// `address/length` (128: an IA_NA address; less: an IA_PD prefix).
+    pub resource: String,
+    /// The `[[pool6]]` it lies in.
+    pub pool: Option<String>,
+}
+
+/// A new DHCPv6 reservation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reservation6Body {
+    /// The client's DUID in hex (or give `mac`).
+    pub duid: Option<String>,
+    /// The device MAC (or give `duid`).
+    pub mac: Option<String>,
+    /// The address, or the first address of the prefix.
+    #[schema(value_type = String)]
+    pub address: Ipv6Addr,
+    /// 128 for an address (default); the pool's delegated length for a prefix.
+    pub prefix_len: Option<u8>,
+}
+
+fn pool6_of<'a>(
+    snap: &'a Snapshot,
+    k: &headend_store::Lease6Key,
+) -> Option<&'a headend_model::v6::Pool6> {
+    snap.dhcpv6.as_ref()?.pools.iter().find(|p| {
+        p.prefix.contains(&k.address)
+            && (k.prefix_len == 128) == (p.kind == headend_model::v6::Pool6Kind::Na)
+    })
+}
+
+fn res6_view(snap: &Snapshot, r: &headend_store::Reservation6) -> Reservation6View {
+    Reservation6View {
+        duid: r.duid.as_deref().map(hex_colon),
+        mac: r.mac.clone(),
+        resource: format!("{}/{}", r.address, r.prefix_len),
+        pool: pool6_of(snap, &r.key()).map(|p| p.name.clone()),
+    }
+}
+
+fn res6_visible(snap: &Snapshot, p: &Principal, k: &headend_store::Lease6Key) -> bool {
+    p.unscoped() || pool6_of(snap, k).is_some_and(|pool| p.sees(&pool.domains))
+}
+
+/// Every DHCPv6 reservation.
+#[utoipa::path(get, path = "/api/v1/reservations6", tag = "bindings",
+    responses((status = 200, body = Vec<Reservation6View>)))]
+async fn list_res6(p: Principal, State(app): State<Arc<App>>) -> Json<Vec<Reservation6View>> {
+    let snap = app.server.snapshot();
+    Json(
+        snap.reservations6
+            .all()
+            .into_iter()
+            .filter(|r| res6_visible(&snap, &p, &r.key()))
+            .map(|r| res6_view(&snap, r))
+            .collect(),
+    )
+}
+
+/// Reserves an address or a prefix for a client (by DUID or MAC):
+/// validated against the pools, the other reservations and the current
+/// binding; the client's next exchange gets it, and no other client does.
+#[utoipa::path(post, path = "/api/v1/reservations6", tag = "bindings", request_body = Reservation6Body,
+    responses((status = 201, body = Reservation6View), (status = 409, body = crate::error::ErrorBody)))]
+async fn create_res6(
+    p: Principal,
+    State(app): State<Arc<App>>,
+    Body(b): Body<Reservation6Body>,
+) -> Result<(StatusCode, Json<Reservation6View>), ApiError> {
+    p.require(Role::Operator)?;
+    let duid = b
+        .duid
+        .as_deref()
+        .map(|d| {
+            parse_hex(d)
+                .filter(|v| (3..=headend_store::MAX_DUID_LEN).contains(&v.len()))
+                .ok_or_else(|| ApiError::bad_request(format!("duid {d:?} is not a DUID in hex")))
+        })
+        .transpose()?;
+    let mac = b
+        .mac
+        .as_deref()
+        .map(|m| {
+            normalize_mac(m)
+                .ok_or_else(|| ApiError::bad_request(format!("{m:?} is not a MAC address")))
+        })
+        .transpose()?;
+    let r = headend_store::Reservation6 {
+        duid,
+        mac,
+        address: b.address,
+        prefix_len: b.prefix_len.unwrap_or(128),
+    };
+    let snap = app.server.snapshot();
+    snap.check_new_reservation6(&r)
+        .map_err(ApiError::conflict)?;
+    if !res6_visible(&snap, &p, &r.key()) {
+        return Err(ApiError::forbidden(
+            "the reserved resource is not in a pool of your domains",
+        ));
+    }
+    if let Some(l) = app.server.store().lease6(r.key())? {
+        let mine = r.is_for(&l.duid, l.mac.as_deref().map(hex_colon).as_deref());
+        if !mine && l.state == LeaseState::Active && l.is_current(app.server.now()) {
+            return Err(ApiError::conflict(format!(
+                "{}/{} is bound to DUID {} until {:?}",
+                r.address,
+                r.prefix_len,
+                hex_colon(&l.duid),
+                l.expires_at()
+            )));
+        }
+    }
+    let shown = res6_view(&snap, &r);
+    let key = format!("{}/{}", r.address, r.prefix_len);
+    let entry = audit::entry(
+        &p.user,
+        &p.from,
+        "reservation6.create",
+        &key,
+        "ok",
+        Value::Null,
+        serde_json::to_value(&shown).unwrap_or(Value::Null),
+    );
+    app.commit(vec![
+        entry.mutation(),
+        Mutation::PutRecord {
+            table: headend_store::RecordTable::Reservations6,
+            key,
+            value: serde_json::to_vec(&r).map_err(|e| ApiError::internal(e.to_string()))?,
+        },
+    ])
+    .await?;
+    let mut list = app.server.reservations6();
+    list.push(r);
+    app.server.set_reservations6(list);
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+/// Removes a DHCPv6 reservation.
+#[utoipa::path(delete, path = "/api/v1/reservations6/{address}/{len}", tag = "bindings",
+    params(("address" = String, Path, description = "address or prefix"),
+           ("len" = u8, Path, description = "128, or the prefix length")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+async fn delete_res6(
+    p: Principal,
+    State(app): State<Arc<App>>,
+    Path((address, len)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    p.require(Role::Operator)?;
+    let k = parse_key6(&format!("{address}/{len}"))?;
+    let snap = app.server.snapshot();
+    let Some(r) = snap.reservations6.get(&k).cloned() else {
+        return Err(ApiError::not_found("no reservation of this resource"));
+    };
+    if !res6_visible(&snap, &p, &k) {
+        return Err(ApiError::not_found("no reservation of this resource"));
+    }
+    let key = format!("{}/{}", k.address, k.prefix_len);
+    let entry = audit::entry(
+        &p.user,
+        &p.from,
+        "reservation6.delete",
+        &key,
+        "ok",
+        serde_json::to_value(res6_view(&snap, &r)).unwrap_or(Value::Null),
+        Value::Null,
+    );
+    app.commit(vec![
+        entry.mutation(),
+        Mutation::DeleteRecord {
+            table: headend_store::RecordTable::Reservations6,
+            key,
+        },
+    ])
+    .await?;
+    let mut list = app.server.reservations6();
+    list.retain(|x| x.key() != k);
+    app.server.set_reservations6(list);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -2002,7 +2198,7 @@ async fn metrics(
 #[openapi(
     info(title = "headend management API", description = "Accounts, leases, devices, pools, configuration, users, audit and events of a running headend."),
     paths(login, logout, whoami, list_accounts, create_account, get_account, update_account,
-        delete_account, list_fixed, create_fixed, delete_fixed, search_leases, search_leases6, device, pools, config_show,
+        delete_account, list_fixed, create_fixed, delete_fixed, list_res6, create_res6, delete_res6, search_leases, search_leases6, device, pools, config_show,
         config_validate, config_reload, explain, list_users, create_user, delete_user,
         create_token, read_audit, events, metrics),
     components(schemas(crate::error::ErrorBody, ConfigProblem, LeasePage<LeaseView>, LeasePage<Lease6View>)),
@@ -2088,7 +2284,9 @@ mod tests {
                 .replace("{mac}", "00:10:95:00:00:01")
                 .replace("{name}", "someone")
                 .replace("{client}", "00:10:95:00:00:01")
-                .replace("{relay}", "10.0.0.1");
+                .replace("{relay}", "10.0.0.1")
+                .replace("{address}", "2001:db8::1")
+                .replace("{len}", "128");
             let ops = [
                 ("GET", item.get.is_some()),
                 ("POST", item.post.is_some()),

@@ -78,6 +78,8 @@ pub struct Snapshot {
     pub fixed: HashMap<(ClientKey, Ipv4Addr), FixedBinding>,
     /// Which entries of `fixed` came from the store (the rest are the file's).
     pub stored_fixed: std::collections::HashSet<(ClientKey, Ipv4Addr)>,
+    /// DHCPv6 reservations (made by operators, from the store).
+    pub reservations6: Arc<Reservations6>,
     /// Pool indexes by relay address.
     pub pools_by_relay: HashMap<Ipv4Addr, Vec<usize>>,
     /// DHCPv6 settings, when served.
@@ -206,6 +208,56 @@ impl Snapshot {
             return Err(format!("no pool serves relay {}", f.relay));
         }
         Ok(())
+    }
+
+    /// Checks a new DHCPv6 reservation: named by exactly one of DUID and
+    /// MAC, inside a `[[pool6]]` of its kind (an address of an address
+    /// pool; a prefix of a prefix pool's delegated length, aligned), not
+    /// reserved already, and the client has no other reservation of that
+    /// kind. Returns the pool's name.
+    pub fn check_new_reservation6(
+        &self,
+        r: &headend_store::Reservation6,
+    ) -> Result<String, String> {
+        use crate::v6::Pool6Kind;
+        if r.duid.is_some() == r.mac.is_some() {
+            return Err("name the client by exactly one of duid and mac".into());
+        }
+        let na = r.prefix_len == 128;
+        let aligned = r.prefix_len <= 128
+            && ipnet::Ipv6Net::new(r.address, r.prefix_len).is_ok_and(|n| n.network() == r.address);
+        let pool = self
+            .dhcpv6
+            .iter()
+            .flat_map(|d| d.pools.iter())
+            .find(|p| {
+                p.prefix.contains(&r.address)
+                    && match p.kind {
+                        Pool6Kind::Na => na && r.address != p.prefix.network(),
+                        Pool6Kind::Pd => !na && aligned && r.prefix_len == p.delegated_length,
+                    }
+            })
+            .ok_or_else(|| {
+                format!(
+                    "{}/{} is in no [[pool6]] of its kind (an address pool for /128, a prefix pool of that delegated length)",
+                    r.address, r.prefix_len
+                )
+            })?;
+        if self.reservations6.get(&r.key()).is_some() {
+            return Err(format!(
+                "{}/{} is reserved already",
+                r.address, r.prefix_len
+            ));
+        }
+        let duid = r.duid.clone().unwrap_or_default();
+        if self
+            .reservations6
+            .mine(&duid, r.mac.as_deref(), na)
+            .is_some()
+        {
+            return Err("this client has a reservation of this kind already".into());
+        }
+        Ok(pool.name.clone())
     }
 
     /// The indexes of named policies, or which one is unknown.
@@ -341,6 +393,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         accounts: prov.accounts,
         fixed: prov.fixed,
         stored_fixed: Default::default(),
+        reservations6: Arc::default(),
         pools_by_relay: prov.pools_by_relay,
         dhcpv6,
         config_server,
@@ -527,5 +580,144 @@ mod stored_fixed_tests {
             .fixed
             .values()
             .any(|b| b.binding.ip == Ipv4Addr::new(10, 0, 0, 60)));
+    }
+}
+
+/// The DHCPv6 reservations of a snapshot, indexed by resource, DUID and MAC.
+#[derive(Debug, Clone, Default)]
+pub struct Reservations6 {
+    by_key: HashMap<headend_store::Lease6Key, headend_store::Reservation6>,
+    by_duid: HashMap<Vec<u8>, Vec<headend_store::Lease6Key>>,
+    by_mac: HashMap<String, Vec<headend_store::Lease6Key>>,
+}
+
+impl Reservations6 {
+    /// The index of `list` (a later duplicate of a resource is ignored).
+    pub fn new(list: &[headend_store::Reservation6]) -> Reservations6 {
+        let mut r = Reservations6::default();
+        for x in list {
+            let k = x.key();
+            if r.by_key.contains_key(&k) {
+                continue;
+            }
+            if let Some(d) = &x.duid {
+                r.by_duid.entry(d.clone()).or_default().push(k);
+            }
+            if let Some(m) = &x.mac {
+                r.by_mac.entry(m.clone()).or_default().push(k);
+            }
+            r.by_key.insert(k, x.clone());
+        }
+        r
+    }
+
+    /// Every reservation, in resource order.
+    pub fn all(&self) -> Vec<&headend_store::Reservation6> {
+        let mut v: Vec<_> = self.by_key.values().collect();
+        v.sort_by_key(|r| r.key());
+        v
+    }
+
+    /// The reservation of a resource.
+    pub fn get(&self, k: &headend_store::Lease6Key) -> Option<&headend_store::Reservation6> {
+        self.by_key.get(k)
+    }
+
+    /// The resource reserved for this client: an address (`na`) or a prefix.
+    pub fn mine(
+        &self,
+        duid: &[u8],
+        mac: Option<&str>,
+        na: bool,
+    ) -> Option<headend_store::Lease6Key> {
+        let by_duid = self.by_duid.get(duid).into_iter().flatten();
+        let by_mac = mac.and_then(|m| self.by_mac.get(m)).into_iter().flatten();
+        by_duid
+            .chain(by_mac)
+            .copied()
+            .find(|k| (k.prefix_len == 128) == na)
+    }
+
+    /// Whether `k` is reserved for a client other than this one: the
+    /// dynamic picker must leave it alone.
+    pub fn taken_by_other(
+        &self,
+        k: &headend_store::Lease6Key,
+        duid: &[u8],
+        mac: Option<&str>,
+    ) -> bool {
+        self.by_key.get(k).is_some_and(|r| !r.is_for(duid, mac))
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod reservation6_tests {
+    use super::*;
+
+    #[test]
+    fn reservations_are_checked_against_pools_and_each_other() {
+        let mut snap = load_test_config(
+            "[dhcpv6]\nlisten = [\"[::1]:547\"]\n\
+             [[pool6]]\nname = \"na\"\nprefix = \"2001:db8:1::/64\"\nlinks = [\"2001:db8::1\"]\n\
+             [[pool6]]\nname = \"pd\"\nkind = \"pd\"\nprefix = \"2001:db8:f000::/36\"\ndelegated_length = 56\nlinks = [\"2001:db8::1\"]\n",
+        )
+        .unwrap();
+        let r = |mac: &str, a: &str, len: u8| headend_store::Reservation6 {
+            duid: None,
+            mac: Some(mac.into()),
+            address: a.parse().unwrap(),
+            prefix_len: len,
+        };
+        assert_eq!(
+            snap.check_new_reservation6(&r("m1", "2001:db8:1::10", 128))
+                .as_deref(),
+            Ok("na")
+        );
+        assert_eq!(
+            snap.check_new_reservation6(&r("m1", "2001:db8:f000:100::", 56))
+                .as_deref(),
+            Ok("pd")
+        );
+        assert!(
+            snap.check_new_reservation6(&r("m1", "2001:db8:f000:101::", 56))
+                .is_err(),
+            "not aligned"
+        );
+        assert!(
+            snap.check_new_reservation6(&r("m1", "2001:db8:1::", 128))
+                .is_err(),
+            "subnet-router anycast"
+        );
+        assert!(
+            snap.check_new_reservation6(&r("m1", "2001:db8:9::1", 128))
+                .is_err(),
+            "no pool"
+        );
+        snap.reservations6 = Arc::new(Reservations6::new(&[r("m1", "2001:db8:1::10", 128)]));
+        assert!(
+            snap.check_new_reservation6(&r("m2", "2001:db8:1::10", 128))
+                .is_err(),
+            "reserved"
+        );
+        assert!(
+            snap.check_new_reservation6(&r("m1", "2001:db8:1::11", 128))
+                .is_err(),
+            "one per kind"
+        );
+        let k = r("m1", "2001:db8:1::10", 128).key();
+        assert_eq!(snap.reservations6.mine(b"", Some("m1"), true), Some(k));
+        assert_eq!(snap.reservations6.mine(b"", Some("m1"), false), None);
+        assert!(snap.reservations6.taken_by_other(&k, b"", Some("m2")));
+        assert!(!snap.reservations6.taken_by_other(&k, b"", Some("m1")));
     }
 }

@@ -65,8 +65,25 @@ pub struct Server {
     control: Arc<crate::control::Control>,
     /// The operators' fixed bindings (in the store), merged into every snapshot.
     stored_fixed: parking_lot::Mutex<Vec<headend_store::FixedBinding4>>,
+    /// The operators' DHCPv6 reservations (in the store), in every snapshot.
+    reservations6: parking_lot::Mutex<Vec<headend_store::Reservation6>>,
     hook_factory: Option<HookFactory>,
     reload_gate: Option<ReloadGate>,
+}
+
+/// Every stored DHCPv6 reservation (an undecodable record is skipped and logged).
+fn load_reservations6(store: &dyn Store) -> Result<Vec<headend_store::Reservation6>, ServerError> {
+    Ok(store
+        .records(headend_store::RecordTable::Reservations6, None, usize::MAX)?
+        .into_iter()
+        .filter_map(|(k, v)| match serde_json::from_slice(&v) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warn!(key = %k, error = %e, "undecodable DHCPv6 reservation skipped");
+                None
+            }
+        })
+        .collect())
 }
 
 /// A last check of a reloaded snapshot, after it loaded and its plugins
@@ -100,6 +117,8 @@ impl Server {
         for (f, why) in snap.merge_stored_fixed(&stored_fixed) {
             warn!(ip = %f.ip, client = %f.client.to_hex(), relay = %f.relay, "stored fixed binding not applied: {why}");
         }
+        let reservations6 = load_reservations6(&*store)?;
+        snap.reservations6 = Arc::new(headend_model::snapshot::Reservations6::new(&reservations6));
         let accounts = store.load_accounts()?;
         let n_accounts = accounts.len();
         let commit_window = snap.commit_window;
@@ -189,6 +208,7 @@ impl Server {
             devices: shared.devices.clone(),
             accounts: shared.accounts.clone(),
             stored_fixed: parking_lot::Mutex::new(stored_fixed),
+            reservations6: parking_lot::Mutex::new(reservations6),
             control,
             loaded_at: parking_lot::Mutex::new(std::time::SystemTime::now()),
             counters,
@@ -367,6 +387,21 @@ impl Server {
         skipped
     }
 
+    /// The operators' DHCPv6 reservations (from the store).
+    pub fn reservations6(&self) -> Vec<headend_store::Reservation6> {
+        self.reservations6.lock().clone()
+    }
+
+    /// Installs the running snapshot again with `list` as the DHCPv6
+    /// reservations (once the store holds them).
+    pub fn set_reservations6(&self, list: Vec<headend_store::Reservation6>) {
+        let _gen = self.generation.lock();
+        let mut next = (*self.config.load_full()).clone();
+        next.reservations6 = Arc::new(headend_model::snapshot::Reservations6::new(&list));
+        *self.reservations6.lock() = list;
+        self.install(Arc::new(next));
+    }
+
     /// Validates configuration text as a reload of it would (parse, every
     /// section, what only a restart can change, the plugins, the reload
     /// gate), without installing it: the management API's "validate".
@@ -383,6 +418,9 @@ impl Server {
         for (f, why) in new.merge_stored_fixed(&self.stored_fixed.lock()) {
             warn!(ip = %f.ip, client = %f.client.to_hex(), relay = %f.relay, "stored fixed binding not applied: {why}");
         }
+        new.reservations6 = Arc::new(headend_model::snapshot::Reservations6::new(
+            &self.reservations6.lock(),
+        ));
         self.check_reloadable(&new)?;
         if let Some(f) = &self.hook_factory {
             new.hooks = f(&new)?;

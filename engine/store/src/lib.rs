@@ -324,6 +324,8 @@ pub enum RecordTable {
     Tokens,
     /// The audit log, by a time-ordered sequence key.
     Audit,
+    /// DHCPv6 reservations ([`Reservation6`]), by `address/length`.
+    Reservations6,
 }
 
 impl RecordTable {
@@ -333,7 +335,50 @@ impl RecordTable {
             RecordTable::Users => b'u',
             RecordTable::Tokens => b't',
             RecordTable::Audit => b'a',
+            RecordTable::Reservations6 => b'r',
         }
+    }
+
+    /// The table of a tag.
+    pub fn of_tag(tag: u8) -> Option<RecordTable> {
+        [
+            RecordTable::Users,
+            RecordTable::Tokens,
+            RecordTable::Audit,
+            RecordTable::Reservations6,
+        ]
+        .into_iter()
+        .find(|t| t.tag() == tag)
+    }
+}
+
+/// A DHCPv6 reservation: one address (length 128, IA_NA) or one delegated
+/// prefix (IA_PD) kept for one client, named by its DUID or its MAC (the
+/// v6 form of a fixed binding, seed 004 section 5.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation6 {
+    /// The client's DUID, when it is named by DUID.
+    pub duid: Option<Vec<u8>>,
+    /// The device MAC (`aa:bb:…`), when it is named by MAC.
+    pub mac: Option<String>,
+    /// The reserved address or prefix.
+    pub address: Ipv6Addr,
+    /// 128 for an address; the delegated length for a prefix.
+    pub prefix_len: u8,
+}
+
+impl Reservation6 {
+    /// The reserved resource.
+    pub fn key(&self) -> Lease6Key {
+        Lease6Key {
+            address: self.address,
+            prefix_len: self.prefix_len,
+        }
+    }
+
+    /// Whether the reservation names this client.
+    pub fn is_for(&self, duid: &[u8], mac: Option<&str>) -> bool {
+        self.duid.as_deref() == Some(duid) || (self.mac.is_some() && self.mac.as_deref() == mac)
     }
 }
 

@@ -563,11 +563,8 @@ impl SledStore {
         }
         for item in self.records.iter() {
             let (k, v) = item.map_err(sled_err)?;
-            let table = match k.first() {
-                Some(b'u') => crate::RecordTable::Users,
-                Some(b't') => crate::RecordTable::Tokens,
-                Some(b'a') => crate::RecordTable::Audit,
-                _ => continue,
+            let Some(table) = k.first().copied().and_then(crate::RecordTable::of_tag) else {
+                continue;
             };
             out.push(Mutation::PutRecord {
                 table,

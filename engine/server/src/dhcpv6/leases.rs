@@ -154,8 +154,9 @@ impl LeaseTable6 {
         }
     }
 
-    /// Picks a free slot of `pool` for `ia`, trying `wanted` first, and
-    /// holds it until `hold_until`.
+    /// Picks a free slot of `pool` for `ia`, trying `wanted` first, never
+    /// one `reserved` says is another client's, and holds it until
+    /// `hold_until`.
     pub fn pick_and_hold(
         &mut self,
         pool: &Pool6,
@@ -163,8 +164,9 @@ impl LeaseTable6 {
         wanted: Option<Lease6Key>,
         now: UnixTime,
         hold_until: UnixTime,
+        reserved: &dyn Fn(&Lease6Key) -> bool,
     ) -> Option<Lease6Key> {
-        let key = self.pick(pool, ia, wanted, now)?;
+        let key = self.pick(pool, ia, wanted, now, reserved)?;
         if self.holds.len() < MAX_HOLDS || self.holds.contains_key(&key) {
             self.holds.insert(
                 key,
@@ -183,14 +185,16 @@ impl LeaseTable6 {
         ia: &IaKey,
         wanted: Option<Lease6Key>,
         now: UnixTime,
+        reserved: &dyn Fn(&Lease6Key) -> bool,
     ) -> Option<Lease6Key> {
+        let free = |k: &Lease6Key| self.is_available_for(k, ia, now) && !reserved(k);
         let in_pool = |k: &Lease6Key| {
             k.prefix_len == pool.delegated_length
                 && pool.prefix.contains(&k.address)
                 && !(pool.kind == Pool6Kind::Na && k.address == pool.prefix.network())
         };
         if let Some(w) = wanted.filter(|w| in_pool(w)) {
-            if self.is_available_for(&w, ia, now) {
+            if free(&w) {
                 return Some(w);
             }
         }
@@ -210,7 +214,7 @@ impl LeaseTable6 {
             (seed, i).hash(&mut hi);
             let r = (u128::from(hi.finish()) << 64 | u128::from(seed.rotate_left(17) ^ i)) % usable;
             let k = slot(pool, first + r);
-            if self.is_available_for(&k, ia, now) {
+            if free(&k) {
                 return Some(k);
             }
         }
@@ -218,7 +222,7 @@ impl LeaseTable6 {
             let start = u128::from(seed) % usable;
             for j in 0..usable {
                 let k = slot(pool, first + (start + j) % usable);
-                if self.is_available_for(&k, ia, now) {
+                if free(&k) {
                     return Some(k);
                 }
             }
@@ -440,7 +444,9 @@ mod tests {
         let mut t = LeaseTable6::new();
         let keys: Vec<Lease6Key> = (0..100)
             .map(|n| {
-                let k = t.pick_and_hold(&p, &ia(n), None, 0, 10).unwrap();
+                let k = t
+                    .pick_and_hold(&p, &ia(n), None, 0, 10, &|_| false)
+                    .unwrap();
                 // Ends spread over 0+200 .. 99+200.
                 t.bind(lease(&p, k, &ia(n), u64::from(n)));
                 k
@@ -473,7 +479,9 @@ mod tests {
         let p = pool(Pool6Kind::Na, "2001:db8::/64", 128);
         let mut t = LeaseTable6::new();
         for n in 0..(MAX_HOLDS as u32 + 50) {
-            assert!(t.pick_and_hold(&p, &ia(n), None, 0, 100).is_some());
+            assert!(t
+                .pick_and_hold(&p, &ia(n), None, 0, 100, &|_| false)
+                .is_some());
         }
         assert_eq!(t.holds.len(), MAX_HOLDS);
     }
@@ -482,16 +490,45 @@ mod tests {
     fn same_client_same_address_and_holds_exclude_others() {
         let p = pool(Pool6Kind::Na, "2001:db8:1::/64", 128);
         let mut t = LeaseTable6::new();
-        let a = t.pick_and_hold(&p, &ia(1), None, 10, 40).unwrap();
+        let a = t
+            .pick_and_hold(&p, &ia(1), None, 10, 40, &|_| false)
+            .unwrap();
         assert!(p.prefix.contains(&a.address) && a.address != p.prefix.network());
         // A fresh table gives the same first candidate: stable per client.
         let mut t2 = LeaseTable6::new();
-        assert_eq!(t2.pick_and_hold(&p, &ia(1), None, 10, 40), Some(a));
+        assert_eq!(
+            t2.pick_and_hold(&p, &ia(1), None, 10, 40, &|_| false),
+            Some(a)
+        );
         // Held for client 1: client 2 asking for it explicitly gets another.
-        let b = t.pick_and_hold(&p, &ia(2), Some(a), 10, 40).unwrap();
+        let b = t
+            .pick_and_hold(&p, &ia(2), Some(a), 10, 40, &|_| false)
+            .unwrap();
         assert_ne!(a, b);
         assert!(!t.is_available_for(&a, &ia(2), 20));
         assert!(t.is_available_for(&a, &ia(2), 41), "hold expired");
+    }
+
+    #[test]
+    fn resources_reserved_for_others_are_never_picked() {
+        // A /124: 15 addresses, 5 of them reserved for somebody else.
+        let p = pool(Pool6Kind::Na, "2001:db8::/124", 128);
+        let reserved = |k: &Lease6Key| k.address.segments()[7] <= 5;
+        let mut t = LeaseTable6::new();
+        for n in 0..10 {
+            let k = t
+                .pick_and_hold(&p, &ia(n), None, 0, 100, &reserved)
+                .unwrap();
+            assert!(!reserved(&k), "{k:?}");
+            t.bind(lease(&p, k, &ia(n), 0));
+        }
+        assert_eq!(t.pick_and_hold(&p, &ia(99), None, 0, 100, &reserved), None);
+        // Even asked for by name.
+        let r = slot(&p, 3);
+        assert_eq!(
+            t.pick_and_hold(&p, &ia(99), Some(r), 0, 100, &reserved),
+            None
+        );
     }
 
     #[test]
@@ -501,14 +538,18 @@ mod tests {
         let mut t = LeaseTable6::new();
         let mut seen = std::collections::HashSet::new();
         for n in 0..15 {
-            let k = t.pick_and_hold(&p, &ia(n), None, 0, 100).unwrap();
+            let k = t
+                .pick_and_hold(&p, &ia(n), None, 0, 100, &|_| false)
+                .unwrap();
             t.bind(lease(&p, k, &ia(n), 0));
             assert!(seen.insert(k));
         }
-        assert_eq!(t.pick_and_hold(&p, &ia(99), None, 0, 100), None);
+        assert_eq!(t.pick_and_hold(&p, &ia(99), None, 0, 100, &|_| false), None);
         // Expiry frees everything.
         assert_eq!(t.expire_due(1000, usize::MAX).len(), 15);
-        assert!(t.pick_and_hold(&p, &ia(99), None, 1000, 1100).is_some());
+        assert!(t
+            .pick_and_hold(&p, &ia(99), None, 1000, 1100, &|_| false)
+            .is_some());
     }
 
     #[test]
@@ -517,7 +558,7 @@ mod tests {
         let mut t = LeaseTable6::new();
         let mut i = ia(1);
         i.kind = Lease6Kind::Pd;
-        let k = t.pick_and_hold(&p, &i, None, 0, 10).unwrap();
+        let k = t.pick_and_hold(&p, &i, None, 0, 10, &|_| false).unwrap();
         assert_eq!(k.prefix_len, 56);
         assert!(p.prefix.contains(&k.address));
         assert_eq!(
@@ -531,7 +572,9 @@ mod tests {
     fn decline_quarantines_and_release_frees() {
         let p = pool(Pool6Kind::Na, "2001:db8::/120", 128);
         let mut t = LeaseTable6::new();
-        let k = t.pick_and_hold(&p, &ia(1), None, 0, 10).unwrap();
+        let k = t
+            .pick_and_hold(&p, &ia(1), None, 0, 10, &|_| false)
+            .unwrap();
         t.bind(lease(&p, k, &ia(1), 0));
         assert!(t.release(&k, &ia(2), 1).is_none(), "not theirs");
         let d = t.decline(&k, &ia(1), 5, 3600).unwrap();
@@ -539,7 +582,9 @@ mod tests {
         assert!(!t.is_available_for(&k, &ia(2), 100));
         assert!(!t.is_available_for(&k, &ia(1), 100), "the decliner neither");
         assert!(t.is_available_for(&k, &ia(2), 3606));
-        let k2 = t.pick_and_hold(&p, &ia(3), None, 0, 10).unwrap();
+        let k2 = t
+            .pick_and_hold(&p, &ia(3), None, 0, 10, &|_| false)
+            .unwrap();
         t.bind(lease(&p, k2, &ia(3), 0));
         assert!(t.release(&k2, &ia(3), 1).is_some());
         assert!(t.is_available_for(&k2, &ia(4), 2));
@@ -557,7 +602,7 @@ mod tests {
                 iaid: 0,
                 kind: Lease6Kind::Na,
             };
-            let k = t.pick_and_hold(&p, &i, None, 0, 10).unwrap();
+            let k = t.pick_and_hold(&p, &i, None, 0, 10, &|_| false).unwrap();
             t.bind(lease(&p, k, &i, 0));
         }
         assert_eq!(t.len(), 1_000_000);

@@ -953,6 +953,17 @@ impl Cx<'_> {
             Lease6Kind::Na => (Status::NoAddrsAvail, "no addresses available"),
             Lease6Kind::Pd => (Status::NoPrefixAvail, "no prefixes available"),
         };
+        // An operator's reservation (in an eligible pool) comes first; the
+        // dynamic picker leaves other clients' reserved resources alone.
+        let res = &self.snap.reservations6;
+        let mac = self.dev.mac.as_deref().map(hex_colon);
+        let reserved = (!res.is_empty())
+            .then(|| res.mine(&self.dev.duid, mac.as_deref(), kind == Lease6Kind::Na))
+            .flatten()
+            .filter(|k| Self::pool_of(&pools, k).is_some());
+        let others = |k: &Lease6Key| {
+            !res.is_empty() && res.taken_by_other(k, &self.dev.duid, mac.as_deref())
+        };
         let mut table = self.svc.leases.lock();
         let current: Option<Lease6Key> = table
             .of_ia(&ia)
@@ -960,7 +971,8 @@ impl Cx<'_> {
             .filter(|l| l.state != LeaseState::Declined)
             .max_by_key(|l| (l.state == LeaseState::Active, l.commit_time))
             .map(Lease6::key)
-            .filter(|k| Self::pool_of(&pools, k).is_some());
+            .filter(|k| Self::pool_of(&pools, k).is_some())
+            .filter(|k| reserved.is_none_or(|r| r == *k) && !others(k));
         let hold_until = self.now + u64::from(self.d6.advertise_hold);
         let mut chosen = None;
         if let Some(k) = current {
@@ -969,13 +981,18 @@ impl Cx<'_> {
             }
         }
         if chosen.is_none() {
-            let wanted_ok = wanted
-                .iter()
-                .find(|w| Self::pool_of(&pools, w).is_some())
-                .copied();
+            let wanted_ok = reserved.or_else(|| {
+                wanted
+                    .iter()
+                    .find(|w| Self::pool_of(&pools, w).is_some())
+                    .copied()
+            });
+            if let Some(r) = reserved {
+                trace.note(|| format!("IA {iaid}: reserved {}/{}", r.address, r.prefix_len));
+            }
             for p in &pools {
                 let w = wanted_ok.filter(|w| p.prefix.contains(&w.address));
-                if let Some(k) = table.pick_and_hold(p, &ia, w, self.now, hold_until) {
+                if let Some(k) = table.pick_and_hold(p, &ia, w, self.now, hold_until, &others) {
                     chosen = Some(k);
                     break;
                 }
