@@ -1490,7 +1490,7 @@ async fn device(
     let m = mac.clone();
     let (picture, show) = tokio::task::spawn_blocking(move || {
         let shown = headend_server::control::device_show(server.timeline(), &**server.store(), &m);
-        (server.device_picture(&m), shown)
+        (server.device_picture_of(&m), shown)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;

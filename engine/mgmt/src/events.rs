@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use headend_model::management::Webhook as WebhookSettings;
+use headend_server::bus::{Bus, BusEvent};
 use headend_server::metrics::Metrics;
-use headend_server::shared::bus::{Bus, BusEvent};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use parking_lot::Mutex;

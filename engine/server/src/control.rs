@@ -69,6 +69,13 @@ pub struct DeviceShow {
     pub picture: Option<DevicePicture>,
 }
 
+/// Who can tell what it holds of a device (the running server, which
+/// sits above this module).
+pub trait DevicePictures: Send + Sync {
+    /// The picture of device `mac` (`aa:bb:…`).
+    fn device_picture(&self, mac: &str) -> Result<DevicePicture, headend_store::StoreError>;
+}
+
 /// What the server holds of one device besides its timeline: the one
 /// answer of `headend device show` and of the management API's device view.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +129,7 @@ pub struct Control {
     timeline: Arc<Timeline>,
     path: parking_lot::Mutex<Option<PathBuf>>,
     /// The running server, for the device picture (set when it runs).
-    server: std::sync::OnceLock<std::sync::Weak<crate::runtime::Server>>,
+    server: std::sync::OnceLock<std::sync::Weak<dyn DevicePictures>>,
 }
 
 impl Control {
@@ -137,7 +144,7 @@ impl Control {
     }
 
     /// Answers `device-show` with `server`'s whole device picture.
-    pub fn set_server(&self, server: std::sync::Weak<crate::runtime::Server>) {
+    pub fn set_server(&self, server: std::sync::Weak<dyn DevicePictures>) {
         let _ = self.server.set(server);
     }
 

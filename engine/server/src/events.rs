@@ -66,7 +66,7 @@ pub struct EventSink {
     committer: Arc<GroupCommitter>,
     counters: Arc<Counters>,
     published: Mutex<VecDeque<Published>>,
-    bus: std::sync::OnceLock<Arc<crate::shared::bus::Bus>>,
+    bus: std::sync::OnceLock<Arc<crate::bus::Bus>>,
 }
 
 impl std::fmt::Debug for EventSink {
@@ -92,7 +92,7 @@ impl EventSink {
     }
 
     /// Also publishes plugin events and account changes on `bus`.
-    pub fn set_bus(&self, bus: Arc<crate::shared::bus::Bus>) {
+    pub fn set_bus(&self, bus: Arc<crate::bus::Bus>) {
         let _ = self.bus.set(bus);
     }
 

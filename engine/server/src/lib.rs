@@ -11,6 +11,7 @@
 //! runtime drives them as one list.
 
 pub mod accounts;
+pub mod bus;
 pub mod component;
 pub mod configsrv;
 pub mod control;

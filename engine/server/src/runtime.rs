@@ -126,7 +126,7 @@ impl Server {
         let snap_event_buffer = snap
             .management
             .as_ref()
-            .map_or(crate::shared::bus::DEFAULT_BUFFER, |m| m.event_buffer);
+            .map_or(crate::bus::DEFAULT_BUFFER, |m| m.event_buffer);
         let config = Arc::new(ArcSwap::from_pointee(snap));
         let counters = Arc::new(Counters::default());
         let committer = Arc::new(GroupCommitter::start(
@@ -142,7 +142,7 @@ impl Server {
             committer.clone(),
             counters.clone(),
         ));
-        let bus = Arc::new(crate::shared::bus::Bus::new(snap_event_buffer));
+        let bus = Arc::new(crate::bus::Bus::new(snap_event_buffer));
         events.set_bus(bus.clone());
         let timeline = Arc::new(crate::shared::timeline::Timeline::default().with_bus(bus));
         timeline.set_mode(timeline_mode);
@@ -257,7 +257,7 @@ impl Server {
     }
 
     /// The event bus (leases, provisioning steps, account changes, …).
-    pub fn bus(&self) -> &Arc<crate::shared::bus::Bus> {
+    pub fn bus(&self) -> &Arc<crate::bus::Bus> {
         self.timeline.bus()
     }
 
@@ -341,7 +341,7 @@ impl Server {
     /// Everything held of device `mac` (`aa:bb:…`) besides its timeline:
     /// its account, DHCPv4 leases and DHCPv6 bindings. `headend device
     /// show` and the management API both answer with it.
-    pub fn device_picture(
+    pub fn device_picture_of(
         &self,
         mac: &str,
     ) -> Result<crate::control::DevicePicture, headend_store::StoreError> {
@@ -489,7 +489,8 @@ impl Server {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServerError> {
         let snap = self.snapshot();
-        self.control.set_server(Arc::downgrade(&self));
+        let me: Arc<dyn crate::control::DevicePictures> = self.clone();
+        self.control.set_server(Arc::downgrade(&me));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut bound = Vec::new();
         let mut tasks = Vec::new();
@@ -675,5 +676,14 @@ impl Server {
             }
         }
         m
+    }
+}
+
+impl crate::control::DevicePictures for Server {
+    fn device_picture(
+        &self,
+        mac: &str,
+    ) -> Result<crate::control::DevicePicture, headend_store::StoreError> {
+        self.device_picture_of(mac)
     }
 }

@@ -112,7 +112,7 @@ pub trait Service: Send + Sync + 'static {
         let _ = commit;
     }
     /// Where durable lease changes are published (`lease.granted`, …).
-    fn bus(&self) -> Option<&crate::shared::bus::Bus> {
+    fn bus(&self) -> Option<&crate::bus::Bus> {
         None
     }
 }
@@ -120,7 +120,7 @@ pub trait Service: Send + Sync + 'static {
 /// Publishes the lease changes of a commit that reached the store (or, for
 /// a RELEASE or DECLINE, was queued): `lease.granted`, `lease.released`,
 /// `lease.declined`, with the address and where it came from.
-fn publish_leases(bus: Option<&crate::shared::bus::Bus>, commit: &[Mutation]) {
+fn publish_leases(bus: Option<&crate::bus::Bus>, commit: &[Mutation]) {
     let Some(bus) = bus.filter(|b| b.wanted()) else {
         return;
     };

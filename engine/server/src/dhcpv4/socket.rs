@@ -32,7 +32,7 @@ impl Service for Dhcpv4 {
     const FAMILY: Family = Family::Dhcpv4;
     const COMMITS: &'static str = "lease";
 
-    fn bus(&self) -> Option<&crate::shared::bus::Bus> {
+    fn bus(&self) -> Option<&crate::bus::Bus> {
         self.timeline().map(|t| &**t.bus())
     }
 

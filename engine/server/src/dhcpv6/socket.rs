@@ -104,7 +104,7 @@ impl Service for Dhcpv6 {
     const FAMILY: Family = Family::Dhcpv6;
     const COMMITS: &'static str = "binding";
 
-    fn bus(&self) -> Option<&crate::shared::bus::Bus> {
+    fn bus(&self) -> Option<&crate::bus::Bus> {
         self.timeline().map(|t| &**t.bus())
     }
 

@@ -7,7 +7,6 @@
 //! Below every protocol module: `dhcpv4`, `dhcpv6`, `configsrv`, `tod` and
 //! `syslog` depend on this module and never on each other.
 
-pub mod bus;
 pub mod device;
 pub mod limit;
 pub mod provision;

@@ -333,7 +333,7 @@ pub struct Timeline {
     /// `[server] timeline` of the running snapshot ([`Timeline::set_mode`]).
     mode: AtomicU8,
     /// Where every step is also published, when somebody listens.
-    bus: Arc<crate::shared::bus::Bus>,
+    bus: Arc<crate::bus::Bus>,
 }
 
 impl Default for Timeline {
@@ -372,13 +372,13 @@ impl Timeline {
 
     /// This timeline publishing its steps, and the servers their lease
     /// events, on `bus`.
-    pub fn with_bus(mut self, bus: Arc<crate::shared::bus::Bus>) -> Timeline {
+    pub fn with_bus(mut self, bus: Arc<crate::bus::Bus>) -> Timeline {
         self.bus = bus;
         self
     }
 
     /// The event bus steps and lease events are published on.
-    pub fn bus(&self) -> &Arc<crate::shared::bus::Bus> {
+    pub fn bus(&self) -> &Arc<crate::bus::Bus> {
         &self.bus
     }
 

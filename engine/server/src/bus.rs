@@ -80,7 +80,10 @@ impl Bus {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let ev = BusEvent {
             seq,
-            at_ms: crate::shared::timeline::now_ms(),
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(0),
             kind: kind.into(),
             mac: mac.map(str::to_string),
             data,
