@@ -882,6 +882,23 @@ http.server.HTTPServer(("127.0.0.1", 9099), H).serve_forever()
     assert!(entries.iter().any(|e| e["action"] == "login.failed"
         && e["outcome"] == "refused"
         && e["detail"].as_str().unwrap_or("").contains("too many")));
+    // Refused attempts to change something are audited with who and why.
+    let refused: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "request.refused")
+        .collect();
+    assert!(
+        refused.iter().any(|e| e["user"] == "ops"
+            && e["target"] == "/api/v1/accounts"
+            && e["detail"].as_str().unwrap_or("").contains("413")),
+        "the oversized body: {refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["user"] == "noc" && e["detail"].as_str().unwrap_or("").contains("403")),
+        "the viewer's refused create: {refused:?}"
+    );
     // An operator reads only its own entries.
     let (_, v) = http(&ns, "GET", "/api/v1/audit", Some(&ops), None);
     assert!(

@@ -128,16 +128,64 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Counts every response by class, and audits every refused attempt to
+/// change something (a 4xx answer to POST, PUT or DELETE: malformed JSON,
+/// unknown fields, oversized bodies, bad ids, forbidden actions) — failed
+/// logins are audited by the login itself. A flood of refusals is audited
+/// up to [`REFUSALS_AUDITED_PER_MINUTE`], then only counted.
 async fn count_responses(
     State(app): State<Arc<App>>,
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let from = req
+        .extensions()
+        .get::<crate::auth::Peer>()
+        .map(|p| p.0.ip().to_string())
+        .unwrap_or_else(|| "-".into());
+    let secret = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
     let resp = next.run(req).await;
-    let class = usize::from(resp.status().as_u16() / 100).clamp(1, 5) - 1;
+    let status = resp.status();
+    let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
     app.counters.responses[class].fetch_add(1, Ordering::Relaxed);
+    let changing = matches!(
+        method,
+        axum::http::Method::POST | axum::http::Method::PUT | axum::http::Method::DELETE
+    );
+    if changing && status.is_client_error() && path != "/api/v1/login" {
+        if app.refusal_audit_allowed() {
+            let user = secret
+                .and_then(|t| app.user_of_secret(&t))
+                .unwrap_or_else(|| "-".into());
+            let e = audit::entry(
+                &user,
+                &from,
+                "request.refused",
+                &path,
+                "refused",
+                Value::Null,
+                Value::Null,
+            )
+            .because(format!("{method} answered {status}"));
+            app.server.committer().submit_nowait(vec![e.mutation()]);
+        } else {
+            app.counters
+                .refusals_unaudited
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
     resp
 }
+
+/// Refused requests audited per minute at most (the rest are counted).
+pub const REFUSALS_AUDITED_PER_MINUTE: u32 = 600;
 
 // ---------------------------------------------------------------- login
 

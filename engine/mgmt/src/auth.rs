@@ -119,7 +119,7 @@ impl Sessions {
     }
 
     /// The user of a live session.
-    fn user_of(&self, secret: &str) -> Option<String> {
+    pub fn user_of(&self, secret: &str) -> Option<String> {
         let key = users::token_key(secret);
         let mut g = self.map.lock();
         let s = g.0.get(&key)?;

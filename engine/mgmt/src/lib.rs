@@ -63,6 +63,8 @@ pub struct MgmtCounters {
     pub stream_lagged: AtomicU64,
     /// Connections refused at the connection cap or by a TLS failure.
     pub connections_refused: AtomicU64,
+    /// Refused requests beyond the audit rate, counted only.
+    pub refusals_unaudited: AtomicU64,
 }
 
 /// The state every handler shares.
@@ -79,6 +81,8 @@ pub struct App {
     pub webhooks: Vec<Arc<events::Webhook>>,
     /// `explain` for a described device.
     pub explainer: Option<Explainer>,
+    /// (minute, refusals audited in it), for [`api::REFUSALS_AUDITED_PER_MINUTE`].
+    refusals: parking_lot::Mutex<(u64, u32)>,
 }
 
 impl App {
@@ -99,6 +103,30 @@ impl App {
             settings,
             counters: MgmtCounters::default(),
             explainer,
+            refusals: parking_lot::Mutex::new((0, 0)),
+        }
+    }
+
+    /// Whether one more refused request may be audited this minute.
+    pub fn refusal_audit_allowed(&self) -> bool {
+        let minute = self.server.now() / 60;
+        let mut r = self.refusals.lock();
+        if r.0 != minute {
+            *r = (minute, 0);
+        }
+        r.1 += 1;
+        r.1 <= api::REFUSALS_AUDITED_PER_MINUTE
+    }
+
+    /// The user a bearer secret belongs to (a live session or a stored token).
+    pub fn user_of_secret(&self, secret: &str) -> Option<String> {
+        if secret.starts_with("hs_") {
+            self.sessions.user_of(secret)
+        } else {
+            users::token(&**self.server.store(), secret)
+                .ok()
+                .flatten()
+                .map(|t| t.user)
         }
     }
 
@@ -141,6 +169,11 @@ impl App {
             "management_connections_refused_total",
             &[],
             c.connections_refused.load(Ordering::Relaxed),
+        );
+        m.counter(
+            "management_refusals_unaudited_total",
+            &[],
+            c.refusals_unaudited.load(Ordering::Relaxed),
         );
         m.counter("events_published_total", &[], self.server.bus().published());
         m.counter(
