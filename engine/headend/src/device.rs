@@ -78,17 +78,9 @@ fn print_picture(p: &headend_server::control::DevicePicture) {
         ),
         None => println!("account: none"),
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = (headend_server::shared::system_clock())();
     for l in &p.leases {
-        let state = match (l.state, l.is_current(now)) {
-            (headend_store::LeaseState::Released, _) => "released",
-            (headend_store::LeaseState::Declined, true) => "declined",
-            (headend_store::LeaseState::Active, true) => "active",
-            (_, false) => "expired",
-        };
+        let state = l.status(now);
         println!("lease {} ({state}) pool {} via {}", l.ip, l.pool, l.relay);
     }
     for l in &p.leases6 {

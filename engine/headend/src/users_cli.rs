@@ -24,10 +24,7 @@ fn open(config: &Path) -> Result<(Snapshot, SledStore)> {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    (headend_server::shared::system_clock())()
 }
 
 /// `user add`: a user with a role and an optional domain scope; the

@@ -38,6 +38,43 @@ use crate::App;
 /// Records a lease search examines per call before it returns a cursor.
 pub const SCAN_MAX: usize = 200_000;
 
+/// One page of a search over a key-ordered store table: from `after`, the
+/// records `keep` accepts, up to `limit`, ending at the first one
+/// `past_end`, examining at most [`SCAN_MAX`]. The cursor to continue from:
+/// the last kept record's key when the page is full, the last examined
+/// one's when the budget ran out, none at the end of the table.
+fn scan<T, K>(
+    mut after: Option<K>,
+    limit: usize,
+    mut fetch: impl FnMut(Option<&K>) -> Result<Vec<T>, headend_store::StoreError>,
+    key: impl Fn(&T) -> K,
+    past_end: impl Fn(&T) -> bool,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(Vec<T>, Option<K>), headend_store::StoreError> {
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    while scanned < SCAN_MAX {
+        let page = fetch(after.as_ref())?;
+        if page.is_empty() {
+            return Ok((out, None));
+        }
+        for t in page {
+            scanned += 1;
+            after = Some(key(&t));
+            if past_end(&t) {
+                return Ok((out, None));
+            }
+            if keep(&t) {
+                out.push(t);
+                if out.len() >= limit {
+                    return Ok((out, after));
+                }
+            }
+        }
+    }
+    Ok((out, after))
+}
+
 // ---------------------------------------------------------------- extractors
 
 /// A JSON body whose rejection (malformed, wrong type, unknown field, too
@@ -420,45 +457,24 @@ async fn list_accounts(
     }
     let store = app.server.store().clone();
     // A prefix starts the scan just below its first possible id.
-    let mut after = q.after.clone().or_else(|| {
+    let after = q.after.clone().or_else(|| {
         q.prefix.as_ref().and_then(|p| {
             let mut s = p.clone();
             s.pop();
             (!s.is_empty()).then_some(s)
         })
     });
-    let mut scanned = 0;
-    let mut next = None;
-    'pages: while scanned < SCAN_MAX {
-        let page = store.scan_accounts(after.as_deref(), 1000)?;
-        if page.is_empty() {
-            break;
-        }
-        for a in &page {
-            scanned += 1;
-            after = Some(a.id.clone());
-            if q.prefix
-                .as_deref()
-                .is_some_and(|x| a.id.as_str() > x && !a.id.starts_with(x))
-            {
-                break 'pages;
-            }
-            if snap.accounts.contains_key(&a.id) {
-                continue; // the declaration wins and is listed above
-            }
-            let src = view(a, false).source;
-            if keep(a, &src) {
-                out.push(view(a, false));
-                if out.len() >= limit {
-                    next = Some(a.id.clone());
-                    break 'pages;
-                }
-            }
-        }
-    }
-    if next.is_none() && scanned >= SCAN_MAX {
-        next = after;
-    }
+    let prefix = q.prefix.as_deref();
+    let (stored, next) = scan(
+        after,
+        limit.saturating_sub(out.len()),
+        |after| store.scan_accounts(after.map(String::as_str), 1000),
+        |a| a.id.clone(),
+        |a| prefix.is_some_and(|x| a.id.as_str() > x && !a.id.starts_with(x)),
+        // A declaration wins and is listed above.
+        |a| !snap.accounts.contains_key(&a.id) && keep(a, &view(a, false).source),
+    )?;
+    out.extend(stored.iter().map(|a| view(a, false)));
     Ok(Json(AccountPage {
         accounts: out,
         next,
@@ -1171,21 +1187,12 @@ pub struct LeaseView {
     pub hostname: Option<String>,
 }
 
-fn state4(l: &Lease4, now: u64) -> &'static str {
-    match (l.state, l.is_current(now)) {
-        (LeaseState::Released, _) => "released",
-        (LeaseState::Declined, true) => "declined",
-        (LeaseState::Active, true) => "active",
-        (_, false) => "expired",
-    }
-}
-
 fn lease_view(l: &Lease4, now: u64) -> LeaseView {
     LeaseView {
         ip: l.ip.to_string(),
         mac: hex_colon(&l.hwaddr),
         client: l.client.to_hex(),
-        state: state4(l, now).into(),
+        state: l.status(now).into(),
         pool: l.pool.clone(),
         relay: l.relay.to_string(),
         commit_time: l.commit_time,
@@ -1258,7 +1265,7 @@ async fn search_leases(
     let keep = |l: &Lease4| {
         pool_visible(&snap, &p, &l.pool, domain.as_deref())
             && q.pool.as_ref().is_none_or(|x| *x == l.pool)
-            && q.state.as_deref().is_none_or(|s| s == state4(l, now))
+            && q.state.as_deref().is_none_or(|s| s == l.status(now))
             && q.ip.is_none_or(|ip| ip == l.ip)
             && q.relay.is_none_or(|r| r == l.relay)
     };
@@ -1298,28 +1305,16 @@ async fn search_leases(
             }
         }
         None => {
-            let mut after = q.after;
-            let mut scanned = 0;
-            'scan: while scanned < SCAN_MAX {
-                let page = store.scan_leases4(after, 1000)?;
-                if page.is_empty() {
-                    break;
-                }
-                for l in &page {
-                    scanned += 1;
-                    after = Some(l.ip);
-                    if keep(l) {
-                        out.push(lease_view(l, now));
-                        if out.len() == limit {
-                            next = Some(l.ip.to_string());
-                            break 'scan;
-                        }
-                    }
-                }
-            }
-            if next.is_none() && scanned >= SCAN_MAX {
-                next = after.map(|a| a.to_string());
-            }
+            let (found, cursor) = scan(
+                q.after,
+                limit,
+                |after| store.scan_leases4(after.copied(), 1000),
+                |l| l.ip,
+                |_| false,
+                keep,
+            )?;
+            out.extend(found.iter().map(|l| lease_view(l, now)));
+            next = cursor.map(|a| a.to_string());
         }
     }
     Ok(Json(LeasePage { leases: out, next }))
@@ -1378,15 +1373,6 @@ pub struct Lease6View {
     pub expires: Option<u64>,
 }
 
-fn state6(l: &Lease6, now: u64) -> &'static str {
-    match (l.state, l.is_current(now)) {
-        (LeaseState::Released, _) => "released",
-        (LeaseState::Declined, true) => "declined",
-        (LeaseState::Active, true) => "active",
-        (_, false) => "expired",
-    }
-}
-
 fn lease6_view(l: &Lease6, now: u64) -> Lease6View {
     Lease6View {
         kind: match l.kind {
@@ -1399,7 +1385,7 @@ fn lease6_view(l: &Lease6, now: u64) -> Lease6View {
         iaid: l.iaid,
         mac: l.mac.as_deref().map(hex_colon),
         modem_mac: l.modem_mac.as_deref().map(hex_colon),
-        state: state6(l, now).into(),
+        state: l.status(now).into(),
         pool: l.pool.clone(),
         link: l.link.to_string(),
         expires: l.expires_at(),
@@ -1436,7 +1422,7 @@ async fn search_leases6(
     let keep = |l: &Lease6| {
         pool_visible(&snap, &p, &l.pool, domain.as_deref())
             && q.pool.as_ref().is_none_or(|x| *x == l.pool)
-            && q.state.as_deref().is_none_or(|s| s == state6(l, now))
+            && q.state.as_deref().is_none_or(|s| s == l.status(now))
             && q.link.is_none_or(|k| k == l.link)
             && after.is_none_or(|a| l.key() > a)
     };
@@ -1469,28 +1455,16 @@ async fn search_leases6(
             }
         }
         None => {
-            let mut cursor = after;
-            let mut scanned = 0;
-            'scan: while scanned < SCAN_MAX {
-                let page = store.scan_leases6(cursor, 1000)?;
-                if page.is_empty() {
-                    break;
-                }
-                for l in &page {
-                    scanned += 1;
-                    cursor = Some(l.key());
-                    if keep(l) {
-                        out.push(lease6_view(l, now));
-                        if out.len() == limit {
-                            next = Some(format!("{}/{}", l.address, l.prefix_len));
-                            break 'scan;
-                        }
-                    }
-                }
-            }
-            if next.is_none() && scanned >= SCAN_MAX {
-                next = cursor.map(|k| format!("{}/{}", k.address, k.prefix_len));
-            }
+            let (found, cursor) = scan(
+                after,
+                limit,
+                |after| store.scan_leases6(after.copied(), 1000),
+                Lease6::key,
+                |_| false,
+                keep,
+            )?;
+            out.extend(found.iter().map(|l| lease6_view(l, now)));
+            next = cursor.map(|k| format!("{}/{}", k.address, k.prefix_len));
         }
     }
     Ok(Json(LeasePage { leases: out, next }))
@@ -1639,7 +1613,7 @@ async fn pools(p: Principal, State(app): State<Arc<App>>) -> Result<Json<PoolsVi
         let mut v6: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         for l in server.dhcpv6().leases.lock().iter() {
             let e = v6.entry(l.pool.clone()).or_default();
-            match state6(l, now) {
+            match l.status(now) {
                 "active" => e.0 += 1,
                 "declined" => e.1 += 1,
                 _ => {}

@@ -71,6 +71,19 @@ pub struct Server {
     reload_gate: Option<ReloadGate>,
 }
 
+/// Puts the operators' fixed bindings (under the file's) and DHCPv6
+/// reservations into `snap`; a binding the file overrides is logged.
+fn merge_operators(
+    snap: &mut Snapshot,
+    fixed: &[headend_store::FixedBinding4],
+    reservations6: &[headend_store::Reservation6],
+) {
+    for (f, why) in snap.merge_stored_fixed(fixed) {
+        warn!(ip = %f.ip, client = %f.client.to_hex(), relay = %f.relay, "stored fixed binding not applied: {why}");
+    }
+    snap.reservations6 = Arc::new(headend_model::snapshot::Reservations6::new(reservations6));
+}
+
 /// Every stored DHCPv6 reservation (an undecodable record is skipped and logged).
 fn load_reservations6(store: &dyn Store) -> Result<Vec<headend_store::Reservation6>, ServerError> {
     Ok(store
@@ -114,11 +127,8 @@ impl Server {
     ) -> Result<Server, ServerError> {
         let started = Instant::now();
         let stored_fixed = store.load_fixed4()?;
-        for (f, why) in snap.merge_stored_fixed(&stored_fixed) {
-            warn!(ip = %f.ip, client = %f.client.to_hex(), relay = %f.relay, "stored fixed binding not applied: {why}");
-        }
         let reservations6 = load_reservations6(&*store)?;
-        snap.reservations6 = Arc::new(headend_model::snapshot::Reservations6::new(&reservations6));
+        merge_operators(&mut snap, &stored_fixed, &reservations6);
         let accounts = store.load_accounts()?;
         let n_accounts = accounts.len();
         let commit_window = snap.commit_window;
@@ -372,19 +382,9 @@ impl Server {
 
     /// Installs the running snapshot again with `list` as the operators'
     /// fixed bindings (once the store holds them): the next exchange of
-    /// the client gets its address, and the allocator reserves it. Returns
-    /// the bindings the file overrides.
-    pub fn set_stored_fixed(
-        &self,
-        list: Vec<headend_store::FixedBinding4>,
-    ) -> Vec<(headend_store::FixedBinding4, String)> {
-        // Under the reload lock: a reload in flight merges the new list too.
-        let _gen = self.generation.lock();
-        let mut next = (*self.config.load_full()).clone();
-        let skipped = next.merge_stored_fixed(&list);
-        *self.stored_fixed.lock() = list;
-        self.install(Arc::new(next));
-        skipped
+    /// the client gets its address, and the allocator reserves it.
+    pub fn set_stored_fixed(&self, list: Vec<headend_store::FixedBinding4>) {
+        self.reinstall(|| *self.stored_fixed.lock() = list);
     }
 
     /// The operators' DHCPv6 reservations (from the store).
@@ -395,10 +395,21 @@ impl Server {
     /// Installs the running snapshot again with `list` as the DHCPv6
     /// reservations (once the store holds them).
     pub fn set_reservations6(&self, list: Vec<headend_store::Reservation6>) {
+        self.reinstall(|| *self.reservations6.lock() = list);
+    }
+
+    /// Applies `change` to the operators' records and installs the running
+    /// snapshot again with them, under the reload lock (a reload in flight
+    /// merges the new records too).
+    fn reinstall(&self, change: impl FnOnce()) {
         let _gen = self.generation.lock();
+        change();
         let mut next = (*self.config.load_full()).clone();
-        next.reservations6 = Arc::new(headend_model::snapshot::Reservations6::new(&list));
-        *self.reservations6.lock() = list;
+        merge_operators(
+            &mut next,
+            &self.stored_fixed.lock(),
+            &self.reservations6.lock(),
+        );
         self.install(Arc::new(next));
     }
 
@@ -415,12 +426,11 @@ impl Server {
     /// The checks a loaded snapshot passes before it may be installed
     /// (with the operators' fixed bindings merged in first).
     fn candidate(&self, mut new: Snapshot) -> Result<Snapshot, ConfigErrors> {
-        for (f, why) in new.merge_stored_fixed(&self.stored_fixed.lock()) {
-            warn!(ip = %f.ip, client = %f.client.to_hex(), relay = %f.relay, "stored fixed binding not applied: {why}");
-        }
-        new.reservations6 = Arc::new(headend_model::snapshot::Reservations6::new(
+        merge_operators(
+            &mut new,
+            &self.stored_fixed.lock(),
             &self.reservations6.lock(),
-        ));
+        );
         self.check_reloadable(&new)?;
         if let Some(f) = &self.hook_factory {
             new.hooks = f(&new)?;

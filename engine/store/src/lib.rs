@@ -167,6 +167,24 @@ impl Lease4 {
     pub fn is_current(&self, now: UnixTime) -> bool {
         self.expires_at().is_none_or(|e| e > now)
     }
+
+    /// How the lease stands at `now`, as operators read it ([`LeaseState::status`]).
+    pub fn status(&self, now: UnixTime) -> &'static str {
+        self.state.status(self.is_current(now))
+    }
+}
+
+impl LeaseState {
+    /// `active`, `expired`, `released` or `declined` (still quarantined): a
+    /// lease in this state whose time is (`current`) or is not over.
+    pub fn status(self, current: bool) -> &'static str {
+        match (self, current) {
+            (LeaseState::Released, _) => "released",
+            (LeaseState::Declined, true) => "declined",
+            (LeaseState::Active, true) => "active",
+            (_, false) => "expired",
+        }
+    }
 }
 
 /// What a DHCPv6 lease binds: a non-temporary address or a delegated prefix.
@@ -225,6 +243,11 @@ impl Lease6 {
     /// Whether the binding still holds its address at `now`.
     pub fn is_current(&self, now: UnixTime) -> bool {
         self.expires_at().is_none_or(|e| e > now)
+    }
+
+    /// How the binding stands at `now` ([`LeaseState::status`]).
+    pub fn status(&self, now: UnixTime) -> &'static str {
+        self.state.status(self.is_current(now))
     }
 
     /// The key identifying the leased resource: address and prefix length.

@@ -311,6 +311,24 @@ fn unindex6(
     Ok(())
 }
 
+/// Up to `limit` records of `tree` with keys above `after` (from the first
+/// when `None`), in key order: one page of a scan.
+fn page<T>(
+    tree: &Tree,
+    after: Option<Vec<u8>>,
+    limit: usize,
+    decode: impl Fn(&[u8], &[u8]) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let lo = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+    tree.range::<Vec<u8>, _>((lo, std::ops::Bound::Unbounded))
+        .take(limit)
+        .map(|item| {
+            let (k, v) = item.map_err(sled_err)?;
+            decode(&k, &v)
+        })
+        .collect()
+}
+
 fn decode_lease6(key: &[u8], value: &[u8]) -> Result<Lease6, StoreError> {
     let lease: Lease6 = codec::decode(T_LEASES6, value)?;
     if key.len() != 17 || codec::lease6_suffix(key) != Some(lease.key()) {
@@ -681,19 +699,12 @@ impl Store for SledStore {
     }
 
     fn scan_accounts(&self, after: Option<&str>, limit: usize) -> Result<Vec<Account>, StoreError> {
-        let iter = match after {
-            Some(a) => self.accounts.range((
-                std::ops::Bound::Excluded(a.as_bytes().to_vec()),
-                std::ops::Bound::Unbounded,
-            )),
-            None => self.accounts.range::<Vec<u8>, _>(..),
-        };
-        let mut out = Vec::new();
-        for item in iter.take(limit) {
-            let (k, v) = item.map_err(sled_err)?;
-            out.push(decode_account(&k, &v)?);
-        }
-        Ok(out)
+        page(
+            &self.accounts,
+            after.map(|a| a.as_bytes().to_vec()),
+            limit,
+            decode_account,
+        )
     }
 
     fn load_accounts(&self) -> Result<Vec<Account>, StoreError> {
@@ -709,19 +720,12 @@ impl Store for SledStore {
         after: Option<Ipv4Addr>,
         limit: usize,
     ) -> Result<Vec<Lease4>, StoreError> {
-        let iter = match after {
-            Some(a) => self.leases4.range((
-                std::ops::Bound::Excluded(a.octets().to_vec()),
-                std::ops::Bound::Unbounded,
-            )),
-            None => self.leases4.range::<Vec<u8>, _>(..),
-        };
-        let mut out = Vec::new();
-        for item in iter.take(limit) {
-            let (k, v) = item.map_err(sled_err)?;
-            out.push(decode_lease(key_ip(T_LEASES4, &k)?, &v)?);
-        }
-        Ok(out)
+        page(
+            &self.leases4,
+            after.map(|a| a.octets().to_vec()),
+            limit,
+            |k, v| decode_lease(key_ip(T_LEASES4, k)?, v),
+        )
     }
 
     fn scan_leases6(
@@ -729,19 +733,12 @@ impl Store for SledStore {
         after: Option<Lease6Key>,
         limit: usize,
     ) -> Result<Vec<Lease6>, StoreError> {
-        let iter = match after {
-            Some(a) => self.leases6.range((
-                std::ops::Bound::Excluded(codec::lease6_key(a).to_vec()),
-                std::ops::Bound::Unbounded,
-            )),
-            None => self.leases6.range::<Vec<u8>, _>(..),
-        };
-        let mut out = Vec::new();
-        for item in iter.take(limit) {
-            let (k, v) = item.map_err(sled_err)?;
-            out.push(decode_lease6(&k, &v)?);
-        }
-        Ok(out)
+        page(
+            &self.leases6,
+            after.map(|a| codec::lease6_key(a).to_vec()),
+            limit,
+            decode_lease6,
+        )
     }
 
     fn load_leases6(&self) -> Result<Vec<Lease6>, StoreError> {
