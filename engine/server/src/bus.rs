@@ -18,6 +18,14 @@ use tokio::sync::broadcast;
 /// Events kept for readers that fall behind, unless configured otherwise.
 pub const DEFAULT_BUFFER: usize = 4096;
 
+/// Milliseconds since the Unix epoch now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// One published event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BusEvent {
@@ -80,10 +88,7 @@ impl Bus {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let ev = BusEvent {
             seq,
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                .unwrap_or(0),
+            at_ms: now_ms(),
             kind: kind.into(),
             mac: mac.map(str::to_string),
             data,

@@ -140,13 +140,8 @@ impl Role {
     }
 }
 
-/// Milliseconds since the Unix epoch now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch now (the bus's clock: events and steps agree).
+pub use crate::bus::now_ms;
 
 /// Timelines written per store batch by [`Timeline::flush`].
 pub const FLUSH_BATCH: usize = 256;
