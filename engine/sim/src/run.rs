@@ -1,0 +1,324 @@
+//! The storm as one sans-IO state machine: every device, their timers, the
+//! start schedule (all at once, N per second, or a ramp), CPE started when
+//! their modem comes online, and the demultiplexing of replies to devices
+//! (DHCPv4 by xid, DHCPv6 by transaction id, everything else by the
+//! device's leased address). [`crate::net`] is its socket shell; tests
+//! drive it on a virtual clock.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use headend_wire::dhcpv6::{Message, RelayMessage};
+
+use crate::check::Violations;
+use crate::device::{Ctx, Device, Kind, Progress};
+use crate::outbox::{Outbox, Service};
+use crate::plan::Plan;
+use crate::report::{Report, Stats};
+
+/// How many devices of each kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// DOCSIS cable modems.
+    pub cm: u32,
+    /// E-UEs.
+    pub eue: u32,
+    /// CPE, spread over the modems (or standalone when there are none).
+    pub cpe: u32,
+}
+
+/// When devices start.
+#[derive(Debug, Clone, Copy)]
+pub enum Schedule {
+    /// All at once (a CMTS reboot).
+    All,
+    /// N devices per second.
+    Rate(f64),
+    /// Evenly over a duration.
+    Ramp(Duration),
+}
+
+/// The whole storm.
+pub struct Sim {
+    plan: Plan,
+    devices: Vec<Device>,
+    /// Devices started on the schedule (modems, or standalone CPE), in order.
+    order: Vec<u32>,
+    next: usize,
+    spacing: Duration,
+    t0: Instant,
+    timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    armed: Vec<Option<Instant>>,
+    /// CPE indices behind each modem: `cpe_first[m]..cpe_first[m+1]` of `cpe_of`.
+    cpe_of: Vec<u32>,
+    cpe_first: Vec<u32>,
+    out: Outbox,
+    violations: Violations,
+    stats: Stats,
+    addrs: HashMap<IpAddr, u32>,
+}
+
+/// The first MAC of the simulated modems (CableLabs OUI 00:10:95); modems
+/// take even numbers so that the eUE's (MAC + 1) never collides.
+const MODEM_BASE: u64 = 0x0010_9500_0000;
+/// CPE MACs: locally administered.
+const CPE_BASE: u64 = 0x0200_0000_0000;
+
+fn mac(n: u64) -> [u8; 6] {
+    let b = n.to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
+impl Sim {
+    /// A storm starting at `t0`.
+    pub fn new(plan: Plan, counts: Counts, schedule: Schedule, seed: u64, t0: Instant) -> Sim {
+        let relays = plan.relays4.len().max(1) as u32;
+        let mut devices = Vec::new();
+        let mut stats = Stats::new(t0);
+        let modems = counts.cm + counts.eue;
+        for i in 0..modems {
+            let kind = if i < counts.cm { Kind::Cm } else { Kind::Eue };
+            let m = mac(MODEM_BASE + 2 * u64::from(i));
+            devices.push(Device::new(i, kind, m, m, (i % relays) as u16, seed));
+            stats.planned(kind);
+        }
+        let mut cpe_lists: Vec<Vec<u32>> = vec![Vec::new(); modems as usize];
+        for j in 0..counts.cpe {
+            let index = modems + j;
+            let (modem_mac, relay) = if modems > 0 {
+                let m = j % modems;
+                cpe_lists[m as usize].push(index);
+                (mac(MODEM_BASE + 2 * u64::from(m)), (m % relays) as u16)
+            } else {
+                (
+                    mac(CPE_BASE + 0x1_0000_0000 + u64::from(j)),
+                    (j % relays) as u16,
+                )
+            };
+            devices.push(Device::new(
+                index,
+                Kind::Cpe,
+                mac(CPE_BASE + u64::from(j)),
+                modem_mac,
+                relay,
+                seed,
+            ));
+            stats.planned(Kind::Cpe);
+        }
+        let mut cpe_of = Vec::with_capacity(counts.cpe as usize);
+        let mut cpe_first = Vec::with_capacity(modems as usize + 1);
+        for l in &cpe_lists {
+            cpe_first.push(cpe_of.len() as u32);
+            cpe_of.extend_from_slice(l);
+        }
+        cpe_first.push(cpe_of.len() as u32);
+        let order: Vec<u32> = if modems > 0 {
+            (0..modems).collect()
+        } else {
+            (0..counts.cpe).collect()
+        };
+        let n = order.len().max(1) as f64;
+        let spacing = match schedule {
+            Schedule::All => Duration::ZERO,
+            Schedule::Rate(r) if r > 0.0 => Duration::from_secs_f64(1.0 / r),
+            Schedule::Rate(_) => Duration::ZERO,
+            Schedule::Ramp(d) => Duration::from_secs_f64(d.as_secs_f64() / n),
+        };
+        let count = devices.len();
+        Sim {
+            plan,
+            devices,
+            order,
+            next: 0,
+            spacing,
+            t0,
+            timers: BinaryHeap::new(),
+            armed: vec![None; count],
+            cpe_of,
+            cpe_first,
+            out: Outbox::new(),
+            violations: Violations::new(32),
+            stats,
+            addrs: HashMap::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Datagrams to send; the shell clears it after sending.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.out
+    }
+
+    /// Measurements so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Measurements, for the shell's counters.
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.stats
+    }
+
+    /// Violations so far.
+    pub fn violations(&self) -> &Violations {
+        &self.violations
+    }
+
+    /// Every device has finished its flow.
+    pub fn done(&self) -> bool {
+        self.stats.finished() == self.stats.total()
+    }
+
+    /// The final report.
+    pub fn report(&self, now: Instant) -> Report {
+        self.stats.report(now, &self.violations)
+    }
+
+    fn start_time(&self, k: usize) -> Instant {
+        self.t0
+            + self
+                .spacing
+                .saturating_mul(u32::try_from(k).unwrap_or(u32::MAX))
+    }
+
+    /// The next time [`Sim::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let start = (self.next < self.order.len()).then(|| self.start_time(self.next));
+        let timer = self.timers.peek().map(|Reverse((t, _))| *t);
+        [start, timer].into_iter().flatten().min()
+    }
+
+    fn with_device(
+        &mut self,
+        i: u32,
+        f: impl FnOnce(&mut Device, &mut Ctx<'_>) -> Progress,
+    ) -> Progress {
+        let Some(d) = self.devices.get_mut(i as usize) else {
+            return Progress::None;
+        };
+        let mut cx = Ctx {
+            plan: &self.plan,
+            out: &mut self.out,
+            v: &mut self.violations,
+            stats: &mut self.stats,
+            addrs: &mut self.addrs,
+        };
+        let p = f(d, &mut cx);
+        let deadline = d.poll_timeout();
+        if let Some(slot) = self.armed.get_mut(i as usize) {
+            if deadline.is_some() && deadline != *slot {
+                if let Some(t) = deadline {
+                    self.timers.push(Reverse((t, i)));
+                }
+            }
+            *slot = deadline;
+        }
+        p
+    }
+
+    fn after(&mut self, now: Instant, i: u32, p: Progress) {
+        if p == Progress::Online {
+            let lo = self.cpe_first.get(i as usize).copied().unwrap_or(0) as usize;
+            let hi = self.cpe_first.get(i as usize + 1).copied().unwrap_or(0) as usize;
+            for k in lo..hi {
+                if let Some(&c) = self.cpe_of.get(k) {
+                    let p = self.with_device(c, |d, cx| {
+                        d.start(now, cx);
+                        Progress::None
+                    });
+                    self.after(now, c, p);
+                }
+            }
+        }
+    }
+
+    /// Starts devices due and runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while self.next < self.order.len() && self.start_time(self.next) <= now {
+            let i = self.order[self.next];
+            self.next += 1;
+            let p = self.with_device(i, |d, cx| {
+                d.start(now, cx);
+                Progress::None
+            });
+            self.after(now, i, p);
+        }
+        while let Some(Reverse((t, i))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            // A stale entry: the device re-armed since.
+            if self.armed.get(i as usize).copied().flatten() != Some(t) {
+                continue;
+            }
+            if let Some(slot) = self.armed.get_mut(i as usize) {
+                *slot = None;
+            }
+            let p = self.with_device(i, |d, cx| d.handle_timeout(now, cx));
+            self.after(now, i, p);
+        }
+    }
+
+    /// A datagram on a DHCPv4 relay socket.
+    pub fn handle_relay4(&mut self, now: Instant, datagram: &[u8]) {
+        self.stats.received += 1;
+        let i = match datagram.get(4..8) {
+            Some(x) => u32::from_be_bytes([x[0], x[1], x[2], x[3]]) >> 8,
+            None => {
+                self.stats.unmatched += 1;
+                return;
+            }
+        };
+        if i as usize >= self.devices.len() {
+            self.stats.unmatched += 1;
+            return;
+        }
+        let p = self.with_device(i, |d, cx| d.handle_dhcp4(now, datagram, cx));
+        self.after(now, i, p);
+    }
+
+    /// A datagram on the DHCPv6 relay socket (a Relay-Reply).
+    pub fn handle_relay6(&mut self, now: Instant, datagram: &[u8]) {
+        self.stats.received += 1;
+        let Some(inner) = RelayMessage::parse(datagram).ok().map(|r| r.relay_msg()) else {
+            self.stats.unmatched += 1;
+            return;
+        };
+        let Ok(m) = Message::parse(inner) else {
+            self.stats.unmatched += 1;
+            return;
+        };
+        let i = m.transaction_id;
+        if i as usize >= self.devices.len() {
+            self.stats.unmatched += 1;
+            return;
+        }
+        let p = self.with_device(i, |d, cx| d.handle_dhcp6(now, inner, datagram, cx));
+        self.after(now, i, p);
+    }
+
+    /// A datagram to a device's own socket (`to` its leased address).
+    pub fn handle_host(
+        &mut self,
+        now: Instant,
+        service: Service,
+        from: SocketAddr,
+        to: IpAddr,
+        datagram: &[u8],
+    ) {
+        self.stats.received += 1;
+        let Some(&i) = self.addrs.get(&to) else {
+            self.stats.unmatched += 1;
+            return;
+        };
+        let p = self.with_device(i, |d, cx| d.handle_host(now, service, from, datagram, cx));
+        self.after(now, i, p);
+    }
+}
