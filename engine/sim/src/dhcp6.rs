@@ -185,6 +185,11 @@ impl Dhcp6Client {
             return Event6::None;
         }
         self.deadline = None;
+        // eUE-3: ADVERTISEs collected over the first wait all said
+        // "0.0.0.0": the eUE disables itself until reinitialised.
+        if self.saw_disabled && matches!(self.state, State::Soliciting) {
+            return Event6::Failed("eUE disabled by CCCv6 (0.0.0.0)");
+        }
         if self.sent >= retry.attempts {
             return Event6::Failed(match (&self.state, self.saw_disabled) {
                 (State::Soliciting, true) => "eUE disabled by CCCv6 (0.0.0.0)",
@@ -772,16 +777,25 @@ mod tests {
             ),
             Event6::None
         );
-        now += std::time::Duration::from_secs(1);
-        assert_eq!(
-            c.handle_timeout(now, &l, &Profile6::default(), &retry, &mut rng, &mut out),
-            Event6::None
-        );
+        // eUE-3: only "0.0.0.0" after the first wait: disabled at once.
         now += std::time::Duration::from_secs(1);
         assert_eq!(
             c.handle_timeout(now, &l, &Profile6::default(), &retry, &mut rng, &mut out),
             Event6::Failed("eUE disabled by CCCv6 (0.0.0.0)")
         );
         assert_eq!(v.total(), 0);
+        // Silence: the retries run out.
+        let p = Profile6::default();
+        let mut c = Dhcp6Client::start(now, &l, &p, vec![], &retry, &mut rng, &mut out);
+        now += std::time::Duration::from_secs(1);
+        assert_eq!(
+            c.handle_timeout(now, &l, &p, &retry, &mut rng, &mut out),
+            Event6::None
+        );
+        now += std::time::Duration::from_secs(1);
+        assert_eq!(
+            c.handle_timeout(now, &l, &p, &retry, &mut rng, &mut out),
+            Event6::Failed("no valid ADVERTISE")
+        );
     }
 }

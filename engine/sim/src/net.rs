@@ -108,7 +108,7 @@ fn svc_index(s: Service) -> usize {
     }
 }
 
-fn open(addr: SocketAddr, buffer: usize) -> Result<UdpSocket, NetError> {
+fn open(addr: SocketAddr, buffer: usize, freebind: bool) -> Result<UdpSocket, NetError> {
     let err = |source| NetError::Bind { addr, source };
     let s = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -118,6 +118,16 @@ fn open(addr: SocketAddr, buffer: usize) -> Result<UdpSocket, NetError> {
     .map_err(err)?;
     if addr.is_ipv6() {
         s.set_only_v6(true).map_err(err)?;
+    }
+    if freebind {
+        // Devices send from their leased addresses, which a namespace makes
+        // local with a `local` route (AnyIP); IPv6 also wants freebind for
+        // an IPV6_PKTINFO source that is not configured on an interface.
+        if addr.is_ipv6() {
+            s.set_freebind_v6(true).map_err(err)?;
+        } else {
+            s.set_freebind_v4(true).map_err(err)?;
+        }
     }
     let _ = s.set_recv_buffer_size(buffer);
     let _ = s.set_send_buffer_size(buffer);
@@ -134,14 +144,14 @@ impl Net {
         for giaddr in &sim.plan().relays4 {
             let addr = SocketAddr::new(IpAddr::V4(*giaddr), bind.relay_port);
             socks.push(Sock {
-                sock: open(addr, bind.buffer)?,
+                sock: open(addr, bind.buffer, false)?,
                 role: Role::Relay4,
                 v6: false,
             });
             relay4.push(socks.len() - 1);
         }
         socks.push(Sock {
-            sock: open(bind.relay6, bind.buffer)?,
+            sock: open(bind.relay6, bind.buffer, false)?,
             role: Role::Relay6,
             v6: true,
         });
@@ -163,7 +173,7 @@ impl Net {
                     (Service::Snmp, ports.agent),
                 ] {
                     let addr = SocketAddr::new(any, port);
-                    let sock = open(addr, bind.buffer)?;
+                    let sock = open(addr, bind.buffer, true)?;
                     let opt = |source| NetError::Option { addr, source };
                     if v6 {
                         setsockopt(&sock, sockopt::Ipv6RecvPacketInfo, &true).map_err(opt)?;

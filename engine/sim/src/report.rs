@@ -152,8 +152,9 @@ impl Stats {
         (now.saturating_duration_since(self.t0).as_millis() / BIN.as_millis()) as usize
     }
 
-    /// The final report.
-    pub fn report(&self, now: Instant, violations: &Violations) -> Report {
+    /// The final report; `stuck` counts the unfinished devices by the
+    /// step they are in.
+    pub fn report(&self, now: Instant, violations: &Violations, stuck: Vec<Stuck>) -> Report {
         let q = |h: &Histogram| Latency {
             count: h.count(),
             p50_ms: ms(h.quantile(0.5)),
@@ -200,6 +201,7 @@ impl Stats {
                 })
                 .collect(),
             violation_samples: violations.samples().to_vec(),
+            stuck,
             renewals: self.renewals,
             datagrams_sent: self.sent,
             datagrams_received: self.received,
@@ -283,6 +285,17 @@ pub struct ViolationCount {
     pub count: u64,
 }
 
+/// Devices that had not finished when the run ended, by step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stuck {
+    /// The step they are in ("not started" before the first).
+    pub step: &'static str,
+    /// How many.
+    pub count: u64,
+    /// The first few, by MAC.
+    pub examples: Vec<String>,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -298,6 +311,8 @@ pub struct Report {
     pub violations: Vec<ViolationCount>,
     /// The first violations, whole.
     pub violation_samples: Vec<Violation>,
+    /// Unfinished devices by step.
+    pub stuck: Vec<Stuck>,
     /// Renewals and rebindings acknowledged.
     pub renewals: u64,
     /// Datagrams sent.
@@ -368,11 +383,23 @@ impl Report {
                 let _ = writeln!(s, "  {:<30} {:<32} {:>8}", f.step, f.reason, f.count);
             }
         }
+        if !self.stuck.is_empty() {
+            let _ = writeln!(s, "\nunfinished when the run ended");
+            for st in &self.stuck {
+                let _ = writeln!(
+                    s,
+                    "  {:<30} {:>8}  e.g. {}",
+                    st.step,
+                    st.count,
+                    st.examples.join(" ")
+                );
+            }
+        }
         let _ = writeln!(s, "\nspec violations: {}", self.violation_total());
         for v in &self.violations {
             let _ = writeln!(s, "  {:<26} {:<30} {:>8}", v.rule, v.step, v.count);
         }
-        for v in self.violation_samples.iter().take(10) {
+        for v in self.violation_samples.iter().take(5) {
             let _ = writeln!(
                 s,
                 "  e.g. {} {} {}: {}\n       {}",
@@ -380,7 +407,7 @@ impl Report {
                 v.device,
                 v.step,
                 v.detail,
-                v.packet
+                v.packet.get(..v.packet.len().min(160)).unwrap_or("")
             );
         }
         let _ = writeln!(

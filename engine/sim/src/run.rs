@@ -16,7 +16,7 @@ use crate::check::Violations;
 use crate::device::{Ctx, Device, Kind, Progress};
 use crate::outbox::{Outbox, Service};
 use crate::plan::Plan;
-use crate::report::{Report, Stats};
+use crate::report::{Report, Stats, Stuck};
 
 /// How many devices of each kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,9 +60,9 @@ pub struct Sim {
     addrs: HashMap<IpAddr, u32>,
 }
 
-/// The first MAC of the simulated modems (CableLabs OUI 00:10:95); modems
-/// take even numbers so that the eUE's (MAC + 1) never collides.
-const MODEM_BASE: u64 = 0x0010_9500_0000;
+/// The first MAC of the simulated modems (CableLabs OUI 00:10:95, clear
+/// of the lab's configured accounts at 00:10:95:00:…); modems take even numbers so that the eUE's (MAC + 1) never collides.
+const MODEM_BASE: u64 = 0x0010_9510_0000;
 /// CPE MACs: locally administered.
 const CPE_BASE: u64 = 0x0200_0000_0000;
 
@@ -177,7 +177,24 @@ impl Sim {
 
     /// The final report.
     pub fn report(&self, now: Instant) -> Report {
-        self.stats.report(now, &self.violations)
+        let mut stuck: std::collections::BTreeMap<&'static str, Stuck> = Default::default();
+        for d in self.devices.iter().filter(|d| !d.finished()) {
+            let step = match d.step() {
+                Some(s) => s.name(),
+                None => "not started",
+            };
+            let e = stuck.entry(step).or_insert_with(|| Stuck {
+                step,
+                count: 0,
+                examples: Vec::new(),
+            });
+            e.count += 1;
+            if e.examples.len() < 3 {
+                e.examples.push(crate::check::mac_string(&d.mac));
+            }
+        }
+        self.stats
+            .report(now, &self.violations, stuck.into_values().collect())
     }
 
     fn start_time(&self, k: usize) -> Instant {
