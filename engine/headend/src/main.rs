@@ -139,6 +139,13 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Boot-storm simulator and conformance tester: thousands of cable modems, E-UEs and CPE running the
+    /// real provisioning flows against any server (also shipped as `headend-sim`); exit status 1 when a
+    /// device failed or a reply broke the spec.
+    Simulate {
+        #[command(flatten)]
+        args: headend_sim::cli::Args,
+    },
     /// Store maintenance.
     Store {
         #[command(subcommand)]
@@ -345,6 +352,10 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { config, tests } => policy_test::run(&config, &tests),
+        Command::Simulate { args } => Ok(match headend_sim::cli::run(&args)? {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(1),
+        }),
         Command::ConfigFile {
             command: ConfigFileCommand::Decode { file, secret },
         } => config_file::decode(&file, secret.as_deref()),

@@ -10,6 +10,7 @@
 //! ([`report`]).
 
 pub mod check;
+pub mod cli;
 pub mod device;
 pub mod dhcp4;
 pub mod dhcp6;
