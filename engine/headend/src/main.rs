@@ -144,7 +144,7 @@ enum Command {
     /// device failed or a reply broke the spec.
     Simulate {
         #[command(flatten)]
-        args: headend_sim::cli::Args,
+        args: Box<headend_sim::cli::Args>,
     },
     /// Store maintenance.
     Store {
