@@ -239,7 +239,9 @@ impl Net {
                     .iter()
                     .map(|s| PollFd::new(s.sock.as_fd(), PollFlags::POLLIN))
                     .collect();
-                let ms = u16::try_from(wait.as_millis()).unwrap_or(100);
+                // Round up: a sub-millisecond wait must not become a busy
+                // spin (starts and timers then run in 1 ms batches).
+                let ms = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(100);
                 match poll(&mut fds, PollTimeout::from(ms)) {
                     Ok(_) | Err(Errno::EINTR) => {}
                     Err(e) => return Err(NetError::Poll(e)),

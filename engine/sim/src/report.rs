@@ -163,8 +163,15 @@ impl Stats {
             max_ms: ms(h.max()),
         };
         let elapsed = now.saturating_duration_since(self.t0);
+        let last = self
+            .completions
+            .iter()
+            .rposition(|c| *c > 0)
+            .map_or(0, |b| b + 1);
+        let span = (BIN.as_secs_f64() * last as f64).max(BIN.as_secs_f64());
         Report {
             elapsed_s: elapsed.as_secs_f64(),
+            completed_per_s: (self.completed() as f64 / span).round(),
             devices: Kind::ALL
                 .iter()
                 .filter(|k| self.kinds[**k as usize].total > 0)
@@ -301,6 +308,9 @@ pub struct Stuck {
 pub struct Report {
     /// Seconds from the first start to the end.
     pub elapsed_s: f64,
+    /// Devices completed per second, from the first start to the last
+    /// completion (100 ms resolution).
+    pub completed_per_s: f64,
     /// Per kind of device.
     pub devices: Vec<KindReport>,
     /// Per step.
@@ -343,7 +353,11 @@ impl Report {
     /// The human-readable tables.
     pub fn table(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "storm: {:.2} s", self.elapsed_s);
+        let _ = writeln!(
+            s,
+            "storm: {:.2} s, {:.0} devices provisioned a second",
+            self.elapsed_s, self.completed_per_s
+        );
         let _ = writeln!(
             s,
             "\n{:<8} {:>8} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10}",
