@@ -11,7 +11,11 @@
 //! lab told to provision eUEs over IPv6 (IP_PREF b'110: DHCPv6 eUE-1..4,
 //! RFC 4682 MIB). A third run shows the checker is not blind: a lab whose
 //! eCM is given a DSS_ID that the DHCPv6 server does not use makes every
-//! ADVERTISE invalid (Table 6 eUE-3), and the simulator says so.
+//! ADVERTISE invalid (Table 6 eUE-3), and the simulator says so. A fourth
+//! mixes hostile traffic into the storm (MAC floods, forged DECLINEs,
+//! INFORMs and TFTP requests from unleased addresses, malformed DHCPv4 and
+//! DHCPv6): every legitimate device still provisions, no stranger gets a
+//! file, nothing malformed is answered, and the server keeps running.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -208,6 +212,67 @@ fn a_dss_id_mismatch_is_reported_as_an_eue3_violation() {
     assert!(
         sample["device"].as_str().unwrap().starts_with("00:10:95:"),
         "{text}"
+    );
+    server.stop(Duration::from_secs(15)).unwrap();
+}
+
+#[test]
+fn legitimate_devices_provision_through_hostile_traffic() {
+    if !plugins_built() {
+        return;
+    }
+    let dir = common::scratch("sim-hostile").unwrap();
+    let config = lab_in(dir.path(), |t| t);
+    let ns = storm_netns();
+    let mut server = start_headend(&ns, &config).unwrap();
+    let (ok, r) = simulate(
+        &ns,
+        &[
+            "--cm",
+            "200",
+            "--eue",
+            "100",
+            "--cpe",
+            "300",
+            "--rate",
+            "300",
+            "--hostile",
+            "mac-flood,decline,inform,tftp-other,malformed",
+            "--hostile-rate",
+            "2000",
+        ],
+        &server,
+    );
+    let log = server.output_tail(3000);
+    assert_clean(&r, &[("CM", 200), ("E-UE", 100), ("CPE", 300)], &[], &log);
+    assert!(ok);
+    let text = serde_json::to_string_pretty(&r).unwrap();
+    let mode = |m: &str| {
+        r["hostile"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["mode"] == m)
+            .cloned()
+            .unwrap_or_else(|| panic!("{m} missing: {text}"))
+    };
+    for m in ["mac-flood", "decline", "inform", "tftp-other", "malformed"] {
+        assert!(mode(m)["sent"].as_u64().unwrap() > 100, "{m}: {text}");
+    }
+    assert_eq!(
+        mode("tftp-other")["answered"],
+        0,
+        "a stranger got a file: {text}"
+    );
+    assert!(
+        mode("tftp-other")["refused"].as_u64().unwrap() > 0,
+        "{text}"
+    );
+    assert_eq!(mode("malformed")["answered"], 0, "{text}");
+    assert_eq!(mode("decline")["answered"], 0, "{text}");
+    assert!(
+        server.try_status().unwrap().is_none(),
+        "the server died:\n{log}"
     );
     server.stop(Duration::from_secs(15)).unwrap();
 }

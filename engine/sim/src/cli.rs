@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::hostile::Hostile;
 use crate::net::{Bind, Net};
 use crate::plan::Plan;
 use crate::run::{Counts, Schedule, Sim};
@@ -114,9 +115,35 @@ pub struct Args {
     /// Print progress every second even when stderr is not a terminal.
     #[arg(long)]
     progress: bool,
+    /// Mix hostile traffic into the storm (comma-separated): mac-flood,
+    /// decline, inform, tftp-other, malformed. The report counts what each
+    /// sent and what answers it got; the legitimate devices must still finish.
+    #[arg(long, value_delimiter = ',')]
+    hostile: Vec<crate::hostile::Mode>,
+    /// Hostile packets a second, all modes together.
+    #[arg(long, default_value_t = 1000.0)]
+    hostile_rate: f64,
+    /// Unleased addresses the hostile traffic claims or sends from
+    /// (tftp-other needs them local, like the devices').
+    #[arg(long, default_value = "10.250.0.0/16")]
+    hostile_net: String,
     /// Socket buffer size (bytes).
     #[arg(long, default_value_t = 16 << 20)]
     buffer: usize,
+}
+
+/// `A.B.C.D/LEN` → (base, number of addresses).
+fn parse_net(s: &str) -> anyhow::Result<(Ipv4Addr, u32)> {
+    let (a, l) = s
+        .split_once('/')
+        .context("--hostile-net: expected A.B.C.D/LEN")?;
+    let a: Ipv4Addr = a.parse().context("--hostile-net: bad address")?;
+    let l: u32 = l.parse().context("--hostile-net: bad length")?;
+    anyhow::ensure!(
+        (8..=32).contains(&l),
+        "--hostile-net: length between 8 and 32"
+    );
+    Ok((a, 1u32 << (32 - l)))
 }
 
 fn plan_of(a: &Args) -> Plan {
@@ -198,10 +225,20 @@ pub fn run(a: &Args) -> anyhow::Result<bool> {
     let full = plan.full;
     let t0 = Instant::now();
     let mut sim = Sim::new(plan, counts, schedule, a.seed, t0);
+    if !a.hostile.is_empty() {
+        let net = parse_net(&a.hostile_net)?;
+        sim = sim.with_hostile(Hostile::new(
+            a.hostile.clone(),
+            a.hostile_rate,
+            net,
+            a.seed,
+            t0,
+        ));
+    }
     let bind = Bind {
         relay_port: a.relay_port,
         relay6: a.relay6_bind,
-        host: full && (a.cm + a.eue) > 0,
+        host: (full && (a.cm + a.eue) > 0) || a.hostile.contains(&crate::hostile::Mode::TftpOther),
         host6: full && a.eue > 0,
         buffer: a.buffer,
     };

@@ -139,6 +139,9 @@ pub struct Ctx<'a> {
     pub stats: &'a mut Stats,
     /// Leased address → device, for datagrams to the devices' own sockets.
     pub addrs: &'a mut HashMap<IpAddr, u32>,
+    /// The first configuration file a device asked for (server, name): what
+    /// the hostile tftp-other mode asks for from strangers' addresses.
+    pub seen_file: &'a mut Option<(SocketAddr, Vec<u8>)>,
 }
 
 /// The client of the current step.
@@ -556,6 +559,9 @@ impl Device {
         };
         self.enter(now, Step::EcmConfig);
         let dst = SocketAddr::new(IpAddr::V4(server), cx.plan.ports.tftp);
+        if cx.seen_file.is_none() {
+            *cx.seen_file = Some((dst, file.clone()));
+        }
         self.work = Work::Tftp(Box::new(TftpClient::start(
             now,
             Step::EcmConfig.name(),

@@ -15,6 +15,7 @@ pub mod device;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod hist;
+pub mod hostile;
 pub mod hybrid;
 pub mod net;
 pub mod outbox;

@@ -209,6 +209,7 @@ impl Stats {
                 .collect(),
             violation_samples: violations.samples().to_vec(),
             stuck,
+            hostile: Vec::new(),
             renewals: self.renewals,
             datagrams_sent: self.sent,
             datagrams_received: self.received,
@@ -323,6 +324,8 @@ pub struct Report {
     pub violation_samples: Vec<Violation>,
     /// Unfinished devices by step.
     pub stuck: Vec<Stuck>,
+    /// Hostile traffic sent and answered, per mode.
+    pub hostile: Vec<crate::hostile::HostileCount>,
     /// Renewals and rebindings acknowledged.
     pub renewals: u64,
     /// Datagrams sent.
@@ -406,6 +409,23 @@ impl Report {
                     st.step,
                     st.count,
                     st.examples.join(" ")
+                );
+            }
+        }
+        if !self.hostile.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nhostile traffic {:>18} {:>9} {:>8}",
+                "sent", "answered", "refused"
+            );
+            for h in &self.hostile {
+                let _ = writeln!(
+                    s,
+                    "  {:<24} {:>9} {:>9} {:>8}",
+                    h.mode.name(),
+                    h.sent,
+                    h.answered,
+                    h.refused
                 );
             }
         }

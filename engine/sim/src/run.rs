@@ -14,6 +14,7 @@ use headend_wire::dhcpv6::{Message, RelayMessage};
 
 use crate::check::Violations;
 use crate::device::{Ctx, Device, Kind, Progress};
+use crate::hostile::Hostile;
 use crate::outbox::{Outbox, Service};
 use crate::plan::Plan;
 use crate::report::{Report, Stats, Stuck};
@@ -58,6 +59,8 @@ pub struct Sim {
     violations: Violations,
     stats: Stats,
     addrs: HashMap<IpAddr, u32>,
+    seen_file: Option<(SocketAddr, Vec<u8>)>,
+    hostile: Option<Hostile>,
 }
 
 /// The first MAC of the simulated modems (CableLabs OUI 00:10:95, clear
@@ -142,7 +145,15 @@ impl Sim {
             violations: Violations::new(32),
             stats,
             addrs: HashMap::new(),
+            seen_file: None,
+            hostile: None,
         }
+    }
+
+    /// Mixes hostile traffic into the storm until every device finished.
+    pub fn with_hostile(mut self, hostile: Hostile) -> Sim {
+        self.hostile = Some(hostile);
+        self
     }
 
     /// The settings.
@@ -193,8 +204,15 @@ impl Sim {
                 e.examples.push(crate::check::mac_string(&d.mac));
             }
         }
-        self.stats
-            .report(now, &self.violations, stuck.into_values().collect())
+        let mut r = self
+            .stats
+            .report(now, &self.violations, stuck.into_values().collect());
+        r.hostile = self
+            .hostile
+            .as_ref()
+            .map(|h| h.counts())
+            .unwrap_or_default();
+        r
     }
 
     fn start_time(&self, k: usize) -> Instant {
@@ -208,7 +226,8 @@ impl Sim {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let start = (self.next < self.order.len()).then(|| self.start_time(self.next));
         let timer = self.timers.peek().map(|Reverse((t, _))| *t);
-        [start, timer].into_iter().flatten().min()
+        let hostile = self.hostile.as_ref().and_then(|h| h.poll_timeout());
+        [start, timer, hostile].into_iter().flatten().min()
     }
 
     fn with_device(
@@ -225,6 +244,7 @@ impl Sim {
             v: &mut self.violations,
             stats: &mut self.stats,
             addrs: &mut self.addrs,
+            seen_file: &mut self.seen_file,
         };
         let p = f(d, &mut cx);
         let deadline = d.poll_timeout();
@@ -257,6 +277,16 @@ impl Sim {
 
     /// Starts devices due and runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(h) = self.hostile.as_mut() {
+            if self.stats.finished() == self.stats.total() {
+                h.stop();
+            } else {
+                if let Some((server, file)) = &self.seen_file {
+                    h.offer_target(*server, file);
+                }
+                h.handle_timeout(now, &self.plan, &mut self.out);
+            }
+        }
         while self.next < self.order.len() && self.start_time(self.next) <= now {
             let i = self.order[self.next];
             self.next += 1;
@@ -286,13 +316,20 @@ impl Sim {
     /// A datagram on a DHCPv4 relay socket.
     pub fn handle_relay4(&mut self, now: Instant, datagram: &[u8]) {
         self.stats.received += 1;
-        let i = match datagram.get(4..8) {
-            Some(x) => u32::from_be_bytes([x[0], x[1], x[2], x[3]]) >> 8,
+        let xid = match datagram.get(4..8) {
+            Some(x) => u32::from_be_bytes([x[0], x[1], x[2], x[3]]),
             None => {
                 self.stats.unmatched += 1;
                 return;
             }
         };
+        if xid & 0xFF00_0000 == crate::hostile::XID_TAG {
+            if let Some(h) = self.hostile.as_mut() {
+                h.dhcp4_answer(xid);
+                return;
+            }
+        }
+        let i = xid >> 8;
         if i as usize >= self.devices.len() {
             self.stats.unmatched += 1;
             return;
@@ -332,7 +369,13 @@ impl Sim {
     ) {
         self.stats.received += 1;
         let Some(&i) = self.addrs.get(&to) else {
-            self.stats.unmatched += 1;
+            if !self
+                .hostile
+                .as_mut()
+                .is_some_and(|h| h.host_answer(to, datagram))
+            {
+                self.stats.unmatched += 1;
+            }
             return;
         };
         let p = self.with_device(i, |d, cx| d.handle_host(now, service, from, datagram, cx));
