@@ -112,7 +112,7 @@ impl Hostile {
             spacing: Duration::from_secs_f64(1.0 / rate.max(0.001)),
             next: Some(t0),
             net: (u32::from(net.0), net.1.max(1)),
-            rng: Rng::new(seed ^ 0x5EED_BAD),
+            rng: Rng::new(seed ^ 0x05EE_DBAD),
             sent: [0; 5],
             answered: [0; 5],
             refused: [0; 5],
