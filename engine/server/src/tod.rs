@@ -27,6 +27,8 @@ use crate::shared::timeline::{Outcome as StepOutcome, Role, Step, Timeline};
 use crate::shared::{tcp_listen, Clock, Shared};
 use crate::shared::{DeviceResolver as _, Devices};
 
+/// Receive and send buffer of the UDP time sockets.
+const SOCKET_BUFFER: usize = 4 << 20;
 /// Seconds from 1900-01-01 to 1970-01-01 (RFC 868: 2,208,988,800 is 00:00 1 January 1970 GMT).
 pub const SECONDS_1900_TO_1970: i64 = 2_208_988_800;
 
@@ -203,9 +205,16 @@ impl Component for Tod {
         };
         let slots = Arc::new(Semaphore::new(t.max_connections));
         for addr in &t.listen {
-            let std_sock = std::net::UdpSocket::bind(addr)?;
-            std_sock.set_nonblocking(true)?;
-            let sock = UdpSocket::from_std(std_sock)?;
+            // A CMTS reboot sends every modem's time request at once: a
+            // default-sized receive buffer drops most of the burst (found by
+            // headend-sim's boot storm), so it gets the DHCP sockets' size.
+            let std_sock = crate::udp::bind(*addr, SOCKET_BUFFER, |so| {
+                if addr.is_ipv6() {
+                    so.set_only_v6(true)?;
+                }
+                Ok(())
+            })?;
+            let sock = UdpSocket::from_std(std::net::UdpSocket::from(std_sock))?;
             // TCP on the port UDP got (an ephemeral port resolves once).
             let tcp_addr = SocketAddr::new(addr.ip(), sock.local_addr()?.port());
             let listener = tcp_listen(tcp_addr)?;
