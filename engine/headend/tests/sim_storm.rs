@@ -9,7 +9,8 @@
 //! Two storms, each with its own server and namespace: the lab as shipped
 //! (IP_PREF b'001: the eUEs provision over DHCPv4, CableLabs MIB), and the
 //! lab told to provision eUEs over IPv6 (IP_PREF b'110: DHCPv6 eUE-1..4,
-//! RFC 4682 MIB). A third run shows the checker is not blind: a lab whose
+//! RFC 4682 MIB), then IPv6 all the way (eCMs over DHCPv6, Table 3; CPE
+//! over DHCPv6). A third run shows the checker is not blind: a lab whose
 //! eCM is given a DSS_ID that the DHCPv6 server does not use makes every
 //! ADVERTISE invalid (Table 6 eUE-3), and the simulator says so. A fourth
 //! mixes hostile traffic into the storm (MAC floods, forged DECLINEs,
@@ -169,6 +170,32 @@ fn eues_provision_over_ipv6_when_the_server_prefers_it() {
             ("eUE-15 enrollment INFORM", 200),
             ("eUE config file (eUE-22/23)", 200),
             ("eUE-25 status INFORM", 200),
+        ],
+        &log,
+    );
+    assert!(ok);
+    // IPv6 all the way: the eCMs over DHCPv6 (Table 3), their ToD and file
+    // over IPv6, the CPE over DHCPv6. The same devices reboot: another seed,
+    // so that their INFORMs carry new request-ids (the server takes a
+    // repeated one for a retransmission of the answered enrollment).
+    let (ok, r) = simulate(
+        &ns,
+        &[
+            "--ecm-v6", "--cpe-v6", "--cm", "100", "--eue", "100", "--cpe", "100", "--seed", "2",
+        ],
+        &server,
+    );
+    let log = server.output_tail(3000);
+    assert_clean(
+        &r,
+        &[("CM", 100), ("E-UE", 100), ("CPE", 100)],
+        &[
+            ("eCM DHCPv6 (Table 3)", 200),
+            ("eCM ToD", 200),
+            ("eCM config file", 200),
+            ("eUE DHCPv6 (eUE-1..4)", 100),
+            ("eUE-25 status INFORM", 100),
+            ("CPE DHCPv6", 100),
         ],
         &log,
     );

@@ -147,6 +147,26 @@ impl Violations {
     }
 }
 
+/// Table 4 / §6.7: what is wrong with a server's IP_PREF, given whether the
+/// same reply names DHCPv4 servers (`v4`) and DSS_IDs (`v6`) for the eUE.
+pub fn ip_pref_problem(
+    pref: headend_wire::cablelabs::IpPref,
+    v4: bool,
+    v6: bool,
+) -> Option<&'static str> {
+    use headend_wire::cablelabs::IpPref;
+    match pref {
+        IpPref::Ipv4Only => (!v4).then_some("IP_PREF b'001 without a DHCPv4 server for the eUE"),
+        IpPref::Ipv6Only => (!v6).then_some("IP_PREF b'010 without a DSS_ID for the eUE"),
+        // The simulated eCM announces b'111, so dual-stack values are allowed.
+        IpPref::DualStackIpv4 | IpPref::DualStackIpv6 => {
+            (!(v4 && v6)).then_some("dual-stack IP_PREF without servers of both families")
+        }
+        IpPref::DualStackCapable => Some("IP_PREF b'111 is the device's value, not a server's"),
+        IpPref::Other(_) => Some("IP_PREF not a Table 4 value"),
+    }
+}
+
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn mac_string(mac: &[u8; 6]) -> String {
     let mut s = String::with_capacity(17);

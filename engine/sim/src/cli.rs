@@ -61,6 +61,13 @@ pub struct Args {
     /// Local address of the DHCPv6 relay socket.
     #[arg(long, default_value = "[::1]:0")]
     relay6_bind: SocketAddr,
+    /// Cable modems and eCMs provision over DHCPv6 (Table 3): TFTP and ToD
+    /// over IPv6, the eUE then as the REPLY's IP_PREF says.
+    #[arg(long)]
+    ecm_v6: bool,
+    /// CPE provision over DHCPv6 (SOLICIT/ADVERTISE/REQUEST/REPLY, IA_NA).
+    #[arg(long)]
+    cpe_v6: bool,
     /// Stop after DHCP (no ToD, files, SNMP, syslog): for DHCP-only servers.
     #[arg(long)]
     dhcp_only: bool,
@@ -176,6 +183,8 @@ fn plan_of(a: &Args) -> Plan {
     p.links6 = vec![a.link6];
     p.relay_source_port = a.relay_port == 0;
     p.full = !a.dhcp_only;
+    p.ecm_v6 = a.ecm_v6;
+    p.cpe_v6 = a.cpe_v6;
     p.renew = a.renew;
     for (port, v) in [
         (&mut p.ports.tftp, a.tftp_port),
@@ -239,7 +248,7 @@ pub fn run(a: &Args) -> anyhow::Result<bool> {
         relay_port: a.relay_port,
         relay6: a.relay6_bind,
         host: (full && (a.cm + a.eue) > 0) || a.hostile.contains(&crate::hostile::Mode::TftpOther),
-        host6: full && a.eue > 0,
+        host6: full && (a.eue > 0 || (a.ecm_v6 && a.cm > 0)),
         buffer: a.buffer,
     };
     let mut net = Net::open(&sim, &bind).context("opening the sockets")?;

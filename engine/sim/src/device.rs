@@ -17,7 +17,7 @@ use headend_wire::dhcpv4::{code, Packet};
 
 use crate::check::{Rule, Violations};
 use crate::dhcp4::{Dhcp4Client, Event4, Link4};
-use crate::dhcp6::{Dhcp6Client, Event6, Link6};
+use crate::dhcp6::{Bound6, Dhcp6Client, Event6, Link6, Profile6, Role6};
 use crate::hybrid::{Hybrid, HybridEvent};
 use crate::outbox::{Chan, Outbox, Service};
 use crate::plan::Plan;
@@ -58,6 +58,8 @@ impl Kind {
 pub enum Step {
     /// eCM/CM DHCPv4, CM1–CM4 (Table 2).
     EcmDhcp4 = 0,
+    /// eCM/CM DHCPv6 (Table 3).
+    EcmDhcp6,
     /// eCM/CM time of day (RFC 868).
     EcmTod,
     /// eCM/CM configuration file by TFTP, MICs checked.
@@ -78,12 +80,15 @@ pub enum Step {
     EueStatus,
     /// CPE DHCPv4 behind the modem.
     CpeDhcp4,
+    /// CPE DHCPv6 behind the modem.
+    CpeDhcp6,
 }
 
 impl Step {
     /// Every step, in flow order.
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 13] = [
         Step::EcmDhcp4,
+        Step::EcmDhcp6,
         Step::EcmTod,
         Step::EcmConfig,
         Step::EueDhcp4,
@@ -94,6 +99,7 @@ impl Step {
         Step::EueSyslog,
         Step::EueStatus,
         Step::CpeDhcp4,
+        Step::CpeDhcp6,
     ];
 
     /// Its name in reports.
@@ -110,6 +116,8 @@ impl Step {
             Step::EueSyslog => "eUE-24 syslog",
             Step::EueStatus => "eUE-25 status INFORM",
             Step::CpeDhcp4 => "CPE DHCPv4",
+            Step::CpeDhcp6 => "CPE DHCPv6",
+            Step::EcmDhcp6 => "eCM DHCPv6 (Table 3)",
         }
     }
 }
@@ -165,6 +173,24 @@ struct EcmGrant {
     ip_pref: Option<IpPref>,
 }
 
+/// Where the (e)CM gets its time and file, from its DHCPv4 ACK or DHCPv6
+/// REPLY, and the address it sends from.
+#[derive(Debug, Clone)]
+struct Boot {
+    src: IpAddr,
+    tftp: Option<IpAddr>,
+    file: Option<Vec<u8>>,
+    tod: Option<IpAddr>,
+}
+
+/// Which DHCPv6 client a device runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who6 {
+    Ecm,
+    Eue,
+    Cpe,
+}
+
 /// One simulated device.
 #[derive(Debug)]
 pub struct Device {
@@ -186,6 +212,7 @@ pub struct Device {
     dhcp4: Dhcp4Client,
     eue4: Option<Box<Dhcp4Client>>,
     ack: Option<Box<[u8]>>,
+    boot: Option<Box<Boot>>,
     eue_ack: Option<Box<[u8]>>,
     grant: Option<Box<EcmGrant>>,
     work: Work,
@@ -226,6 +253,7 @@ impl Device {
             }),
             eue4: None,
             ack: None,
+            boot: None,
             eue_ack: None,
             grant: None,
             work: Work::Idle,
@@ -262,16 +290,37 @@ impl Device {
         }
     }
 
+    fn who6(&self) -> Who6 {
+        match (self.kind, self.step) {
+            (Kind::Cpe, _) => Who6::Cpe,
+            (_, Some(Step::EcmDhcp6)) => Who6::Ecm,
+            _ => Who6::Eue,
+        }
+    }
+
     fn link6(&self, plan: &Plan) -> Link6 {
+        let who = self.who6();
         Link6 {
-            mac: eue_mac(&self.mac),
-            modem: self.mac,
+            mac: if who == Who6::Eue {
+                eue_mac(&self.mac)
+            } else {
+                self.mac
+            },
+            modem: self.modem,
             chan: Chan::Relay6(self.relay),
             link_address: plan.link6(self.relay),
             server: plan.server6,
             relay_source_port: plan.relay_source_port,
-            correlation_id: self.index,
+            correlation_id: (who == Who6::Eue).then_some(self.index),
             index: self.index,
+        }
+    }
+
+    fn profile6<'p>(&self, plan: &'p Plan) -> &'p Profile6 {
+        match self.who6() {
+            Who6::Ecm => &plan.ecm6,
+            Who6::Eue => &plan.eue6,
+            Who6::Cpe => &plan.cpe6,
         }
     }
 
@@ -279,6 +328,30 @@ impl Device {
     pub fn start(&mut self, now: Instant, cx: &mut Ctx<'_>) {
         self.started = Some(now);
         cx.stats.started(self.kind);
+        let v6 = if self.kind == Kind::Cpe {
+            cx.plan.cpe_v6
+        } else {
+            cx.plan.ecm_v6
+        };
+        if v6 {
+            let (step, role) = if self.kind == Kind::Cpe {
+                (Step::CpeDhcp6, Role6::Cpe)
+            } else {
+                (Step::EcmDhcp6, Role6::Ecm)
+            };
+            self.enter(now, step);
+            let link = self.link6(cx.plan);
+            self.work = Work::Dhcp6(Box::new(Dhcp6Client::start(
+                now,
+                &link,
+                self.profile6(cx.plan),
+                role,
+                &cx.plan.retry6,
+                &mut self.rng,
+                cx.out,
+            )));
+            return;
+        }
         self.enter(
             now,
             if self.kind == Kind::Cpe {
@@ -378,6 +451,7 @@ impl Device {
         }
         let mac = self.mac;
         let link6 = self.link6(plan);
+        let profile6 = self.profile6(plan);
         match &mut self.work {
             Work::Idle => Progress::None,
             Work::Tod(c) => match c.handle_timeout(now, &plan.retry_udp, &mut self.rng, cx.out) {
@@ -397,8 +471,7 @@ impl Device {
             },
             Work::Dhcp6(c) => {
                 let link = link6;
-                match c.handle_timeout(now, &link, &plan.eue6, &plan.retry6, &mut self.rng, cx.out)
-                {
+                match c.handle_timeout(now, &link, profile6, &plan.retry6, &mut self.rng, cx.out) {
                     Event6::Failed(why) => self.fail(why, cx),
                     _ => Progress::None,
                 }
@@ -495,6 +568,7 @@ impl Device {
                 self.ack = Some(datagram.into());
                 if let Some(l) = self.dhcp4.lease() {
                     cx.addrs.insert(IpAddr::V4(l.addr), self.index);
+                    self.boot = Some(Box::new(boot_of(datagram, IpAddr::V4(l.addr))));
                 }
                 if self.kind == Kind::Eue {
                     self.grant = Some(Box::new(grant_of(datagram)));
@@ -513,22 +587,12 @@ impl Device {
         }
     }
 
-    fn ecm_addr(&self) -> Option<IpAddr> {
-        self.dhcp4.lease().map(|l| IpAddr::V4(l.addr))
-    }
-
     fn start_tod(&mut self, now: Instant, cx: &mut Ctx<'_>) -> Progress {
-        let server = self.ack.as_deref().and_then(|a| {
-            let p = Packet::parse(a).ok()?;
-            let v = p.options.get(code::TIME_SERVER)?;
-            let b: [u8; 4] = v.get(..4)?.try_into().ok()?;
-            Some(Ipv4Addr::from(b))
-        });
-        let (Some(server), Some(src)) = (server, self.ecm_addr()) else {
+        let Some((src, server)) = self.boot.as_deref().and_then(|b| Some((b.src, b.tod?))) else {
             return self.start_config(now, cx);
         };
         self.enter(now, Step::EcmTod);
-        let dst = SocketAddr::new(IpAddr::V4(server), cx.plan.ports.tod);
+        let dst = SocketAddr::new(server, cx.plan.ports.tod);
         self.work = Work::Tod(TodClient::start(
             now,
             src,
@@ -545,20 +609,16 @@ impl Device {
     }
 
     fn start_config(&mut self, now: Instant, cx: &mut Ctx<'_>) -> Progress {
-        let Some(ack) = self.ack.as_deref() else {
-            return self.fail("no DHCPACK kept", cx);
-        };
-        let Some((server, file)) = boot_source(ack) else {
-            cx.stats
-                .step_failed(Step::EcmConfig, "no TFTP server or file in the DHCPACK");
+        let Some((src, server, file)) = self
+            .boot
+            .as_deref()
+            .and_then(|b| Some((b.src, b.tftp?, b.file.clone()?)))
+        else {
             self.enter(now, Step::EcmConfig);
-            return self.fail("no TFTP server or file in the DHCPACK", cx);
-        };
-        let Some(src) = self.ecm_addr() else {
-            return self.fail("no lease", cx);
+            return self.fail("no TFTP server or file from DHCP", cx);
         };
         self.enter(now, Step::EcmConfig);
-        let dst = SocketAddr::new(IpAddr::V4(server), cx.plan.ports.tftp);
+        let dst = SocketAddr::new(server, cx.plan.ports.tftp);
         if cx.seen_file.is_none() {
             *cx.seen_file = Some((dst, file.clone()));
         }
@@ -694,7 +754,7 @@ impl Device {
                 now,
                 &link,
                 &cx.plan.eue6,
-                allowed,
+                Role6::Eue(allowed),
                 &cx.plan.retry6,
                 &mut self.rng,
                 cx.out,
@@ -844,6 +904,8 @@ impl Device {
     ) -> Progress {
         let plan = cx.plan;
         let link = self.link6(plan);
+        let profile = self.profile6(plan);
+        let step = self.step;
         let Work::Dhcp6(c) = &mut self.work else {
             return Progress::None;
         };
@@ -852,7 +914,7 @@ impl Device {
             inner,
             relay,
             &link,
-            &plan.eue6,
+            profile,
             &plan.retry6,
             &mut self.rng,
             cx.v,
@@ -864,6 +926,11 @@ impl Device {
                 };
                 self.finish_step(now, cx);
                 let addr = IpAddr::V6(b.addr);
+                match step {
+                    Some(Step::CpeDhcp6) => return self.complete(now, cx),
+                    Some(Step::EcmDhcp6) => return self.ecm_bound6(now, addr, &b, cx),
+                    _ => {}
+                }
                 cx.addrs.insert(addr, self.index);
                 if !plan.full {
                     return self.complete(now, cx);
@@ -908,6 +975,53 @@ impl Device {
             Event6::Failed(why) => self.fail(why, cx),
             Event6::None => Progress::None,
         }
+    }
+}
+
+impl Device {
+    /// The eCM's DHCPv6 REPLY (Table 3): what it grants the eUE, where the
+    /// time and file are; then as over DHCPv4.
+    fn ecm_bound6(&mut self, now: Instant, addr: IpAddr, b: &Bound6, cx: &mut Ctx<'_>) -> Progress {
+        self.work = Work::Idle;
+        if self.kind == Kind::Cm && !cx.plan.full {
+            self.complete(now, cx);
+            return Progress::Online;
+        }
+        cx.addrs.insert(addr, self.index);
+        self.boot = Some(Box::new(Boot {
+            src: addr,
+            tftp: b.tftp.map(IpAddr::V6),
+            file: b.file.clone(),
+            tod: b.time.map(IpAddr::V6),
+        }));
+        if self.kind == Kind::Eue {
+            self.grant = Some(Box::new(EcmGrant {
+                dhcp4_servers: b.dhcp4_servers.clone(),
+                dss_ids: b.dss_ids.clone(),
+                ip_pref: b.ip_pref,
+            }));
+        }
+        if !cx.plan.full {
+            return self.start_eue(now, cx);
+        }
+        self.start_tod(now, cx)
+    }
+}
+
+/// What an eCM's DHCPACK says about its boot: siaddr/66 and 67/file for
+/// the file, option 4 for the time.
+fn boot_of(ack: &[u8], src: IpAddr) -> Boot {
+    let source = boot_source(ack);
+    let tod = Packet::parse(ack).ok().and_then(|p| {
+        let v = p.options.get(code::TIME_SERVER)?;
+        let b: [u8; 4] = v.get(..4)?.try_into().ok()?;
+        Some(IpAddr::V4(Ipv4Addr::from(b)))
+    });
+    Boot {
+        src,
+        tftp: source.as_ref().map(|(s, _)| IpAddr::V4(*s)),
+        file: source.map(|(_, f)| f),
+        tod,
     }
 }
 
@@ -1011,16 +1125,7 @@ fn check_ecm4(p: &Packet<'_>, raw: &[u8], mac: &[u8; 6], v: &mut Violations) {
             .as_ref()
             .and_then(|c| c.cccv6.as_ref())
             .is_some_and(|c| c.primary.is_some());
-        let bad = match pref {
-            IpPref::Ipv4Only => (!v4).then_some("IP_PREF b'001 without a DHCPv4 server in 122.1"),
-            IpPref::Ipv6Only => (!v6).then_some("IP_PREF b'010 without a DSS_ID in CCCV6"),
-            // The E-UE's eCM announces b'111, so dual-stack values are allowed.
-            IpPref::DualStackIpv4 | IpPref::DualStackIpv6 => {
-                (!(v4 && v6)).then_some("dual-stack IP_PREF without servers of both families")
-            }
-            IpPref::DualStackCapable => Some("IP_PREF b'111 is the device's value, not a server's"),
-            IpPref::Other(_) => Some("IP_PREF not a Table 4 value"),
-        };
+        let bad = crate::check::ip_pref_problem(pref, v4, v6);
         if let Some(why) = bad {
             v.add(Rule::IpPref, mac, step, || why.into(), raw);
         }

@@ -1,6 +1,7 @@
-//! The DHCPv6 client of a simulated eUE behind its CMTS relay agent
+//! The DHCPv6 client of a simulated device behind its CMTS relay agent
 //! (RFC 8415 §18 SOLICIT/ADVERTISE/REQUEST/REPLY, §9 Relay-Forward; RFC
-//! 8357 relay source port; PKT-SP-EUE-PROV Table 6 eUE-1 … eUE-4), sans-IO.
+//! 8357 relay source port), sans-IO: an eUE (PKT-SP-EUE-PROV Table 6
+//! eUE-1 … eUE-4), an eCM (Table 3) or a plain CPE.
 //!
 //! The SOLICIT carries what Table 6 eUE-1 lists: DUID-LL, IA_NA, ORO,
 //! vendor class `pktc2.0`, the CableLabs options (CL ORO asking for
@@ -12,7 +13,11 @@
 use std::net::{Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
-use headend_wire::cablelabs::{ClVendorOptionsV6, DssId, ProvisioningFlow, ProvisioningServerV6};
+use std::net::Ipv4Addr;
+
+use headend_wire::cablelabs::{
+    ClVendorOptionsV6, DssId, IpPref, ProvisioningFlow, ProvisioningServerV6,
+};
 use headend_wire::dhcpv6::code;
 use headend_wire::dhcpv6::{Message, MessageType};
 
@@ -22,7 +27,27 @@ use crate::retry::Retry;
 use crate::rng::Rng;
 
 const CL: u32 = 4491;
-const STEP: &str = "eUE DHCPv6 (eUE-1..4)";
+
+/// Which device the client is, and so what it checks.
+#[derive(Debug, Clone)]
+pub enum Role6 {
+    /// An eUE: Table 6 eUE-3/eUE-4; the DSS_IDs its eCM was given.
+    Eue(Vec<Vec<u8>>),
+    /// An eCM: Table 3 (IP_PREF with the eUE options, Table 4 values).
+    Ecm,
+    /// A CPE: RFC 8415 only.
+    Cpe,
+}
+
+impl Role6 {
+    fn step(&self) -> &'static str {
+        match self {
+            Role6::Eue(_) => "eUE DHCPv6 (eUE-1..4)",
+            Role6::Ecm => "eCM DHCPv6 (Table 3)",
+            Role6::Cpe => "CPE DHCPv6",
+        }
+    }
+}
 
 /// What an eUE puts in every DHCPv6 message, shared by all eUEs.
 #[derive(Debug, Clone)]
@@ -31,6 +56,39 @@ pub struct Profile6 {
     pub vendor_class: Vec<u8>,
     /// CableLabs options (inside 17/4491) every eUE sends, encoded.
     pub cl_options: Vec<u8>,
+}
+
+impl Profile6 {
+    /// An eCM (Table 3 CM1): vendor class `docsis3.0`; CL ORO asking for the
+    /// TFTP, syslog and time servers, the file name, CCC, CCCV6 and IP_PREF.
+    pub fn ecm() -> Profile6 {
+        let mut cl = Vec::new();
+        let oro: Vec<u8> = [32u16, 33, 34, 37, 38, 39, 2170, 2171]
+            .iter()
+            .flat_map(|c| c.to_be_bytes())
+            .collect();
+        put(&mut cl, 1, &oro);
+        put(&mut cl, 2, b"ECM");
+        put(&mut cl, 3, b"ECM:EMTA");
+        put(&mut cl, 8, b"001095");
+        put(&mut cl, 10, b"headend-sim");
+        // TLV 5.38: the eUE is dual-stack capable.
+        put(&mut cl, 35, &[38, 1, 1]);
+        // CL_OPTION_IP_PREF b'111 (Table 3 CM1).
+        put(&mut cl, 39, &[7]);
+        Profile6 {
+            vendor_class: b"docsis3.0".to_vec(),
+            cl_options: cl,
+        }
+    }
+
+    /// A plain CPE: no vendor options.
+    pub fn cpe() -> Profile6 {
+        Profile6 {
+            vendor_class: Vec::new(),
+            cl_options: Vec::new(),
+        }
+    }
 }
 
 impl Default for Profile6 {
@@ -79,8 +137,8 @@ pub struct Link6 {
     pub server: SocketAddr,
     /// Add OPTION_RELAY_SOURCE_PORT (RFC 8357).
     pub relay_source_port: bool,
-    /// CL_OPTION_CORRELATION_ID.
-    pub correlation_id: u32,
+    /// CL_OPTION_CORRELATION_ID (eUEs).
+    pub correlation_id: Option<u32>,
     /// The device index: the transaction id.
     pub index: u32,
 }
@@ -100,6 +158,14 @@ pub struct Bound6 {
     pub tftp: Option<Ipv6Addr>,
     /// 17.33.
     pub file: Option<Vec<u8>>,
+    /// 17.37, first.
+    pub time: Option<Ipv6Addr>,
+    /// CL_OPTION_CCC (2170) sub-options 1/2: an eUE's DHCPv4 servers.
+    pub dhcp4_servers: Vec<Ipv4Addr>,
+    /// CL_OPTION_CCCV6 sub-options 1/2 (to an eCM): its eUE's DSS_IDs.
+    pub dss_ids: Vec<Vec<u8>>,
+    /// CL_OPTION_IP_PREF.
+    pub ip_pref: Option<IpPref>,
 }
 
 /// What a reply or timeout did.
@@ -128,7 +194,7 @@ enum State {
 #[derive(Debug)]
 pub struct Dhcp6Client {
     state: State,
-    allowed: Vec<Vec<u8>>,
+    role: Role6,
     sent: u32,
     started: Instant,
     deadline: Option<Instant>,
@@ -136,19 +202,19 @@ pub struct Dhcp6Client {
 }
 
 impl Dhcp6Client {
-    /// Sends the SOLICIT. `allowed` are the DSS_IDs the eCM was given.
+    /// Sends the SOLICIT.
     pub fn start(
         now: Instant,
         link: &Link6,
         profile: &Profile6,
-        allowed: Vec<Vec<u8>>,
+        role: Role6,
         retry: &Retry,
         rng: &mut Rng,
         out: &mut Outbox,
     ) -> Dhcp6Client {
         let mut c = Dhcp6Client {
             state: State::Soliciting,
-            allowed,
+            role,
             sent: 0,
             started: now,
             deadline: None,
@@ -215,11 +281,13 @@ impl Dhcp6Client {
         v: &mut Violations,
         out: &mut Outbox,
     ) -> Event6 {
+        let step = self.role.step();
+        let eue = matches!(self.role, Role6::Eue(_));
         let Ok(m) = Message::parse(inner) else {
             v.add(
                 Rule::Dhcp6Malformed,
                 &link.mac,
-                STEP,
+                step,
                 || "message does not parse".into(),
                 inner,
             );
@@ -234,7 +302,7 @@ impl Dhcp6Client {
             v.add(
                 Rule::Dhcp6Malformed,
                 &link.mac,
-                STEP,
+                step,
                 || "reply without our client DUID".into(),
                 inner,
             );
@@ -246,7 +314,7 @@ impl Dhcp6Client {
                     v.add(
                         Rule::Dhcp6Malformed,
                         &link.mac,
-                        STEP,
+                        step,
                         || "ADVERTISE without server DUID".into(),
                         inner,
                     );
@@ -263,9 +331,12 @@ impl Dhcp6Client {
                         return Event6::None;
                     }
                     Err(Invalid::Rule(why)) => {
-                        v.add(Rule::Eue3Advertise, &link.mac, STEP, || why.into(), inner);
+                        v.add(Rule::Eue3Advertise, &link.mac, step, || why.into(), inner);
                         return Event6::None;
                     }
+                }
+                if matches!(self.role, Role6::Ecm) {
+                    check_ecm6(&m, inner, &link.mac, step, v);
                 }
                 self.state = State::Requesting {
                     server_id: server_id.to_vec(),
@@ -294,11 +365,11 @@ impl Dhcp6Client {
                     .filter(|k| !have.contains(k))
                     .map(|k| key_name(*k))
                     .collect();
-                if !missing.is_empty() {
+                if eue && !missing.is_empty() {
                     v.add(
                         Rule::ReplySupersetAdvertise,
                         &link.mac,
-                        STEP,
+                        step,
                         || format!("REPLY lacks {} of the ADVERTISE", missing.join(", ")),
                         inner,
                     );
@@ -307,16 +378,34 @@ impl Dhcp6Client {
                     v.add(
                         Rule::Eue3Advertise,
                         &link.mac,
-                        STEP,
+                        step,
                         || format!("REPLY: {why}"),
                         inner,
                     );
                     self.deadline = None;
                     return Event6::Failed("REPLY not valid for an eUE");
                 }
+                if matches!(self.role, Role6::Ecm) {
+                    check_ecm6(&m, inner, &link.mac, step, v);
+                }
                 let cl = cl_options(&m);
                 let ccc = cl.as_ref().and_then(|c| c.cccv6.clone());
+                let dss_ids = ccc
+                    .iter()
+                    .flat_map(|c| [c.primary, c.secondary])
+                    .flatten()
+                    .map(|d| d.as_bytes().to_vec())
+                    .collect();
+                let dhcp4_servers = cl
+                    .as_ref()
+                    .and_then(|c| c.ccc.as_ref())
+                    .map(|c| c.primary_dhcp.into_iter().chain(c.secondary_dhcp).collect())
+                    .unwrap_or_default();
                 self.state = State::Bound(Bound6 {
+                    time: cl.as_ref().and_then(|c| c.time_servers.first().copied()),
+                    dhcp4_servers,
+                    dss_ids,
+                    ip_pref: cl.as_ref().and_then(|c| c.ip_pref),
                     addr,
                     flow: ccc.as_ref().and_then(|c| c.flow()),
                     provisioning_server: match ccc.and_then(|c| c.provisioning_server) {
@@ -334,8 +423,11 @@ impl Dhcp6Client {
         }
     }
 
-    /// Table 6 eUE-3 validity.
+    /// Table 6 eUE-3 validity (always valid for the other roles).
     fn eue_valid(&self, m: &Message<'_>) -> Result<(), Invalid> {
+        let Role6::Eue(allowed) = &self.role else {
+            return Ok(());
+        };
         let cl = match m.options.get(code::VENDOR_OPTS) {
             None => return Err(Invalid::Rule("no CableLabs vendor options (17/4491)")),
             Some(v) => match ClVendorOptionsV6::from_option17(v) {
@@ -358,12 +450,11 @@ impl Dhcp6Client {
         if c.secondary.is_some() {
             return Err(Invalid::Rule("CL_OPTION_CCCV6 sub-option 2 sent to an eUE"));
         }
-        let any =
-            self.allowed.is_empty() || self.allowed.iter().any(|d| DssId::new(d).is_any_server());
+        let any = allowed.is_empty() || allowed.iter().any(|d| DssId::new(d).is_any_server());
         if !any
             && !c
                 .primary
-                .is_some_and(|p| self.allowed.iter().any(|a| a.as_slice() == p.as_bytes()))
+                .is_some_and(|p| allowed.iter().any(|a| a.as_slice() == p.as_bytes()))
         {
             return Err(Invalid::Rule(
                 "CCCV6 sub-option 1 is not a DSS_ID the eCM was given",
@@ -399,6 +490,46 @@ impl Dhcp6Client {
         });
         self.deadline = Some(now + retry.timeout(self.sent, rng));
         self.sent += 1;
+    }
+}
+
+/// Table 3 (CM2/CM3 for DHCPv6) and Table 4 on the eCM's ADVERTISE and
+/// REPLY: a server sending CL_OPTION_CCC or CL_OPTION_CCCV6 sends
+/// CL_OPTION_IP_PREF too, and its value names a family with servers.
+fn check_ecm6(m: &Message<'_>, raw: &[u8], mac: &[u8; 6], step: &'static str, v: &mut Violations) {
+    let cl = match m
+        .options
+        .get(code::VENDOR_OPTS)
+        .map(ClVendorOptionsV6::from_option17)
+    {
+        None | Some(Ok(None)) => return,
+        Some(Ok(Some(c))) => c,
+        Some(Err(e)) => {
+            v.add(
+                Rule::Table2Syntax,
+                mac,
+                step,
+                || format!("17/4491: {e}"),
+                raw,
+            );
+            return;
+        }
+    };
+    if (cl.ccc.is_some() || cl.cccv6.is_some()) && cl.ip_pref.is_none() {
+        v.add(
+            Rule::Table2IpPref,
+            mac,
+            step,
+            || "CL_OPTION_CCC or CL_OPTION_CCCV6 without CL_OPTION_IP_PREF".into(),
+            raw,
+        );
+    }
+    if let Some(p) = cl.ip_pref {
+        let v4 = cl.ccc.as_ref().is_some_and(|c| c.primary_dhcp.is_some());
+        let v6 = cl.cccv6.as_ref().is_some_and(|c| c.primary.is_some());
+        if let Some(why) = crate::check::ip_pref_problem(p, v4, v6) {
+            v.add(Rule::IpPref, mac, step, || why.into(), raw);
+        }
     }
 }
 
@@ -545,21 +676,24 @@ fn encode_relayed(
     close(b, ia);
     put(b, code::ORO, &[0, 23, 0, 24, 0, 17, 0, 39]);
     put(b, code::ELAPSED_TIME, &elapsed.to_be_bytes());
-    let vc = open(b, code::VENDOR_CLASS);
-    b.extend_from_slice(&CL.to_be_bytes());
-    b.extend_from_slice(
-        &u16::try_from(profile.vendor_class.len())
-            .unwrap_or(0)
-            .to_be_bytes(),
-    );
-    b.extend_from_slice(&profile.vendor_class);
-    close(b, vc);
-    let vo = open(b, code::VENDOR_OPTS);
-    b.extend_from_slice(&CL.to_be_bytes());
-    b.extend_from_slice(&profile.cl_options);
-    put(b, 36, &link.mac);
-    put(b, 2172, &link.correlation_id.to_be_bytes());
-    close(b, vo);
+    if !profile.vendor_class.is_empty() {
+        let vc = open(b, code::VENDOR_CLASS);
+        b.extend_from_slice(&CL.to_be_bytes());
+        let n = u16::try_from(profile.vendor_class.len()).unwrap_or(0);
+        b.extend_from_slice(&n.to_be_bytes());
+        b.extend_from_slice(&profile.vendor_class);
+        close(b, vc);
+    }
+    if !profile.cl_options.is_empty() {
+        let vo = open(b, code::VENDOR_OPTS);
+        b.extend_from_slice(&CL.to_be_bytes());
+        b.extend_from_slice(&profile.cl_options);
+        put(b, 36, &link.mac);
+        if let Some(c) = link.correlation_id {
+            put(b, 2172, &c.to_be_bytes());
+        }
+        close(b, vo);
+    }
     // Client FQDN (RFC 4704): S=1, the server updates DNS.
     put(b, code::CLIENT_FQDN, &[1]);
     close(b, msg);
@@ -587,7 +721,7 @@ mod tests {
             link_address: "2001:db8:100::1".parse().unwrap(),
             server: "[::1]:547".parse().unwrap(),
             relay_source_port: true,
-            correlation_id: 7,
+            correlation_id: Some(7),
             index: 5,
         }
     }
@@ -636,7 +770,7 @@ mod tests {
             now,
             &l,
             &Profile6::default(),
-            vec![b"lab".to_vec()],
+            Role6::Eue(vec![b"lab".to_vec()]),
             &retry,
             &mut rng,
             &mut out,
@@ -755,7 +889,7 @@ mod tests {
             now,
             &l,
             &Profile6::default(),
-            vec![],
+            Role6::Eue(vec![]),
             &retry,
             &mut rng,
             &mut out,
@@ -786,7 +920,7 @@ mod tests {
         assert_eq!(v.total(), 0);
         // Silence: the retries run out.
         let p = Profile6::default();
-        let mut c = Dhcp6Client::start(now, &l, &p, vec![], &retry, &mut rng, &mut out);
+        let mut c = Dhcp6Client::start(now, &l, &p, Role6::Eue(vec![]), &retry, &mut rng, &mut out);
         now += std::time::Duration::from_secs(1);
         assert_eq!(
             c.handle_timeout(now, &l, &p, &retry, &mut rng, &mut out),
@@ -797,5 +931,49 @@ mod tests {
             c.handle_timeout(now, &l, &p, &retry, &mut rng, &mut out),
             Event6::Failed("no valid ADVERTISE")
         );
+    }
+
+    #[test]
+    fn an_ecm_checks_table3_and_learns_its_eues_servers() {
+        let now = Instant::now();
+        let mut l = link();
+        l.correlation_id = None;
+        let retry = Retry::default();
+        let mut rng = Rng::new(1);
+        let mut out = Outbox::new();
+        let mut v = Violations::new(8);
+        let p = Profile6::ecm();
+        let mut c = Dhcp6Client::start(now, &l, &p, Role6::Ecm, &retry, &mut rng, &mut out);
+        let sol = out.payload(&out.items()[0]).to_vec();
+        let relay = RelayMessage::parse(&sol).unwrap();
+        let inner = Message::parse(relay.relay_msg()).unwrap();
+        let cl = ClVendorOptionsV6::from_option17(inner.options.get(code::VENDOR_OPTS).unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(cl.oro.contains(&2170) && cl.oro.contains(&2171) && cl.oro.contains(&39));
+        assert_eq!(cl.ip_pref, Some(IpPref::DualStackCapable));
+        assert_eq!(cl.correlation_id, None);
+        // CCCV6 naming the eUE's DSS_ID, without IP_PREF: Table 3 broken.
+        let ccc = CccV6 {
+            primary: Some(DssId::new(b"lab")),
+            ..CccV6::default()
+        };
+        let adv = reply(&sol, MessageType::Advertise, Some(ccc.clone()), true);
+        assert_eq!(
+            c.handle(now, &adv, &[], &l, &p, &retry, &mut rng, &mut v, &mut out),
+            Event6::None
+        );
+        assert_eq!(v.samples()[0].rule, Rule::Table2IpPref);
+        assert_eq!(v.samples()[0].step, "eCM DHCPv6 (Table 3)");
+        let req = out.payload(&out.items()[1]).to_vec();
+        let rep = reply(&req, MessageType::Reply, Some(ccc), true);
+        assert_eq!(
+            c.handle(now, &rep, &[], &l, &p, &retry, &mut rng, &mut v, &mut out),
+            Event6::Bound
+        );
+        let b = c.bound().unwrap();
+        assert_eq!(b.dss_ids, vec![b"lab".to_vec()]);
+        assert_eq!(b.tftp, Some(Ipv6Addr::LOCALHOST));
+        assert_eq!(b.file.as_deref(), Some(&b"x.bin"[..]));
     }
 }

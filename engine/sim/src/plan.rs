@@ -82,6 +82,14 @@ pub struct Plan {
     pub eue6: Profile6,
     /// CPE's DHCPv4 profile.
     pub cpe: Profile4,
+    /// eCMs and CMs provision over DHCPv6 (Table 3) instead of DHCPv4.
+    pub ecm_v6: bool,
+    /// CPE provision over DHCPv6 instead of DHCPv4.
+    pub cpe_v6: bool,
+    /// eCMs' DHCPv6 profile.
+    pub ecm6: Profile6,
+    /// CPE's DHCPv6 profile.
+    pub cpe6: Profile6,
 }
 
 impl Default for Plan {
@@ -137,6 +145,10 @@ impl Default for Plan {
                 max_message_size: Some(1500),
             },
             eue6: Profile6::default(),
+            ecm_v6: false,
+            cpe_v6: false,
+            ecm6: Profile6::ecm(),
+            cpe6: Profile6::cpe(),
             cpe: Profile4 {
                 vendor_class: Vec::new(),
                 prl: vec![1, 3, 6, 15, 28],
