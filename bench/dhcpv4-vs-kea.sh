@@ -22,6 +22,9 @@
 #   PERF_MODE  perfdhcp threading: auto (-g single up to 8000/s, multi above), single, multi [auto]
 #   KEEP=1   keep the work directory (configs, perfdhcp outputs, logs)
 #   TIMELINE headend's [server] timeline: stored, memory, off [stored]
+#   LOAD     load generator: perfdhcp, or sim (headend-sim: DOCSIS 3.0 modems,
+#            DHCP only, each message sent once like perfdhcp, fresh MACs every
+#            run, lost = devices without OFFER/ACK) [perfdhcp]
 # Bounded: at most (number of RATES + RETRIES) perfdhcp runs per server, each under
 # `timeout`; every wait has a limit; everything started here is stopped by PID and the
 # namespace is deleted on exit.
@@ -35,8 +38,10 @@ SEED=${SEED:-1000000}
 RETRIES=${RETRIES:-1}
 KEA_THREADS=${KEA_THREADS:-2}
 PERF_MODE=${PERF_MODE:-auto}
+LOAD=${LOAD:-perfdhcp}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 HEADEND=${HEADEND:-$REPO/target/release/headend}
+SIM=${SIM:-$(dirname "$HEADEND")/headend-sim}
 PATH=$PATH:/usr/sbin:/sbin
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
@@ -83,13 +88,56 @@ ip netns add "$NS"
 ip -n "$NS" link set lo up
 ip -n "$NS" addr add "$RELAY/8" dev lo
 echo "namespace $NS, work directory $WORK"
-echo "load: perfdhcp -4 relay $RELAY -> $SERVER:67, -R $CLIENTS, -W 1 s, ${PERIOD} s per rate; rates: $RATES"
+if [ "$LOAD" = sim ]; then
+    [ -x "$SIM" ] || { echo "no $SIM: cargo build --release -p headend-sim (or set SIM)" >&2; exit 2; }
+    echo "load: headend-sim DOCSIS 3.0 modems, relay $RELAY:67 -> $SERVER:67, ${PERIOD} s per rate, one try per message; rates: $RATES"
+else
+    echo "load: perfdhcp -4 relay $RELAY -> $SERVER:67, -R $CLIENTS, -W 1 s, ${PERIOD} s per rate; rates: $RATES"
+fi
 echo "state: $SEED active leases pre-loaded in each server; pool $FIRST - $LAST"
 echo
 
 # One perfdhcp run at rate $2 against the server with PID $1 (name $3).
 # Prints a result line; returns 0 when < 0.1 % of DO and of RA exchanges were lost.
+SIM_RUN=0
+# One headend-sim run (LOAD=sim), same contract as step(); fresh MACs each run.
+step_sim() {
+    local pid=$1 rate=$2 name=$3 out u0 u1 t0 t1
+    out="$WORK/sim-$name-$rate-$(date +%s).json"
+    SIM_RUN=$((SIM_RUN + 1))
+    u0=$(rcvbuf_errors); t0=$(cpu_ticks "$pid")
+    timeout -k 5 $((PERIOD + 30)) ip netns exec "$NS" "$SIM" --server4 "$SERVER:67" --relay "$RELAY" \
+        --relay-port 67 --cm $((rate * PERIOD)) --rate "$rate" --dhcp-only --dhcp-attempts 1 \
+        --dhcp-timeout 1 --mac-offset $((16777216 * SIM_RUN)) --duration $((PERIOD + 10)) --json > "$out" 2>/dev/null || true
+    u1=$(rcvbuf_errors); t1=$(cpu_ticks "$pid" 2>/dev/null || echo "$t0")
+    kill -0 "$pid" 2>/dev/null || { echo "$name died during the $rate/s run" >&2; return 2; }
+    python3 - "$out" "$rate" "$name" $((u1 - u0)) $((t1 - t0)) "$HZ" "$CPU_LOG" "$PERIOD" <<'PY'
+import json, sys
+out, rate, name, rcv, cpu, hz, cpulog, period = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], int(sys.argv[8])
+try:
+    r = json.load(open(out))
+except Exception:
+    print(f"{name} {rate}/s: no simulator report"); sys.exit(1)
+fail = {f["reason"]: f["count"] for f in r["failures"]}
+sent_do = rate * period
+lost_do = fail.get("no DHCPOFFER", 0)
+sent_ra = sent_do - lost_do
+lost_ra = fail.get("no DHCPACK", 0)
+acks = sent_ra - lost_ra
+pdo, pra = 100 * lost_do / sent_do, 100 * lost_ra / max(sent_ra, 1)
+lat = {s["step"]: s["latency"] for s in r["steps"]}.get("eCM DHCPv4 (CM1-CM4)", {"p50_ms": 0, "p99_ms": 0})
+violations = sum(v["count"] for v in r["violations"])
+ok = lost_do * 1000 < sent_do and lost_ra * 1000 < sent_ra and violations == 0
+us = cpu / hz / acks * 1e6 if acks else 0
+print(f"{name:<9} {rate:6d}/s asked, {acks / period:8.0f}/s ACKed: DO lost {pdo:.4f} %, RA lost {pra:.4f} %, DORA p50/p99 {lat['p50_ms']}/{lat['p99_ms']} ms, server CPU {cpu / hz:.1f} s ({us:.0f} us per exchange), RcvbufErrors {rcv}  {'ok' if ok else 'LOSSY'}")
+if acks:
+    open(cpulog, "a").write(f"{name} {rate} {us:.1f}\n")
+sys.exit(0 if ok else 1)
+PY
+}
+
 step() {
+    [ "$LOAD" = sim ] && { step_sim "$@"; return; }
     local pid=$1 rate=$2 name=$3 out u0 u1 t0 t1 pdx=()
     out="$WORK/perf-$name-$rate-$(date +%s).txt"
     # peers.md §3.1: single-threaded perfdhcp is cleaner up to ~8k/s, multi-threaded keeps up above.
@@ -124,6 +172,11 @@ step() {
 # Uncounted warm-up before the ramp: the first seconds after start-up (caches, first
 # lease-file writes) lose packets on both servers, which would otherwise fail the first rate.
 warmup() {
+    if [ "$LOAD" = sim ]; then
+        timeout -k 5 30 ip netns exec "$NS" "$SIM" --server4 "$SERVER:67" --relay "$RELAY" --relay-port 67 \
+            --cm 5000 --rate 1000 --dhcp-only --mac-offset 4278190080 --duration 15 > /dev/null 2>&1 || true
+        return
+    fi
     timeout -s INT -k 5 20 ip netns exec "$NS" perfdhcp -g single -4 -l "$RELAY" -r 1000 -R "$CLIENTS" \
         -p 5 -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$WORK/warmup-$2.txt" 2>&1 || true
 }

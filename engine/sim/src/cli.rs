@@ -110,6 +110,10 @@ pub struct Args {
     /// DHCPv4 and DHCPv6 transmissions of one message before a step fails.
     #[arg(long, default_value_t = 5)]
     dhcp_attempts: u32,
+    /// Number the devices' MACs from here (fresh clients for repeated runs
+    /// against one server).
+    #[arg(long, default_value_t = 0)]
+    mac_offset: u64,
     /// Random seed (jitter, ids): the same seed repeats the storm.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -184,6 +188,7 @@ fn plan_of(a: &Args) -> Plan {
     p.relay_source_port = a.relay_port == 0;
     p.full = !a.dhcp_only;
     p.ecm_v6 = a.ecm_v6;
+    p.mac_offset = a.mac_offset;
     p.cpe_v6 = a.cpe_v6;
     p.renew = a.renew;
     for (port, v) in [

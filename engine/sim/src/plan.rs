@@ -90,6 +90,9 @@ pub struct Plan {
     pub ecm6: Profile6,
     /// CPE's DHCPv6 profile.
     pub cpe6: Profile6,
+    /// Added to every device's number when its MAC is made: repeated runs
+    /// against one server get fresh clients.
+    pub mac_offset: u64,
 }
 
 impl Default for Plan {
@@ -149,6 +152,7 @@ impl Default for Plan {
             cpe_v6: false,
             ecm6: Profile6::ecm(),
             cpe6: Profile6::cpe(),
+            mac_offset: 0,
             cpe: Profile4 {
                 vendor_class: Vec::new(),
                 prl: vec![1, 3, 6, 15, 28],

@@ -81,9 +81,10 @@ impl Sim {
         let mut devices = Vec::new();
         let mut stats = Stats::new(t0);
         let modems = counts.cm + counts.eue;
+        let off = plan.mac_offset;
         for i in 0..modems {
             let kind = if i < counts.cm { Kind::Cm } else { Kind::Eue };
-            let m = mac(MODEM_BASE + 2 * u64::from(i));
+            let m = mac(MODEM_BASE + 2 * (u64::from(i) + off));
             devices.push(Device::new(i, kind, m, m, (i % relays) as u16, seed));
             stats.planned(kind);
         }
@@ -93,17 +94,20 @@ impl Sim {
             let (modem_mac, relay) = if modems > 0 {
                 let m = j % modems;
                 cpe_lists[m as usize].push(index);
-                (mac(MODEM_BASE + 2 * u64::from(m)), (m % relays) as u16)
+                (
+                    mac(MODEM_BASE + 2 * (u64::from(m) + off)),
+                    (m % relays) as u16,
+                )
             } else {
                 (
-                    mac(CPE_BASE + 0x1_0000_0000 + u64::from(j)),
+                    mac(CPE_BASE + 0x1_0000_0000 + u64::from(j) + off),
                     (j % relays) as u16,
                 )
             };
             devices.push(Device::new(
                 index,
                 Kind::Cpe,
-                mac(CPE_BASE + u64::from(j)),
+                mac(CPE_BASE + u64::from(j) + off),
                 modem_mac,
                 relay,
                 seed,
