@@ -34,6 +34,10 @@
 #   COMMIT_WINDOW_US  headend's group-commit window [1000]
 #   TIMELINE          headend's [server] timeline: stored, memory, off [stored]
 #   WORKERS           headend run --workers (packet-path threads) [one per core]
+#   LOAD     ramp load generator: perfdhcp, or sim (headend-sim: DOCSIS eCMs over
+#            DHCPv6, Table 3 options, relayed with link-address 2001:db8:1::2, each
+#            message sent once, fresh MACs every run) [perfdhcp]; the preload
+#            always uses perfdhcp
 #   STORE_ACCOUNTS    whether headend stores the account it auto-provisions for
 #                     every new device, one more durable write Kea does not do [true]
 # Bounded: every perfdhcp run and wait has a limit; everything started here is stopped
@@ -51,6 +55,8 @@ KEA_THREADS=${KEA_THREADS:-2}
 PERF_MODE=${PERF_MODE:-single}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 HEADEND=${HEADEND:-$REPO/target/release/headend}
+SIM=${SIM:-$(dirname "$HEADEND")/headend-sim}
+LOAD=${LOAD:-perfdhcp}
 PATH=$PATH:/usr/sbin:/sbin
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
@@ -127,7 +133,49 @@ preload() {
 
 # One perfdhcp run at rate $2 against the server with PID $1 (name $3).
 # Prints a result line; returns 0 when < 0.1 % of SA and of RR exchanges were lost.
+SIM_RUN=0
+# One headend-sim run (LOAD=sim), same contract as step().
+step_sim() {
+    local pid=$1 rate=$2 name=$3 out u0 u1 c0 c1 t0 t1 pcpu
+    out="$WORK/sim-$name-$rate-$(date +%s).json"
+    SIM_RUN=$((SIM_RUN + 1))
+    u0=$(rcvbuf_errors $NS_S); c0=$(rcvbuf_errors $NS_C); t0=$(cpu_ticks "$pid")
+    TIMEFORMAT='%U %S'
+    { time timeout -k 5 $((PERIOD + 30)) ip netns exec $NS_C "$SIM" --server6 "[$SRV]:547" \
+        --relay6-bind "[$CLI]:0" --link6 "$CLI" --ecm-v6 --cm $((rate * PERIOD)) --rate "$rate" \
+        --dhcp-only --dhcp-attempts 1 --mac-offset $((16777216 * SIM_RUN)) --duration $((PERIOD + 10)) \
+        --json > "$out" 2>/dev/null || true; } 2> "$out.time"
+    pcpu=$(awk '{ printf "%.1f", $1 + $2 }' "$out.time")
+    u1=$(rcvbuf_errors $NS_S); c1=$(rcvbuf_errors $NS_C); t1=$(cpu_ticks "$pid" 2>/dev/null || echo "$t0")
+    kill -0 "$pid" 2>/dev/null || { echo "$name died during the $rate/s run" >&2; return 2; }
+    python3 - "$out" "$rate" "$name" $((u1 - u0)) $((c1 - c0)) $((t1 - t0)) "$HZ" "$CPU_LOG" "$PERIOD" "$pcpu" <<'PY'
+import json, sys
+out, rate, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rcv, crcv, cpu, hz, cpulog, period, pcpu = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), sys.argv[8], int(sys.argv[9]), sys.argv[10]
+try:
+    r = json.load(open(out))
+except Exception:
+    print(f"{name} {rate}/s: no simulator report"); sys.exit(1)
+fail = {f["reason"]: f["count"] for f in r["failures"]}
+sent_sa = rate * period
+lost_sa = fail.get("no valid ADVERTISE", 0)
+sent_rr = sent_sa - lost_sa
+lost_rr = fail.get("no REPLY", 0)
+replies = sent_rr - lost_rr
+psa, prr = 100 * lost_sa / sent_sa, 100 * lost_rr / max(sent_rr, 1)
+violations = sum(v["count"] for v in r["violations"])
+ok = lost_sa * 1000 < sent_sa and lost_rr * 1000 < sent_rr and violations == 0
+lat = {s["step"]: s["latency"] for s in r["steps"]}.get("eCM DHCPv6 (Table 3)", {"p50_ms": 0, "p99_ms": 0})
+us = cpu / hz / replies * 1e6 if replies else 0
+print(f"{name:<8} {rate:6d}/s asked, {replies / period:8.0f}/s REPLYs: SA lost {psa:.4f} %, RR lost {prr:.4f} %, SARR p50/p99 {lat['p50_ms']}/{lat['p99_ms']} ms, server CPU {cpu / hz:.1f} s ({us:.0f} us per SARR), simulator CPU {pcpu} s, Udp6RcvbufErrors server {rcv} / simulator {crcv}, violations {violations}  {'ok' if ok else 'LOSSY'}")
+if replies:
+    open(cpulog, "a").write(f"{name} {rate} {us:.1f}\n")
+sys.exit(0 if ok else 1)
+PY
+}
+
 step() {
+    [ "$LOAD" = sim ] && { step_sim "$@"; return; }
     local pid=$1 rate=$2 name=$3 out u0 u1 c0 c1 t0 t1 pcpu pdx=()
     out="$WORK/perf-$name-$rate-$(date +%s).txt"
     case $PERF_MODE in

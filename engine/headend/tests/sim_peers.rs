@@ -81,7 +81,13 @@ fn cable_modems_provision_from_kea_and_tftpd_hpa() {
     let ns = Netns::loopback_relay().unwrap();
     ns.ip(&["route", "add", "local", "10.0.0.0/8", "dev", "lo"])
         .unwrap();
-    let mut kea_cmd = ns.command("kea-dhcp4");
+    let sbin = |t: &str| {
+        common::find_on_path(t)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut kea_cmd = ns.command(&sbin("kea-dhcp4"));
     kea_cmd
         .arg("-c")
         .arg(&config)
@@ -91,7 +97,7 @@ fn cable_modems_provision_from_kea_and_tftpd_hpa() {
     kea.wait_for("DHCP4_STARTED", Duration::from_secs(30))
         .unwrap();
     // tftpd-hpa in the foreground, chrooted to the root, on its own port.
-    let mut tftpd_cmd = ns.command("in.tftpd");
+    let mut tftpd_cmd = ns.command(&sbin("in.tftpd"));
     tftpd_cmd
         .args(["-L", "-u", "root", "-a", "127.0.0.1:6969", "-s"])
         .arg(&root);

@@ -376,7 +376,7 @@ fn eue_never_gets_rapid_commit_but_cpe_does_with_prefix() {
 }
 
 #[test]
-fn ecm_gets_ccc_cccv6_with_both_dss_ids_and_ip_pref_only_with_b111() {
+fn ecm_gets_ccc_cccv6_with_both_dss_ids_and_dual_stack_ip_pref_only_with_b111() {
     let e = env();
     for (pref, expect_pref) in [(Some(7u8), true), (None, false)] {
         let mac = [0, 0x10, 0x18, 0xcc, 0, pref.unwrap_or(0)];
@@ -405,7 +405,14 @@ fn ecm_gets_ccc_cccv6_with_both_dss_ids_and_ip_pref_only_with_b111() {
             assert_eq!(codes, vec![39, 2170, 2171]);
             assert_eq!(cl[0].1, vec![6]);
         } else {
-            assert_eq!(codes, vec![2170, 2171], "IP_PREF 6 withheld without b'111");
+            // Dual stack withheld without b'111; Table 3 still wants an
+            // IP_PREF with CCC/CCCV6: the single-stack value of its family.
+            assert_eq!(
+                codes,
+                vec![39, 2170, 2171],
+                "IP_PREF 6 withheld without b'111"
+            );
+            assert_eq!(cl[0].1, vec![2]);
         }
         let ccc = &cl.iter().find(|(c, _)| *c == 2170).unwrap().1;
         assert_eq!(ccc, &vec![0, 1, 0, 4, 10, 0, 0, 1, 0, 2, 0, 4, 10, 0, 0, 2]);

@@ -143,6 +143,20 @@ pub struct Args {
     buffer: usize,
 }
 
+/// `  12.0 s [########------------]  40 %  provisioned 4000 / 10000  failed 0  violations 0`
+fn progress_line(secs: f64, done: u64, failed: u64, total: u64, violations: u64) -> String {
+    const WIDTH: u64 = 30;
+    let finished = (done + failed).min(total);
+    let filled = finished * WIDTH / total.max(1);
+    let bar: String = (0..WIDTH)
+        .map(|i| if i < filled { '#' } else { '-' })
+        .collect();
+    format!(
+        "{secs:7.1} s [{bar}] {:3} %  provisioned {done} / {total}  failed {failed}  violations {violations}",
+        finished * 100 / total.max(1)
+    )
+}
+
 /// `A.B.C.D/LEN` → (base, number of addresses).
 fn parse_net(s: &str) -> anyhow::Result<(Ipv4Addr, u32)> {
     let (a, l) = s
@@ -257,21 +271,30 @@ pub fn run(a: &Args) -> anyhow::Result<bool> {
         buffer: a.buffer,
     };
     let mut net = Net::open(&sim, &bind).context("opening the sockets")?;
-    let show = a.progress || std::io::stderr().is_terminal();
+    let tty = std::io::stderr().is_terminal();
+    let show = a.progress || tty;
     let until = t0 + Duration::from_secs_f64(a.duration.max(0.0));
     let end = net.run(&mut sim, until, a.renew, |sim, now| {
         if show {
             let st = sim.stats();
-            eprintln!(
-                "{:7.1} s  provisioned {:>8} / {:<8} failed {:>6}  violations {:>6}",
+            let line = progress_line(
                 now.duration_since(t0).as_secs_f64(),
                 st.completed(),
-                st.total(),
                 st.failed(),
-                sim.violations().total()
+                st.total(),
+                sim.violations().total(),
             );
+            // On a terminal the bar redraws in place; in a log, one line a second.
+            if tty {
+                eprint!("\r{line}");
+            } else {
+                eprintln!("{line}");
+            }
         }
     })?;
+    if show && tty {
+        eprintln!();
+    }
     let report = sim.report(end);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -287,4 +310,25 @@ pub fn run(a: &Args) -> anyhow::Result<bool> {
         .iter()
         .all(|d| d.count.completed == d.count.total);
     Ok(all && report.violation_total() == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bar_and_networks() {
+        let l = progress_line(1.5, 40, 10, 100, 2);
+        assert!(l.contains("[###############---------------]  50 %"), "{l}");
+        assert!(
+            l.ends_with("provisioned 40 / 100  failed 10  violations 2"),
+            "{l}"
+        );
+        assert_eq!(
+            parse_net("10.250.0.0/16").ok(),
+            Some((Ipv4Addr::new(10, 250, 0, 0), 65536))
+        );
+        assert!(parse_net("10.250.0.0").is_err());
+        assert!(parse_net("10.250.0.0/4").is_err());
+    }
 }

@@ -78,7 +78,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn find_on_path(tool: &str) -> Option<PathBuf> {
+/// Where `tool` is: PATH, then /usr/sbin and /sbin.
+pub fn find_on_path(tool: &str) -> Option<PathBuf> {
     // perfdhcp, dhclient and kea-dhcp4 live in /usr/sbin, which a non-login PATH may lack.
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path

@@ -1330,6 +1330,12 @@ impl Cx<'_> {
                 if matches!(p, 1 | 2) || self.dev.cl.ip_pref == Some(7) {
                     out.ip_pref = Some(IpPref::from(p));
                 } else {
+                    // The single-stack value of the same provisioning family.
+                    out.ip_pref = match p {
+                        5 => Some(IpPref::Ipv4Only),
+                        6 => Some(IpPref::Ipv6Only),
+                        _ => None,
+                    };
                     trace.note(|| format!("IP_PREF {p} withheld: the eCM did not send b'111"));
                 }
             }
@@ -1355,6 +1361,22 @@ impl Cx<'_> {
             } else {
                 None
             };
+        }
+        if wants(sub::IP_PREF) && self.dev.is_ecm && out.ip_pref.is_none() {
+            // Table 3 CM2: a server that sends CL_OPTION_CCC or
+            // CL_OPTION_CCCV6 also sends CL_OPTION_IP_PREF. None configured:
+            // the family the servers sent name (both: provisioning over IPv6
+            // for an eCM that announced dual stack, Table 4), found by
+            // headend-sim's Table 3 check.
+            out.ip_pref = match (out.ccc.is_some(), out.cccv6.is_some()) {
+                (true, true) if self.dev.cl.ip_pref == Some(7) => Some(IpPref::DualStackIpv6),
+                (_, true) => Some(IpPref::Ipv6Only),
+                (true, false) => Some(IpPref::Ipv4Only),
+                (false, false) => None,
+            };
+            if let Some(p) = out.ip_pref {
+                trace.note(|| format!("IP_PREF {} derived from the CCC/CCCV6 sent", u8::from(p)));
+            }
         }
         out
     }
