@@ -303,3 +303,79 @@ fn legitimate_devices_provision_through_hostile_traffic() {
     );
     server.stop(Duration::from_secs(15)).unwrap();
 }
+
+#[test]
+fn leases_are_renewed_over_time_in_both_families() {
+    let dir = common::scratch("sim-renew").unwrap();
+    let config = dir.path().join("headend.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+store = "{}/store"
+[dhcpv4]
+listen = ["127.0.0.1:6767"]
+[dhcpv6]
+listen = ["[::1]:6547"]
+preferred_lifetime = 4
+valid_lifetime = 8
+[[pool]]
+name = "p4"
+relays = ["127.0.0.2"]
+network = "10.9.0.0/16"
+ranges = [["10.9.0.10", "10.9.255.250"]]
+lifetime = 6
+[[pool6]]
+name = "p6"
+prefix = "2001:db8:9::/64"
+links = ["2001:db8:100::1"]
+"#,
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let ns = Netns::new().unwrap();
+    let mut server = start_headend(&ns, &config).unwrap();
+    // Leases of 6 s (T1 3 s) and bindings of 4 s preferred (T1 2 s), kept for 7 s.
+    for (family, args, per_device) in [
+        ("DHCPv4", &["--cpe", "100"][..], 2),
+        ("DHCPv6", &["--cpe", "100", "--cpe-v6"][..], 3),
+    ] {
+        let mut cmd = ns.command(HEADEND);
+        cmd.args([
+            "simulate",
+            "--server4",
+            "127.0.0.1:6767",
+            "--server6",
+            "[::1]:6547",
+            "--dhcp-only",
+            "--renew",
+            "--duration",
+            "7",
+            "--json",
+        ])
+        .args(args);
+        let mut p = Proc::spawn_stdout("headend simulate", cmd).unwrap();
+        p.wait(Duration::from_secs(30)).unwrap();
+        let out = p.output();
+        let r: Value = serde_json::from_str(&out[out.find('{').unwrap()..]).unwrap();
+        let text = serde_json::to_string_pretty(&r).unwrap();
+        assert_eq!(r["devices"][0]["completed"], 100, "{family}: {text}");
+        assert_eq!(
+            r["renewals"].as_u64().unwrap(),
+            100 * per_device,
+            "{family}: {text}"
+        );
+        assert_eq!(
+            r["failures"].as_array().unwrap().len(),
+            0,
+            "{family}: {text}"
+        );
+        assert_eq!(
+            r["violations"].as_array().unwrap().len(),
+            0,
+            "{family}: {text}"
+        );
+    }
+    server.stop(Duration::from_secs(15)).unwrap();
+}

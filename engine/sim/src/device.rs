@@ -158,7 +158,6 @@ enum Work {
     Idle,
     Tod(TodClient),
     Tftp(Box<TftpClient>),
-    Dhcp6(Box<Dhcp6Client>),
     Hybrid(Box<Hybrid>),
 }
 
@@ -211,6 +210,10 @@ pub struct Device {
     done: bool,
     dhcp4: Dhcp4Client,
     eue4: Option<Box<Dhcp4Client>>,
+    /// The device's own DHCPv6 client (eCM/CM or CPE over DHCPv6).
+    own6: Option<Box<Dhcp6Client>>,
+    /// The eUE's DHCPv6 client.
+    eue6: Option<Box<Dhcp6Client>>,
     ack: Option<Box<[u8]>>,
     boot: Option<Box<Boot>>,
     eue_ack: Option<Box<[u8]>>,
@@ -252,6 +255,8 @@ impl Device {
                 _ => Step::EcmDhcp4.name(),
             }),
             eue4: None,
+            own6: None,
+            eue6: None,
             ack: None,
             boot: None,
             eue_ack: None,
@@ -290,16 +295,16 @@ impl Device {
         }
     }
 
-    fn who6(&self) -> Who6 {
-        match (self.kind, self.step) {
-            (Kind::Cpe, _) => Who6::Cpe,
-            (_, Some(Step::EcmDhcp6)) => Who6::Ecm,
-            _ => Who6::Eue,
+    /// Who the device's own DHCPv6 client is.
+    fn own_who6(&self) -> Who6 {
+        if self.kind == Kind::Cpe {
+            Who6::Cpe
+        } else {
+            Who6::Ecm
         }
     }
 
-    fn link6(&self, plan: &Plan) -> Link6 {
-        let who = self.who6();
+    fn link6(&self, plan: &Plan, who: Who6) -> Link6 {
         Link6 {
             mac: if who == Who6::Eue {
                 eue_mac(&self.mac)
@@ -316,8 +321,8 @@ impl Device {
         }
     }
 
-    fn profile6<'p>(&self, plan: &'p Plan) -> &'p Profile6 {
-        match self.who6() {
+    fn profile6<'p>(&self, plan: &'p Plan, who: Who6) -> &'p Profile6 {
+        match who {
             Who6::Ecm => &plan.ecm6,
             Who6::Eue => &plan.eue6,
             Who6::Cpe => &plan.cpe6,
@@ -340,16 +345,19 @@ impl Device {
                 (Step::EcmDhcp6, Role6::Ecm)
             };
             self.enter(now, step);
-            let link = self.link6(cx.plan);
-            self.work = Work::Dhcp6(Box::new(Dhcp6Client::start(
+            let who = self.own_who6();
+            let link = self.link6(cx.plan, who);
+            let mut c = Box::new(Dhcp6Client::start(
                 now,
                 &link,
-                self.profile6(cx.plan),
+                self.profile6(cx.plan, who),
                 role,
                 &cx.plan.retry6,
                 &mut self.rng,
                 cx.out,
-            )));
+            ));
+            c.set_renew(cx.plan.renew);
+            self.own6 = Some(c);
             return;
         }
         self.enter(
@@ -372,12 +380,13 @@ impl Device {
             Work::Idle => None,
             Work::Tod(c) => c.poll_timeout(),
             Work::Tftp(c) => c.poll_timeout(),
-            Work::Dhcp6(c) => c.poll_timeout(),
             Work::Hybrid(c) => c.poll_timeout(),
         };
         [
             self.dhcp4.poll_timeout(),
             self.eue4.as_ref().and_then(|c| c.poll_timeout()),
+            self.own6.as_ref().and_then(|c| c.poll_timeout()),
+            self.eue6.as_ref().and_then(|c| c.poll_timeout()),
             work,
         ]
         .into_iter()
@@ -449,9 +458,22 @@ impl Device {
                 }
             }
         }
+        for who in [Who6::Ecm, Who6::Eue] {
+            let own = who == Who6::Ecm;
+            let who = if own { self.own_who6() } else { who };
+            let link = self.link6(plan, who);
+            let profile = self.profile6(plan, who);
+            let slot = if own { &mut self.own6 } else { &mut self.eue6 };
+            let Some(c) = slot.as_mut() else { continue };
+            if c.poll_timeout().is_some_and(|d| d <= now) {
+                if let Event6::Failed(why) =
+                    c.handle_timeout(now, &link, profile, &plan.retry6, &mut self.rng, cx.out)
+                {
+                    return self.dhcp_lost(why, who, cx);
+                }
+            }
+        }
         let mac = self.mac;
-        let link6 = self.link6(plan);
-        let profile6 = self.profile6(plan);
         match &mut self.work {
             Work::Idle => Progress::None,
             Work::Tod(c) => match c.handle_timeout(now, &plan.retry_udp, &mut self.rng, cx.out) {
@@ -469,18 +491,26 @@ impl Device {
                 TftpEvent::Failed(why) => self.fail(why, cx),
                 _ => Progress::None,
             },
-            Work::Dhcp6(c) => {
-                let link = link6;
-                match c.handle_timeout(now, &link, profile6, &plan.retry6, &mut self.rng, cx.out) {
-                    Event6::Failed(why) => self.fail(why, cx),
-                    _ => Progress::None,
-                }
-            }
             Work::Hybrid(h) => {
                 let ev = h.handle_timeout(now, &mac, plan, &mut self.rng, cx.out);
                 self.hybrid_event(now, ev, cx)
             }
         }
+    }
+
+    /// A DHCPv6 client gave up: the step fails, or, after provisioning, a
+    /// binding was lost (renewals failing).
+    fn dhcp_lost(&mut self, why: &'static str, who: Who6, cx: &mut Ctx<'_>) -> Progress {
+        if self.done {
+            let step = match who {
+                Who6::Eue => Step::EueDhcp6,
+                Who6::Cpe => Step::CpeDhcp6,
+                Who6::Ecm => Step::EcmDhcp6,
+            };
+            cx.stats.step_failed(step, why);
+            return Progress::None;
+        }
+        self.fail(why, cx)
     }
 
     fn dhcp4_lost(&mut self, why: &'static str, eue: bool, cx: &mut Ctx<'_>) -> Progress {
@@ -748,9 +778,9 @@ impl Device {
         }
         if v6 && v6_ok {
             self.enter(now, Step::EueDhcp6);
-            let link = self.link6(cx.plan);
+            let link = self.link6(cx.plan, Who6::Eue);
             let allowed = g.dss_ids.clone();
-            self.work = Work::Dhcp6(Box::new(Dhcp6Client::start(
+            let mut c = Box::new(Dhcp6Client::start(
                 now,
                 &link,
                 &cx.plan.eue6,
@@ -758,7 +788,9 @@ impl Device {
                 &cx.plan.retry6,
                 &mut self.rng,
                 cx.out,
-            )));
+            ));
+            c.set_renew(cx.plan.renew);
+            self.eue6 = Some(c);
             return Progress::None;
         }
         self.enter(now, Step::EueDhcp4);
@@ -894,7 +926,8 @@ impl Device {
         }
     }
 
-    /// A reply on a DHCPv6 relay socket, matched by transaction id.
+    /// A reply on a DHCPv6 relay socket, matched by transaction id; the
+    /// client DUID tells the eUE's from the device's own.
     pub fn handle_dhcp6(
         &mut self,
         now: Instant,
@@ -903,10 +936,28 @@ impl Device {
         cx: &mut Ctx<'_>,
     ) -> Progress {
         let plan = cx.plan;
-        let link = self.link6(plan);
-        let profile = self.profile6(plan);
-        let step = self.step;
-        let Work::Dhcp6(c) = &mut self.work else {
+        let e = eue_mac(&self.mac);
+        let eue_duid = [0, 3, 0, 1, e[0], e[1], e[2], e[3], e[4], e[5]];
+        let is_eue = self.eue6.is_some()
+            && headend_wire::dhcpv6::Message::parse(inner).is_ok_and(|m| {
+                m.options.get(headend_wire::dhcpv6::code::CLIENTID) == Some(&eue_duid[..])
+            });
+        let who = if is_eue { Who6::Eue } else { self.own_who6() };
+        let link = self.link6(plan, who);
+        let profile = self.profile6(plan, who);
+        let step = if is_eue {
+            Some(Step::EueDhcp6)
+        } else if self.kind == Kind::Cpe {
+            Some(Step::CpeDhcp6)
+        } else {
+            Some(Step::EcmDhcp6)
+        };
+        let slot = if is_eue {
+            &mut self.eue6
+        } else {
+            &mut self.own6
+        };
+        let Some(c) = slot.as_mut() else {
             return Progress::None;
         };
         match c.handle(
@@ -920,6 +971,10 @@ impl Device {
             cx.v,
             cx.out,
         ) {
+            Event6::Renewed => {
+                cx.stats.renewed();
+                Progress::None
+            }
             Event6::Bound => {
                 let Some(b) = c.bound().cloned() else {
                     return self.fail("no binding", cx);
@@ -972,7 +1027,7 @@ impl Device {
                     }
                 }
             }
-            Event6::Failed(why) => self.fail(why, cx),
+            Event6::Failed(why) => self.dhcp_lost(why, who, cx),
             Event6::None => Progress::None,
         }
     }

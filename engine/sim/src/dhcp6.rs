@@ -11,7 +11,7 @@
 //! and each REPLY as eUE-4 says (REPLY ⊇ ADVERTISE).
 
 use std::net::{Ipv6Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::net::Ipv4Addr;
 
@@ -166,6 +166,16 @@ pub struct Bound6 {
     pub dss_ids: Vec<Vec<u8>>,
     /// CL_OPTION_IP_PREF.
     pub ip_pref: Option<IpPref>,
+    /// The server's DUID (RENEW goes to it).
+    pub server_id: Vec<u8>,
+    /// When the binding was made or last renewed.
+    pub bound_at: Instant,
+    /// IA_NA T1 (0.5 × preferred lifetime when the server said 0).
+    pub t1: Duration,
+    /// IA_NA T2 (0.8 × preferred lifetime when the server said 0).
+    pub t2: Duration,
+    /// The address's valid lifetime.
+    pub valid: Duration,
 }
 
 /// What a reply or timeout did.
@@ -175,6 +185,8 @@ pub enum Event6 {
     None,
     /// REPLY to the REQUEST: bound.
     Bound,
+    /// REPLY to a RENEW or REBIND.
+    Renewed,
     /// Failed (retries, disabled, refused).
     Failed(&'static str),
 }
@@ -188,6 +200,8 @@ enum State {
         advertised: Vec<u32>,
     },
     Bound(Bound6),
+    Renewing(Bound6),
+    Rebinding(Bound6),
 }
 
 /// The DHCPv6 client of one eUE.
@@ -199,6 +213,7 @@ pub struct Dhcp6Client {
     started: Instant,
     deadline: Option<Instant>,
     saw_disabled: bool,
+    renew: bool,
 }
 
 impl Dhcp6Client {
@@ -219,6 +234,7 @@ impl Dhcp6Client {
             started: now,
             deadline: None,
             saw_disabled: false,
+            renew: false,
         };
         c.transmit(now, link, profile, retry, rng, out);
         c
@@ -227,9 +243,14 @@ impl Dhcp6Client {
     /// The binding, once bound.
     pub fn bound(&self) -> Option<&Bound6> {
         match &self.state {
-            State::Bound(b) => Some(b),
+            State::Bound(b) | State::Renewing(b) | State::Rebinding(b) => Some(b),
             _ => None,
         }
+    }
+
+    /// Keep the binding: RENEW at T1, REBIND at T2 (RFC 8415 §18.2.4/5).
+    pub fn set_renew(&mut self, on: bool) {
+        self.renew = on;
     }
 
     /// When [`Dhcp6Client::handle_timeout`] is due.
@@ -251,6 +272,30 @@ impl Dhcp6Client {
             return Event6::None;
         }
         self.deadline = None;
+        match &self.state {
+            State::Bound(b) => {
+                let b = b.clone();
+                self.state = State::Renewing(b);
+                self.sent = 0;
+                self.started = now;
+                self.transmit(now, link, profile, retry, rng, out);
+                return Event6::None;
+            }
+            State::Renewing(b) | State::Rebinding(b) => {
+                let b = b.clone();
+                if now >= b.bound_at + b.valid {
+                    self.state = State::Soliciting;
+                    return Event6::Failed("binding expired");
+                }
+                if matches!(self.state, State::Renewing(_)) && now >= b.bound_at + b.t2 {
+                    self.state = State::Rebinding(b);
+                    self.sent = 0;
+                }
+                self.transmit(now, link, profile, retry, rng, out);
+                return Event6::None;
+            }
+            _ => {}
+        }
         // eUE-3: ADVERTISEs collected over the first wait all said
         // "0.0.0.0": the eUE disables itself until reinitialised.
         if self.saw_disabled && matches!(self.state, State::Soliciting) {
@@ -401,7 +446,17 @@ impl Dhcp6Client {
                     .and_then(|c| c.ccc.as_ref())
                     .map(|c| c.primary_dhcp.into_iter().chain(c.secondary_dhcp).collect())
                     .unwrap_or_default();
+                let (t1, t2, valid) = ia_times(&m);
+                let server_id = match &self.state {
+                    State::Requesting { server_id, .. } => server_id.clone(),
+                    _ => Vec::new(),
+                };
                 self.state = State::Bound(Bound6 {
+                    server_id,
+                    bound_at: now,
+                    t1,
+                    t2,
+                    valid,
                     time: cl.as_ref().and_then(|c| c.time_servers.first().copied()),
                     dhcp4_servers,
                     dss_ids,
@@ -416,8 +471,38 @@ impl Dhcp6Client {
                     tftp: cl.as_ref().and_then(|c| c.tftp_servers.first().copied()),
                     file: cl.and_then(|c| c.config_file_name.map(String::into_bytes)),
                 });
-                self.deadline = None;
+                self.deadline = self.renew.then(|| now + t1);
                 Event6::Bound
+            }
+            (State::Renewing(b) | State::Rebinding(b), MessageType::Reply) => {
+                let mut b = b.clone();
+                if let Ok(Some(st)) = m.options.status_code() {
+                    if st.status != code::Status::Success {
+                        // RFC 8415 §18.2.10.1: keep trying until T2/expiry.
+                        return Event6::None;
+                    }
+                }
+                if first_address(&m) != Some(b.addr) {
+                    v.add(
+                        Rule::Dhcp6Malformed,
+                        &link.mac,
+                        step,
+                        || format!("REPLY to a renewal without the address {}", b.addr),
+                        inner,
+                    );
+                    return Event6::None;
+                }
+                let (t1, t2, valid) = ia_times(&m);
+                b.bound_at = now;
+                b.t1 = t1;
+                b.t2 = t2;
+                b.valid = valid;
+                if let Some(sid) = m.options.get(code::SERVERID) {
+                    b.server_id = sid.to_vec();
+                }
+                self.state = State::Bound(b);
+                self.deadline = self.renew.then(|| now + t1);
+                Event6::Renewed
             }
             _ => Event6::None,
         }
@@ -483,12 +568,31 @@ impl Dhcp6Client {
                 Some(server_id.as_slice()),
                 Some(*addr),
             ),
+            State::Renewing(b) => (
+                MessageType::Renew,
+                Some(b.server_id.as_slice()),
+                Some(b.addr),
+            ),
+            State::Rebinding(b) => (MessageType::Rebind, None, Some(b.addr)),
             State::Bound(_) => return,
         };
         out.push(link.chan, None, link.server, |b| {
             encode_relayed(b, link, profile, mtype, server_id, addr, elapsed)
         });
-        self.deadline = Some(now + retry.timeout(self.sent, rng));
+        let mut wait = retry.timeout(self.sent, rng);
+        if let State::Renewing(b) | State::Rebinding(b) = &self.state {
+            // Not past T2 while renewing, nor past expiry while rebinding.
+            let end = if matches!(self.state, State::Renewing(_)) {
+                b.bound_at + b.t2
+            } else {
+                b.bound_at + b.valid
+            };
+            wait = wait.min(
+                end.saturating_duration_since(now)
+                    .max(Duration::from_millis(10)),
+            );
+        }
+        self.deadline = Some(now + wait);
         self.sent += 1;
     }
 }
@@ -540,6 +644,28 @@ enum Invalid {
 
 fn duid_ll(mac: &[u8; 6]) -> [u8; 10] {
     [0, 3, 0, 1, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]
+}
+
+/// T1, T2 and the valid lifetime of the first IA_NA's address.
+fn ia_times(m: &Message<'_>) -> (Duration, Duration, Duration) {
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    for ia in m.options.ia_nas().flatten() {
+        if let Some(a) = ia.addresses().flatten().find(|a| a.valid_lifetime > 0) {
+            let pref = secs(a.preferred_lifetime);
+            let t1 = if ia.t1 == 0 { pref / 2 } else { secs(ia.t1) };
+            let t2 = if ia.t2 == 0 {
+                pref * 4 / 5
+            } else {
+                secs(ia.t2)
+            };
+            return (t1, t2.max(t1), secs(a.valid_lifetime));
+        }
+    }
+    (
+        Duration::from_secs(1800),
+        Duration::from_secs(2880),
+        Duration::from_secs(3600),
+    )
 }
 
 fn first_address(m: &Message<'_>) -> Option<Ipv6Addr> {
@@ -975,5 +1101,93 @@ mod tests {
         assert_eq!(b.dss_ids, vec![b"lab".to_vec()]);
         assert_eq!(b.tftp, Some(Ipv6Addr::LOCALHOST));
         assert_eq!(b.file.as_deref(), Some(&b"x.bin"[..]));
+    }
+
+    #[test]
+    fn renew_at_t1_rebind_at_t2_and_expiry() {
+        let mut now = Instant::now();
+        let l = link();
+        let p = Profile6::default();
+        let retry = Retry {
+            initial: std::time::Duration::from_secs(10),
+            max: std::time::Duration::from_secs(40),
+            attempts: 100,
+            jitter: std::time::Duration::ZERO,
+        };
+        let mut rng = Rng::new(1);
+        let mut out = Outbox::new();
+        let mut v = Violations::new(8);
+        let mut c = Dhcp6Client::start(now, &l, &p, Role6::Eue(vec![]), &retry, &mut rng, &mut out);
+        c.set_renew(true);
+        let last = |o: &Outbox| o.payload(o.items().last().unwrap()).to_vec();
+        let inner_of = |d: &[u8]| RelayMessage::parse(d).unwrap().relay_msg().to_vec();
+        let adv = reply(
+            &last(&out),
+            MessageType::Advertise,
+            Some(cccv6("BASIC.1", b"lab")),
+            true,
+        );
+        c.handle(now, &adv, &[], &l, &p, &retry, &mut rng, &mut v, &mut out);
+        let rep = reply(
+            &last(&out),
+            MessageType::Reply,
+            Some(cccv6("BASIC.1", b"lab")),
+            true,
+        );
+        assert_eq!(
+            c.handle(now, &rep, &[], &l, &p, &retry, &mut rng, &mut v, &mut out),
+            Event6::Bound
+        );
+        // The reply's IA_NA: T1 100 s, T2 200 s, valid 400 s.
+        assert_eq!(
+            c.poll_timeout(),
+            Some(now + std::time::Duration::from_secs(100))
+        );
+        now += std::time::Duration::from_secs(100);
+        c.handle_timeout(now, &l, &p, &retry, &mut rng, &mut out);
+        let renew = last(&out);
+        let m = inner_of(&renew);
+        let m = Message::parse(&m).unwrap();
+        assert_eq!(m.msg_type, MessageType::Renew);
+        assert!(m.options.get(code::SERVERID).is_some());
+        let rep = reply(
+            &renew,
+            MessageType::Reply,
+            Some(cccv6("BASIC.1", b"lab")),
+            true,
+        );
+        assert_eq!(
+            c.handle(now, &rep, &[], &l, &p, &retry, &mut rng, &mut v, &mut out),
+            Event6::Renewed
+        );
+        assert_eq!(
+            c.poll_timeout(),
+            Some(now + std::time::Duration::from_secs(100))
+        );
+        // Silence from here: RENEW until T2, then REBIND without a server DUID, then expiry.
+        let t0 = now;
+        let mut kinds = vec![];
+        loop {
+            now = c.poll_timeout().unwrap();
+            match c.handle_timeout(now, &l, &p, &retry, &mut rng, &mut out) {
+                Event6::None => {
+                    let m = inner_of(&last(&out));
+                    let m = Message::parse(&m).unwrap();
+                    kinds.push((m.msg_type, m.options.get(code::SERVERID).is_some()));
+                }
+                ev => {
+                    assert_eq!(ev, Event6::Failed("binding expired"));
+                    break;
+                }
+            }
+        }
+        assert_eq!(now - t0, std::time::Duration::from_secs(400));
+        assert_eq!(kinds.first(), Some(&(MessageType::Renew, true)));
+        assert!(kinds.contains(&(MessageType::Rebind, false)));
+        assert!(kinds
+            .iter()
+            .skip_while(|k| k.0 == MessageType::Renew)
+            .all(|k| *k == (MessageType::Rebind, false)));
+        assert_eq!(v.total(), 0);
     }
 }
