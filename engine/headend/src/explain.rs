@@ -6,9 +6,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use headend_model::snapshot::Snapshot;
 use headend_model::trace::Trace;
+use headend_server::control::DevicePicture;
 use headend_server::dhcpv4::process::system_clock;
 use headend_server::dhcpv4::{context, Inbound, Outcome};
 use headend_server::dhcpv6::process::Outcome6;
@@ -113,10 +114,114 @@ fn print_reply(snap: &Snapshot, what: &str, bytes: &[u8]) {
 /// pipeline and plugins over an in-memory store (a scratch one each time),
 /// with the DHCPv4 server address replies carry.
 pub(crate) fn open_server(config: &Path) -> Result<(Server, Ipv4Addr)> {
+    open_server_with(config, None)
+}
+
+/// What the site's store holds of a device (`explain --from-store`): asked
+/// of the running server over its control socket (it holds the store),
+/// else read from the store through the same code as the API's device view.
+pub fn stored_picture(config: &Path, mac: &[u8]) -> Result<DevicePicture> {
+    let id = headend_store::hex_colon(mac);
+    let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    if let Some(answer) = runtime
+        .block_on(headend_server::control::ask_device_show(
+            &snap.store_path,
+            &id,
+        ))
+        .ok()
+        .flatten()
+    {
+        if let Some(p) = answer.picture {
+            return Ok(p);
+        }
+    }
+    if !snap.store_path.exists() {
+        bail!(
+            "no store at {} (and no server answers)",
+            snap.store_path.display()
+        );
+    }
+    let store = headend_store::SledStore::open(&snap.store_path)
+        .map_err(|e| anyhow!("opening the store {}: {e}", snap.store_path.display()))?;
+    let server = Server::with_store(config, snap, Arc::new(store), system_clock())
+        .map_err(|e| anyhow!("{e}"))?;
+    server
+        .device_picture_of(&id)
+        .map_err(|e| anyhow!("reading {id} from the store: {e}"))
+}
+
+/// Prints what the store holds of the device.
+fn print_picture(p: &DevicePicture) {
+    match &p.account {
+        Some(a) => println!(
+            "  stored account {} ({}): domains {}",
+            a.id,
+            if p.account_from_config {
+                "configuration file"
+            } else {
+                "store"
+            },
+            if a.domains.is_empty() {
+                "none".to_string()
+            } else {
+                a.domains.join(", ")
+            }
+        ),
+        None => println!("  stored account: none (it would be auto-provisioned)"),
+    }
+    let now = system_clock()();
+    for l in &p.leases {
+        println!(
+            "  stored lease {} ({}) pool {} via relay {}",
+            l.ip,
+            l.status(now),
+            l.pool,
+            l.relay
+        );
+    }
+    for l in &p.leases6 {
+        println!(
+            "  stored binding {}/{} pool {} link {}",
+            l.address, l.prefix_len, l.pool, l.link
+        );
+    }
+}
+
+/// [`open_server`] over a store holding what `seed` says of one device:
+/// its account (unless the file declares it) and its leases and bindings,
+/// so that the exchanges see it as the running server would.
+pub(crate) fn open_server_with(
+    config: &Path,
+    seed: Option<&DevicePicture>,
+) -> Result<(Server, Ipv4Addr)> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
     let server_ip =
         v4_server_ip(&snap).ok_or_else(|| anyhow!("the configuration has no [dhcpv4] service"))?;
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let memory = MemoryStore::default();
+    if let Some(p) = seed {
+        let mut batch = Vec::new();
+        if let (Some(a), false) = (&p.account, p.account_from_config) {
+            batch.push(headend_store::Mutation::PutAccount(a.clone()));
+        }
+        batch.extend(
+            p.leases
+                .iter()
+                .cloned()
+                .map(headend_store::Mutation::PutLease4),
+        );
+        batch.extend(
+            p.leases6
+                .iter()
+                .cloned()
+                .map(headend_store::Mutation::PutLease6),
+        );
+        memory.apply(&batch).map_err(|e| anyhow!("{e}"))?;
+    }
+    let store: Arc<dyn Store> = Arc::new(memory);
     let mut server =
         Server::with_store(config, snap, store, system_clock()).map_err(|e| anyhow!("{e}"))?;
     // The same plugins the server would run (flow selection shows in the
@@ -132,6 +237,15 @@ pub(crate) fn open_server(config: &Path) -> Result<(Server, Ipv4Addr)> {
     Ok((server, server_ip))
 }
 
+/// The relay of the device's stored DHCPv4 lease (the CMTS it came from).
+fn stored_relay(stored: Option<&DevicePicture>) -> Option<Ipv4Addr> {
+    stored?
+        .leases
+        .iter()
+        .map(|l| l.relay)
+        .find(|r| !r.is_unspecified())
+}
+
 /// Runs the explanation and prints it.
 pub fn explain(
     config: &Path,
@@ -139,9 +253,11 @@ pub fn explain(
     relay: Option<Ipv4Addr>,
     opts: &[(u8, Vec<u8>)],
     link: Option<std::net::Ipv6Addr>,
+    stored: Option<&DevicePicture>,
 ) -> Result<()> {
-    let (server, server_ip) = open_server(config)?;
+    let (server, server_ip) = open_server_with(config, stored)?;
     let snap = server.snapshot();
+    let relay = relay.or_else(|| stored_relay(stored));
 
     let dev = classify(&snap, mac, relay, opts)?;
     println!("device {} (account id {})", dev.mac, dev.account_id);
@@ -169,6 +285,9 @@ pub fn explain(
     );
     if let Some(m) = &dev.remote_id_mac {
         println!("  behind cable modem {m} (option 82 remote-id)");
+    }
+    if let Some(p) = stored {
+        print_picture(p);
     }
 
     let x = exchange4(&server, server_ip, mac, relay, opts)?;
@@ -859,9 +978,11 @@ pub fn explain_json(
     relay: Option<Ipv4Addr>,
     opts: &[(u8, Vec<u8>)],
     link: Option<std::net::Ipv6Addr>,
+    stored: Option<&DevicePicture>,
 ) -> Result<serde_json::Value> {
     use serde_json::json;
-    let (server, server_ip) = open_server(config)?;
+    let (server, server_ip) = open_server_with(config, stored)?;
+    let relay = relay.or_else(|| stored_relay(stored));
     let snap = server.snapshot();
     let dev = classify(&snap, mac, relay, opts)?;
     let d = &dev.ctx.device;
@@ -918,6 +1039,9 @@ pub fn explain_json(
             "source": format!("{:?}", a.source),
             "domains": a.domains,
         });
+    }
+    if let Some(p) = stored {
+        report["stored"] = serde_json::to_value(p)?;
     }
     Ok(report)
 }

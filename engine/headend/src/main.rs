@@ -113,6 +113,11 @@ enum Command {
         /// Print one JSON object (device, each exchange's trace and decoded reply) instead of text.
         #[arg(long)]
         json: bool,
+        /// Explain a known device: its account, leases and bindings as the site's store holds them
+        /// (asked of the running server, else read from the store), the exchanges made against them,
+        /// from its lease's relay unless --relay says otherwise.
+        #[arg(long)]
+        from_store: bool,
     },
     /// Run a site's policy tests: devices described in TOML test files, and the pool, domains, options
     /// or silence each must get through the configuration's own pipeline; exit status 1 on any failure.
@@ -338,16 +343,23 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             options,
             link,
             json,
+            from_store,
         } => {
             let Some(mac) = normalize_mac(&mac).and_then(|m| parse_hex(&m)) else {
                 bail!("--mac {mac:?} is not a MAC address");
             };
             let opts = explain::request_options(&options)?;
+            let stored = if from_store {
+                Some(explain::stored_picture(&config, &mac)?)
+            } else {
+                None
+            };
             if json {
-                let report = explain::explain_json(&config, &mac, relay, &opts, link)?;
+                let report =
+                    explain::explain_json(&config, &mac, relay, &opts, link, stored.as_ref())?;
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                explain::explain(&config, &mac, relay, &opts, link)?;
+                explain::explain(&config, &mac, relay, &opts, link, stored.as_ref())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -492,7 +504,7 @@ fn explainer() -> headend_mgmt::Explainer {
                 bail!("mac {:?} is not a MAC address", req.mac);
             };
             let opts = explain::request_options(&req.options)?;
-            explain::explain_json(config, &mac, req.relay, &opts, req.link)
+            explain::explain_json(config, &mac, req.relay, &opts, req.link, None)
         };
         run().map_err(|e| format!("{e:#}"))
     })
