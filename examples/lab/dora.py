@@ -95,8 +95,98 @@ def show(data):
     if siaddr != "0.0.0.0" or file:
         print(f"  siaddr {siaddr} file {file}")
     for c, d in opts:
-        print(f"  {c:3} {NAMES.get(c, ''):18} {d.hex()}")
+        # The decoded value, then the octets in hex (always the last word).
+        print(f"  {c:3} {NAMES.get(c, ''):18} {decode(c, d):40} {d.hex()}")
     return mtype, yiaddr, opts
+
+
+ADDRESS_LISTS = {1, 3, 4, 5, 6, 7, 28, 50, 54}
+SECONDS = {2, 51, 58, 59}
+TEXT = {12, 14, 15, 60, 66, 67}
+
+
+def subopts(d):
+    """One-octet code and length sub-options (122, 125 data, 43, 82)."""
+    out, i = [], 0
+    while i + 2 <= len(d):
+        c, n = d[i], d[i + 1]
+        out.append((c, d[i + 2:i + 2 + n]))
+        i += 2 + n
+    return out
+
+
+def labels(b):
+    parts, i = [], 0
+    while i < len(b) and b[i] != 0:
+        parts.append(b[i + 1:i + 1 + b[i]].decode("ascii", "replace"))
+        i += 1 + b[i]
+    return ".".join(parts)
+
+
+def quads(d):
+    return ", ".join(socket.inet_ntoa(d[i:i + 4]) for i in range(0, len(d) - len(d) % 4, 4))
+
+
+def decode_ccc(d):
+    parts = []
+    for c, v in subopts(d):
+        if c in (1, 2) and len(v) == 4:
+            parts.append(f"{c}={socket.inet_ntoa(v)}")
+        elif c == 3 and v[:1] == b"\x01" and len(v) == 5:
+            parts.append(f"3={socket.inet_ntoa(v[1:])}")
+        elif c == 3 and v[:1] == b"\x00":
+            parts.append(f"3={labels(v[1:])}")
+        elif c == 6:
+            parts.append(f"6={labels(v)}")
+        else:
+            parts.append(f"{c}={v.hex()}")
+    return " ".join(parts)
+
+
+def decode_vivso(d):
+    parts, i = [], 0
+    while i + 5 <= len(d):
+        ent, n = struct.unpack("!IB", d[i:i + 5])
+        data = d[i + 5:i + 5 + n]
+        i += 5 + n
+        if ent != 4491:
+            parts.append(f"{ent}:{data.hex()}")
+            continue
+        for c, v in subopts(data):
+            if c == 1:
+                parts.append("4491.1=ORO" + ",".join(str(x) for x in v))
+            elif c == 2:
+                parts.append(f"4491.2={quads(v)}")
+            elif c == 123:
+                dss = ",".join(f"{k}:{x.decode('ascii', 'replace')}" for k, x in subopts(v))
+                parts.append(f"4491.123=CCCv6[{dss}]")
+            elif c == 124 and len(v) == 1:
+                parts.append(f"4491.124=IP_PREF b'{v[0]:03b}")
+            else:
+                parts.append(f"4491.{c}={v.hex()}")
+    return " ".join(parts)
+
+
+def decode(code, d):
+    """A readable value for the options the lab sends (hex for the rest)."""
+    try:
+        if code == 53 and d:
+            return TYPES.get(d[0], str(d[0]))
+        if code in ADDRESS_LISTS and len(d) >= 4:
+            return quads(d)
+        if code in SECONDS and len(d) == 4:
+            return f"{struct.unpack('!i' if code == 2 else '!I', d)[0]} s"
+        if code in TEXT:
+            return repr(d.decode("ascii"))
+        if code == 122:
+            return decode_ccc(d)
+        if code == 125:
+            return decode_vivso(d)
+        if code in (43, 82):
+            return " ".join(f"{c}={v.hex()}" for c, v in subopts(d))
+    except (ValueError, UnicodeDecodeError, struct.error, OSError):
+        pass
+    return ""
 
 
 def main():
