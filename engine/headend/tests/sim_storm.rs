@@ -337,10 +337,17 @@ links = ["2001:db8:100::1"]
     let ns = Netns::new().unwrap();
     let mut server = start_headend(&ns, &config).unwrap();
     // Leases of 6 s (T1 3 s) and bindings of 4 s preferred (T1 2 s), kept for 7 s.
-    for (family, args, per_device) in [
+    // Both families at once (two simulators), so the test lasts 7 s, not 14.
+    let runs: Vec<_> = [
         ("DHCPv4", &["--cpe", "100"][..], 2),
-        ("DHCPv6", &["--cpe", "100", "--cpe-v6"][..], 3),
-    ] {
+        (
+            "DHCPv6",
+            &["--cpe", "100", "--cpe-v6", "--mac-offset", "1000"][..],
+            3,
+        ),
+    ]
+    .into_iter()
+    .map(|(family, args, per_device)| {
         let mut cmd = ns.command(HEADEND);
         cmd.args([
             "simulate",
@@ -355,7 +362,11 @@ links = ["2001:db8:100::1"]
             "--json",
         ])
         .args(args);
-        let mut p = Proc::spawn_stdout("headend simulate", cmd).unwrap();
+        let p = Proc::spawn_stdout("headend simulate", cmd).unwrap();
+        (family, per_device, p)
+    })
+    .collect();
+    for (family, per_device, mut p) in runs {
         p.wait(Duration::from_secs(30)).unwrap();
         let out = p.output();
         let r: Value = serde_json::from_str(&out[out.find('{').unwrap()..]).unwrap();
