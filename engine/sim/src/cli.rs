@@ -295,6 +295,7 @@ pub fn run(a: &Args) -> anyhow::Result<bool> {
     if show && tty {
         eprintln!();
     }
+    sim.stats_mut().local_drops = net.local_drops();
     let report = sim.report(end);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -71,6 +71,8 @@ struct Sock {
     sock: UdpSocket,
     role: Role,
     v6: bool,
+    /// The socket's drop counter as last reported (SO_RXQ_OVFL).
+    drops: u32,
 }
 
 /// Where the shell binds.
@@ -131,6 +133,14 @@ fn open(addr: SocketAddr, buffer: usize, freebind: bool) -> Result<UdpSocket, Ne
     }
     let _ = s.set_recv_buffer_size(buffer);
     let _ = s.set_send_buffer_size(buffer);
+    // Past net.core.rmem_max when privileged: a load generator must not be
+    // the one dropping a storm's replies.
+    let want = usize::try_from(buffer).unwrap_or(usize::MAX);
+    let _ = setsockopt(&s, sockopt::RcvBufForce, &want);
+    let _ = setsockopt(&s, sockopt::SndBufForce, &want);
+    // Datagrams the kernel dropped at this socket, reported with each one
+    // received (SO_RXQ_OVFL), so the report can say when it was us.
+    let _ = setsockopt(&s, sockopt::RxqOvfl, &1);
     s.bind(&addr.into()).map_err(err)?;
     s.set_nonblocking(true).map_err(err)?;
     Ok(s.into())
@@ -147,6 +157,7 @@ impl Net {
                 sock: open(addr, bind.buffer, false)?,
                 role: Role::Relay4,
                 v6: false,
+                drops: 0,
             });
             relay4.push(socks.len() - 1);
         }
@@ -154,6 +165,7 @@ impl Net {
             sock: open(bind.relay6, bind.buffer, false)?,
             role: Role::Relay6,
             v6: true,
+            drops: 0,
         });
         let relay6 = Some(socks.len() - 1);
         let mut host4 = [None; 4];
@@ -184,6 +196,7 @@ impl Net {
                         sock,
                         role: Role::Host(svc),
                         v6,
+                        drops: 0,
                     });
                     let slot = if v6 { &mut host6 } else { &mut host4 };
                     slot[svc_index(svc)] = Some(socks.len() - 1);
@@ -203,6 +216,11 @@ impl Net {
             bufs: (0..BATCH).map(|_| vec![0u8; MTU]).collect(),
             meta: Vec::with_capacity(BATCH),
         })
+    }
+
+    /// Datagrams the kernel dropped at the simulator's own sockets.
+    pub fn local_drops(&self) -> u64 {
+        self.socks.iter().map(|s| u64::from(s.drops)).sum()
     }
 
     /// Runs the storm until every device finished, or `until` (with
@@ -271,10 +289,11 @@ impl Net {
         let fd = s.sock.as_raw_fd();
         let (role, v6) = (s.role, s.v6);
         let cmsg = if v6 {
-            nix::cmsg_space!(nix::libc::in6_pktinfo)
+            nix::cmsg_space!(nix::libc::in6_pktinfo, u32)
         } else {
-            nix::cmsg_space!(nix::libc::in_pktinfo)
+            nix::cmsg_space!(nix::libc::in_pktinfo, u32)
         };
+        let mut drops = 0u32;
         let mut hdrs = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(cmsg));
         self.meta.clear();
         {
@@ -298,12 +317,16 @@ impl Net {
                             ControlMessageOwned::Ipv6PacketInfo(pi) => {
                                 to = Some(IpAddr::V6(Ipv6Addr::from(pi.ipi6_addr.s6_addr)));
                             }
+                            ControlMessageOwned::RxqOvfl(n) => drops = drops.max(n),
                             _ => {}
                         }
                     }
                 }
                 self.meta.push((r.bytes, from, to));
             }
+        }
+        if let Some(s) = self.socks.get_mut(k) {
+            s.drops = s.drops.max(drops);
         }
         let now = Instant::now();
         let n = self.meta.len();

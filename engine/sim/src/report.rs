@@ -48,6 +48,8 @@ pub struct Stats {
     pub received: u64,
     /// Send errors (other than a full socket buffer, which is retried).
     pub send_errors: u64,
+    /// Datagrams the kernel dropped at the simulator's own sockets.
+    pub local_drops: u64,
 }
 
 impl Stats {
@@ -66,6 +68,7 @@ impl Stats {
             sent: 0,
             received: 0,
             send_errors: 0,
+            local_drops: 0,
         }
     }
 
@@ -215,6 +218,7 @@ impl Stats {
             datagrams_received: self.received,
             unmatched: self.unmatched,
             send_errors: self.send_errors,
+            simulator_drops: self.local_drops,
             completions_per_bin: self.completions.clone(),
             bin_ms: BIN.as_millis() as u64,
         }
@@ -336,6 +340,9 @@ pub struct Report {
     pub unmatched: u64,
     /// Send errors.
     pub send_errors: u64,
+    /// Datagrams dropped at the simulator's own sockets: when not 0 the
+    /// simulator did not keep up and the figures undercount the server.
+    pub simulator_drops: u64,
     /// Devices completed in each bin.
     pub completions_per_bin: Vec<u32>,
     /// Bin width in ms.
@@ -453,6 +460,14 @@ impl Report {
             self.send_errors,
             self.renewals
         );
+        if self.simulator_drops > 0 {
+            let _ = writeln!(
+                s,
+                "WARNING: {} datagrams were dropped at the simulator's own sockets: it did not keep \
+                 up, and some failures above are its own",
+                self.simulator_drops
+            );
+        }
         s
     }
 
