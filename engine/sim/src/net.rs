@@ -135,9 +135,8 @@ fn open(addr: SocketAddr, buffer: usize, freebind: bool) -> Result<UdpSocket, Ne
     let _ = s.set_send_buffer_size(buffer);
     // Past net.core.rmem_max when privileged: a load generator must not be
     // the one dropping a storm's replies.
-    let want = usize::try_from(buffer).unwrap_or(usize::MAX);
-    let _ = setsockopt(&s, sockopt::RcvBufForce, &want);
-    let _ = setsockopt(&s, sockopt::SndBufForce, &want);
+    let _ = setsockopt(&s, sockopt::RcvBufForce, &buffer);
+    let _ = setsockopt(&s, sockopt::SndBufForce, &buffer);
     // Datagrams the kernel dropped at this socket, reported with each one
     // received (SO_RXQ_OVFL), so the report can say when it was us.
     let _ = setsockopt(&s, sockopt::RxqOvfl, &1);
