@@ -61,8 +61,17 @@ pub fn show(config: &Path, mac: &str) -> Result<ExitCode> {
 /// The account and bindings the running server holds (the same picture
 /// as `GET /api/v1/devices/{mac}`).
 fn print_picture(p: &headend_server::control::DevicePicture) {
-    match &p.account {
-        Some(a) => println!(
+    for line in picture_lines(p) {
+        println!("{line}");
+    }
+}
+
+/// What the server holds of a device, a line each: its account (and where
+/// it is declared), its leases and its bindings. Shared by `device show`
+/// and `explain --from-store`.
+pub(crate) fn picture_lines(p: &headend_server::control::DevicePicture) -> Vec<String> {
+    let mut out = vec![match &p.account {
+        Some(a) => format!(
             "account {} ({}): domains {}",
             a.id,
             if p.account_from_config {
@@ -76,19 +85,23 @@ fn print_picture(p: &headend_server::control::DevicePicture) {
                 a.domains.join(", ")
             }
         ),
-        None => println!("account: none"),
-    }
+        None => "account: none".to_string(),
+    }];
     let now = (headend_server::shared::system_clock())();
     for l in &p.leases {
         let state = l.status(now);
-        println!("lease {} ({state}) pool {} via {}", l.ip, l.pool, l.relay);
+        out.push(format!(
+            "lease {} ({state}) pool {} via {}",
+            l.ip, l.pool, l.relay
+        ));
     }
     for l in &p.leases6 {
-        println!(
+        out.push(format!(
             "binding {}/{} pool {} link {}",
             l.address, l.prefix_len, l.pool, l.link
-        );
+        ));
     }
+    out
 }
 
 /// Reads the timeline from the store of a server that is not running.

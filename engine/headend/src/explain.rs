@@ -156,38 +156,8 @@ pub fn stored_picture(config: &Path, mac: &[u8]) -> Result<DevicePicture> {
 
 /// Prints what the store holds of the device.
 fn print_picture(p: &DevicePicture) {
-    match &p.account {
-        Some(a) => println!(
-            "  stored account {} ({}): domains {}",
-            a.id,
-            if p.account_from_config {
-                "configuration file"
-            } else {
-                "store"
-            },
-            if a.domains.is_empty() {
-                "none".to_string()
-            } else {
-                a.domains.join(", ")
-            }
-        ),
-        None => println!("  stored account: none (it would be auto-provisioned)"),
-    }
-    let now = system_clock()();
-    for l in &p.leases {
-        println!(
-            "  stored lease {} ({}) pool {} via relay {}",
-            l.ip,
-            l.status(now),
-            l.pool,
-            l.relay
-        );
-    }
-    for l in &p.leases6 {
-        println!(
-            "  stored binding {}/{} pool {} link {}",
-            l.address, l.prefix_len, l.pool, l.link
-        );
+    for line in crate::device::picture_lines(p) {
+        println!("  stored {line}");
     }
 }
 

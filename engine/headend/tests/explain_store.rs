@@ -131,7 +131,7 @@ ranges = [["10.9.0.10", "10.9.255.250"]]
     );
     assert!(
         text.contains(&format!(
-            "stored lease {ip} (active) pool modems via relay 127.0.0.2"
+            "stored lease {ip} (active) pool modems via 127.0.0.2"
         )),
         "{text}"
     );

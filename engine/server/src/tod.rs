@@ -208,13 +208,7 @@ impl Component for Tod {
             // A CMTS reboot sends every modem's time request at once: a
             // default-sized receive buffer drops most of the burst (found by
             // headend-sim's boot storm), so it gets the DHCP sockets' size.
-            let std_sock = crate::udp::bind(*addr, SOCKET_BUFFER, |so| {
-                if addr.is_ipv6() {
-                    so.set_only_v6(true)?;
-                }
-                Ok(())
-            })?;
-            let sock = UdpSocket::from_std(std::net::UdpSocket::from(std_sock))?;
+            let sock = UdpSocket::from_std(crate::udp::bind_family(*addr, SOCKET_BUFFER)?)?;
             // TCP on the port UDP got (an ephemeral port resolves once).
             let tcp_addr = SocketAddr::new(addr.ip(), sock.local_addr()?.port());
             let listener = tcp_listen(tcp_addr)?;

@@ -41,6 +41,19 @@ pub enum ListenError {
     },
 }
 
+/// A non-blocking UDP socket bound to `addr` with `buffer` bytes of
+/// buffer, IPv6-only when `addr` is IPv6 (the v4 and v6 listeners of one
+/// port are separate sockets): the SNMP and ToD listeners.
+pub fn bind_family(addr: SocketAddr, buffer: usize) -> Result<StdUdpSocket, ListenError> {
+    let s = bind(addr, buffer, |so| {
+        if addr.is_ipv6() {
+            so.set_only_v6(true)?;
+        }
+        Ok(())
+    })?;
+    Ok(StdUdpSocket::from(s))
+}
+
 /// A non-blocking UDP socket bound to `addr`, with `buffer` bytes of
 /// receive and send buffer, set up by `setup` before it binds.
 pub fn bind(

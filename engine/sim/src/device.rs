@@ -652,12 +652,25 @@ impl Device {
         if cx.seen_file.is_none() {
             *cx.seen_file = Some((dst, file.clone()));
         }
+        self.fetch(now, src, dst, &file, cx)
+    }
+
+    /// Enters the step's TFTP transfer of `file` from `server`, sent from `src`.
+    fn fetch(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        server: SocketAddr,
+        file: &[u8],
+        cx: &mut Ctx<'_>,
+    ) -> Progress {
+        let step = self.step.map_or("TFTP", Step::name);
         self.work = Work::Tftp(Box::new(TftpClient::start(
             now,
-            Step::EcmConfig.name(),
+            step,
             src,
-            dst,
-            &file,
+            server,
+            file,
             cx.plan.blksize,
             &cx.plan.retry_udp,
             &mut self.rng,
@@ -836,18 +849,8 @@ impl Device {
                     return self.fail("no TFTP server or file in the DHCPACK", cx);
                 };
                 self.enter(now, Step::EueConfig);
-                self.work = Work::Tftp(Box::new(TftpClient::start(
-                    now,
-                    Step::EueConfig.name(),
-                    addr,
-                    SocketAddr::new(IpAddr::V4(server), cx.plan.ports.tftp),
-                    &file,
-                    cx.plan.blksize,
-                    &cx.plan.retry_udp,
-                    &mut self.rng,
-                    cx.out,
-                )));
-                Progress::None
+                let dst = SocketAddr::new(IpAddr::V4(server), cx.plan.ports.tftp);
+                self.fetch(now, addr, dst, &file, cx)
             }
             Some(ProvisioningFlow::Hybrid(n)) => {
                 let Some(ProvisioningServer::Ipv4(ps)) =
@@ -1004,18 +1007,8 @@ impl Device {
                             return self.fail("no TFTP server or file in the REPLY", cx);
                         };
                         self.enter(now, Step::EueConfig);
-                        self.work = Work::Tftp(Box::new(TftpClient::start(
-                            now,
-                            Step::EueConfig.name(),
-                            addr,
-                            SocketAddr::new(IpAddr::V6(server), plan.ports.tftp),
-                            &file,
-                            plan.blksize,
-                            &plan.retry_udp,
-                            &mut self.rng,
-                            cx.out,
-                        )));
-                        Progress::None
+                        let dst = SocketAddr::new(IpAddr::V6(server), plan.ports.tftp);
+                        self.fetch(now, addr, dst, &file, cx)
                     }
                     Some(ProvisioningFlow::Secure) => {
                         self.enter(now, Step::EueInform);

@@ -349,13 +349,7 @@ impl Component for Snmp {
             return Ok(started);
         };
         for addr in &s.listen {
-            let std_sock = crate::udp::bind(*addr, SOCKET_BUFFER, |so| {
-                if addr.is_ipv6() {
-                    so.set_only_v6(true)?;
-                }
-                Ok(())
-            })?;
-            let sock = UdpSocket::from_std(std::net::UdpSocket::from(std_sock))?;
+            let sock = UdpSocket::from_std(crate::udp::bind_family(*addr, SOCKET_BUFFER)?)?;
             started.bound.push(sock.local_addr()?);
             let serve = self.clone().serve(sock, ctx.stop.clone());
             started.tasks.push(tokio::spawn(async move {
