@@ -190,6 +190,17 @@ enum Who6 {
     Cpe,
 }
 
+impl Who6 {
+    /// The step its exchange is.
+    fn step(self) -> Step {
+        match self {
+            Who6::Eue => Step::EueDhcp6,
+            Who6::Cpe => Step::CpeDhcp6,
+            Who6::Ecm => Step::EcmDhcp6,
+        }
+    }
+}
+
 /// One simulated device.
 #[derive(Debug)]
 pub struct Device {
@@ -473,7 +484,6 @@ impl Device {
                 }
             }
         }
-        let mac = self.mac;
         match &mut self.work {
             Work::Idle => Progress::None,
             Work::Tod(c) => match c.handle_timeout(now, &plan.retry_udp, &mut self.rng, cx.out) {
@@ -483,7 +493,7 @@ impl Device {
                     if let Some(step) = self.step {
                         cx.stats.step_failed(step, why);
                     }
-                    self.after_tod(now, cx)
+                    self.start_config(now, cx)
                 }
                 _ => Progress::None,
             },
@@ -492,7 +502,7 @@ impl Device {
                 _ => Progress::None,
             },
             Work::Hybrid(h) => {
-                let ev = h.handle_timeout(now, &mac, plan, &mut self.rng, cx.out);
+                let ev = h.handle_timeout(now, plan, &mut self.rng, cx.out);
                 self.hybrid_event(now, ev, cx)
             }
         }
@@ -502,12 +512,7 @@ impl Device {
     /// binding was lost (renewals failing).
     fn dhcp_lost(&mut self, why: &'static str, who: Who6, cx: &mut Ctx<'_>) -> Progress {
         if self.done {
-            let step = match who {
-                Who6::Eue => Step::EueDhcp6,
-                Who6::Cpe => Step::CpeDhcp6,
-                Who6::Ecm => Step::EcmDhcp6,
-            };
-            cx.stats.step_failed(step, why);
+            cx.stats.step_failed(who.step(), why);
             return Progress::None;
         }
         self.fail(why, cx)
@@ -634,10 +639,6 @@ impl Device {
         Progress::None
     }
 
-    fn after_tod(&mut self, now: Instant, cx: &mut Ctx<'_>) -> Progress {
-        self.start_config(now, cx)
-    }
-
     fn start_config(&mut self, now: Instant, cx: &mut Ctx<'_>) -> Progress {
         let Some((src, server, file)) = self
             .boot
@@ -695,7 +696,7 @@ impl Device {
                 match c.handle(from, datagram, &mac, Step::EcmTod.name(), cx.v) {
                     TodEvent::Time(_) => {
                         self.finish_step(now, cx);
-                        self.after_tod(now, cx)
+                        self.start_config(now, cx)
                     }
                     _ => Progress::None,
                 }
@@ -725,7 +726,6 @@ impl Device {
                     service,
                     from,
                     datagram,
-                    &mac,
                     plan,
                     &mut self.rng,
                     cx.v,
@@ -852,7 +852,7 @@ impl Device {
                 let dst = SocketAddr::new(IpAddr::V4(server), cx.plan.ports.tftp);
                 self.fetch(now, addr, dst, &file, cx)
             }
-            Some(ProvisioningFlow::Hybrid(n)) => {
+            Some(ProvisioningFlow::Hybrid(_)) => {
                 let Some(ProvisioningServer::Ipv4(ps)) =
                     ccc.as_ref().and_then(|c| c.provisioning_server.clone())
                 else {
@@ -864,7 +864,7 @@ impl Device {
                     let b: [u8; 4] = v.get(..4)?.try_into().ok()?;
                     Some(IpAddr::V4(Ipv4Addr::from(b)))
                 });
-                self.start_hybrid(now, addr, IpAddr::V4(ps), syslog, n, cx)
+                self.start_hybrid(now, addr, IpAddr::V4(ps), syslog, cx)
             }
             Some(ProvisioningFlow::Secure) => {
                 self.enter(now, Step::EueInform);
@@ -883,7 +883,6 @@ impl Device {
         addr: IpAddr,
         server: IpAddr,
         syslog: Option<IpAddr>,
-        variant: u8,
         cx: &mut Ctx<'_>,
     ) -> Progress {
         self.enter(now, Step::EueInform);
@@ -894,7 +893,6 @@ impl Device {
             addr,
             server,
             syslog,
-            variant,
             cx.plan,
             &mut self.rng,
             cx.out,
@@ -934,27 +932,19 @@ impl Device {
     pub fn handle_dhcp6(
         &mut self,
         now: Instant,
+        m: &headend_wire::dhcpv6::Message<'_>,
         inner: &[u8],
-        relay: &[u8],
         cx: &mut Ctx<'_>,
     ) -> Progress {
         let plan = cx.plan;
         let e = eue_mac(&self.mac);
         let eue_duid = [0, 3, 0, 1, e[0], e[1], e[2], e[3], e[4], e[5]];
         let is_eue = self.eue6.is_some()
-            && headend_wire::dhcpv6::Message::parse(inner).is_ok_and(|m| {
-                m.options.get(headend_wire::dhcpv6::code::CLIENTID) == Some(&eue_duid[..])
-            });
+            && m.options.get(headend_wire::dhcpv6::code::CLIENTID) == Some(&eue_duid[..]);
         let who = if is_eue { Who6::Eue } else { self.own_who6() };
         let link = self.link6(plan, who);
         let profile = self.profile6(plan, who);
-        let step = if is_eue {
-            Some(Step::EueDhcp6)
-        } else if self.kind == Kind::Cpe {
-            Some(Step::CpeDhcp6)
-        } else {
-            Some(Step::EcmDhcp6)
-        };
+        let step = who.step();
         let slot = if is_eue {
             &mut self.eue6
         } else {
@@ -963,10 +953,10 @@ impl Device {
         let Some(c) = slot.as_mut() else {
             return Progress::None;
         };
-        match c.handle(
+        match c.handle_message(
             now,
+            m,
             inner,
-            relay,
             &link,
             profile,
             &plan.retry6,
@@ -985,8 +975,8 @@ impl Device {
                 self.finish_step(now, cx);
                 let addr = IpAddr::V6(b.addr);
                 match step {
-                    Some(Step::CpeDhcp6) => return self.complete(now, cx),
-                    Some(Step::EcmDhcp6) => return self.ecm_bound6(now, addr, &b, cx),
+                    Step::CpeDhcp6 => return self.complete(now, cx),
+                    Step::EcmDhcp6 => return self.ecm_bound6(now, addr, &b, cx),
                     _ => {}
                 }
                 cx.addrs.insert(addr, self.index);
@@ -994,12 +984,12 @@ impl Device {
                     return self.complete(now, cx);
                 }
                 match b.flow {
-                    Some(ProvisioningFlow::Hybrid(n)) => {
+                    Some(ProvisioningFlow::Hybrid(_)) => {
                         let (Some(ps), syslog) = (b.provisioning_server, b.syslog) else {
                             self.enter(now, Step::EueInform);
                             return self.fail("CCCv6 names no IPv6 provisioning server", cx);
                         };
-                        self.start_hybrid(now, addr, IpAddr::V6(ps), syslog.map(IpAddr::V6), n, cx)
+                        self.start_hybrid(now, addr, IpAddr::V6(ps), syslog.map(IpAddr::V6), cx)
                     }
                     Some(ProvisioningFlow::Basic(_)) => {
                         let (Some(server), Some(file)) = (b.tftp, b.file.clone()) else {

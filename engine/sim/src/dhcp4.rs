@@ -84,16 +84,19 @@ impl CodeSet {
             *w |= 1 << (c & 63);
         }
     }
-    /// Codes in `self` missing from `other`.
+    /// Codes in `self` missing from `other` (no allocation when none is:
+    /// the common case on every DHCPACK).
     pub fn missing_from(&self, other: &CodeSet) -> Vec<u8> {
-        (0..=255u8)
-            .filter(|&c| {
-                let w = usize::from(c >> 6);
-                let bit = 1u64 << (c & 63);
-                self.0.get(w).is_some_and(|x| x & bit != 0)
-                    && other.0.get(w).is_some_and(|x| x & bit == 0)
-            })
-            .collect()
+        let mut out = Vec::new();
+        for (w, (a, b)) in self.0.iter().zip(other.0.iter()).enumerate() {
+            let mut left = a & !b;
+            while left != 0 {
+                let bit = left.trailing_zeros();
+                out.push((w as u32 * 64 + bit) as u8);
+                left &= left - 1;
+            }
+        }
+        out
     }
 }
 
@@ -473,13 +476,19 @@ impl Dhcp4Client {
 }
 
 /// The variable part of a client message.
-struct Request {
-    mtype: MessageType,
-    xid: u32,
-    secs: u16,
-    ciaddr: Option<Ipv4Addr>,
-    requested: Option<Ipv4Addr>,
-    server_id: Option<Ipv4Addr>,
+pub(crate) struct Request {
+    /// Option 53.
+    pub(crate) mtype: MessageType,
+    /// Transaction id.
+    pub(crate) xid: u32,
+    /// Seconds since the exchange began.
+    pub(crate) secs: u16,
+    /// ciaddr.
+    pub(crate) ciaddr: Option<Ipv4Addr>,
+    /// Option 50.
+    pub(crate) requested: Option<Ipv4Addr>,
+    /// Option 54.
+    pub(crate) server_id: Option<Ipv4Addr>,
 }
 
 fn opt(b: &mut Vec<u8>, code: u8, value: &[u8]) {
@@ -492,7 +501,7 @@ fn opt(b: &mut Vec<u8>, code: u8, value: &[u8]) {
 }
 
 /// Encodes a relayed client message as the CMTS forwards it.
-fn encode_request(b: &mut Vec<u8>, r: &Request, link: &Link4, profile: &Profile4) {
+pub(crate) fn encode_request(b: &mut Vec<u8>, r: &Request, link: &Link4, profile: &Profile4) {
     b.extend_from_slice(&[1, 1, 6, 1]); // op, htype, hlen, hops (relayed once)
     b.extend_from_slice(&r.xid.to_be_bytes());
     b.extend_from_slice(&r.secs.to_be_bytes());

@@ -318,7 +318,37 @@ impl Dhcp6Client {
         &mut self,
         now: Instant,
         inner: &[u8],
-        _relay: &[u8],
+        link: &Link6,
+        profile: &Profile6,
+        retry: &Retry,
+        rng: &mut Rng,
+        v: &mut Violations,
+        out: &mut Outbox,
+    ) -> Event6 {
+        match Message::parse(inner) {
+            Ok(m) => self.handle_message(now, &m, inner, link, profile, retry, rng, v, out),
+            Err(_) => {
+                let step = self.role.step();
+                v.add(
+                    Rule::Dhcp6Malformed,
+                    &link.mac,
+                    step,
+                    || "message does not parse".into(),
+                    inner,
+                );
+                Event6::None
+            }
+        }
+    }
+
+    /// [`Dhcp6Client::handle`] for a message the caller has parsed already
+    /// (the event loop parses each reply once, to find its device).
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        m: &Message<'_>,
+        inner: &[u8],
         link: &Link6,
         profile: &Profile6,
         retry: &Retry,
@@ -328,16 +358,6 @@ impl Dhcp6Client {
     ) -> Event6 {
         let step = self.role.step();
         let eue = matches!(self.role, Role6::Eue(_));
-        let Ok(m) = Message::parse(inner) else {
-            v.add(
-                Rule::Dhcp6Malformed,
-                &link.mac,
-                step,
-                || "message does not parse".into(),
-                inner,
-            );
-            return Event6::None;
-        };
         if m.transaction_id != link.index & 0xff_ffff {
             return Event6::None;
         }
@@ -365,11 +385,11 @@ impl Dhcp6Client {
                     );
                     return Event6::None;
                 };
-                let Some(addr) = first_address(&m) else {
+                let Some(addr) = first_address(m) else {
                     // NoAddrsAvail or no IA: keep soliciting (RFC 8415 §18.2.9).
                     return Event6::None;
                 };
-                match self.eue_valid(&m) {
+                match self.eue_valid(m) {
                     Ok(()) => {}
                     Err(Invalid::Disabled) => {
                         self.saw_disabled = true;
@@ -381,12 +401,12 @@ impl Dhcp6Client {
                     }
                 }
                 if matches!(self.role, Role6::Ecm) {
-                    check_ecm6(&m, inner, &link.mac, step, v);
+                    check_ecm6(m, inner, &link.mac, step, v);
                 }
                 self.state = State::Requesting {
                     server_id: server_id.to_vec(),
                     addr,
-                    advertised: keys(&m),
+                    advertised: keys(m),
                 };
                 self.sent = 0;
                 self.started = now;
@@ -400,11 +420,11 @@ impl Dhcp6Client {
                         return Event6::Failed("REPLY with an error status");
                     }
                 }
-                let Some(addr) = first_address(&m) else {
+                let Some(addr) = first_address(m) else {
                     self.deadline = None;
                     return Event6::Failed("REPLY without an address");
                 };
-                let have = keys(&m);
+                let have = keys(m);
                 let missing: Vec<String> = advertised
                     .iter()
                     .filter(|k| !have.contains(k))
@@ -419,7 +439,7 @@ impl Dhcp6Client {
                         inner,
                     );
                 }
-                if let Err(Invalid::Rule(why)) = self.eue_valid(&m) {
+                if let Err(Invalid::Rule(why)) = self.eue_valid(m) {
                     v.add(
                         Rule::Eue3Advertise,
                         &link.mac,
@@ -431,9 +451,9 @@ impl Dhcp6Client {
                     return Event6::Failed("REPLY not valid for an eUE");
                 }
                 if matches!(self.role, Role6::Ecm) {
-                    check_ecm6(&m, inner, &link.mac, step, v);
+                    check_ecm6(m, inner, &link.mac, step, v);
                 }
-                let cl = cl_options(&m);
+                let cl = cl_options(m);
                 let ccc = cl.as_ref().and_then(|c| c.cccv6.clone());
                 let dss_ids = ccc
                     .iter()
@@ -446,7 +466,7 @@ impl Dhcp6Client {
                     .and_then(|c| c.ccc.as_ref())
                     .map(|c| c.primary_dhcp.into_iter().chain(c.secondary_dhcp).collect())
                     .unwrap_or_default();
-                let (t1, t2, valid) = ia_times(&m);
+                let (t1, t2, valid) = ia_times(m);
                 let server_id = match &self.state {
                     State::Requesting { server_id, .. } => server_id.clone(),
                     _ => Vec::new(),
@@ -482,7 +502,7 @@ impl Dhcp6Client {
                         return Event6::None;
                     }
                 }
-                if first_address(&m) != Some(b.addr) {
+                if first_address(m) != Some(b.addr) {
                     v.add(
                         Rule::Dhcp6Malformed,
                         &link.mac,
@@ -492,7 +512,7 @@ impl Dhcp6Client {
                     );
                     return Event6::None;
                 }
-                let (t1, t2, valid) = ia_times(&m);
+                let (t1, t2, valid) = ia_times(m);
                 b.bound_at = now;
                 b.t1 = t1;
                 b.t2 = t2;
@@ -927,7 +947,6 @@ mod tests {
             c.handle(
                 now,
                 &bad,
-                &[],
                 &l,
                 &Profile6::default(),
                 &retry,
@@ -949,7 +968,6 @@ mod tests {
             c.handle(
                 now,
                 &adv,
-                &[],
                 &l,
                 &Profile6::default(),
                 &retry,
@@ -976,7 +994,6 @@ mod tests {
             c.handle(
                 now,
                 &rep,
-                &[],
                 &l,
                 &Profile6::default(),
                 &retry,
@@ -1027,7 +1044,6 @@ mod tests {
             c.handle(
                 now,
                 &adv,
-                &[],
                 &l,
                 &Profile6::default(),
                 &retry,
@@ -1086,7 +1102,7 @@ mod tests {
         };
         let adv = reply(&sol, MessageType::Advertise, Some(ccc.clone()), true);
         assert_eq!(
-            c.handle(now, &adv, &[], &l, &p, &retry, &mut rng, &mut v, &mut out),
+            c.handle(now, &adv, &l, &p, &retry, &mut rng, &mut v, &mut out),
             Event6::None
         );
         assert_eq!(v.samples()[0].rule, Rule::Table2IpPref);
@@ -1094,7 +1110,7 @@ mod tests {
         let req = out.payload(&out.items()[1]).to_vec();
         let rep = reply(&req, MessageType::Reply, Some(ccc), true);
         assert_eq!(
-            c.handle(now, &rep, &[], &l, &p, &retry, &mut rng, &mut v, &mut out),
+            c.handle(now, &rep, &l, &p, &retry, &mut rng, &mut v, &mut out),
             Event6::Bound
         );
         let b = c.bound().unwrap();
@@ -1127,7 +1143,7 @@ mod tests {
             Some(cccv6("BASIC.1", b"lab")),
             true,
         );
-        c.handle(now, &adv, &[], &l, &p, &retry, &mut rng, &mut v, &mut out);
+        c.handle(now, &adv, &l, &p, &retry, &mut rng, &mut v, &mut out);
         let rep = reply(
             &last(&out),
             MessageType::Reply,
@@ -1135,7 +1151,7 @@ mod tests {
             true,
         );
         assert_eq!(
-            c.handle(now, &rep, &[], &l, &p, &retry, &mut rng, &mut v, &mut out),
+            c.handle(now, &rep, &l, &p, &retry, &mut rng, &mut v, &mut out),
             Event6::Bound
         );
         // The reply's IA_NA: T1 100 s, T2 200 s, valid 400 s.
@@ -1157,7 +1173,7 @@ mod tests {
             true,
         );
         assert_eq!(
-            c.handle(now, &rep, &[], &l, &p, &retry, &mut rng, &mut v, &mut out),
+            c.handle(now, &rep, &l, &p, &retry, &mut rng, &mut v, &mut out),
             Event6::Renewed
         );
         assert_eq!(

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use headend_wire::dhcpv4::MessageType;
+
+use crate::dhcp4::{encode_request, Link4, Profile4, Request};
 use crate::outbox::{Chan, Outbox, Service};
 use crate::plan::Plan;
 use crate::rng::Rng;
@@ -175,36 +178,52 @@ impl Hostile {
     }
 
     fn emit(&mut self, mode: Mode, plan: &Plan, out: &mut Outbox) -> bool {
-        let giaddr = plan.relay4(0);
         let xid = XID_TAG | ((mode as u32) << 20) | (self.rng.next_u64() as u32 & 0xF_FFFF);
         let mac = self.mac();
+        // Relayed like a device's own messages, through the same encoder.
+        let link = Link4 {
+            mac,
+            chan: Chan::Relay4(0),
+            giaddr: plan.relay4(0),
+            server: plan.server4,
+            remote_id: mac,
+            circuit: 0,
+            relay_source_port: plan.relay_source_port,
+            correlation_id: None,
+            index: 0,
+        };
+        let bare = Profile4::default();
+        let req = |mtype, ciaddr, requested, server_id| Request {
+            mtype,
+            xid,
+            secs: 0,
+            ciaddr,
+            requested,
+            server_id,
+        };
         let server_id = match plan.server4.ip() {
-            IpAddr::V4(a) => a,
-            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
         };
         match mode {
             Mode::MacFlood => {
+                let r = req(MessageType::Discover, None, None, None);
                 out.push(Chan::Relay4(0), None, plan.server4, |b| {
-                    dhcp4(b, 1, xid, mac, giaddr, None, &[], plan.relay_source_port)
+                    encode_request(b, &r, &link, &bare)
                 });
                 true
             }
             Mode::Decline => {
-                let a = self.addr();
-                let mut opts = Vec::with_capacity(12);
-                opts.extend_from_slice(&[50, 4]);
-                opts.extend_from_slice(&a.octets());
-                opts.extend_from_slice(&[54, 4]);
-                opts.extend_from_slice(&server_id.octets());
+                let r = req(MessageType::Decline, None, Some(self.addr()), server_id);
                 out.push(Chan::Relay4(0), None, plan.server4, |b| {
-                    dhcp4(b, 4, xid, mac, giaddr, None, &opts, plan.relay_source_port)
+                    encode_request(b, &r, &link, &bare)
                 });
                 true
             }
             Mode::Inform => {
-                let a = self.addr();
+                let r = req(MessageType::Inform, Some(self.addr()), None, None);
                 out.push(Chan::Relay4(0), None, plan.server4, |b| {
-                    dhcp4(b, 8, xid, mac, giaddr, Some(a), &[], plan.relay_source_port)
+                    encode_request(b, &r, &link, &bare)
                 });
                 true
             }
@@ -228,30 +247,28 @@ impl Hostile {
                 let len = self.rng.below(600) as usize;
                 let noise: Vec<u8> = (0..len).map(|_| self.rng.next_u64() as u8).collect();
                 let cut = self.rng.next_u64() as usize;
+                let discover = req(MessageType::Discover, None, None, None);
                 match kind {
                     0 => out.push(Chan::Relay4(0), None, plan.server4, |b| {
                         b.extend_from_slice(&noise)
                     }),
                     1 => out.push(Chan::Relay4(0), None, plan.server4, |b| {
-                        dhcp4(b, 1, xid, mac, giaddr, None, &[], plan.relay_source_port);
-                        // Cut inside the options: at least the end option
-                        // and the last octet of option 82 go.
-                        let keep = cut % b.len().saturating_sub(1).max(1);
-                        b.truncate(keep);
+                        // The arena holds earlier datagrams: cut this one only,
+                        // inside its options (at least the end option and the
+                        // last octet of option 82 go).
+                        let start = b.len();
+                        encode_request(b, &discover, &link, &bare);
+                        let n = b.len() - start;
+                        b.truncate(start + cut % n.saturating_sub(1).max(1));
                     }),
                     2 => out.push(Chan::Relay4(0), None, plan.server4, |b| {
-                        // An option whose length runs past the end.
-                        dhcp4(
-                            b,
-                            1,
-                            xid,
-                            mac,
-                            giaddr,
-                            None,
-                            &[60, 200, b'x'],
-                            plan.relay_source_port,
-                        );
-                        b.pop();
+                        // Option 53 (first, at offset 240) claiming 200
+                        // octets: it runs past the end of the message.
+                        let start = b.len();
+                        encode_request(b, &discover, &link, &bare);
+                        if let Some(len) = b.get_mut(start + 241) {
+                            *len = 200;
+                        }
                     }),
                     3 => out.push(Chan::Relay6(0), None, plan.server6, |b| {
                         b.extend_from_slice(&noise)
@@ -307,44 +324,11 @@ impl Hostile {
     }
 }
 
-/// A relayed DHCPv4 client message with message type `mtype`.
-#[allow(clippy::too_many_arguments)]
-fn dhcp4(
-    b: &mut Vec<u8>,
-    mtype: u8,
-    xid: u32,
-    mac: [u8; 6],
-    giaddr: Ipv4Addr,
-    ciaddr: Option<Ipv4Addr>,
-    extra: &[u8],
-    relay_source_port: bool,
-) {
-    b.extend_from_slice(&[1, 1, 6, 1]);
-    b.extend_from_slice(&xid.to_be_bytes());
-    b.extend_from_slice(&[0; 4]);
-    b.extend_from_slice(&ciaddr.unwrap_or(Ipv4Addr::UNSPECIFIED).octets());
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&giaddr.octets());
-    b.extend_from_slice(&mac);
-    b.extend_from_slice(&[0; 10 + 64 + 128]);
-    b.extend_from_slice(&[99, 130, 83, 99, 53, 1, mtype]);
-    b.extend_from_slice(extra);
-    let mut rai = vec![2u8, 6];
-    rai.extend_from_slice(&mac);
-    if relay_source_port {
-        rai.extend_from_slice(&[19, 0]);
-    }
-    b.push(82);
-    b.push(rai.len() as u8);
-    b.extend_from_slice(&rai);
-    b.push(255);
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use headend_wire::dhcpv4::{MessageType, Packet};
+    use headend_wire::dhcpv4::Packet;
 
     #[test]
     fn paced_mix_of_modes_with_answers_counted() {

@@ -102,7 +102,6 @@ pub struct Hybrid {
     request_id: i32,
     sent: u32,
     deadline: Option<Instant>,
-    started: Instant,
     hash: Option<Vec<u8>>,
     inform: Vec<u8>,
 }
@@ -117,7 +116,6 @@ impl Hybrid {
         addr: IpAddr,
         server: IpAddr,
         syslog: Option<IpAddr>,
-        _variant: u8,
         plan: &Plan,
         rng: &mut Rng,
         out: &mut Outbox,
@@ -134,7 +132,6 @@ impl Hybrid {
             request_id: (rng.next_u64() & 0x3fff_ffff) as i32,
             sent: 0,
             deadline: None,
-            started: now,
             hash: None,
             inform: Vec::new(),
         };
@@ -216,7 +213,6 @@ impl Hybrid {
     pub fn handle_timeout(
         &mut self,
         now: Instant,
-        _mac: &[u8; 6],
         plan: &Plan,
         rng: &mut Rng,
         out: &mut Outbox,
@@ -259,7 +255,6 @@ impl Hybrid {
         service: Service,
         from: SocketAddr,
         datagram: &[u8],
-        _ecm_mac: &[u8; 6],
         plan: &Plan,
         rng: &mut Rng,
         v: &mut Violations,
@@ -472,7 +467,6 @@ impl Hybrid {
         self.inform = self.encode_inform(vbs, &plan.inform_community);
         self.phase = Phase::Status;
         self.sent = 0;
-        let _ = self.started;
         self.transmit(now, plan, rng, out);
         if state != 1 {
             return HybridEvent::Failed("config file hash differs from the SET");

@@ -358,7 +358,7 @@ impl Sim {
             self.stats.unmatched += 1;
             return;
         }
-        let p = self.with_device(i, |d, cx| d.handle_dhcp6(now, inner, datagram, cx));
+        let p = self.with_device(i, |d, cx| d.handle_dhcp6(now, &m, inner, cx));
         self.after(now, i, p);
     }
 
