@@ -97,8 +97,6 @@ fi
 echo "state: $SEED active leases pre-loaded in each server; pool $FIRST - $LAST"
 echo
 
-# One perfdhcp run at rate $2 against the server with PID $1 (name $3).
-# Prints a result line; returns 0 when < 0.1 % of DO and of RA exchanges were lost.
 SIM_RUN=0
 # One headend-sim run (LOAD=sim), same contract as step(); fresh MACs each run.
 step_sim() {
@@ -111,31 +109,11 @@ step_sim() {
         --dhcp-timeout 1 --mac-offset $((16777216 * SIM_RUN)) --duration $((PERIOD + 10)) --json > "$out" 2>/dev/null || true
     u1=$(rcvbuf_errors); t1=$(cpu_ticks "$pid" 2>/dev/null || echo "$t0")
     kill -0 "$pid" 2>/dev/null || { echo "$name died during the $rate/s run" >&2; return 2; }
-    python3 - "$out" "$rate" "$name" $((u1 - u0)) $((t1 - t0)) "$HZ" "$CPU_LOG" "$PERIOD" <<'PY'
-import json, sys
-out, rate, name, rcv, cpu, hz, cpulog, period = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], int(sys.argv[8])
-try:
-    r = json.load(open(out))
-except Exception:
-    print(f"{name} {rate}/s: no simulator report"); sys.exit(1)
-fail = {f["reason"]: f["count"] for f in r["failures"]}
-sent_do = rate * period
-lost_do = fail.get("no DHCPOFFER", 0)
-sent_ra = sent_do - lost_do
-lost_ra = fail.get("no DHCPACK", 0)
-acks = sent_ra - lost_ra
-pdo, pra = 100 * lost_do / sent_do, 100 * lost_ra / max(sent_ra, 1)
-lat = {s["step"]: s["latency"] for s in r["steps"]}.get("eCM DHCPv4 (CM1-CM4)", {"p50_ms": 0, "p99_ms": 0})
-violations = sum(v["count"] for v in r["violations"])
-ok = lost_do * 1000 < sent_do and lost_ra * 1000 < sent_ra and violations == 0
-us = cpu / hz / acks * 1e6 if acks else 0
-print(f"{name:<9} {rate:6d}/s asked, {acks / period:8.0f}/s ACKed: DO lost {pdo:.4f} %, RA lost {pra:.4f} %, DORA p50/p99 {lat['p50_ms']}/{lat['p99_ms']} ms, server CPU {cpu / hz:.1f} s ({us:.0f} us per exchange), RcvbufErrors {rcv}  {'ok' if ok else 'LOSSY'}")
-if acks:
-    open(cpulog, "a").write(f"{name} {rate} {us:.1f}\n")
-sys.exit(0 if ok else 1)
-PY
+    python3 "$REPO/bench/sim_step.py" v4 "$out" "$rate" "$name" "$PERIOD" $((t1 - t0)) "$HZ" "$CPU_LOG" $((u1 - u0))
 }
 
+# One perfdhcp run at rate $2 against the server with PID $1 (name $3).
+# Prints a result line; returns 0 when < 0.1 % of DO and of RA exchanges were lost.
 step() {
     [ "$LOAD" = sim ] && { step_sim "$@"; return; }
     local pid=$1 rate=$2 name=$3 out u0 u1 t0 t1 pdx=()

@@ -131,8 +131,6 @@ preload() {
     awk -v name="$name" '/Statistics for: REQUEST-REPLY/ { s = 1 } s && /^received packets:/ { print name ": preload REPLYs received: " $3; exit }' "$out"
 }
 
-# One perfdhcp run at rate $2 against the server with PID $1 (name $3).
-# Prints a result line; returns 0 when < 0.1 % of SA and of RR exchanges were lost.
 SIM_RUN=0
 # One headend-sim run (LOAD=sim), same contract as step().
 step_sim() {
@@ -148,32 +146,11 @@ step_sim() {
     pcpu=$(awk '{ printf "%.1f", $1 + $2 }' "$out.time")
     u1=$(rcvbuf_errors $NS_S); c1=$(rcvbuf_errors $NS_C); t1=$(cpu_ticks "$pid" 2>/dev/null || echo "$t0")
     kill -0 "$pid" 2>/dev/null || { echo "$name died during the $rate/s run" >&2; return 2; }
-    python3 - "$out" "$rate" "$name" $((u1 - u0)) $((c1 - c0)) $((t1 - t0)) "$HZ" "$CPU_LOG" "$PERIOD" "$pcpu" <<'PY'
-import json, sys
-out, rate, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-rcv, crcv, cpu, hz, cpulog, period, pcpu = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), sys.argv[8], int(sys.argv[9]), sys.argv[10]
-try:
-    r = json.load(open(out))
-except Exception:
-    print(f"{name} {rate}/s: no simulator report"); sys.exit(1)
-fail = {f["reason"]: f["count"] for f in r["failures"]}
-sent_sa = rate * period
-lost_sa = fail.get("no valid ADVERTISE", 0)
-sent_rr = sent_sa - lost_sa
-lost_rr = fail.get("no REPLY", 0)
-replies = sent_rr - lost_rr
-psa, prr = 100 * lost_sa / sent_sa, 100 * lost_rr / max(sent_rr, 1)
-violations = sum(v["count"] for v in r["violations"])
-ok = lost_sa * 1000 < sent_sa and lost_rr * 1000 < sent_rr and violations == 0
-lat = {s["step"]: s["latency"] for s in r["steps"]}.get("eCM DHCPv6 (Table 3)", {"p50_ms": 0, "p99_ms": 0})
-us = cpu / hz / replies * 1e6 if replies else 0
-print(f"{name:<8} {rate:6d}/s asked, {replies / period:8.0f}/s REPLYs: SA lost {psa:.4f} %, RR lost {prr:.4f} %, SARR p50/p99 {lat['p50_ms']}/{lat['p99_ms']} ms, server CPU {cpu / hz:.1f} s ({us:.0f} us per SARR), simulator CPU {pcpu} s, Udp6RcvbufErrors server {rcv} / simulator {crcv}, violations {violations}  {'ok' if ok else 'LOSSY'}")
-if replies:
-    open(cpulog, "a").write(f"{name} {rate} {us:.1f}\n")
-sys.exit(0 if ok else 1)
-PY
+    python3 "$REPO/bench/sim_step.py" v6 "$out" "$rate" "$name" "$PERIOD" $((t1 - t0)) "$HZ" "$CPU_LOG" $((u1 - u0)) "$pcpu" $((c1 - c0))
 }
 
+# One perfdhcp run at rate $2 against the server with PID $1 (name $3).
+# Prints a result line; returns 0 when < 0.1 % of SA and of RR exchanges were lost.
 step() {
     [ "$LOAD" = sim ] && { step_sim "$@"; return; }
     local pid=$1 rate=$2 name=$3 out u0 u1 c0 c1 t0 t1 pcpu pdx=()
