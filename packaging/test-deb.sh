@@ -56,6 +56,15 @@ dpkg-query -W -f='${Conffiles}\n' headend | grep -q ' /etc/headend/headend.toml 
     fail "/etc/headend/headend.toml is not a conffile"
 say "installed: $(headend --version)"
 
+say "headend plugin new with the packaged SDK"
+scaffold="$(mktemp -d)"
+headend plugin new site-flow --hook flow-select --dir "$scaffold" --sdk /usr/share/headend/sdk >/dev/null ||
+    fail "headend plugin new failed with the packaged SDK"
+grep -q '/usr/share/headend/sdk' "$scaffold/site-flow/Cargo.toml" || fail "the scaffold does not use the packaged SDK"
+(cd "$scaffold/site-flow" && cargo metadata --locked --format-version 1 >/dev/null) ||
+    fail "the scaffold's Cargo.lock does not match the packaged SDK"
+rm -rf "$scaffold"
+
 say "headend check on the installed configuration (root, then user headend)"
 headend check --config /etc/headend/headend.toml
 setpriv --reuid=headend --regid=headend --init-groups --inh-caps=-all \

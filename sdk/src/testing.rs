@@ -297,16 +297,25 @@ pub fn call<I: Serialize, O: DeserializeOwned>(
     decode::<Response<O>>(&reply).map_err(HarnessError::Malformed)
 }
 
-/// Flattens harness failures and `Response::Err` into one `Err(String)`.
+/// `Err(reason)` is the plugin's decline only: a fault (a panic, which
+/// traps in WebAssembly, a result out of bounds or one that does not
+/// decode) fails the calling test, because the engine treats it as a fault
+/// (counted, the breaker told) and not as a decline. `call` returns faults
+/// as values for tests that expect one.
 fn flatten<O>(result: Result<Response<O>, HarnessError>) -> Result<O, String> {
     match result {
         Ok(Response::Ok(out)) => Ok(out),
         Ok(Response::Err(reason)) => Err(reason),
-        Err(e) => Err(format!("harness: {e}")),
+        Err(e) => fault(e),
     }
 }
 
-/// Calls a `flow_selector!` export.
+#[allow(clippy::panic)] // A harness fault must fail the test that called the hook.
+fn fault<O>(e: HarnessError) -> Result<O, String> {
+    panic!("the plugin faulted (the engine counts a fault, not a decline): {e}")
+}
+
+/// Calls a `flow_selector!` export. `Err` is a decline; a fault (panic/trap) panics.
 pub fn flow_select(
     export: Export,
     config: &PluginConfig,
@@ -315,7 +324,7 @@ pub fn flow_select(
     flatten(call(export, config, device))
 }
 
-/// Calls a `config_generator!` export.
+/// Calls a `config_generator!` export. `Err` is a decline; a fault (panic/trap) panics.
 pub fn config_file(
     export: Export,
     config: &PluginConfig,
@@ -324,7 +333,7 @@ pub fn config_file(
     flatten(call(export, config, request))
 }
 
-/// Calls an `event_handler!` export.
+/// Calls an `event_handler!` export. `Err` is a decline; a fault (panic/trap) panics.
 pub fn mem_event(
     export: Export,
     config: &PluginConfig,
@@ -438,6 +447,21 @@ mod tests {
         let cfg = config(vec![("answer", string("panic"))]);
         let r = call::<Device, FlowDecision>(headend_flow_select, &cfg, &dev());
         assert_eq!(r, Err(HarnessError::Panicked("asked to".into())));
+    }
+
+    #[test]
+    fn a_panic_fails_the_test_instead_of_reading_as_a_decline() {
+        reset();
+        let cfg = config(vec![("answer", string("panic"))]);
+        let caught = std::panic::catch_unwind(|| flow_select(headend_flow_select, &cfg, &dev()));
+        let payload = caught.expect_err("a panicking hook returned instead of failing the test");
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(msg.contains("plugin panicked: asked to"), "{msg}");
+        // A decline is still an `Err` to assert on.
+        assert!(flow_select(headend_flow_select, &PluginConfig::default(), &dev()).is_err());
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod device;
 mod explain;
 mod logging;
 mod notify;
+mod plugin_cmd;
 mod plugins;
 mod policy_test;
 mod prove;
@@ -151,6 +152,11 @@ enum Command {
         #[command(flatten)]
         args: Box<headend_sim::cli::Args>,
     },
+    /// Write and build WASM plugins: a new plugin crate anywhere on disk, built with whichever wasm toolchain exists.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Store maintenance.
     Store {
         #[command(subcommand)]
@@ -242,6 +248,33 @@ enum UserCommand {
         /// Configuration file (gives the store).
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Scaffold a plugin crate in DIR/NAME: Cargo.toml (its own workspace, pinned lock file for
+    /// Debian's rustc 1.63), src/lib.rs with the hook and native tests, README.
+    New {
+        /// Crate and plugin name (lower case, digits, - and _).
+        name: String,
+        /// The hook it implements.
+        #[arg(long, value_enum)]
+        hook: plugin_cmd::HookArg,
+        /// Directory to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The SDK (sdk/ of a headend checkout); default: $HEADEND_SDK, this binary's checkout,
+        /// /usr/share/headend/sdk.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build a plugin crate (or workspace) to DIR/dist/NAME.wasm with rustup's wasm32 target or
+    /// Debian's rustc 1.63 (offline, vendored sources), then load it as the server would.
+    Build {
+        /// The crate's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -396,6 +429,15 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Device {
             command: DeviceCommand::Show { config, mac },
         } => device::show(&config, &mac),
+        Command::Plugin { command } => match command {
+            PluginCommand::New {
+                name,
+                hook,
+                dir,
+                sdk,
+            } => plugin_cmd::new(&name, hook, &dir, sdk.as_deref()),
+            PluginCommand::Build { dir } => plugin_cmd::build(&dir),
+        },
         Command::User { command } => match command {
             UserCommand::Add {
                 config,
