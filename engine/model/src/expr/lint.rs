@@ -37,6 +37,9 @@ struct TypeApi {
     type_name: &'static str,
     properties: BTreeSet<String>,
     methods: BTreeSet<String>,
+    /// Methods registered for exactly this type (not for any value): what
+    /// the reference documents per context variable.
+    own_methods: BTreeSet<String>,
 }
 
 /// The context API as the engine registered it.
@@ -82,6 +85,9 @@ impl Api {
                     }
                     (None, Some(f)) if (f == ty || f == dynamic) && method(name) => {
                         t.methods.insert(name.clone());
+                        if f == ty && name != "to_string" {
+                            t.own_methods.insert(name.clone());
+                        }
                     }
                     _ => {}
                 }
@@ -89,6 +95,25 @@ impl Api {
             api.types.insert(var, t);
         }
         api
+    }
+
+    /// Per context variable: its properties and its own methods, sorted
+    /// (the reference in policies/README.md is checked against this).
+    #[cfg(test)]
+    pub(super) fn surface(&self) -> Vec<(&'static str, Vec<String>, Vec<String>)> {
+        let mut out: Vec<_> = self
+            .types
+            .iter()
+            .map(|(var, t)| {
+                (
+                    *var,
+                    t.properties.iter().cloned().collect(),
+                    t.own_methods.iter().cloned().collect(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// The first unknown property or method of `ast`, with where it is.

@@ -1056,3 +1056,86 @@ fn raw_options_keep_the_first_occurrence_in_code_order() {
     assert_eq!(codes, vec![1, 53, 60]);
     assert!(!RawOptions::default().contains(0) && RawOptions::default().is_empty());
 }
+
+/// The context API reference (policies/README.md, "Context variables")
+/// names every property and method the engine registers for each context
+/// value, and nothing it does not: the document cannot drift from the code.
+#[test]
+fn the_context_reference_matches_the_registered_api() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../policies/README.md"
+    ))
+    .unwrap();
+    // `### `var`…` sections; first-column entries `var.name`, `var.name(…)` or `.name`.
+    let mut documented: BTreeMap<
+        String,
+        (
+            std::collections::BTreeSet<String>,
+            std::collections::BTreeSet<String>,
+        ),
+    > = BTreeMap::new();
+    let mut vars: Vec<String> = Vec::new();
+    for line in readme.lines() {
+        if let Some(head) = line.strip_prefix("### ") {
+            vars = head
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
+            continue;
+        }
+        if line.starts_with("## ") {
+            vars.clear();
+        }
+        let Some(cell) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let Some(entry) = cell.split('`').next() else {
+            continue;
+        };
+        let member = match entry.split_once('.') {
+            Some((var, m)) if var.is_empty() || vars.iter().any(|v| v == var) => m,
+            _ => continue,
+        };
+        let (name, method) = match member.split_once('(') {
+            Some((n, _)) => (n, true),
+            None => (member, false),
+        };
+        for var in &vars {
+            let e = documented.entry(var.clone()).or_default();
+            if method {
+                e.1.insert(name.to_string());
+            } else {
+                e.0.insert(name.to_string());
+            }
+        }
+    }
+    let api = engine().api.surface();
+    let mut problems = Vec::new();
+    for (var, props, methods) in &api {
+        let (dp, dm) = documented.get(*var).cloned().unwrap_or_default();
+        for p in props.iter().filter(|p| !dp.contains(*p)) {
+            problems.push(format!("`{var}.{p}` is registered but not documented"));
+        }
+        for p in dp.iter().filter(|p| !props.contains(*p)) {
+            problems.push(format!("`{var}.{p}` is documented but not registered"));
+        }
+        for m in methods
+            .iter()
+            .filter(|m| !dm.contains(*m) && !dp.contains(*m))
+        {
+            problems.push(format!("`{var}.{m}(…)` is registered but not documented"));
+        }
+        for m in dm.iter().filter(|m| !methods.contains(*m)) {
+            problems.push(format!("`{var}.{m}(…)` is documented but not registered"));
+        }
+    }
+    assert!(api.len() >= 7, "{api:?}");
+    assert!(
+        problems.is_empty(),
+        "policies/README.md vs the engine:\n{}",
+        problems.join("\n")
+    );
+}
