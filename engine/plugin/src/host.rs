@@ -7,6 +7,7 @@
 //! against the guest memory, and a bad one traps the call with
 //! [`FailureReason::BadPointer`].
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use wasmtime::{
 use crate::cache::CompileCache;
 use crate::error::{FailureReason, HostError};
 use crate::kv::{PluginKv, MAX_KV_KEY_LEN, MAX_KV_VALUE_LEN};
+use crate::plugin::Counters;
 
 /// Settings of the plugin host (engine-wide, not per plugin).
 #[derive(Debug, Clone)]
@@ -150,6 +152,21 @@ pub(crate) struct HostInner {
     pub(crate) kv: Arc<dyn PluginKv>,
     stop: Arc<AtomicBool>,
     ticker: Mutex<Option<JoinHandle<()>>>,
+    /// Per plugin name: its counters, kept across reloads (a reloaded
+    /// plugin goes on counting where the previous one stopped, as the
+    /// engine's fallback counters do).
+    counters: Mutex<HashMap<String, Arc<Counters>>>,
+}
+
+impl HostInner {
+    /// The counters of the plugin called `name`, shared by every load of it.
+    pub(crate) fn counters_for(&self, name: &str) -> Arc<Counters> {
+        self.counters
+            .lock()
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
 }
 
 impl Drop for HostInner {
@@ -256,6 +273,7 @@ impl PluginHost {
                 kv,
                 stop,
                 ticker: Mutex::new(Some(ticker)),
+                counters: Mutex::new(HashMap::new()),
             }),
         })
     }

@@ -187,8 +187,9 @@ impl PluginCounters {
     }
 }
 
+/// Calls and failures of one plugin (by name, across reloads).
 #[derive(Debug, Default)]
-struct Counters {
+pub(crate) struct Counters {
     calls: AtomicU64,
     ok: AtomicU64,
     by_reason: [AtomicU64; FailureReason::ALL.len()],
@@ -216,7 +217,7 @@ pub struct Plugin {
     deadline_ticks: [u64; 3],
     /// A breaker per hook, each with its per-device breakers.
     breakers: [HookBreaker; 3],
-    counters: Counters,
+    counters: Arc<Counters>,
     wasm_sha256: String,
     from_cache: bool,
 }
@@ -347,7 +348,7 @@ impl Plugin {
                 HookBreaker::new(spec.breaker),
                 HookBreaker::new(spec.breaker),
             ],
-            counters: Counters::default(),
+            counters: inner.counters_for(&spec.name),
             wasm_sha256: crate::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(&wasm)),
             from_cache,
         };
