@@ -646,6 +646,26 @@ http.server.HTTPServer(("127.0.0.1", 9099), H).serve_forever()
     assert_eq!(v["error"]["errors"][0]["line"].as_u64(), Some(line), "{v}");
     let (code, text) = dora(&ns, &[]);
     assert_eq!(code, 0, "the old configuration still answers: {text}");
+    // A plugin whose config table makes every call decline (issue 20): the
+    // API's reload runs the same load-time self-test as check and SIGHUP.
+    if let Some(flow) = common::dist_plugin("flow-select") {
+        let declining = format!(
+            "{good}\n[[plugin]]\nname = \"flow\"\npath = \"{}\"\nhooks = [\"flow-select\"]\n[plugin.config]\nvoice_flow = 5\n",
+            flow.display()
+        );
+        let plugin_line = declining.lines().position(|l| l == "[[plugin]]").unwrap() as u64 + 1;
+        std::fs::write(&config, &declining).unwrap();
+        let (s, v) = http(&ns, "POST", "/api/v1/config/reload", Some(&ops), None);
+        assert_eq!(s, 422, "{v}");
+        assert_eq!(
+            v["error"]["errors"][0]["line"].as_u64(),
+            Some(plugin_line),
+            "{v}"
+        );
+        assert!(v.to_string().contains("voice_flow"), "{v}");
+        let (code, text) = dora(&ns, &[]);
+        assert_eq!(code, 0, "the old configuration still answers: {text}");
+    }
     std::fs::write(&config, &good).unwrap();
     let (s, v) = http(&ns, "POST", "/api/v1/config/reload", Some(&ops), None);
     assert_eq!((s, v["generation"].as_u64()), (200, Some(2)), "{v}");

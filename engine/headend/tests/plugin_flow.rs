@@ -243,5 +243,34 @@ fn flow_select_plugin_end_to_end_with_hot_swap() {
         Some("HYBRID.1"),
         "the old configuration serves"
     );
+
+    // 5. The real flow-select plugin with a config table that makes every
+    //    call decline (a number where a flow name goes; issue 20) is refused
+    //    at reload with the [[plugin]] line: its self-test declines with a
+    //    config error.
+    std::fs::copy(&flow, dir.path().join("flow.wasm")).unwrap();
+    let declining = CONFIG
+        .replace("@RELAY_PORT@", &relay_port.to_string())
+        .replace("voice_flow = \"HYBRID.2\"", "voice_flow = 5");
+    let plugin_line = declining.lines().position(|l| l == "[[plugin]]").unwrap() + 1;
+    std::fs::write(dir.path().join("headend.toml"), declining).unwrap();
+    run.proc.signal("HUP").unwrap();
+    run.proc
+        .wait_for("config key `voice_flow`", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.proc.output_tail(4000)));
+    assert!(
+        run.proc
+            .output()
+            .contains(&format!("headend.toml:{plugin_line}:")),
+        "the refusal names the [[plugin]] line {plugin_line}:\n{}",
+        run.proc.output_tail(4000)
+    );
+    send(5002);
+    let ccc = offer_122(&relay, 5002, Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        ccc.realm.as_deref(),
+        Some("HYBRID.1"),
+        "the old configuration and plugin serve"
+    );
     run.proc.stop(Duration::from_secs(15)).unwrap();
 }

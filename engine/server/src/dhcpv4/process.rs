@@ -503,7 +503,7 @@ impl Cx<'_> {
                     self.svc
                         .counters
                         .hook_fallback("flow-select", "unusable_value");
-                    warn!(mac = %self.dev.mac, problem = %p, "flow-select decision value not usable");
+                    warn!(mac = %self.dev.mac, account = %self.dev.account_id, problem = %p, "flow-select decision value not usable");
                 }
             }
             Some(Err(e)) => {

@@ -831,7 +831,7 @@ impl Cx<'_> {
         for f in failures {
             trace.note(|| format!("pool6 {:?} allow/deny FAILED: {}", f.pool, f.error));
             self.svc.counters.expression_failed(f.error.kind.as_str());
-            warn!(account = %self.dev.account_id, pool = %f.pool, error = %f.error, "pool6 allow/deny failed");
+            warn!(duid = %hex_colon(&self.dev.duid), account = %self.dev.account_id, pool = %f.pool, error = %f.error, "pool6 allow/deny failed");
         }
         if matches!(verdict, PoolVerdict::NotAllowed | PoolVerdict::Denied) {
             trace.note(|| format!("pool6 {} refused by allow/deny", pool.name));
@@ -1411,7 +1411,7 @@ impl Cx<'_> {
                     self.svc
                         .counters
                         .hook_fallback("flow-select", "unusable_value");
-                    warn!(server = ?f.provisioning_server, "flow decision's provisioning server not usable in CCCv6; configured one used");
+                    warn!(duid = %hex_colon(&self.dev.duid), account = %self.dev.account_id, server = ?f.provisioning_server, "flow decision's provisioning server not usable in CCCv6; configured one used");
                 }
                 d6.provisioning_server.as_ref().and_then(prov_server_v6)
             }
