@@ -11,8 +11,13 @@
 # compares the servers' CPU per exchange at every rate both ran.
 #
 # Run by hand as root (not by CI), with a release build:
-#   cargo build --release -p headend
-#   bench/dhcpv4-vs-kea.sh [kea|headend|both]
+#   cargo build --release -p headend -p headend-sim
+#   bench/dhcpv4-vs-kea.sh [kea|headend|both|floor|all]
+# "floor" runs the machine's limit for a DORA under the same load: a
+# stateless answerer (headend-sim-reflector: recvmmsg/sendmmsg batches, each
+# DISCOVER/REQUEST turned into an OFFER/ACK in place, no lease, no disk), so
+# its CPU per exchange is what the kernel and the socket calls cost; "all"
+# runs the floor, Kea and headend and prints headend's CPU as a multiple of it.
 # Environment (defaults in brackets):
 #   RATES    rates to ramp through, ascending ["2000 4000 6000 8000 10000 12000 16000 20000 24000 28000 32000"]
 #   PERIOD   seconds per rate [25]            CLIENTS  perfdhcp -R [100000]
@@ -54,16 +59,25 @@ LAST=10.31.255.250
 # DOCSIS 3.0 modem: option 60 "docsis3.0:0501010601"; option 55 gets 122 and 125 appended.
 PERF_OPTS=(-o 60,646f63736973332e303a30353031303130363031 -o 55,7a7d)
 
-case $WHICH in kea|headend|both) ;; *) echo "usage: $0 [kea|headend|both]" >&2; exit 2 ;; esac
+case $WHICH in kea|headend|both|floor|all) ;; *) echo "usage: $0 [kea|headend|both|floor|all]" >&2; exit 2 ;; esac
+run_kea=0; run_headend=0; run_floor=0
+case $WHICH in
+    kea) run_kea=1 ;; headend) run_headend=1 ;; floor) run_floor=1 ;;
+    both) run_kea=1; run_headend=1 ;; all) run_kea=1; run_headend=1; run_floor=1 ;;
+esac
+REFLECTOR=${REFLECTOR:-$(dirname "$HEADEND")/headend-sim-reflector}
 case $PERF_MODE in auto|single|multi) ;; *) echo "PERF_MODE must be auto, single or multi" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
 for t in ip perfdhcp awk ss timeout; do
     command -v $t >/dev/null || { echo "missing $t (see .ci/run for the packages)" >&2; exit 2; }
 done
-if [ "$WHICH" != headend ]; then
+if [ $run_floor = 1 ]; then
+    [ -x "$REFLECTOR" ] || { echo "no $REFLECTOR: cargo build --release -p headend-sim (or set REFLECTOR)" >&2; exit 2; }
+fi
+if [ $run_kea = 1 ]; then
     command -v kea-dhcp4 >/dev/null || { echo "missing kea-dhcp4" >&2; exit 2; }
 fi
-if [ "$WHICH" != kea ]; then
+if [ $run_headend = 1 ]; then
     [ -x "$HEADEND" ] || { echo "no $HEADEND: cargo build --release -p headend (or set HEADEND)" >&2; exit 2; }
 fi
 
@@ -178,8 +192,21 @@ kea_preload() {
 
 KEA_BEST=
 HEADEND_BEST=
+FLOOR_BEST=
 
-if [ "$WHICH" != headend ]; then
+if [ $run_floor = 1 ]; then
+    ip netns exec "$NS" "$REFLECTOR" "$SERVER:67" > "$WORK/floor.txt" 2>&1 &
+    SERVER_PID=$!
+    wait_for_line "$WORK/floor.txt" "answering DHCPv4" 30 "$SERVER_PID"
+    echo "floor: headend-sim-reflector on $SERVER:67"
+    ramp "$SERVER_PID" floor
+    FLOOR_BEST=$BEST
+    stop_pid "$SERVER_PID"; SERVER_PID=
+    echo "floor: highest rate with < 0.1 % loss: $FLOOR_BEST/s"
+    echo
+fi
+
+if [ $run_kea = 1 ]; then
     mkdir -p "$WORK/kea"
     cat > "$WORK/kea/kea4.json" <<EOF
 { "Dhcp4": {
@@ -221,7 +248,7 @@ EOF
     echo
 fi
 
-if [ "$WHICH" != kea ]; then
+if [ $run_headend = 1 ]; then
     mkdir -p "$WORK/headend"
     cat > "$WORK/headend/headend.toml" <<EOF
 [server]

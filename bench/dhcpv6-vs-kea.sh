@@ -21,8 +21,13 @@
 # ramp tops out where perfdhcp does, and CPU per exchange still tells them apart.
 #
 # Run by hand as root (not by CI), with a release build:
-#   cargo build --release -p headend
-#   bench/dhcpv6-vs-kea.sh [kea|headend|both]
+#   cargo build --release -p headend -p headend-sim
+#   bench/dhcpv6-vs-kea.sh [kea|headend|both|floor|all]
+# "floor" runs a stateless answerer under the same load (headend-sim-reflector:
+# recvmmsg/sendmmsg batches, every relayed SOLICIT/REQUEST answered with an
+# ADVERTISE/REPLY built in place, no binding, no disk, no preload): its CPU per
+# SARR is this machine's limit for one; "all" runs the floor, Kea and headend
+# and prints each server's CPU per SARR as a multiple of it.
 # Environment (defaults in brackets):
 #   RATES    ascending ["4000 8000 10000 12000 16000 20000 24000 28000 32000"]
 #   PERIOD   seconds per rate [20]          CLIENTS  perfdhcp -R in the ramp [100000]
@@ -65,12 +70,19 @@ CLI=2001:db8:1::2
 # A DOCSIS 3.0 eCM: option 16 (4491, "docsis3.0"), option 17 (4491, CL ORO 32 33 34 37 38).
 PERF_OPTS=(-o 16,0000118b0009646f63736973332e30 -o 17,0000118b0001000a00200021002200250026)
 
-case $WHICH in kea|headend|both) ;; *) echo "usage: $0 [kea|headend|both]" >&2; exit 2 ;; esac
+case $WHICH in kea|headend|both|floor|all) ;; *) echo "usage: $0 [kea|headend|both|floor|all]" >&2; exit 2 ;; esac
+run_kea=0; run_headend=0; run_floor=0
+case $WHICH in
+    kea) run_kea=1 ;; headend) run_headend=1 ;; floor) run_floor=1 ;;
+    both) run_kea=1; run_headend=1 ;; all) run_kea=1; run_headend=1; run_floor=1 ;;
+esac
 case $PERF_MODE in auto|single|multi) ;; *) echo "PERF_MODE must be auto, single or multi" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
 for t in ip perfdhcp awk timeout; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 2; }; done
-[ "$WHICH" = headend ] || command -v kea-dhcp6 >/dev/null || { echo "missing kea-dhcp6" >&2; exit 2; }
-[ "$WHICH" = kea ] || [ -x "$HEADEND" ] || { echo "no $HEADEND: cargo build --release -p headend" >&2; exit 2; }
+REFLECTOR=${REFLECTOR:-$(dirname "$HEADEND")/headend-sim-reflector}
+[ $run_kea = 0 ] || command -v kea-dhcp6 >/dev/null || { echo "missing kea-dhcp6" >&2; exit 2; }
+[ $run_headend = 0 ] || [ -x "$HEADEND" ] || { echo "no $HEADEND: cargo build --release -p headend" >&2; exit 2; }
+[ $run_floor = 0 ] || [ -x "$REFLECTOR" ] || { echo "no $REFLECTOR: cargo build --release -p headend-sim" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/headend-bench6.XXXXXX)
 CPU_LOG=$WORK/cpu.tsv
@@ -186,8 +198,21 @@ step() {
 
 KEA_BEST=
 HEADEND_BEST=
+FLOOR_BEST=
 
-if [ "$WHICH" != headend ]; then
+if [ $run_floor = 1 ]; then
+    ip netns exec $NS_S "$REFLECTOR" "[$SRV]:547" > "$WORK/floor.txt" 2>&1 &
+    SERVER_PID=$!
+    wait_for_line "$WORK/floor.txt" "answering DHCPv6" 30 "$SERVER_PID"
+    echo "floor: headend-sim-reflector on [$SRV]:547"
+    ramp "$SERVER_PID" floor
+    FLOOR_BEST=$BEST
+    stop_pid "$SERVER_PID"; SERVER_PID=
+    echo "floor: highest rate with < 0.1 % loss: $FLOOR_BEST/s"
+    echo
+fi
+
+if [ $run_kea = 1 ]; then
     mkdir -p "$WORK/kea"
     cat > "$WORK/kea/kea6.json" <<JSON
 { "Dhcp6": {
@@ -225,7 +250,7 @@ JSON
     echo
 fi
 
-if [ "$WHICH" != kea ]; then
+if [ $run_headend = 1 ]; then
     mkdir -p "$WORK/headend"
     cat > "$WORK/headend/headend.toml" <<TOML
 [server]

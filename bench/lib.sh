@@ -69,6 +69,7 @@ summary() {
     local kea=$1 unit=$2 top
     [ -n "$KEA_BEST" ] && printf '%-18s %s %s\n' "$kea (MT $KEA_THREADS):" "$KEA_BEST" "$unit"
     [ -n "$HEADEND_BEST" ] && printf '%-18s %s %s\n' "headend:" "$HEADEND_BEST" "$unit"
+    [ -n "${FLOOR_BEST:-}" ] && printf '%-18s %s %s\n' "floor (reflector):" "$FLOOR_BEST" "$unit"
     if [ -n "$KEA_BEST" ] && [ -n "$HEADEND_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
         awk -v h="$HEADEND_BEST" -v k="$KEA_BEST" 'BEGIN { printf "ratio headend/kea: %.2f\n", h / k }'
     fi
@@ -79,8 +80,13 @@ summary() {
         END {
             for (i = 1; i <= n; i++) {
                 r = rates[i]; k = us["kea " r]; h = us["headend " r]
+                f = us["floor " r]
                 if (k != "" && h != "" && h > 0)
                     printf "CPU per %s at %d/s: kea %.0f us, headend %.0f us (kea/headend %.2f)\n", unit, r, k, h, k / h
+                if (f != "" && f > 0)
+                    printf "CPU per %s at %d/s: floor %.1f us%s%s\n", unit, r, f,
+                        (h != "" ? sprintf(", headend %.1f x the floor", h / f) : ""),
+                        (k != "" ? sprintf(", kea %.1f x the floor", k / f) : "")
             }
         }' "$CPU_LOG"
     top=${RATES##* }
