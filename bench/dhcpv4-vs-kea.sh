@@ -59,12 +59,7 @@ LAST=10.31.255.250
 # DOCSIS 3.0 modem: option 60 "docsis3.0:0501010601"; option 55 gets 122 and 125 appended.
 PERF_OPTS=(-o 60,646f63736973332e303a30353031303130363031 -o 55,7a7d)
 
-case $WHICH in kea|headend|both|floor|all) ;; *) echo "usage: $0 [kea|headend|both|floor|all]" >&2; exit 2 ;; esac
-run_kea=0; run_headend=0; run_floor=0
-case $WHICH in
-    kea) run_kea=1 ;; headend) run_headend=1 ;; floor) run_floor=1 ;;
-    both) run_kea=1; run_headend=1 ;; all) run_kea=1; run_headend=1; run_floor=1 ;;
-esac
+select_servers "$WHICH"
 REFLECTOR=${REFLECTOR:-$(dirname "$HEADEND")/headend-sim-reflector}
 case $PERF_MODE in auto|single|multi) ;; *) echo "PERF_MODE must be auto, single or multi" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
@@ -195,15 +190,7 @@ HEADEND_BEST=
 FLOOR_BEST=
 
 if [ $run_floor = 1 ]; then
-    ip netns exec "$NS" "$REFLECTOR" "$SERVER:67" > "$WORK/floor.txt" 2>&1 &
-    SERVER_PID=$!
-    wait_for_line "$WORK/floor.txt" "answering DHCPv4" 30 "$SERVER_PID"
-    echo "floor: headend-sim-reflector on $SERVER:67"
-    ramp "$SERVER_PID" floor
-    FLOOR_BEST=$BEST
-    stop_pid "$SERVER_PID"; SERVER_PID=
-    echo "floor: highest rate with < 0.1 % loss: $FLOOR_BEST/s"
-    echo
+    floor_ramp "$NS" "$SERVER:67"
 fi
 
 if [ $run_kea = 1 ]; then

@@ -70,12 +70,7 @@ CLI=2001:db8:1::2
 # A DOCSIS 3.0 eCM: option 16 (4491, "docsis3.0"), option 17 (4491, CL ORO 32 33 34 37 38).
 PERF_OPTS=(-o 16,0000118b0009646f63736973332e30 -o 17,0000118b0001000a00200021002200250026)
 
-case $WHICH in kea|headend|both|floor|all) ;; *) echo "usage: $0 [kea|headend|both|floor|all]" >&2; exit 2 ;; esac
-run_kea=0; run_headend=0; run_floor=0
-case $WHICH in
-    kea) run_kea=1 ;; headend) run_headend=1 ;; floor) run_floor=1 ;;
-    both) run_kea=1; run_headend=1 ;; all) run_kea=1; run_headend=1; run_floor=1 ;;
-esac
+select_servers "$WHICH"
 case $PERF_MODE in auto|single|multi) ;; *) echo "PERF_MODE must be auto, single or multi" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
 for t in ip perfdhcp awk timeout; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 2; }; done
@@ -201,15 +196,7 @@ HEADEND_BEST=
 FLOOR_BEST=
 
 if [ $run_floor = 1 ]; then
-    ip netns exec $NS_S "$REFLECTOR" "[$SRV]:547" > "$WORK/floor.txt" 2>&1 &
-    SERVER_PID=$!
-    wait_for_line "$WORK/floor.txt" "answering DHCPv6" 30 "$SERVER_PID"
-    echo "floor: headend-sim-reflector on [$SRV]:547"
-    ramp "$SERVER_PID" floor
-    FLOOR_BEST=$BEST
-    stop_pid "$SERVER_PID"; SERVER_PID=
-    echo "floor: highest rate with < 0.1 % loss: $FLOOR_BEST/s"
-    echo
+    floor_ramp $NS_S "[$SRV]:547"
 fi
 
 if [ $run_kea = 1 ]; then

@@ -41,6 +41,33 @@ warn_if_busy() {
     fi
 }
 
+# Which servers a side-by-side script runs, from its first argument:
+# kea, headend, floor, both (kea + headend) or all; sets run_kea, run_headend
+# and run_floor to 0 or 1.
+select_servers() {
+    run_kea=0; run_headend=0; run_floor=0
+    case $1 in
+        kea) run_kea=1 ;; headend) run_headend=1 ;; floor) run_floor=1 ;;
+        both) run_kea=1; run_headend=1 ;; all) run_kea=1; run_headend=1; run_floor=1 ;;
+        *) echo "usage: $0 [kea|headend|both|floor|all]" >&2; exit 2 ;;
+    esac
+}
+
+# The floor of a side-by-side run: headend-sim-reflector ($REFLECTOR) on
+# address $2 inside namespace $1, ramped like a server; sets FLOOR_BEST.
+# Uses WORK, SERVER_PID and the script's step/ramp.
+floor_ramp() {
+    ip netns exec "$1" "$REFLECTOR" "$2" > "$WORK/floor.txt" 2>&1 &
+    SERVER_PID=$!
+    wait_for_line "$WORK/floor.txt" "headend-sim-reflector: answering" 30 "$SERVER_PID"
+    echo "floor: headend-sim-reflector on $2"
+    ramp "$SERVER_PID" floor
+    FLOOR_BEST=$BEST
+    stop_pid "$SERVER_PID"; SERVER_PID=
+    echo "floor: highest rate with < 0.1 % loss: $FLOOR_BEST/s"
+    echo
+}
+
 # Ramps through RATES against PID $1 (name $2), up to RETRIES extra tries at a
 # failing rate; sets BEST to the highest clean rate. Returns 1 if the server died.
 ramp() {

@@ -17,7 +17,9 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use headend_plugin::{Hook, HostConfig, MemoryKv, PluginHost, PluginSet, PluginSpec};
+use headend_plugin::{
+    FailureReason, Hook, HostConfig, LoadErrorKind, MemoryKv, PluginHost, PluginSet, PluginSpec,
+};
 
 /// The build recipe shared with the plugins workspace.
 const BUILD_SCRIPT: &str = include_str!("../../../plugins/build.sh");
@@ -177,23 +179,19 @@ fn lock_for(name: &str, plugins_lock: &str) -> Result<String> {
             }
         }
     }
-    // Cargo orders packages by name, then version; ours has no dependency
-    // named twice, so every kept dependency line stays as cargo wrote it only
-    // while no kept package loses a same-named sibling: check that.
-    for &i in &keep {
-        for d in &blocks[i].deps {
-            if d.contains(' ')
-                && by_name[d.split(' ').next().unwrap_or(d)]
-                    .iter()
-                    .filter(|j| keep.contains(j))
-                    .count()
-                    < 2
-            {
-                bail!(
-                    "lock: {d} would be written without its version; regenerate the plugins lock"
-                );
-            }
-        }
+    // Cargo writes "name version" for a dependency only while several
+    // versions of it are locked: keeping one of two would change that line.
+    let kept_versions = |n: &str| {
+        by_name
+            .get(n)
+            .map_or(0, |v| v.iter().filter(|j| keep.contains(j)).count())
+    };
+    if let Some(d) = keep
+        .iter()
+        .flat_map(|&i| &blocks[i].deps)
+        .find(|d| d.split_once(' ').is_some_and(|(n, _)| kept_versions(n) < 2))
+    {
+        bail!("lock: {d} would be written without its version; regenerate the plugins lock");
     }
     let own =
         format!("name = \"{name}\"\nversion = \"0.1.0\"\ndependencies = [\n \"headend-sdk\",\n]");
@@ -300,7 +298,7 @@ pub fn build(dir: &Path) -> Result<ExitCode> {
     let mut failed = false;
     for path in &wasm {
         match load(path) {
-            Ok(hooks) => println!("{}: loads (ABI version 1, hooks: {hooks})", path.display()),
+            Ok(verdict) => println!("{}: {verdict}", path.display()),
             Err(e) => {
                 failed = true;
                 println!("{}: does not load: {e}", path.display());
@@ -335,9 +333,15 @@ fn load(path: &Path) -> Result<String> {
                 .map(|e| e.to_string())
                 .collect::<Vec<_>>()
                 .join("; ");
-            if text.contains("declined because of its configuration") {
+            // The host refuses a self-test only for a decline caused by the
+            // config table (other declines load with a warning).
+            let config_decline = errors.iter().all(|e| {
+                matches!(&e.kind, LoadErrorKind::SelfTest(p) if p.reason == FailureReason::Declined)
+            });
+            if config_decline {
                 return Ok(format!(
-                    "its self-test needs configuration keys ({text}); `headend check` runs it with the [[plugin]] config"
+                    "loads (ABI version 1); its self-test declines with an empty config table \
+                     ({text}): `headend check` runs it with the [[plugin]] config"
                 ));
             }
             bail!("{text}");
@@ -354,7 +358,10 @@ fn load(path: &Path) -> Result<String> {
     if hooks.is_empty() {
         bail!("it exports no hook (flow_selector!, config_generator! or event_handler!)");
     }
-    Ok(hooks.join(", "))
+    Ok(format!(
+        "loads (ABI version 1, hooks: {})",
+        hooks.join(", ")
+    ))
 }
 
 const CARGO_TOML: &str = r#"# A headend plugin (hook: @HOOK@), made by `headend plugin new`.

@@ -101,25 +101,14 @@ fn good_plugin_answers_and_counts() {
 
 #[test]
 fn counters_go_on_across_a_reload_on_the_same_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let resp = ok_flow();
-    let wat = module(
-        1,
-        "",
-        &resp,
-        &[(
-            abi::EXPORT_FLOW_SELECT,
-            &misbehave_for_b_macs("(unreachable)", &resp),
-        )],
-    );
-    let path = wasm_file(dir.path(), "kept", &wat);
-    let (host, _kv) = host();
-    let first = PluginSet::load(&[relaxed(spec("kept", path.clone()))], host).unwrap();
+    // `misbehaving` loads through the shared host, as a reload does.
+    let (dir, first) = misbehaving("kept", "(unreachable)", "");
     let p = first.get("kept").unwrap();
     p.select_flow(&dev(GOOD_MAC)).unwrap();
     p.select_flow(&dev(BAD_MAC)).unwrap_err();
     // A reload builds a new set through the same host.
-    let second = PluginSet::load(&[relaxed(spec("kept", path))], host).unwrap();
+    let path = dir.path().join("kept.wasm");
+    let second = PluginSet::load(&[relaxed(spec("kept", path))], &host().0).unwrap();
     let q = second.get("kept").unwrap();
     q.select_flow(&dev(GOOD_MAC)).unwrap();
     let c = q.counters();
