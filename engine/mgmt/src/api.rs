@@ -149,6 +149,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/audit", get(read_audit))
         .route("/api/v1/events", get(events))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/dashboard", get(crate::overview::dashboard))
+        .route("/api/v1/domains", get(crate::overview::domains))
+        .route("/api/v1/policies", get(crate::overview::policies))
+        .route(
+            "/api/v1/devices/{mac}/files/{name}",
+            get(crate::overview::device_file),
+        )
+        .route("/", get(crate::console::root))
+        .route("/console", get(crate::console::root))
+        .route("/console/", get(crate::console::index))
+        .route("/console/app.js", get(crate::console::script))
+        .route("/console/app.css", get(crate::console::style))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/v1/openapi.json") })
         .method_not_allowed_fallback(|| async {
@@ -2222,7 +2234,8 @@ async fn metrics(
     paths(login, logout, whoami, list_accounts, create_account, get_account, update_account,
         delete_account, list_fixed, create_fixed, delete_fixed, list_res6, create_res6, delete_res6, search_leases, search_leases6, device, pools, config_show,
         config_validate, config_reload, explain, list_users, create_user, delete_user,
-        create_token, read_audit, events, metrics),
+        create_token, read_audit, events, metrics, crate::overview::dashboard,
+        crate::overview::domains, crate::overview::policies, crate::overview::device_file),
     components(schemas(crate::error::ErrorBody, ConfigProblem, LeasePage<LeaseView>, LeasePage<Lease6View>)),
     modifiers(&BearerAuth)
 )]
@@ -2363,6 +2376,91 @@ mod tests {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    #[tokio::test]
+    async fn the_console_is_served_with_its_policy_and_its_views_answer() {
+        let (r, _dir) = app();
+        let get = |path: &'static str| {
+            let r = r.clone();
+            async move {
+                let req = axum::http::Request::builder()
+                    .uri(path)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                r.oneshot(req).await.unwrap()
+            }
+        };
+        let resp = get("/").await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(resp.headers()[header::LOCATION], "/console/");
+        for (path, kind) in [
+            ("/console/", "text/html"),
+            ("/console/app.js", "text/javascript"),
+            ("/console/app.css", "text/css"),
+        ] {
+            let resp = get(path).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            let ct = resp.headers()[header::CONTENT_TYPE].to_str().unwrap();
+            assert!(ct.starts_with(kind), "{path}: {ct}");
+            let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap();
+            assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"));
+        }
+        // The views need a login like the rest of the API.
+        assert_eq!(
+            get("/api/v1/dashboard").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let (_, v) = call(
+            &r,
+            "POST",
+            "/api/v1/login",
+            "",
+            json!({ "user": "admin", "password": "a long test password" }),
+        )
+        .await;
+        let t = v["token"].as_str().unwrap().to_string();
+        let (s, v) = call(&r, "GET", "/api/v1/dashboard", &t, Value::Null).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        for p in ["dhcpv4", "dhcpv6", "tftp", "http", "tod", "snmp", "syslog"] {
+            assert!(v["traffic"][p]["received"].is_u64(), "{p}: {v}");
+        }
+        assert_eq!(
+            v["activity"]["minutes"].as_array().unwrap().len(),
+            headend_server::shared::timeline::RECENT_MINUTES
+        );
+        assert_eq!(v["config"]["generation"], 1);
+        let (s, v) = call(&r, "GET", "/api/v1/domains", &t, Value::Null).await;
+        assert_eq!(s, StatusCode::OK);
+        let names: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"emta"), "{v}");
+        let (s, v) = call(&r, "GET", "/api/v1/policies", &t, Value::Null).await;
+        assert_eq!((s, v.is_array()), (StatusCode::OK, true), "{v}");
+        let (s, v) = call(
+            &r,
+            "GET",
+            "/api/v1/devices/00:10:95:00:00:09/files/cm.cfg",
+            &t,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no such file: {v}");
+        let (s, _) = call(
+            &r,
+            "GET",
+            "/api/v1/devices/not-a-mac/files/cm.cfg",
+            &t,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
     }
 
     #[tokio::test]

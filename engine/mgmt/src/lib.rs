@@ -15,8 +15,10 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod events;
+pub mod overview;
 pub mod users;
 
 use std::net::SocketAddr;

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use headend_abi::{EventAction, EventActions, LogLevel, MemEvent};
+use headend_abi::{EventAction, EventActions, EventLevel, EventTransport, LogLevel, MemEvent};
 use headend_model::snapshot::{canonical_domain, Snapshot};
 use headend_store::{Account, AccountSource, GroupCommitter, Mutation, UnixTime};
 use parking_lot::Mutex;
@@ -49,6 +49,30 @@ pub struct Published {
     pub at: UnixTime,
 }
 
+/// Management events received kept in memory for the dashboard (newest last).
+pub const RECEIVED_KEPT: usize = 256;
+
+/// One management event as received, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Received {
+    /// When the engine received it (milliseconds since the Unix epoch).
+    pub at_ms: i64,
+    /// The device MAC, when the source resolved to one.
+    pub mac: Option<String>,
+    /// The sender's address.
+    pub source: Option<String>,
+    /// `syslog`, `snmp` or `local`.
+    pub transport: &'static str,
+    /// Priority level (`critical` … `information`).
+    pub level: &'static str,
+    /// Enterprise number and event id (`4491.4000950100`).
+    pub id: String,
+    /// Event text (the first 256 bytes).
+    pub text: String,
+    /// What the mem-event hook did: `actions applied: 3`, `ignored: …`.
+    pub outcome: String,
+}
+
 /// What applying an event's actions did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventOutcome {
@@ -66,6 +90,7 @@ pub struct EventSink {
     committer: Arc<GroupCommitter>,
     counters: Arc<Counters>,
     published: Mutex<VecDeque<Published>>,
+    received: Mutex<VecDeque<Received>>,
     bus: std::sync::OnceLock<Arc<crate::bus::Bus>>,
 }
 
@@ -87,6 +112,7 @@ impl EventSink {
             committer,
             counters,
             published: Mutex::new(VecDeque::new()),
+            received: Mutex::new(VecDeque::new()),
             bus: std::sync::OnceLock::new(),
         }
     }
@@ -115,6 +141,65 @@ impl EventSink {
             id = event.event_id
         );
         let _g = span.enter();
+        let result = self.dispatch(snap, event, now, accounts_allowed);
+        let outcome = match &result {
+            Ok(o) if o.skipped.is_empty() => format!("actions applied: {}", o.applied),
+            Ok(o) => format!(
+                "actions applied: {}, skipped: {}",
+                o.applied,
+                o.skipped.len()
+            ),
+            Err(e) => format!("ignored: {e}"),
+        };
+        let mut text = event.text.clone();
+        if text.len() > 256 {
+            let mut cut = 256;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        let r = Received {
+            at_ms: event.received_unix_ms,
+            mac,
+            source: event.source.map(|a| a.to_string()),
+            transport: match event.transport {
+                EventTransport::Syslog => "syslog",
+                EventTransport::Snmp => "snmp",
+                EventTransport::Local => "local",
+            },
+            level: match event.level {
+                EventLevel::Critical => "critical",
+                EventLevel::Major => "major",
+                EventLevel::Minor => "minor",
+                EventLevel::Warning => "warning",
+                EventLevel::Information => "information",
+            },
+            id: format!("{}.{}", event.enterprise, event.event_id),
+            text,
+            outcome,
+        };
+        let mut q = self.received.lock();
+        if q.len() >= RECEIVED_KEPT {
+            q.pop_front();
+        }
+        q.push_back(r);
+        drop(q);
+        result
+    }
+
+    /// The management events received most recently, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().iter().cloned().collect()
+    }
+
+    fn dispatch(
+        &self,
+        snap: &Snapshot,
+        event: &MemEvent,
+        now: UnixTime,
+        accounts_allowed: bool,
+    ) -> Result<EventOutcome, EventError> {
         match snap.hooks.mem_event(event) {
             None => {
                 self.counters.hook_fallback("mem-event", "no_handler");

@@ -255,4 +255,32 @@ fn no_plugin_or_a_failing_plugin_ignores_the_event_and_counts_it() {
     let fb = f.counters.hook_fallbacks();
     assert_eq!(fb.get(&("mem-event", "no_handler".to_string())), Some(&1));
     assert_eq!(fb.get(&("mem-event", "deadline".to_string())), Some(&1));
+    // Both are listed for the dashboard with what became of them.
+    let seen = f.sink.received();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].mac.as_deref(), Some("00:10:95:0e:00:01"));
+    assert!(
+        seen[0].outcome.starts_with("ignored: no mem-event plugin"),
+        "{seen:?}"
+    );
+    assert!(seen[1].outcome.starts_with("ignored: "), "{seen:?}");
+}
+
+#[test]
+fn received_events_are_listed_with_their_outcome_and_bounded() {
+    let f = fixture();
+    let actions = EventActions {
+        actions: vec![EventAction::AddDomain("quarantine".into())],
+    };
+    let snap = snapshot(Some(Rules(Some(actions))));
+    for _ in 0..(headend_server::events::RECEIVED_KEPT + 5) {
+        f.sink
+            .handle(&snap, &event("00:10:95:0e:00:01", None), 1, true)
+            .unwrap();
+    }
+    let seen = f.sink.received();
+    assert_eq!(seen.len(), headend_server::events::RECEIVED_KEPT);
+    let last = seen.last().unwrap();
+    assert_eq!(last.outcome, "actions applied: 1");
+    assert!(last.id.contains('.'), "{last:?}");
 }

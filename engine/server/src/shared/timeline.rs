@@ -329,6 +329,90 @@ pub struct Timeline {
     mode: AtomicU8,
     /// Where every step is also published, when somebody listens.
     bus: Arc<crate::bus::Bus>,
+    /// Devices provisioned and steps failed per minute, for the dashboard.
+    recent: Mutex<Recent>,
+}
+
+/// Minutes of activity [`Timeline::recent`] keeps.
+pub const RECENT_MINUTES: usize = 60;
+
+/// Recently provisioned devices [`Timeline::recent`] lists (the newest).
+pub const RECENT_DEVICES: usize = 50;
+
+/// One minute of activity.
+#[derive(Debug, Default, Clone)]
+struct Minute {
+    /// Its start, in minutes since the Unix epoch.
+    at_min: u64,
+    /// Devices that got their first binding.
+    bound: u64,
+    /// Devices that finished their flow ([`is_final`] step done).
+    provisioned: u64,
+    /// Failed steps by step name.
+    failed: std::collections::BTreeMap<String, u64>,
+}
+
+/// The per-minute activity ring and the newest provisioned devices. Only
+/// first bindings, finished flows and failures touch it — once or twice a
+/// device, never per packet.
+#[derive(Debug, Default)]
+struct Recent {
+    minutes: VecDeque<Minute>,
+    devices: VecDeque<RecentDevice>,
+}
+
+impl Recent {
+    fn minute(&mut self, at_ms: u64) -> &mut Minute {
+        let at_min = at_ms / 60_000;
+        if self.minutes.back().is_none_or(|m| m.at_min < at_min) {
+            self.minutes.push_back(Minute {
+                at_min,
+                ..Minute::default()
+            });
+            while self.minutes.len() > RECENT_MINUTES {
+                self.minutes.pop_front();
+            }
+        }
+        // A step stamped in an older minute (clock step, replay) counts in
+        // the newest one kept rather than reordering the ring.
+        let last = self.minutes.len() - 1;
+        &mut self.minutes[last]
+    }
+}
+
+/// A device that finished its provisioning flow.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentDevice {
+    /// Its MAC.
+    pub mac: String,
+    /// When (milliseconds since the Unix epoch).
+    pub at_ms: u64,
+    /// The final step (`eUE-25`, `CM5-CM10 config file`).
+    pub step: String,
+}
+
+/// One minute of the dashboard's activity chart.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MinuteView {
+    /// The minute's start (milliseconds since the Unix epoch).
+    pub start_ms: u64,
+    /// Devices that got their first binding.
+    pub bound: u64,
+    /// Devices that finished their provisioning flow.
+    pub provisioned: u64,
+    /// Steps that failed.
+    pub failed: u64,
+}
+
+/// Provisioning activity of the last [`RECENT_MINUTES`] minutes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentActivity {
+    /// Minute by minute, oldest first; quiet minutes are listed with zeros.
+    pub minutes: Vec<MinuteView>,
+    /// Failed steps over the window, by step name (`eUE-19`, `CM4`, …).
+    pub failures_by_step: std::collections::BTreeMap<String, u64>,
+    /// The newest devices that finished their flow, newest first.
+    pub provisioned: Vec<RecentDevice>,
 }
 
 impl Default for Timeline {
@@ -362,6 +446,60 @@ impl Timeline {
             pending_per_shard: (MAX_PENDING.min(max_devices) / SHARDS).max(1),
             mode: AtomicU8::new(TimelineMode::Stored as u8),
             bus: Arc::default(),
+            recent: Mutex::default(),
+        }
+    }
+
+    /// The provisioning activity of the last [`RECENT_MINUTES`] minutes up
+    /// to `now_ms`, for the dashboard.
+    pub fn recent(&self, now_ms: u64) -> RecentActivity {
+        let r = self.recent.lock();
+        let now_min = now_ms / 60_000;
+        let first = now_min.saturating_sub(RECENT_MINUTES as u64 - 1);
+        let mut failures_by_step = std::collections::BTreeMap::new();
+        let minutes = (first..=now_min)
+            .map(|at_min| {
+                let m = r.minutes.iter().find(|m| m.at_min == at_min);
+                let mut failed = 0;
+                for (step, n) in m.iter().flat_map(|m| m.failed.iter()) {
+                    *failures_by_step.entry(step.clone()).or_insert(0) += n;
+                    failed += n;
+                }
+                MinuteView {
+                    start_ms: at_min * 60_000,
+                    bound: m.map_or(0, |m| m.bound),
+                    provisioned: m.map_or(0, |m| m.provisioned),
+                    failed,
+                }
+            })
+            .collect();
+        RecentActivity {
+            minutes,
+            failures_by_step,
+            provisioned: r.devices.iter().rev().cloned().collect(),
+        }
+    }
+
+    /// Counts a step in the activity ring when it is one the dashboard shows.
+    fn count_recent(&self, at_ms: u64, mac: &str, step: Step, outcome: Outcome) {
+        let finished = outcome == Outcome::Ok && matches!(step, Step::Eue(25) | Step::CmConfigFile);
+        if outcome != Outcome::Failed && !finished {
+            return;
+        }
+        let mut r = self.recent.lock();
+        let m = r.minute(at_ms);
+        if finished {
+            m.provisioned += 1;
+            if r.devices.len() == RECENT_DEVICES {
+                r.devices.pop_front();
+            }
+            r.devices.push_back(RecentDevice {
+                mac: key(mac).into_owned(),
+                at_ms,
+                step: step.to_string(),
+            });
+        } else {
+            *m.failed.entry(step.to_string()).or_insert(0) += 1;
         }
     }
 
@@ -413,6 +551,7 @@ impl Timeline {
         outcome: Outcome,
         detail: impl Into<Detail>,
     ) {
+        self.count_recent(at_ms, mac, step, outcome);
         let bus_wanted = self.bus.wanted();
         if self.mode() == TimelineMode::Off && !bus_wanted {
             return;
@@ -489,6 +628,7 @@ impl Timeline {
         }
         dev.established = true;
         s.pending_count -= 1;
+        self.recent.lock().minute(now_ms()).bound += 1;
         if !dev.dirty {
             dev.dirty = true;
             s.dirty.push(dev.mac.clone());
@@ -693,6 +833,88 @@ pub fn render(t: &DeviceTimeline, linked: &[DeviceTimeline], now_ms: u64) -> Str
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn recent_activity_counts_bindings_finished_flows_and_failures_per_minute() {
+        let t = Timeline::new(100);
+        let t0 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000;
+        t.record_at(t0, "AA-00-00-00-00-01", Step::Cm4, Outcome::Ok, "ack");
+        t.record_at(
+            t0 + 1,
+            "aa:00:00:00:00:01",
+            Step::CmConfigFile,
+            Outcome::Ok,
+            "cm.cfg",
+        );
+        t.record_at(
+            t0 + 2,
+            "aa:00:00:00:00:02",
+            Step::Eue(19),
+            Outcome::Failed,
+            "no answer",
+        );
+        t.record_at(
+            t0 + 60_000,
+            "aa:00:00:00:00:03",
+            Step::Eue(25),
+            Outcome::Ok,
+            "done",
+        );
+        t.record_at(
+            t0 + 60_001,
+            "aa:00:00:00:00:04",
+            Step::Eue(19),
+            Outcome::Failed,
+            "again",
+        );
+        t.record_at(
+            t0 + 60_002,
+            "aa:00:00:00:00:05",
+            Step::Eue(25),
+            Outcome::Failed,
+            "bad",
+        );
+        let r = t.recent(t0 + 90_000);
+        assert_eq!(r.minutes.len(), RECENT_MINUTES);
+        let last = &r.minutes[RECENT_MINUTES - 1];
+        let before = &r.minutes[RECENT_MINUTES - 2];
+        assert_eq!(
+            (before.start_ms, before.provisioned, before.failed),
+            (t0, 1, 1)
+        );
+        assert_eq!(
+            (last.start_ms, last.provisioned, last.failed),
+            (t0 + 60_000, 1, 2)
+        );
+        assert_eq!(r.failures_by_step.get("eUE-19"), Some(&2));
+        assert_eq!(r.failures_by_step.get("eUE-25"), Some(&1));
+        let macs: Vec<&str> = r.provisioned.iter().map(|d| d.mac.as_str()).collect();
+        assert_eq!(
+            macs,
+            ["aa:00:00:00:00:03", "aa:00:00:00:00:01"],
+            "newest first, canonical MACs"
+        );
+        // An hour later the window has moved past all of it.
+        let r = t.recent(t0 + 2 * 3_600_000);
+        assert!(r
+            .minutes
+            .iter()
+            .all(|m| m.provisioned == 0 && m.failed == 0));
+        assert!(r.failures_by_step.is_empty());
+        // The ring stays bounded.
+        for i in 0..(RECENT_DEVICES as u64 + 10) {
+            t.record_at(
+                t0 + i * 60_000,
+                "aa:00:00:00:00:09",
+                Step::CmConfigFile,
+                Outcome::Ok,
+                "",
+            );
+        }
+        assert_eq!(t.recent(t0).provisioned.len(), RECENT_DEVICES);
+        assert!(t.recent.lock().minutes.len() <= RECENT_MINUTES);
+    }
+
     use super::*;
     use headend_store::MemoryStore;
 
