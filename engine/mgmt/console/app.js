@@ -10,6 +10,7 @@ const S = {
   token: sessionStorage.getItem("headend.token"),
   me: JSON.parse(sessionStorage.getItem("headend.me") || "null"),
   timers: [],
+  routes: 0,
 };
 const ROLES = { viewer: 0, operator: 1, admin: 2 };
 const TZ = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -384,7 +385,9 @@ async function devicePage(mac) {
     const attrs = Object.entries(d.account.attributes || {});
     if (attrs.length) acct.append(table(["attribute", "value"], attrs.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v)))));
   } else acct.append(el("p", { class: "muted", id: "device-domains" }, "no account: the device is classified by the configuration's rules"));
-  const target = el("select", { id: "move-domain", "aria-label": "domain" }, domains.map((x) => el("option", { value: x.name }, x.name)));
+  // "all" holds every device already: not a place to move one to.
+  const target = el("select", { id: "move-domain", "aria-label": "domain" },
+    domains.filter((x) => x.name !== "all").map((x) => el("option", { value: x.name }, x.name)));
   const move = gated("operator", el("button", { id: "move-submit", type: "submit" }, d.account ? "Move to domain" : "Create account in domain"));
   if (d.account && d.account.read_only) { move.disabled = true; move.title = "declared in the configuration file: change it there"; }
   const moveMsg = el("div", { id: "move-result" });
@@ -402,19 +405,24 @@ async function devicePage(mac) {
   } }, el("label", {}, "Domain", target), move), moveMsg);
 
   const fileView = el("pre", { class: "file", id: "file-view", hidden: true });
+  const decode = async (n) => {
+    fileView.hidden = false;
+    fileView.textContent = "decoding…";
+    try {
+      const f = await api("GET", `/api/v1/devices/${d.mac}/files/${encodeURIComponent(n)}`);
+      fileView.textContent = `${f.name}: ${f.size} bytes (${f.origin})${f.config_hash ? ", config hash " + f.config_hash : ""}\n\n` +
+        (f.text || `not a DOCSIS/PacketCable file: ${f.not_decoded}`);
+    } catch (e) { fileView.textContent = e.message; }
+  };
   const files = filesOf(d.timeline);
+  const other = el("input", { id: "file-name", placeholder: "file name", "aria-label": "file name" });
   const filesBox = el("section", { class: "card", id: "device-files" }, el("h2", {}, "Config files sent"),
     files.length ? el("ul", {}, files.map((n) => el("li", {}, el("code", {}, n), " ",
-      el("button", { type: "button", class: "secondary show-file", "data-name": n, onclick: async () => {
-        fileView.hidden = false;
-        fileView.textContent = "decoding…";
-        try {
-          const f = await api("GET", `/api/v1/devices/${d.mac}/files/${encodeURIComponent(n)}`);
-          fileView.textContent = `${f.name}: ${f.size} bytes (${f.origin})${f.config_hash ? ", config hash " + f.config_hash : ""}\n\n` +
-            (f.text || `not a DOCSIS/PacketCable file: ${f.not_decoded}`);
-        } catch (e) { fileView.textContent = e.message; }
-      } }, "Decode"))))
-      : el("p", { class: "muted" }, "none fetched (per the timeline)"), fileView);
+      el("button", { type: "button", class: "secondary show-file", "data-name": n, onclick: () => decode(n) }, "Decode"))))
+      : el("p", { class: "muted" }, "none fetched (per the timeline)"),
+    el("form", { class: "inline", onsubmit: (ev) => { ev.preventDefault(); if (other.value.trim()) decode(other.value.trim()); } },
+      el("label", {}, "What it would get now", other), el("button", { type: "submit", class: "secondary" }, "Decode")),
+    fileView);
 
   const lanes = el("div", { class: "lanes", id: "device-timeline" },
     timelineLane(d.timeline, `Timeline of ${d.mac}`, d.status),
@@ -642,7 +650,16 @@ function route() {
   }
   const run = name === "device" ? () => devicePage(decodeURIComponent(rest.join("/"))) : ROUTES[name] && (() => ROUTES[name](params));
   if (!run) { page("Not found", el("p", {}, "No such page. ", el("a", { href: "#/" }, "Dashboard"))); return; }
-  Promise.resolve(run()).catch((e) => main().append(errorBox(e)));
+  // When the page has its data on screen: `data-ready` and the time taken,
+  // for the browser tests and bench/console.sh.
+  const t0 = performance.now();
+  delete document.body.dataset.ready;
+  const seq = ++S.routes;
+  Promise.resolve(run()).catch((e) => main().append(errorBox(e))).finally(() => {
+    if (seq !== S.routes) return;
+    window.headendTiming = { page: name || "dashboard", ms: performance.now() - t0 };
+    document.body.dataset.ready = name || "dashboard";
+  });
 }
 window.addEventListener("hashchange", route);
 document.addEventListener("DOMContentLoaded", () => {

@@ -1,8 +1,9 @@
 //! Harness for the real-peer integration tests: network namespaces with guaranteed
 //! teardown, `headend` and peer processes with bounded waits, bounded `perfdhcp` runs
 //! with a parsed summary, `tshark` captures, `dhclient` with a logging hook, and Kea as
-//! a reference server. Recipes and pitfalls: shared/docs/peers.md §2 (namespaces),
-//! §3 (Kea, perfdhcp), §4 (dhclient), §11 (tshark), §13 (pitfalls).
+//! a reference server; `webdriver` drives headless Chromium. Recipes and pitfalls:
+//! shared/docs/peers.md §2 (namespaces), §3 (Kea, perfdhcp), §4 (dhclient),
+//! §11 (tshark), §13 (pitfalls), §17 (Chromium, chromedriver).
 //!
 //! Every wait is bounded in time, every load is bounded in count and duration, and
 //! traffic only flows on loopback or veth links inside namespaces created here.
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 
 pub mod scenarios;
+pub mod webdriver;
 
 /// The `headend` binary built by cargo for these tests.
 pub const HEADEND: &str = env!("CARGO_BIN_EXE_headend");
