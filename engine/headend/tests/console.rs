@@ -40,6 +40,7 @@ use serde_json::json;
 
 const CONSOLE: &str = "http://127.0.0.1:6080/";
 const CM: &str = "00:10:95:18:00:01";
+const EUE: &str = "00:10:95:18:00:02";
 const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -51,7 +52,7 @@ store = "state"
 listen = ["127.0.0.1:6767"]
 
 [provisioning]
-auto_provision = { expr = 'if device.family == "docsis" { ["cablemodems"] } else { [] }' }
+auto_provision = { expr = 'if device.family == "docsis" { ["cablemodems"] } else if device.family == "pktc" { ["emta"] } else { [] }' }
 
 [[domain]]
 name = "cablemodems"
@@ -59,6 +60,17 @@ description = "DOCSIS cable modems"
 [[domain]]
 name = "business"
 description = "Business modems, their own pool"
+
+[[domain]]
+name = "emta"
+description = "Embedded MTAs (eUE)"
+
+[[pool]]
+name = "mta"
+domains = ["emta"]
+relays = ["127.0.0.2"]
+network = "127.0.3.0/24"
+ranges = [["127.0.3.10", "127.0.3.50"]]
 
 [[pool]]
 name = "cm"
@@ -130,14 +142,19 @@ fn add_user(config: &Path, name: &str, role: &str) {
     );
 }
 
-/// `dora.py` through the relay 127.0.0.2: the address ACKed.
+/// `dora.py` through the relay 127.0.0.2 as the modem: the address ACKed.
 fn dora(ns: &Netns, server: &Proc) -> String {
+    dora_as(ns, server, &["--mac", CM, "--vendor-class", "docsis3.0:"])
+}
+
+/// `dora.py` through the relay 127.0.0.2 with `args`: the address ACKed.
+fn dora_as(ns: &Netns, server: &Proc, args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/dora.py");
     let out = ns
         .command("python3")
         .arg(&script)
-        .args(["--server", "127.0.0.1:6767", "--mac", CM])
-        .args(["--vendor-class", "docsis3.0:"])
+        .args(["--server", "127.0.0.1:6767"])
+        .args(args)
         .output()
         .unwrap();
     let text = format!(
@@ -219,6 +236,21 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
         log(&server)
     );
 
+    // The eUE behind it (option 82.2 remote-id = the modem): linked timelines.
+    let eue = dora_as(
+        &ns,
+        &server,
+        &[
+            "--mac",
+            EUE,
+            "--vendor-class",
+            "pktc2.0:",
+            "--remote-id",
+            CM,
+        ],
+    );
+    assert!(eue.starts_with("127.0.3."), "{eue}");
+
     let b = Browser::start(&ns, dir.path()).unwrap();
     let shots = shots_dir();
 
@@ -282,6 +314,12 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
         b.wait_for(&format!("#device-timeline li[data-step='{step}']"), WAIT)
             .unwrap_or_else(|e| panic!("timeline step {step}: {e:#}"));
     }
+    // The eUE behind it, in its own lane.
+    b.wait_for(
+        &format!("#device-timeline .lane[data-device='{EUE}'] li[data-step='eUE-4']"),
+        WAIT,
+    )
+    .unwrap();
     // The config file it fetched, decoded as `headend config-file show` prints it.
     b.click(&format!("#device-files button[data-name='{file}']"))
         .unwrap();
@@ -293,6 +331,12 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
         "{decoded}"
     );
     b.screenshot(&shots.join("device.png")).unwrap();
+    b.exec(
+        "document.querySelector('#device-timeline').scrollIntoView(); return true",
+        vec![],
+    )
+    .unwrap();
+    b.screenshot(&shots.join("device-timeline.png")).unwrap();
 
     // --- Move it to another domain, with a confirmation; cancel first.
     select(&b, "#move-domain", "business");

@@ -468,6 +468,9 @@ async function bindingsPage() {
   const mac = el("input", { id: "fixed-mac", placeholder: "00:10:95:..", "aria-label": "MAC" });
   const relay = el("input", { id: "fixed-relay", value: "0.0.0.0", "aria-label": "relay" });
   const ip = el("input", { id: "fixed-ip", placeholder: "10.1.0.50", "aria-label": "address" });
+  const r6who = el("input", { id: "res6-client", placeholder: "MAC or DUID hex", "aria-label": "MAC or DUID" });
+  const r6addr = el("input", { id: "res6-address", placeholder: "2001:db8::10", "aria-label": "address" });
+  const r6len = el("input", { id: "res6-len", placeholder: "128", size: 4, "aria-label": "prefix length" });
   const reload = () => bindingsPage();
   page("Bindings",
     el("h2", {}, "Fixed DHCPv4 bindings"), out4,
@@ -479,7 +482,18 @@ async function bindingsPage() {
       } catch (e) { msg.replaceChildren(errorBox(e)); }
     } }, el("label", {}, "MAC", mac), el("label", {}, "Relay", relay), el("label", {}, "Address", ip),
     gated("operator", el("button", { type: "submit", id: "fixed-add" }, "Add binding"))), msg,
-    el("h2", {}, "DHCPv6 reservations"), out6);
+    el("h2", {}, "DHCPv6 reservations"), out6,
+    el("form", { class: "inline", onsubmit: async (ev) => {
+      ev.preventDefault();
+      const who = r6who.value.trim();
+      const body = { address: r6addr.value.trim() };
+      if (r6len.value.trim()) body.prefix_len = Number(r6len.value.trim());
+      if (isMac(who)) body.mac = normMac(who); else body.duid = who;
+      try { await api("POST", "/api/v1/reservations6", body); toast("reservation created"); reload(); }
+      catch (e) { msg.replaceChildren(errorBox(e)); }
+    } }, el("label", {}, "MAC or DUID", r6who), el("label", {}, "Address or prefix start", r6addr),
+    el("label", {}, "Length (128: address)", r6len),
+    gated("operator", el("button", { type: "submit", id: "res6-add" }, "Add reservation"))));
   const del = (path, what) => gated("operator", el("button", { type: "button", class: "danger", onclick: async () => {
     if (!(await confirmDialog(`Delete ${what}?`))) return;
     try { await api("DELETE", path); toast(`${what} deleted`); reload(); } catch (e) { msg.replaceChildren(errorBox(e)); }
