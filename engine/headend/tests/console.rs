@@ -5,8 +5,8 @@
 //! modem's config file by TFTP from its leased address.
 //!
 //! - Log in (a wrong password is refused on the page); the dashboard shows
-//!   live traffic, the modem among the recently provisioned devices and
-//!   pool utilisation.
+//!   live traffic, the modem among the recently provisioned devices, pool
+//!   utilisation and a management event its eUE sent by syslog (`logger`).
 //! - Find the modem by its leased address; its page shows the account, the
 //!   lease, the timeline (CM1…CM4, the config file step) and the config
 //!   file decoded with both MICs verified.
@@ -104,6 +104,10 @@ cmts_shared_secret = "DOCSIS"
 name = "cm-*.cfg"
 generator = "builtin:docsis-cm"
 
+[syslog]
+listen = ["127.0.0.1:6514"]
+accept_message_mac = true
+
 [management]
 listen = ["127.0.0.1:6080"]
 "#;
@@ -114,7 +118,14 @@ fn require_peers() {
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
     assert!(root, "console needs root (network namespaces)");
-    for tool in ["chromium", "chromedriver", "curl", "python3", "ip"] {
+    for tool in [
+        "chromium",
+        "chromedriver",
+        "curl",
+        "python3",
+        "ip",
+        "logger",
+    ] {
         assert!(
             common::find_on_path(tool).is_some(),
             "console needs `{tool}` (scripts/setup --peers)"
@@ -122,11 +133,15 @@ fn require_peers() {
     }
 }
 
-fn add_user(config: &Path, name: &str, role: &str) {
-    let mut child = Command::new(HEADEND)
-        .args(["user", "add", "--config"])
+fn add_user(config: &Path, name: &str, role: &str, domains: &[&str]) {
+    let mut cmd = Command::new(HEADEND);
+    cmd.args(["user", "add", "--config"])
         .arg(config)
-        .args([name, "--role", role])
+        .args([name, "--role", role]);
+    for d in domains {
+        cmd.args(["--domain", d]);
+    }
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -207,12 +222,14 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
     let config = dir.path().join("headend.toml");
     std::fs::write(&config, CONFIG).unwrap();
     std::fs::create_dir_all(dir.path().join("tftp")).unwrap();
-    for (name, role) in [
-        ("root-admin", "admin"),
-        ("ops", "operator"),
-        ("noc", "viewer"),
-    ] {
-        add_user(&config, name, role);
+    let users: [(&str, &str, &[&str]); 4] = [
+        ("root-admin", "admin", &[]),
+        ("ops", "operator", &[]),
+        ("noc", "viewer", &[]),
+        ("voice-ops", "operator", &["emta"]),
+    ];
+    for (name, role, domains) in users {
+        add_user(&config, name, role, domains);
     }
     let ns = Netns::loopback_relay().unwrap();
     let server = common::start_headend(&ns, &config).unwrap();
@@ -250,6 +267,28 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
         ],
     );
     assert!(eue.starts_with("127.0.3."), "{eue}");
+    // A PacketCable management event about it (pkt-eue-6 syslog), as logger sends it.
+    let out = ns
+        .command("logger")
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            "6514",
+            "--udp",
+            "--rfc3164",
+        ])
+        .args(["-t", "MTA[PACKETCABLE]", "-p", "local0.err"])
+        .arg(format!(
+            "<4000950100> config file download failed MAC={EUE}"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let b = Browser::start(&ns, dir.path()).unwrap();
     let shots = shots_dir();
@@ -274,6 +313,13 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
     b.wait_text("#dash-recent", CM, WAIT).unwrap();
     b.wait_text("#dash-pools", "cablemodems", WAIT).unwrap();
     b.wait_text("#dash-config", "Generation 1", WAIT).unwrap();
+    let events = b
+        .wait_text("#dash-events", "config file download failed", WAIT)
+        .unwrap();
+    assert!(
+        events.contains(EUE) && events.contains("4000950100"),
+        "{events}"
+    );
     let tz = b
         .exec(
             "return Intl.DateTimeFormat().resolvedOptions().timeZone",
@@ -480,6 +526,23 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
         "the device page overflows a narrow screen"
     );
     b.set_window(1280, 800).unwrap();
+    logout(&b);
+
+    // --- An operator scoped to the emta domain sees its partition only.
+    login(&b, "voice-ops", PASSWORD);
+    b.wait_text("#who", "voice-ops (operator: emta)", WAIT)
+        .unwrap();
+    b.wait_text("#dash-pools", "emta", WAIT).unwrap();
+    assert!(!b.text("#dash-pools").unwrap().contains("business"));
+    b.goto(&format!("{CONSOLE}console/#/device/{CM}")).unwrap();
+    b.wait_text("main", "nothing is known", WAIT).unwrap();
+    b.goto(&format!("{CONSOLE}console/#/device/{EUE}")).unwrap();
+    b.wait_text("#device-domains", "emta", WAIT).unwrap();
+    assert!(b.is_enabled("#move-submit").unwrap(), "its own device");
+    b.goto(&format!("{CONSOLE}console/#/config")).unwrap();
+    b.wait_text("#config-result", "spans every domain", WAIT)
+        .unwrap();
+    assert!(!b.is_enabled("#config-reload").unwrap());
     logout(&b);
 
     // --- An admin: users, and the operator's move in the audit log.

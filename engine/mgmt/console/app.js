@@ -582,6 +582,10 @@ async function configPage() {
       load();
     } catch (e) { marks(e.errors); out.replaceChildren(errorBox({ message: `Reload refused, the running configuration keeps serving: ${e.message}`, errors: e.errors })); }
   } }, "Reload file from disk"));
+  if (scoped()) {
+    // The file spans every domain: the API refuses a scoped user both.
+    for (const b of [validate, reload]) { b.disabled = true; b.title = "the configuration spans every domain; your scope is " + S.me.domains.join(", "); b.dataset.denied = "true"; }
+  }
   const head = el("p", { id: "config-loaded" }, "…");
   const load = async () => {
     try {
