@@ -435,6 +435,15 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
     let again = dora(&ns, &server);
     assert!(again.starts_with("127.0.2."), "{again}");
     std::fs::write(&config, &good).unwrap();
+    // Manual provisioning (seed 004 3.6): an account made on the accounts page.
+    b.click("#nav a[data-page='accounts']").unwrap();
+    b.wait_for("#acc-new-domain option[value='business']", WAIT)
+        .unwrap();
+    b.type_into("#acc-new-id", "00:10:95:18:00:09").unwrap();
+    select(&b, "#acc-new-domain", "business");
+    b.click("#acc-create").unwrap();
+    b.wait_text("#device-domains", "business", WAIT).unwrap();
+    assert!(b.url().unwrap().ends_with("#/device/00:10:95:18:00:09"));
     logout(&b);
 
     // --- A viewer sees, and cannot press what it may not.
@@ -550,6 +559,21 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
     b.wait_text("#who", "root-admin (admin)", WAIT).unwrap();
     b.click("#nav a[data-page='users']").unwrap();
     b.wait_text("#users-table", "noc", WAIT).unwrap();
+    // An API token for a script, shown once; it works as that user.
+    select(&b, "#token-user", "noc");
+    b.type_into("#token-label", "nagios check").unwrap();
+    b.click("#token-create").unwrap();
+    b.wait_text("#token-created", "nagios check", WAIT).unwrap();
+    let who = b
+        .exec_async(
+            "const done = arguments[arguments.length - 1];
+             const t = document.querySelector('#token-created code').textContent;
+             fetch('/api/v1/whoami', { headers: { authorization: 'Bearer ' + t } })
+               .then(r => r.json()).then(v => done(v.user + ' ' + v.role));",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(who, json!("noc viewer"));
     b.click("#nav a[data-page='audit']").unwrap();
     let audit = b.wait_text("#audit-table", "account.", WAIT).unwrap();
     assert!(audit.contains("ops"), "{audit}");

@@ -448,14 +448,27 @@ async function accountsPage(params) {
   const source = el("select", { id: "acc-source", "aria-label": "source" }, ["", "config", "auto", "operator"].map((v) =>
     el("option", { value: v, selected: params.get("source") === v }, v || "any source")));
   const prefix = el("input", { id: "acc-prefix", value: params.get("prefix") || "", placeholder: "id prefix", "aria-label": "id prefix" });
-  const out = el("div", {}, "…");
-  page("Accounts", el("form", { class: "inline", onsubmit: (ev) => {
+  const out = el("div", {}, "…"), msg = el("div", {});
+  const newId = el("input", { id: "acc-new-id", placeholder: "MAC or client id (hex)", "aria-label": "new account id" });
+  const newDomain = el("select", { id: "acc-new-domain", "aria-label": "new account domain" });
+  const create = el("form", { class: "inline", onsubmit: async (ev) => {
+    ev.preventDefault();
+    try {
+      const a = await api("POST", "/api/v1/accounts", { id: newId.value.trim(), domains: [newDomain.value] });
+      toast(`account ${a.id} created in ${a.domains.join(", ")}`);
+      location.hash = `#/device/${a.id}`;
+    } catch (e) { msg.replaceChildren(errorBox(e)); }
+  } }, el("label", {}, "New account", newId), el("label", {}, "in domain", newDomain),
+  gated("operator", el("button", { type: "submit", id: "acc-create" }, "Create")));
+  page("Accounts", create, msg, el("form", { class: "inline", onsubmit: (ev) => {
     ev.preventDefault();
     location.hash = `#/accounts${qs({ domain: domain.value, source: source.value, prefix: prefix.value.trim().toLowerCase() })}`;
   } }, el("label", {}, "Domain", domain), el("label", {}, "Source", source), el("label", {}, "Prefix", prefix),
   el("button", { type: "submit" }, "Filter")), out);
-  api("GET", "/api/v1/domains").then((ds) => ds.forEach((x) =>
-    domain.append(el("option", { value: x.name, selected: params.get("domain") === x.name }, x.name)))).catch(() => {});
+  api("GET", "/api/v1/domains").then((ds) => ds.forEach((x) => {
+    domain.append(el("option", { value: x.name, selected: params.get("domain") === x.name }, x.name));
+    if (x.name !== "all") newDomain.append(el("option", { value: x.name }, x.name));
+  })).catch(() => {});
   try {
     const r = await api("GET", `/api/v1/accounts${qs({ domain: params.get("domain"), source: params.get("source"), prefix: params.get("prefix"), after: params.get("after"), limit: 50 })}`);
     const next = r.next ? el("a", { id: "accounts-next", href: `#/accounts${qs({ domain: params.get("domain"), source: params.get("source"), prefix: params.get("prefix"), after: r.next })}` }, "Next page →") : null;
@@ -609,7 +622,18 @@ async function usersPage() {
   const role = el("select", { id: "user-role", "aria-label": "role" }, ["viewer", "operator", "admin"].map((r) => el("option", { value: r }, r)));
   const pw = el("input", { id: "user-password", type: "password", "aria-label": "password", autocomplete: "new-password" });
   const doms = el("input", { id: "user-domains", placeholder: "all", "aria-label": "domains (comma separated)" });
-  page("Users", out, el("h2", {}, "Add a user"), el("form", { class: "inline", onsubmit: async (ev) => {
+  const tokUser = el("select", { id: "token-user", "aria-label": "user" });
+  const tokLabel = el("input", { id: "token-label", placeholder: "what uses it", "aria-label": "token label" });
+  const tokForm = el("form", { class: "inline", onsubmit: async (ev) => {
+    ev.preventDefault();
+    try {
+      const t = await api("POST", `/api/v1/users/${encodeURIComponent(tokUser.value)}/tokens`, { label: tokLabel.value.trim() });
+      msg.replaceChildren(el("div", { class: "notice", id: "token-created" },
+        `Token for ${tokUser.value} (${tokLabel.value.trim()}), shown once — copy it now: `, el("code", {}, t.token)));
+    } catch (e) { msg.replaceChildren(errorBox(e)); }
+  } }, el("label", {}, "API token for", tokUser), el("label", {}, "Label", tokLabel),
+  gated("admin", el("button", { type: "submit", id: "token-create" }, "Create token")));
+  page("Users", out, el("h2", {}, "API tokens"), tokForm, el("h2", {}, "Add a user"), el("form", { class: "inline", onsubmit: async (ev) => {
     ev.preventDefault();
     try {
       const domains = doms.value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -620,6 +644,7 @@ async function usersPage() {
   gated("admin", el("button", { type: "submit", id: "user-add" }, "Add"))), msg);
   try {
     const us = await api("GET", "/api/v1/users");
+    tokUser.replaceChildren(...us.map((u) => el("option", { value: u.name }, u.name)));
     out.replaceChildren(table(["user", "role", "domains", "created", ""], us.map((u) => el("tr", {},
       el("td", {}, u.name), el("td", {}, u.role), el("td", {}, u.domains.length ? u.domains.join(", ") : "all"), el("td", {}, secs(u.created)),
       el("td", {}, u.name === S.me.user ? "you" : gated("admin", el("button", { type: "button", class: "danger", onclick: async () => {
