@@ -21,8 +21,10 @@ pub use codec::validate;
 pub mod group;
 pub mod memory;
 pub mod sled_store;
-#[cfg(test)]
-mod suite;
+/// The contract every backend passes (feature `suite`, for other backends' tests).
+#[cfg(any(test, feature = "suite"))]
+#[doc(hidden)]
+pub mod suite;
 
 pub use group::{Done, GroupCommitter, GroupOptions, GroupStats};
 pub use memory::MemoryStore;

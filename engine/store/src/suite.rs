@@ -2,6 +2,9 @@
 //! `Store` trait; seed 004 sections 2, 5.2, 5.3 for the records), written once
 //! and instantiated by each backend's tests with [`store_suite!`].
 
+// Test code for every backend: a failed expectation is a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
@@ -13,6 +16,8 @@ use crate::{
 
 /// Instantiate every suite test for a backend. `$make` is a function
 /// returning the store and whatever must outlive it (e.g. its temp dir).
+#[macro_export]
+#[doc(hidden)]
 macro_rules! store_suite {
     ($make:path) => {
         $crate::suite::store_suite!(@tests $make;
@@ -50,10 +55,10 @@ macro_rules! store_suite {
         )*
     };
 }
-pub(crate) use store_suite;
+pub use crate::store_suite;
 
 /// Lease number `n` (address 10.0.0.0 + n) of client `client` through relay 192.0.2.`relay`.
-pub(crate) fn lease(n: u32, client: u32, relay: u8) -> Lease4 {
+pub fn lease(n: u32, client: u32, relay: u8) -> Lease4 {
     let c = client.to_be_bytes();
     let mac = vec![0x00, 0x10, c[0], c[1], c[2], c[3]];
     Lease4 {
@@ -78,12 +83,12 @@ fn mac_of(client: u32) -> Vec<u8> {
 }
 
 /// The client key `lease(_, client, _)` uses.
-pub(crate) fn client(client: u32) -> ClientKey {
+pub fn client(client: u32) -> ClientKey {
     ClientKey::from_hardware(1, &mac_of(client))
 }
 
 /// An account with one attribute.
-pub(crate) fn account(id: &str, domain: &str) -> Account {
+pub fn account(id: &str, domain: &str) -> Account {
     Account {
         id: id.into(),
         domains: vec![domain.into(), "default".into()],
@@ -94,7 +99,7 @@ pub(crate) fn account(id: &str, domain: &str) -> Account {
 }
 
 /// A fixed binding of `client` on relay 192.0.2.`relay`.
-pub(crate) fn fixed(client_n: u32, relay: u8, ip: Ipv4Addr) -> FixedBinding4 {
+pub fn fixed(client_n: u32, relay: u8, ip: Ipv4Addr) -> FixedBinding4 {
     FixedBinding4 {
         client: client(client_n),
         relay: Ipv4Addr::new(192, 0, 2, relay),
@@ -108,7 +113,7 @@ fn ips(v: &[Lease4]) -> Vec<Ipv4Addr> {
     v.iter().map(|l| l.ip).collect()
 }
 
-pub(crate) fn lease_roundtrip_and_delete(s: &dyn Store) {
+pub fn lease_roundtrip_and_delete(s: &dyn Store) {
     let mut bootp = lease(5, 2, 1);
     bootp.protocol = LeaseProtocol::Bootp;
     bootp.lifetime = u32::MAX;
@@ -137,7 +142,7 @@ pub(crate) fn lease_roundtrip_and_delete(s: &dyn Store) {
     assert_eq!(s.load_leases4().unwrap(), vec![bootp]);
 }
 
-pub(crate) fn load_leases4_is_in_address_order(s: &dyn Store) {
+pub fn load_leases4_is_in_address_order(s: &dyn Store) {
     // 10.0.1.0 sorts after 10.0.0.255 only with big-endian keys.
     let ns = [256u32, 3, 255, 70_000, 0];
     let batch: Vec<_> = ns
@@ -154,7 +159,7 @@ pub(crate) fn load_leases4_is_in_address_order(s: &dyn Store) {
     );
 }
 
-pub(crate) fn lease_moves_between_clients_and_relays(s: &dyn Store) {
+pub fn lease_moves_between_clients_and_relays(s: &dyn Store) {
     let first = lease(10, 1, 1);
     s.apply(&[Mutation::PutLease4(first.clone())]).unwrap();
     // Same address, now bound to client 2 through relay 2.
@@ -215,7 +220,7 @@ pub(crate) fn lease_moves_between_clients_and_relays(s: &dyn Store) {
     );
 }
 
-pub(crate) fn lease_move_inside_one_batch(s: &dyn Store) {
+pub fn lease_move_inside_one_batch(s: &dyn Store) {
     let a = lease(20, 1, 1);
     let b = lease(20, 2, 2);
     let c = lease(21, 1, 3);
@@ -235,7 +240,7 @@ pub(crate) fn lease_move_inside_one_batch(s: &dyn Store) {
     assert_eq!(s.load_leases4().unwrap(), vec![b, c]);
 }
 
-pub(crate) fn client_prefix_does_not_match_longer_key(s: &dyn Store) {
+pub fn client_prefix_does_not_match_longer_key(s: &dyn Store) {
     let mut short = lease(30, 0, 1);
     short.client = ClientKey(vec![0xff, 0x01]);
     let mut long = lease(31, 0, 1);
@@ -259,7 +264,7 @@ pub(crate) fn client_prefix_does_not_match_longer_key(s: &dyn Store) {
     );
 }
 
-pub(crate) fn delete_missing_is_noop(s: &dyn Store) {
+pub fn delete_missing_is_noop(s: &dyn Store) {
     s.apply(&[
         Mutation::DeleteLease4(Ipv4Addr::new(10, 9, 9, 9)),
         Mutation::DeleteAccount("nobody".into()),
@@ -275,7 +280,7 @@ pub(crate) fn delete_missing_is_noop(s: &dyn Store) {
     assert_eq!(s.load_fixed4().unwrap(), vec![]);
 }
 
-pub(crate) fn accounts_roundtrip_order_delete(s: &dyn Store) {
+pub fn accounts_roundtrip_order_delete(s: &dyn Store) {
     let b = account("00:10:18:00:00:02", "cm");
     let a = account("00:10:18:00:00:01", "mta");
     let z = account("zz", "cm");
@@ -308,7 +313,7 @@ pub(crate) fn accounts_roundtrip_order_delete(s: &dyn Store) {
     assert_eq!(s.load_accounts().unwrap(), vec![empty, a2, z]);
 }
 
-pub(crate) fn fixed_bindings_keyed_by_client_and_relay(s: &dyn Store) {
+pub fn fixed_bindings_keyed_by_client_and_relay(s: &dyn Store) {
     let f1 = fixed(1, 1, Ipv4Addr::new(10, 1, 0, 1));
     let f1_other_relay = fixed(1, 2, Ipv4Addr::new(10, 1, 0, 2));
     let f2 = fixed(2, 1, Ipv4Addr::new(10, 1, 0, 3));
@@ -340,7 +345,7 @@ pub(crate) fn fixed_bindings_keyed_by_client_and_relay(s: &dyn Store) {
     assert_eq!(s.load_fixed4().unwrap(), vec![f1_new, f1_other_relay]);
 }
 
-pub(crate) fn meta_roundtrip(s: &dyn Store) {
+pub fn meta_roundtrip(s: &dyn Store) {
     assert_eq!(s.meta("duid").unwrap(), None);
     s.apply(&[Mutation::PutMeta {
         key: "duid".into(),
@@ -363,7 +368,7 @@ pub(crate) fn meta_roundtrip(s: &dyn Store) {
     assert_eq!(s.meta("epoch").unwrap(), Some(vec![1]));
 }
 
-pub(crate) fn later_mutation_in_batch_wins(s: &dyn Store) {
+pub fn later_mutation_in_batch_wins(s: &dyn Store) {
     let a = account("a", "cm");
     s.apply(&[
         Mutation::PutAccount(a.clone()),
@@ -394,7 +399,7 @@ pub(crate) fn later_mutation_in_batch_wins(s: &dyn Store) {
     assert_eq!(s.account("a").unwrap(), Some(a));
 }
 
-pub(crate) fn invalid_batch_has_no_effect(s: &dyn Store) {
+pub fn invalid_batch_has_no_effect(s: &dyn Store) {
     let good = lease(50, 1, 1);
     let mut bad = lease(51, 2, 1);
     bad.client = ClientKey(vec![1; 256]);
@@ -428,7 +433,7 @@ pub(crate) fn invalid_batch_has_no_effect(s: &dyn Store) {
     assert_eq!(s.leases4_by_client(&longest.client).unwrap(), vec![longest]);
 }
 
-pub(crate) fn overlong_client_lookup_is_empty(s: &dyn Store) {
+pub fn overlong_client_lookup_is_empty(s: &dyn Store) {
     s.apply(&[Mutation::PutLease4(lease(60, 1, 1))]).unwrap();
     assert_eq!(
         s.leases4_by_client(&ClientKey(vec![0; 256])).unwrap(),
@@ -436,7 +441,7 @@ pub(crate) fn overlong_client_lookup_is_empty(s: &dyn Store) {
     );
 }
 
-pub(crate) fn concurrent_writers_keep_indexes_consistent(s: &dyn Store) {
+pub fn concurrent_writers_keep_indexes_consistent(s: &dyn Store) {
     // Four writers fight over the same 64 addresses with different clients
     // and relays; whoever wins last, every index must agree with the table.
     std::thread::scope(|scope| {
@@ -478,7 +483,7 @@ pub(crate) fn concurrent_writers_keep_indexes_consistent(s: &dyn Store) {
 /// How many leases [`many_leases_load`] writes.
 pub(crate) const MANY: u32 = 100_000;
 
-pub(crate) fn many_leases_load(s: &dyn Store) {
+pub fn many_leases_load(s: &dyn Store) {
     let t = Instant::now();
     for chunk in 0..MANY / 1000 {
         let batch: Vec<_> = (chunk * 1000..(chunk + 1) * 1000)
@@ -506,7 +511,7 @@ pub(crate) fn many_leases_load(s: &dyn Store) {
 }
 
 /// DHCPv6 address `n` (2001:db8::n) of DUID-LL `duid`, IAID `iaid`.
-pub(crate) fn lease6(n: u32, duid: u32, iaid: u32) -> Lease6 {
+pub fn lease6(n: u32, duid: u32, iaid: u32) -> Lease6 {
     let d = duid.to_be_bytes();
     Lease6 {
         kind: Lease6Kind::Na,
@@ -530,7 +535,7 @@ fn duid_of(duid: u32) -> Vec<u8> {
     lease6(0, duid, 0).duid
 }
 
-pub(crate) fn lease6_roundtrip_by_duid_and_delete(s: &dyn Store) {
+pub fn lease6_roundtrip_by_duid_and_delete(s: &dyn Store) {
     let a = lease6(5, 1, 2);
     let b = lease6(3, 1, 1);
     let c = lease6(4, 2, 1);
@@ -567,7 +572,7 @@ pub(crate) fn lease6_roundtrip_by_duid_and_delete(s: &dyn Store) {
     assert_eq!(s.leases6_by_duid(&[0; 200]).unwrap(), vec![]);
 }
 
-pub(crate) fn lease6_address_and_prefix_do_not_collide(s: &dyn Store) {
+pub fn lease6_address_and_prefix_do_not_collide(s: &dyn Store) {
     let addr = lease6(0, 1, 1);
     let mut pd = lease6(0, 1, 1);
     pd.kind = Lease6Kind::Pd;
@@ -584,7 +589,7 @@ pub(crate) fn lease6_address_and_prefix_do_not_collide(s: &dyn Store) {
     assert_eq!(s.leases6_by_duid(&addr.duid).unwrap(), vec![pd, addr]);
 }
 
-pub(crate) fn lease6_moves_between_duids(s: &dyn Store) {
+pub fn lease6_moves_between_duids(s: &dyn Store) {
     let first = lease6(9, 1, 1);
     s.apply(&[Mutation::PutLease6(first.clone())]).unwrap();
     let moved = Lease6 {
@@ -603,7 +608,7 @@ pub(crate) fn lease6_moves_between_duids(s: &dyn Store) {
     assert_eq!(s.leases6_by_duid(&duid_of(2)).unwrap(), vec![reiad]);
 }
 
-pub(crate) fn lease6_invalid_batch_has_no_effect(s: &dyn Store) {
+pub fn lease6_invalid_batch_has_no_effect(s: &dyn Store) {
     let good = lease6(1, 1, 1);
     let mut long_duid = lease6(2, 2, 1);
     long_duid.duid = vec![0; 131];
@@ -622,7 +627,7 @@ pub(crate) fn lease6_invalid_batch_has_no_effect(s: &dyn Store) {
     assert_eq!(s.leases6_by_duid(&longest.duid).unwrap(), vec![longest]);
 }
 
-pub(crate) fn lease6_and_lease4_are_independent(s: &dyn Store) {
+pub fn lease6_and_lease4_are_independent(s: &dyn Store) {
     let l4 = lease(1, 1, 1);
     let l6 = lease6(1, 1, 1);
     s.apply(&[
@@ -646,7 +651,7 @@ pub(crate) fn lease6_and_lease4_are_independent(s: &dyn Store) {
 }
 
 /// A device timeline is stored under its MAC and replaced whole.
-pub(crate) fn timeline_roundtrip_and_replace(s: &dyn Store) {
+pub fn timeline_roundtrip_and_replace(s: &dyn Store) {
     use crate::{DeviceTimeline, TimelineEvent};
     let ev = |ms: u64, step: &str| TimelineEvent {
         at_ms: ms,
@@ -667,7 +672,7 @@ pub(crate) fn timeline_roundtrip_and_replace(s: &dyn Store) {
     assert_eq!(s.timeline("00:10:95:00:00:09").unwrap(), None);
 }
 
-pub(crate) fn records_are_per_table_newest_first(s: &dyn Store) {
+pub fn records_are_per_table_newest_first(s: &dyn Store) {
     use crate::RecordTable as T;
     let put = |t: T, k: &str, v: &[u8]| Mutation::PutRecord {
         table: t,
@@ -712,7 +717,7 @@ pub(crate) fn records_are_per_table_newest_first(s: &dyn Store) {
     assert_eq!(s.record(T::Users, "bob").unwrap(), None);
 }
 
-pub(crate) fn scans_page_in_key_order(s: &dyn Store) {
+pub fn scans_page_in_key_order(s: &dyn Store) {
     let batch: Vec<_> = [5u32, 1, 3, 2, 4]
         .iter()
         .map(|n| Mutation::PutLease4(lease(*n, *n, 1)))

@@ -1,0 +1,596 @@
+//! The PostgreSQL backend of [`Store`] (issue 16 "Several headend nodes on
+//! one shared store"; seed 004 section 1.2: ACID transactions, SQL queries).
+//!
+//! Every table sled holds is a plain SQL table: the keys an operator
+//! searches by are columns (`leases4.ip`, `.client`, `.relay`; `leases6.address`,
+//! `.prefix_len`, `.duid`, `.iaid`; `accounts.id`; …) and the whole record is
+//! a `jsonb` column in the serde form the engine uses, so
+//! `SELECT record->>'pool', count(*) FROM leases4 GROUP BY 1` works.
+//!
+//! Only plain SQL is used, so that the schema also runs on databases that
+//! speak the PostgreSQL protocol without being PostgreSQL: no stored
+//! procedures, triggers, advisory locks, `LISTEN`, sequences or
+//! extensions; one transaction per batch; `INSERT … ON CONFLICT … DO UPDATE`
+//! for upserts; `COLLATE "C"` on text keys so their order is byte order,
+//! as the [`Store`] contract promises.
+//!
+//! Durability: [`Store::apply`] commits its batch in one transaction before
+//! it returns, so with the server's default `synchronous_commit = on` an
+//! applied batch is already durable and [`Store::sync`] has nothing left to
+//! do — the group committer still calls it, and an ACK still waits for it.
+//!
+//! The schema is created and upgraded by [`migrate`] (`headend store
+//! migrate`), never implicitly: [`PgStore::connect`] refuses a database
+//! whose schema is missing or newer than this build.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use headend_store::{
+    validate, Account, ClientKey, DeviceTimeline, FixedBinding4, Lease4, Lease6, Lease6Key,
+    Mutation, RecordTable, Store, StoreError,
+};
+use parking_lot::Mutex;
+use postgres::{Client, NoTls, Statement};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Connections a store keeps open by default.
+pub const DEFAULT_CONNECTIONS: usize = 4;
+
+/// The migrations, in order: `MIGRATIONS[n]` takes the schema from version
+/// `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE leases4 (
+    ip bigint PRIMARY KEY,
+    client bytea NOT NULL,
+    relay bigint NOT NULL,
+    record jsonb NOT NULL
+);
+CREATE INDEX leases4_by_client ON leases4 (client, ip);
+CREATE INDEX leases4_by_relay ON leases4 (relay, ip);
+CREATE TABLE leases6 (
+    address bytea NOT NULL,
+    prefix_len smallint NOT NULL,
+    duid bytea NOT NULL,
+    iaid bigint NOT NULL,
+    record jsonb NOT NULL,
+    PRIMARY KEY (address, prefix_len)
+);
+CREATE INDEX leases6_by_duid ON leases6 (duid, iaid, address, prefix_len);
+CREATE TABLE accounts (
+    id text COLLATE "C" PRIMARY KEY,
+    record jsonb NOT NULL
+);
+CREATE TABLE fixed4 (
+    client bytea NOT NULL,
+    relay bigint NOT NULL,
+    record jsonb NOT NULL,
+    PRIMARY KEY (client, relay)
+);
+CREATE TABLE timelines (
+    device text COLLATE "C" PRIMARY KEY,
+    record jsonb NOT NULL
+);
+CREATE TABLE records (
+    tbl smallint NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    value bytea NOT NULL,
+    PRIMARY KEY (tbl, key)
+);
+CREATE TABLE meta (
+    key text COLLATE "C" PRIMARY KEY,
+    value bytea NOT NULL
+);
+"#];
+
+/// Why the PostgreSQL store could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The database could not be reached or refused the login.
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] postgres::Error),
+    /// The schema is missing or older than this build.
+    #[error("the database schema is at version {found}, this headend needs {SCHEMA_VERSION}: run `headend store migrate`")]
+    NotMigrated {
+        /// The version found (0: none).
+        found: i32,
+    },
+    /// The schema was made by a newer headend.
+    #[error("the database schema is at version {0}, newer than this headend ({SCHEMA_VERSION}): upgrade headend")]
+    TooNew(i32),
+    /// A statement failed.
+    #[error("database: {0}")]
+    Sql(#[from] postgres::Error),
+}
+
+/// The statements every connection prepares once.
+struct Stmts {
+    put_lease4: Statement,
+    del_lease4: Statement,
+    put_account: Statement,
+    del_account: Statement,
+    put_fixed: Statement,
+    del_fixed: Statement,
+    put_lease6: Statement,
+    del_lease6: Statement,
+    put_timeline: Statement,
+    put_record: Statement,
+    del_record: Statement,
+    put_meta: Statement,
+    lease4: Statement,
+    leases4_by_client: Statement,
+    leases4_by_relay_page: Statement,
+    scan_leases4: Statement,
+    lease6: Statement,
+    leases6_by_duid: Statement,
+    scan_leases6: Statement,
+    account: Statement,
+    scan_accounts: Statement,
+}
+
+/// One open connection and its prepared statements.
+struct Conn {
+    client: Client,
+    st: Stmts,
+}
+
+impl Conn {
+    fn open(url: &str) -> Result<Conn, PgError> {
+        let mut client = Client::connect(url, NoTls).map_err(PgError::Connect)?;
+        let found = schema_version(&mut client)?;
+        if found > SCHEMA_VERSION {
+            return Err(PgError::TooNew(found));
+        }
+        if found < SCHEMA_VERSION {
+            return Err(PgError::NotMigrated { found });
+        }
+        let mut p = |sql: &str| client.prepare(sql);
+        let st = Stmts {
+            put_lease4: p("INSERT INTO leases4 (ip, client, relay, record) VALUES ($1, $2, $3, $4) \
+                ON CONFLICT (ip) DO UPDATE SET client = EXCLUDED.client, relay = EXCLUDED.relay, record = EXCLUDED.record")?,
+            del_lease4: p("DELETE FROM leases4 WHERE ip = $1")?,
+            put_account: p("INSERT INTO accounts (id, record) VALUES ($1, $2) \
+                ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record")?,
+            del_account: p("DELETE FROM accounts WHERE id = $1")?,
+            put_fixed: p("INSERT INTO fixed4 (client, relay, record) VALUES ($1, $2, $3) \
+                ON CONFLICT (client, relay) DO UPDATE SET record = EXCLUDED.record")?,
+            del_fixed: p("DELETE FROM fixed4 WHERE client = $1 AND relay = $2")?,
+            put_lease6: p("INSERT INTO leases6 (address, prefix_len, duid, iaid, record) VALUES ($1, $2, $3, $4, $5) \
+                ON CONFLICT (address, prefix_len) DO UPDATE SET duid = EXCLUDED.duid, iaid = EXCLUDED.iaid, record = EXCLUDED.record")?,
+            del_lease6: p("DELETE FROM leases6 WHERE address = $1 AND prefix_len = $2")?,
+            put_timeline: p("INSERT INTO timelines (device, record) VALUES ($1, $2) \
+                ON CONFLICT (device) DO UPDATE SET record = EXCLUDED.record")?,
+            put_record: p("INSERT INTO records (tbl, key, value) VALUES ($1, $2, $3) \
+                ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value")?,
+            del_record: p("DELETE FROM records WHERE tbl = $1 AND key = $2")?,
+            put_meta: p("INSERT INTO meta (key, value) VALUES ($1, $2) \
+                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")?,
+            lease4: p("SELECT record FROM leases4 WHERE ip = $1")?,
+            leases4_by_client: p("SELECT record FROM leases4 WHERE client = $1 ORDER BY ip")?,
+            leases4_by_relay_page: p("SELECT record FROM leases4 WHERE relay = $1 AND ip > $2 ORDER BY ip LIMIT $3")?,
+            scan_leases4: p("SELECT record FROM leases4 WHERE ip > $1 ORDER BY ip LIMIT $2")?,
+            lease6: p("SELECT record FROM leases6 WHERE address = $1 AND prefix_len = $2")?,
+            leases6_by_duid: p("SELECT record FROM leases6 WHERE duid = $1 ORDER BY iaid, address, prefix_len")?,
+            scan_leases6: p("SELECT record FROM leases6 WHERE (address, prefix_len) > ($1, $2) \
+                ORDER BY address, prefix_len LIMIT $3")?,
+            account: p("SELECT record FROM accounts WHERE id = $1")?,
+            scan_accounts: p("SELECT record FROM accounts WHERE id > $1 ORDER BY id LIMIT $2")?,
+        };
+        Ok(Conn { client, st })
+    }
+}
+
+/// The schema version recorded in the database (0: none yet).
+fn schema_version(client: &mut Client) -> Result<i32, PgError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT count(*) > 0 FROM information_schema.tables WHERE table_name = 'headend_schema'",
+            &[],
+        )?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let row = client.query_opt("SELECT max(version) FROM headend_schema", &[])?;
+    Ok(row.and_then(|r| r.get::<_, Option<i32>>(0)).unwrap_or(0))
+}
+
+/// Creates or upgrades the schema of the database at `url` to
+/// [`SCHEMA_VERSION`], one transaction per step; returns the version it
+/// found and the version it left.
+pub fn migrate(url: &str) -> Result<(i32, i32), PgError> {
+    let mut client = Client::connect(url, NoTls).map_err(PgError::Connect)?;
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS headend_schema (version integer PRIMARY KEY)")?;
+    let found = schema_version(&mut client)?;
+    if found > SCHEMA_VERSION {
+        return Err(PgError::TooNew(found));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let mut tx = client.transaction()?;
+        tx.batch_execute(sql)?;
+        // A concurrent migrate by another node makes this insert (or the
+        // CREATEs above) fail: the transaction rolls back, nothing half-done.
+        let to = i32::try_from(from + 1).unwrap_or(i32::MAX);
+        tx.execute("INSERT INTO headend_schema (version) VALUES ($1)", &[&to])?;
+        tx.commit()?;
+    }
+    Ok((found, SCHEMA_VERSION))
+}
+
+/// A [`Store`] on a PostgreSQL database (see the module doc).
+pub struct PgStore {
+    url: String,
+    conns: Vec<Mutex<Option<Conn>>>,
+    next: AtomicUsize,
+    skipped: AtomicU64,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("connections", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: postgres::Error) -> StoreError {
+    StoreError::Backend(format!("database: {e}"))
+}
+
+fn to_json<T: Serialize>(tree: &'static str, rec: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(rec)
+        .map_err(|e| StoreError::Invalid(format!("cannot encode a {tree} record: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(tree: &'static str, v: Value) -> Result<T, StoreError> {
+    serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
+        tree,
+        detail: format!("undecodable record: {e}"),
+    })
+}
+
+fn ip4(ip: Ipv4Addr) -> i64 {
+    i64::from(u32::from(ip))
+}
+
+fn ip6(ip: Ipv6Addr) -> Vec<u8> {
+    ip.octets().to_vec()
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PgStore {
+    /// Connects `connections` sessions to the database at `url` (a libpq
+    /// connection string or `postgres://` URL), refusing a schema that
+    /// [`migrate`] has not brought to [`SCHEMA_VERSION`].
+    pub fn connect(url: &str, connections: usize) -> Result<PgStore, PgError> {
+        let n = connections.max(1);
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            conns.push(Mutex::new(Some(Conn::open(url)?)));
+        }
+        Ok(PgStore {
+            url: url.to_string(),
+            conns,
+            next: AtomicUsize::new(0),
+            skipped: AtomicU64::new(0),
+        })
+    }
+
+    /// Runs `f` on a free connection (or waits for one), reconnecting first
+    /// when the previous session broke (a restarted database is picked up
+    /// by the next call).
+    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.conns.len();
+        let mut guard = (0..n)
+            .find_map(|i| self.conns[(start + i) % n].try_lock())
+            .unwrap_or_else(|| self.conns[start % n].lock());
+        if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
+            *guard = None;
+            let c = Conn::open(&self.url).map_err(|e| StoreError::Backend(e.to_string()))?;
+            *guard = Some(c);
+        }
+        let Some(conn) = guard.as_mut() else {
+            return Err(StoreError::Backend("no database connection".into()));
+        };
+        let r = f(conn);
+        if conn.client.is_closed() {
+            // Dropped: the next call reconnects.
+            *guard = None;
+        }
+        r
+    }
+
+    /// The records of `rows`, in order; an undecodable one is skipped and
+    /// counted when `skip` (start-up loads), an error otherwise.
+    fn decode_rows<T: DeserializeOwned>(
+        &self,
+        tree: &'static str,
+        rows: Vec<postgres::Row>,
+        skip: bool,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let v: Value = r.try_get(0).map_err(backend)?;
+            match from_json(tree, v) {
+                Ok(t) => out.push(t),
+                Err(e) if skip => {
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "skipping an undecodable {tree} record");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn query<T: DeserializeOwned>(
+        &self,
+        tree: &'static str,
+        skip: bool,
+        q: impl FnOnce(&mut Conn) -> Result<Vec<postgres::Row>, postgres::Error>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.with(|c| q(c).map_err(backend))?;
+        self.decode_rows(tree, rows, skip)
+    }
+
+    fn one<T: DeserializeOwned>(
+        &self,
+        tree: &'static str,
+        q: impl FnOnce(&mut Conn) -> Result<Vec<postgres::Row>, postgres::Error>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.query(tree, false, q)?.into_iter().next())
+    }
+}
+
+fn apply_one(
+    tx: &mut postgres::Transaction<'_>,
+    st: &Stmts,
+    m: &Mutation,
+) -> Result<(), StoreError> {
+    let r = match m {
+        Mutation::PutLease4(l) => tx.execute(
+            &st.put_lease4,
+            &[
+                &ip4(l.ip),
+                &l.client.0,
+                &ip4(l.relay),
+                &to_json("leases4", l)?,
+            ],
+        ),
+        Mutation::DeleteLease4(ip) => tx.execute(&st.del_lease4, &[&ip4(*ip)]),
+        Mutation::PutAccount(a) => tx.execute(&st.put_account, &[&a.id, &to_json("accounts", a)?]),
+        Mutation::DeleteAccount(id) => tx.execute(&st.del_account, &[id]),
+        Mutation::PutFixed4(f) => tx.execute(
+            &st.put_fixed,
+            &[&f.client.0, &ip4(f.relay), &to_json("fixed4", f)?],
+        ),
+        Mutation::DeleteFixed4 { client, relay } => {
+            tx.execute(&st.del_fixed, &[&client.0, &ip4(*relay)])
+        }
+        Mutation::PutLease6(l) => tx.execute(
+            &st.put_lease6,
+            &[
+                &ip6(l.address),
+                &i16::from(l.prefix_len),
+                &l.duid,
+                &i64::from(l.iaid),
+                &to_json("leases6", l)?,
+            ],
+        ),
+        Mutation::DeleteLease6(k) => {
+            tx.execute(&st.del_lease6, &[&ip6(k.address), &i16::from(k.prefix_len)])
+        }
+        Mutation::PutTimeline(t) => {
+            tx.execute(&st.put_timeline, &[&t.device, &to_json("timelines", t)?])
+        }
+        Mutation::PutRecord { table, key, value } => {
+            tx.execute(&st.put_record, &[&i16::from(table.tag()), key, value])
+        }
+        Mutation::DeleteRecord { table, key } => {
+            tx.execute(&st.del_record, &[&i16::from(table.tag()), key])
+        }
+        Mutation::PutMeta { key, value } => tx.execute(&st.put_meta, &[key, value]),
+    };
+    r.map(drop).map_err(backend)
+}
+
+impl Store for PgStore {
+    fn load_leases4(&self) -> Result<Vec<Lease4>, StoreError> {
+        self.query("leases4", true, |c| {
+            c.client
+                .query("SELECT record FROM leases4 ORDER BY ip", &[])
+        })
+    }
+
+    fn leases4_by_client(&self, client: &ClientKey) -> Result<Vec<Lease4>, StoreError> {
+        self.query("leases4", false, |c| {
+            c.client.query(&c.st.leases4_by_client, &[&client.0])
+        })
+    }
+
+    fn leases4_by_relay(&self, relay: Ipv4Addr) -> Result<Vec<Lease4>, StoreError> {
+        self.leases4_by_relay_page(relay, None, usize::MAX)
+    }
+
+    fn leases4_by_relay_page(
+        &self,
+        relay: Ipv4Addr,
+        after: Option<Ipv4Addr>,
+        n: usize,
+    ) -> Result<Vec<Lease4>, StoreError> {
+        let after = after.map_or(-1, ip4);
+        self.query("leases4", false, |c| {
+            c.client.query(
+                &c.st.leases4_by_relay_page,
+                &[&ip4(relay), &after, &limit(n)],
+            )
+        })
+    }
+
+    fn lease4(&self, ip: Ipv4Addr) -> Result<Option<Lease4>, StoreError> {
+        self.one("leases4", |c| c.client.query(&c.st.lease4, &[&ip4(ip)]))
+    }
+
+    fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        self.one("accounts", |c| c.client.query(&c.st.account, &[&id]))
+    }
+
+    fn load_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.query("accounts", true, |c| {
+            c.client
+                .query("SELECT record FROM accounts ORDER BY id", &[])
+        })
+    }
+
+    fn load_leases6(&self) -> Result<Vec<Lease6>, StoreError> {
+        self.query("leases6", true, |c| {
+            c.client.query(
+                "SELECT record FROM leases6 ORDER BY address, prefix_len",
+                &[],
+            )
+        })
+    }
+
+    fn leases6_by_duid(&self, duid: &[u8]) -> Result<Vec<Lease6>, StoreError> {
+        self.query("leases6", false, |c| {
+            c.client.query(&c.st.leases6_by_duid, &[&duid])
+        })
+    }
+
+    fn lease6(&self, key: Lease6Key) -> Result<Option<Lease6>, StoreError> {
+        self.one("leases6", |c| {
+            c.client.query(
+                &c.st.lease6,
+                &[&ip6(key.address), &i16::from(key.prefix_len)],
+            )
+        })
+    }
+
+    fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError> {
+        self.query("fixed4", true, |c| {
+            c.client
+                .query("SELECT record FROM fixed4 ORDER BY client, relay", &[])
+        })
+    }
+
+    fn timeline(&self, device: &str) -> Result<Option<DeviceTimeline>, StoreError> {
+        self.one("timelines", |c| {
+            c.client
+                .query("SELECT record FROM timelines WHERE device = $1", &[&device])
+        })
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            let rows = c
+                .client
+                .query("SELECT value FROM meta WHERE key = $1", &[&key])
+                .map_err(backend)?;
+            rows.into_iter()
+                .next()
+                .map(|r| r.try_get::<_, Vec<u8>>(0).map_err(backend))
+                .transpose()
+        })
+    }
+
+    fn scan_accounts(&self, after: Option<&str>, n: usize) -> Result<Vec<Account>, StoreError> {
+        let after = after.unwrap_or("");
+        self.query("accounts", false, |c| {
+            c.client.query(&c.st.scan_accounts, &[&after, &limit(n)])
+        })
+    }
+
+    fn scan_leases4(&self, after: Option<Ipv4Addr>, n: usize) -> Result<Vec<Lease4>, StoreError> {
+        let after = after.map_or(-1, ip4);
+        self.query("leases4", false, |c| {
+            c.client.query(&c.st.scan_leases4, &[&after, &limit(n)])
+        })
+    }
+
+    fn scan_leases6(&self, after: Option<Lease6Key>, n: usize) -> Result<Vec<Lease6>, StoreError> {
+        // Below every key: an empty address sorts before any 16-octet one.
+        let (addr, len) = after.map_or((Vec::new(), -1), |k| {
+            (ip6(k.address), i16::from(k.prefix_len))
+        });
+        self.query("leases6", false, |c| {
+            c.client
+                .query(&c.st.scan_leases6, &[&addr, &len, &limit(n)])
+        })
+    }
+
+    fn record(&self, table: RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            let rows = c
+                .client
+                .query(
+                    "SELECT value FROM records WHERE tbl = $1 AND key = $2",
+                    &[&i16::from(table.tag()), &key],
+                )
+                .map_err(backend)?;
+            rows.into_iter()
+                .next()
+                .map(|r| r.try_get::<_, Vec<u8>>(0).map_err(backend))
+                .transpose()
+        })
+    }
+
+    fn records(
+        &self,
+        table: RecordTable,
+        before: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.with(|c| {
+            let tag = i16::from(table.tag());
+            let rows = match before {
+                Some(b) => c.client.query(
+                    "SELECT key, value FROM records WHERE tbl = $1 AND key < $2 ORDER BY key DESC LIMIT $3",
+                    &[&tag, &b, &limit(n)],
+                ),
+                None => c.client.query(
+                    "SELECT key, value FROM records WHERE tbl = $1 ORDER BY key DESC LIMIT $2",
+                    &[&tag, &limit(n)],
+                ),
+            }
+            .map_err(backend)?;
+            rows.into_iter()
+                .map(|r| Ok((r.try_get(0).map_err(backend)?, r.try_get(1).map_err(backend)?)))
+                .collect()
+        })
+    }
+
+    fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+        validate(batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let Conn { client, st } = c;
+            let mut tx = client.transaction().map_err(backend)?;
+            for m in batch {
+                // An error drops `tx` uncommitted: the batch has no effect.
+                apply_one(&mut tx, st, m)?;
+            }
+            tx.commit().map_err(backend)
+        })
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        // Every applied batch was committed (synchronous_commit: durable).
+        Ok(())
+    }
+
+    fn skipped_records(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+}
