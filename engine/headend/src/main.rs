@@ -319,6 +319,21 @@ enum StoreCommand {
         #[arg(long, default_value = "-")]
         out: PathBuf,
     },
+    /// Create or upgrade the PostgreSQL schema of `[server] database`.
+    Migrate {
+        /// Configuration file (gives the database).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Copy every record from one store to another, empty one, and check them: `sled:PATH` or a `postgres://` URL each.
+    Copy {
+        /// The source store.
+        #[arg(long)]
+        from: String,
+        /// The destination store (must be empty).
+        #[arg(long)]
+        to: String,
+    },
     /// Apply a file written by `store export` (every line checked first; nothing written if one is bad).
     Import {
         /// Configuration file (gives the store path).
@@ -469,6 +484,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             StoreCommand::Repair { config } => store_tools::repair(&config),
             StoreCommand::Export { config, out } => store_tools::export(&config, &out),
             StoreCommand::Import { config, input } => store_tools::import(&config, &input),
+            StoreCommand::Migrate { config } => store_tools::migrate(&config),
+            StoreCommand::Copy { from, to } => store_tools::copy(&from, &to),
         },
     }
 }
@@ -552,20 +569,32 @@ fn explainer() -> headend_mgmt::Explainer {
     })
 }
 
+/// Sessions a node keeps open to `[server] database`.
+const PG_CONNECTIONS: usize = 8;
+
 fn open_server(config: &std::path::Path) -> Result<Server> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&snap.store_path)
         .with_context(|| format!("creating {}", snap.store_path.display()))?;
-    let store =
+    let local =
         headend_store::SledStore::open(&snap.store_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let kv_tree = store
+    let kv_tree = local
         .extra_tree("plugin-kv")
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let cache_dir = snap.store_path.join("plugin-cache");
+    // The shared store when one is configured; the node's own directory
+    // keeps the plugin cache and key/value tree either way.
+    let store: std::sync::Arc<dyn headend_store::Store> = match snap.database.as_deref() {
+        Some(url) => std::sync::Arc::new(
+            headend_store_pg::PgStore::connect(url, PG_CONNECTIONS)
+                .map_err(|e| anyhow::anyhow!("[server] database: {e}"))?,
+        ),
+        None => std::sync::Arc::new(local),
+    };
     let mut server = Server::with_store(
         config,
         snap,
-        std::sync::Arc::new(store),
+        store,
         headend_server::dhcpv4::process::system_clock(),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;

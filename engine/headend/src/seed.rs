@@ -145,6 +145,13 @@ fn leases6(p: &Pool6, count: u32, now: u64) -> Result<impl Iterator<Item = Resul
 /// Prints what the configured store holds.
 pub fn stats(config: &Path) -> Result<()> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
+    if let Some(url) = snap.database.as_deref() {
+        let store = headend_store_pg::PgStore::connect(url, 1).map_err(|e| anyhow!("{e}"))?;
+        for (name, n) in store.counts()? {
+            println!("{name}: {n}");
+        }
+        return Ok(());
+    }
     let store = SledStore::open(&snap.store_path)?;
     let counts = |name: &str, states: &mut dyn ExactSizeIterator<Item = LeaseState>| {
         let total = states.len();

@@ -12,6 +12,11 @@
 //!
 //! All of them open the store directly, so they refuse to run while a
 //! server holds it (the store's lock).
+//!
+//! And for the shared store (issue 16): `migrate` creates or upgrades the
+//! PostgreSQL schema of `[server] database`; `copy --from SPEC --to SPEC`
+//! moves a site between backends (`sled:PATH` or a `postgres://` URL),
+//! into an empty destination, and checks the counts after.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
@@ -125,5 +130,117 @@ pub fn import(config: &Path, input: &Path) -> Result<ExitCode> {
     }
     store.sync()?;
     println!("imported {} records", all.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A store named on the command line: `sled:PATH` or a PostgreSQL URL.
+#[derive(Debug)]
+enum Spec {
+    Sled(std::path::PathBuf),
+    Pg(String),
+}
+
+fn spec(s: &str) -> Result<Spec> {
+    if let Some(p) = s.strip_prefix("sled:") {
+        return Ok(Spec::Sled(p.into()));
+    }
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        return Ok(Spec::Pg(s.to_string()));
+    }
+    bail!("{s:?}: give sled:PATH or a postgres:// URL")
+}
+
+/// An opened store and everything it holds.
+fn open_spec(s: &Spec) -> Result<Box<dyn Store>> {
+    Ok(match s {
+        Spec::Sled(p) => {
+            std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+            Box::new(SledStore::open(p).with_context(|| format!("opening {}", p.display()))?)
+        }
+        Spec::Pg(url) => {
+            Box::new(headend_store_pg::PgStore::connect(url, 2).map_err(|e| anyhow!("{e}"))?)
+        }
+    })
+}
+
+fn export_spec(s: &Spec) -> Result<Vec<Mutation>> {
+    Ok(match s {
+        Spec::Sled(p) => SledStore::open(p)
+            .with_context(|| format!("opening {}", p.display()))?
+            .export()?,
+        Spec::Pg(url) => headend_store_pg::PgStore::connect(url, 1)
+            .map_err(|e| anyhow!("{e}"))?
+            .export()?,
+    })
+}
+
+/// Records per kind, for the copy's report and check.
+fn tally(all: &[Mutation]) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut t = std::collections::BTreeMap::new();
+    for m in all {
+        let k = match m {
+            Mutation::PutLease4(_) => "leases4",
+            Mutation::PutLease6(_) => "leases6",
+            Mutation::PutAccount(_) => "accounts",
+            Mutation::PutFixed4(_) => "fixed4",
+            Mutation::PutTimeline(_) => "timelines",
+            Mutation::PutRecord { .. } => "records",
+            Mutation::PutMeta { .. } => "meta",
+            _ => "other",
+        };
+        *t.entry(k).or_insert(0) += 1;
+    }
+    t
+}
+
+/// `store copy --from SPEC --to SPEC`: every record of one store into an
+/// empty other one, then both read back and compared by kind.
+pub fn copy(from: &str, to: &str) -> Result<ExitCode> {
+    let (from, to) = (spec(from)?, spec(to)?);
+    let all = export_spec(&from)?;
+    {
+        let dest = open_spec(&to)?;
+        let empty = dest.scan_leases4(None, 1)?.is_empty()
+            && dest.scan_leases6(None, 1)?.is_empty()
+            && dest.scan_accounts(None, 1)?.is_empty();
+        if !empty {
+            bail!(
+                "the destination {to:?} already holds leases or accounts; copy into an empty store"
+            );
+        }
+        for chunk in all.chunks(IMPORT_BATCH) {
+            dest.apply(chunk)?;
+        }
+        dest.sync()?;
+    }
+    let (want, got) = (tally(&all), tally(&export_spec(&to)?));
+    for (k, n) in &want {
+        println!("{k}: {n}");
+    }
+    if want != got {
+        bail!("the destination reads back {got:?}, not {want:?}");
+    }
+    println!(
+        "copied {} records; the destination reads them all back",
+        all.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `store migrate`: creates or upgrades the schema of `[server] database`.
+pub fn migrate(config: &Path) -> Result<ExitCode> {
+    let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
+    let Some(url) = snap.database.as_deref() else {
+        bail!(
+            "{} has no [server] database: the embedded store needs no migration",
+            config.display()
+        );
+    };
+    let (found, now) = headend_store_pg::migrate(url).map_err(|e| anyhow!("{e}"))?;
+    if found == now {
+        println!("schema already at version {now}");
+    } else {
+        println!("schema migrated from version {found} to {now}");
+    }
     Ok(ExitCode::SUCCESS)
 }

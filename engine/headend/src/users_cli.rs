@@ -11,16 +11,23 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context as _, Result};
 use headend_mgmt::users::{self, Role};
 use headend_model::snapshot::{canonical_domain, Snapshot};
-use headend_store::{SledStore, Store as _};
+use headend_store::{SledStore, Store};
 
-fn open(config: &Path) -> Result<(Snapshot, SledStore)> {
+/// The configuration and its store: `[server] database` when set (users
+/// live with the shared store, where every node reads them), else the
+/// embedded one.
+fn open(config: &Path) -> Result<(Snapshot, Box<dyn Store>)> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
+    if let Some(url) = snap.database.as_deref() {
+        let store = headend_store_pg::PgStore::connect(url, 1).map_err(|e| anyhow!("{e}"))?;
+        return Ok((snap, Box::new(store)));
+    }
     std::fs::create_dir_all(&snap.store_path)
         .with_context(|| format!("creating {}", snap.store_path.display()))?;
     let store = SledStore::open(&snap.store_path).map_err(|e| {
         anyhow!("{e}\n  (while headend runs, an admin adds users with POST /api/v1/users)")
     })?;
-    Ok((snap, store))
+    Ok((snap, Box::new(store)))
 }
 
 fn now() -> u64 {
@@ -47,7 +54,7 @@ pub fn add(config: &Path, name: &str, role: &str, domains: &[String]) -> Result<
         .context("reading the password from standard input")?;
     let password = password.trim_end_matches(['\n', '\r']);
     let user = users::new_user(name, role, scope, password, now())?;
-    users::add(&store, &user)?;
+    users::add(&*store, &user)?;
     let audit = headend_mgmt::audit::entry(
         &whoami(),
         "cli",
@@ -66,7 +73,7 @@ pub fn add(config: &Path, name: &str, role: &str, domains: &[String]) -> Result<
 /// `user token`: a new API token for a user, printed once.
 pub fn token(config: &Path, name: &str, label: &str) -> Result<ExitCode> {
     let (_, store) = open(config)?;
-    if users::get(&store, name)?.is_none() {
+    if users::get(&*store, name)?.is_none() {
         bail!("no user {name:?}");
     }
     let (secret, record, m) = users::new_token(name, label, now())?;
@@ -88,7 +95,7 @@ pub fn token(config: &Path, name: &str, label: &str) -> Result<ExitCode> {
 /// `user list`.
 pub fn list(config: &Path) -> Result<ExitCode> {
     let (_, store) = open(config)?;
-    for u in users::list(&store)? {
+    for u in users::list(&*store)? {
         let scope = if u.domains.is_empty() {
             "all domains".to_string()
         } else {

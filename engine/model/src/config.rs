@@ -95,8 +95,16 @@ pub struct ServerSection {
     /// Name used in logs.
     #[serde(default = "default_name")]
     pub name: String,
-    /// Directory of the embedded store (relative to the config file).
+    /// Directory of the embedded store (relative to the config file); with
+    /// `database`, it keeps only the node's own files (control socket,
+    /// plugin cache).
     pub store: Spanned<String>,
+    /// A PostgreSQL database holding the leases, bindings, accounts and
+    /// management records instead of the embedded store
+    /// (`postgres://user:password@host:port/dbname`); several nodes may
+    /// share it.
+    #[serde(default)]
+    pub database: Option<Spanned<String>>,
     /// Group commit window in microseconds: how long the committer lets a
     /// group of lease writes grow, from when it starts gathering, before the
     /// one flush that makes them durable. A lease queued during a flush

@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub name: String,
     /// Store directory (absolute or relative to the working directory).
     pub store_path: PathBuf,
+    /// `[server] database`: the PostgreSQL database of the shared store, when one is configured.
+    pub database: Option<String>,
     /// Group commit window.
     pub commit_window: std::time::Duration,
     /// `[server] timeline`: stored, in memory only, or off.
@@ -118,6 +120,12 @@ impl Snapshot {
     /// says (`v4::restart_change`, `v6::restart_change`,
     /// `configsrv::restart_change`, …) and the server's components ask.
     pub fn check_reloadable(&self, new: &Snapshot) -> Result<(), ConfigErrors> {
+        if self.database != new.database {
+            return Err(ConfigErrors(vec![restart_error(
+                new,
+                "the database cannot change by reload (restart the node)".to_string(),
+            )]));
+        }
         if self.store_path == new.store_path {
             return Ok(());
         }
@@ -323,6 +331,20 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         );
     }
     let store_path = b.base_dir().join(store);
+    let database = file.server.database.as_ref().map(|d| {
+        let url = d.get_ref();
+        let ok = url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.contains("dbname=");
+        if !ok {
+            b.err(
+                d.span().start,
+                format!("database {url:?} is not a PostgreSQL connection string"),
+                "write postgres://user:password@host:port/dbname (or a libpq string with dbname=)",
+            );
+        }
+        url.clone()
+    });
     let mut dhcpv6 = crate::v6::build(
         &mut b,
         file.dhcpv6.as_ref(),
@@ -377,6 +399,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         source: src.path.clone(),
         name: file.server.name,
         store_path,
+        database,
         commit_window: std::time::Duration::from_micros(file.server.commit_window_us.min(100_000)),
         timeline: file.server.timeline,
         dhcpv4,

@@ -24,7 +24,7 @@
 //! whose schema is missing or newer than this build.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use headend_store::{
     validate, Account, ClientKey, DeviceTimeline, FixedBinding4, Lease4, Lease6, Lease6Key,
@@ -35,6 +35,11 @@ use postgres::{Client, NoTls, Statement};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+
+pub mod testing;
+
+/// The PostgreSQL client library, for tests and tools that query the tables.
+pub use postgres;
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -106,6 +111,9 @@ pub enum PgError {
     /// A statement failed.
     #[error("database: {0}")]
     Sql(#[from] postgres::Error),
+    /// A session thread could not be started.
+    #[error("database session thread: {0}")]
+    Thread(String),
 }
 
 /// The statements every connection prepares once.
@@ -204,6 +212,16 @@ fn schema_version(client: &mut Client) -> Result<i32, PgError> {
 /// [`SCHEMA_VERSION`], one transaction per step; returns the version it
 /// found and the version it left.
 pub fn migrate(url: &str) -> Result<(i32, i32), PgError> {
+    // On a thread of its own: the client's runtime may not start inside a
+    // caller's tokio runtime.
+    std::thread::scope(|s| {
+        s.spawn(|| migrate_here(url))
+            .join()
+            .unwrap_or_else(|_| Err(PgError::Thread("the migration thread panicked".into())))
+    })
+}
+
+fn migrate_here(url: &str) -> Result<(i32, i32), PgError> {
     let mut client = Client::connect(url, NoTls).map_err(PgError::Connect)?;
     client
         .batch_execute("CREATE TABLE IF NOT EXISTS headend_schema (version integer PRIMARY KEY)")?;
@@ -223,18 +241,36 @@ pub fn migrate(url: &str) -> Result<(i32, i32), PgError> {
     Ok((found, SCHEMA_VERSION))
 }
 
+/// A call handed to a session thread.
+type Job = Box<dyn FnOnce(&mut Option<Conn>) + Send>;
+
 /// A [`Store`] on a PostgreSQL database (see the module doc).
+///
+/// Each session lives on a thread of its own: the `postgres` client drives
+/// its connection with a runtime of its own, which may not run inside the
+/// server's tokio workers, so every call is handed to a session thread
+/// and its answer waited for (as a call into sled blocks the caller).
 pub struct PgStore {
-    url: String,
-    conns: Vec<Mutex<Option<Conn>>>,
-    next: AtomicUsize,
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    sessions: usize,
     skipped: AtomicU64,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the session threads.
+        self.jobs.lock().take();
+        for t in self.threads.lock().drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
-            .field("connections", &self.conns.len())
+            .field("sessions", &self.sessions)
             .finish_non_exhaustive()
     }
 }
@@ -273,41 +309,85 @@ impl PgStore {
     /// [`migrate`] has not brought to [`SCHEMA_VERSION`].
     pub fn connect(url: &str, connections: usize) -> Result<PgStore, PgError> {
         let n = connections.max(1);
-        let mut conns = Vec::with_capacity(n);
-        for _ in 0..n {
-            conns.push(Mutex::new(Some(Conn::open(url)?)));
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        let mut threads = Vec::with_capacity(n);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        for i in 0..n {
+            let (rx, url, ready) = (rx.clone(), url.to_string(), ready_tx.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("headend-pg-{i}"))
+                .spawn(move || {
+                    let mut conn = match Conn::open(&url) {
+                        Ok(c) => {
+                            let _ = ready.send(Ok(()));
+                            Some(c)
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    loop {
+                        // One waiting thread takes the next call.
+                        let job = rx.lock().recv();
+                        let Ok(job) = job else { return };
+                        if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+                            // Broken: reopened for this call (a restarted
+                            // database is picked up here); a failure leaves
+                            // it closed and the call reports it.
+                            conn = Conn::open(&url).ok();
+                        }
+                        job(&mut conn);
+                    }
+                })
+                .map_err(|e| PgError::Thread(e.to_string()))?;
+            threads.push(t);
         }
-        Ok(PgStore {
-            url: url.to_string(),
-            conns,
-            next: AtomicUsize::new(0),
+        drop(ready_tx);
+        let store = PgStore {
+            jobs: Mutex::new(Some(tx)),
+            threads: Mutex::new(threads),
+            sessions: n,
             skipped: AtomicU64::new(0),
-        })
+        };
+        for _ in 0..n {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(PgError::Thread("a session thread ended".into())),
+            }
+        }
+        Ok(store)
     }
 
-    /// Runs `f` on a free connection (or waits for one), reconnecting first
-    /// when the previous session broke (a restarted database is picked up
-    /// by the next call).
-    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.conns.len();
-        let mut guard = (0..n)
-            .find_map(|i| self.conns[(start + i) % n].try_lock())
-            .unwrap_or_else(|| self.conns[start % n].lock());
-        if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
-            *guard = None;
-            let c = Conn::open(&self.url).map_err(|e| StoreError::Backend(e.to_string()))?;
-            *guard = Some(c);
+    /// Runs `f` on a session thread's connection and waits for its answer.
+    fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move |conn: &mut Option<Conn>| {
+            let r = match conn.as_mut() {
+                Some(c) => f(c),
+                None => Err(StoreError::Backend("the database is unreachable".into())),
+            };
+            if conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+                *conn = None;
+            }
+            let _ = tx.send(r);
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .as_ref()
+            .map(|q| q.send(job).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            return Err(StoreError::Backend("the store is closed".into()));
         }
-        let Some(conn) = guard.as_mut() else {
-            return Err(StoreError::Backend("no database connection".into()));
-        };
-        let r = f(conn);
-        if conn.client.is_closed() {
-            // Dropped: the next call reconnects.
-            *guard = None;
-        }
-        r
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Backend("a database session ended".into())))
     }
 
     /// The records of `rows`, in order; an undecodable one is skipped and
@@ -337,18 +417,95 @@ impl PgStore {
         &self,
         tree: &'static str,
         skip: bool,
-        q: impl FnOnce(&mut Conn) -> Result<Vec<postgres::Row>, postgres::Error>,
+        q: impl FnOnce(&mut Conn) -> Result<Vec<postgres::Row>, postgres::Error> + Send + 'static,
     ) -> Result<Vec<T>, StoreError> {
-        let rows = self.with(|c| q(c).map_err(backend))?;
+        let rows = self.with(move |c| q(c).map_err(backend))?;
         self.decode_rows(tree, rows, skip)
     }
 
     fn one<T: DeserializeOwned>(
         &self,
         tree: &'static str,
-        q: impl FnOnce(&mut Conn) -> Result<Vec<postgres::Row>, postgres::Error>,
+        q: impl FnOnce(&mut Conn) -> Result<Vec<postgres::Row>, postgres::Error> + Send + 'static,
     ) -> Result<Option<T>, StoreError> {
         Ok(self.query(tree, false, q)?.into_iter().next())
+    }
+}
+
+impl PgStore {
+    /// Every record as the mutations that recreate it (meta, management
+    /// records, accounts, fixed bindings, v4 and v6 leases, timelines), for
+    /// `headend store copy`; undecodable rows are skipped and counted.
+    pub fn export(&self) -> Result<Vec<Mutation>, StoreError> {
+        let (mut out, bad) = self.with(move |c| {
+            let mut out = Vec::new();
+            let mut bad = 0u64;
+            for r in c
+                .client
+                .query("SELECT key, value FROM meta ORDER BY key", &[])
+                .map_err(backend)?
+            {
+                out.push(Mutation::PutMeta {
+                    key: r.try_get(0).map_err(backend)?,
+                    value: r.try_get(1).map_err(backend)?,
+                });
+            }
+            for r in c
+                .client
+                .query("SELECT tbl, key, value FROM records ORDER BY tbl, key", &[])
+                .map_err(backend)?
+            {
+                let tag: i16 = r.try_get(0).map_err(backend)?;
+                let Some(table) = u8::try_from(tag).ok().and_then(RecordTable::of_tag) else {
+                    bad += 1;
+                    continue;
+                };
+                out.push(Mutation::PutRecord {
+                    table,
+                    key: r.try_get(1).map_err(backend)?,
+                    value: r.try_get(2).map_err(backend)?,
+                });
+            }
+            Ok((out, bad))
+        })?;
+        self.skipped.fetch_add(bad, Ordering::Relaxed);
+        out.extend(self.load_accounts()?.into_iter().map(Mutation::PutAccount));
+        out.extend(self.load_fixed4()?.into_iter().map(Mutation::PutFixed4));
+        out.extend(self.load_leases4()?.into_iter().map(Mutation::PutLease4));
+        out.extend(self.load_leases6()?.into_iter().map(Mutation::PutLease6));
+        let timelines: Vec<DeviceTimeline> = self.query("timelines", true, move |c| {
+            c.client
+                .query("SELECT record FROM timelines ORDER BY device", &[])
+        })?;
+        out.extend(timelines.into_iter().map(Mutation::PutTimeline));
+        Ok(out)
+    }
+
+    /// Row counts per table (`headend store stats`), by SQL.
+    pub fn counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        self.with(move |c| {
+            let mut v = Vec::new();
+            for (name, sql) in [
+                ("leases4", "SELECT count(*) FROM leases4"),
+                (
+                    "leases4 active",
+                    "SELECT count(*) FROM leases4 WHERE record->>'state' = 'Active'",
+                ),
+                ("leases6", "SELECT count(*) FROM leases6"),
+                (
+                    "leases6 active",
+                    "SELECT count(*) FROM leases6 WHERE record->>'state' = 'Active'",
+                ),
+                ("accounts", "SELECT count(*) FROM accounts"),
+                ("fixed4", "SELECT count(*) FROM fixed4"),
+                ("timelines", "SELECT count(*) FROM timelines"),
+                ("records", "SELECT count(*) FROM records"),
+            ] {
+                let n: i64 = c.client.query_one(sql, &[]).map_err(backend)?.get(0);
+                v.push((name, n));
+            }
+            Ok(v)
+        })
     }
 }
 
@@ -406,14 +563,15 @@ fn apply_one(
 
 impl Store for PgStore {
     fn load_leases4(&self) -> Result<Vec<Lease4>, StoreError> {
-        self.query("leases4", true, |c| {
+        self.query("leases4", true, move |c| {
             c.client
                 .query("SELECT record FROM leases4 ORDER BY ip", &[])
         })
     }
 
     fn leases4_by_client(&self, client: &ClientKey) -> Result<Vec<Lease4>, StoreError> {
-        self.query("leases4", false, |c| {
+        let client = client.clone();
+        self.query("leases4", false, move |c| {
             c.client.query(&c.st.leases4_by_client, &[&client.0])
         })
     }
@@ -429,7 +587,7 @@ impl Store for PgStore {
         n: usize,
     ) -> Result<Vec<Lease4>, StoreError> {
         let after = after.map_or(-1, ip4);
-        self.query("leases4", false, |c| {
+        self.query("leases4", false, move |c| {
             c.client.query(
                 &c.st.leases4_by_relay_page,
                 &[&ip4(relay), &after, &limit(n)],
@@ -438,22 +596,25 @@ impl Store for PgStore {
     }
 
     fn lease4(&self, ip: Ipv4Addr) -> Result<Option<Lease4>, StoreError> {
-        self.one("leases4", |c| c.client.query(&c.st.lease4, &[&ip4(ip)]))
+        self.one("leases4", move |c| {
+            c.client.query(&c.st.lease4, &[&ip4(ip)])
+        })
     }
 
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        self.one("accounts", |c| c.client.query(&c.st.account, &[&id]))
+        let id = id.to_string();
+        self.one("accounts", move |c| c.client.query(&c.st.account, &[&id]))
     }
 
     fn load_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        self.query("accounts", true, |c| {
+        self.query("accounts", true, move |c| {
             c.client
                 .query("SELECT record FROM accounts ORDER BY id", &[])
         })
     }
 
     fn load_leases6(&self) -> Result<Vec<Lease6>, StoreError> {
-        self.query("leases6", true, |c| {
+        self.query("leases6", true, move |c| {
             c.client.query(
                 "SELECT record FROM leases6 ORDER BY address, prefix_len",
                 &[],
@@ -462,13 +623,14 @@ impl Store for PgStore {
     }
 
     fn leases6_by_duid(&self, duid: &[u8]) -> Result<Vec<Lease6>, StoreError> {
-        self.query("leases6", false, |c| {
+        let duid = duid.to_vec();
+        self.query("leases6", false, move |c| {
             c.client.query(&c.st.leases6_by_duid, &[&duid])
         })
     }
 
     fn lease6(&self, key: Lease6Key) -> Result<Option<Lease6>, StoreError> {
-        self.one("leases6", |c| {
+        self.one("leases6", move |c| {
             c.client.query(
                 &c.st.lease6,
                 &[&ip6(key.address), &i16::from(key.prefix_len)],
@@ -477,21 +639,23 @@ impl Store for PgStore {
     }
 
     fn load_fixed4(&self) -> Result<Vec<FixedBinding4>, StoreError> {
-        self.query("fixed4", true, |c| {
+        self.query("fixed4", true, move |c| {
             c.client
                 .query("SELECT record FROM fixed4 ORDER BY client, relay", &[])
         })
     }
 
     fn timeline(&self, device: &str) -> Result<Option<DeviceTimeline>, StoreError> {
-        self.one("timelines", |c| {
+        let device = device.to_string();
+        self.one("timelines", move |c| {
             c.client
                 .query("SELECT record FROM timelines WHERE device = $1", &[&device])
         })
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|c| {
+        let key = key.to_string();
+        self.with(move |c| {
             let rows = c
                 .client
                 .query("SELECT value FROM meta WHERE key = $1", &[&key])
@@ -504,15 +668,15 @@ impl Store for PgStore {
     }
 
     fn scan_accounts(&self, after: Option<&str>, n: usize) -> Result<Vec<Account>, StoreError> {
-        let after = after.unwrap_or("");
-        self.query("accounts", false, |c| {
+        let after = after.unwrap_or("").to_string();
+        self.query("accounts", false, move |c| {
             c.client.query(&c.st.scan_accounts, &[&after, &limit(n)])
         })
     }
 
     fn scan_leases4(&self, after: Option<Ipv4Addr>, n: usize) -> Result<Vec<Lease4>, StoreError> {
         let after = after.map_or(-1, ip4);
-        self.query("leases4", false, |c| {
+        self.query("leases4", false, move |c| {
             c.client.query(&c.st.scan_leases4, &[&after, &limit(n)])
         })
     }
@@ -522,14 +686,15 @@ impl Store for PgStore {
         let (addr, len) = after.map_or((Vec::new(), -1), |k| {
             (ip6(k.address), i16::from(k.prefix_len))
         });
-        self.query("leases6", false, |c| {
+        self.query("leases6", false, move |c| {
             c.client
                 .query(&c.st.scan_leases6, &[&addr, &len, &limit(n)])
         })
     }
 
     fn record(&self, table: RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|c| {
+        let key = key.to_string();
+        self.with(move |c| {
             let rows = c
                 .client
                 .query(
@@ -550,9 +715,10 @@ impl Store for PgStore {
         before: Option<&str>,
         n: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.with(|c| {
+        let before = before.map(str::to_string);
+        self.with(move |c| {
             let tag = i16::from(table.tag());
-            let rows = match before {
+            let rows = match before.as_deref() {
                 Some(b) => c.client.query(
                     "SELECT key, value FROM records WHERE tbl = $1 AND key < $2 ORDER BY key DESC LIMIT $3",
                     &[&tag, &b, &limit(n)],
@@ -574,10 +740,11 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.with(|c| {
+        let batch = batch.to_vec();
+        self.with(move |c| {
             let Conn { client, st } = c;
             let mut tx = client.transaction().map_err(backend)?;
-            for m in batch {
+            for m in &batch {
                 // An error drops `tx` uncommitted: the batch has no effect.
                 apply_one(&mut tx, st, m)?;
             }
