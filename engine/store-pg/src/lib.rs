@@ -130,6 +130,11 @@ struct Stmts {
     put_record: Statement,
     del_record: Statement,
     put_meta: Statement,
+    many_lease4: Statement,
+    many_del_lease4: Statement,
+    many_lease6: Statement,
+    many_del_lease6: Statement,
+    many_timeline: Statement,
     lease4: Statement,
     leases4_by_client: Statement,
     leases4_by_relay_page: Statement,
@@ -178,6 +183,18 @@ impl Conn {
             del_record: p("DELETE FROM records WHERE tbl = $1 AND key = $2")?,
             put_meta: p("INSERT INTO meta (key, value) VALUES ($1, $2) \
                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")?,
+            many_lease4: p("INSERT INTO leases4 (ip, client, relay, record) \
+                SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::int8[], $4::jsonb[]) \
+                ON CONFLICT (ip) DO UPDATE SET client = EXCLUDED.client, relay = EXCLUDED.relay, record = EXCLUDED.record")?,
+            many_del_lease4: p("DELETE FROM leases4 WHERE ip = ANY($1::int8[])")?,
+            many_lease6: p("INSERT INTO leases6 (address, prefix_len, duid, iaid, record) \
+                SELECT * FROM UNNEST($1::bytea[], $2::int2[], $3::bytea[], $4::int8[], $5::jsonb[]) \
+                ON CONFLICT (address, prefix_len) DO UPDATE SET duid = EXCLUDED.duid, iaid = EXCLUDED.iaid, record = EXCLUDED.record")?,
+            many_del_lease6: p("DELETE FROM leases6 WHERE (address, prefix_len) IN \
+                (SELECT * FROM UNNEST($1::bytea[], $2::int2[]))")?,
+            many_timeline: p("INSERT INTO timelines (device, record) \
+                SELECT * FROM UNNEST($1::text[], $2::jsonb[]) \
+                ON CONFLICT (device) DO UPDATE SET record = EXCLUDED.record")?,
             lease4: p("SELECT record FROM leases4 WHERE ip = $1")?,
             leases4_by_client: p("SELECT record FROM leases4 WHERE client = $1 ORDER BY ip")?,
             leases4_by_relay_page: p("SELECT record FROM leases4 WHERE relay = $1 AND ip > $2 ORDER BY ip LIMIT $3")?,
@@ -509,6 +526,114 @@ impl PgStore {
     }
 }
 
+/// A batch reduced for PostgreSQL: the last write of each lease, binding
+/// and timeline (the [`Store`] contract: a later mutation in a batch wins)
+/// as a few multi-row statements, the rare rest one statement each in
+/// order. Keys of different tables are independent, so only the order per
+/// key matters, and after the reduction each key appears once.
+struct Many {
+    lease4: std::collections::BTreeMap<u32, Option<(Vec<u8>, i64, Value)>>,
+    lease6: std::collections::BTreeMap<(Vec<u8>, i16), Option<(Vec<u8>, i64, Value)>>,
+    timelines: std::collections::BTreeMap<String, Value>,
+    rest: Vec<Mutation>,
+}
+
+impl Many {
+    fn of(batch: &[Mutation]) -> Result<Many, StoreError> {
+        let mut m = Many {
+            lease4: Default::default(),
+            lease6: Default::default(),
+            timelines: Default::default(),
+            rest: Vec::new(),
+        };
+        for x in batch {
+            match x {
+                Mutation::PutLease4(l) => {
+                    let row = (l.client.0.clone(), ip4(l.relay), to_json("leases4", l)?);
+                    m.lease4.insert(u32::from(l.ip), Some(row));
+                }
+                Mutation::DeleteLease4(ip) => {
+                    m.lease4.insert(u32::from(*ip), None);
+                }
+                Mutation::PutLease6(l) => {
+                    let row = (l.duid.clone(), i64::from(l.iaid), to_json("leases6", l)?);
+                    m.lease6
+                        .insert((ip6(l.address), i16::from(l.prefix_len)), Some(row));
+                }
+                Mutation::DeleteLease6(k) => {
+                    m.lease6
+                        .insert((ip6(k.address), i16::from(k.prefix_len)), None);
+                }
+                Mutation::PutTimeline(t) => {
+                    m.timelines
+                        .insert(t.device.clone(), to_json("timelines", t)?);
+                }
+                other => m.rest.push(other.clone()),
+            }
+        }
+        Ok(m)
+    }
+
+    fn apply(&self, tx: &mut postgres::Transaction<'_>, st: &Stmts) -> Result<(), StoreError> {
+        let (mut ips, mut clients, mut relays, mut recs, mut gone) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (ip, row) in &self.lease4 {
+            match row {
+                Some((client, relay, rec)) => {
+                    ips.push(i64::from(*ip));
+                    clients.push(client.clone());
+                    relays.push(*relay);
+                    recs.push(rec.clone());
+                }
+                None => gone.push(i64::from(*ip)),
+            }
+        }
+        if !gone.is_empty() {
+            tx.execute(&st.many_del_lease4, &[&gone]).map_err(backend)?;
+        }
+        if !ips.is_empty() {
+            tx.execute(&st.many_lease4, &[&ips, &clients, &relays, &recs])
+                .map_err(backend)?;
+        }
+        let (mut addrs, mut lens, mut duids, mut iaids, mut recs) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut gone_a, mut gone_l) = (Vec::new(), Vec::new());
+        for ((addr, len), row) in &self.lease6 {
+            match row {
+                Some((duid, iaid, rec)) => {
+                    addrs.push(addr.clone());
+                    lens.push(*len);
+                    duids.push(duid.clone());
+                    iaids.push(*iaid);
+                    recs.push(rec.clone());
+                }
+                None => {
+                    gone_a.push(addr.clone());
+                    gone_l.push(*len);
+                }
+            }
+        }
+        if !gone_a.is_empty() {
+            tx.execute(&st.many_del_lease6, &[&gone_a, &gone_l])
+                .map_err(backend)?;
+        }
+        if !addrs.is_empty() {
+            tx.execute(&st.many_lease6, &[&addrs, &lens, &duids, &iaids, &recs])
+                .map_err(backend)?;
+        }
+        if !self.timelines.is_empty() {
+            let devices: Vec<&String> = self.timelines.keys().collect();
+            let recs: Vec<&Value> = self.timelines.values().collect();
+            tx.execute(&st.many_timeline, &[&devices, &recs])
+                .map_err(backend)?;
+        }
+        for m in &self.rest {
+            apply_one(tx, st, m)?;
+        }
+        Ok(())
+    }
+}
+
 fn apply_one(
     tx: &mut postgres::Transaction<'_>,
     st: &Stmts,
@@ -740,14 +865,12 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let batch = batch.to_vec();
+        let many = Many::of(batch)?;
         self.with(move |c| {
             let Conn { client, st } = c;
             let mut tx = client.transaction().map_err(backend)?;
-            for m in &batch {
-                // An error drops `tx` uncommitted: the batch has no effect.
-                apply_one(&mut tx, st, m)?;
-            }
+            // An error drops `tx` uncommitted: the batch has no effect.
+            many.apply(&mut tx, st)?;
             tx.commit().map_err(backend)
         })
     }

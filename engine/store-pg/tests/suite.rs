@@ -62,19 +62,24 @@ fn records_are_queryable_with_sql() {
 
 #[test]
 fn a_restarted_connection_is_reopened() {
-    let (store, ()) = make();
+    let url = database();
+    migrate(&url).unwrap();
+    let store = PgStore::connect(&url, 2).unwrap();
     let l: Lease4 = headend_store::suite::lease(1, 1, 1);
     store.apply(&[Mutation::PutLease4(l.clone())]).unwrap();
-    // Kill every session of this database from the server side.
+    // Kill every session of this test's database (only: the other tests
+    // run beside it) from the server side.
+    let db = url.rsplit('/').next().unwrap().to_string();
     let mut client = admin();
     let deadline = Instant::now() + Duration::from_secs(10);
-    client
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname <> 'postgres' AND pid <> pg_backend_pid() AND application_name = ''",
-            &[],
+    let killed: i64 = client
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            &[&db],
         )
-        .unwrap();
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 2, "the store's two sessions");
     // The first call on a dead session fails; a later one reconnects.
     let mut ok = false;
     while Instant::now() < deadline {
