@@ -526,14 +526,17 @@ impl PgStore {
     }
 }
 
+/// A lease row's index column, second column and record (`None`: deleted).
+type Row = (Vec<u8>, i64, Value);
+
 /// A batch reduced for PostgreSQL: the last write of each lease, binding
 /// and timeline (the [`Store`] contract: a later mutation in a batch wins)
 /// as a few multi-row statements, the rare rest one statement each in
 /// order. Keys of different tables are independent, so only the order per
 /// key matters, and after the reduction each key appears once.
 struct Many {
-    lease4: std::collections::BTreeMap<u32, Option<(Vec<u8>, i64, Value)>>,
-    lease6: std::collections::BTreeMap<(Vec<u8>, i16), Option<(Vec<u8>, i64, Value)>>,
+    lease4: std::collections::BTreeMap<u32, Option<Row>>,
+    lease6: std::collections::BTreeMap<(Vec<u8>, i16), Option<Row>>,
     timelines: std::collections::BTreeMap<String, Value>,
     rest: Vec<Mutation>,
 }
