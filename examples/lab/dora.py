@@ -12,6 +12,8 @@ needed), then the REQUEST for the offered address, and prints both replies.
     python3 examples/lab/dora.py --mac 00:10:95:ab:cd:f0 --vendor-class pktc2.0: \
         --remote-id 00:10:95:12:34:56 --correlation-id 305419896
     python3 examples/lab/dora.py --mac 00:10:95:12:34:56 --init-reboot 10.1.0.10
+    python3 examples/lab/dora.py --mac 3c:00:00:00:00:01 --client-id ff00000001 \
+        --remote-id 00:10:95:12:34:56
 
 --init-reboot ADDR sends only the REQUEST of a rebooting client that still
 remembers ADDR (RFC 2131 4.3.2 INIT-REBOOT: option 50, no server id) and
@@ -49,6 +51,8 @@ def build(mtype, mac, xid, giaddr, extra, args):
                       bytes(4), bytes(4), bytes(4), socket.inet_aton(giaddr),
                       mac + bytes(10), bytes(64), bytes(128))
     o = bytes([99, 130, 83, 99]) + opt(53, bytes([mtype]))
+    if args.client_id:
+        o += opt(61, bytes.fromhex(args.client_id))
     for c, d in extra:
         o += opt(c, d)
     if args.vendor_class:
@@ -196,6 +200,7 @@ def main():
     ap.add_argument("--mac", required=True)
     ap.add_argument("--vendor-class", default="")
     ap.add_argument("--remote-id", help="CM MAC the CMTS puts in option 82.2 (for a CPE behind a modem)")
+    ap.add_argument("--client-id", help="option 61 in hex (e.g. ff00000001000102); default none")
     ap.add_argument("--correlation-id", type=int, help="eUE correlation id (option 43 sub-option 32)")
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--init-reboot", metavar="ADDR", help="only an INIT-REBOOT REQUEST for ADDR")

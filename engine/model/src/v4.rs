@@ -78,6 +78,10 @@ pub struct Dhcpv4Section {
     /// from one circuit cannot hold a pool.
     #[serde(default = "default_max_offers_per_circuit")]
     pub max_offers_per_circuit: usize,
+    /// Requesters (addresses or networks, e.g. the CMTSes) whose
+    /// DHCPLEASEQUERY is answered (RFC 4388); empty = leasequery refused.
+    #[serde(default)]
+    pub leasequery_requesters: Vec<Spanned<String>>,
 }
 
 fn default_relay_port() -> u16 {
@@ -158,6 +162,8 @@ pub struct Dhcpv4Settings {
     pub declines_per_minute: u32,
     /// Outstanding offers per relay circuit.
     pub max_offers_per_circuit: usize,
+    /// Who may send DHCPLEASEQUERY (source address and giaddr).
+    pub leasequery_requesters: Vec<ipnet::Ipv4Net>,
 }
 
 /// The Rhai operation budget `[dhcpv4]` sets for every expression of the
@@ -221,8 +227,10 @@ pub(crate) fn build(
         );
     }
     let trusted_relays = b.networks4(&d4.trusted_relays, "trusted relay");
+    let leasequery_requesters = b.networks4(&d4.leasequery_requesters, "leasequery requester");
     Some(Dhcpv4Settings {
         trusted_relays,
+        leasequery_requesters,
         layer2_relay_agents: d4.layer2_relay_agents,
         subnet_selection: d4.subnet_selection,
         declines_per_minute: d4.declines_per_minute.max(1),
@@ -285,5 +293,36 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("trusted relay \"2001:db8::1\""), "{e}");
+    }
+
+    #[test]
+    fn leasequery_requesters_are_ipv4_addresses_or_networks() {
+        let d4 = load("[dhcpv4]\nlisten = [\"127.0.0.1:67\"]\n")
+            .unwrap()
+            .dhcpv4
+            .unwrap();
+        assert!(d4.leasequery_requesters.is_empty(), "refused by default");
+        let d4 = load(
+            "[dhcpv4]\nlisten = [\"127.0.0.1:67\"]\nleasequery_requesters = [\"10.0.0.1\", \"192.0.2.0/24\"]\n",
+        )
+        .unwrap()
+        .dhcpv4
+        .unwrap();
+        assert_eq!(
+            d4.leasequery_requesters,
+            [
+                "10.0.0.1/32".parse::<ipnet::Ipv4Net>().unwrap(),
+                "192.0.2.0/24".parse().unwrap()
+            ]
+        );
+        let e =
+            load("[dhcpv4]\nlisten = [\"127.0.0.1:67\"]\nleasequery_requesters = [\"cmts-1\"]\n")
+                .unwrap_err();
+        assert!(
+            e.contains(
+                "t.toml:5: leasequery requester \"cmts-1\" is not an IPv4 address or network"
+            ),
+            "{e}"
+        );
     }
 }

@@ -880,6 +880,18 @@ impl LeaseTable {
             .and_then(|i| self.slots.get(*i as usize))
     }
 
+    /// Calls `f` on the records of slots `from..from + max`, in any state,
+    /// and returns the next slot to scan (`None` past the last): a caller
+    /// walks the whole table in slices, releasing the lock between them
+    /// (leasequery by MAC address or remote id, RFC 4388 / RFC 6148).
+    pub fn scan(&self, from: usize, max: usize, mut f: impl FnMut(&Lease4)) -> Option<usize> {
+        let end = from.saturating_add(max).min(self.slots.len());
+        for l in self.slots.get(from..end).unwrap_or(&[]) {
+            f(l);
+        }
+        (end < self.slots.len()).then_some(end)
+    }
+
     /// All records of the client, in any state.
     pub fn leases_of<'a>(&'a self, client: &'a ClientKey) -> ClientLeases<'a> {
         let cur = self

@@ -9,9 +9,11 @@
 //! (`crate::leases`), composes options (`headend_model::compose`) and
 //! builds the reply ([`reply`]) → the socket loop sends it, after the
 //! group committer has made the lease durable when the reply is an ACK.
+//! A DHCPLEASEQUERY (RFC 4388) takes its own, read-only path: [`leasequery`].
 
 pub mod component;
 pub mod context;
+pub mod leasequery;
 pub mod offers;
 pub mod process;
 pub mod reply;

@@ -231,6 +231,10 @@ impl Dhcpv4 {
         if mtype.is_none() && !(d4.bootp && pkt.is_bootp()) {
             return Outcome::Drop("no_message_type");
         }
+        if mtype == Some(MessageType::LeaseQuery) {
+            // A requester's question, not a client's exchange (RFC 4388).
+            return super::leasequery::handle(self, &snap, d4, &pkt, inb, trace);
+        }
         let now = self.now();
         let dev = match context::device(&snap, &pkt) {
             Ok(d) => d,

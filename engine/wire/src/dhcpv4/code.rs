@@ -1,5 +1,6 @@
 //! DHCPv4 option codes: RFC 2132 §3-§9 plus the later options headend reads
-//! or writes (RFC 3004, 3011, 3046, 3397, 3442, 3495, 3925, 4702, 4833).
+//! or writes (RFC 3004, 3011, 3046, 3397, 3442, 3495, 3925, 4388, 4702,
+//! 4833).
 //! Names follow the RFC titles.
 
 /// Pad (RFC 2132 §3.1): one octet, no length.
@@ -158,6 +159,11 @@ pub const USER_CLASS: u8 = 77;
 pub const CLIENT_FQDN: u8 = 81;
 /// Relay Agent Information (RFC 3046).
 pub const RELAY_AGENT_INFO: u8 = 82;
+/// client-last-transaction-time: seconds since the client last talked to
+/// the server about this lease (RFC 4388 §6.1, DHCPLEASEACTIVE).
+pub const CLIENT_LAST_TRANSACTION_TIME: u8 = 91;
+/// associated-ip: the client's other bound addresses (RFC 4388 §6.1).
+pub const ASSOCIATED_IP: u8 = 92;
 /// IEEE 1003.1 TZ string (RFC 4833).
 pub const PCODE: u8 = 100;
 /// Reference to the TZ database (RFC 4833).

@@ -7,10 +7,12 @@
 //! in wire order without allocating (up to 64 fragments inline); option 52
 //! is consumed by the parser and reported as [`Packet::overload`].
 //! [`Builder`] owns a reply, keeps options in the order they are pushed and
-//! splits and overloads them on encode.
+//! splits and overloads them on encode. [`leasequery`] reads the query of
+//! an RFC 4388 DHCPLEASEQUERY and encodes options 91 and 92.
 
 mod builder;
 pub mod code;
+pub mod leasequery;
 mod options;
 
 use std::net::Ipv4Addr;
@@ -147,7 +149,15 @@ pub enum MessageType {
     Release,
     /// DHCPINFORM (8).
     Inform,
-    /// Any other value (e.g. the RFC 4388 leasequery types 10 to 13).
+    /// DHCPLEASEQUERY (10, RFC 4388).
+    LeaseQuery,
+    /// DHCPLEASEUNASSIGNED (11, RFC 4388).
+    LeaseUnassigned,
+    /// DHCPLEASEUNKNOWN (12, RFC 4388).
+    LeaseUnknown,
+    /// DHCPLEASEACTIVE (13, RFC 4388).
+    LeaseActive,
+    /// Any other value (e.g. DHCPFORCERENEW 9, bulk leasequery 14 and up).
     Unknown(u8),
 }
 
@@ -162,6 +172,10 @@ impl From<u8> for MessageType {
             6 => MessageType::Nak,
             7 => MessageType::Release,
             8 => MessageType::Inform,
+            10 => MessageType::LeaseQuery,
+            11 => MessageType::LeaseUnassigned,
+            12 => MessageType::LeaseUnknown,
+            13 => MessageType::LeaseActive,
             other => MessageType::Unknown(other),
         }
     }
@@ -178,13 +192,17 @@ impl From<MessageType> for u8 {
             MessageType::Nak => 6,
             MessageType::Release => 7,
             MessageType::Inform => 8,
+            MessageType::LeaseQuery => 10,
+            MessageType::LeaseUnassigned => 11,
+            MessageType::LeaseUnknown => 12,
+            MessageType::LeaseActive => 13,
             MessageType::Unknown(v) => v,
         }
     }
 }
 
 impl MessageType {
-    /// The RFC 2131 name, e.g. `"DHCPDISCOVER"`; `"unknown"` otherwise.
+    /// The RFC 2131 / RFC 4388 name, e.g. `"DHCPDISCOVER"`; `"unknown"` otherwise.
     pub fn name(self) -> &'static str {
         match self {
             MessageType::Discover => "DHCPDISCOVER",
@@ -195,6 +213,10 @@ impl MessageType {
             MessageType::Nak => "DHCPNAK",
             MessageType::Release => "DHCPRELEASE",
             MessageType::Inform => "DHCPINFORM",
+            MessageType::LeaseQuery => "DHCPLEASEQUERY",
+            MessageType::LeaseUnassigned => "DHCPLEASEUNASSIGNED",
+            MessageType::LeaseUnknown => "DHCPLEASEUNKNOWN",
+            MessageType::LeaseActive => "DHCPLEASEACTIVE",
             MessageType::Unknown(_) => "unknown",
         }
     }

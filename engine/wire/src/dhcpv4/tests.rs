@@ -557,7 +557,13 @@ fn message_type_numbers() {
     }
     assert_eq!(MessageType::from(1), MessageType::Discover);
     assert_eq!(MessageType::from(8), MessageType::Inform);
-    assert_eq!(MessageType::from(10), MessageType::Unknown(10));
+    assert_eq!(MessageType::from(9), MessageType::Unknown(9));
+    assert_eq!(MessageType::from(10), MessageType::LeaseQuery);
+    assert_eq!(MessageType::from(11), MessageType::LeaseUnassigned);
+    assert_eq!(MessageType::from(12), MessageType::LeaseUnknown);
+    assert_eq!(MessageType::from(13), MessageType::LeaseActive);
+    assert_eq!(MessageType::from(14), MessageType::Unknown(14));
+    assert_eq!(MessageType::LeaseActive.name(), "DHCPLEASEACTIVE");
     assert_eq!(MessageType::Ack.name(), "DHCPACK");
 }
 

@@ -1,0 +1,353 @@
+//! Issue 17, DHCPv4 leasequery (RFC 4388, RFC 6148) with an independent
+//! requester: inside a network namespace, `headend run` leases a cable
+//! modem and two addresses of one CPE behind it (`examples/lab/dora.py`, a
+//! relay written apart from headend's codec, at 127.0.0.2); then
+//! `examples/lab/leasequery.py`, a CMTS built on Debian's scapy and the
+//! RFC 4388 layout, asks by IP address, by MAC address, by client
+//! identifier and by remote id, for a pool address nobody holds and for an
+//! address nobody knows, and a malformed query and queries from a
+//! requester that may not ask go unanswered and are counted. Every answer
+//! is checked against the leases dora.py was given. tshark decodes every
+//! DHCPLEASEQUERY and its answer without a malformed packet or an expert
+//! warning.
+//!
+//! Needs root (namespaces), `python3`, `/usr/bin/python3` with scapy
+//! (`python3-scapy`) and `tshark` (scripts/setup --peers); fails, not
+//! skips, without them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Capture, Netns, Proc, HEADEND, READY_LINE, READY_TIMEOUT};
+use serde_json::Value;
+
+const CM: &str = "00:10:95:12:34:56";
+const CPE: &str = "3c:00:00:00:00:01";
+/// The CPE's two client identifiers (RFC 4361: type 255, IAID 1 and 2,
+/// DUID-LL of its MAC).
+const CPE_ID_1: &str = "ff00000001000300013c0000000001";
+const CPE_ID_2: &str = "ff00000002000300013c0000000001";
+
+const CONFIG: &str = r#"
+[server]
+store = "state"
+
+[dhcpv4]
+listen = ["127.0.0.1:6767"]
+leasequery_requesters = ["127.0.0.2"]
+
+[provisioning]
+auto_provision = { expr = '''
+    if device.family == "docsis" { ["cablemodems"] }
+    else if relay.remote_id_mac != "" { ["cpe"] }
+    else { [] }
+''' }
+
+[[domain]]
+name = "cablemodems"
+[[domain]]
+name = "cpe"
+
+[[pool]]
+name = "cm"
+domains = ["cablemodems"]
+relays = ["127.0.0.2"]
+network = "10.1.0.0/24"
+ranges = [["10.1.0.10", "10.1.0.99"]]
+lifetime = 3600
+
+[[pool]]
+name = "cpe"
+domains = ["cpe"]
+relays = ["127.0.0.2"]
+network = "100.64.0.0/24"
+ranges = [["100.64.0.10", "100.64.0.99"]]
+lifetime = 1800
+"#;
+
+fn require_peers() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    assert!(root, "peer_leasequery needs root (network namespaces)");
+    for tool in ["python3", "tshark", "ip"] {
+        assert!(
+            common::find_on_path(tool).is_some(),
+            "peer_leasequery needs `{tool}` (scripts/setup --peers)"
+        );
+    }
+    let scapy = Command::new("/usr/bin/python3")
+        .args(["-c", "import scapy.layers.dhcp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        scapy,
+        "peer_leasequery needs /usr/bin/python3 with scapy (python3-scapy; scripts/setup --peers)"
+    );
+}
+
+fn lab(script: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/lab")
+        .join(script)
+}
+
+/// One DORA through dora.py as the relay 127.0.0.2; the ACKed address.
+fn dora(ns: &Netns, server: &Proc, args: &[&str]) -> String {
+    let out = ns
+        .command("python3")
+        .arg(lab("dora.py"))
+        .args(["--server", "127.0.0.1:6767"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "dora.py {args:?}: {text}{}\nheadend:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.output_tail(4000)
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("ACK: yiaddr "))
+        .unwrap_or_else(|| panic!("no ACK: {text}"))
+        .trim()
+        .to_string()
+}
+
+/// One query through leasequery.py; its JSON answer (`type` null when
+/// none came).
+fn ask(ns: &Netns, server: &Proc, args: &[&str]) -> Value {
+    let out = ns
+        .command("/usr/bin/python3")
+        .arg(lab("leasequery.py"))
+        .args(["--server", "127.0.0.1:6767", "--timeout", "1.5"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let answered = out.status.success();
+    let unanswered = out.status.code() == Some(2);
+    assert!(
+        answered || unanswered,
+        "leasequery.py {args:?}: {text}{}\nheadend:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.output_tail(4000)
+    );
+    let v: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("leasequery.py {args:?} printed {text:?}: {e}"));
+    assert_eq!(v["type"].is_null(), unanswered, "{v}");
+    if answered {
+        assert_eq!(v["op"], 2, "{v}");
+        assert_eq!(v["giaddr"], "127.0.0.2", "{v}");
+        assert_eq!(v["server_id"], "127.0.0.1", "{v}");
+    }
+    v
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn scapy_leasequery_answers_match_the_leases() {
+    require_peers();
+    let dir = common::scratch("leasequery").unwrap();
+    let config = dir.path().join("headend.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    common::headend_check(&config).unwrap();
+
+    let ns = Netns::loopback_relay().unwrap();
+    // A requester that may not ask.
+    ns.add_addr("lo", "127.0.0.3/8").unwrap();
+    let mut cmd = ns.command(HEADEND);
+    cmd.arg("run").arg("--config").arg(&config);
+    cmd.env("RUST_LOG", "info");
+    let mut proc = Proc::spawn("headend run", cmd).unwrap();
+    proc.wait_for(READY_LINE, READY_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", proc.output_tail(4000)));
+
+    // The leases: a modem; a CPE behind it with two client identifiers,
+    // the second bound a few seconds later (the most recent).
+    let cm_ip = dora(&ns, &proc, &["--mac", CM, "--vendor-class", "docsis3.0:"]);
+    let cpe_1 = dora(
+        &ns,
+        &proc,
+        &["--mac", CPE, "--client-id", CPE_ID_1, "--remote-id", CM],
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    let cpe_2 = dora(
+        &ns,
+        &proc,
+        &["--mac", CPE, "--client-id", CPE_ID_2, "--remote-id", CM],
+    );
+    assert!(cm_ip.starts_with("10.1.0."), "{cm_ip}");
+    assert!(cpe_1.starts_with("100.64.0.") && cpe_2.starts_with("100.64.0."));
+    assert_ne!(cpe_1, cpe_2);
+    let started = Instant::now();
+
+    let pcap = dir.path().join("leasequery.pcapng");
+    let capture = Capture::start(&ns, "lo", "udp port 67", None, 60, &pcap).unwrap();
+
+    // By IP: the modem's lease, its chaddr, its remaining time and the
+    // circuit id its relay gave (dora.py: "cmts0/<mac>").
+    let v = ask(&ns, &proc, &["--ip", cm_ip.as_str()]);
+    assert_eq!(v["type"], "DHCPLEASEACTIVE", "{v}");
+    assert_eq!(v["ciaddr"], cm_ip.as_str(), "{v}");
+    assert_eq!(
+        (v["htype"].as_u64(), v["chaddr"].as_str()),
+        (Some(1), Some(CM)),
+        "{v}"
+    );
+    let left = v["lease_time"].as_u64().unwrap();
+    let since = v["client_last_transaction_time"].as_u64().unwrap();
+    let elapsed = started.elapsed().as_secs() + 4;
+    assert!((3600 - elapsed..=3600).contains(&left), "{v}");
+    assert!(since <= elapsed, "{v}");
+    assert_eq!(
+        left + since,
+        3600,
+        "remaining + elapsed = the lease time: {v}"
+    );
+    assert_eq!(
+        v["relay_agent_info"]["1"],
+        hex(&format!("cmts0/{}", CM.replace(':', ""))).as_str(),
+        "{v}"
+    );
+    assert!(
+        v.get("client_id").is_none(),
+        "the modem sent no option 61: {v}"
+    );
+    assert!(v.get("associated_ip").is_none(), "{v}");
+
+    // By MAC: the CPE's most recent binding, the other in option 92.
+    let v = ask(&ns, &proc, &["--mac", CPE]);
+    assert_eq!(v["type"], "DHCPLEASEACTIVE", "{v}");
+    assert_eq!(v["ciaddr"], cpe_2.as_str(), "{v}");
+    assert_eq!(v["chaddr"], CPE, "{v}");
+    assert_eq!(strs(&v["associated_ip"]), [cpe_1.as_str()], "{v}");
+    assert_eq!(v["client_id"], CPE_ID_2, "{v}");
+    assert_eq!(v["relay_agent_info"]["2"], CM.replace(':', ""), "{v}");
+    assert!(v["lease_time"].as_u64().unwrap() <= 1800, "{v}");
+
+    // By client identifier: that binding only.
+    let v = ask(&ns, &proc, &["--client-id", CPE_ID_1]);
+    assert_eq!(v["type"], "DHCPLEASEACTIVE", "{v}");
+    assert_eq!(v["ciaddr"], cpe_1.as_str(), "{v}");
+    assert_eq!(v["chaddr"], CPE, "{v}");
+    assert_eq!(v["client_id"], CPE_ID_1, "{v}");
+    assert!(v.get("associated_ip").is_none(), "{v}");
+
+    // By remote id (RFC 6148): everything behind the modem.
+    let v = ask(&ns, &proc, &["--remote-id", CM]);
+    assert_eq!(v["type"], "DHCPLEASEACTIVE", "{v}");
+    assert_eq!(v["ciaddr"], cpe_2.as_str(), "{v}");
+    assert_eq!(strs(&v["associated_ip"]), [cpe_1.as_str()], "{v}");
+
+    // A pool address nobody holds; an address nobody here knows.
+    let v = ask(&ns, &proc, &["--ip", "10.1.0.99"]);
+    assert_eq!(v["type"], "DHCPLEASEUNASSIGNED", "{v}");
+    assert_eq!(v["ciaddr"], "10.1.0.99", "{v}");
+    assert!(v.get("lease_time").is_none(), "{v}");
+    let v = ask(&ns, &proc, &["--ip", "192.0.2.1"]);
+    assert_eq!(v["type"], "DHCPLEASEUNKNOWN", "{v}");
+    let v = ask(&ns, &proc, &["--mac", "02:00:00:00:00:99"]);
+    assert_eq!(v["type"], "DHCPLEASEUNKNOWN", "{v}");
+
+    // Unauthorised: from 127.0.0.3 naming itself, and from 127.0.0.3
+    // naming the allowed requester (the answer would go to 127.0.0.2).
+    for args in [
+        ["--giaddr", "127.0.0.3", "--ip", cm_ip.as_str()],
+        ["--source", "127.0.0.3", "--ip", cm_ip.as_str()],
+    ] {
+        let v = ask(&ns, &proc, &args);
+        assert!(v["type"].is_null(), "refused query answered: {v}");
+    }
+    // Malformed: nothing asked.
+    let v = ask(&ns, &proc, &["--empty"]);
+    assert!(v["type"].is_null(), "{v}");
+
+    // The queries changed no lease: the modem's lease still ends when it did.
+    let v = ask(&ns, &proc, &["--ip", cm_ip.as_str()]);
+    let again =
+        v["lease_time"].as_u64().unwrap() + v["client_last_transaction_time"].as_u64().unwrap();
+    assert_eq!(again, 3600, "{v}");
+
+    // dumpcap writes what the kernel handed it; give the last frames time.
+    std::thread::sleep(Duration::from_secs(1));
+    let pcap = capture.stop().unwrap();
+    proc.signal("USR1").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let counters = loop {
+        let line = proc
+            .output()
+            .lines()
+            .rev()
+            .find(|l| l.contains("dhcp_unanswered_total{family=dhcpv4,reason=leasequery_refused}="))
+            .map(str::to_string);
+        if let Some(l) = line {
+            break l;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no counters:\n{}",
+            proc.output_tail(4000)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        counters.contains("dhcp_unanswered_total{family=dhcpv4,reason=leasequery_refused}=2"),
+        "{counters}"
+    );
+    assert!(
+        counters.contains("dhcp_dropped_total{family=dhcpv4,reason=leasequery_malformed}=1"),
+        "{counters}"
+    );
+
+    // tshark: every query and every answer decoded, none malformed.
+    let verbose = common::tshark_verbose(&pcap, "dhcp").unwrap();
+    let problems = common::decode_problems(&verbose);
+    assert!(problems.is_empty(), "{problems:?}\n{verbose}");
+    let frames = common::split_frames(&verbose);
+    let count = |what: &str| frames.iter().filter(|f| f.contains(what)).count();
+    // 11 queries, 10 of them from port 67 (the one sent from 127.0.0.3's
+    // ephemeral port is no DHCP to tshark); 8 answers.
+    assert_eq!(count("DHCP Message Type (Lease query)"), 10, "{verbose}");
+    assert_eq!(count("DHCP Message Type (Lease Active)"), 5, "{verbose}");
+    assert_eq!(
+        count("DHCP Message Type (Lease Unassigned)"),
+        1,
+        "{verbose}"
+    );
+    assert_eq!(count("DHCP Message Type (Lease Unknown)"), 2, "{verbose}");
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains("(Lease Active)") && f.contains("Option: (92) Associated IP")),
+        "{verbose}"
+    );
+    assert!(
+        frames.iter().any(|f| f.contains("(Lease Active)")
+            && f.contains("Option: (91) Client last transaction time")),
+        "{verbose}"
+    );
+
+    let status = proc.stop(Duration::from_secs(15)).unwrap();
+    assert!(status.success(), "{}", proc.output_tail(4000));
+}
