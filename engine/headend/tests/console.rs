@@ -31,11 +31,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::webdriver::Browser;
-use common::{Netns, Proc, HEADEND};
+use common::{Netns, Proc};
 use serde_json::json;
 
 const CONSOLE: &str = "http://127.0.0.1:6080/";
@@ -113,11 +112,7 @@ listen = ["127.0.0.1:6080"]
 "#;
 
 fn require_peers() {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    assert!(root, "console needs root (network namespaces)");
+    assert!(common::is_root(), "console needs root (network namespaces)");
     for tool in [
         "chromium",
         "chromedriver",
@@ -133,30 +128,6 @@ fn require_peers() {
     }
 }
 
-fn add_user(config: &Path, name: &str, role: &str, domains: &[&str]) {
-    let mut cmd = Command::new(HEADEND);
-    cmd.args(["user", "add", "--config"])
-        .arg(config)
-        .args([name, "--role", role]);
-    for d in domains {
-        cmd.args(["--domain", d]);
-    }
-    let mut child = cmd
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "user add {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `dora.py` through the relay 127.0.0.2 as the modem: the address ACKed.
 fn dora(ns: &Netns, server: &Proc) -> String {
     dora_as(ns, server, &["--mac", CM, "--vendor-class", "docsis3.0:"])
@@ -164,25 +135,8 @@ fn dora(ns: &Netns, server: &Proc) -> String {
 
 /// `dora.py` through the relay 127.0.0.2 with `args`: the address ACKed.
 fn dora_as(ns: &Netns, server: &Proc, args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/dora.py");
-    let out = ns
-        .command("python3")
-        .arg(&script)
-        .args(["--server", "127.0.0.1:6767"])
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}\n{}", server.output_tail(4000));
-    let ack = text
-        .split("ACK: yiaddr ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no ACK in:\n{text}"));
-    ack.split_whitespace().next().unwrap().to_string()
+    common::lab_dora(ns.command("python3"), "127.0.0.1:6767", args)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.output_tail(4000)))
 }
 
 fn shots_dir() -> PathBuf {
@@ -229,7 +183,7 @@ fn web_console_in_chromium_search_timeline_move_reload_roles() {
         ("voice-ops", "operator", &["emta"]),
     ];
     for (name, role, domains) in users {
-        add_user(&config, name, role, domains);
+        common::add_user(&config, name, role, domains, PASSWORD).unwrap();
     }
     let ns = Netns::loopback_relay().unwrap();
     let server = common::start_headend(&ns, &config).unwrap();

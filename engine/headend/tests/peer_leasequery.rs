@@ -71,11 +71,10 @@ lifetime = 1800
 "#;
 
 fn require_peers() {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    assert!(root, "peer_leasequery needs root (network namespaces)");
+    assert!(
+        common::is_root(),
+        "peer_leasequery needs root (network namespaces)"
+    );
     for tool in ["python3", "tshark", "ip"] {
         assert!(
             common::find_on_path(tool).is_some(),
@@ -100,25 +99,8 @@ fn lab(script: &str) -> std::path::PathBuf {
 
 /// One DORA through dora.py as the relay 127.0.0.2; the ACKed address.
 fn dora(ns: &Netns, server: &Proc, args: &[&str]) -> String {
-    let out = ns
-        .command("python3")
-        .arg(lab("dora.py"))
-        .args(["--server", "127.0.0.1:6767"])
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "dora.py {args:?}: {text}{}\nheadend:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.output_tail(4000)
-    );
-    text.lines()
-        .find_map(|l| l.strip_prefix("ACK: yiaddr "))
-        .unwrap_or_else(|| panic!("no ACK: {text}"))
-        .trim()
-        .to_string()
+    common::lab_dora(ns.command("python3"), "127.0.0.1:6767", args)
+        .unwrap_or_else(|e| panic!("{e:#}\nheadend:\n{}", server.output_tail(4000)))
 }
 
 /// One query through leasequery.py; its JSON answer (`type` null when

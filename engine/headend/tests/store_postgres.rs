@@ -88,31 +88,12 @@ fn run(config: &Path) -> (Proc, String) {
 }
 
 fn dora(server: &str, p: &Proc) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/dora.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args([
-            "--server",
-            server,
-            "--mac",
-            MAC,
-            "--vendor-class",
-            "docsis3.0:",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        p.output_tail(4000)
-    );
-    let ack = text
-        .split("ACK: yiaddr ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no ACK in:\n{text}"));
-    ack.split_whitespace().next().unwrap().to_string()
+    common::lab_dora(
+        Command::new("python3"),
+        server,
+        &["--mac", MAC, "--vendor-class", "docsis3.0:"],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", p.output_tail(4000)))
 }
 
 #[test]

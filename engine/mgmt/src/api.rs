@@ -2162,13 +2162,7 @@ async fn events(
                         if scoped {
                             // A partition's operator sees only its devices' events.
                             let visible = ev.mac.as_deref().is_some_and(|m| {
-                                let snap = app.server.snapshot();
-                                let acc = snap
-                                    .accounts
-                                    .get(m)
-                                    .cloned()
-                                    .or_else(|| app.server.accounts().get(m));
-                                acc.is_some_and(|a| p.sees(&a.domains))
+                                crate::overview::device_visible(&app, &app.server.snapshot(), &p, m)
                             });
                             if !visible {
                                 continue;

@@ -71,7 +71,7 @@ pub struct Dashboard {
 }
 
 /// Whether `p` may see device `mac` (its account is in the partition).
-fn device_visible(app: &App, snap: &Snapshot, p: &Principal, mac: &str) -> bool {
+pub(crate) fn device_visible(app: &App, snap: &Snapshot, p: &Principal, mac: &str) -> bool {
     if p.unscoped() {
         return true;
     }

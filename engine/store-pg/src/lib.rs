@@ -118,15 +118,10 @@ pub enum PgError {
 
 /// The statements every connection prepares once.
 struct Stmts {
-    put_lease4: Statement,
-    del_lease4: Statement,
     put_account: Statement,
     del_account: Statement,
     put_fixed: Statement,
     del_fixed: Statement,
-    put_lease6: Statement,
-    del_lease6: Statement,
-    put_timeline: Statement,
     put_record: Statement,
     del_record: Statement,
     put_meta: Statement,
@@ -164,20 +159,12 @@ impl Conn {
         }
         let mut p = |sql: &str| client.prepare(sql);
         let st = Stmts {
-            put_lease4: p("INSERT INTO leases4 (ip, client, relay, record) VALUES ($1, $2, $3, $4) \
-                ON CONFLICT (ip) DO UPDATE SET client = EXCLUDED.client, relay = EXCLUDED.relay, record = EXCLUDED.record")?,
-            del_lease4: p("DELETE FROM leases4 WHERE ip = $1")?,
             put_account: p("INSERT INTO accounts (id, record) VALUES ($1, $2) \
                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record")?,
             del_account: p("DELETE FROM accounts WHERE id = $1")?,
             put_fixed: p("INSERT INTO fixed4 (client, relay, record) VALUES ($1, $2, $3) \
                 ON CONFLICT (client, relay) DO UPDATE SET record = EXCLUDED.record")?,
             del_fixed: p("DELETE FROM fixed4 WHERE client = $1 AND relay = $2")?,
-            put_lease6: p("INSERT INTO leases6 (address, prefix_len, duid, iaid, record) VALUES ($1, $2, $3, $4, $5) \
-                ON CONFLICT (address, prefix_len) DO UPDATE SET duid = EXCLUDED.duid, iaid = EXCLUDED.iaid, record = EXCLUDED.record")?,
-            del_lease6: p("DELETE FROM leases6 WHERE address = $1 AND prefix_len = $2")?,
-            put_timeline: p("INSERT INTO timelines (device, record) VALUES ($1, $2) \
-                ON CONFLICT (device) DO UPDATE SET record = EXCLUDED.record")?,
             put_record: p("INSERT INTO records (tbl, key, value) VALUES ($1, $2, $3) \
                 ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value")?,
             del_record: p("DELETE FROM records WHERE tbl = $1 AND key = $2")?,
@@ -643,16 +630,6 @@ fn apply_one(
     m: &Mutation,
 ) -> Result<(), StoreError> {
     let r = match m {
-        Mutation::PutLease4(l) => tx.execute(
-            &st.put_lease4,
-            &[
-                &ip4(l.ip),
-                &l.client.0,
-                &ip4(l.relay),
-                &to_json("leases4", l)?,
-            ],
-        ),
-        Mutation::DeleteLease4(ip) => tx.execute(&st.del_lease4, &[&ip4(*ip)]),
         Mutation::PutAccount(a) => tx.execute(&st.put_account, &[&a.id, &to_json("accounts", a)?]),
         Mutation::DeleteAccount(id) => tx.execute(&st.del_account, &[id]),
         Mutation::PutFixed4(f) => tx.execute(
@@ -662,21 +639,15 @@ fn apply_one(
         Mutation::DeleteFixed4 { client, relay } => {
             tx.execute(&st.del_fixed, &[&client.0, &ip4(*relay)])
         }
-        Mutation::PutLease6(l) => tx.execute(
-            &st.put_lease6,
-            &[
-                &ip6(l.address),
-                &i16::from(l.prefix_len),
-                &l.duid,
-                &i64::from(l.iaid),
-                &to_json("leases6", l)?,
-            ],
-        ),
-        Mutation::DeleteLease6(k) => {
-            tx.execute(&st.del_lease6, &[&ip6(k.address), &i16::from(k.prefix_len)])
-        }
-        Mutation::PutTimeline(t) => {
-            tx.execute(&st.put_timeline, &[&t.device, &to_json("timelines", t)?])
+        // `Many` sends these as its multi-row statements, never one by one.
+        Mutation::PutLease4(_)
+        | Mutation::DeleteLease4(_)
+        | Mutation::PutLease6(_)
+        | Mutation::DeleteLease6(_)
+        | Mutation::PutTimeline(_) => {
+            return Err(StoreError::Invalid(
+                "a lease or timeline outside its batch statement".into(),
+            ))
         }
         Mutation::PutRecord { table, key, value } => {
             tx.execute(&st.put_record, &[&i16::from(table.tag()), key, value])

@@ -69,7 +69,8 @@ pub fn peers_available(test: &str, tools: &[&str]) -> Result<bool> {
     Ok(false)
 }
 
-fn is_root() -> bool {
+/// Whether this test runs as root (network namespaces need it).
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -78,6 +79,64 @@ fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(1).map(|uid| uid == "0"))
         })
         .unwrap_or(false)
+}
+
+/// `headend user add` on `config` with `password` on standard input.
+pub fn add_user(
+    config: &Path,
+    name: &str,
+    role: &str,
+    domains: &[&str],
+    password: &str,
+) -> Result<()> {
+    use std::io::Write as _;
+    let mut cmd = Command::new(HEADEND);
+    cmd.args(["user", "add", "--config"])
+        .arg(config)
+        .args([name, "--role", role]);
+    for d in domains {
+        cmd.args(["--domain", d]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting headend user add")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "{password}")?;
+    }
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// One DORA by `examples/lab/dora.py` (the lab CMTS relay 127.0.0.2) to
+/// `server`, run by `python` (`ns.command("python3")` inside a namespace):
+/// the ACKed address, or an error with everything it printed.
+pub fn lab_dora(mut python: Command, server: &str, args: &[&str]) -> Result<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/dora.py");
+    let out = python
+        .arg(&script)
+        .args(["--server", server])
+        .args(args)
+        .output()
+        .context("running dora.py")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(out.status.success(), "dora.py {args:?} failed:\n{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("ACK: yiaddr "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .with_context(|| format!("no ACK from dora.py {args:?}:\n{text}"))
 }
 
 /// Where `tool` is: PATH, then /usr/sbin and /sbin.
