@@ -164,6 +164,21 @@ pub const RELAY_AGENT_INFO: u8 = 82;
 pub const CLIENT_LAST_TRANSACTION_TIME: u8 = 91;
 /// associated-ip: the client's other bound addresses (RFC 4388 §6.1).
 pub const ASSOCIATED_IP: u8 = 92;
+/// status-code: the outcome of a bulk leasequery (RFC 6926).
+pub const STATUS_CODE: u8 = 151;
+/// base-time: the server's clock when it sent the message (RFC 6926).
+pub const BASE_TIME: u8 = 152;
+/// start-time-of-state: seconds before base-time the binding entered its
+/// state (RFC 6926).
+pub const START_TIME_OF_STATE: u8 = 153;
+/// query-start-time: only bindings that changed since (RFC 6926).
+pub const QUERY_START_TIME: u8 = 154;
+/// query-end-time: only bindings that changed until (RFC 6926).
+pub const QUERY_END_TIME: u8 = 155;
+/// dhcp-state: the binding's state (RFC 6926).
+pub const DHCP_STATE: u8 = 156;
+/// data-source: where the server got the binding (RFC 6926).
+pub const DATA_SOURCE: u8 = 157;
 /// IEEE 1003.1 TZ string (RFC 4833).
 pub const PCODE: u8 = 100;
 /// Reference to the TZ database (RFC 4833).

@@ -8,9 +8,11 @@
 //! is consumed by the parser and reported as [`Packet::overload`].
 //! [`Builder`] owns a reply, keeps options in the order they are pushed and
 //! splits and overloads them on encode. [`leasequery`] reads the query of
-//! an RFC 4388 DHCPLEASEQUERY and encodes options 91 and 92.
+//! an RFC 4388 DHCPLEASEQUERY and encodes options 91 and 92; [`bulk`] is
+//! RFC 6926 bulk leasequery over TCP (framing, queries, options 151-157).
 
 mod builder;
+pub mod bulk;
 pub mod code;
 pub mod leasequery;
 mod options;
@@ -157,7 +159,11 @@ pub enum MessageType {
     LeaseUnknown,
     /// DHCPLEASEACTIVE (13, RFC 4388).
     LeaseActive,
-    /// Any other value (e.g. DHCPFORCERENEW 9, bulk leasequery 14 and up).
+    /// DHCPBULKLEASEQUERY (14, RFC 6926).
+    BulkLeaseQuery,
+    /// DHCPLEASEQUERYDONE (15, RFC 6926).
+    LeaseQueryDone,
+    /// Any other value (e.g. DHCPFORCERENEW 9, RFC 7724's 16 to 18).
     Unknown(u8),
 }
 
@@ -176,6 +182,8 @@ impl From<u8> for MessageType {
             11 => MessageType::LeaseUnassigned,
             12 => MessageType::LeaseUnknown,
             13 => MessageType::LeaseActive,
+            14 => MessageType::BulkLeaseQuery,
+            15 => MessageType::LeaseQueryDone,
             other => MessageType::Unknown(other),
         }
     }
@@ -196,13 +204,15 @@ impl From<MessageType> for u8 {
             MessageType::LeaseUnassigned => 11,
             MessageType::LeaseUnknown => 12,
             MessageType::LeaseActive => 13,
+            MessageType::BulkLeaseQuery => 14,
+            MessageType::LeaseQueryDone => 15,
             MessageType::Unknown(v) => v,
         }
     }
 }
 
 impl MessageType {
-    /// The RFC 2131 / RFC 4388 name, e.g. `"DHCPDISCOVER"`; `"unknown"` otherwise.
+    /// The RFC 2131 / RFC 4388 / RFC 6926 name, e.g. `"DHCPDISCOVER"`; `"unknown"` otherwise.
     pub fn name(self) -> &'static str {
         match self {
             MessageType::Discover => "DHCPDISCOVER",
@@ -217,6 +227,8 @@ impl MessageType {
             MessageType::LeaseUnassigned => "DHCPLEASEUNASSIGNED",
             MessageType::LeaseUnknown => "DHCPLEASEUNKNOWN",
             MessageType::LeaseActive => "DHCPLEASEACTIVE",
+            MessageType::BulkLeaseQuery => "DHCPBULKLEASEQUERY",
+            MessageType::LeaseQueryDone => "DHCPLEASEQUERYDONE",
             MessageType::Unknown(_) => "unknown",
         }
     }
