@@ -70,6 +70,8 @@ pub struct ConfigFile {
     pub tod: Option<Spanned<crate::tod::TodSection>>,
     /// `[syslog]`: the management-event receiver (see `syslog`).
     pub syslog: Option<Spanned<crate::syslog::SyslogSection>>,
+    /// `[ddns]`: dynamic DNS updates of leases (see `ddns`).
+    pub ddns: Option<Spanned<crate::ddns::DdnsSection>>,
     /// `[snmp]`: the SNMP provisioning server (see `snmp`).
     pub snmp: Option<Spanned<crate::snmp::SnmpSection>>,
     /// `[management]`: the REST API, metrics and events (see `management`).

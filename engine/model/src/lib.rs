@@ -20,6 +20,7 @@ pub mod build;
 pub mod compose;
 pub mod config;
 pub mod configsrv;
+pub mod ddns;
 pub mod device;
 pub mod expr;
 pub mod hash;

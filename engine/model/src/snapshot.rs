@@ -94,6 +94,8 @@ pub struct Snapshot {
     pub tod: Option<crate::tod::TodSettings>,
     /// Syslog management-event receiver settings, when served.
     pub syslog: Option<crate::syslog::SyslogSettings>,
+    /// Dynamic DNS settings, when configured.
+    pub ddns: Option<crate::ddns::DdnsSettings>,
     /// SNMP provisioning server settings, when served.
     pub snmp: Option<crate::snmp::SnmpSettings>,
     /// Management API settings, when served.
@@ -381,6 +383,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
     let plugins = crate::plugins::build(&mut b, &file.plugins);
     let tod = crate::tod::build(&mut b, file.tod.as_ref());
     let syslog = crate::syslog::build(&mut b, file.syslog.as_ref());
+    let ddns = crate::ddns::build(&mut b, file.ddns.as_ref());
     let snmp = crate::snmp::build(
         &mut b,
         file.snmp.as_ref(),
@@ -423,6 +426,7 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         plugins,
         tod,
         syslog,
+        ddns,
         snmp,
         management,
         hooks: Arc::new(crate::plugins::NoHooks),

@@ -7,7 +7,8 @@ mod graph;
 
 use std::path::Path;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
+    "ddns",
     "v4",
     "v6",
     "provisioning",
