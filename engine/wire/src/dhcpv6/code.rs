@@ -1,5 +1,6 @@
 //! DHCPv6 option codes (RFC 8415 §21 and the IANA "DHCPv6 Option Codes"
-//! registry), status codes (RFC 8415 §21.13 and RFC 8415 Table 4) and DUID
+//! registry; leasequery's from RFC 5007 §5 and RFC 5460 §8), status codes
+//! (RFC 8415 §21.13 and Table 4, RFC 5007 §4.1.3, RFC 5460 §5.3) and DUID
 //! types (RFC 8415 §11, RFC 6355).
 
 /// OPTION_CLIENTID (RFC 8415 §21.2).
@@ -58,6 +59,18 @@ pub const REMOTE_ID: u16 = 37;
 pub const SUBSCRIBER_ID: u16 = 38;
 /// OPTION_CLIENT_FQDN (RFC 4704 §4).
 pub const CLIENT_FQDN: u16 = 39;
+/// OPTION_LQ_QUERY (RFC 5007 §4.1.2.1).
+pub const LQ_QUERY: u16 = 44;
+/// OPTION_CLIENT_DATA (RFC 5007 §4.1.2.2).
+pub const CLIENT_DATA: u16 = 45;
+/// OPTION_CLT_TIME (RFC 5007 §4.1.2.3).
+pub const CLT_TIME: u16 = 46;
+/// OPTION_LQ_RELAY_DATA (RFC 5007 §4.1.2.4).
+pub const LQ_RELAY_DATA: u16 = 47;
+/// OPTION_LQ_CLIENT_LINK (RFC 5007 §4.1.2.5).
+pub const LQ_CLIENT_LINK: u16 = 48;
+/// OPTION_RELAY_ID (RFC 5460 §5.4.1).
+pub const RELAY_ID: u16 = 53;
 /// OPTION_NTP_SERVER (RFC 5908).
 pub const NTP_SERVER: u16 = 56;
 /// OPTION_CLIENT_LINKLAYER_ADDR, relay-inserted (RFC 6939).
@@ -95,7 +108,17 @@ pub enum Status {
     UseMulticast,
     /// 6 NoPrefixAvail.
     NoPrefixAvail,
-    /// Any other value (e.g. the RFC 5007 leasequery codes).
+    /// 7 UnknownQueryType (RFC 5007 §4.1.3).
+    UnknownQueryType,
+    /// 8 MalformedQuery (RFC 5007 §4.1.3).
+    MalformedQuery,
+    /// 9 NotConfigured (RFC 5007 §4.1.3).
+    NotConfigured,
+    /// 10 NotAllowed (RFC 5007 §4.1.3).
+    NotAllowed,
+    /// 11 QueryTerminated (RFC 5460 §5.3).
+    QueryTerminated,
+    /// Any other value.
     Other(u16),
 }
 
@@ -109,6 +132,11 @@ impl From<u16> for Status {
             4 => Status::NotOnLink,
             5 => Status::UseMulticast,
             6 => Status::NoPrefixAvail,
+            7 => Status::UnknownQueryType,
+            8 => Status::MalformedQuery,
+            9 => Status::NotConfigured,
+            10 => Status::NotAllowed,
+            11 => Status::QueryTerminated,
             other => Status::Other(other),
         }
     }
@@ -124,6 +152,11 @@ impl From<Status> for u16 {
             Status::NotOnLink => 4,
             Status::UseMulticast => 5,
             Status::NoPrefixAvail => 6,
+            Status::UnknownQueryType => 7,
+            Status::MalformedQuery => 8,
+            Status::NotConfigured => 9,
+            Status::NotAllowed => 10,
+            Status::QueryTerminated => 11,
             Status::Other(v) => v,
         }
     }
@@ -140,6 +173,11 @@ impl Status {
             Status::NotOnLink => "NotOnLink",
             Status::UseMulticast => "UseMulticast",
             Status::NoPrefixAvail => "NoPrefixAvail",
+            Status::UnknownQueryType => "UnknownQueryType",
+            Status::MalformedQuery => "MalformedQuery",
+            Status::NotConfigured => "NotConfigured",
+            Status::NotAllowed => "NotAllowed",
+            Status::QueryTerminated => "QueryTerminated",
             Status::Other(_) => "unknown",
         }
     }
@@ -176,6 +214,12 @@ pub fn name(code: u16) -> &'static str {
         REMOTE_ID => "OPTION_REMOTE_ID",
         SUBSCRIBER_ID => "OPTION_SUBSCRIBER_ID",
         CLIENT_FQDN => "OPTION_CLIENT_FQDN",
+        LQ_QUERY => "OPTION_LQ_QUERY",
+        CLIENT_DATA => "OPTION_CLIENT_DATA",
+        CLT_TIME => "OPTION_CLT_TIME",
+        LQ_RELAY_DATA => "OPTION_LQ_RELAY_DATA",
+        LQ_CLIENT_LINK => "OPTION_LQ_CLIENT_LINK",
+        RELAY_ID => "OPTION_RELAY_ID",
         NTP_SERVER => "OPTION_NTP_SERVER",
         CLIENT_LINKLAYER_ADDR => "OPTION_CLIENT_LINKLAYER_ADDR",
         SOL_MAX_RT => "OPTION_SOL_MAX_RT",

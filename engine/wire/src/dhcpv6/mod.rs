@@ -13,6 +13,7 @@
 
 mod builder;
 pub mod code;
+pub mod leasequery;
 mod options;
 
 #[cfg(test)]
@@ -76,7 +77,15 @@ pub enum MessageType {
     RelayForw,
     /// RELAY-REPL (13).
     RelayRepl,
-    /// Any other value (leasequery, DHCPv4-over-DHCPv6, …).
+    /// LEASEQUERY (14, RFC 5007 §4.2).
+    Leasequery,
+    /// LEASEQUERY-REPLY (15, RFC 5007 §4.2).
+    LeasequeryReply,
+    /// LEASEQUERY-DONE (16, RFC 5460 §5.2.2).
+    LeasequeryDone,
+    /// LEASEQUERY-DATA (17, RFC 5460 §5.2.1).
+    LeasequeryData,
+    /// Any other value (DHCPv4-over-DHCPv6, …).
     Unknown(u8),
 }
 
@@ -96,6 +105,10 @@ impl From<u8> for MessageType {
             11 => MessageType::InformationRequest,
             12 => MessageType::RelayForw,
             13 => MessageType::RelayRepl,
+            14 => MessageType::Leasequery,
+            15 => MessageType::LeasequeryReply,
+            16 => MessageType::LeasequeryDone,
+            17 => MessageType::LeasequeryData,
             other => MessageType::Unknown(other),
         }
     }
@@ -117,6 +130,10 @@ impl From<MessageType> for u8 {
             MessageType::InformationRequest => 11,
             MessageType::RelayForw => 12,
             MessageType::RelayRepl => 13,
+            MessageType::Leasequery => 14,
+            MessageType::LeasequeryReply => 15,
+            MessageType::LeasequeryDone => 16,
+            MessageType::LeasequeryData => 17,
             MessageType::Unknown(v) => v,
         }
     }
@@ -139,6 +156,10 @@ impl MessageType {
             MessageType::InformationRequest => "INFORMATION-REQUEST",
             MessageType::RelayForw => "RELAY-FORW",
             MessageType::RelayRepl => "RELAY-REPL",
+            MessageType::Leasequery => "LEASEQUERY",
+            MessageType::LeasequeryReply => "LEASEQUERY-REPLY",
+            MessageType::LeasequeryDone => "LEASEQUERY-DONE",
+            MessageType::LeasequeryData => "LEASEQUERY-DATA",
             MessageType::Unknown(_) => "unknown",
         }
     }
