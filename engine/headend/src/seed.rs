@@ -90,6 +90,7 @@ fn leases4(p: &Pool, count: u32, now: u64) -> impl Iterator<Item = Result<Mutati
             trusted_id: None,
             trusted_id_type: None,
             hostname: None,
+            relay_info: None,
         }))
     })
 }
@@ -138,6 +139,7 @@ fn leases6(p: &Pool6, count: u32, now: u64) -> Result<impl Iterator<Item = Resul
             mac: Some(mac.to_vec()),
             modem_mac: None,
             fqdn: None,
+            relay: None,
         }))
     }))
 }

@@ -73,6 +73,7 @@ fn main() {
                     trusted_id: None,
                     trusted_id_type: None,
                     hostname: None,
+                    relay_info: None,
                 })
             })
             .collect()

@@ -81,6 +81,7 @@ fn main() {
                     mac: Some(mac.to_vec()),
                     modem_mac: None,
                     fqdn: None,
+                    relay: None,
                 })
             })
             .collect()

@@ -1590,6 +1590,7 @@ mod tests {
             trusted_id: None,
             trusted_id_type: None,
             hostname: None,
+            relay_info: None,
         }
     }
 

@@ -42,6 +42,7 @@ fn main() {
             trusted_id: None,
             trusted_id_type: None,
             hostname: None,
+            relay_info: None,
         }
     };
     for round in ["insert", "update"] {

@@ -68,6 +68,7 @@ fn lease(n: u32, t: u64) -> Lease6 {
         mac: Some(vec![0x02, 0x00, c[0], c[1], c[2], c[3]]),
         modem_mac: None,
         fqdn: None,
+        relay: None,
     }
 }
 

@@ -73,6 +73,7 @@ fn lease(n: u32) -> Lease4 {
         trusted_id: Some(vec![0x00, 0x10, 0x18, 0xaa, 0xbb, (n % 251) as u8]),
         trusted_id_type: None,
         hostname: None,
+        relay_info: None,
     }
 }
 

@@ -153,6 +153,11 @@ pub struct Lease4 {
     pub trusted_id_type: Option<TrustedIdType>,
     /// Host name given to (or sent by) the client, if any.
     pub hostname: Option<String>,
+    /// The relay agent information option (82) as the relay sent it: every
+    /// sub-option, without the option's code and length. Leasequery answers
+    /// carry it back to the CMTS (RFC 4388 §6.4.2, RFC 6926 §7.4).
+    #[serde(default)]
+    pub relay_info: Option<Vec<u8>>,
 }
 
 impl Lease4 {
@@ -230,6 +235,21 @@ pub struct Lease6 {
     pub modem_mac: Option<Vec<u8>>,
     /// The FQDN assigned with the lease (option 39, RFC 4704).
     pub fqdn: Option<String>,
+    /// The relay data of the client's last message (RFC 5007 §4.1.2.4):
+    /// what leasequery answers carry in OPTION_LQ_RELAY_DATA.
+    #[serde(default)]
+    pub relay: Option<Relay6>,
+}
+
+/// The relay information kept with a DHCPv6 binding, in the form of RFC
+/// 5007 §4.1.2.4 OPTION_LQ_RELAY_DATA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relay6 {
+    /// The relay agent the server received the relayed message from.
+    pub peer_address: Ipv6Addr,
+    /// The last complete Relay-forward message as received, with the
+    /// client's message (the innermost OPTION_RELAY_MSG) removed.
+    pub message: Vec<u8>,
 }
 
 impl Lease6 {
@@ -351,6 +371,9 @@ pub enum RecordTable {
     Audit,
     /// DHCPv6 reservations ([`Reservation6`]), by `address/length`.
     Reservations6,
+    /// Dynamic DNS updates not yet done, by a sequence key: they survive a
+    /// restart (issue 17).
+    DdnsQueue,
 }
 
 impl RecordTable {
@@ -361,6 +384,7 @@ impl RecordTable {
             RecordTable::Tokens => b't',
             RecordTable::Audit => b'a',
             RecordTable::Reservations6 => b'r',
+            RecordTable::DdnsQueue => b'd',
         }
     }
 
@@ -371,6 +395,7 @@ impl RecordTable {
             RecordTable::Tokens,
             RecordTable::Audit,
             RecordTable::Reservations6,
+            RecordTable::DdnsQueue,
         ]
         .into_iter()
         .find(|t| t.tag() == tag)

@@ -217,14 +217,14 @@ fn prepare(batch: &[Mutation]) -> Result<Vec<Op>, StoreError> {
             Ok(match m {
                 Mutation::PutLease4(l) => Op::PutLease {
                     ip: l.ip.octets(),
-                    rec: codec::encode(T_LEASES4, l)?,
+                    rec: codec::encode_lease(T_LEASES4, l)?,
                     client_key: codec::client_index_key(&l.client, l.ip)?,
                     relay_key: codec::relay_index_key(l.relay, l.ip),
                 },
                 Mutation::DeleteLease4(ip) => Op::DeleteLease { ip: ip.octets() },
                 Mutation::PutLease6(l) => Op::PutLease6 {
                     key: codec::lease6_key(l.key()),
-                    rec: codec::encode(T_LEASES6, l)?,
+                    rec: codec::encode_lease(T_LEASES6, l)?,
                     duid_key: codec::duid_index_key(&l.duid, l.iaid, l.key())?,
                 },
                 Mutation::DeleteLease6(k) => Op::DeleteLease6 {
@@ -279,7 +279,7 @@ fn unindex(
     by_relay: &TransactionalTree,
     old: &IVec,
 ) -> ConflictableTransactionResult<(), StoreError> {
-    match codec::decode::<Lease4>(T_LEASES4, old) {
+    match decode_lease4(old) {
         Ok(old) => {
             if let Ok(k) = codec::client_index_key(&old.client, old.ip) {
                 by_client.remove(k)?;
@@ -300,7 +300,7 @@ fn unindex6(
     by_duid: &TransactionalTree,
     old: &IVec,
 ) -> ConflictableTransactionResult<(), StoreError> {
-    match codec::decode::<Lease6>(T_LEASES6, old) {
+    match decode_lease6_record(old) {
         Ok(old) => {
             if let Ok(k) = codec::duid_index_key(&old.duid, old.iaid, old.key()) {
                 by_duid.remove(k)?;
@@ -330,7 +330,7 @@ fn page<T>(
 }
 
 fn decode_lease6(key: &[u8], value: &[u8]) -> Result<Lease6, StoreError> {
-    let lease: Lease6 = codec::decode(T_LEASES6, value)?;
+    let lease = decode_lease6_record(value)?;
     if key.len() != 17 || codec::lease6_suffix(key) != Some(lease.key()) {
         return Err(StoreError::Corrupt {
             tree: T_LEASES6,
@@ -343,6 +343,16 @@ fn decode_lease6(key: &[u8], value: &[u8]) -> Result<Lease6, StoreError> {
     Ok(lease)
 }
 
+/// A v4 lease record of either format version.
+fn decode_lease4(value: &[u8]) -> Result<Lease4, StoreError> {
+    codec::decode_lease::<Lease4, codec::legacy::Lease4V1>(T_LEASES4, value)
+}
+
+/// A v6 lease record of either format version.
+fn decode_lease6_record(value: &[u8]) -> Result<Lease6, StoreError> {
+    codec::decode_lease::<Lease6, codec::legacy::Lease6V1>(T_LEASES6, value)
+}
+
 fn key_ip(tree: &'static str, key: &[u8]) -> Result<Ipv4Addr, StoreError> {
     let octets: [u8; 4] = key.try_into().map_err(|_| StoreError::Corrupt {
         tree,
@@ -352,7 +362,7 @@ fn key_ip(tree: &'static str, key: &[u8]) -> Result<Ipv4Addr, StoreError> {
 }
 
 fn decode_lease(ip: Ipv4Addr, value: &[u8]) -> Result<Lease4, StoreError> {
-    let lease: Lease4 = codec::decode(T_LEASES4, value)?;
+    let lease = decode_lease4(value)?;
     if lease.ip != ip {
         return Err(StoreError::Corrupt {
             tree: T_LEASES4,
@@ -1115,7 +1125,8 @@ mod tests {
         ])
         .unwrap();
         let raw = s.leases4.get(l.ip.octets()).unwrap().unwrap();
-        assert_eq!(raw[0], codec::FORMAT_V1);
+        // Lease records are version 2 since they carry relay data.
+        assert_eq!(raw[0], codec::FORMAT_V2);
         assert_eq!(postcard::from_bytes::<Lease4>(&raw[1..]).unwrap(), l);
         let raw = s.accounts.get(b"a").unwrap().unwrap();
         assert_eq!(raw[0], codec::FORMAT_V1);
@@ -1134,13 +1145,13 @@ mod tests {
         let bump = |t: &Tree| {
             let (k, v) = t.first().unwrap().unwrap();
             let mut v = v.to_vec();
-            v[0] = 2;
+            v[0] = 9;
             t.insert(k, v).unwrap();
         };
         bump(&s.leases4);
         bump(&s.accounts);
         bump(&s.fixed4);
-        let is_version_err = |e: StoreError, tree: &str| matches!(&e, StoreError::Corrupt { tree: t, detail } if *t == tree && detail.contains("version 2"));
+        let is_version_err = |e: StoreError, tree: &str| matches!(&e, StoreError::Corrupt { tree: t, detail } if *t == tree && detail.contains("version 9"));
         // A lookup of the record names the damage; a start-up scan skips it
         // and counts it, so the rest of the store is served.
         assert!(is_version_err(s.lease4(l.ip).unwrap_err(), T_LEASES4));
@@ -1161,7 +1172,7 @@ mod tests {
         );
         assert!(
             bad.iter()
-                .all(|b| b.problem.contains("version 2") || b.problem.contains("index")),
+                .all(|b| b.problem.contains("version 9") || b.problem.contains("index")),
             "{bad:?}"
         );
     }
@@ -1171,7 +1182,7 @@ mod tests {
         let (s, _dir) = make();
         let l = suite::lease(3, 1, 1);
         s.leases4
-            .insert([10, 0, 0, 4], codec::encode(T_LEASES4, &l).unwrap())
+            .insert([10, 0, 0, 4], codec::encode_lease(T_LEASES4, &l).unwrap())
             .unwrap();
         let corrupt = |r: Result<Option<Lease4>, StoreError>| {
             matches!(
@@ -1186,7 +1197,7 @@ mod tests {
         assert_eq!(s.load_leases4().unwrap(), vec![]);
         s.leases4.clear().unwrap();
         s.leases4
-            .insert([10, 0, 0], codec::encode(T_LEASES4, &l).unwrap())
+            .insert([10, 0, 0], codec::encode_lease(T_LEASES4, &l).unwrap())
             .unwrap();
         assert_eq!(s.load_leases4().unwrap(), vec![]);
         s.accounts

@@ -74,6 +74,7 @@ pub fn lease(n: u32, client: u32, relay: u8) -> Lease4 {
         trusted_id: (n % 2 == 1).then(|| mac_of(client)),
         trusted_id_type: (n % 2 == 1).then_some(TrustedIdType::RemoteId),
         hostname: (n % 3 == 0).then(|| format!("cm-{n}")),
+        relay_info: None,
     }
 }
 
@@ -528,6 +529,7 @@ pub fn lease6(n: u32, duid: u32, iaid: u32) -> Lease6 {
         mac: Some(mac_of(duid)),
         modem_mac: (n % 2 == 1).then(|| mac_of(duid + 1)),
         fqdn: (n % 3 == 0).then(|| format!("eue-{n}.example.net")),
+        relay: None,
     }
 }
 
@@ -784,5 +786,6 @@ fn lease6_n(i: u8) -> Lease6 {
         mac: None,
         modem_mac: None,
         fqdn: None,
+        relay: None,
     }
 }

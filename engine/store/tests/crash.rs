@@ -50,6 +50,7 @@ fn lease(t: u32, seq: u32) -> Lease4 {
         trusted_id: None,
         trusted_id_type: None,
         hostname: Some(format!("cm-{t}-{seq}")),
+        relay_info: None,
     }
 }
 

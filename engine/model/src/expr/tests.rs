@@ -671,6 +671,7 @@ fn store_records_convert_to_context() {
         trusted_id: None,
         trusted_id_type: None,
         hostname: None,
+        relay_info: None,
     };
     let info = LeaseInfo::from(&lease);
     assert_eq!(

@@ -435,6 +435,7 @@ mod tests {
             mac: None,
             modem_mac: None,
             fqdn: None,
+            relay: None,
         }
     }
 

@@ -921,6 +921,7 @@ impl Cx<'_> {
             mac: self.dev.mac.clone(),
             modem_mac: self.dev.cm_mac.clone(),
             fqdn: None,
+            relay: None,
         }
     }
 
