@@ -46,15 +46,20 @@ def opt(code, data):
     return bytes([code, len(data)]) + data
 
 
-def build(mtype, mac, xid, giaddr, extra, args):
+def build(mtype, mac, xid, giaddr, extra, args, ciaddr="0.0.0.0"):
     hdr = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 1, xid, 0, 0,
-                      bytes(4), bytes(4), bytes(4), socket.inet_aton(giaddr),
+                      socket.inet_aton(ciaddr), bytes(4), bytes(4), socket.inet_aton(giaddr),
                       mac + bytes(10), bytes(64), bytes(128))
     o = bytes([99, 130, 83, 99]) + opt(53, bytes([mtype]))
     if args.client_id:
         o += opt(61, bytes.fromhex(args.client_id))
     for c, d in extra:
         o += opt(c, d)
+    if args.hostname:
+        o += opt(12, args.hostname.encode())
+    if args.fqdn:
+        # RFC 4702 option 81: flags S (the server updates A and PTR), ASCII name.
+        o += opt(81, bytes([0x01, 0, 0]) + args.fqdn.encode())
     if args.vendor_class:
         o += opt(60, args.vendor_class.encode())
     if args.correlation_id is not None:
@@ -69,6 +74,8 @@ def build(mtype, mac, xid, giaddr, extra, args):
     rai = opt(1, b"cmts0/" + mac.hex().encode())
     if args.remote_id:
         rai += opt(2, mac_bytes(args.remote_id))
+    if args.relay_id:
+        rai += opt(12, args.relay_id.encode())  # RFC 6925: this relay agent's identifier
     rai += opt(19, b"")  # RFC 8357: relay source port (empty): reply to my source port
     o += opt(82, rai) + b"\xff"
     return hdr + o
@@ -200,8 +207,12 @@ def main():
     ap.add_argument("--mac", required=True)
     ap.add_argument("--vendor-class", default="")
     ap.add_argument("--remote-id", help="CM MAC the CMTS puts in option 82.2 (for a CPE behind a modem)")
+    ap.add_argument("--relay-id", help="relay agent identifier the CMTS puts in option 82.12 (RFC 6925)")
     ap.add_argument("--client-id", help="option 61 in hex (e.g. ff00000001000102); default none")
     ap.add_argument("--correlation-id", type=int, help="eUE correlation id (option 43 sub-option 32)")
+    ap.add_argument("--hostname", help="option 12 host name")
+    ap.add_argument("--fqdn", help="option 81 client FQDN (S flag set: the server updates DNS)")
+    ap.add_argument("--release", action="store_true", help="after the ACK, RELEASE the address")
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--init-reboot", metavar="ADDR", help="only an INIT-REBOOT REQUEST for ADDR")
     args = ap.parse_args()
@@ -234,7 +245,12 @@ def main():
         data, _ = s.recvfrom(4096)
     except socket.timeout:
         sys.exit("no ACK")
-    mtype, _, _ = show(data)
+    mtype, yiaddr, _ = show(data)
+    if args.release and mtype == 5:
+        # RFC 2131 4.4.6: ciaddr the leased address, server id; no answer.
+        s.sendto(build(7, mac, random.getrandbits(32), args.relay, [(54, sid)], args, ciaddr=yiaddr),
+                 (host, int(port)))
+        print(f"RELEASE: ciaddr {yiaddr}")
     sys.exit(0 if mtype == 5 else 1)
 
 

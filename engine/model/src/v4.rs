@@ -82,6 +82,31 @@ pub struct Dhcpv4Section {
     /// DHCPLEASEQUERY is answered (RFC 4388); empty = leasequery refused.
     #[serde(default)]
     pub leasequery_requesters: Vec<Spanned<String>>,
+    /// TCP addresses of the bulk leasequery listener (RFC 6926); empty =
+    /// none. The requesters are `leasequery_requesters`.
+    #[serde(default)]
+    pub bulk_leasequery_listen: Vec<Spanned<String>>,
+    /// Bulk leasequery connections open at once (RFC 6926 BULK_LQ_MAX_CONNS: 10).
+    #[serde(default = "default_bulk_max_connections")]
+    pub bulk_leasequery_max_connections: usize,
+    /// Seconds a bulk leasequery connection may stay silent, or stalled,
+    /// before it is closed (RFC 6926 BULK_LQ_DATA_TIMEOUT: 300).
+    #[serde(default = "default_bulk_idle_timeout")]
+    pub bulk_leasequery_idle_timeout: u32,
+    /// Queries a bulk leasequery connection may have waiting (pipelined)
+    /// at once; more are answered QueryTerminated.
+    #[serde(default = "default_bulk_max_queries")]
+    pub bulk_leasequery_max_queries: usize,
+}
+
+fn default_bulk_max_connections() -> usize {
+    10
+}
+fn default_bulk_idle_timeout() -> u32 {
+    300
+}
+fn default_bulk_max_queries() -> usize {
+    16
 }
 
 fn default_relay_port() -> u16 {
@@ -164,6 +189,21 @@ pub struct Dhcpv4Settings {
     pub max_offers_per_circuit: usize,
     /// Who may send DHCPLEASEQUERY (source address and giaddr).
     pub leasequery_requesters: Vec<ipnet::Ipv4Net>,
+    /// The bulk leasequery listener (RFC 6926).
+    pub bulk_leasequery: BulkLeasequerySettings,
+}
+
+/// The bulk leasequery listener's settings (RFC 6926).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkLeasequerySettings {
+    /// TCP addresses to listen on; empty = no listener.
+    pub listen: Vec<SocketAddr>,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Seconds of silence or of a stalled reader before a connection closes.
+    pub idle_timeout: u32,
+    /// Pipelined queries waiting per connection.
+    pub max_queries: usize,
 }
 
 /// The Rhai operation budget `[dhcpv4]` sets for every expression of the
@@ -228,7 +268,28 @@ pub(crate) fn build(
     }
     let trusted_relays = b.networks4(&d4.trusted_relays, "trusted relay");
     let leasequery_requesters = b.networks4(&d4.leasequery_requesters, "leasequery requester");
+    let mut bulk_listen = Vec::new();
+    for l in &d4.bulk_leasequery_listen {
+        match l.get_ref().parse::<SocketAddr>() {
+            Ok(a @ SocketAddr::V4(_)) => bulk_listen.push(a),
+            _ => b.err(
+                l.span().start,
+                format!(
+                    "bulk leasequery listen address {:?} is not an IPv4 socket address",
+                    l.get_ref()
+                ),
+                "write \"address:port\", e.g. \"127.0.0.1:67\"",
+            ),
+        }
+    }
+    let bulk_leasequery = BulkLeasequerySettings {
+        listen: bulk_listen,
+        max_connections: d4.bulk_leasequery_max_connections.max(1),
+        idle_timeout: d4.bulk_leasequery_idle_timeout.max(1),
+        max_queries: d4.bulk_leasequery_max_queries.max(1),
+    };
     Some(Dhcpv4Settings {
+        bulk_leasequery,
         trusted_relays,
         leasequery_requesters,
         layer2_relay_agents: d4.layer2_relay_agents,
@@ -258,9 +319,17 @@ pub fn restart_change(
     old: Option<&Dhcpv4Settings>,
     new: Option<&Dhcpv4Settings>,
 ) -> Option<String> {
-    let listen = |s: Option<&Dhcpv4Settings>| s.map(|d| (d.listen.clone(), d.interface.clone()));
+    let listen = |s: Option<&Dhcpv4Settings>| {
+        s.map(|d| {
+            (
+                d.listen.clone(),
+                d.interface.clone(),
+                d.bulk_leasequery.listen.clone(),
+            )
+        })
+    };
     (listen(old) != listen(new))
-        .then(|| "DHCPv4 listener addresses and interface cannot change by reload".to_string())
+        .then(|| "DHCPv4 listener addresses (UDP and bulk leasequery TCP) and interface cannot change by reload".to_string())
 }
 
 #[cfg(test)]
@@ -324,5 +393,37 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn bulk_leasequery_listener_defaults_to_none_with_rfc_6926_limits() {
+        let d4 = load("[dhcpv4]\nlisten = [\"127.0.0.1:67\"]\n")
+            .unwrap()
+            .dhcpv4
+            .unwrap();
+        assert!(d4.bulk_leasequery.listen.is_empty());
+        assert_eq!(
+            (
+                d4.bulk_leasequery.max_connections,
+                d4.bulk_leasequery.idle_timeout
+            ),
+            (10, 300)
+        );
+        let d4 = load(
+            "[dhcpv4]\nlisten = [\"127.0.0.1:67\"]\nbulk_leasequery_listen = [\"127.0.0.1:6767\"]\nbulk_leasequery_max_queries = 4\n",
+        )
+        .unwrap()
+        .dhcpv4
+        .unwrap();
+        assert_eq!(
+            d4.bulk_leasequery.listen,
+            ["127.0.0.1:6767".parse::<std::net::SocketAddr>().unwrap()]
+        );
+        assert_eq!(d4.bulk_leasequery.max_queries, 4);
+        let e = load(
+            "[dhcpv4]\nlisten = [\"127.0.0.1:67\"]\nbulk_leasequery_listen = [\"[::1]:67\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("bulk leasequery listen address"), "{e}");
     }
 }

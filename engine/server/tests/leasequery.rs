@@ -141,8 +141,9 @@ fn query_by_ip_answers_active_unassigned_and_unknown() {
     assert_eq!(u32_opt(&r, code::LEASE_TIME), 3600 - 100, "remaining time");
     assert_eq!(u32_opt(&r, code::CLIENT_LAST_TRANSACTION_TIME), 100);
     assert_eq!(r.opt(code::SERVER_ID).unwrap(), SERVER.octets());
-    // The relay id kept with the lease: option 82.2, the modem's MAC.
-    let mut rai = vec![2, 6];
+    // The relay agent information kept with the lease, whole as the
+    // relay sent it: circuit id "cm-1" and remote id (82.2) the modem's MAC.
+    let mut rai = vec![1, 4, b'c', b'm', b'-', b'1', 2, 6];
     rai.extend_from_slice(&CM);
     assert_eq!(r.opt(code::RELAY_AGENT_INFO).unwrap(), rai);
     assert_eq!(r.opt(code::ASSOCIATED_IP), None);
@@ -226,7 +227,9 @@ fn query_by_mac_client_id_and_remote_id_list_associated_addresses() {
         r.packet().options.associated_ip(),
         Some(vec![second, first])
     );
-    assert_eq!(r.opt(code::RELAY_AGENT_INFO).unwrap(), rid);
+    let mut whole = vec![1, 4, b'c', b'm', b'-', b'1'];
+    whole.extend_from_slice(&rid);
+    assert_eq!(r.opt(code::RELAY_AGENT_INFO).unwrap(), whole);
 
     // Nothing known: DHCPLEASEUNKNOWN, the query echoed.
     let r = answer(
@@ -292,4 +295,110 @@ fn malformed_queries_are_dropped() {
     assert_eq!(active[240..243], [53, 1, 10]);
     active[242] = 13;
     assert_eq!(drop(&active), "not_client_message");
+}
+
+/// Runs a bulk leasequery connection (RFC 6926) over the bed's lease
+/// table to its end; the answers, parsed.
+fn bulk(bed: &Bed, framed_queries: &[u8]) -> Vec<Vec<u8>> {
+    use headend_server::dhcpv4::bulk::{Connection, Limits};
+    use headend_wire::dhcpv4::bulk::FrameReader;
+    let svc = bed.server.dhcpv4();
+    let mut c = Connection::new(SERVER, Limits::default());
+    c.receive(framed_queries);
+    let mut stream = Vec::new();
+    for _ in 0..10_000 {
+        c.step(&svc.leases, svc.now());
+        let n = c.output().len();
+        stream.extend_from_slice(c.output());
+        c.consumed(n);
+        if !c.has_work() && c.output().is_empty() {
+            break;
+        }
+    }
+    let mut r = FrameReader::new();
+    r.push(&stream);
+    let mut out = Vec::new();
+    while let Some(m) = r.next_frame().unwrap() {
+        out.push(m.to_vec());
+    }
+    out
+}
+
+fn bulk_query(xid: u32, chaddr: &[u8], options: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut q = query_from(
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        chaddr,
+        options,
+    );
+    q[4..8].copy_from_slice(&xid.to_be_bytes());
+    q[242] = 14; // DHCPBULKLEASEQUERY
+    let mut framed = Vec::new();
+    headend_wire::dhcpv4::bulk::frame(&q, &mut framed).unwrap();
+    framed
+}
+
+#[test]
+fn bulk_leasequery_streams_the_relay_information_kept_at_ack() {
+    use headend_wire::dhcpv4::Packet;
+    let bed = bed(&allowed());
+    let first = dora(&bed, &cpe(CPE, &[0xff, 1])).yiaddr();
+    let other = dora(&bed, &Req::new([0x3c, 0, 0, 0, 0, 2]).remote_id(CM)).yiaddr();
+    let modem = dora(&bed, &Req::new(CM).vendor_class("docsis3.0:")).yiaddr();
+    let stored = bed
+        .server
+        .dhcpv4()
+        .leases
+        .lock()
+        .lease(first)
+        .cloned()
+        .unwrap();
+    let mut rai = vec![1, 4, b'c', b'm', b'-', b'1', 2, 6];
+    rai.extend_from_slice(&CM);
+    assert_eq!(
+        stored.relay_info.as_deref(),
+        Some(&rai[..]),
+        "option 82 kept whole at ACK"
+    );
+
+    // By remote id, pipelined with a query for everything.
+    let mut qs = bulk_query(1, &[], &[(code::RELAY_AGENT_INFO, rai[6..].to_vec())]);
+    qs.extend(bulk_query(2, &[], &[]));
+    let msgs = bulk(&bed, &qs);
+    let parsed: Vec<Packet<'_>> = msgs.iter().map(|m| Packet::parse(m).unwrap()).collect();
+    let of = |x: u32| {
+        parsed
+            .iter()
+            .filter(move |p| p.xid == x)
+            .collect::<Vec<_>>()
+    };
+    let by_remote = of(1);
+    let ips: Vec<Ipv4Addr> = by_remote.iter().map(|p| p.ciaddr).collect();
+    assert_eq!(ips.len(), 3, "{ips:?}");
+    assert!(ips.contains(&first) && ips.contains(&other), "{ips:?}");
+    assert_eq!(
+        by_remote[2].message_type(),
+        Some(MessageType::LeaseQueryDone)
+    );
+    for p in &by_remote[..2] {
+        assert_eq!(p.message_type(), Some(MessageType::LeaseActive));
+        assert_eq!(
+            p.options.get(code::RELAY_AGENT_INFO).unwrap().as_ref(),
+            &rai[..]
+        );
+    }
+    let all: Vec<Ipv4Addr> = of(2).iter().map(|p| p.ciaddr).collect();
+    assert_eq!(all.len(), 4);
+    assert!(all.contains(&modem));
+    // The table is unchanged by the queries.
+    assert_eq!(
+        bed.server
+            .dhcpv4()
+            .leases
+            .lock()
+            .lease(first)
+            .cloned()
+            .unwrap(),
+        stored
+    );
 }

@@ -1,6 +1,7 @@
 //! DHCPv4 as a component of the server (see `crate::component`): built from
 //! the shared state (the stored leases loaded into the lease table), one
-//! UDP socket per `[dhcpv4] listen` address, the 1-second lease sweep.
+//! UDP socket per `[dhcpv4] listen` address, the bulk leasequery TCP
+//! listeners, the 1-second lease sweep.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +70,16 @@ impl Component for Dhcpv4 {
             )));
         }
         Ok(started)
+        // Bulk leasequery (RFC 6926): TCP, read-only on the lease table.
+        for addr in &d4.bulk_leasequery.listen {
+            let l = crate::shared::tcp_listen(*addr)?;
+            started.bound.push(l.local_addr()?);
+            started.tasks.push(tokio::spawn(super::bulk_tcp::serve(
+                self.clone(),
+                l,
+                ctx.stop.clone(),
+            )));
+        }
     }
 
     fn restart_needed(&self, old: &Snapshot, new: &Snapshot) -> Vec<String> {
@@ -100,6 +111,20 @@ impl Component for Dhcpv4 {
         }
         m.gauge("leases_active", &[v4], st.active);
         for p in &st.pools {
+        let bulk = &super::bulk_tcp::STATS;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        m.gauge(
+            "bulk_leasequery_connections",
+            &[v4],
+            bulk.open.load(std::sync::atomic::Ordering::Relaxed) as u64,
+        );
+        m.counter(
+            "bulk_leasequery_connections_total",
+            &[v4],
+            load(&bulk.connections),
+        );
+        m.counter("bulk_leasequery_queries_total", &[v4], load(&bulk.queries));
+        m.counter("bulk_leasequery_answers_total", &[v4], load(&bulk.answers));
             let pool = ("pool", p.name.as_str());
             m.gauge("pool_addresses", &[pool, ("state", "size")], p.size);
             m.gauge("pool_addresses", &[pool, ("state", "blocked")], p.blocked);

@@ -50,6 +50,9 @@ pub struct Device {
     pub server_id_override: Option<Ipv4Addr>,
     /// Option 82.19 present: reply to the relay's source port (RFC 8357).
     pub relay_source_port: bool,
+    /// Option 82 whole, when believed: kept with the lease for leasequery
+    /// (RFC 4388, RFC 6926).
+    pub relay_info: Option<Vec<u8>>,
 }
 
 pub use headend_store::hex_colon;
@@ -243,6 +246,7 @@ pub fn device(snap: &Snapshot, pkt: &Packet<'_>) -> Result<Device, &'static str>
         ctx,
         remote_id_mac,
         trusted,
+        relay_info: rai.as_ref().map(|r| r.as_bytes().to_vec()),
         server_id_override,
         relay_source_port,
     })

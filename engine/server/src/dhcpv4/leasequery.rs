@@ -13,8 +13,8 @@
 //! Answers (RFC 4388): DHCPLEASEACTIVE with the binding's
 //! address in `ciaddr`, its client in `htype`/`hlen`/`chaddr` and option
 //! 61, the remaining lease time (51), the seconds since the client's last
-//! transaction (91), the relay agent information kept with the lease (82:
-//! the one sub-option a lease keeps) and, for a query by MAC address, client identifier or remote
+//! transaction (91), the relay agent information kept with the lease (82,
+//! whole as the relay sent it) and, for a query by MAC address, client identifier or remote
 //! id, the client's other bound addresses (92) with the most recent binding
 //! in `ciaddr`; DHCPLEASEUNASSIGNED for an address this server manages (a
 //! pool's, a fixed binding's, or one it has a record of) that nobody holds;
@@ -31,13 +31,14 @@ use headend_wire::dhcpv4::leasequery::{
 };
 use headend_wire::dhcpv4::{code, reply_size_limit, Builder, MessageType, Packet};
 use headend_wire::relay::sub;
-use headend_wire::suboptions::push_tlv8;
+use headend_wire::suboptions::{push_tlv8, Tlv8};
 
 use super::process::{Dhcpv4, Inbound, Outcome};
 
 /// Lease records examined per hold of the lease lock while a query by MAC
-/// address or remote id walks the table, so DORA never waits long.
-const SCAN_SLICE: usize = 4096;
+/// address or remote id walks the table, so DORA never waits long (bulk
+/// leasequery walks in the same slices).
+pub(super) const SCAN_SLICE: usize = 4096;
 
 /// The answer to one query, before it is encoded.
 enum Answer {
@@ -49,8 +50,9 @@ enum Answer {
     Unknown,
 }
 
-/// Whether `ip` is one of the configured leasequery requesters.
-fn allowed(d4: &Dhcpv4Settings, ip: Ipv4Addr) -> bool {
+/// Whether `ip` is one of the configured leasequery requesters (UDP and
+/// bulk leasequery alike).
+pub(super) fn allowed(d4: &Dhcpv4Settings, ip: Ipv4Addr) -> bool {
     d4.leasequery_requesters.iter().any(|n| n.contains(&ip))
 }
 
@@ -187,9 +189,7 @@ fn lookup(svc: &Dhcpv4, snap: &Snapshot, query: &Query<'_>, now: UnixTime) -> An
         // address is looked for in every record's chaddr.
         Query::ByMac { hwaddr, .. } => scan(svc, |l| l.hwaddr == *hwaddr && bound(l, now)),
         Query::ByRemoteId(id) => scan(svc, |l| {
-            l.trusted_id_type == Some(TrustedIdType::RemoteId)
-                && l.trusted_id.as_deref() == Some(id.as_slice())
-                && bound(l, now)
+            relay_sub_option(l, sub::REMOTE_ID) == Some(id.as_slice()) && bound(l, now)
         }),
     };
     most_recent(found)
@@ -233,6 +233,17 @@ fn most_recent(mut found: Vec<Lease4>) -> Answer {
 
 /// Fills a DHCPLEASEACTIVE from the binding (RFC 4388).
 fn active(b: &mut Builder, lease: &Lease4, others: &[Ipv4Addr], now: UnixTime) {
+    client_fields(b, lease);
+    lease_times(b, lease, now);
+    if !others.is_empty() {
+        b.push_option(code::ASSOCIATED_IP, &encode_associated_ip(others));
+    }
+    relay_option(b, lease);
+}
+
+/// The binding's address in `ciaddr`, its client in `htype`/`hlen`/`chaddr`
+/// and option 61 (RFC 4388 §6.4.2; RFC 6926 answers the same way).
+pub(super) fn client_fields(b: &mut Builder, lease: &Lease4) {
     b.ciaddr = lease.ip;
     // The client key is htype + chaddr unless the client sent option 61.
     let key = &lease.client.0;
@@ -251,6 +262,11 @@ fn active(b: &mut Builder, lease: &Lease4, others: &[Ipv4Addr], now: UnixTime) {
     if !hardware_key && !key.is_empty() {
         b.push_option(code::CLIENT_ID, key);
     }
+}
+
+/// The remaining lease time (51) and the seconds since the client's last
+/// transaction (91).
+pub(super) fn lease_times(b: &mut Builder, lease: &Lease4, now: UnixTime) {
     let remaining = match lease.expires_at() {
         None => u32::MAX,
         Some(end) => u32::try_from(end.saturating_sub(now)).unwrap_or(u32::MAX - 1),
@@ -261,13 +277,18 @@ fn active(b: &mut Builder, lease: &Lease4, others: &[Ipv4Addr], now: UnixTime) {
         code::CLIENT_LAST_TRANSACTION_TIME,
         &encode_client_last_transaction_time(since),
     );
-    if !others.is_empty() {
-        b.push_option(code::ASSOCIATED_IP, &encode_associated_ip(others));
+}
+
+/// The relay agent information kept with the lease, for the CMTS to
+/// rebuild its table, as option 82, last (RFC 3046 §2.2): the whole
+/// option as the relay sent it; for a lease stored before headend kept it,
+/// the one sub-option the lease trusted (remote-id, else circuit-id, else
+/// subscriber-id).
+pub(super) fn relay_option(b: &mut Builder, lease: &Lease4) {
+    if let Some(rai) = lease.relay_info.as_deref().filter(|r| !r.is_empty()) {
+        b.push_option(code::RELAY_AGENT_INFO, rai);
+        return;
     }
-    // The relay agent information kept with the lease, for the CMTS to
-    // rebuild its table: the lease keeps the one sub-option it trusts
-    // (remote-id, else circuit-id, else subscriber-id), sent as option 82
-    // with that sub-option, last (RFC 3046 §2.2).
     if let (Some(id), Some(kind)) = (&lease.trusted_id, lease.trusted_id_type) {
         let sub_code = match kind {
             TrustedIdType::CircuitId => sub::CIRCUIT_ID,
@@ -279,5 +300,28 @@ fn active(b: &mut Builder, lease: &Lease4, others: &[Ipv4Addr], now: UnixTime) {
         if push_tlv8(&mut rai, sub_code, id).is_ok() {
             b.push_option(code::RELAY_AGENT_INFO, &rai);
         }
+    }
+}
+
+/// Sub-option `code` of the relay agent information kept with the lease:
+/// from the whole option when the lease has it, else from the one trusted
+/// sub-option (leases stored before headend kept the whole option).
+pub(super) fn relay_sub_option(lease: &Lease4, code: u8) -> Option<&[u8]> {
+    if let Some(rai) = lease.relay_info.as_deref() {
+        return Tlv8::new(rai)
+            .map_while(Result::ok)
+            .find_map(|(c, v)| (c == code).then_some(v));
+    }
+    let kind = match code {
+        sub::CIRCUIT_ID => TrustedIdType::CircuitId,
+        sub::REMOTE_ID => TrustedIdType::RemoteId,
+        sub::SUBSCRIBER_ID => TrustedIdType::SubscriberId,
+        sub::RELAY_ID => TrustedIdType::RelayId,
+        _ => return None,
+    };
+    if lease.trusted_id_type == Some(kind) {
+        lease.trusted_id.as_deref()
+    } else {
+        None
     }
 }

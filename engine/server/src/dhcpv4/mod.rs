@@ -9,8 +9,11 @@
 //! (`crate::leases`), composes options (`headend_model::compose`) and
 //! builds the reply ([`reply`]) → the socket loop sends it, after the
 //! group committer has made the lease durable when the reply is an ACK.
-//! A DHCPLEASEQUERY (RFC 4388) takes its own, read-only path: [`leasequery`].
+//! A DHCPLEASEQUERY (RFC 4388) takes its own, read-only path: [`leasequery`];
+//! bulk leasequery over TCP (RFC 6926) is [`bulk`] behind [`bulk_tcp`].
 
+pub mod bulk;
+pub mod bulk_tcp;
 pub mod component;
 pub mod context;
 pub mod leasequery;

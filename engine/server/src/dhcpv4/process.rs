@@ -729,7 +729,7 @@ impl Cx<'_> {
             trusted_id: self.dev.trusted.as_ref().map(|t| t.0.clone()),
             trusted_id_type: self.dev.trusted.as_ref().map(|t| t.1),
             hostname,
-            relay_info: None,
+            relay_info: self.dev.relay_info.clone(),
         }
     }
 
