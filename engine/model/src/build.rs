@@ -8,7 +8,7 @@
 //! `configsrv`, `plugins`, `tod` and `syslog` each validate their own section through
 //! a `Builder`, and [`crate::snapshot`] only aggregates their results.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -144,6 +144,18 @@ impl<'a> Builder<'a> {
             t.parse::<ipnet::Ipv4Net>()
                 .ok()
                 .or_else(|| t.parse::<Ipv4Addr>().ok().map(ipnet::Ipv4Net::from))
+        })
+    }
+
+    pub(crate) fn networks6(
+        &mut self,
+        list: &[Spanned<String>],
+        what: &str,
+    ) -> Vec<ipnet::Ipv6Net> {
+        self.networks_of(list, what, "an IPv6 address or network", |t| {
+            t.parse::<ipnet::Ipv6Net>()
+                .ok()
+                .or_else(|| t.parse::<Ipv6Addr>().ok().map(ipnet::Ipv6Net::from))
         })
     }
 

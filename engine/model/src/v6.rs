@@ -45,6 +45,12 @@ fn d_realm() -> String {
 fn d_max_hops() -> u8 {
     8
 }
+fn d_bulk_max() -> usize {
+    8
+}
+fn d_bulk_idle() -> u32 {
+    300
+}
 
 /// `[dhcpv6]`: the DHCPv6 service; absent = not served.
 #[derive(Debug, Deserialize)]
@@ -132,6 +138,22 @@ pub struct Dhcpv6Section {
     /// Socket receive buffer.
     #[serde(default = "d_rcvbuf")]
     pub receive_buffer: usize,
+    /// Requesters (IPv6 addresses or networks, e.g. the CMTSes) whose
+    /// LEASEQUERY is answered (RFC 5007) and who may open Bulk Leasequery
+    /// connections (RFC 5460); empty = leasequery refused.
+    #[serde(default)]
+    pub leasequery_requesters: Vec<Spanned<String>>,
+    /// TCP addresses Bulk Leasequery (RFC 5460) listens on, e.g.
+    /// `"[::1]:547"`; none by default.
+    #[serde(default)]
+    pub bulk_leasequery_listen: Vec<Spanned<String>>,
+    /// Bulk Leasequery connections open at once; more are closed at accept.
+    #[serde(default = "d_bulk_max")]
+    pub bulk_leasequery_max_connections: usize,
+    /// Seconds a Bulk Leasequery connection may wait for a query (or for
+    /// the requestor to read) before the server closes it.
+    #[serde(default = "d_bulk_idle")]
+    pub bulk_leasequery_idle_timeout: u32,
 }
 
 /// `[[pool6]]`: an IPv6 address pool (IA_NA) or prefix pool (IA_PD).
@@ -296,6 +318,14 @@ pub struct Dhcpv6Settings {
     pub max_relay_hops: u8,
     /// Socket receive buffer.
     pub receive_buffer: usize,
+    /// Who may send LEASEQUERY and open Bulk Leasequery connections.
+    pub leasequery_requesters: Vec<Ipv6Net>,
+    /// Bulk Leasequery TCP listen addresses.
+    pub bulk_leasequery_listen: Vec<SocketAddr>,
+    /// Bulk Leasequery connections open at once.
+    pub bulk_leasequery_max_connections: usize,
+    /// Bulk Leasequery idle timeout in seconds.
+    pub bulk_leasequery_idle_timeout: u32,
     /// Pools, in declaration order.
     pub pools: Vec<Pool6>,
 }
@@ -419,6 +449,21 @@ pub(crate) fn build(
             "[dhcpv6] has no listen address",
             "add listen = [\"[::1]:6547\"]",
         );
+    }
+    let leasequery_requesters = b.networks6(&d6.leasequery_requesters, "leasequery requester");
+    let mut bulk_leasequery_listen = Vec::new();
+    for l in &d6.bulk_leasequery_listen {
+        match l.get_ref().parse::<SocketAddr>() {
+            Ok(a @ SocketAddr::V6(_)) => bulk_leasequery_listen.push(a),
+            _ => b.err(
+                l.span().start,
+                format!(
+                    "bulk_leasequery_listen address {:?} is not an IPv6 socket address",
+                    l.get_ref()
+                ),
+                "write \"[address]:port\", e.g. \"[::1]:547\"",
+            ),
+        }
     }
     let server_duid = d6.server_duid.as_ref().and_then(|s| {
         match parse_hex(s.get_ref()) {
@@ -549,6 +594,10 @@ pub(crate) fn build(
         time_offset: d6.time_offset,
         max_relay_hops: d6.max_relay_hops,
         receive_buffer: d6.receive_buffer,
+        leasequery_requesters,
+        bulk_leasequery_listen,
+        bulk_leasequery_max_connections: d6.bulk_leasequery_max_connections.clamp(1, 1024),
+        bulk_leasequery_idle_timeout: d6.bulk_leasequery_idle_timeout.max(1),
         pools,
     })
 }
@@ -566,11 +615,12 @@ pub fn restart_change(
                 d.listen.clone(),
                 d.interfaces.clone(),
                 d.server_duid.clone(),
+                d.bulk_leasequery_listen.clone(),
             )
         })
     };
     (fixed(old) != fixed(new)).then(|| {
-        "DHCPv6 listener addresses, interfaces and server DUID cannot change by reload".to_string()
+        "DHCPv6 listener addresses (UDP and bulk leasequery TCP), interfaces and server DUID cannot change by reload".to_string()
     })
 }
 
@@ -731,6 +781,54 @@ name = "cpe"
     fn load(extra: &str) -> Result<Snapshot, String> {
         let src = SourceFile::new("test.toml".into(), format!("{BASE}{extra}"));
         Snapshot::from_source(&src, 1).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn leasequery_settings_parse_and_bulk_listeners_are_restart_only() {
+        let base = "[dhcpv6]\nlisten = [\"[::1]:6547\"]\n";
+        let d6 = load(base).unwrap().dhcpv6.unwrap();
+        assert!(d6.leasequery_requesters.is_empty(), "refused by default");
+        assert!(
+            d6.bulk_leasequery_listen.is_empty(),
+            "no bulk listener by default"
+        );
+        assert_eq!(
+            (
+                d6.bulk_leasequery_max_connections,
+                d6.bulk_leasequery_idle_timeout
+            ),
+            (8, 300)
+        );
+        let with = format!(
+            "{base}leasequery_requesters = [\"2001:db8::1\", \"2001:db8:100::/48\"]\n\
+             bulk_leasequery_listen = [\"[::1]:5547\"]\nbulk_leasequery_max_connections = 2\n"
+        );
+        let snap = load(&with).unwrap();
+        let d6 = snap.dhcpv6.as_ref().unwrap();
+        assert_eq!(
+            d6.leasequery_requesters,
+            [
+                "2001:db8::1/128".parse::<Ipv6Net>().unwrap(),
+                "2001:db8:100::/48".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            d6.bulk_leasequery_listen,
+            ["[::1]:5547".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(d6.bulk_leasequery_max_connections, 2);
+        let old = load(base).unwrap();
+        assert!(restart_change(old.dhcpv6.as_ref(), snap.dhcpv6.as_ref()).is_some());
+        let e = load(&format!("{base}leasequery_requesters = [\"10.0.0.1\"]\n")).unwrap_err();
+        assert!(
+            e.contains("leasequery requester \"10.0.0.1\" is not an IPv6 address or network"),
+            "{e}"
+        );
+        let e = load(&format!(
+            "{base}bulk_leasequery_listen = [\"127.0.0.1:547\"]\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("is not an IPv6 socket address"), "{e}");
     }
 
     #[test]

@@ -70,6 +70,15 @@ pub enum Event {
     OptionTruncated,
     /// DHCPv6 replies whose CableLabs options could not be encoded (left out).
     EncodeFailed,
+    /// DHCPv6 LEASEQUERY-REPLYs sent over UDP to requesters (RFC 5007).
+    Leasequery,
+    /// DHCPv6 leasequeries refused: NotAllowed to a UDP requester not
+    /// listed, or a Bulk Leasequery connection closed at accept.
+    LeasequeryRefused,
+    /// DHCPv6 Bulk Leasequery queries answered over TCP (RFC 5460).
+    BulkLeasequery,
+    /// DHCPv6 Bulk Leasequery client data sent (one per client and link).
+    BulkLeasequeryClient,
     /// Syslog messages with an event id handed to the mem-event hook.
     MemEvent,
     /// Syslog messages without an event id (recorded, not handed to the hook).
@@ -124,6 +133,10 @@ const EVENT_NAMES: [(Event, &str, &[Family]); EVENTS] = [
     (Event::ExpressionFailed, "expression_failed", DHCP),
     (Event::OptionTruncated, "option_truncated", V4),
     (Event::EncodeFailed, "encode_failed", V6),
+    (Event::Leasequery, "leasequery", V6),
+    (Event::LeasequeryRefused, "leasequery_refused", V6),
+    (Event::BulkLeasequery, "bulk_leasequery", V6),
+    (Event::BulkLeasequeryClient, "bulk_leasequery_clients", V6),
     (Event::MemEvent, "mem_event", SYSLOG),
     (Event::NoEventId, "no_event_id", SYSLOG),
     (Event::Unresolved, "unresolved", SYSLOG),

@@ -1,6 +1,7 @@
 //! DHCPv6 as a component of the server (see `crate::component`): built from
 //! the shared state (stored bindings and the server DUID), one UDP socket
-//! per `[dhcpv6] listen` address with its multicast memberships, the
+//! per `[dhcpv6] listen` address with its multicast memberships, a Bulk
+//! Leasequery TCP listener per `bulk_leasequery_listen` address, the
 //! 1-second binding sweep and the binding gauge.
 
 use std::net::SocketAddr;
@@ -60,6 +61,16 @@ impl Component for Dhcpv6 {
                 ctx.stop.clone(),
             )));
         }
+        // Bulk Leasequery (RFC 5460) over TCP.
+        for addr in &d6.bulk_leasequery_listen {
+            let listener = super::bulk::listen(*addr)?;
+            started.bound.push(listener.local_addr()?);
+            started.tasks.push(tokio::spawn(super::bulk::serve(
+                self.clone(),
+                listener,
+                ctx.stop.clone(),
+            )));
+        }
         Ok(started)
     }
 
@@ -78,6 +89,11 @@ impl Component for Dhcpv6 {
             "leases_active",
             &[("family", "dhcpv6")],
             self.leases.lock().len() as u64,
+        );
+        m.gauge(
+            "bulk_leasequery_connections",
+            &[("family", "dhcpv6")],
+            super::bulk::OPEN.load(std::sync::atomic::Ordering::Relaxed) as u64,
         );
     }
 }

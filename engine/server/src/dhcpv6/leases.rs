@@ -65,6 +65,12 @@ pub struct LeaseTable6 {
     /// ended, never the whole table (a million bindings, once a second,
     /// under the lock the packet path takes).
     ends: BTreeSet<(UnixTime, Lease6Key)>,
+    /// The IAs of each client, by DUID: leasequery by client id (RFC 5007)
+    /// finds a client's bindings without a walk.
+    by_duid: FastMap<Vec<u8>, Vec<(u32, Lease6Kind)>>,
+    /// Every resource in key order: the cursor of leasequery's walks
+    /// (RFC 5460), which hold the lock one slice at a time.
+    order: BTreeSet<Lease6Key>,
 }
 
 fn ia_of(l: &Lease6) -> IaKey {
@@ -130,6 +136,48 @@ impl LeaseTable6 {
             .flatten()
             .filter_map(|k| self.by_key.get(k))
             .collect()
+    }
+
+    /// Every binding of one client, through the DUID index (leasequery).
+    pub fn of_client(&self, duid: &[u8]) -> Vec<&Lease6> {
+        let Some(ias) = self.by_duid.get(duid) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (iaid, kind) in ias {
+            let ia = IaKey {
+                duid: duid.to_vec(),
+                iaid: *iaid,
+                kind: *kind,
+            };
+            out.extend(self.of_ia(&ia));
+        }
+        out
+    }
+
+    /// Visits up to `max` bindings in key order after `after` (from the
+    /// first when `None`); returns the key to go on after, `None` when
+    /// the walk is done. Bindings made or dropped between two calls are
+    /// seen or not, as they fall relative to the cursor.
+    pub fn scan(
+        &self,
+        after: Option<Lease6Key>,
+        max: usize,
+        mut f: impl FnMut(&Lease6),
+    ) -> Option<Lease6Key> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut last = None;
+        for (n, k) in self.order.range((from, Bound::Unbounded)).enumerate() {
+            if n == max {
+                return last;
+            }
+            if let Some(l) = self.by_key.get(k) {
+                f(l);
+            }
+            last = Some(*k);
+        }
+        None
     }
 
     /// Every binding of one DUID (for `headend explain`).
@@ -248,8 +296,16 @@ impl LeaseTable6 {
             if old_ia != ia {
                 self.unindex(&old_ia, &key);
             }
+        } else {
+            self.order.insert(key);
         }
         self.holds.remove(&key);
+        if !self.by_ia.contains_key(&ia) {
+            self.by_duid
+                .entry(ia.duid.clone())
+                .or_default()
+                .push((ia.iaid, ia.kind));
+        }
         let list = self.by_ia.entry(ia).or_default();
         if !list.contains(&key) {
             list.push(key);
@@ -288,6 +344,12 @@ impl LeaseTable6 {
             v.retain(|k| k != key);
             if v.is_empty() {
                 self.by_ia.remove(ia);
+                if let Some(d) = self.by_duid.get_mut(&ia.duid) {
+                    d.retain(|x| *x != (ia.iaid, ia.kind));
+                    if d.is_empty() {
+                        self.by_duid.remove(&ia.duid);
+                    }
+                }
             }
         }
     }
@@ -304,6 +366,7 @@ impl LeaseTable6 {
             Some(d) => self.bind(d),
             None => {
                 if let Some(old) = self.by_key.remove(&key) {
+                    self.order.remove(&key);
                     self.forget_end(&old);
                     self.unindex(&ia_of(&old), &key);
                 }
@@ -371,6 +434,7 @@ impl LeaseTable6 {
             }
             self.ends.pop_first();
             if let Some(old) = self.by_key.remove(&key) {
+                self.order.remove(&key);
                 self.unindex(&ia_of(&old), &key);
                 if let Some(v) = ended.as_deref_mut() {
                     if old.state == headend_store::LeaseState::Active {

@@ -8,10 +8,14 @@
 //! in-memory binding table ([`leases`]), composes the reply and wraps it
 //! back through the same relays → the UDP loop sends it, after the
 //! group committer made the bindings durable when the reply commits them.
+//! A LEASEQUERY (RFC 5007) takes its own, read-only path: [`leasequery`];
+//! Bulk Leasequery (RFC 5460) is served over TCP by [`bulk`].
 
+pub mod bulk;
 pub mod cablelabs;
 pub mod component;
 pub mod leases;
+pub mod leasequery;
 pub mod process;
 pub mod resolver;
 pub mod socket;

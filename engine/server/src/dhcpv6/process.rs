@@ -419,6 +419,10 @@ impl Dhcpv6 {
         }
         let msg = relayed.message;
         let mtype = msg.msg_type;
+        if mtype == MessageType::Leasequery {
+            // RFC 5007: read-only, a path of its own.
+            return super::leasequery::handle(self, d6, &relayed, source, trace);
+        }
         if !matches!(
             mtype,
             MessageType::Solicit
@@ -921,7 +925,7 @@ impl Cx<'_> {
             mac: self.dev.mac.clone(),
             modem_mac: self.dev.cm_mac.clone(),
             fqdn: None,
-            relay: None,
+            relay: super::leasequery::relay_of(self.relayed, &self.source),
         }
     }
 
