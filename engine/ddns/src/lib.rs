@@ -18,9 +18,9 @@
 //! with ring); hickory 0.26 has no DHCID type, so DHCID travels as an
 //! RFC 3597 unknown type 49.
 //!
-//! Not here yet (later changes): wiring into the DHCPv4/DHCPv6 servers,
-//! the policy server control options that choose server, zone and key,
-//! persisting the queue in the store, `headend explain`.
+//! The DHCP servers drive it through `headend-server`'s `ddns` component
+//! (one UDP socket, the queue persisted in the store); `[ddns]` in the
+//! configuration chooses zones, servers and keys (`headend-model::ddns`).
 
 pub mod dhcid;
 pub mod fqdn;
@@ -28,6 +28,10 @@ pub mod response;
 pub mod tsig;
 pub mod update;
 pub mod updater;
+
+/// hickory's domain name, the type DHCIDs and updates are computed over
+/// (re-exported so that callers need not depend on hickory-proto).
+pub use hickory_proto::rr::Name;
 
 pub use dhcid::{Dhcid, DhcidError, IdentifierType};
 pub use fqdn::{decide, FqdnDecision, FqdnFlags, FqdnPolicy};

@@ -281,6 +281,21 @@ pub fn explain(
         Some(o) => println!("\nno ACK{}", with_reason(o)),
         None => {}
     }
+    // Dynamic DNS (issue 17): the name, records and targets of the ACK.
+    if snap.ddns.as_ref().is_some_and(|d| d.enable) {
+        println!("\ndynamic DNS:");
+        let notes: Vec<&String> = x
+            .request_notes
+            .iter()
+            .filter(|n| n.starts_with("dynamic DNS"))
+            .collect();
+        if notes.is_empty() {
+            println!("  no update (no ACK)");
+        }
+        for n in notes {
+            println!("  {}", n.trim_start_matches("dynamic DNS: "));
+        }
+    }
     if let Some(link) = link {
         explain_v6(&server, mac, link, opts)?;
     }
@@ -663,6 +678,11 @@ fn explain_v6(
             l.preferred,
             l.valid
         );
+        if let Some(d) = snap.ddns.as_ref() {
+            for j in headend_server::shared::ddns::v6_jobs(d, std::slice::from_ref(&l), false) {
+                println!("    {}", headend_server::shared::ddns::describe(&j));
+            }
+        }
     }
     Ok(())
 }

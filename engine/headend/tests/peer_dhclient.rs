@@ -52,3 +52,147 @@ fn dhclient_gets_an_address_on_a_veth_segment() -> Result<()> {
     let mut server = HeadendServer::new(segment_config(dir.path())?);
     scenarios::dhclient_bound(&mut server, &srv, &cli, dir.path())
 }
+
+/// headend with `[ddns]` pointing at the test's named, signing with `secret`.
+fn ddns_config(dir: &Path, name: &str, port: u16, secret: &str) -> Result<PathBuf> {
+    let text = format!(
+        r#"[server]
+store = "{store}"
+
+[dhcpv4]
+listen = ["127.0.0.1:6767"]
+
+[[pool]]
+name = "lab"
+relays = ["127.0.0.2"]
+network = "192.0.2.0/24"
+ranges = [["192.0.2.10", "192.0.2.99"]]
+lifetime = 3600
+
+[ddns]
+server = "127.0.0.1:{port}"
+forward_zones = ["example.test"]
+reverse_zones = ["2.0.192.in-addr.arpa"]
+keys = [{{ name = "{key}", secret = "{secret}" }}]
+rto_ms = 200
+max_retransmits = 1
+retry_initial_ms = 300
+retry_max_s = 1
+"#,
+        store = dir.join("store").display(),
+        key = common::DDNS_KEY,
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Issue 17 (DDNS proof): BIND 9 started here with a TSIG key receives the
+/// updates of real DHCPv4 exchanges (dora.py as the relay 127.0.0.2, the
+/// name in option 81 or option 12): dig shows A, PTR and DHCID, a RELEASE
+/// removes them, an update made while BIND is down catches up when it
+/// returns (also across a headend restart: the job was in the store), and
+/// a wrong key is refused by BIND, retried and logged, and the update lands
+/// once the key is right.
+#[test]
+fn ddns_records_follow_real_dhcp_exchanges_in_bind() -> Result<()> {
+    use common::{lab_dora, start_headend, Named, Netns, DDNS_SECRET, DDNS_WRONG_SECRET};
+    use std::time::Duration;
+    if !peers_available("peer_dhclient ddns", &["named", "dig", "python3"])? {
+        return Ok(());
+    }
+    let dir = scratch("ddns4")?;
+    let ns = Netns::loopback_relay()?;
+    let bind_dir = dir.path().join("bind");
+    std::fs::create_dir_all(&bind_dir)?;
+    let mut named = Named::start(Some(&ns), &bind_dir, 5353)?;
+    let good = ddns_config(dir.path(), "good.toml", named.port, DDNS_SECRET)?;
+    let wrong = ddns_config(dir.path(), "wrong.toml", named.port, DDNS_WRONG_SECRET)?;
+    let mut he = start_headend(&ns, &good)?;
+    let dora = |args: &[&str]| lab_dora(ns.command("python3"), "127.0.0.1:6767", args);
+    let t = Duration::from_secs(20);
+    let ptr_of = |ip: &str| {
+        let o: Vec<&str> = ip.split('.').collect();
+        format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+    };
+
+    // Option 81 (S set): A, PTR and DHCID.
+    let ip1 = dora(&["--mac", "00:10:95:dd:00:01", "--fqdn", "host1"])?;
+    let log = |he: &common::Proc| he.output_tail(6000);
+    named
+        .wait(Some(&ns), "host1.example.test", "A", t, |a| a == ip1)
+        .with_context(|| log(&he))?;
+    named.wait(Some(&ns), &ptr_of(&ip1), "PTR", t, |p| {
+        p == "host1.example.test."
+    })?;
+    let dhcid = named.wait(Some(&ns), "host1.example.test", "DHCID", t, |d| {
+        !d.is_empty()
+    })?;
+    // Option 12 only: the server qualifies the name.
+    let ip2 = dora(&["--mac", "00:10:95:dd:00:02", "--hostname", "Host_2"])?;
+    named.wait(Some(&ns), "host-2.example.test", "A", t, |a| a == ip2)?;
+
+    // RELEASE (after a renewal that changes nothing): everything goes.
+    let again = dora(&["--mac", "00:10:95:dd:00:01", "--fqdn", "host1", "--release"])?;
+    anyhow::ensure!(again == ip1, "the same client got {again}, not {ip1}");
+    named.wait(Some(&ns), "host1.example.test", "A", t, str::is_empty)?;
+    named.wait(Some(&ns), &ptr_of(&ip1), "PTR", t, str::is_empty)?;
+    named.wait(Some(&ns), "host1.example.test", "DHCID", t, str::is_empty)?;
+    anyhow::ensure!(!dhcid.is_empty());
+
+    // BIND down: the ACK still comes; the update catches up when BIND is back.
+    named.stop()?;
+    let ip3 = dora(&["--mac", "00:10:95:dd:00:03", "--fqdn", "host3"])?;
+    std::thread::sleep(Duration::from_millis(1500));
+    named.restart(Some(&ns))?;
+    named
+        .wait(Some(&ns), "host3.example.test", "A", t, |a| a == ip3)
+        .with_context(|| log(&he))?;
+
+    // BIND down and headend restarted: the job was in the store.
+    named.stop()?;
+    let ip4 = dora(&["--mac", "00:10:95:dd:00:04", "--fqdn", "host4"])?;
+    he.stop(Duration::from_secs(15))?;
+    named.restart(Some(&ns))?;
+    let mut he = start_headend(&ns, &good)?;
+    named
+        .wait(Some(&ns), "host4.example.test", "A", t, |a| a == ip4)
+        .with_context(|| log(&he))?;
+    anyhow::ensure!(
+        he.output()
+            .contains("queued again the jobs of the previous run"),
+        "{}",
+        log(&he)
+    );
+    he.stop(Duration::from_secs(15))?;
+
+    // A wrong key: BIND refuses (NOTAUTH/BADSIG), headend retries and says so.
+    let mut he = start_headend(&ns, &wrong)?;
+    let ip5 = dora(&["--mac", "00:10:95:dd:00:05", "--fqdn", "host5"])?;
+    let deadline = std::time::Instant::now() + t;
+    while !he.output().contains("ddns: update failed") {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no failure logged:\n{}",
+            log(&he)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let out = he.output();
+    anyhow::ensure!(
+        out.matches("ddns: update failed").count() >= 2 && out.contains("BadSig"),
+        "expected repeated BADSIG failures:\n{}",
+        log(&he)
+    );
+    anyhow::ensure!(named.dig(Some(&ns), "host5.example.test", "A").is_empty());
+    he.stop(Duration::from_secs(15))?;
+    // With the right key the same job (from the store) lands: never lost.
+    let he = start_headend(&ns, &good)?;
+    named
+        .wait(Some(&ns), "host5.example.test", "A", t, |a| a == ip5)
+        .with_context(|| log(&he))?;
+    // DHCP was never affected: every exchange above got its ACK.
+    named.stop()?;
+    Ok(())
+}

@@ -601,3 +601,127 @@ domains = ["emta"]
     server.stop(Duration::from_secs(20))?;
     Ok(())
 }
+
+/// The ip6.arpa name of `a` (RFC 3596 section 2.5).
+fn ip6_arpa(a: Ipv6Addr) -> String {
+    let mut s = String::new();
+    for b in a.octets().iter().rev() {
+        s.push_str(&format!("{:x}.{:x}.", b & 0x0f, b >> 4));
+    }
+    s + "ip6.arpa"
+}
+
+/// Issue 17 (DDNS proof, DHCPv6): after a relayed SOLICIT/ADVERTISE/REQUEST/
+/// REPLY of an eUE asking for option 39 (S=1), BIND 9 started here holds the
+/// AAAA, the DHCID and the ip6.arpa PTR of the bound address under the
+/// name the REPLY carried; a RELEASE removes them.
+#[test]
+fn ddns_aaaa_and_ip6_arpa_ptr_after_a_dhcpv6_exchange() -> Result<()> {
+    if !peers_available("peer_dhcpv6 ddns", &["named", "dig"])? {
+        return Ok(());
+    }
+    let dir = scratch("ddns6")?;
+    let bind_dir = dir.path().join("bind");
+    std::fs::create_dir_all(&bind_dir)?;
+    let mut named = common::Named::start(None, &bind_dir, common::free_udp_tcp_port()?)?;
+    let config = write(
+        dir.path(),
+        "headend.toml",
+        &format!(
+            r#"[server]
+store = "{store}"
+[provisioning]
+auto_provision = {{ expr = 'if device.family == "pktc" {{ ["emta"] }} else {{ [] }}' }}
+[[domain]]
+name = "emta"
+[dhcpv6]
+listen = ["[::1]:0"]
+dss_id = "{DSS_ID}"
+provisioning_server = ["prov.example.net"]
+realm = "BASIC.1"
+fqdn = '"eue-" + account.id.replace(":", "") + ".example.test"'
+[[pool6]]
+name = "eue6"
+prefix = "2001:db8:101::/64"
+links = ["{LAB_LINK}"]
+domains = ["emta"]
+[ddns]
+server = "127.0.0.1:{port}"
+forward_zones = ["example.test"]
+reverse_zones = ["8.b.d.0.1.0.0.2.ip6.arpa"]
+keys = [{{ name = "{key}", secret = "{secret}" }}]
+rto_ms = 200
+retry_initial_ms = 300
+retry_max_s = 1
+"#,
+            store = dir.path().join("store").display(),
+            port = named.port,
+            key = common::DDNS_KEY,
+            secret = common::DDNS_SECRET,
+        ),
+    )?;
+    let (mut server, addrs) = start(None, &config)?;
+    let Some(std::net::SocketAddr::V6(to)) = addrs.first().copied() else {
+        bail!("no IPv6 listener: {addrs:?}");
+    };
+    let sock = UdpSocket::bind("[::1]:0")?;
+    sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut b = Builder::message(MessageType::Solicit, 0x00_d0d1);
+    b.ia_na(1, 0, 0, |_| Ok(()))?;
+    eue_options(&mut b)?;
+    let adv_buf = ask(&sock, to, &relay_forward(&b.finish())?)?;
+    let adv = message(&adv_buf)?;
+    ensure!(adv.msg_type == MessageType::Advertise, "{:?}", adv.msg_type);
+    let server_id = adv.options.server_id()?.context("no server id")?.to_bytes();
+    let addr = adv
+        .options
+        .ia_nas()
+        .next()
+        .context("no IA_NA")??
+        .addresses()
+        .next()
+        .context("no IAADDR")??
+        .addr;
+    let mut b = Builder::message(MessageType::Request, 0x00_d0d2);
+    b.server_id(&server_id)?;
+    b.ia_na(1, 0, 0, |ib| {
+        ib.ia_addr(addr, 0, 0)?;
+        Ok(())
+    })?;
+    eue_options(&mut b)?;
+    let rep_buf = ask(&sock, to, &relay_forward(&b.finish())?)?;
+    let rep = message(&rep_buf)?;
+    ensure!(rep.msg_type == MessageType::Reply, "{:?}", rep.msg_type);
+    let name = rep
+        .options
+        .client_fqdn()?
+        .context("no FQDN")?
+        .domain_name()?
+        .0;
+    ensure!(name == "eue-001018aa0002.example.test", "FQDN {name}");
+
+    let t = Duration::from_secs(20);
+    let log = |p: &Proc| p.output_tail(6000);
+    named
+        .wait(None, &name, "AAAA", t, |a| a == addr.to_string())
+        .with_context(|| log(&server))?;
+    named.wait(None, &ip6_arpa(addr), "PTR", t, |p| p == format!("{name}."))?;
+    named.wait(None, &name, "DHCID", t, |d| !d.is_empty())?;
+
+    // RELEASE: the records go.
+    let mut b = Builder::message(MessageType::Release, 0x00_d0d3);
+    b.client_id(&eue_duid())?;
+    b.server_id(&server_id)?;
+    b.ia_na(1, 0, 0, |ib| {
+        ib.ia_addr(addr, 0, 0)?;
+        Ok(())
+    })?;
+    let _ = ask(&sock, to, &relay_forward(&b.finish())?)?;
+    named
+        .wait(None, &name, "AAAA", t, str::is_empty)
+        .with_context(|| log(&server))?;
+    named.wait(None, &ip6_arpa(addr), "PTR", t, str::is_empty)?;
+    server.stop(Duration::from_secs(20))?;
+    named.stop()?;
+    Ok(())
+}

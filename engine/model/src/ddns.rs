@@ -645,9 +645,7 @@ mod tests {
             format!("key \"file-key\" {{ algorithm hmac-sha512; secret \"{SECRET}\"; }};\n"),
         )
         .unwrap();
-        let text = format!(
-            "[server]\nstore = \"st\"\n[ddns]\nserver = \"127.0.0.1:53\"\nforward_zones = [\"example.test\"]\nkey_files = [\"k.key\"]\nhostname = {{ expr = 'device.mac' }}\n"
-        );
+        let text = "[server]\nstore = \"st\"\n[ddns]\nserver = \"127.0.0.1:53\"\nforward_zones = [\"example.test\"]\nkey_files = [\"k.key\"]\nhostname = { expr = 'device.mac' }\n".to_string();
         let path = dir.path().join("h.toml");
         let src = crate::source::SourceFile::new(path, text);
         let s = crate::snapshot::Snapshot::from_source(&src, 1).unwrap();

@@ -16,6 +16,7 @@ pub mod component;
 pub mod configsrv;
 pub mod control;
 pub mod counters;
+pub mod ddns;
 pub mod dhcpv4;
 pub mod dhcpv6;
 pub mod events;

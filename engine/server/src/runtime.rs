@@ -167,6 +167,7 @@ impl Server {
             services: Arc::default(),
             timeline: timeline.clone(),
             store_health: crate::shared::StoreHealth::new(committer.health(), store.clone()),
+            ddns: Arc::default(),
         };
         // DHCPv4 and DHCPv6 register with the device registry the config
         // server resolves through, so they are built first.
@@ -180,6 +181,9 @@ impl Server {
         let control = crate::control::Control::open(&shared);
         // Every protocol server, in start order.
         let components: Vec<Arc<dyn Component>> = vec![
+            // First: it takes jobs (and queues the stored ones) before the
+            // DHCP servers make new ones.
+            crate::ddns::Ddns::open(&shared),
             dhcpv4.clone(),
             dhcpv6.clone(),
             configsrv.clone(),

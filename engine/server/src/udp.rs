@@ -128,6 +128,13 @@ pub trait Service: Send + Sync + 'static {
     fn bus(&self) -> Option<&crate::bus::Bus> {
         None
     }
+
+    /// A batch is committed (durable, or handed to the committer when the
+    /// outcome needs no durability): what follows from it, e.g. its
+    /// dynamic DNS jobs. Never blocks.
+    fn committed(&self, batch: &[Mutation]) {
+        let _ = batch;
+    }
 }
 
 /// Publishes the lease changes of a commit that reached the store (or, for
@@ -220,6 +227,7 @@ fn act<S: Service>(
         Outcome::Silent(reason) => svc.counters().silent_in(S::FAMILY, reason),
         Outcome::Commit(m) => {
             publish_leases(svc.bus(), &m);
+            svc.committed(&m);
             committer.submit_nowait(m)
         }
         Outcome::Reply {
@@ -231,6 +239,7 @@ fn act<S: Service>(
             if !durable {
                 if !commit.is_empty() {
                     publish_leases(svc.bus(), &commit);
+                    svc.committed(&commit);
                     committer.submit_nowait(commit);
                 }
                 return send(&**svc, sender, &packet, to, read_at);
@@ -244,6 +253,7 @@ fn act<S: Service>(
                     Ok(()) => {
                         send(&*svc, &sender, &packet, to, read_at);
                         publish_leases(svc.bus(), batch);
+                        svc.committed(batch);
                     }
                     Err(e) => {
                         svc.counters().count_in(S::FAMILY, Event::CommitFailed);

@@ -8,7 +8,15 @@ mod graph;
 
 use std::path::Path;
 
-const COMPONENTS: [&str; 6] = ["dhcpv4", "dhcpv6", "configsrv", "tod", "control", "syslog"];
+const COMPONENTS: [&str; 7] = [
+    "dhcpv4",
+    "dhcpv6",
+    "configsrv",
+    "tod",
+    "control",
+    "syslog",
+    "ddns",
+];
 
 /// The management-event sink: below the event receivers (syslog, SNMP),
 /// which hand it events through `shared`, and above no component.

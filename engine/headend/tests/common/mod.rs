@@ -1472,3 +1472,164 @@ pub fn dist_plugin(name: &str) -> Option<std::path::PathBuf> {
     eprintln!("SKIPPED: {} missing; run plugins/build.sh", p.display());
     None
 }
+
+// ---------------------------------------------------------------------------
+// BIND 9 for the dynamic DNS tests (issue 17; as engine/ddns/tests/bind.rs)
+// ---------------------------------------------------------------------------
+
+/// The TSIG key BIND accepts updates with.
+pub const DDNS_KEY: &str = "ddns-key";
+/// Its secret (hmac-sha256).
+pub const DDNS_SECRET: &str = "4xc0d+wrz3zGagarlKrvR6scLtnb5cD+5Fl/aQ/4RN4=";
+/// A secret BIND does not know under that name.
+pub const DDNS_WRONG_SECRET: &str = "bm90IHRoZSBzZWNyZXQgQklORCBrbm93cyBhdCBhbGw=";
+
+/// `named` in the foreground (inside a namespace, or on the host's
+/// loopback with `ns` = `None`), on `127.0.0.1:port`, with
+/// the zones example.test, 2.0.192.in-addr.arpa and 8.b.d.0.1.0.0.2.ip6.arpa
+/// open to updates signed with [`DDNS_KEY`]. The zone files (and the
+/// journals of updates) stay in `dir` across [`Named::stop`] / [`Named::start`].
+pub struct Named {
+    proc: Option<Proc>,
+    dir: PathBuf,
+    /// Its port on the namespace's loopback.
+    pub port: u16,
+}
+
+impl Named {
+    /// Writes the configuration and zones into `dir` and starts named.
+    pub fn start(ns: Option<&Netns>, dir: &Path, port: u16) -> Result<Named> {
+        let d = dir.display();
+        let conf = format!(
+            r#"key "{DDNS_KEY}" {{ algorithm hmac-sha256; secret "{DDNS_SECRET}"; }};
+options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    session-keyfile "{d}/session.key";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    allow-query {{ any; }};
+    dnssec-validation no;
+    notify no;
+}};
+controls {{ }};
+zone "example.test" {{ type primary; file "forward.db"; update-policy {{ grant {DDNS_KEY} zonesub ANY; }}; }};
+zone "2.0.192.in-addr.arpa" {{ type primary; file "reverse4.db"; update-policy {{ grant {DDNS_KEY} zonesub ANY; }}; }};
+zone "8.b.d.0.1.0.0.2.ip6.arpa" {{ type primary; file "reverse6.db"; update-policy {{ grant {DDNS_KEY} zonesub ANY; }}; }};
+"#
+        );
+        std::fs::write(dir.join("named.conf"), conf)?;
+        let soa = "$TTL 300\n@ IN SOA ns1.example.test. hostmaster.example.test. ( 1 3600 600 86400 300 )\n  IN NS ns1.example.test.\n";
+        std::fs::write(dir.join("forward.db"), format!("{soa}ns1 IN A 127.0.0.1\n"))?;
+        std::fs::write(dir.join("reverse4.db"), soa)?;
+        std::fs::write(dir.join("reverse6.db"), soa)?;
+        let mut named = Named {
+            proc: None,
+            dir: dir.to_path_buf(),
+            port,
+        };
+        named.restart(ns)?;
+        Ok(named)
+    }
+
+    /// Starts named again (after [`Named::stop`]) and waits until it answers.
+    pub fn restart(&mut self, ns: Option<&Netns>) -> Result<()> {
+        let mut cmd = in_ns(ns, "named");
+        cmd.args(["-g", "-n", "1", "-c"])
+            .arg(self.dir.join("named.conf"));
+        let mut proc = Proc::spawn("named", cmd)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = proc.try_status()? {
+                bail!("named exited ({status}):\n{}", proc.output_tail(4000));
+            }
+            if self
+                .dig(ns, "example.test", "SOA")
+                .contains("ns1.example.test.")
+            {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "named did not answer within 20 s:\n{}",
+                proc.output_tail(4000)
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+        self.proc = Some(proc);
+        Ok(())
+    }
+
+    /// Stops it (SIGTERM by PID).
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut p) = self.proc.take() {
+            p.stop(Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+
+    /// `dig +short NAME TYPE` (2 s, one try), whitespace-joined.
+    pub fn dig(&self, ns: Option<&Netns>, name: &str, rtype: &str) -> String {
+        let mut cmd = in_ns(ns, "dig");
+        cmd.args([
+            "@127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "+time=2",
+            "+tries=1",
+            "+short",
+        ])
+        .args([name, rtype]);
+        let out = cmd
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        out.unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Polls `dig NAME TYPE` every 200 ms until `ok` holds for its answer
+    /// (at most `timeout`); the last answer, or an error saying what was seen.
+    pub fn wait(
+        &self,
+        ns: Option<&Netns>,
+        name: &str,
+        rtype: &str,
+        timeout: Duration,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.dig(ns, name, rtype);
+            if ok(&got) {
+                return Ok(got);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "dig {name} {rtype}: {got:?} after {timeout:?}"
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// `program` inside `ns`, or on the host.
+fn in_ns(ns: Option<&Netns>, program: &str) -> Command {
+    ns.map_or_else(|| Command::new(program), |ns| ns.command(program))
+}
+
+/// A loopback port free for UDP and TCP (named listens on both).
+pub fn free_udp_tcp_port() -> Result<u16> {
+    for _ in 0..50 {
+        let Ok(udp) = std::net::UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = udp.local_addr() else { continue };
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return Ok(addr.port());
+        }
+    }
+    bail!("no free loopback port")
+}

@@ -35,6 +35,7 @@ impl Dhcpv4 {
         dhcpv4.set_device_memo(memo.clone());
         dhcpv4.set_timeline(shared.timeline.clone());
         dhcpv4.set_store_health(shared.store_health.clone());
+        dhcpv4.set_ddns(shared.ddns.clone());
         shared
             .devices
             .register(Arc::new(Dhcpv4Resolver::new(dhcpv4.clone(), memo)));

@@ -16,6 +16,7 @@ pub mod bulk;
 pub mod bulk_tcp;
 pub mod component;
 pub mod context;
+pub mod ddns;
 pub mod leasequery;
 pub mod offers;
 pub mod process;

@@ -70,6 +70,8 @@ pub struct Dhcpv4 {
     device_memo: std::sync::OnceLock<Arc<crate::shared::DeviceMemo>>,
     /// Where each exchange is recorded as a provisioning step.
     timeline: std::sync::OnceLock<Arc<Timeline>>,
+    /// Where dynamic DNS jobs go (see [`super::ddns`]).
+    pub(super) ddns: std::sync::OnceLock<Arc<crate::shared::ddns::DdnsLink>>,
 }
 
 /// Leases and holds ended per lock hold of a sweep.
@@ -124,6 +126,7 @@ impl Dhcpv4 {
             store: std::sync::OnceLock::new(),
             device_memo: std::sync::OnceLock::new(),
             timeline: std::sync::OnceLock::new(),
+            ddns: std::sync::OnceLock::new(),
         }
     }
 
@@ -192,7 +195,9 @@ impl Dhcpv4 {
             .timeline()
             .map(|t| t.bus().clone())
             .filter(|b| b.wanted());
-        self.leases.lock().collect_ended(bus.is_some());
+        let snap = self.config.load();
+        let ddns = self.ddns_link(&snap).is_some();
+        self.leases.lock().collect_ended(bus.is_some() || ddns);
         loop {
             let k = self.leases.lock().expire_due(now, SWEEP_SLICE);
             n += k;
@@ -201,11 +206,14 @@ impl Dhcpv4 {
             }
         }
         self.offers.lock().sweep(now);
-        if let Some(bus) = &bus {
+        if bus.is_some() || ddns {
             let ended = self.leases.lock().take_ended();
-            for l in &ended {
-                bus.lease4("lease.expired", l);
+            if let Some(bus) = &bus {
+                for l in &ended {
+                    bus.lease4("lease.expired", l);
+                }
             }
+            self.ddns_expired(&snap, &ended);
         }
         n
     }
@@ -997,6 +1005,19 @@ impl Cx<'_> {
             .options
             .hostname()
             .map(|h| String::from_utf8_lossy(&h).into_owned());
+        // Dynamic DNS (issue 17): the name goes with the lease, the job
+        // into its commit batch.
+        let dns = super::ddns::on_ack(
+            self.svc,
+            self.snap,
+            self.pkt,
+            &self.dev,
+            ip,
+            times.0,
+            control.ddns_server,
+            trace,
+        );
+        let hostname = dns.as_ref().map(|d| d.fqdn.clone()).or(hostname);
         let lease = self.lease_record(ip, times.0, LeaseProtocol::Dhcp, pool.as_ref(), hostname);
         let packet = match self.build(
             Some(MessageType::Ack),
@@ -1033,7 +1054,11 @@ impl Cx<'_> {
         Outcome::Reply {
             packet,
             to: self.destination(Some(MessageType::Ack)),
-            commit: self.with_account(vec![Mutation::PutLease4(lease)]),
+            commit: self.with_account(
+                std::iter::once(Mutation::PutLease4(lease))
+                    .chain(dns.and_then(|d| d.record))
+                    .collect(),
+            ),
             durable: true,
         }
     }
@@ -1098,7 +1123,8 @@ impl Cx<'_> {
                 self.svc.counters.count(Event::Release);
                 debug!(%ip, "released");
                 trace.note(|| format!("{ip} released"));
-                Outcome::Commit(vec![Mutation::PutLease4(r)])
+                let dns = super::ddns::on_release(self.svc, self.snap, &r);
+                Outcome::Commit(std::iter::once(Mutation::PutLease4(r)).chain(dns).collect())
             }
             None => Outcome::Silent("release_unknown_binding"),
         }

@@ -55,4 +55,10 @@ impl Service for Dhcpv4 {
     fn rollback(&self, commit: &[headend_store::Mutation]) {
         Dhcpv4::rollback(self, commit);
     }
+
+    fn committed(&self, batch: &[headend_store::Mutation]) {
+        if let Some(l) = self.ddns.get() {
+            l.committed(batch);
+        }
+    }
 }

@@ -30,6 +30,7 @@ impl Dhcpv6 {
         dhcpv6.set_device_memo(memo.clone());
         dhcpv6.set_timeline(shared.timeline.clone());
         dhcpv6.set_store_health(shared.store_health.clone());
+        dhcpv6.set_ddns(shared.ddns.clone());
         shared
             .devices
             .register(Arc::new(Dhcpv6Resolver::new(dhcpv6.clone(), memo)));

@@ -14,6 +14,7 @@
 pub mod bulk;
 pub mod cablelabs;
 pub mod component;
+pub mod ddns;
 pub mod leases;
 pub mod leasequery;
 pub mod process;

@@ -83,6 +83,8 @@ pub struct Dhcpv6 {
     /// Where the sweep deletes ended bindings from the store (set when the
     /// component starts).
     committer: std::sync::OnceLock<Arc<headend_store::GroupCommitter>>,
+    /// Where dynamic DNS jobs go (see [`super::ddns`]).
+    pub(super) ddns: std::sync::OnceLock<Arc<crate::shared::ddns::DdnsLink>>,
 }
 
 /// Bindings the sweep drops per lock hold.
@@ -266,6 +268,7 @@ impl Dhcpv6 {
             device_memo: std::sync::OnceLock::new(),
             timeline: std::sync::OnceLock::new(),
             committer: std::sync::OnceLock::new(),
+            ddns: std::sync::OnceLock::new(),
             store: std::sync::OnceLock::new(),
         }
     }
@@ -330,11 +333,12 @@ impl Dhcpv6 {
             .map(|t| t.bus().clone())
             .filter(|b| b.wanted());
         let mut ended = Vec::new();
+        let ddns = self.ddns.get().is_some_and(|l| l.attached());
         loop {
             let slice = self.leases.lock().expire_due_with(
                 now,
                 SWEEP_SLICE,
-                bus.is_some().then_some(&mut ended),
+                (bus.is_some() || ddns).then_some(&mut ended),
             );
             let more = slice.len() == SWEEP_SLICE;
             dead.extend(slice);
@@ -347,6 +351,9 @@ impl Dhcpv6 {
             for l in &ended {
                 bus.lease6("lease.expired", l);
             }
+        }
+        if ddns {
+            self.ddns_jobs(&ended, true);
         }
         let n = dead.len();
         if let (Some(c), false) = (self.committer.get(), dead.is_empty()) {

@@ -129,6 +129,10 @@ impl Service for Dhcpv6 {
     fn rollback(&self, commit: &[headend_store::Mutation]) {
         Dhcpv6::rollback(self, commit);
     }
+
+    fn committed(&self, batch: &[headend_store::Mutation]) {
+        self.ddns_committed(batch);
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! Below every protocol module: `dhcpv4`, `dhcpv6`, `configsrv`, `tod` and
 //! `syslog` depend on this module and never on each other.
 
+pub mod ddns;
 pub mod device;
 pub mod limit;
 pub mod provision;
@@ -83,6 +84,8 @@ pub struct Shared {
     /// while it does not, the DHCP servers offer nothing, so that clients
     /// go to a healthy peer instead of to a server that cannot bind.
     pub store_health: StoreHealth,
+    /// The hand-off of lease events to the dynamic DNS updater.
+    pub ddns: Arc<ddns::DdnsLink>,
 }
 
 /// The store's health and the store, for the DHCP servers: refuse new
