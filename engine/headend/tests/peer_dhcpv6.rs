@@ -661,7 +661,10 @@ retry_max_s = 1
         ),
     )?;
     let (mut server, addrs) = start(None, &config)?;
-    let Some(std::net::SocketAddr::V6(to)) = addrs.first().copied() else {
+    let Some(to) = addrs.iter().find_map(|a| match a {
+        std::net::SocketAddr::V6(v6) => Some(*v6),
+        std::net::SocketAddr::V4(_) => None,
+    }) else {
         bail!("no IPv6 listener: {addrs:?}");
     };
     let sock = UdpSocket::bind("[::1]:0")?;

@@ -269,10 +269,12 @@ impl Component for Ddns {
             return Ok(started);
         };
         let sock = open_socket(d.server)?;
-        started.bound.push(sock.local_addr()?);
+        // A client socket, not a listener: logged, not in the ready line.
+        info!(local = %sock.local_addr()?, server = %d.server, "ddns: updater started");
         let sock = UdpSocket::from_std(sock)?;
         let (tx, rx) = mpsc::channel(d.channel);
-        self.link.attach(tx, ctx.committer.clone());
+        self.link
+            .attach(tx, ctx.committer.clone(), self.store.clone());
         let mut config = d.updater.clone();
         // Message IDs are the only spoofing defence of unsigned updates.
         config.id_seed = std::collections::hash_map::RandomState::new()

@@ -28,7 +28,19 @@ impl Dhcpv6 {
         let Some(d) = snap.ddns.as_ref() else {
             return;
         };
-        let jobs: Vec<_> = leases
+        // The in-memory bindings carry no name: a release or an expiry
+        // finds it in the store (still there: its change is queued after).
+        let named: Vec<Lease6> = leases
+            .iter()
+            .filter_map(|lease| {
+                let mut lease = lease.clone();
+                if lease.fqdn.is_none() {
+                    lease.fqdn = l.stored_fqdn6(lease.key());
+                }
+                lease.fqdn.is_some().then_some(lease)
+            })
+            .collect();
+        let jobs: Vec<_> = named
             .iter()
             .flat_map(|lease| {
                 link::v6_jobs(d, std::slice::from_ref(lease), ended)
@@ -50,7 +62,11 @@ impl Dhcpv6 {
         let leases: Vec<Lease6> = batch
             .iter()
             .filter_map(|m| match m {
-                Mutation::PutLease6(l) if l.fqdn.is_some() => Some(l.clone()),
+                Mutation::PutLease6(l)
+                    if l.fqdn.is_some() || l.state == headend_store::LeaseState::Released =>
+                {
+                    Some(l.clone())
+                }
                 _ => None,
             })
             .collect();

@@ -62,6 +62,7 @@ pub struct LinkCounters {
 pub struct DdnsLink {
     tx: OnceLock<mpsc::Sender<Handoff>>,
     committer: OnceLock<Arc<GroupCommitter>>,
+    store: OnceLock<Arc<dyn headend_store::Store>>,
     next_id: AtomicU64,
     published: Mutex<HashMap<IpAddr, u64>>,
     /// The hand-off counters.
@@ -79,6 +80,7 @@ impl Default for DdnsLink {
         Self {
             tx: OnceLock::new(),
             committer: OnceLock::new(),
+            store: OnceLock::new(),
             next_id: AtomicU64::new(start),
             published: Mutex::new(HashMap::new()),
             counters: LinkCounters::default(),
@@ -89,9 +91,21 @@ impl Default for DdnsLink {
 impl DdnsLink {
     /// Connects the updater (at its start): jobs committed from now on go
     /// to `tx`; `committer` persists and deletes job records.
-    pub fn attach(&self, tx: mpsc::Sender<Handoff>, committer: Arc<GroupCommitter>) {
+    pub fn attach(
+        &self,
+        tx: mpsc::Sender<Handoff>,
+        committer: Arc<GroupCommitter>,
+        store: Arc<dyn headend_store::Store>,
+    ) {
         let _ = self.tx.set(tx);
         let _ = self.committer.set(committer);
+        let _ = self.store.set(store);
+    }
+
+    /// The FQDN the store keeps with a DHCPv6 binding (the in-memory
+    /// table does not keep names): what a release or expiry removes.
+    pub fn stored_fqdn6(&self, key: headend_store::Lease6Key) -> Option<String> {
+        self.store.get()?.lease6(key).ok()??.fqdn
     }
 
     /// Whether an updater takes jobs.
