@@ -33,7 +33,9 @@ binding); --query-start-time / --query-end-time (options 154 / 155,
 seconds since 1970) narrow it. Prints one JSON object per message (the
 fields above plus base_time 152, start_time_of_state 153, dhcp_state 156,
 data_source 157, status 151, and option 82 whole as relay_agent_info_hex);
-exit 2 when the stream ends before the DONE.
+exit 2 when the stream ends before the DONE. --pcap FILE also writes the
+query and every answer, unframed, as UDP datagrams on port 67 to FILE:
+tshark has no dissector for DHCPv4 over TCP, but decodes each message so.
 
     /usr/bin/python3 examples/lab/leasequery.py --bulk 127.0.0.1:6767 --relay-id cmts-a
     /usr/bin/python3 examples/lab/leasequery.py --bulk 127.0.0.1:6767 --all
@@ -177,11 +179,20 @@ def bulk(args, xid):
     src = (args.source, 0) if args.source else None
     s = socket.create_connection((host, int(port)), timeout=args.timeout, source_address=src)
     query = build(args, xid)
-    s.sendall(struct.pack("!H", len(query)) + query)
-    f = s.makefile("rb", buffering=1 << 20)
+    seen = [query] if args.pcap else None
     out = sys.stdout
+    try:
+        s.sendall(struct.pack("!H", len(query)) + query)
+        f = s.makefile("rb", buffering=1 << 20)
+    except OSError:
+        # A server that refuses the requester just closes the connection.
+        print(json.dumps({"type": None, "closed": True}))
+        sys.exit(2)
     while True:
-        head = f.read(2)
+        try:
+            head = f.read(2)
+        except OSError:
+            head = b""
         if len(head) < 2:
             print(json.dumps({"type": None, "closed": True}))
             sys.exit(2)
@@ -192,10 +203,20 @@ def bulk(args, xid):
             sys.exit(2)
         res = decode(data)
         out.write(json.dumps(res) + "\n")
+        if seen is not None:
+            seen.append(data)
         if res["type"] == "DHCPLEASEQUERYDONE" and res["xid"] == xid:
             break
     out.flush()
     s.close()
+    if seen is not None:
+        from scapy.layers.inet import IP, UDP
+        from scapy.packet import Raw
+        from scapy.utils import wrpcap
+        me, server = args.source or "127.0.0.1", host
+        pkts = [IP(src=me, dst=server) / UDP(sport=67, dport=67) / Raw(seen[0])]
+        pkts += [IP(src=server, dst=me) / UDP(sport=67, dport=67) / Raw(d) for d in seen[1:]]
+        wrpcap(args.pcap, pkts)
 
 
 def main():
@@ -218,6 +239,7 @@ def main():
     ap.add_argument("--bulk", metavar="HOST:PORT", help="RFC 6926 bulk leasequery over TCP to HOST:PORT")
     ap.add_argument("--query-start-time", type=int, help="bulk: option 154, seconds since 1970")
     ap.add_argument("--query-end-time", type=int, help="bulk: option 155, seconds since 1970")
+    ap.add_argument("--pcap", help="bulk: write the messages, unframed, as UDP/67 datagrams to this pcap")
     ap.add_argument("--xid", type=lambda v: int(v, 0), help="transaction id (default random)")
     args = ap.parse_args()
     xid = args.xid if args.xid is not None else random.getrandbits(32)

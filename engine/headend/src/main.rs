@@ -291,6 +291,12 @@ enum StoreCommand {
         /// How many leases.
         #[arg(long)]
         count: u32,
+        /// Give each DHCPv4 lease relay agent information as if relayed by
+        /// one of N relay agents (82.12 "relay-<i mod N>"), behind a cable
+        /// modem per 4 leases (82.2), on its own circuit (82.1): data for
+        /// bulk leasequery by relay id and remote id (0: none).
+        #[arg(long, default_value_t = 0)]
+        relay_agents: u32,
     },
     /// Print the number of leases and accounts in the store.
     Stats {
@@ -472,8 +478,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 config,
                 pool,
                 count,
+                relay_agents,
             } => {
-                seed::seed(&config, &pool, count)?;
+                seed::seed(&config, &pool, count, relay_agents)?;
                 Ok(ExitCode::SUCCESS)
             }
             StoreCommand::Stats { config } => {

@@ -14,7 +14,7 @@ use headend_wire::dhcpv6::Duid;
 
 /// Writes `count` active bindings from `pool` (a `[[pool]]` or a
 /// `[[pool6]]`) into the configured store.
-pub fn seed(config: &Path, pool: &str, count: u32) -> Result<()> {
+pub fn seed(config: &Path, pool: &str, count: u32, relay_agents: u32) -> Result<()> {
     let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -29,7 +29,7 @@ pub fn seed(config: &Path, pool: &str, count: u32) -> Result<()> {
             let p = snap
                 .pool(pool)
                 .ok_or_else(|| anyhow!("no pool or pool6 {pool:?} in the configuration"))?;
-            ("leases", Box::new(leases4(p, count, now)))
+            ("leases", Box::new(leases4(p, count, now, relay_agents)))
         }
     };
     std::fs::create_dir_all(&snap.store_path)?;
@@ -59,7 +59,33 @@ fn mac(i: u32) -> [u8; 6] {
 }
 
 /// `count` DHCPv4 leases on the first addresses of `p`'s ranges.
-fn leases4(p: &Pool, count: u32, now: u64) -> impl Iterator<Item = Result<Mutation>> + '_ {
+/// Option 82 of seeded lease `i` behind one of `agents` relay agents:
+/// circuit id `seed/<i>` (82.1), the modem 00:10:95:xx:xx:xx of every 4
+/// leases as remote id (82.2), relay id `relay-<i mod agents>` (82.12,
+/// RFC 6925).
+pub fn seed_relay_info(i: u32, agents: u32) -> Vec<u8> {
+    let circuit = format!("seed/{i}");
+    let modem = (i / 4).to_be_bytes();
+    let relay = format!("relay-{}", i % agents.max(1));
+    let mut v = Vec::with_capacity(32);
+    for (code, data) in [
+        (1u8, circuit.as_bytes()),
+        (2, &[0x00, 0x10, 0x95, modem[1], modem[2], modem[3]][..]),
+        (12, relay.as_bytes()),
+    ] {
+        v.push(code);
+        v.push(data.len() as u8);
+        v.extend_from_slice(data);
+    }
+    v
+}
+
+fn leases4(
+    p: &Pool,
+    count: u32,
+    now: u64,
+    relay_agents: u32,
+) -> impl Iterator<Item = Result<Mutation>> + '_ {
     let lifetime = p.lifetime.unwrap_or(86_400).max(86_400);
     let relay = p
         .relays
@@ -90,7 +116,7 @@ fn leases4(p: &Pool, count: u32, now: u64) -> impl Iterator<Item = Result<Mutati
             trusted_id: None,
             trusted_id_type: None,
             hostname: None,
-            relay_info: None,
+            relay_info: (relay_agents > 0).then(|| seed_relay_info(i, relay_agents)),
         }))
     })
 }

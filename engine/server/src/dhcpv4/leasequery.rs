@@ -281,12 +281,27 @@ pub(super) fn lease_times(b: &mut Builder, lease: &Lease4, now: UnixTime) {
 
 /// The relay agent information kept with the lease, for the CMTS to
 /// rebuild its table, as option 82, last (RFC 3046 §2.2): the whole
-/// option as the relay sent it; for a lease stored before headend kept it,
+/// option as the relay sent it (but 82.19); for a lease stored before headend kept it,
 /// the one sub-option the lease trusted (remote-id, else circuit-id, else
 /// subscriber-id).
 pub(super) fn relay_option(b: &mut Builder, lease: &Lease4) {
     if let Some(rai) = lease.relay_info.as_deref().filter(|r| !r.is_empty()) {
-        b.push_option(code::RELAY_AGENT_INFO, rai);
+        // Relay Source Port (82.19, RFC 8357) told how to answer the
+        // relay's one message, not who the client is: not echoed.
+        let port = |(c, _): &(u8, &[u8])| *c == sub::RELAY_SOURCE_PORT;
+        if Tlv8::new(rai).map_while(Result::ok).any(|s| port(&s)) {
+            let mut kept = Vec::with_capacity(rai.len());
+            for (c, v) in Tlv8::new(rai).map_while(Result::ok).filter(|s| !port(s)) {
+                if push_tlv8(&mut kept, c, v).is_err() {
+                    return;
+                }
+            }
+            if !kept.is_empty() {
+                b.push_option(code::RELAY_AGENT_INFO, &kept);
+            }
+        } else {
+            b.push_option(code::RELAY_AGENT_INFO, rai);
+        }
         return;
     }
     if let (Some(id), Some(kind)) = (&lease.trusted_id, lease.trusted_id_type) {
