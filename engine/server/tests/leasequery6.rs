@@ -114,7 +114,7 @@ fn relay_id(r: u8) -> Vec<u8> {
 
 fn remote_id(n: u32) -> Vec<u8> {
     let mut v = 4491u32.to_be_bytes().to_vec();
-    v.extend_from_slice(&[0x00, 0x10, 0x18, 0, (n / 10 >> 8) as u8, (n / 10) as u8]);
+    v.extend_from_slice(&[0x00, 0x10, 0x18, 0, ((n / 10) >> 8) as u8, (n / 10) as u8]);
     v
 }
 

@@ -675,4 +675,58 @@ mod tests {
         eprintln!("1M allocations in {el:?}");
         assert!(el.as_secs() < 60, "{el:?}");
     }
+
+    #[test]
+    fn client_index_and_ordered_walk_follow_binds_and_expiry() {
+        let p = pool(Pool6Kind::Na, "2001:db8::/120", 128);
+        let mut t = LeaseTable6::new();
+        let now = 1000;
+        let mut keys = Vec::new();
+        for n in 0..50 {
+            let ia = ia(n % 10);
+            let k = t
+                .pick_and_hold(
+                    &p,
+                    &IaKey {
+                        iaid: n,
+                        ..ia.clone()
+                    },
+                    None,
+                    now,
+                    now + 5,
+                    &|_| false,
+                )
+                .unwrap();
+            let mut l = lease(&p, k, &IaKey { iaid: n, ..ia }, now);
+            l.valid = if n % 2 == 0 { 100 } else { 10 };
+            t.bind(l);
+            keys.push(k);
+        }
+        // Ten clients, five IAs each.
+        for n in 0..10 {
+            assert_eq!(t.of_client(&ia(n).duid).len(), 5);
+        }
+        let walk = |t: &LeaseTable6| {
+            let mut seen = Vec::new();
+            let mut cur = None;
+            loop {
+                cur = t.scan(cur, 7, |l| seen.push(l.key()));
+                if cur.is_none() {
+                    break;
+                }
+            }
+            seen
+        };
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(walk(&t), sorted, "every binding once, in key order");
+        // The short ones end: both indexes lose them.
+        let dead = t.expire_due(now + 20, 1000);
+        assert_eq!(dead.len(), 25);
+        for n in 0..10 {
+            assert!(t.of_client(&ia(n).duid).iter().all(|l| l.valid == 100));
+        }
+        assert_eq!(walk(&t).len(), 25);
+        assert!(t.of_client(b"nobody").is_empty());
+    }
 }
