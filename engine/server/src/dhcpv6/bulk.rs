@@ -136,6 +136,8 @@ pub struct BulkConnection {
     pub answered: u64,
     /// Client data sent.
     pub clients: u64,
+    /// The server DUID, read once.
+    server_duid: Option<Arc<[u8]>>,
 }
 
 impl Default for BulkConnection {
@@ -153,6 +155,7 @@ impl BulkConnection {
             current: None,
             answered: 0,
             clients: 0,
+            server_duid: None,
         }
     }
 
@@ -199,7 +202,10 @@ impl BulkConnection {
             };
         }
         let now = src.now();
-        let server_duid = src.server_duid();
+        let server_duid = self
+            .server_duid
+            .get_or_insert_with(|| src.server_duid().into())
+            .clone();
         let Some(s) = self.current.as_mut() else {
             return Output::Idle;
         };

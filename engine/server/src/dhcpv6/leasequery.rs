@@ -221,10 +221,23 @@ pub fn client_if_first(
     if !active(l, now) || !matches(query, l) {
         return None;
     }
-    let mut c = client_on(table, &l.duid, l.link, now);
-    c.bindings.retain(|b| matches(query, b));
-    let first = c.bindings.iter().map(Lease6::key).min()?;
-    (first == l.key()).then_some(c)
+    // Decide on borrowed records; clone only the client that is sent.
+    let mine: Vec<&Lease6> = table
+        .of_client(&l.duid)
+        .into_iter()
+        .filter(|b| active(b, now) && b.link == l.link && (b.key() == l.key() || matches(query, b)))
+        .collect();
+    let first = mine.iter().map(|b| b.key()).min()?;
+    if first != l.key() {
+        return None;
+    }
+    let mut bindings: Vec<Lease6> = mine.into_iter().cloned().collect();
+    sort_recent(&mut bindings);
+    Some(ClientBindings {
+        duid: l.duid.clone(),
+        link: l.link,
+        bindings,
+    })
 }
 
 /// Writes one OPTION_CLIENT_DATA (RFC 5007 §4.1.2.2): Client Identifier,
