@@ -43,6 +43,7 @@ fn record(ip: Ipv4Addr, n: u32, commit: u64, lifetime: u32) -> Lease4 {
         trusted_id: None,
         trusted_id_type: None::<TrustedIdType>,
         hostname: None,
+        relay_info: None,
     }
 }
 

@@ -402,3 +402,83 @@ fn bulk_leasequery_streams_the_relay_information_kept_at_ack() {
         stored
     );
 }
+
+/// The tokio shell: a stranger is closed at once, a connection past the
+/// limit is closed, an allowed one is answered and then closed when idle;
+/// each counted.
+#[test]
+fn bulk_listener_refuses_strangers_limits_connections_and_closes_idle_ones() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let config = allowed().replace(
+        "decline_hold = 600\n",
+        "decline_hold = 600\nbulk_leasequery_max_connections = 1\nbulk_leasequery_idle_timeout = 1\n",
+    );
+    let bed = bed(&config);
+    dora(&bed, &cpe(CPE, &[0xff, 1]));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = rt.spawn(headend_server::dhcpv4::bulk_tcp::serve(
+        bed.server.dhcpv4().clone(),
+        listener,
+        stop_rx,
+    ));
+    let connect_from = |src: [u8; 4]| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&std::net::SocketAddr::from((src, 0)).into())
+            .unwrap();
+        s.connect(&addr.into()).unwrap();
+        let s = std::net::TcpStream::from(s);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    };
+    let closed = |mut s: std::net::TcpStream| {
+        let mut b = [0u8; 16];
+        matches!(s.read(&mut b), Ok(0) | Err(_))
+    };
+    // 127.0.0.9 is not among the requesters (127.0.0.0/30).
+    assert!(closed(connect_from([127, 0, 0, 9])));
+    // An allowed requester is answered ...
+    let mut a = connect_from([127, 0, 0, 1]);
+    a.write_all(&bulk_query(3, &[], &[])).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < 4 {
+        let n = a.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    // ... and a second connection meanwhile is one too many.
+    assert!(closed(connect_from([127, 0, 0, 2])));
+    // The first, silent, is closed after the idle timeout.
+    let t = Instant::now();
+    loop {
+        match a.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    let idle = t.elapsed();
+    assert!(idle < Duration::from_secs(4), "{idle:?}");
+    stop_tx.send(true).unwrap();
+    rt.block_on(task).unwrap().unwrap();
+    let silent = bed
+        .server
+        .counters()
+        .silent_of(headend_server::counters::Family::Dhcpv4);
+    assert_eq!(
+        silent.get("bulk_leasequery_refused"),
+        Some(&1),
+        "{silent:?}"
+    );
+    assert_eq!(silent.get("bulk_leasequery_busy"), Some(&1), "{silent:?}");
+    assert_eq!(silent.get("bulk_leasequery_idle"), Some(&1), "{silent:?}");
+}
