@@ -70,7 +70,6 @@ impl Component for Dhcpv4 {
                 ctx.stop.clone(),
             )));
         }
-        Ok(started)
         // Bulk leasequery (RFC 6926): TCP, read-only on the lease table.
         for addr in &d4.bulk_leasequery.listen {
             let l = crate::shared::tcp_listen(*addr)?;
@@ -81,6 +80,7 @@ impl Component for Dhcpv4 {
                 ctx.stop.clone(),
             )));
         }
+        Ok(started)
     }
 
     fn restart_needed(&self, old: &Snapshot, new: &Snapshot) -> Vec<String> {
@@ -111,7 +111,6 @@ impl Component for Dhcpv4 {
             m.gauge("leases", &[v4, ("state", state)], n);
         }
         m.gauge("leases_active", &[v4], st.active);
-        for p in &st.pools {
         let bulk = &super::bulk_tcp::STATS;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         m.gauge(
@@ -126,6 +125,7 @@ impl Component for Dhcpv4 {
         );
         m.counter("bulk_leasequery_queries_total", &[v4], load(&bulk.queries));
         m.counter("bulk_leasequery_answers_total", &[v4], load(&bulk.answers));
+        for p in &st.pools {
             let pool = ("pool", p.name.as_str());
             m.gauge("pool_addresses", &[pool, ("state", "size")], p.size);
             m.gauge("pool_addresses", &[pool, ("state", "blocked")], p.blocked);
