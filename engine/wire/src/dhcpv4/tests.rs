@@ -562,7 +562,9 @@ fn message_type_numbers() {
     assert_eq!(MessageType::from(11), MessageType::LeaseUnassigned);
     assert_eq!(MessageType::from(12), MessageType::LeaseUnknown);
     assert_eq!(MessageType::from(13), MessageType::LeaseActive);
-    assert_eq!(MessageType::from(14), MessageType::Unknown(14));
+    assert_eq!(MessageType::from(14), MessageType::BulkLeaseQuery);
+    assert_eq!(MessageType::from(15), MessageType::LeaseQueryDone);
+    assert_eq!(MessageType::from(16), MessageType::Unknown(16));
     assert_eq!(MessageType::LeaseActive.name(), "DHCPLEASEACTIVE");
     assert_eq!(MessageType::Ack.name(), "DHCPACK");
 }
