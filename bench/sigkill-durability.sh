@@ -9,5 +9,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 HEADEND_DURABILITY_TRIALS="${TRIALS:-20}" \
-    cargo test --locked -p headend --test durability -- --nocapture 2>&1 |
+    cargo test --locked -p headend --test integration durability:: -- --nocapture 2>&1 |
     grep -E '^durability|test result|panicked|lost lease'

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-mod common;
+use crate::common;
 
 fn headend(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_headend"))

@@ -2,7 +2,7 @@
 //! and the tshark / dhclient output readers, on output captured from Kea 2.2's perfdhcp,
 //! tshark 4.0 and dhclient 4.4 (shared/docs/peers.md §3.3, §4, §11).
 
-mod common;
+use crate::common;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

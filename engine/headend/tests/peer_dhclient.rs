@@ -2,7 +2,7 @@
 //! namespaces, the server end 192.0.2.1/24 (shared/docs/peers.md §2, §4; RFC 2131 §4.1
 //! for replies to a client that has no address yet).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! decodes without warnings (peers.md §11). The eUE client is our own wire codec; the
 //! checks on what comes back use the wire crate's typed CableLabs decoder.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};

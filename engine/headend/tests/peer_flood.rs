@@ -12,7 +12,7 @@
 //! pair; the server on `vs0` (192.0.2.1), dhclient on `vc0`, perfdhcp on
 //! `vc0` as relay 192.0.2.2.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

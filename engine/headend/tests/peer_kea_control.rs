@@ -1,8 +1,8 @@
 //! The peer scenarios run against Kea 2.2, the reference server, to tell a harness or
 //! peer problem from a headend one (shared/docs/peers.md §3). Ignored by default because
-//! they test Kea, not headend: `cargo test -p headend --test peer_kea_control -- --ignored`.
+//! they test Kea, not headend: `cargo test -p headend --test integration peer_kea_control:: -- --ignored`.
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 

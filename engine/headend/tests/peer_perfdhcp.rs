@@ -3,7 +3,7 @@
 //! surviving a restart, and CableLabs options 122 / 125 (RFC 3495, RFC 3925,
 //! CL-SP-CANN-DHCP-Reg) checked on the wire with tshark (peers.md §3.6, §11).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! and refuses it, with the `[[plugin]]` line, when its config table makes
 //! every call decline.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
