@@ -58,8 +58,14 @@ def build(mtype, mac, xid, giaddr, extra, args, ciaddr="0.0.0.0"):
     if args.hostname:
         o += opt(12, args.hostname.encode())
     if args.fqdn:
-        # RFC 4702 option 81: flags S (the server updates A and PTR), ASCII name.
-        o += opt(81, bytes([0x01, 0, 0]) + args.fqdn.encode())
+        # RFC 4702 option 81: flags (default S: the server updates A and
+        # PTR); the name in wire format when E (0x04) is set, else ASCII.
+        if args.fqdn_flags & 0x04:
+            name = b"".join(bytes([len(x)]) + x.encode() for x in args.fqdn.split(".") if x)
+            name += b"\0" if args.fqdn.endswith(".") else b""
+        else:
+            name = args.fqdn.encode()
+        o += opt(81, bytes([args.fqdn_flags, 0, 0]) + name)
     if args.vendor_class:
         o += opt(60, args.vendor_class.encode())
     if args.correlation_id is not None:
@@ -178,9 +184,19 @@ def decode_vivso(d):
     return " ".join(parts)
 
 
+def fqdn81(d):
+    """Option 81 (RFC 4702 section 2) as 'S=1 O=0 E=0 N=0 rcode1=255 rcode2=255 name=...'."""
+    f = d[0]
+    name = labels(d[3:]) + ("." if d.endswith(b"\0") else "") if f & 0x04 else d[3:].decode("ascii", "replace")
+    return (f"S={f & 1} O={f >> 1 & 1} E={f >> 2 & 1} N={f >> 3 & 1} "
+            f"rcode1={d[1]} rcode2={d[2]} name={name}")
+
+
 def decode(code, d):
     """A readable value for the options the lab sends (hex for the rest)."""
     try:
+        if code == 81 and len(d) >= 3:
+            return fqdn81(d)
         if code == 53 and d:
             return TYPES.get(d[0], str(d[0]))
         if code in ADDRESS_LISTS and len(d) >= 4:
@@ -212,6 +228,9 @@ def main():
     ap.add_argument("--correlation-id", type=int, help="eUE correlation id (option 43 sub-option 32)")
     ap.add_argument("--hostname", help="option 12 host name")
     ap.add_argument("--fqdn", help="option 81 client FQDN (S flag set: the server updates DNS)")
+    ap.add_argument("--fqdn-flags", type=lambda x: int(x, 0), default=0x01,
+                    help="option 81 flags octet (default 0x01 = S; 0x00: the client updates its A; "
+                         "0x08: N; | 0x04: E, the name in wire format)")
     ap.add_argument("--release", action="store_true", help="after the ACK, RELEASE the address")
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--init-reboot", metavar="ADDR", help="only an INIT-REBOOT REQUEST for ADDR")
@@ -245,7 +264,11 @@ def main():
         data, _ = s.recvfrom(4096)
     except socket.timeout:
         sys.exit("no ACK")
-    mtype, yiaddr, _ = show(data)
+    mtype, yiaddr, opts = show(data)
+    ack81 = next((d for c, d in opts if c == 81 and len(d) >= 3), None)
+    if mtype == 5 and ack81 is not None:
+        # One line for scripts and tests: the server's answer to option 81.
+        print(f"ACK fqdn: {fqdn81(ack81)}")
     if args.release and mtype == 5:
         # RFC 2131 4.4.6: ciaddr the leased address, server id; no answer.
         s.sendto(build(7, mac, random.getrandbits(32), args.relay, [(54, sid)], args, ciaddr=yiaddr),

@@ -679,7 +679,7 @@ fn explain_v6(
             l.valid
         );
         if let Some(d) = snap.ddns.as_ref() {
-            for j in headend_server::shared::ddns::v6_jobs(d, std::slice::from_ref(&l), false) {
+            for j in headend_server::shared::ddns::v6_explained(d, &l) {
                 println!("    {}", headend_server::shared::ddns::describe(&j));
             }
         }

@@ -91,7 +91,9 @@ impl Ddns {
     /// Jobs persisted by a previous run, oldest first; undecodable records
     /// are deleted and counted.
     fn load(&self) -> Vec<Handoff> {
-        let rows = match self.store.records(RecordTable::DdnsQueue, None, MAX_LOAD) {
+        // Queue keys are digits, below every published-add key.
+        let before = Some(crate::shared::ddns::PUBLISHED_PREFIX);
+        let rows = match self.store.records(RecordTable::DdnsQueue, before, MAX_LOAD) {
             Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "ddns: stored jobs not readable; starting with an empty queue");
@@ -100,6 +102,10 @@ impl Ddns {
         };
         let mut out = Vec::with_capacity(rows.len());
         for (key, value) in rows.into_iter().rev() {
+            // The published adds are what removals read, not jobs.
+            if key.starts_with(crate::shared::ddns::PUBLISHED_PREFIX) {
+                continue;
+            }
             match serde_json::from_slice::<JobRecord>(&value) {
                 Ok(rec) => out.push(Handoff { key, rec }),
                 Err(_) => {

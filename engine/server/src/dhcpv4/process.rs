@@ -266,6 +266,7 @@ impl Dhcpv4 {
             new_account: None,
             domains: Vec::new(),
             sent: std::cell::Cell::new(None),
+            fqdn81: None,
         };
         // A server whose store cannot commit must not pull clients away
         // from a healthy peer: it offers and binds nothing until commits
@@ -313,6 +314,8 @@ struct Cx<'a> {
     domains: Vec<String>,
     /// The reply built (message type, yiaddr), for the timeline.
     sent: std::cell::Cell<Option<(Option<MessageType>, Ipv4Addr)>>,
+    /// Option 81 of the OFFER or ACK (RFC 4702 section 4), once decided.
+    fqdn81: Option<Vec<u8>>,
 }
 
 impl Cx<'_> {
@@ -564,6 +567,7 @@ impl Cx<'_> {
             options,
             requested: &self.dev.requested,
             max_len: reply::max_len(self.pkt, self.d4, mtype.is_none()),
+            fqdn: self.fqdn81.as_deref().filter(|_| mtype.is_some()),
         };
         match reply::build(self.pkt, &spec, trace) {
             Ok((bytes, dropped)) => {
@@ -783,6 +787,11 @@ impl Cx<'_> {
             return Outcome::Silent("no_response_policy");
         }
         let times = self.lease_times(pool.as_ref(), control);
+        // The OFFER answers option 81 as the ACK will (RFC 4702 section 4).
+        if self.pkt.options.client_fqdn().is_some() {
+            let named = super::ddns::name(self.svc, self.snap, self.pkt, &self.dev, trace);
+            self.fqdn81 = super::ddns::reply_option(self.snap, self.pkt, named.as_ref());
+        }
         let hold = control.offer_hold.unwrap_or(self.d4.offer_hold);
         if fixed.is_none() && hold != self.d4.offer_hold {
             self.svc
@@ -827,6 +836,7 @@ impl Cx<'_> {
             options: &empty,
             requested: &self.dev.requested,
             max_len: 548,
+            fqdn: None,
         };
         match reply::build(self.pkt, &spec, trace) {
             Ok((packet, _)) => {
@@ -1007,11 +1017,14 @@ impl Cx<'_> {
             .map(|h| String::from_utf8_lossy(&h).into_owned());
         // Dynamic DNS (issue 17): the name goes with the lease, the job
         // into its commit batch.
+        let named = super::ddns::name(self.svc, self.snap, self.pkt, &self.dev, trace);
+        self.fqdn81 = super::ddns::reply_option(self.snap, self.pkt, named.as_ref());
         let dns = super::ddns::on_ack(
             self.svc,
             self.snap,
             self.pkt,
             &self.dev,
+            named.as_ref(),
             ip,
             times.0,
             control.ddns_server,
@@ -1056,7 +1069,7 @@ impl Cx<'_> {
             to: self.destination(Some(MessageType::Ack)),
             commit: self.with_account(
                 std::iter::once(Mutation::PutLease4(lease))
-                    .chain(dns.and_then(|d| d.record))
+                    .chain(dns.map(|d| d.record).unwrap_or_default())
                     .collect(),
             ),
             durable: true,

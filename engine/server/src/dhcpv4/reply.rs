@@ -127,6 +127,8 @@ pub struct ReplySpec<'a> {
     pub requested: &'a RequestedOptions,
     /// Size limit (IP datagram size).
     pub max_len: usize,
+    /// Option 81 answering the client's (RFC 4702 section 4), if any.
+    pub fqdn: Option<&'a [u8]>,
 }
 
 /// The size limit of a reply to `pkt`.
@@ -205,7 +207,15 @@ pub fn build(
             b.push_option(code::RENEWAL_TIME, &t1.to_be_bytes());
             b.push_option(code::REBINDING_TIME, &t2.to_be_bytes());
         }
-        let mut encoded: Vec<(u8, &[u8])> = spec.options.options().collect();
+        // The server's answer to option 81 replaces any composed one.
+        if let Some(f) = spec.fqdn {
+            b.push_option(code::CLIENT_FQDN, f);
+        }
+        let mut encoded: Vec<(u8, &[u8])> = spec
+            .options
+            .options()
+            .filter(|(c, _)| spec.fqdn.is_none() || *c != code::CLIENT_FQDN)
+            .collect();
         let mask;
         if let Some(net) = spec.subnet {
             if !encoded.iter().any(|(c, _)| *c == code::SUBNET_MASK) {

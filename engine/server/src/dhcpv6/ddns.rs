@@ -5,9 +5,20 @@
 //! the binding removes them. Jobs are persisted and handed to the updater
 //! once durable ([`crate::shared::ddns::DdnsLink::submit`]); a renewal
 //! that changes nothing sends nothing.
+//!
+//! With `[ddns]` configured, the ADVERTISE / REPLY option 39 carries the
+//! server's RFC 4704 section 5 decision ([`reply_flags`]): S when it does
+//! the AAAA update, O when that differs from the client's S, N when it
+//! does none. The add follows the flags the REPLY carried (a client that
+//! updates its AAAA itself, S=0, gets only the PTR), goes to the device's
+//! `server.ddns-server`, and is recorded (the published-add record) so
+//! that the removal undoes exactly it at the same server.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use headend_ddns::{Action, FqdnDecision, FqdnFlags, FqdnPolicy};
+use headend_model::snapshot::Snapshot;
 use headend_store::{hex_colon, Lease6, Mutation};
 
 use super::process::Dhcpv6;
@@ -19,7 +30,9 @@ impl Dhcpv6 {
         let _ = self.ddns.set(link);
     }
 
-    /// The jobs of `leases` (`ended`: they expired).
+    /// The removals of `leases` (released, or ended when `ended`):
+    /// what each address's add published, else (an add from before those
+    /// records) every record of the name the store keeps with it.
     pub(super) fn ddns_jobs(&self, leases: &[Lease6], ended: bool) {
         let Some(l) = self.ddns.get().filter(|l| l.attached()) else {
             return;
@@ -28,51 +41,120 @@ impl Dhcpv6 {
         let Some(d) = snap.ddns.as_ref() else {
             return;
         };
-        // The in-memory bindings carry no name: a release or an expiry
-        // finds it in the store (still there: its change is queued after).
-        let named: Vec<Lease6> = leases
-            .iter()
-            .filter_map(|lease| {
-                let mut lease = lease.clone();
-                if lease.fqdn.is_none() {
-                    lease.fqdn = l.stored_fqdn6(lease.key());
+        let all = FqdnDecision {
+            forward: true,
+            reverse: true,
+            reply: None,
+        };
+        let mut jobs = Vec::new();
+        for lease in leases {
+            if lease.kind != headend_store::Lease6Kind::Na {
+                continue;
+            }
+            if let Some(j) = l.published_removal(IpAddr::V6(lease.address)) {
+                jobs.push((device(lease), j));
+                continue;
+            }
+            // The in-memory bindings carry no name: a release or an expiry
+            // finds it in the store (still there: its change is queued after).
+            let mut lease = lease.clone();
+            if lease.fqdn.is_none() {
+                lease.fqdn = l.stored_fqdn6(lease.key());
+            }
+            if lease.fqdn.is_none() {
+                continue;
+            }
+            for j in link::v6_jobs(d, std::slice::from_ref(&lease), ended, &all, None) {
+                if j.action == Action::Remove {
+                    jobs.push((device(&lease), j));
                 }
-                lease.fqdn.is_some().then_some(lease)
-            })
-            .collect();
-        let jobs: Vec<_> = named
-            .iter()
-            .flat_map(|lease| {
-                link::v6_jobs(d, std::slice::from_ref(lease), ended)
-                    .into_iter()
-                    .map(move |j| (device(lease), j))
-            })
-            .filter(|(_, j)| j.action == headend_ddns::Action::Remove || !l.unchanged(j))
-            .collect();
+            }
+        }
         if !jobs.is_empty() {
             l.submit(jobs);
         }
     }
 
-    /// A batch is committed: the jobs of its address bindings.
-    pub(super) fn ddns_committed(&self, batch: &[Mutation]) {
-        if self.ddns.get().is_none_or(|l| !l.attached()) {
-            return;
+    /// The add records of the address bindings a REPLY carrying option 39
+    /// with `flags` (the server's decision) gives `fqdn`, towards
+    /// `device_server`; to commit with the bindings. Renewals that change
+    /// nothing give none.
+    pub(super) fn ddns_adds(
+        &self,
+        snap: &Snapshot,
+        leases: &[Lease6],
+        flags: u8,
+        device_server: Option<IpAddr>,
+    ) -> Vec<Mutation> {
+        let Some(l) = self.ddns.get().filter(|l| l.attached()) else {
+            return Vec::new();
+        };
+        let Some(d) = snap.ddns.as_ref().filter(|d| d.enable) else {
+            return Vec::new();
+        };
+        let decision = decision_of_reply(flags);
+        let mut out = Vec::new();
+        for lease in leases {
+            for j in link::v6_jobs(
+                d,
+                std::slice::from_ref(lease),
+                false,
+                &decision,
+                device_server,
+            ) {
+                if j.action == Action::Add && !l.unchanged(&j) {
+                    out.extend(l.record(&device(lease), &j));
+                }
+            }
         }
-        let leases: Vec<Lease6> = batch
+        out
+    }
+
+    /// A batch is committed: its add records go to the updater, and its
+    /// released address bindings are removed from DNS.
+    pub(super) fn ddns_committed(&self, batch: &[Mutation]) {
+        let Some(l) = self.ddns.get().filter(|l| l.attached()) else {
+            return;
+        };
+        l.committed(batch);
+        let released: Vec<Lease6> = batch
             .iter()
             .filter_map(|m| match m {
-                Mutation::PutLease6(l)
-                    if l.fqdn.is_some() || l.state == headend_store::LeaseState::Released =>
-                {
+                Mutation::PutLease6(l) if l.state == headend_store::LeaseState::Released => {
                     Some(l.clone())
                 }
                 _ => None,
             })
             .collect();
-        if !leases.is_empty() {
-            self.ddns_jobs(&leases, false);
+        if !released.is_empty() {
+            self.ddns_jobs(&released, false);
         }
+    }
+}
+
+/// The flags octet of the option 39 the server answers to a client's
+/// `client` octet (RFC 4704 section 5), when `[ddns]` is configured:
+/// `None` without it (the reply then keeps the PacketCable behaviour of
+/// taking on what the client asked).
+pub(super) fn reply_flags(snap: &Snapshot, client: u8) -> Option<u8> {
+    let d = snap.ddns.as_ref()?;
+    let policy = FqdnPolicy {
+        enabled: d.enable,
+        ..d.policy
+    };
+    let reply = headend_ddns::decide(Some(FqdnFlags::from_v6(client)), &policy).reply?;
+    Some(reply.to_v6())
+}
+
+/// What the server updates, read back from the flags it answered (RFC
+/// 4704 section 5: S = it does the AAAA; N = it does nothing; else the
+/// PTR only), so that the add follows exactly what the REPLY said.
+fn decision_of_reply(flags: u8) -> FqdnDecision {
+    let f = FqdnFlags::from_v6(flags);
+    FqdnDecision {
+        forward: f.s && !f.n,
+        reverse: !f.n,
+        reply: Some(f),
     }
 }
 
@@ -82,4 +164,25 @@ fn device(lease: &Lease6) -> String {
         .mac
         .as_deref()
         .map_or_else(|| hex_colon(&lease.duid), hex_colon)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_add_follows_the_answered_flags() {
+        // S=1: AAAA and PTR.
+        let d = decision_of_reply(0x01);
+        assert!(d.forward && d.reverse);
+        // S=0 (the client updates its AAAA): the PTR only.
+        let d = decision_of_reply(0x00);
+        assert!(!d.forward && d.reverse);
+        // N=1: nothing.
+        let d = decision_of_reply(0x04);
+        assert!(!d.forward && !d.reverse);
+        // S=1 and O=1 (the server overrode the client's S=0): both.
+        let d = decision_of_reply(0x03);
+        assert!(d.forward && d.reverse);
+    }
 }

@@ -1176,13 +1176,16 @@ impl Cx<'_> {
                 .map(str::to_string)
                 .or_else(|| client_name.clone().filter(|n| n.contains('.')));
             if let Some(name) = name {
-                // RFC 4704 §5.2: S mirrors who updates the AAAA record; the
-                // server takes on what the client asked (S=1 from an eUE)
+                // RFC 4704 §5.2: S mirrors who updates the AAAA record. With
+                // `[ddns]`, the server's decision (its S, O, N); without,
+                // it takes on what the client asked (S=1 from an eUE)
                 // without overriding it, so O stays 0.
-                let s = flags & 0x01;
-                let n = if s == 1 { 0 } else { flags & 0x04 };
+                let octet = super::ddns::reply_flags(self.snap, *flags).unwrap_or_else(|| {
+                    let s = flags & 0x01;
+                    s | if s == 1 { 0 } else { flags & 0x04 }
+                });
                 let mut b = Builder::new();
-                if b.client_fqdn(s | n, &name, true).is_ok() {
+                if b.client_fqdn(octet, &name, true).is_ok() {
                     trace.note(|| format!("FQDN {name}"));
                     out.extend_from_slice(b.as_bytes());
                 }
@@ -1575,11 +1578,12 @@ impl Cx<'_> {
         self.reply(packet, Vec::new(), false)
     }
 
-    /// The name option 39 of `extras` carries, to record with the lease.
-    fn fqdn_of(&self, extras: &[u8]) -> Option<String> {
+    /// The name option 39 of `extras` carries, to record with the lease,
+    /// and its flags (the server's decision).
+    fn fqdn_of(&self, extras: &[u8]) -> Option<(String, u8)> {
         let o = headend_wire::dhcpv6::Options::parse(extras, 0).ok()?;
         let f = o.client_fqdn().ok()??;
-        f.domain_name().ok().map(|(n, _)| n)
+        f.domain_name().ok().map(|(n, _)| (n, f.flags))
     }
 
     /// The REPLY that binds `recs` (a REQUEST, RENEW or REBIND, or a
@@ -1591,13 +1595,29 @@ impl Cx<'_> {
         extras: Vec<u8>,
         rapid: bool,
     ) -> Outcome6 {
-        let fqdn = self.fqdn_of(&extras);
-        let commit: Vec<Mutation> = recs
+        let (fqdn, flags) = self.fqdn_of(&extras).unzip();
+        let recs: Vec<Lease6> = recs
             .into_iter()
             .map(|mut r| {
                 r.fqdn = fqdn.clone();
-                Mutation::PutLease6(r)
+                r
             })
+            .collect();
+        // Dynamic DNS (issue 17): the adds ride in the bindings' batch.
+        let dns = match flags {
+            Some(f) if self.svc.ddns.get().is_some_and(|l| l.attached()) => {
+                let server = self
+                    .compose(Space::Server, &mut Trace::disabled())
+                    .control()
+                    .ddns_server;
+                self.svc.ddns_adds(self.snap, &recs, f, server)
+            }
+            _ => Vec::new(),
+        };
+        let commit: Vec<Mutation> = recs
+            .into_iter()
+            .map(Mutation::PutLease6)
+            .chain(dns)
             .collect();
         let commit = self.with_account(commit);
         let durable = !commit.is_empty();

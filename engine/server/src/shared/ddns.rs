@@ -9,6 +9,14 @@
 //! counted as dropped and its record deleted. The updater deletes a job's
 //! record when the job is done or given up; records left at a stop are
 //! queued again at the next start.
+//!
+//! Beside the queue, the same table keeps the last add of each address
+//! under [`PUBLISHED_PREFIX`] (RFC 4703 section 5.5: a server removes the
+//! records *it* added): what was decided then (forward or PTR only, per
+//! the RFC 4702 / 4704 flags), the DHCID and the DNS server (the device's
+//! `server.ddns-server`) are what the removal uses, whatever the
+//! configuration or the client has become since. The lease records
+//! cannot keep these (their layout is the store's).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -26,6 +34,15 @@ use tokio::sync::mpsc;
 /// Fingerprints remembered for "nothing changed" (beyond, forgotten: a
 /// renewal then re-sends, which the RFC 4703 steps make harmless).
 const MAX_PUBLISHED: usize = 1 << 20;
+
+/// The key prefix of the published-add records (not queue entries: the
+/// updater never loads them as jobs).
+pub const PUBLISHED_PREFIX: &str = "published/";
+
+/// The key of `address`'s published-add record.
+pub fn published_key(address: IpAddr) -> String {
+    format!("{PUBLISHED_PREFIX}{address}")
+}
 
 /// A persisted job on its way to the updater.
 #[derive(Debug, Clone)]
@@ -113,18 +130,54 @@ impl DdnsLink {
         self.tx.get().is_some()
     }
 
-    /// The store record of `job` (a new id), to commit with its lease.
-    pub fn record(&self, mac: &str, job: &Job) -> Option<Mutation> {
-        let value = serde_json::to_vec(&JobRecord {
+    /// The store records of `job`, to commit with its lease: the queue
+    /// entry (a new id) and, for an add, the address's published-add
+    /// record (a removal deletes it). Empty when `job` cannot be encoded.
+    pub fn record(&self, mac: &str, job: &Job) -> Vec<Mutation> {
+        let Ok(value) = serde_json::to_vec(&JobRecord {
             mac: mac.to_string(),
             job: job.clone(),
-        })
-        .ok()?;
+        }) else {
+            self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+            return Vec::new();
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        Some(Mutation::PutRecord {
-            table: RecordTable::DdnsQueue,
-            key: format!("{id:020}"),
-            value,
+        let published = match job.action {
+            Action::Add => Mutation::PutRecord {
+                table: RecordTable::DdnsQueue,
+                key: published_key(job.address),
+                value: value.clone(),
+            },
+            Action::Remove => Mutation::DeleteRecord {
+                table: RecordTable::DdnsQueue,
+                key: published_key(job.address),
+            },
+        };
+        vec![
+            Mutation::PutRecord {
+                table: RecordTable::DdnsQueue,
+                key: format!("{id:020}"),
+                value,
+            },
+            published,
+        ]
+    }
+
+    /// The removal of what the last add of `address` put into DNS (its
+    /// name, DHCID, targets and servers), from its published-add record;
+    /// `None` when there is none (a lease from before these records, or
+    /// no store attached).
+    pub fn published_removal(&self, address: IpAddr) -> Option<Job> {
+        let value = self
+            .store
+            .get()?
+            .record(RecordTable::DdnsQueue, &published_key(address))
+            .ok()??;
+        let rec = serde_json::from_slice::<JobRecord>(&value).ok()?;
+        (rec.job.action == Action::Add && rec.job.address == address).then_some(Job {
+            action: Action::Remove,
+            enqueued_unix: None,
+            ..rec.job
         })
     }
 
@@ -149,6 +202,9 @@ impl DdnsLink {
             else {
                 continue;
             };
+            if key.starts_with(PUBLISHED_PREFIX) {
+                continue;
+            }
             match serde_json::from_slice::<JobRecord>(value) {
                 Ok(rec) => self.hand_over(key.clone(), rec),
                 Err(_) => {
@@ -163,7 +219,7 @@ impl DdnsLink {
     pub fn submit(self: &Arc<Self>, jobs: Vec<(String, Job)>) {
         let batch: Vec<Mutation> = jobs
             .iter()
-            .filter_map(|(mac, j)| self.record(mac, j))
+            .flat_map(|(mac, j)| self.record(mac, j))
             .collect();
         if batch.is_empty() {
             return;
@@ -247,10 +303,23 @@ fn fingerprint(job: &Job) -> u64 {
     h.finish()
 }
 
-/// The RFC 4701 identity of a DHCPv4 client: its option 61 when the lease
-/// key is one (type 0x0001), else htype and chaddr (type 0x0000). The key
-/// alone decides, so an add and a later removal agree.
-pub fn dhcid_v4(client: &ClientKey, hwaddr: &[u8], fqdn: &str) -> Option<Dhcid> {
+/// The RFC 4701 section 3.3 identity of a DHCPv4 client: the data of its
+/// option 61 when it sent one (type 0x0001, or 0x0002 for an RFC 4361
+/// DUID), else htype and chaddr (type 0x0000) — even when option 61
+/// happens to equal htype + chaddr. What the add used is persisted with
+/// it ([`DdnsLink::published_removal`]), so the removal agrees.
+pub fn dhcid_v4(client_id: Option<&[u8]>, htype: u8, chaddr: &[u8], fqdn: &str) -> Option<Dhcid> {
+    let name = hickory_name(fqdn)?;
+    match client_id {
+        Some(id) => Dhcid::from_client_id(id, &name).ok(),
+        None => Dhcid::from_hwaddr(htype, chaddr, &name).ok(),
+    }
+}
+
+/// The identity guessed from the lease key alone (htype + chaddr shaped
+/// keys taken as "no option 61"): only for removing a lease added before
+/// published-add records existed.
+fn dhcid_v4_of_key(client: &ClientKey, hwaddr: &[u8], fqdn: &str) -> Option<Dhcid> {
     let name = hickory_name(fqdn)?;
     match client.0.split_first() {
         Some((&htype, rest)) if rest == hwaddr && !hwaddr.is_empty() => {
@@ -307,10 +376,15 @@ pub fn job(action: Action, plan: &Plan, address: IpAddr, dhcid: Dhcid) -> Option
 }
 
 /// The removal of an ended DHCPv4 lease whose name was put into DNS (its
-/// `hostname` is then the absolute FQDN).
-pub fn v4_removal(d: &DdnsSettings, lease: &Lease4) -> Option<Job> {
+/// `hostname` is then the absolute FQDN): exactly what its add published
+/// when `link` has the record, else (an add from before those records)
+/// every record under the configuration's servers.
+pub fn v4_removal(link: Option<&DdnsLink>, d: &DdnsSettings, lease: &Lease4) -> Option<Job> {
     let fqdn = lease.hostname.as_deref().filter(|h| h.ends_with('.'))?;
-    let dhcid = dhcid_v4(&lease.client, &lease.hwaddr, fqdn)?;
+    if let Some(j) = link.and_then(|l| l.published_removal(IpAddr::V4(lease.ip))) {
+        return Some(j);
+    }
+    let dhcid = dhcid_v4_of_key(&lease.client, &lease.hwaddr, fqdn)?;
     let all = headend_ddns::FqdnDecision {
         forward: true,
         reverse: true,
@@ -322,9 +396,17 @@ pub fn v4_removal(d: &DdnsSettings, lease: &Lease4) -> Option<Job> {
 
 /// The jobs of DHCPv6 address bindings with an FQDN (RFC 4704: the name
 /// the server answered in option 39 is the one recorded with the
-/// binding): adds for active ones, removals for released or ended ones.
-/// Prefixes have no AAAA and are skipped.
-pub fn v6_jobs(d: &DdnsSettings, leases: &[Lease6], ended: bool) -> Vec<Job> {
+/// binding): adds for active ones, per `decision` (RFC 4704 section 5:
+/// PTR only when the client updates the AAAA itself) towards
+/// `device_server`, removals for released or ended ones. Prefixes have no
+/// AAAA and are skipped.
+pub fn v6_jobs(
+    d: &DdnsSettings,
+    leases: &[Lease6],
+    ended: bool,
+    decision: &headend_ddns::FqdnDecision,
+    device_server: Option<IpAddr>,
+) -> Vec<Job> {
     let mut out = Vec::new();
     if !d.enable {
         return out;
@@ -347,11 +429,23 @@ pub fn v6_jobs(d: &DdnsSettings, leases: &[Lease6], ended: bool) -> Vec<Job> {
         let Ok(dhcid) = Dhcid::from_duid(&l.duid, &name) else {
             continue;
         };
-        let decision = headend_ddns::decide(None, &d.policy);
-        let plan = d.plan(&fqdn, IpAddr::V6(l.address), &decision, l.valid, None);
+        let plan = d.plan(
+            &fqdn,
+            IpAddr::V6(l.address),
+            decision,
+            l.valid,
+            device_server,
+        );
         out.extend(job(action, &plan, IpAddr::V6(l.address), dhcid));
     }
     out
+}
+
+/// What `headend explain` shows for a DHCPv6 binding: its add under the
+/// policy alone (the client's option 39 flags are the REPLY's business).
+pub fn v6_explained(d: &DdnsSettings, lease: &Lease6) -> Vec<Job> {
+    let decision = headend_ddns::decide(None, &d.policy);
+    v6_jobs(d, std::slice::from_ref(lease), false, &decision, None)
 }
 
 #[cfg(test)]
@@ -388,9 +482,9 @@ mod tests {
     #[test]
     fn removals_only_for_names_we_put_in_dns() {
         let d = settings();
-        assert!(v4_removal(&d, &lease4(Some("host1"))).is_none());
-        assert!(v4_removal(&d, &lease4(None)).is_none());
-        let j = v4_removal(&d, &lease4(Some("host1.example.test."))).unwrap();
+        assert!(v4_removal(None, &d, &lease4(Some("host1"))).is_none());
+        assert!(v4_removal(None, &d, &lease4(None)).is_none());
+        let j = v4_removal(None, &d, &lease4(Some("host1.example.test."))).unwrap();
         assert_eq!(j.action, Action::Remove);
         assert_eq!(j.ttl, 1200);
         assert_eq!(j.forward.unwrap().zone, "example.test");
@@ -402,7 +496,7 @@ mod tests {
         // A client id that is not htype + chaddr: type 0x0001.
         let mut l = lease4(Some("host1.example.test."));
         l.client = ClientKey(b"\x00custom".to_vec());
-        let j = v4_removal(&d, &l).unwrap();
+        let j = v4_removal(None, &d, &l).unwrap();
         assert_eq!(
             j.dhcid.identifier_type(),
             headend_ddns::IdentifierType::ClientId
@@ -413,18 +507,20 @@ mod tests {
     fn records_hand_over_once_and_renewals_are_not_resent() {
         let link = DdnsLink::default();
         let d = settings();
-        let j = v4_removal(&d, &lease4(Some("h.example.test."))).unwrap();
+        let j = v4_removal(None, &d, &lease4(Some("h.example.test."))).unwrap();
         let add = Job {
             action: Action::Add,
             ..j.clone()
         };
-        let rec = link.record("00:01:02:03:04:05", &add).unwrap();
+        let rec = link.record("00:01:02:03:04:05", &add);
+        // The queue entry and the published add (never handed over itself).
+        assert_eq!(rec.len(), 2);
         // Not attached: nothing handed, nothing remembered.
-        link.committed(std::slice::from_ref(&rec));
+        link.committed(&rec);
         assert!(!link.unchanged(&add));
         let (tx, mut rx) = mpsc::channel(1);
         let _ = link.tx.set(tx);
-        link.committed(std::slice::from_ref(&rec));
+        link.committed(&rec);
         let h = rx.try_recv().unwrap();
         assert_eq!(h.rec.job, add);
         assert_eq!(h.rec.mac, "00:01:02:03:04:05");
@@ -435,8 +531,8 @@ mod tests {
         };
         assert!(!link.unchanged(&other_ttl));
         // Full channel: dropped and counted, not remembered.
-        link.committed(std::slice::from_ref(&link.record("m", &other_ttl).unwrap()));
-        link.committed(std::slice::from_ref(&link.record("m", &j).unwrap()));
+        link.committed(&link.record("m", &other_ttl));
+        link.committed(&link.record("m", &j));
         assert_eq!(
             link.counters.dropped_channel_full.load(Ordering::Relaxed),
             1
@@ -471,7 +567,8 @@ mod tests {
             fqdn: Some("eue-1.example.test".into()),
             relay: None,
         };
-        let j = v6_jobs(&d, std::slice::from_ref(&l), false);
+        let all = headend_ddns::decide(None, &d.policy);
+        let j = v6_jobs(&d, std::slice::from_ref(&l), false, &all, None);
         assert_eq!(j.len(), 1);
         assert_eq!(j[0].action, Action::Add);
         assert_eq!(j[0].fqdn, "eue-1.example.test.");
@@ -480,10 +577,75 @@ mod tests {
             "8.b.d.0.1.0.0.2.ip6.arpa"
         );
         assert_eq!(
-            v6_jobs(&d, std::slice::from_ref(&l), true)[0].action,
+            v6_jobs(&d, std::slice::from_ref(&l), true, &all, None)[0].action,
             Action::Remove
         );
+        // RFC 4704 section 5: a client that updates its AAAA itself (S=0)
+        // gets the PTR only; `server.ddns-server` replaces the servers.
+        let s0 = headend_ddns::decide(Some(headend_ddns::FqdnFlags::from_v6(0)), &d.policy);
+        let dev: IpAddr = "10.0.0.53".parse().unwrap();
+        let j = v6_jobs(&d, std::slice::from_ref(&l), false, &s0, Some(dev));
+        assert!(j[0].forward.is_none());
+        assert_eq!(
+            j[0].reverse.as_ref().unwrap().server,
+            "10.0.0.53:53".parse().unwrap()
+        );
         l.fqdn = None;
-        assert!(v6_jobs(&d, &[l], false).is_empty());
+        assert!(v6_jobs(&d, &[l], false, &all, None).is_empty());
+    }
+
+    /// RFC 4701 section 3.3: option 61 gives type 0x0001 even when it
+    /// equals htype + chaddr; only a client without one gets 0x0000.
+    #[test]
+    fn dhcid_type_follows_option_61() {
+        let mac = [0, 1, 2, 3, 4, 5];
+        let same_as_hw = [1, 0, 1, 2, 3, 4, 5];
+        let f = "h.example.test.";
+        let t = |d: Option<Dhcid>| d.unwrap().identifier_type();
+        use headend_ddns::IdentifierType as T;
+        assert_eq!(t(dhcid_v4(Some(&same_as_hw), 1, &mac, f)), T::ClientId);
+        assert_eq!(t(dhcid_v4(None, 1, &mac, f)), T::Chaddr);
+        assert_eq!(t(dhcid_v4(Some(b"\x00custom"), 1, &mac, f)), T::ClientId);
+        assert_ne!(
+            dhcid_v4(Some(&same_as_hw), 1, &mac, f),
+            dhcid_v4(None, 1, &mac, f)
+        );
+    }
+
+    /// A removal undoes exactly the add the store recorded: its targets
+    /// (the PTR only for an S=0 client), its server (the device's
+    /// `server.ddns-server`) and its DHCID, whatever the lease key says.
+    #[test]
+    fn removal_is_the_published_add() {
+        use headend_store::Store as _;
+        let d = settings();
+        let store = Arc::new(headend_store::MemoryStore::new());
+        let link = DdnsLink::default();
+        let _ = link
+            .store
+            .set(store.clone() as Arc<dyn headend_store::Store>);
+        let lease = lease4(Some("h.example.test."));
+        let fqdn = "h.example.test.";
+        let s0 = headend_ddns::decide(Some(headend_ddns::FqdnFlags::from_v4(0)), &d.policy);
+        let dev: IpAddr = "10.0.0.53".parse().unwrap();
+        let plan = d.plan(fqdn, IpAddr::V4(lease.ip), &s0, 3600, Some(dev));
+        let dhcid = dhcid_v4(Some(&[1, 0, 1, 2, 3, 4, 5]), 1, &lease.hwaddr, fqdn).unwrap();
+        let add = job(Action::Add, &plan, IpAddr::V4(lease.ip), dhcid.clone()).unwrap();
+        assert!(add.forward.is_none());
+        // Without the record: everything, at the configured servers.
+        let old = v4_removal(Some(&link), &d, &lease).unwrap();
+        assert!(old.forward.is_some());
+        store.apply(&link.record("m", &add)).unwrap();
+        let r = v4_removal(Some(&link), &d, &lease).unwrap();
+        assert_eq!(r.action, Action::Remove);
+        assert!(r.forward.is_none());
+        assert_eq!(
+            r.reverse.as_ref().unwrap().server,
+            "10.0.0.53:53".parse().unwrap()
+        );
+        assert_eq!(r.dhcid, dhcid);
+        // The removal's records delete the published add.
+        store.apply(&link.record("m", &r)).unwrap();
+        assert!(link.published_removal(IpAddr::V4(lease.ip)).is_none());
     }
 }
