@@ -87,6 +87,30 @@ retry_max_s = 1
     Ok(path)
 }
 
+/// dora.py's run with `args`: the ACK's address and its answer to option 81
+/// (the "ACK fqdn:" line, RFC 4702 section 4 flags and name), if any.
+fn dora_with_fqdn(mut python: std::process::Command, args: &[&str]) -> Result<(String, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/dora.py");
+    let out = python
+        .arg(&script)
+        .args(["--server", "127.0.0.1:6767"])
+        .args(args)
+        .output()
+        .context("running dora.py")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(out.status.success(), "dora.py {args:?} failed:\n{text}");
+    let ip = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ACK: yiaddr "))
+        .and_then(|r| r.split_whitespace().next())
+        .with_context(|| format!("no ACK:\n{text}"))?;
+    let fqdn = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ACK fqdn: "))
+        .unwrap_or_default();
+    Ok((ip.to_string(), fqdn.to_string()))
+}
+
 /// Issue 17 (DDNS proof): BIND 9 started here with a TSIG key receives the
 /// updates of real DHCPv4 exchanges (dora.py as the relay 127.0.0.2, the
 /// name in option 81 or option 12): dig shows A, PTR and DHCID, a RELEASE
@@ -116,8 +140,16 @@ fn ddns_records_follow_real_dhcp_exchanges_in_bind() -> Result<()> {
         format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
     };
 
-    // Option 81 (S set): A, PTR and DHCID.
-    let ip1 = dora(&["--mac", "00:10:95:dd:00:01", "--fqdn", "host1"])?;
+    // Option 81 (S set): A, PTR and DHCID; the ACK answers option 81 with
+    // S=1 (the server updates the A), RCODEs 255, the name in ASCII (E=0).
+    let (ip1, ack81) = dora_with_fqdn(
+        ns.command("python3"),
+        &["--mac", "00:10:95:dd:00:01", "--fqdn", "host1"],
+    )?;
+    anyhow::ensure!(
+        ack81 == "S=1 O=0 E=0 N=0 rcode1=255 rcode2=255 name=host1.example.test.",
+        "option 81 of the ACK: {ack81:?}"
+    );
     let log = |he: &common::Proc| he.output_tail(6000);
     named
         .wait(Some(&ns), "host1.example.test", "A", t, |a| a == ip1)
@@ -131,6 +163,35 @@ fn ddns_records_follow_real_dhcp_exchanges_in_bind() -> Result<()> {
     // Option 12 only: the server qualifies the name.
     let ip2 = dora(&["--mac", "00:10:95:dd:00:02", "--hostname", "Host_2"])?;
     named.wait(Some(&ns), "host-2.example.test", "A", t, |a| a == ip2)?;
+
+    // S=0 (the client updates its A itself), E=1: the ACK says S=0 O=0 with
+    // the name in wire format, and the server adds the PTR only; its
+    // RELEASE removes that PTR (and there is no A or DHCID to remove).
+    let s0 = [
+        "--mac",
+        "00:10:95:dd:00:06",
+        "--fqdn",
+        "host6",
+        "--fqdn-flags",
+        "0x04",
+    ];
+    let (ip6, ack81) = dora_with_fqdn(ns.command("python3"), &s0)?;
+    anyhow::ensure!(
+        ack81 == "S=0 O=0 E=1 N=0 rcode1=255 rcode2=255 name=host6.example.test.",
+        "option 81 of the ACK to S=0: {ack81:?}"
+    );
+    named
+        .wait(Some(&ns), &ptr_of(&ip6), "PTR", t, |p| {
+            p == "host6.example.test."
+        })
+        .with_context(|| log(&he))?;
+    anyhow::ensure!(named.dig(Some(&ns), "host6.example.test", "A").is_empty());
+    anyhow::ensure!(named
+        .dig(Some(&ns), "host6.example.test", "DHCID")
+        .is_empty());
+    let released = [&s0[..], &["--release"]].concat();
+    dora_with_fqdn(ns.command("python3"), &released)?;
+    named.wait(Some(&ns), &ptr_of(&ip6), "PTR", t, str::is_empty)?;
 
     // RELEASE (after a renewal that changes nothing): everything goes.
     let again = dora(&["--mac", "00:10:95:dd:00:01", "--fqdn", "host1", "--release"])?;

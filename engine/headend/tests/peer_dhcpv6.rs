@@ -334,8 +334,13 @@ fn eue_duid() -> Vec<u8> {
 /// 32/33/34/2171), 2-10, 35 (5.18 flows, 5.38 dual stack), 36, correlation id 2172,
 /// and an empty FQDN with S=1 N=0 O=0.
 fn eue_options(b: &mut Builder) -> Result<()> {
+    eue_options_fqdn(b, 0x01)
+}
+
+/// [`eue_options`] with option 39's flags octet `flags` (RFC 4704 section 4.1).
+fn eue_options_fqdn(b: &mut Builder, flags: u8) -> Result<()> {
     b.client_id(&eue_duid())?;
-    b.client_fqdn(0x01, "", false)?;
+    b.client_fqdn(flags, "", false)?;
     b.oro(&[code::CLIENT_FQDN, code::DNS_SERVERS, code::VENDOR_OPTS])?;
     b.vendor_class(4491, &[b"pktc2.0"])?;
     let mut vo = Vec::new();
@@ -669,38 +674,52 @@ retry_max_s = 1
     };
     let sock = UdpSocket::bind("[::1]:0")?;
     sock.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut b = Builder::message(MessageType::Solicit, 0x00_d0d1);
-    b.ia_na(1, 0, 0, |_| Ok(()))?;
-    eue_options(&mut b)?;
-    let adv_buf = ask(&sock, to, &relay_forward(&b.finish())?)?;
-    let adv = message(&adv_buf)?;
-    ensure!(adv.msg_type == MessageType::Advertise, "{:?}", adv.msg_type);
-    let server_id = adv.options.server_id()?.context("no server id")?.to_bytes();
-    let addr = adv
-        .options
-        .ia_nas()
-        .next()
-        .context("no IA_NA")??
-        .addresses()
-        .next()
-        .context("no IAADDR")??
-        .addr;
-    let mut b = Builder::message(MessageType::Request, 0x00_d0d2);
-    b.server_id(&server_id)?;
-    b.ia_na(1, 0, 0, |ib| {
-        ib.ia_addr(addr, 0, 0)?;
+    // SOLICIT/ADVERTISE/REQUEST/REPLY with option 39 flags `flags`: the
+    // address, the server id, the REPLY's option 39 flags and name.
+    let exchange = |flags: u8, xid: u32| -> Result<(Ipv6Addr, Vec<u8>, u8, String)> {
+        let mut b = Builder::message(MessageType::Solicit, xid);
+        b.ia_na(1, 0, 0, |_| Ok(()))?;
+        eue_options_fqdn(&mut b, flags)?;
+        let adv_buf = ask(&sock, to, &relay_forward(&b.finish())?)?;
+        let adv = message(&adv_buf)?;
+        ensure!(adv.msg_type == MessageType::Advertise, "{:?}", adv.msg_type);
+        let server_id = adv.options.server_id()?.context("no server id")?.to_bytes();
+        let addr = adv
+            .options
+            .ia_nas()
+            .next()
+            .context("no IA_NA")??
+            .addresses()
+            .next()
+            .context("no IAADDR")??
+            .addr;
+        let mut b = Builder::message(MessageType::Request, xid + 1);
+        b.server_id(&server_id)?;
+        b.ia_na(1, 0, 0, |ib| {
+            ib.ia_addr(addr, 0, 0)?;
+            Ok(())
+        })?;
+        eue_options_fqdn(&mut b, flags)?;
+        let rep_buf = ask(&sock, to, &relay_forward(&b.finish())?)?;
+        let rep = message(&rep_buf)?;
+        ensure!(rep.msg_type == MessageType::Reply, "{:?}", rep.msg_type);
+        let f = rep.options.client_fqdn()?.context("no FQDN")?;
+        Ok((addr, server_id, f.flags, f.domain_name()?.0))
+    };
+    let release = |addr: Ipv6Addr, server_id: &[u8], xid: u32| -> Result<()> {
+        let mut b = Builder::message(MessageType::Release, xid);
+        b.client_id(&eue_duid())?;
+        b.server_id(server_id)?;
+        b.ia_na(1, 0, 0, |ib| {
+            ib.ia_addr(addr, 0, 0)?;
+            Ok(())
+        })?;
+        let _ = ask(&sock, to, &relay_forward(&b.finish())?)?;
         Ok(())
-    })?;
-    eue_options(&mut b)?;
-    let rep_buf = ask(&sock, to, &relay_forward(&b.finish())?)?;
-    let rep = message(&rep_buf)?;
-    ensure!(rep.msg_type == MessageType::Reply, "{:?}", rep.msg_type);
-    let name = rep
-        .options
-        .client_fqdn()?
-        .context("no FQDN")?
-        .domain_name()?
-        .0;
+    };
+    let (addr, server_id, flags, name) = exchange(0x01, 0x00_d0d1)?;
+    // RFC 4704 section 5: the server does the AAAA (S=1), O=0, N=0.
+    ensure!(flags == 0x01, "option 39 flags of the REPLY {flags:#x}");
     ensure!(name == "eue-001018aa0002.example.test", "FQDN {name}");
 
     let t = Duration::from_secs(20);
@@ -712,18 +731,34 @@ retry_max_s = 1
     named.wait(None, &name, "DHCID", t, |d| !d.is_empty())?;
 
     // RELEASE: the records go.
-    let mut b = Builder::message(MessageType::Release, 0x00_d0d3);
-    b.client_id(&eue_duid())?;
-    b.server_id(&server_id)?;
-    b.ia_na(1, 0, 0, |ib| {
-        ib.ia_addr(addr, 0, 0)?;
-        Ok(())
-    })?;
-    let _ = ask(&sock, to, &relay_forward(&b.finish())?)?;
+    release(addr, &server_id, 0x00_d0d3)?;
     named
         .wait(None, &name, "AAAA", t, str::is_empty)
         .with_context(|| log(&server))?;
     named.wait(None, &ip6_arpa(addr), "PTR", t, str::is_empty)?;
+
+    // S=0 (the client updates its AAAA itself): the REPLY says S=0 O=0 N=0
+    // and the server adds the PTR only; the RELEASE removes that PTR.
+    let (addr, server_id, flags, name) = exchange(0x00, 0x00_d0e1)?;
+    ensure!(
+        flags == 0x00,
+        "option 39 flags of the REPLY to S=0 {flags:#x}"
+    );
+    named
+        .wait(None, &ip6_arpa(addr), "PTR", t, |p| p == format!("{name}."))
+        .with_context(|| log(&server))?;
+    ensure!(
+        named.dig(None, &name, "AAAA").is_empty(),
+        "AAAA added for S=0"
+    );
+    ensure!(
+        named.dig(None, &name, "DHCID").is_empty(),
+        "DHCID added for S=0"
+    );
+    release(addr, &server_id, 0x00_d0e3)?;
+    named
+        .wait(None, &ip6_arpa(addr), "PTR", t, str::is_empty)
+        .with_context(|| log(&server))?;
     server.stop(Duration::from_secs(20))?;
     named.stop()?;
     Ok(())
