@@ -108,6 +108,7 @@ fn boot(cli: &common::Netns, dir: &Path, what: &str) -> Result<(String, Duration
 
 #[test]
 fn an_offer_flood_costs_bounded_memory_and_real_devices_still_boot() -> Result<()> {
+    let _heavy = common::heavy();
     if !peers_available("peer_flood", &["perfdhcp", "dhclient"])? {
         return Ok(());
     }

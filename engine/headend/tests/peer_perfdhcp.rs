@@ -52,6 +52,7 @@ enforced = true
 
 #[test]
 fn dora_500_per_second_and_leases_survive_restart() -> Result<()> {
+    let _heavy = common::heavy();
     if !peers_available("peer_perfdhcp", &["perfdhcp"])? {
         return Ok(());
     }
@@ -63,6 +64,7 @@ fn dora_500_per_second_and_leases_survive_restart() -> Result<()> {
 
 #[test]
 fn cablelabs_options_in_offer_and_ack_decode_cleanly() -> Result<()> {
+    let _heavy = common::heavy();
     if !peers_available("peer_perfdhcp", &["perfdhcp", "tshark"])? {
         return Ok(());
     }

@@ -66,6 +66,7 @@ fn simulate(ns: &Netns, args: &[&str]) -> (bool, Value, String) {
 
 #[test]
 fn cable_modems_provision_from_kea_and_tftpd_hpa() {
+    let _heavy = common::heavy();
     if !peers_available("sim_peers", &["kea-dhcp4", "in.tftpd"]).unwrap() {
         return;
     }

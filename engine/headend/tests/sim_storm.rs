@@ -115,6 +115,7 @@ fn assert_clean(r: &Value, want: &[(&str, u64)], steps: &[(&str, u64)], log: &st
 
 #[test]
 fn a_thousand_devices_provision_over_ipv4_against_the_lab() {
+    let _heavy = common::heavy();
     if !plugins_built() {
         return;
     }
@@ -151,6 +152,7 @@ fn a_thousand_devices_provision_over_ipv4_against_the_lab() {
 
 #[test]
 fn eues_provision_over_ipv6_when_the_server_prefers_it() {
+    let _heavy = common::heavy();
     if !plugins_built() {
         return;
     }
@@ -207,6 +209,7 @@ fn eues_provision_over_ipv6_when_the_server_prefers_it() {
 
 #[test]
 fn a_dss_id_mismatch_is_reported_as_an_eue3_violation() {
+    let _heavy = common::heavy();
     if !plugins_built() {
         return;
     }
@@ -247,6 +250,7 @@ fn a_dss_id_mismatch_is_reported_as_an_eue3_violation() {
 
 #[test]
 fn legitimate_devices_provision_through_hostile_traffic() {
+    let _heavy = common::heavy();
     if !plugins_built() {
         return;
     }
@@ -308,6 +312,7 @@ fn legitimate_devices_provision_through_hostile_traffic() {
 
 #[test]
 fn leases_are_renewed_over_time_in_both_families() {
+    let _heavy = common::heavy();
     let dir = common::scratch("sim-renew").unwrap();
     let config = dir.path().join("headend.toml");
     std::fs::write(

@@ -436,6 +436,16 @@ fn ip(args: &[&str]) -> Result<String> {
     )
 }
 
+/// Serialises the tests that load both cores of the machine (boot storms,
+/// floods, perfdhcp at rate): they share one test binary with the rest of
+/// the suite, and two of them at once would push plugin deadlines and loss
+/// ceilings past what they assert. Hold the guard for the whole test.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    // A heavy test that failed poisoned it; the next one still runs.
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 // ---------------------------------------------------------------------------
 // Network namespaces
 // ---------------------------------------------------------------------------
