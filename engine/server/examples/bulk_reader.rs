@@ -17,7 +17,10 @@ use headend_wire::dhcpv4::{code, Builder, MessageType, Packet, BOOTREQUEST};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let server: SocketAddr = args.first().ok_or("usage: bulk_reader HOST:PORT [--relay-id ID] [--source IP]")?.parse()?;
+    let server: SocketAddr = args
+        .first()
+        .ok_or("usage: bulk_reader HOST:PORT [--relay-id ID] [--source IP]")?
+        .parse()?;
     let opt = |name: &str| {
         args.iter()
             .position(|a| a == name)
