@@ -51,7 +51,7 @@ def first(opts, code):
     return None
 
 
-def eue_options(mac, msg_type, xid, server_id=None, address=None):
+def eue_options(mac, msg_type, xid, server_id=None, address=None, fqdn_flags=0x01):
     duid = struct.pack("!HH", 3, 1) + mac  # DUID-LL, Ethernet
     iana_opts = b""
     if address is not None:
@@ -81,8 +81,8 @@ def eue_options(mac, msg_type, xid, server_id=None, address=None):
         opt(8, struct.pack("!H", 0)),
         opt(16, vendor_class),
         opt(17, struct.pack("!I", CL) + cl),
-        # Client FQDN (RFC 4704): S=1, N=0, O=0, empty name.
-        opt(39, bytes([0x01])),
+        # Client FQDN (RFC 4704): by default S=1, N=0, O=0, empty name.
+        opt(39, bytes([fqdn_flags])),
     ])
     return bytes([msg_type]) + xid.to_bytes(3, "big") + body
 
@@ -162,11 +162,21 @@ def cccv6(cl):
     }
 
 
+def fqdn39(v):
+    """Option 39 as {"s", "o", "n", "name"} (None when absent)."""
+    if not v:
+        return None
+    f = v[0]
+    return {"s": f & 1, "o": f >> 1 & 1, "n": f >> 2 & 1, "name": dns_name(v[1:])}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--server", default="[::1]:6547")
     ap.add_argument("--mac", default="00:10:95:0e:00:01")
     ap.add_argument("--cm-mac", default="00:10:95:00:00:01")
+    ap.add_argument("--fqdn-flags", type=lambda x: int(x, 0), default=0x01,
+                    help="option 39 flags octet (0x01 = S, the default; 0x00: the eUE updates its AAAA; 0x04: N)")
     a = ap.parse_args()
     host, port = a.server.rsplit(":", 1)
     server = (host.strip("[]"), int(port))
@@ -176,7 +186,7 @@ def main():
     sock.bind(("::1", 0))
     xid = int.from_bytes(os.urandom(3), "big")
 
-    adv = ask(sock, server, relay_forward(eue_options(mac, 1, xid), cm_mac), 2, xid)
+    adv = ask(sock, server, relay_forward(eue_options(mac, 1, xid, fqdn_flags=a.fqdn_flags), cm_mac), 2, xid)
     adv_opts = options(adv[4:])
     adv_ccc = cccv6(cablelabs(adv_opts))
     iana = first(adv_opts, 3)
@@ -187,7 +197,7 @@ def main():
     server_id = first(adv_opts, 2)
 
     xid2 = (xid + 1) & 0xFFFFFF
-    req = eue_options(mac, 3, xid2, server_id=server_id, address=address)
+    req = eue_options(mac, 3, xid2, server_id=server_id, address=address, fqdn_flags=a.fqdn_flags)
     rep = ask(sock, server, relay_forward(req, cm_mac), 7, xid2)
     rep_opts = options(rep[4:])
     cl = cablelabs(rep_opts)
@@ -201,6 +211,8 @@ def main():
         "config_file": name.decode("ascii", "replace") if name else None,
         "syslog_servers": addresses(first(cl, 34) or b""),
         "cccv6": rep_ccc,
+        # The REPLY's option 39 (RFC 4704 section 5): the server's decision.
+        "fqdn": fqdn39(first(rep_opts, 39)),
     }))
 
 
