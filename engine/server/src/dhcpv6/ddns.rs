@@ -170,6 +170,28 @@ fn device(lease: &Lease6) -> String {
 mod tests {
     use super::*;
 
+    fn snap(text: &str) -> Snapshot {
+        let src = headend_model::source::SourceFile::new("t.toml".into(), text.into());
+        Snapshot::from_source(&src, 1).unwrap()
+    }
+
+    /// RFC 4704 section 5 with `[ddns]`: S=1 kept; S=0 kept (the client
+    /// does its AAAA) unless overridden (S=1 O=1); N kept; disabled: N=1
+    /// (O=1 when the client had S=1). Without `[ddns]`: no decision here.
+    #[test]
+    fn reply_flags_per_rfc_4704() {
+        let base = "[server]\nstore = \"st\"\n[ddns]\nserver = \"127.0.0.1:53\"\nforward_zones = [\"example.test\"]\n";
+        let s = snap(base);
+        assert_eq!(reply_flags(&s, 0x01), Some(0x01));
+        assert_eq!(reply_flags(&s, 0x00), Some(0x00));
+        assert_eq!(reply_flags(&s, 0x04), Some(0x04));
+        let s = snap(&format!("{base}override_client_update = true\n"));
+        assert_eq!(reply_flags(&s, 0x00), Some(0x03));
+        let s = snap(&format!("{base}enable = false\n"));
+        assert_eq!(reply_flags(&s, 0x01), Some(0x06));
+        assert_eq!(reply_flags(&snap("[server]\nstore = \"st\"\n"), 0x01), None);
+    }
+
     #[test]
     fn the_add_follows_the_answered_flags() {
         // S=1: AAAA and PTR.
