@@ -266,6 +266,15 @@ pub struct Updater {
     next_job: u64,
     rng: u64,
     stats: Stats,
+    /// The message ids of the entries in flight: their number bounds the
+    /// window and a new id must not be among them. Kept beside the queue
+    /// so that neither needs a walk of the queue, which a DNS server that
+    /// is slower than the DHCP rate fills to `max_queue` (a walk per
+    /// event was most of the updater's cost then).
+    flying: HashSet<u16>,
+    /// The Unix second of the last expiry sweep: ages are whole seconds,
+    /// so one sweep a second drops every job as soon as it expires.
+    swept_at: Option<u64>,
 }
 
 fn parse_name(text: &str) -> Result<Name, JobError> {
@@ -297,6 +306,8 @@ impl Updater {
             next_job: 1,
             rng,
             stats: Stats::default(),
+            flying: HashSet::new(),
+            swept_at: None,
         }
     }
 
@@ -475,6 +486,9 @@ impl Updater {
                 if let Some(e) = self.queue.get_mut(index) {
                     e.step = step;
                     e.failures = 0;
+                    if let State::InFlight(f) = &e.state {
+                        self.flying.remove(&f.msg_id);
+                    }
                     e.state = State::Waiting(now);
                 }
             }
@@ -486,6 +500,9 @@ impl Updater {
 
     fn finish(&mut self, index: usize, outcome: Outcome) {
         if let Some(e) = self.queue.remove(index) {
+            if let State::InFlight(f) = &e.state {
+                self.flying.remove(&f.msg_id);
+            }
             self.emit(&e, outcome);
         }
     }
@@ -501,6 +518,9 @@ impl Updater {
         let backoff = retry_initial
             .saturating_mul(1u32 << (e.failures - 1).min(20))
             .min(retry_max);
+        if let State::InFlight(f) = &e.state {
+            self.flying.remove(&f.msg_id);
+        }
         e.state = State::Waiting(now + backoff);
         let expired = unix.saturating_sub(e.job.enqueued_unix.unwrap_or(unix)) >= max_age;
         let event = Event {
@@ -526,38 +546,52 @@ impl Updater {
     fn pump(&mut self, now: Instant) {
         let unix = self.unix(now);
         let max_age = self.config.max_age.as_secs();
-        let mut i = 0;
-        while i < self.queue.len() {
-            let e = &self.queue[i];
-            let expired = !e.in_flight()
-                && unix.saturating_sub(e.job.enqueued_unix.unwrap_or(unix)) >= max_age;
-            if expired {
-                self.finish(i, Outcome::GaveUp(GiveUpReason::Expired));
-            } else {
-                i += 1;
+        let expired = |e: &Entry| {
+            !e.in_flight() && unix.saturating_sub(e.job.enqueued_unix.unwrap_or(unix)) >= max_age
+        };
+        if self.swept_at != Some(unix) {
+            self.swept_at = Some(unix);
+            let mut i = 0;
+            while i < self.queue.len() {
+                if expired(&self.queue[i]) {
+                    self.finish(i, Outcome::GaveUp(GiveUpReason::Expired));
+                } else {
+                    i += 1;
+                }
             }
         }
-        let mut in_flight = self.queue.iter().filter(|e| e.in_flight()).count();
-        let mut seen = HashSet::new();
-        for i in 0..self.queue.len() {
-            if in_flight >= self.config.max_in_flight.max(1) {
-                break;
+        let window = self.config.max_in_flight.max(1);
+        let free = window.saturating_sub(self.flying.len());
+        let mut broken = false;
+        if free > 0 {
+            let mut ready = Vec::new();
+            let mut seen: HashSet<&str> = HashSet::new();
+            for (i, e) in self.queue.iter().enumerate() {
+                if ready.len() >= free {
+                    break;
+                }
+                // An earlier job for the same name goes first; a job that
+                // aged since the last sweep is not sent (the next drops it).
+                let first_of_name = seen.insert(e.name_key.as_str());
+                let due = matches!(e.state, State::Waiting(at) if at <= now);
+                if first_of_name && due && !expired(e) {
+                    ready.push(i);
+                }
             }
-            let e = &self.queue[i];
-            // An earlier job for the same name goes first.
-            let first_of_name = seen.insert(e.name_key.clone());
-            let due = matches!(e.state, State::Waiting(at) if at <= now);
-            if first_of_name && due && self.start(i, now) {
-                in_flight += 1;
+            // Starting changes no index: entries are only marked.
+            for i in ready {
+                broken |= !self.start(i, now);
             }
         }
         // Jobs that could not be built were marked; drop them.
-        let mut i = 0;
-        while i < self.queue.len() {
-            if matches!(self.queue[i].state, State::Broken) {
-                self.finish(i, Outcome::GaveUp(GiveUpReason::Internal));
-            } else {
-                i += 1;
+        if broken {
+            let mut i = 0;
+            while i < self.queue.len() {
+                if matches!(self.queue[i].state, State::Broken) {
+                    self.finish(i, Outcome::GaveUp(GiveUpReason::Internal));
+                } else {
+                    i += 1;
+                }
             }
         }
     }
@@ -569,11 +603,7 @@ impl Updater {
             self.rng ^= self.rng << 25;
             self.rng ^= self.rng >> 27;
             let id = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 48) as u16;
-            let used = self.queue.iter().any(|e| match &e.state {
-                State::InFlight(f) => f.msg_id == id,
-                State::Waiting(_) | State::Broken => false,
-            });
-            if !used {
+            if !self.flying.contains(&id) {
                 return id;
             }
         }
@@ -614,6 +644,7 @@ impl Updater {
                 self.outbox
                     .push_back((flight.server, flight.datagram.clone()));
                 self.stats.sent += 1;
+                self.flying.insert(flight.msg_id);
                 e.state = State::InFlight(flight);
                 true
             }
@@ -693,7 +724,7 @@ impl Updater {
 
     /// Exchanges outstanding.
     pub fn in_flight(&self) -> usize {
-        self.queue.iter().filter(|e| e.in_flight()).count()
+        self.flying.len()
     }
 
     /// Counters.
