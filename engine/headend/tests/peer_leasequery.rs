@@ -334,43 +334,16 @@ fn scapy_leasequery_answers_match_the_leases() {
     assert!(status.success(), "{}", proc.output_tail(4000));
 }
 
-const BULK_CONFIG: &str = r#"
-[server]
-store = "state"
-
-[dhcpv4]
-listen = ["127.0.0.1:6767"]
-leasequery_requesters = ["127.0.0.2"]
-bulk_leasequery_listen = ["127.0.0.1:6767"]
-
-[provisioning]
-auto_provision = { expr = '''
-    if device.family == "docsis" { ["cablemodems"] }
-    else if relay.remote_id_mac != "" { ["cpe"] }
-    else { [] }
-''' }
-
-[[domain]]
-name = "cablemodems"
-[[domain]]
-name = "cpe"
-
-[[pool]]
-name = "cm"
-domains = ["cablemodems"]
-relays = ["127.0.0.2"]
-network = "10.1.0.0/24"
-ranges = [["10.1.0.10", "10.1.0.99"]]
-lifetime = 3600
-
-[[pool]]
-name = "cpe"
-domains = ["cpe"]
-relays = ["127.0.0.2"]
-network = "100.64.0.0/24"
-ranges = [["100.64.0.10", "100.64.0.99"]]
-lifetime = 1800
-"#;
+/// The leasequery lab of [`CONFIG`] with the RFC 6926 TCP listener on the
+/// DHCP address.
+fn bulk_config() -> String {
+    let with = CONFIG.replace(
+        "leasequery_requesters = [\"127.0.0.2\"]\n",
+        "leasequery_requesters = [\"127.0.0.2\"]\nbulk_leasequery_listen = [\"127.0.0.1:6767\"]\n",
+    );
+    assert_ne!(with, CONFIG, "CONFIG names the requester");
+    with
+}
 
 /// One bulk query through `leasequery.py --bulk` (RFC 6926 over TCP) from
 /// `source`; every JSON line it printed, and whether it saw the DONE.
@@ -430,7 +403,7 @@ fn scapy_bulk_leasequery_answers_match_the_leases() {
     require_peers();
     let dir = common::scratch("bulk-leasequery").unwrap();
     let config = dir.path().join("headend.toml");
-    std::fs::write(&config, BULK_CONFIG).unwrap();
+    std::fs::write(&config, bulk_config()).unwrap();
     common::headend_check(&config).unwrap();
     let ns = Netns::loopback_relay().unwrap();
     ns.add_addr("lo", "127.0.0.3/8").unwrap();
