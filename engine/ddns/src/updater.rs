@@ -28,7 +28,8 @@
 //! verifies is believed; an unsigned or badly signed one fails the attempt
 //! ([`FailReason::BadResponseSignature`]) and the job is retried.
 
-use std::collections::{HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -255,6 +256,14 @@ impl Entry {
 }
 
 /// The update engine.
+///
+/// Cost: a DNS server slower than the DHCP rate (or down) fills the queue
+/// to `max_queue`, so no per-event step walks it. The queue is in job-id
+/// order (ids only grow, jobs are only appended), so an id finds its
+/// entry by binary search; beside it are the ids in flight by message
+/// id, the waiting jobs whose time has come, the backoff timers and each
+/// name's jobs in order. Only the once-a-second expiry sweep walks the
+/// queue.
 pub struct Updater {
     config: UpdaterConfig,
     anchor: Instant,
@@ -266,12 +275,16 @@ pub struct Updater {
     next_job: u64,
     rng: u64,
     stats: Stats,
-    /// The message ids of the entries in flight: their number bounds the
-    /// window and a new id must not be among them. Kept beside the queue
-    /// so that neither needs a walk of the queue, which a DNS server that
-    /// is slower than the DHCP rate fills to `max_queue` (a walk per
-    /// event was most of the updater's cost then).
-    flying: HashSet<u16>,
+    /// The jobs in flight by message id: their number bounds the window
+    /// and a new id must not be among them.
+    flying: HashMap<u16, JobId>,
+    /// Waiting jobs whose time has come, in queue order.
+    due: BTreeSet<JobId>,
+    /// When waiting jobs become due; an entry whose job has gone or
+    /// changed state since is dropped when it comes up.
+    timers: BinaryHeap<Reverse<(Instant, JobId)>>,
+    /// Each lower-case name's jobs in queue order: only the first runs.
+    names: HashMap<String, VecDeque<JobId>>,
     /// The Unix second of the last expiry sweep: ages are whole seconds,
     /// so one sweep a second drops every job as soon as it expires.
     swept_at: Option<u64>,
@@ -306,7 +319,10 @@ impl Updater {
             next_job: 1,
             rng,
             stats: Stats::default(),
-            flying: HashSet::new(),
+            flying: HashMap::new(),
+            due: BTreeSet::new(),
+            timers: BinaryHeap::new(),
+            names: HashMap::new(),
             swept_at: None,
         }
     }
@@ -325,6 +341,48 @@ impl Updater {
     fn key(&self, name: &str) -> Option<&TsigKey> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         self.config.keys.iter().find(|k| k.name() == name)
+    }
+
+    /// The queue index of job `id`.
+    fn index(&self, id: JobId) -> Option<usize> {
+        self.queue.binary_search_by_key(&id, |e| e.id).ok()
+    }
+
+    /// Puts entry `index` to wait until `at` (due now when `at <= now`).
+    fn wait(&mut self, index: usize, now: Instant, at: Instant) {
+        let Some(e) = self.queue.get_mut(index) else {
+            return;
+        };
+        if let State::InFlight(f) = &e.state {
+            self.flying.remove(&f.msg_id);
+        }
+        e.state = State::Waiting(at);
+        if at <= now {
+            self.due.insert(e.id);
+        } else {
+            self.due.remove(&e.id);
+            self.timers.push(Reverse((at, e.id)));
+        }
+    }
+
+    /// Takes entry `index` out of the queue and every index beside it.
+    fn remove(&mut self, index: usize) -> Option<Entry> {
+        let e = self.queue.remove(index)?;
+        if let State::InFlight(f) = &e.state {
+            self.flying.remove(&f.msg_id);
+        }
+        self.due.remove(&e.id);
+        if let Some(ids) = self.names.get_mut(&e.name_key) {
+            if ids.front() == Some(&e.id) {
+                ids.pop_front();
+            } else {
+                ids.retain(|&i| i != e.id);
+            }
+            if ids.is_empty() {
+                self.names.remove(&e.name_key);
+            }
+        }
+        Some(e)
     }
 
     /// Queues a job; its steps start as soon as a slot is free. A full
@@ -392,9 +450,11 @@ impl Updater {
             state: State::Waiting(now),
         };
         if self.queue.len() >= self.config.max_queue {
+            // In flight are at most `max_in_flight` entries, mostly the
+            // oldest: this stops after a few.
             match self.queue.iter().position(|e| !e.in_flight()) {
                 Some(i) => {
-                    if let Some(old) = self.queue.remove(i) {
+                    if let Some(old) = self.remove(i) {
                         self.emit(&old, Outcome::GaveUp(GiveUpReason::QueueFull));
                     }
                 }
@@ -404,6 +464,11 @@ impl Updater {
                 }
             }
         }
+        self.names
+            .entry(entry.name_key.clone())
+            .or_default()
+            .push_back(id);
+        self.due.insert(id);
         self.queue.push_back(entry);
         self.pump(now);
         Ok(id)
@@ -420,10 +485,15 @@ impl Updater {
             self.stats.ignored += 1;
             return;
         }
-        let Some(index) = self.queue.iter().position(|e| match &e.state {
-            State::InFlight(f) => f.msg_id == message.id && f.server == from,
-            State::Waiting(_) | State::Broken => false,
-        }) else {
+        let index = self
+            .flying
+            .get(&message.id)
+            .and_then(|&job| self.index(job))
+            .filter(|&i| {
+                matches!(&self.queue[i].state, State::InFlight(f)
+                    if f.msg_id == message.id && f.server == from)
+            });
+        let Some(index) = index else {
             self.stats.ignored += 1;
             return;
         };
@@ -486,11 +556,8 @@ impl Updater {
                 if let Some(e) = self.queue.get_mut(index) {
                     e.step = step;
                     e.failures = 0;
-                    if let State::InFlight(f) = &e.state {
-                        self.flying.remove(&f.msg_id);
-                    }
-                    e.state = State::Waiting(now);
                 }
+                self.wait(index, now, now);
             }
             Ok(None) => self.finish(index, Outcome::Done),
             Err(Outcome::Failed { step, reason }) => self.fail(index, now, step, reason),
@@ -499,10 +566,7 @@ impl Updater {
     }
 
     fn finish(&mut self, index: usize, outcome: Outcome) {
-        if let Some(e) = self.queue.remove(index) {
-            if let State::InFlight(f) = &e.state {
-                self.flying.remove(&f.msg_id);
-            }
+        if let Some(e) = self.remove(index) {
             self.emit(&e, outcome);
         }
     }
@@ -518,16 +582,13 @@ impl Updater {
         let backoff = retry_initial
             .saturating_mul(1u32 << (e.failures - 1).min(20))
             .min(retry_max);
-        if let State::InFlight(f) = &e.state {
-            self.flying.remove(&f.msg_id);
-        }
-        e.state = State::Waiting(now + backoff);
         let expired = unix.saturating_sub(e.job.enqueued_unix.unwrap_or(unix)) >= max_age;
         let event = Event {
             job: e.id,
             fqdn: e.job.fqdn.clone(),
             outcome: Outcome::Failed { step, reason },
         };
+        self.wait(index, now, now + backoff);
         self.events.push_back(event);
         if expired {
             self.finish(index, Outcome::GaveUp(GiveUpReason::Expired));
@@ -560,38 +621,64 @@ impl Updater {
                 }
             }
         }
-        let window = self.config.max_in_flight.max(1);
-        let free = window.saturating_sub(self.flying.len());
-        let mut broken = false;
-        if free > 0 {
-            let mut ready = Vec::new();
-            let mut seen: HashSet<&str> = HashSet::new();
-            for (i, e) in self.queue.iter().enumerate() {
-                if ready.len() >= free {
-                    break;
-                }
-                // An earlier job for the same name goes first; a job that
-                // aged since the last sweep is not sent (the next drops it).
-                let first_of_name = seen.insert(e.name_key.as_str());
-                let due = matches!(e.state, State::Waiting(at) if at <= now);
-                if first_of_name && due && !expired(e) {
-                    ready.push(i);
-                }
+        // Backoffs that have run out.
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
             }
-            // Starting changes no index: entries are only marked.
-            for i in ready {
-                broken |= !self.start(i, now);
+            self.timers.pop();
+            if let Some(i) = self.index(id) {
+                if matches!(self.queue[i].state, State::Waiting(w) if w <= now) {
+                    self.due.insert(id);
+                }
             }
         }
-        // Jobs that could not be built were marked; drop them.
-        if broken {
-            let mut i = 0;
-            while i < self.queue.len() {
-                if matches!(self.queue[i].state, State::Broken) {
-                    self.finish(i, Outcome::GaveUp(GiveUpReason::Internal));
-                } else {
-                    i += 1;
-                }
+        self.start_due(now, expired);
+        // Timers of jobs gone or started since: dropped from the top, so
+        // that poll_timeout() names a live one (or none).
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            let live = self
+                .index(id)
+                .is_some_and(|i| matches!(self.queue[i].state, State::Waiting(w) if w == at));
+            if live {
+                break;
+            }
+            self.timers.pop();
+        }
+    }
+
+    /// Starts the due jobs that may run, as the window allows.
+    fn start_due(&mut self, now: Instant, expired: impl Fn(&Entry) -> bool) {
+        let window = self.config.max_in_flight.max(1);
+        let free = window.saturating_sub(self.flying.len());
+        if free == 0 || self.due.is_empty() {
+            return;
+        }
+        let mut ready = Vec::new();
+        for &id in &self.due {
+            if ready.len() >= free {
+                break;
+            }
+            let Some(i) = self.index(id) else {
+                continue;
+            };
+            let e = &self.queue[i];
+            // An earlier job for the same name goes first; a job that aged
+            // since the last sweep is not sent (the next drops it).
+            let first_of_name =
+                self.names.get(&e.name_key).and_then(|ids| ids.front()) == Some(&id);
+            if first_of_name && !expired(e) {
+                ready.push(id);
+            }
+        }
+        for id in ready {
+            self.due.remove(&id);
+            let Some(i) = self.index(id) else {
+                continue;
+            };
+            if !self.start(i, now) {
+                // The message could not be built or signed.
+                self.finish(i, Outcome::GaveUp(GiveUpReason::Internal));
             }
         }
     }
@@ -603,7 +690,7 @@ impl Updater {
             self.rng ^= self.rng << 25;
             self.rng ^= self.rng >> 27;
             let id = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 48) as u16;
-            if !self.flying.contains(&id) {
+            if !self.flying.contains_key(&id) {
                 return id;
             }
         }
@@ -644,7 +731,7 @@ impl Updater {
                 self.outbox
                     .push_back((flight.server, flight.datagram.clone()));
                 self.stats.sent += 1;
-                self.flying.insert(flight.msg_id);
+                self.flying.insert(flight.msg_id, e.id);
                 e.state = State::InFlight(flight);
                 true
             }
@@ -659,8 +746,14 @@ impl Updater {
     /// due jobs.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        let mut flying: Vec<JobId> = self.flying.values().copied().collect();
+        flying.sort_unstable();
         let mut failed = Vec::new();
-        for (i, e) in self.queue.iter_mut().enumerate() {
+        for id in flying {
+            let Some(i) = self.index(id) else {
+                continue;
+            };
+            let e = &mut self.queue[i];
             let State::InFlight(f) = &mut e.state else {
                 continue;
             };
@@ -678,12 +771,13 @@ impl Updater {
                 self.outbox.push_back((f.server, f.datagram.clone()));
                 self.stats.retransmitted += 1;
             } else {
-                failed.push((i, e.step));
+                failed.push((id, e.step));
             }
         }
-        // Highest index first: fail() may remove the entry.
-        for (i, step) in failed.into_iter().rev() {
-            self.fail(i, now, step, FailReason::Timeout);
+        for (id, step) in failed {
+            if let Some(i) = self.index(id) {
+                self.fail(i, now, step, FailReason::Timeout);
+            }
         }
         self.pump(now);
     }
@@ -695,16 +789,18 @@ impl Updater {
 
     /// When [`Updater::handle_timeout`] should be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.queue
-            .iter()
-            .filter_map(|e| match &e.state {
+        // Due entries wait for a free slot or for their name's earlier
+        // job, which only an answer or a timeout frees; those call
+        // pump() anyway. A stale backoff timer only wakes early.
+        let deadlines = self.flying.values().filter_map(|&id| {
+            let e = self.queue.get(self.index(id)?)?;
+            match &e.state {
                 State::InFlight(f) => Some(f.deadline),
-                // Due entries wait for a free slot, which only an answer
-                // or a timeout frees; those call pump() anyway.
-                State::Waiting(at) if *at > self.now => Some(*at),
-                State::Waiting(_) | State::Broken => None,
-            })
-            .min()
+                _ => None,
+            }
+        });
+        let backoff = self.timers.peek().map(|Reverse((at, _))| *at);
+        deadlines.chain(backoff).min()
     }
 
     /// The next outcome.
@@ -763,6 +859,7 @@ mod tests {
     use super::*;
     use hickory_proto::op::ResponseCode;
     use hickory_proto::rr::{DNSClass, RecordType};
+    use std::collections::HashSet;
 
     use crate::dhcid::DHCID_RECORD_TYPE;
 
@@ -1307,5 +1404,71 @@ mod tests {
             expired.poll_event().map(|e| e.outcome),
             Some(Outcome::GaveUp(GiveUpReason::Expired))
         );
+    }
+
+    /// A full queue behind a silent server: the window holds, every job
+    /// backs off, the timers stay live, and when the server answers again
+    /// every job completes once and same-name jobs keep their order.
+    #[test]
+    fn a_full_queue_drains_when_the_server_returns() {
+        let mut b = Bench::new(UpdaterConfig {
+            max_queue: 2_000,
+            max_in_flight: 32,
+            ..config()
+        });
+        for i in 0..1_990 {
+            b.enqueue(job(Action::Add, &format!("h{i}")));
+        }
+        // Five names twice: the second job of each waits for the first.
+        for i in 0..5 {
+            b.enqueue(job(Action::Remove, &format!("h{i}")));
+        }
+        assert_eq!(b.up.queue_len(), 1_995);
+        assert_eq!(b.up.in_flight(), 32);
+        // Silent for a minute: attempts time out, back off, start again.
+        let mut sent = 0;
+        while (b.now - b.t0).as_secs() < 60 {
+            b.tick();
+            while b.next().is_some() {
+                sent += 1;
+            }
+            assert!(b.up.in_flight() <= 32);
+        }
+        assert!(sent > 32, "attempts went on: {sent}");
+        assert_eq!(b.up.queue_len(), 1_995);
+        // Back: answer everything, timers included, until the queue is empty.
+        let mut order = Vec::new();
+        let mut rounds = 0;
+        while b.up.queue_len() > 0 {
+            while let Some((k, req)) = b.next() {
+                let name = Message::from_vec(&req).unwrap().authorities[0]
+                    .name
+                    .to_string();
+                order.push((k, name));
+                b.reply(&req, ResponseCode::NoError);
+            }
+            if b.up.queue_len() > 0 {
+                b.tick();
+            }
+            rounds += 1;
+            assert!(rounds < 10_000);
+        }
+        let outcomes: Vec<_> = std::iter::from_fn(|| b.up.poll_event())
+            .filter(|e| !matches!(e.outcome, Outcome::Failed { .. }))
+            .collect();
+        assert_eq!(outcomes.len(), 1_995);
+        assert!(outcomes.iter().all(|e| e.outcome == Outcome::Done));
+        let ids: HashSet<JobId> = outcomes.iter().map(|e| e.job).collect();
+        assert_eq!(ids.len(), 1_995);
+        // h0's add (A, then PTR) before its removal.
+        let h0: Vec<_> = order
+            .iter()
+            .filter(|(_, n)| n == "h0.example.test.")
+            .map(|(k, _)| *k)
+            .collect();
+        let first_remove = h0.iter().position(|k| k.contains("remove")).unwrap();
+        assert!(h0[..first_remove].contains(&"add"));
+        assert_eq!(b.up.poll_timeout(), None);
+        assert_eq!(b.up.in_flight(), 0);
     }
 }
