@@ -120,7 +120,7 @@ CONF
     return 0
 }
 
-declare -A ACKED
+declare -A ACKED CPU
 run_mode() {
     local mode=$1 rate out
     mkdir -p "$WORK/$mode"
@@ -131,17 +131,24 @@ run_mode() {
     wait_for_line "$WORK/$mode/log.txt" "headend: ready" 60 "$SERVER_PID"
     for rate in $RATES; do
         out="$WORK/$mode/perf-$rate.txt"
+        local t0 t1
+        t0=$(cpu_ticks "$SERVER_PID")
         timeout -s INT -k 5 $((PERIOD + 20)) ip netns exec "$NS" "${DHCP_CPU[@]}" perfdhcp -4 -l 127.0.0.2 -r "$rate" \
             -R "$CLIENTS" -p "$PERIOD" -W 1000000 127.0.0.1 > "$out" 2>&1 || true
+        t1=$(cpu_ticks "$SERVER_PID")
         ACKED[$mode-$rate]=$(awk -v period="$PERIOD" '
             /Statistics for: REQUEST-ACK/ { s = 1 } s && /^received packets:/ { print $3 / period; exit }' "$out")
-        awk -v rate="$rate" -v mode="$mode" -v period="$PERIOD" '
+        # Server CPU (all threads, the updater's included) per ACK: the
+        # measure that holds when perfdhcp and headend share a saturated core.
+        CPU[$mode-$rate]=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v acks="${ACKED[$mode-$rate]:-0}" \
+            -v period="$PERIOD" 'BEGIN { n = acks * period; printf "%.1f", n > 0 ? 1e6 * t / hz / n : 0 }')
+        awk -v rate="$rate" -v mode="$mode" -v period="$PERIOD" -v cpu="${CPU[$mode-$rate]}" '
             /Statistics for: DISCOVER-OFFER/ { s = "DO" } /Statistics for: REQUEST-ACK/ { s = "RA" }
             /^sent packets:/ { sent[s] = $3 } /^received packets:/ { recv[s] = $3 }
             /^avg delay:/ { delay[s] = $3 }
-            END { printf "ddns %-3s %6d/s asked: %8.0f ACK/s, DO lost %.3f %%, RA lost %.3f %%, avg delay %s/%s ms\n",
+            END { printf "ddns %-3s %6d/s asked: %8.0f ACK/s, DO lost %.3f %%, RA lost %.3f %%, avg delay %s/%s ms, server CPU %s us/ACK\n",
                 mode, rate, recv["RA"] / period, sent["DO"] ? 100 * (sent["DO"] - recv["DO"]) / sent["DO"] : 100,
-                sent["RA"] ? 100 * (sent["RA"] - recv["RA"]) / sent["RA"] : 100, delay["DO"], delay["RA"] }' "$out"
+                sent["RA"] ? 100 * (sent["RA"] - recv["RA"]) / sent["RA"] : 100, delay["DO"], delay["RA"], cpu }' "$out"
     done
     if [ "$mode" = on ]; then
         # Let the update queue drain (bounded), then count what BIND holds.
@@ -161,7 +168,9 @@ run_mode off
 run_mode on
 echo
 for rate in $RATES; do
-    awk -v r="$rate" -v off="${ACKED[off-$rate]:-0}" -v on="${ACKED[on-$rate]:-0}" 'BEGIN {
+    awk -v r="$rate" -v off="${ACKED[off-$rate]:-0}" -v on="${ACKED[on-$rate]:-0}" \
+        -v coff="${CPU[off-$rate]:-0}" -v con="${CPU[on-$rate]:-0}" 'BEGIN {
         d = off > 0 ? 100 * (off - on) / off : 0
-        printf "%6d/s: off %8.0f ACK/s, on %8.0f ACK/s, difference %.2f %%  %s\n", r, off, on, d, (d < 5 ? "ok" : "OVER 5 %") }'
+        printf "%6d/s: off %8.0f ACK/s, on %8.0f ACK/s, difference %.2f %%  %s; server CPU %s -> %s us/ACK\n",
+            r, off, on, d, (d < 5 ? "ok" : "OVER 5 %"), coff, con }'
 done

@@ -53,6 +53,103 @@ fn dhclient_gets_an_address_on_a_veth_segment() -> Result<()> {
     scenarios::dhclient_bound(&mut server, &srv, &cli, dir.path())
 }
 
+/// Issue 17 (DDNS proof with a real client): ISC dhclient on the veth
+/// segment sends its FQDN (option 81, S=1: the server updates the A); BIND 9
+/// (started here, a TSIG key, in the server's namespace) then holds the A,
+/// the PTR and the DHCID, the ACK's option 81 carries the decision, and
+/// `dhclient -r` (DHCPRELEASE) removes all three.
+#[test]
+fn dhclient_fqdn_goes_into_bind_and_its_release_takes_it_out() -> Result<()> {
+    use common::{Dhclient, Dhcp4Server, Named};
+    use std::time::Duration;
+    if !peers_available("peer_dhclient ddns dhclient", &["dhclient", "named", "dig"])? {
+        return Ok(());
+    }
+    let dir = scratch("dhclient-ddns")?;
+    let (srv, cli) = scenarios::segment()?;
+    let bind_dir = dir.path().join("bind");
+    std::fs::create_dir_all(&bind_dir)?;
+    let mut named = Named::start(Some(&srv), &bind_dir, 5353)?;
+    let config = segment_config(dir.path())?;
+    let mut text = std::fs::read_to_string(&config)?;
+    text.push_str(&format!(
+        r#"
+[ddns]
+server = "127.0.0.1:{port}"
+forward_zones = ["example.test"]
+reverse_zones = ["2.0.192.in-addr.arpa"]
+keys = [{{ name = "{key}", secret = "{secret}" }}]
+rto_ms = 200
+max_retransmits = 1
+retry_initial_ms = 300
+retry_max_s = 1
+"#,
+        port = named.port,
+        key = common::DDNS_KEY,
+        secret = common::DDNS_SECRET,
+    ));
+    std::fs::write(&config, text)?;
+    // dhclient.conf(5): the FQDN option with S set and the name in wire
+    // format (E=1), and the option 81 answer asked for.
+    let conf = dir.path().join("dhclient.conf");
+    std::fs::write(
+        &conf,
+        "send fqdn.fqdn \"cm-dhc1.example.test.\";\n\
+         send fqdn.server-update on;\n\
+         send fqdn.encoded on;\n\
+         request subnet-mask, routers, fqdn;\n",
+    )?;
+    let mut server = HeadendServer::new(config);
+    server.start(&srv)?;
+    let mut client = Dhclient::start_with(&cli, "vc0", dir.path(), 30, Some(&conf))?;
+    let vars = match client.wait_bound(Duration::from_secs(25)) {
+        Ok(v) => v,
+        Err(e) => anyhow::bail!("{e:#}\nheadend log:\n{}", server.log()),
+    };
+    client.stop()?;
+    let ip = vars
+        .get("new_ip_address")
+        .context("BOUND without new_ip_address")?
+        .clone();
+    // The ACK's option 81 as dhclient decoded it: S=1 (the server did the A),
+    // E=1 as the client asked, RCODEs 255, the name it sent (dhclient shows
+    // it without the root dot).
+    let var = |k: &str| vars.get(k).map(String::as_str);
+    anyhow::ensure!(
+        var("new_fqdn_server_update") == Some("true")
+            && var("new_fqdn_no_client_update") == Some("false")
+            && var("new_fqdn_encoded") == Some("true")
+            && var("new_fqdn_rcode1") == Some("255")
+            && var("new_fqdn_rcode2") == Some("255")
+            && var("new_fqdn_fqdn") == Some("cm-dhc1.example.test"),
+        "option 81 of the ACK as dhclient saw it: {vars:?}"
+    );
+    let o: Vec<&str> = ip.split('.').collect();
+    let ptr = format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0]);
+    let t = Duration::from_secs(20);
+    let srv_ns = Some(&srv);
+    named
+        .wait(srv_ns, "cm-dhc1.example.test", "A", t, |a| a == ip)
+        .with_context(|| server.log())?;
+    named.wait(srv_ns, &ptr, "PTR", t, |p| p == "cm-dhc1.example.test.")?;
+    named.wait(srv_ns, "cm-dhc1.example.test", "DHCID", t, |d| {
+        !d.is_empty()
+    })?;
+    // What dhclient-script would do on BOUND: the address on the interface,
+    // so that the RELEASE leaves from it to the server, unicast.
+    cli.add_addr("vc0", &format!("{ip}/24"))?;
+    let out = Dhclient::release(&cli, "vc0", dir.path(), Some(&conf))?;
+    anyhow::ensure!(out.contains("DHCPRELEASE"), "dhclient -r:\n{out}");
+    named
+        .wait(srv_ns, "cm-dhc1.example.test", "A", t, str::is_empty)
+        .with_context(|| format!("{out}\n{}", server.log()))?;
+    named.wait(srv_ns, &ptr, "PTR", t, str::is_empty)?;
+    named.wait(srv_ns, "cm-dhc1.example.test", "DHCID", t, str::is_empty)?;
+    server.stop()?;
+    named.stop()?;
+    Ok(())
+}
+
 /// headend with `[ddns]` pointing at the test's named, signing with `secret`.
 fn ddns_config(dir: &Path, name: &str, port: u16, secret: &str) -> Result<PathBuf> {
     let text = format!(

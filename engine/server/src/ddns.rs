@@ -106,9 +106,9 @@ impl Ddns {
             if key.starts_with(crate::shared::ddns::PUBLISHED_PREFIX) {
                 continue;
             }
-            match serde_json::from_slice::<JobRecord>(&value) {
-                Ok(rec) => out.push(Handoff { key, rec }),
-                Err(_) => {
+            match JobRecord::decode(&value) {
+                Some(rec) => out.push(Handoff { key, rec }),
+                None => {
                     self.stats.lock().refused += 1;
                     self.link.forget(key);
                 }
@@ -149,6 +149,7 @@ impl Ddns {
                 self.stats.lock().send_failed += 1;
             }
         }
+        let mut done_keys = Vec::new();
         while let Some(ev) = up.poll_event() {
             let finished = !matches!(ev.outcome, Outcome::Failed { .. });
             let slot = if finished {
@@ -162,7 +163,7 @@ impl Ddns {
             match ev.outcome {
                 Outcome::Done => {
                     st.succeeded += 1;
-                    info!("ddns: updated");
+                    debug!("ddns: updated");
                 }
                 Outcome::Conflict => {
                     st.conflicts += 1;
@@ -194,9 +195,10 @@ impl Ddns {
             }
             drop(st);
             if finished && !slot.key.is_empty() {
-                self.link.forget(slot.key);
+                done_keys.push(slot.key);
             }
         }
+        self.link.forget_all(done_keys);
         let mut st = self.stats.lock();
         st.engine = up.stats();
         st.queue = up.queue_len();

@@ -1296,6 +1296,18 @@ impl Dhclient {
     /// Starts it on `iface` in `ns`; its lease, PID and hook log files go into `dir`.
     /// `timeout_s` bounds its whole life.
     pub fn start(ns: &Netns, iface: &str, dir: &Path, timeout_s: u32) -> Result<Dhclient> {
+        Self::start_with(ns, iface, dir, timeout_s, None)
+    }
+
+    /// [`Dhclient::start`] with `conf` as its configuration (`-cf`), e.g. to
+    /// send an FQDN option.
+    pub fn start_with(
+        ns: &Netns,
+        iface: &str,
+        dir: &Path,
+        timeout_s: u32,
+        conf: Option<&Path>,
+    ) -> Result<Dhclient> {
         let hook_log = dir.join("hook.log");
         let script = dir.join("log-script.sh");
         // The hook must not touch interfaces or resolv.conf: it records the environment
@@ -1317,10 +1329,43 @@ impl Dhclient {
             .arg("-lf")
             .arg(dir.join("dhclient.leases"))
             .arg("-pf")
-            .arg(dir.join("dhclient.pid"))
-            .arg(iface);
+            .arg(dir.join("dhclient.pid"));
+        if let Some(conf) = conf {
+            cmd.arg("-cf").arg(conf);
+        }
+        cmd.arg(iface);
         let proc = Proc::spawn("dhclient", cmd)?;
         Ok(Dhclient { proc, hook_log })
+    }
+
+    /// `dhclient -4 -r`: releases the lease [`Dhclient::start_with`] left in
+    /// `dir` (a PID file of its own, so it signals nobody) and returns its
+    /// output once it exits (bounded).
+    pub fn release(ns: &Netns, iface: &str, dir: &Path, conf: Option<&Path>) -> Result<String> {
+        let mut cmd = ns.command("timeout");
+        cmd.args(["-k", "5", "20"])
+            .arg(sbin("dhclient"))
+            .args(["-4", "-v", "-r", "-sf"])
+            .arg(dir.join("log-script.sh"))
+            .arg("-lf")
+            .arg(dir.join("dhclient.leases"))
+            .arg("-pf")
+            .arg(dir.join("dhclient-release.pid"));
+        if let Some(conf) = conf {
+            cmd.arg("-cf").arg(conf);
+        }
+        cmd.arg(iface);
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .context("running dhclient -r")?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ensure!(out.status.success(), "dhclient -r failed:\n{text}");
+        Ok(text)
     }
 
     /// Waits (bounded) for the hook call with `reason=BOUND` and returns its variables.

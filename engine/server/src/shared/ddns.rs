@@ -62,6 +62,30 @@ pub struct JobRecord {
     pub job: Job,
 }
 
+/// The first byte of a [`JobRecord`] in postcard (records written before
+/// it are JSON and start with `{`, which is still read).
+const RECORD_POSTCARD: u8 = 1;
+
+impl JobRecord {
+    /// The record's stored bytes: a version byte and postcard (JSON cost
+    /// about as much as the rest of a job's hand-off; every DORA with
+    /// dynamic DNS writes one and reads it back).
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        let mut out = vec![RECORD_POSTCARD];
+        postcard::to_io(self, &mut out).ok()?;
+        Some(out)
+    }
+
+    /// Reads [`JobRecord::encode`]'s bytes, or the JSON of earlier versions.
+    pub fn decode(bytes: &[u8]) -> Option<JobRecord> {
+        match bytes.split_first()? {
+            (&RECORD_POSTCARD, rest) => postcard::from_bytes(rest).ok(),
+            (b'{', _) => serde_json::from_slice(bytes).ok(),
+            _ => None,
+        }
+    }
+}
+
 /// Counters of the hand-off (the updater's own are the component's).
 #[derive(Debug, Default)]
 pub struct LinkCounters {
@@ -134,10 +158,11 @@ impl DdnsLink {
     /// entry (a new id) and, for an add, the address's published-add
     /// record (a removal deletes it). Empty when `job` cannot be encoded.
     pub fn record(&self, mac: &str, job: &Job) -> Vec<Mutation> {
-        let Ok(value) = serde_json::to_vec(&JobRecord {
+        let Some(value) = (JobRecord {
             mac: mac.to_string(),
             job: job.clone(),
-        }) else {
+        })
+        .encode() else {
             self.counters.invalid.fetch_add(1, Ordering::Relaxed);
             return Vec::new();
         };
@@ -173,7 +198,7 @@ impl DdnsLink {
             .get()?
             .record(RecordTable::DdnsQueue, &published_key(address))
             .ok()??;
-        let rec = serde_json::from_slice::<JobRecord>(&value).ok()?;
+        let rec = JobRecord::decode(&value)?;
         (rec.job.action == Action::Add && rec.job.address == address).then_some(Job {
             action: Action::Remove,
             enqueued_unix: None,
@@ -205,9 +230,9 @@ impl DdnsLink {
             if key.starts_with(PUBLISHED_PREFIX) {
                 continue;
             }
-            match serde_json::from_slice::<JobRecord>(value) {
-                Ok(rec) => self.hand_over(key.clone(), rec),
-                Err(_) => {
+            match JobRecord::decode(value) {
+                Some(rec) => self.hand_over(key.clone(), rec),
+                None => {
                     self.counters.invalid.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -246,11 +271,24 @@ impl DdnsLink {
 
     /// Deletes a job's record (done, given up or dropped).
     pub fn forget(&self, key: String) {
+        self.forget_all(vec![key]);
+    }
+
+    /// Deletes job records in one batch (the updater gathers those of
+    /// one wake-up: one commit instead of one per job).
+    pub fn forget_all(&self, keys: Vec<String>) {
+        if keys.is_empty() {
+            return;
+        }
         if let Some(c) = self.committer.get() {
-            c.submit_nowait(vec![Mutation::DeleteRecord {
-                table: RecordTable::DdnsQueue,
-                key,
-            }]);
+            c.submit_nowait(
+                keys.into_iter()
+                    .map(|key| Mutation::DeleteRecord {
+                        table: RecordTable::DdnsQueue,
+                        key,
+                    })
+                    .collect(),
+            );
         }
     }
 
@@ -501,6 +539,33 @@ mod tests {
             j.dhcid.identifier_type(),
             headend_ddns::IdentifierType::ClientId
         );
+    }
+
+    /// Records are postcard behind a version byte; the JSON records of
+    /// earlier versions (a queue left by an upgrade) still read.
+    #[test]
+    fn job_records_round_trip_and_json_ones_still_read() {
+        let d = settings();
+        let job = v4_removal(None, &d, &lease4(Some("h.example.test."))).unwrap();
+        let rec = JobRecord {
+            mac: "00:01:02:03:04:05".into(),
+            job,
+        };
+        let bytes = rec.encode().unwrap();
+        assert_eq!(bytes[0], RECORD_POSTCARD);
+        assert_eq!(JobRecord::decode(&bytes), Some(rec.clone()));
+        let json = serde_json::to_vec(&rec).unwrap();
+        assert!(json.len() > bytes.len());
+        assert_eq!(JobRecord::decode(&json), Some(rec));
+        for bad in [
+            &b""[..],
+            b"\x01",
+            b"\x02abc",
+            b"{not json",
+            &bytes[..bytes.len() - 3],
+        ] {
+            assert_eq!(JobRecord::decode(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
