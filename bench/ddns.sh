@@ -141,7 +141,7 @@ run_mode() {
         # Server CPU (all threads, the updater's included) per ACK: the
         # measure that holds when perfdhcp and headend share a saturated core.
         CPU[$mode-$rate]=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v acks="${ACKED[$mode-$rate]:-0}" \
-            -v period="$PERIOD" 'BEGIN { n = acks * period; printf "%.1f", n > 0 ? 1e6 * t / hz / n : 0 }')
+            -v period="$PERIOD" 'BEGIN { n = acks * period; printf "%.1f", (n > 0 ? 1e6 * t / hz / n : 0) }')
         awk -v rate="$rate" -v mode="$mode" -v period="$PERIOD" -v cpu="${CPU[$mode-$rate]}" '
             /Statistics for: DISCOVER-OFFER/ { s = "DO" } /Statistics for: REQUEST-ACK/ { s = "RA" }
             /^sent packets:/ { sent[s] = $3 } /^received packets:/ { recv[s] = $3 }

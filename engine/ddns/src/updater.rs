@@ -261,9 +261,9 @@ impl Entry {
 /// to `max_queue`, so no per-event step walks it. The queue is in job-id
 /// order (ids only grow, jobs are only appended), so an id finds its
 /// entry by binary search; beside it are the ids in flight by message
-/// id, the waiting jobs whose time has come, the backoff timers and each
-/// name's jobs in order. Only the once-a-second expiry sweep walks the
-/// queue.
+/// id, the waiting jobs whose time has come, one timer heap (backoffs and
+/// retransmission deadlines) and each name's jobs in order. Only the
+/// once-a-second expiry sweep walks the queue.
 pub struct Updater {
     config: UpdaterConfig,
     anchor: Instant,
@@ -280,15 +280,21 @@ pub struct Updater {
     flying: HashMap<u16, JobId>,
     /// Waiting jobs whose time has come, in queue order.
     due: BTreeSet<JobId>,
-    /// When waiting jobs become due; an entry whose job has gone or
-    /// changed state since is dropped when it comes up.
+    /// When waiting jobs become due and in-flight attempts time out; an
+    /// entry whose job has gone or changed state since is stale and
+    /// dropped when it comes up (or reaches the top).
     timers: BinaryHeap<Reverse<(Instant, JobId)>>,
+    /// Zone names parsed once (jobs name their zones as text).
+    zones: HashMap<String, Name>,
     /// Each lower-case name's jobs in queue order: only the first runs.
     names: HashMap<String, VecDeque<JobId>>,
     /// The Unix second of the last expiry sweep: ages are whole seconds,
     /// so one sweep a second drops every job as soon as it expires.
     swept_at: Option<u64>,
 }
+
+/// Parsed zone names kept at most (a configuration has a handful).
+const MAX_ZONES: usize = 1024;
 
 fn parse_name(text: &str) -> Result<Name, JobError> {
     let mut name = Name::from_ascii(text).map_err(|_| JobError::Name(text.to_string()))?;
@@ -323,6 +329,7 @@ impl Updater {
             due: BTreeSet::new(),
             timers: BinaryHeap::new(),
             names: HashMap::new(),
+            zones: HashMap::new(),
             swept_at: None,
         }
     }
@@ -398,7 +405,18 @@ impl Updater {
             (&job.reverse, &mut reverse_zone),
         ] {
             if let Some(t) = target {
-                *zone_slot = Some(parse_name(&t.zone)?);
+                let zone = match self.zones.get(&t.zone) {
+                    Some(z) => z.clone(),
+                    None => {
+                        let z = parse_name(&t.zone)?;
+                        if self.zones.len() >= MAX_ZONES {
+                            self.zones.clear();
+                        }
+                        self.zones.insert(t.zone.clone(), z.clone());
+                        z
+                    }
+                };
+                *zone_slot = Some(zone);
                 if let Some(k) = &t.key {
                     if self.key(k).is_none() {
                         return Err(JobError::UnknownKey(k.clone()));
@@ -621,25 +639,15 @@ impl Updater {
                 }
             }
         }
-        // Backoffs that have run out.
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            if let Some(i) = self.index(id) {
-                if matches!(self.queue[i].state, State::Waiting(w) if w <= now) {
-                    self.due.insert(id);
-                }
-            }
-        }
         self.start_due(now, expired);
         // Timers of jobs gone or started since: dropped from the top, so
         // that poll_timeout() names a live one (or none).
         while let Some(&Reverse((at, id))) = self.timers.peek() {
-            let live = self
-                .index(id)
-                .is_some_and(|i| matches!(self.queue[i].state, State::Waiting(w) if w == at));
+            let live = self.index(id).is_some_and(|i| match &self.queue[i].state {
+                State::Waiting(w) => *w == at,
+                State::InFlight(f) => f.deadline == at,
+                State::Broken => false,
+            });
             if live {
                 break;
             }
@@ -732,6 +740,7 @@ impl Updater {
                     .push_back((flight.server, flight.datagram.clone()));
                 self.stats.sent += 1;
                 self.flying.insert(flight.msg_id, e.id);
+                self.timers.push(Reverse((flight.deadline, e.id)));
                 e.state = State::InFlight(flight);
                 true
             }
@@ -742,41 +751,40 @@ impl Updater {
         }
     }
 
-    /// Retransmits or fails the attempts whose timer expired, then starts
-    /// due jobs.
+    /// Retransmits or fails the attempts whose timer expired, makes the
+    /// jobs whose backoff ran out due, then starts due jobs.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        let mut flying: Vec<JobId> = self.flying.values().copied().collect();
-        flying.sort_unstable();
-        let mut failed = Vec::new();
-        for id in flying {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
             let Some(i) = self.index(id) else {
                 continue;
             };
+            let max_retransmits = self.config.max_retransmits;
+            let (rto, rto_max) = (self.config.rto, self.config.rto_max);
             let e = &mut self.queue[i];
-            let State::InFlight(f) = &mut e.state else {
-                continue;
-            };
-            if f.deadline > now {
-                continue;
-            }
-            if f.sends <= self.config.max_retransmits {
-                let rto = self
-                    .config
-                    .rto
-                    .saturating_mul(1u32 << f.sends.min(20))
-                    .min(self.config.rto_max);
-                f.sends += 1;
-                f.deadline = now + rto;
-                self.outbox.push_back((f.server, f.datagram.clone()));
-                self.stats.retransmitted += 1;
-            } else {
-                failed.push((id, e.step));
-            }
-        }
-        for (id, step) in failed {
-            if let Some(i) = self.index(id) {
-                self.fail(i, now, step, FailReason::Timeout);
+            match &mut e.state {
+                State::Waiting(w) if *w == at => {
+                    self.due.insert(id);
+                }
+                State::InFlight(f) if f.deadline == at => {
+                    if f.sends <= max_retransmits {
+                        let rto = rto.saturating_mul(1u32 << f.sends.min(20)).min(rto_max);
+                        f.sends += 1;
+                        f.deadline = now + rto;
+                        self.outbox.push_back((f.server, f.datagram.clone()));
+                        self.stats.retransmitted += 1;
+                        self.timers.push(Reverse((f.deadline, id)));
+                    } else {
+                        let step = e.step;
+                        self.fail(i, now, step, FailReason::Timeout);
+                    }
+                }
+                // Stale: the job moved on since this timer was set.
+                _ => {}
             }
         }
         self.pump(now);
@@ -791,16 +799,9 @@ impl Updater {
     pub fn poll_timeout(&self) -> Option<Instant> {
         // Due entries wait for a free slot or for their name's earlier
         // job, which only an answer or a timeout frees; those call
-        // pump() anyway. A stale backoff timer only wakes early.
-        let deadlines = self.flying.values().filter_map(|&id| {
-            let e = self.queue.get(self.index(id)?)?;
-            match &e.state {
-                State::InFlight(f) => Some(f.deadline),
-                _ => None,
-            }
-        });
-        let backoff = self.timers.peek().map(|Reverse((at, _))| *at);
-        deadlines.chain(backoff).min()
+        // pump() anyway, and pump() leaves a live timer on top (a stale
+        // one further down only wakes early).
+        self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
     /// The next outcome.

@@ -30,6 +30,9 @@ use crate::component::{Component, ServerError, StartContext, Started};
 use crate::shared::ddns::{DdnsLink, Handoff, JobRecord};
 use crate::shared::Shared;
 
+/// Answers (or jobs) taken per wake-up at most.
+const MAX_DRAIN: usize = 64;
+
 /// Stored jobs loaded at start, at most (the queue's own bound applies too).
 const MAX_LOAD: usize = 1 << 22;
 
@@ -237,11 +240,31 @@ impl Ddns {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 h = rx.recv() => match h {
-                    Some(h) => self.enqueue(&mut up, &mut keys, h),
+                    Some(h) => {
+                        self.enqueue(&mut up, &mut keys, h);
+                        // A commit hands over its whole group at once.
+                        for _ in 0..MAX_DRAIN {
+                            let Ok(h) = rx.try_recv() else {
+                                break;
+                            };
+                            self.enqueue(&mut up, &mut keys, h);
+                        }
+                    }
                     None => break,
                 },
                 r = sock.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => up.handle(Instant::now(), from, buf.get(..n).unwrap_or(&[])),
+                    Ok((n, from)) => {
+                        let now = Instant::now();
+                        up.handle(now, from, buf.get(..n).unwrap_or(&[]));
+                        // The answers already queued too, without a wake-up
+                        // each (bounded: the channel and timers get their turn).
+                        for _ in 0..MAX_DRAIN {
+                            let Ok((n, from)) = sock.try_recv_from(&mut buf) else {
+                                break;
+                            };
+                            up.handle(now, from, buf.get(..n).unwrap_or(&[]));
+                        }
+                    }
                     Err(e) => debug!(error = %e, "ddns: receive failed"),
                 },
                 _ = tokio::time::sleep_until(wake.into()) => up.handle_timeout(Instant::now()),
