@@ -6,9 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/eue6.rs"]
-mod eue6;
+use crate::common;
+use crate::eue6;
 
 use std::net::{Ipv6Addr, SocketAddrV6};
 

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "common/eue6.rs"]
-mod eue6;
+use crate::eue6;
 
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};

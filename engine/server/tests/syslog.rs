@@ -20,7 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::{mpsc, Arc, Mutex};
