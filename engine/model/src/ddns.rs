@@ -70,10 +70,6 @@ pub struct DdnsSection {
     /// Jobs waiting between the DHCP servers and the updater; beyond, dropped and counted.
     #[serde(default = "default_channel")]
     pub channel: usize,
-    /// The updater thread's nice value (0-19): above 0 it yields the CPU to
-    /// the DHCP path when both want it (a boot storm), and catches up after.
-    #[serde(default = "default_nice")]
-    pub nice: i32,
     /// Jobs the updater holds (in flight included); beyond, the oldest is dropped.
     #[serde(default = "default_max_queue")]
     pub max_queue: usize,
@@ -142,9 +138,6 @@ fn default_ttl_max() -> u32 {
 fn default_channel() -> usize {
     4096
 }
-fn default_nice() -> i32 {
-    10
-}
 fn default_max_queue() -> usize {
     10_000
 }
@@ -208,8 +201,6 @@ pub struct DdnsSettings {
     pub ttl_max: u32,
     /// Channel between the DHCP servers and the updater.
     pub channel: usize,
-    /// The updater thread's nice value.
-    pub nice: i32,
     /// Updater limits and timers (keys included; seed set at start).
     pub updater: UpdaterConfig,
 }
@@ -502,12 +493,11 @@ pub(crate) fn build(
         && d.max_retransmits <= 10
         && (10..=3_600_000).contains(&d.retry_initial_ms)
         && (1..=86_400).contains(&d.retry_max_s)
-        && (1..=30 * 86_400).contains(&d.max_age_s)
-        && (0..=19).contains(&d.nice);
+        && (1..=30 * 86_400).contains(&d.max_age_s);
     if !limits_ok {
         b.err(
             at,
-            "[ddns] limits out of range: channel 1-1048576, max_queue 1-4194304, max_in_flight 1-4096, rto_ms 10-60000, max_retransmits 0-10, retry_initial_ms 10-3600000, retry_max_s 1-86400, max_age_s 1-2592000, nice 0-19",
+            "[ddns] limits out of range: channel 1-1048576, max_queue 1-4194304, max_in_flight 1-4096, rto_ms 10-60000, max_retransmits 0-10, retry_initial_ms 10-3600000, retry_max_s 1-86400, max_age_s 1-2592000",
             "remove the value to get its default",
         );
     }
@@ -541,7 +531,6 @@ pub(crate) fn build(
         ttl_min: d.ttl_min,
         ttl_max: d.ttl_max,
         channel: d.channel,
-        nice: d.nice,
         updater,
     })
 }
@@ -554,7 +543,6 @@ pub fn restart_change(old: Option<&DdnsSettings>, new: Option<&DdnsSettings>) ->
             (
                 s.server,
                 s.channel,
-                s.nice,
                 s.updater.max_queue,
                 s.updater.max_in_flight,
                 s.keys
@@ -565,8 +553,7 @@ pub fn restart_change(old: Option<&DdnsSettings>, new: Option<&DdnsSettings>) ->
         })
     };
     (fixed(old) != fixed(new)).then(|| {
-        "[ddns] enable, server, channel, nice, queue limits and keys cannot change by reload"
-            .to_string()
+        "[ddns] enable, server, channel, queue limits and keys cannot change by reload".to_string()
     })
 }
 

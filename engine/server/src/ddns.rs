@@ -302,6 +302,7 @@ impl Component for Ddns {
         let sock = open_socket(d.server)?;
         // A client socket, not a listener: logged, not in the ready line.
         info!(local = %sock.local_addr()?, server = %d.server, "ddns: updater started");
+        let sock = UdpSocket::from_std(sock)?;
         let (tx, rx) = mpsc::channel(d.channel);
         self.link
             .attach(tx, ctx.committer.clone(), self.store.clone());
@@ -310,41 +311,12 @@ impl Component for Ddns {
         config.id_seed = std::collections::hash_map::RandomState::new()
             .hash_one(std::time::SystemTime::now())
             | 1;
-        // A thread of its own at a lower priority: the updates are never on
-        // the packet path, so in a boot storm the DHCP path gets the CPU and
-        // the queue (bounded, in the store) catches up after it. On a shared
-        // core its cost was most of the DHCP rate lost to DDNS.
-        let me = self.clone();
-        let stop = ctx.stop.clone();
-        let nice = d.nice;
-        // Its own thread, not the blocking pool's: the pool reuses threads,
-        // and a lowered priority would stay with the next task.
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("headend-ddns".into())
-            .spawn(move || {
-                if nice > 0 {
-                    // Linux: the calling thread's nice value.
-                    if let Err(e) = rustix::process::setpriority_process(None, nice) {
-                        warn!(error = %e, nice, "ddns: updater priority not lowered");
-                    }
-                }
-                let ran = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|rt| {
-                        rt.block_on(async move {
-                            let sock = UdpSocket::from_std(sock)?;
-                            me.run(sock, rx, config, stop).await
-                        })
-                    });
-                let _ = done_tx.send(ran);
-            })?;
-        started.tasks.push(tokio::spawn(async move {
-            done_rx
-                .await
-                .unwrap_or_else(|_| Err(std::io::Error::other("ddns: the updater thread died")))
-        }));
+        started.tasks.push(tokio::spawn(self.clone().run(
+            sock,
+            rx,
+            config,
+            ctx.stop.clone(),
+        )));
         Ok(started)
     }
 
