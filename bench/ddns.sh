@@ -50,7 +50,7 @@ if [ "$PIN" = 1 ]; then
     DHCP_CPU=(taskset -c "0-$((CORES - 2))")
 fi
 SECRET=4xc0d+wrz3zGagarlKrvR6scLtnb5cD+5Fl/aQ/4RN4=
-WORK=$(mktemp -d /tmp/headend-ddns-bench.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/headend-ddns-bench.XXXXXX")
 NS=heddns$$
 SERVER_PID=
 NAMED_PID=
