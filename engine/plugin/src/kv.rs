@@ -205,7 +205,19 @@ mod tests {
             kv.put("p", b"state", b"kept").unwrap();
             db.flush().unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
+        // sled's background flusher can hold the directory's lock for a
+        // moment after the last handle is dropped: retry the reopen (bounded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let db = loop {
+            match sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(e.to_string().contains("could not acquire lock"), "{e}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopening the store: {e}"),
+            }
+        };
         let kv = SledKv::new(db.open_tree("plugin-kv").unwrap());
         assert_eq!(
             kv.get("p", b"state").unwrap().as_deref(),
