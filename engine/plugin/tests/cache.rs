@@ -2,7 +2,7 @@
 //! a damaged cache entry is recompiled instead of trusted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

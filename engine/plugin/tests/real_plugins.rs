@@ -7,7 +7,7 @@
 //! `plugins/build.sh` first) and is skipped with a note otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;
