@@ -72,22 +72,8 @@ fn dhclient_fqdn_goes_into_bind_and_its_release_takes_it_out() -> Result<()> {
     let mut named = Named::start(Some(&srv), &bind_dir, 5353)?;
     let config = segment_config(dir.path())?;
     let mut text = std::fs::read_to_string(&config)?;
-    text.push_str(&format!(
-        r#"
-[ddns]
-server = "127.0.0.1:{port}"
-forward_zones = ["example.test"]
-reverse_zones = ["2.0.192.in-addr.arpa"]
-keys = [{{ name = "{key}", secret = "{secret}" }}]
-rto_ms = 200
-max_retransmits = 1
-retry_initial_ms = 300
-retry_max_s = 1
-"#,
-        port = named.port,
-        key = common::DDNS_KEY,
-        secret = common::DDNS_SECRET,
-    ));
+    text.push('\n');
+    text.push_str(&ddns_section(named.port, common::DDNS_SECRET));
     std::fs::write(&config, text)?;
     // dhclient.conf(5): the FQDN option with S set and the name in wire
     // format (E=1), and the option 81 answer asked for.
@@ -150,6 +136,24 @@ retry_max_s = 1
     Ok(())
 }
 
+/// The `[ddns]` section for the test's named on `port`, signing with
+/// `secret`, with short retry timers.
+fn ddns_section(port: u16, secret: &str) -> String {
+    format!(
+        r#"[ddns]
+server = "127.0.0.1:{port}"
+forward_zones = ["example.test"]
+reverse_zones = ["2.0.192.in-addr.arpa"]
+keys = [{{ name = "{key}", secret = "{secret}" }}]
+rto_ms = 200
+max_retransmits = 1
+retry_initial_ms = 300
+retry_max_s = 1
+"#,
+        key = common::DDNS_KEY,
+    )
+}
+
 /// headend with `[ddns]` pointing at the test's named, signing with `secret`.
 fn ddns_config(dir: &Path, name: &str, port: u16, secret: &str) -> Result<PathBuf> {
     let text = format!(
@@ -166,18 +170,9 @@ network = "192.0.2.0/24"
 ranges = [["192.0.2.10", "192.0.2.99"]]
 lifetime = 3600
 
-[ddns]
-server = "127.0.0.1:{port}"
-forward_zones = ["example.test"]
-reverse_zones = ["2.0.192.in-addr.arpa"]
-keys = [{{ name = "{key}", secret = "{secret}" }}]
-rto_ms = 200
-max_retransmits = 1
-retry_initial_ms = 300
-retry_max_s = 1
-"#,
+{ddns}"#,
         store = dir.join("store").display(),
-        key = common::DDNS_KEY,
+        ddns = ddns_section(port, secret),
     );
     let path = dir.join(name);
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
