@@ -162,6 +162,11 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// The nodes sharing this node's database (`[cluster]`).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Print a shell completion script for this command line to stdout.
     Completions {
         /// The shell.
@@ -173,6 +178,16 @@ enum Command {
         /// Directory to write them to (created if missing).
         #[arg(long, default_value = ".")]
         out_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Every node (live, epoch, version, the hash of the configuration it runs) and the RFC 3074 buckets each owns, from the shared database; says when nodes run different configurations.
+    Status {
+        /// The configuration file (gives the database).
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -473,6 +488,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             } => users_cli::token(&config, &name, &label),
             UserCommand::List { config } => users_cli::list(&config),
         },
+        Command::Cluster {
+            command: ClusterCommand::Status { config },
+        } => store_tools::cluster_status(&config),
         Command::Store { command } => match command {
             StoreCommand::Seed {
                 config,
@@ -576,6 +594,9 @@ fn explainer() -> headend_mgmt::Explainer {
     })
 }
 
+/// How long a stopping node of a cluster waits for its buckets to be handed over.
+const CLUSTER_LEAVE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Sessions a node keeps open to `[server] database`.
 const PG_CONNECTIONS: usize = 8;
 
@@ -591,13 +612,19 @@ fn open_server(config: &std::path::Path) -> Result<Server> {
     let cache_dir = snap.store_path.join("plugin-cache");
     // The shared store when one is configured; the node's own directory
     // keeps the plugin cache and key/value tree either way.
+    let mut pg = None;
     let store: std::sync::Arc<dyn headend_store::Store> = match snap.database.as_deref() {
-        Some(url) => std::sync::Arc::new(
-            headend_store_pg::PgStore::connect(url, PG_CONNECTIONS)
-                .map_err(|e| anyhow::anyhow!("[server] database: {e}"))?,
-        ),
+        Some(url) => {
+            let s = std::sync::Arc::new(
+                headend_store_pg::PgStore::connect(url, PG_CONNECTIONS)
+                    .map_err(|e| anyhow::anyhow!("[server] database: {e}"))?,
+            );
+            pg = Some((url.to_string(), s.clone()));
+            s
+        }
         None => std::sync::Arc::new(local),
     };
+    let cluster_node = snap.cluster.as_ref().map(|c| c.node.clone());
     let mut server = Server::with_store(
         config,
         snap,
@@ -618,6 +645,30 @@ fn open_server(config: &std::path::Path) -> Result<Server> {
         .map_err(|e| anyhow::anyhow!("plugins:\n{e}"))?;
     // A reload passes what `check` passes: the synthetic devices too.
     server.set_reload_gate(prove::reload_gate());
+    if let (Some(node), Some((url, pg))) = (cluster_node, pg) {
+        // The database client blocks on a runtime of its own: off the
+        // tokio workers.
+        let joined = std::thread::scope(|s| {
+            s.spawn(|| {
+                let coord = headend_store_pg::cluster::PgCoordinator::connect(&url)
+                    .map_err(|e| anyhow::anyhow!("[cluster]: {e}"))?;
+                server
+                    .start_cluster(
+                        Box::new(coord),
+                        Box::new(move |epoch| {
+                            pg.join(headend_store_pg::Member {
+                                node: node.clone(),
+                                epoch,
+                            })
+                        }),
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("[cluster]: the start thread panicked")))
+        });
+        joined?;
+    }
     Ok(server)
 }
 
@@ -656,12 +707,21 @@ fn run(config: PathBuf, workers: Option<u16>) -> Result<()> {
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let server = open_server(&config)?;
+        let agent = server.cluster_agent();
         let stop = async move {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
             }
             notify::notify("STOPPING=1");
+            if let Some(a) = agent {
+                // Still answering while the buckets move to the other nodes.
+                let _ = tokio::task::spawn_blocking(move || {
+                    a.leave(CLUSTER_LEAVE);
+                    a.stop();
+                })
+                .await;
+            }
         };
         let watchdog = notify::watchdog_period().map(|period| {
             // A stalled runtime stops these pings and systemd restarts the service.

@@ -244,3 +244,68 @@ pub fn migrate(config: &Path) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `headend cluster status`: the nodes and bucket owners of the shared
+/// database, with this file's configuration hash beside theirs.
+pub fn cluster_status(config: &Path) -> Result<ExitCode> {
+    use headend_store::cluster::{BucketSet, Coordinator};
+    let snap = Snapshot::load(config, 1).map_err(|e| anyhow!("{e}"))?;
+    let Some(url) = snap.database.as_deref() else {
+        bail!("{} has no [server] database: no cluster", config.display());
+    };
+    let mut coord =
+        headend_store_pg::cluster::PgCoordinator::connect(url).map_err(|e| anyhow!("{e}"))?;
+    let view = coord.view().map_err(|e| anyhow!("{e}"))?;
+    println!(
+        "{:<16} {:>6} {:<5} {:<7} {:>7} {:<18} {:<10} {:>9}  buckets",
+        "node", "epoch", "live", "leaving", "buckets", "config", "version", "silent_ms"
+    );
+    for n in &view.nodes {
+        let mut set = BucketSet::default();
+        for b in view
+            .buckets
+            .iter()
+            .filter(|b| b.owner == n.name && b.owner_epoch == n.epoch)
+        {
+            set.insert(b.bucket);
+        }
+        println!(
+            "{:<16} {:>6} {:<5} {:<7} {:>7} {:<18} {:<10} {:>9}  {}",
+            n.name,
+            n.epoch,
+            if n.live { "yes" } else { "no" },
+            if n.leaving { "yes" } else { "no" },
+            set.len(),
+            n.config_hash,
+            n.version,
+            n.silent_ms,
+            set.ranges()
+        );
+    }
+    let orphans = view
+        .buckets
+        .iter()
+        .filter(|b| {
+            !view
+                .nodes
+                .iter()
+                .any(|n| n.name == b.owner && n.epoch == b.owner_epoch && n.live)
+        })
+        .count();
+    let unowned = 256 - view.buckets.len();
+    println!("buckets without a live owner: {}", orphans + unowned);
+    let hashes: std::collections::BTreeSet<&str> = view
+        .nodes
+        .iter()
+        .filter(|n| n.live)
+        .map(|n| n.config_hash.as_str())
+        .collect();
+    println!("this file's config hash: {}", snap.config_hash);
+    if hashes.len() > 1 {
+        println!(
+            "config drift: the live nodes run {} different configurations",
+            hashes.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

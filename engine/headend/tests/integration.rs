@@ -7,6 +7,7 @@
 mod common;
 
 mod cli;
+mod cluster;
 mod config_file_cli;
 mod console;
 mod durability;

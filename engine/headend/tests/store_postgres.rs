@@ -115,9 +115,9 @@ fn leases_live_in_postgresql_survive_a_restart_and_copy_between_backends() {
     assert!(out.contains("headend store migrate"), "{out}");
 
     let (ok, out) = headend(&["store", "migrate"], &cfg);
-    assert!(ok && out.contains("from version 0 to 1"), "{out}");
+    assert!(ok && out.contains("from version 0 to 2"), "{out}");
     let (ok, out) = headend(&["store", "migrate"], &cfg);
-    assert!(ok && out.contains("already at version 1"), "{out}");
+    assert!(ok && out.contains("already at version 2"), "{out}");
 
     // A DORA, committed before the ACK: the row is there.
     let (mut p, addr) = run(&cfg);

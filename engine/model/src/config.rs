@@ -76,6 +76,8 @@ pub struct ConfigFile {
     pub snmp: Option<Spanned<crate::snmp::SnmpSection>>,
     /// `[management]`: the REST API, metrics and events (see `management`).
     pub management: Option<Spanned<crate::management::ManagementSection>>,
+    /// `[cluster]`: several nodes on one shared database (see `cluster`).
+    pub cluster: Option<Spanned<crate::cluster::ClusterSection>>,
 }
 
 /// `[log]`: read once at start; the values are checked by `headend check`.

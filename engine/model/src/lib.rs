@@ -17,6 +17,7 @@
 //! configuration.
 
 pub mod build;
+pub mod cluster;
 pub mod compose;
 pub mod config;
 pub mod configsrv;

@@ -100,6 +100,11 @@ pub struct Snapshot {
     pub snmp: Option<crate::snmp::SnmpSettings>,
     /// Management API settings, when served.
     pub management: Option<crate::management::ManagementSettings>,
+    /// `[cluster]` settings, when this node is one of several.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
+    /// FNV-1a 64 of the configuration text, in hex: nodes report it so that
+    /// an operator sees when two of them run different files.
+    pub config_hash: String,
     /// The hooks that run the plugins (set by the binary before the snapshot is installed).
     pub hooks: Arc<dyn crate::plugins::Hooks>,
 }
@@ -122,6 +127,10 @@ impl Snapshot {
     /// says (`v4::restart_change`, `v6::restart_change`,
     /// `configsrv::restart_change`, …) and the server's components ask.
     pub fn check_reloadable(&self, new: &Snapshot) -> Result<(), ConfigErrors> {
+        if let Some(m) = crate::cluster::restart_change(self.cluster.as_ref(), new.cluster.as_ref())
+        {
+            return Err(ConfigErrors(vec![restart_error(new, m)]));
+        }
         if self.database != new.database {
             return Err(ConfigErrors(vec![restart_error(
                 new,
@@ -391,6 +400,12 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         &prov.known_domains(),
     );
     let management = crate::management::build(&mut b, file.management.as_ref());
+    let cluster = crate::cluster::build(
+        &mut b,
+        file.cluster.as_ref(),
+        &file.server.name,
+        database.is_some(),
+    );
     let exprs = b.finish()?;
     let has_control_options = prov.policies.iter().any(|p| {
         p.options
@@ -429,6 +444,8 @@ fn build(src: &SourceFile, file: ConfigFile, generation: u64) -> Result<Snapshot
         ddns,
         snmp,
         management,
+        cluster,
+        config_hash: config_hash(&src.text),
         hooks: Arc::new(crate::plugins::NoHooks),
     })
 }
@@ -550,6 +567,25 @@ pub fn reserved_by_pool(snapshot: &Snapshot) -> Vec<Vec<Ipv4Addr>> {
         }
     }
     out
+}
+
+/// The snapshot of `text`, loaded as `t.toml` (errors as `check` prints them).
+#[cfg(test)]
+pub(crate) fn load_test_file(text: &str) -> Result<Snapshot, String> {
+    let src = crate::source::SourceFile::new("t.toml".into(), text.to_string());
+    Snapshot::from_source(&src, 1).map_err(|e| e.to_string())
+}
+
+/// FNV-1a 64 of `text` as 16 hex digits: stable across builds and
+/// platforms (a node of the next version reports the same hash for the
+/// same file, which a rolling upgrade needs).
+pub fn config_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 /// The snapshot of `[server] store = "st"` followed by `extra`, loaded as

@@ -54,6 +54,7 @@ fn main() {
         ranges: vec![(Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 31, 255, 255))],
         exclude: vec![Ipv4Addr::new(10, 0, 0, 0)],
         reserved: Vec::new(),
+        stripe: (0, 1),
     };
     let rss0 = rss_bytes();
     let records: Vec<Lease4> = (1..=LOADED)

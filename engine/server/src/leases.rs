@@ -40,6 +40,12 @@ pub struct PoolSpec {
     pub exclude: Vec<Ipv4Addr>,
     /// Fixed-binding addresses inside the ranges: never allocated dynamically.
     pub reserved: Vec<Ipv4Addr>,
+    /// (this node, nodes) of a cluster sharing the pool: never-used
+    /// addresses are taken first from the 64-address blocks whose number
+    /// modulo `nodes` is `this node`, so nodes allocating at once from one
+    /// pool rarely pick the same address (the shared store settles the rest).
+    /// `nodes` ≤ 1: no preference.
+    pub stripe: (u32, u32),
 }
 
 /// Counters of the whole table at one instant, for stats and `headend explain`.
@@ -236,6 +242,9 @@ struct Pool {
     /// The never-used scan has passed every offset below the cursor; an
     /// offset it passed while occupied comes back through `fresh` or `fifo`.
     cursor: u64,
+    /// The cursor's first pass looks only at this node's stripe (see
+    /// [`PoolSpec::stripe`]); the second pass, at every block.
+    stripe_done: bool,
     /// Never-leased offsets below the cursor that became free again (an
     /// offer that was not taken).
     fresh: Vec<u32>,
@@ -283,6 +292,7 @@ impl Pool {
             requeue: Bits::new(size),
             used_count: 0,
             cursor: 0,
+            stripe_done: spec.stripe.1 <= 1,
             fresh: Vec::new(),
             fifo: VecDeque::new(),
             timers: BTreeSet::new(),
@@ -381,8 +391,28 @@ impl Pool {
             }
             return Some(off);
         }
+        loop {
+            if let Some(off) = self.scan_never_used() {
+                return Some(off);
+            }
+            if self.stripe_done {
+                return None;
+            }
+            // This node's blocks are all taken: the other nodes' next.
+            self.stripe_done = true;
+            self.cursor = 0;
+        }
+    }
+
+    /// The cursor's scan of [`Pool::peek_never_used`].
+    fn scan_never_used(&mut self) -> Option<u32> {
+        let (me, nodes) = self.spec.stripe;
         while self.cursor < self.size {
             let w = (self.cursor >> 6) as usize;
+            if !self.stripe_done && (w as u64) % u64::from(nodes) != u64::from(me) {
+                self.cursor = (w as u64 + 1) * 64;
+                continue;
+            }
             let occupied = self.used.word(w) | self.queued.word(w);
             let free = !occupied & (u64::MAX << (self.cursor & 63));
             if free == 0 {
@@ -1600,7 +1630,39 @@ mod tests {
             ranges: ranges.iter().map(|(a, b)| (ip(a), ip(b))).collect(),
             exclude: exclude.iter().map(|a| ip(a)).collect(),
             reserved: reserved.iter().map(|a| ip(a)).collect(),
+            stripe: (0, 1),
         }
+    }
+
+    #[test]
+    fn cluster_nodes_take_never_used_addresses_from_their_own_stripe_first() {
+        // Two nodes, one pool of 256 addresses: four 64-address blocks.
+        let mut specs = [
+            spec("p", &[("10.0.0.0", "10.0.0.255")], &[], &[]),
+            spec("p", &[("10.0.0.0", "10.0.0.255")], &[], &[]),
+        ];
+        specs[0].stripe = (0, 2);
+        specs[1].stripe = (1, 2);
+        let mut a = table(&specs[..1]);
+        let mut b = table(&specs[1..]);
+        let mut from_a = Vec::new();
+        let mut from_b = Vec::new();
+        for i in 0..128u32 {
+            let k = key(i);
+            let ip = a.pick("p", &k, None, 0).unwrap();
+            a.bind(lease(ip, &k, 0, 3600));
+            from_a.push(u32::from(ip) & 0xff);
+            let k = key(1000 + i);
+            let ip = b.pick("p", &k, None, 0).unwrap();
+            b.bind(lease(ip, &k, 0, 3600));
+            from_b.push(u32::from(ip) & 0xff);
+        }
+        // Each node's first 128 addresses are its own blocks: no overlap.
+        assert!(from_a.iter().all(|o| (o / 64) % 2 == 0), "{from_a:?}");
+        assert!(from_b.iter().all(|o| (o / 64) % 2 == 1), "{from_b:?}");
+        // Its blocks full, a node goes on in the other's.
+        let ip = a.pick("p", &key(5000), None, 0).unwrap();
+        assert_eq!((u32::from(ip) & 0xff) / 64 % 2, 1);
     }
 
     fn table(pools: &[PoolSpec]) -> LeaseTable {

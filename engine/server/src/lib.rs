@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod bus;
+pub mod cluster;
 pub mod component;
 pub mod configsrv;
 pub mod control;

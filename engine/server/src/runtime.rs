@@ -69,6 +69,10 @@ pub struct Server {
     reservations6: parking_lot::Mutex<Vec<headend_store::Reservation6>>,
     hook_factory: Option<HookFactory>,
     reload_gate: Option<ReloadGate>,
+    /// The cluster agent, when this node is one of several (`[cluster]`).
+    cluster: parking_lot::Mutex<Option<Arc<crate::cluster::Agent>>>,
+    /// Which buckets this node answers (all, outside a cluster).
+    membership: Option<Arc<crate::cluster::Membership>>,
 }
 
 /// Puts the operators' fixed bindings (under the file's) and DHCPv6
@@ -230,7 +234,64 @@ impl Server {
             generation: parking_lot::Mutex::new(1),
             hook_factory: None,
             reload_gate: None,
+            cluster: parking_lot::Mutex::new(None),
+            membership: None,
         })
+    }
+
+    /// Joins the cluster of `[cluster]` through `coord`: registers, takes
+    /// this node's buckets (loading leases written by other nodes) and
+    /// answers only those from then on (see [`crate::cluster`]);
+    /// `on_epoch` gets every epoch, for the store to fence its writes.
+    /// Without `[cluster]` it does nothing.
+    pub fn start_cluster(
+        &mut self,
+        coord: Box<dyn headend_store::cluster::Coordinator>,
+        on_epoch: Box<dyn Fn(i64) + Send>,
+    ) -> Result<(), crate::cluster::ClusterError> {
+        let snap = self.config.load_full();
+        let Some(settings) = snap.cluster.clone() else {
+            return Ok(());
+        };
+        let membership = Arc::new(crate::cluster::Membership::new());
+        self.dhcpv4.set_cluster(membership.clone());
+        self.dhcpv6.set_cluster(membership.clone());
+        let agent = crate::cluster::Agent::start(
+            settings,
+            snap.config_hash.clone(),
+            coord,
+            crate::cluster::Hooks {
+                dhcpv4: self.dhcpv4.clone(),
+                dhcpv6: self.dhcpv6.clone(),
+                committer: self.committer.clone(),
+                on_epoch,
+            },
+            membership.clone(),
+        )?;
+        *self.cluster.lock() = Some(Arc::new(agent));
+        self.membership = Some(membership);
+        Ok(())
+    }
+
+    /// The cluster agent, when this node is one of several.
+    pub fn cluster_agent(&self) -> Option<Arc<crate::cluster::Agent>> {
+        self.cluster.lock().clone()
+    }
+
+    /// This node's cluster membership, when it is one of several.
+    pub fn membership(&self) -> Option<&Arc<crate::cluster::Membership>> {
+        self.membership.as_ref()
+    }
+
+    /// Before a stop: hands this node's buckets to the live nodes (waits
+    /// up to `within`), then stops its heartbeat. Blocks: call it off the
+    /// tokio workers.
+    pub fn leave_cluster(&self, within: Duration) {
+        let agent = self.cluster.lock().take();
+        if let Some(a) = agent {
+            a.leave(within);
+            a.stop();
+        }
     }
 
     /// Sets the factory that builds plugin hooks for every snapshot and

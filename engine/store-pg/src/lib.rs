@@ -19,6 +19,18 @@
 //! applied batch is already durable and [`Store::sync`] has nothing left to
 //! do — the group committer still calls it, and an ACK still waits for it.
 //!
+//! Several nodes (schema version 2, [`cluster`]): each lease row also has
+//! its client's RFC 3074 `bucket` and `ends`, the second its address stops
+//! being occupied (0: released; `i64::MAX`: never). A store that joined a
+//! cluster ([`PgStore::join`]) writes leases as *claims*: an address is
+//! taken only from the same client or from a record that has ended by the
+//! database's clock, so two nodes can never lease one address to two
+//! clients, whatever their memories say; a batch with a lost claim has no
+//! effect and fails with [`StoreError::Conflict`]. Every batch also takes a
+//! share lock on the node's row and checks its epoch (*fencing*): once
+//! another node has fenced this one to take its buckets, nothing this
+//! node still had in flight can commit.
+//!
 //! The schema is created and upgraded by [`migrate`] (`headend store
 //! migrate`), never implicitly: [`PgStore::connect`] refuses a database
 //! whose schema is missing or newer than this build.
@@ -26,9 +38,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use headend_store::cluster::{bucket_of_lease4, bucket_of_lease6};
 use headend_store::{
     validate, Account, ClientKey, DeviceTimeline, FixedBinding4, Lease4, Lease6, Lease6Key,
-    Mutation, RecordTable, Store, StoreError,
+    LeaseState, Mutation, RecordTable, Store, StoreError,
 };
 use parking_lot::Mutex;
 use postgres::{Client, NoTls, Statement};
@@ -36,20 +49,22 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+pub mod cluster;
 pub mod testing;
 
 /// The PostgreSQL client library, for tests and tools that query the tables.
 pub use postgres;
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Connections a store keeps open by default.
 pub const DEFAULT_CONNECTIONS: usize = 4;
 
 /// The migrations, in order: `MIGRATIONS[n]` takes the schema from version
 /// `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE leases4 (
     ip bigint PRIMARY KEY,
     client bytea NOT NULL,
@@ -91,7 +106,59 @@ CREATE TABLE meta (
     key text COLLATE "C" PRIMARY KEY,
     value bytea NOT NULL
 );
-"#];
+"#,
+    r#"
+ALTER TABLE leases4 ADD COLUMN bucket smallint NOT NULL DEFAULT -1;
+ALTER TABLE leases4 ADD COLUMN ends bigint NOT NULL DEFAULT 0;
+CREATE INDEX leases4_by_bucket ON leases4 (bucket, ip);
+ALTER TABLE leases6 ADD COLUMN bucket smallint NOT NULL DEFAULT -1;
+ALTER TABLE leases6 ADD COLUMN ends bigint NOT NULL DEFAULT 0;
+CREATE INDEX leases6_by_bucket ON leases6 (bucket);
+CREATE TABLE cluster_nodes (
+    node text COLLATE "C" PRIMARY KEY,
+    epoch bigint NOT NULL,
+    expires timestamptz NOT NULL,
+    seen timestamptz NOT NULL,
+    started timestamptz NOT NULL,
+    leaving boolean NOT NULL,
+    config_hash text NOT NULL,
+    version text NOT NULL
+);
+CREATE TABLE cluster_buckets (
+    bucket smallint PRIMARY KEY,
+    owner text COLLATE "C" NOT NULL,
+    owner_epoch bigint NOT NULL,
+    changed timestamptz NOT NULL
+);
+"#,
+];
+
+/// The database's clock in Unix seconds: whether a lease has ended is
+/// decided by one clock for every node.
+const DB_NOW: &str = "extract(epoch from now())::int8";
+
+/// The multi-row lease upsert; a claim adds a condition to its update.
+const LEASE4_UPSERT: &str = "INSERT INTO leases4 (ip, client, relay, record, bucket, ends) \
+    SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::int8[], $4::jsonb[], $5::int2[], $6::int8[]) \
+    ON CONFLICT (ip) DO UPDATE SET client = EXCLUDED.client, relay = EXCLUDED.relay, \
+    record = EXCLUDED.record, bucket = EXCLUDED.bucket, ends = EXCLUDED.ends";
+
+/// The multi-row binding upsert; a claim adds a condition to its update.
+const LEASE6_UPSERT: &str = "INSERT INTO leases6 (address, prefix_len, duid, iaid, record, bucket, ends) \
+    SELECT * FROM UNNEST($1::bytea[], $2::int2[], $3::bytea[], $4::int8[], $5::jsonb[], $6::int2[], $7::int8[]) \
+    ON CONFLICT (address, prefix_len) DO UPDATE SET duid = EXCLUDED.duid, iaid = EXCLUDED.iaid, \
+    record = EXCLUDED.record, bucket = EXCLUDED.bucket, ends = EXCLUDED.ends";
+
+/// When a lease's address stops being occupied, as the `ends` column holds
+/// it: 0 once released, `i64::MAX` for a lease without end.
+fn ends_of(state: LeaseState, expires: Option<u64>) -> i64 {
+    match state {
+        LeaseState::Released => 0,
+        LeaseState::Active | LeaseState::Declined => {
+            expires.map_or(i64::MAX, |t| i64::try_from(t).unwrap_or(i64::MAX))
+        }
+    }
+}
 
 /// Why the PostgreSQL store could not be opened or migrated.
 #[derive(Debug, thiserror::Error)]
@@ -126,9 +193,14 @@ struct Stmts {
     del_record: Statement,
     put_meta: Statement,
     many_lease4: Statement,
+    claim_lease4: Statement,
     many_del_lease4: Statement,
+    claim_del_lease4: Statement,
     many_lease6: Statement,
+    claim_lease6: Statement,
     many_del_lease6: Statement,
+    claim_del_lease6: Statement,
+    fence: Statement,
     many_timeline: Statement,
     lease4: Statement,
     leases4_by_client: Statement,
@@ -162,34 +234,55 @@ impl Conn {
             put_account: p("INSERT INTO accounts (id, record) VALUES ($1, $2) \
                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record")?,
             del_account: p("DELETE FROM accounts WHERE id = $1")?,
-            put_fixed: p("INSERT INTO fixed4 (client, relay, record) VALUES ($1, $2, $3) \
-                ON CONFLICT (client, relay) DO UPDATE SET record = EXCLUDED.record")?,
+            put_fixed: p(
+                "INSERT INTO fixed4 (client, relay, record) VALUES ($1, $2, $3) \
+                ON CONFLICT (client, relay) DO UPDATE SET record = EXCLUDED.record",
+            )?,
             del_fixed: p("DELETE FROM fixed4 WHERE client = $1 AND relay = $2")?,
             put_record: p("INSERT INTO records (tbl, key, value) VALUES ($1, $2, $3) \
                 ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value")?,
             del_record: p("DELETE FROM records WHERE tbl = $1 AND key = $2")?,
             put_meta: p("INSERT INTO meta (key, value) VALUES ($1, $2) \
                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")?,
-            many_lease4: p("INSERT INTO leases4 (ip, client, relay, record) \
-                SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::int8[], $4::jsonb[]) \
-                ON CONFLICT (ip) DO UPDATE SET client = EXCLUDED.client, relay = EXCLUDED.relay, record = EXCLUDED.record")?,
+            many_lease4: p(LEASE4_UPSERT)?,
+            claim_lease4: p(&format!(
+                "{LEASE4_UPSERT} WHERE leases4.client = EXCLUDED.client \
+                OR leases4.ends <= {DB_NOW} RETURNING ip"
+            ))?,
             many_del_lease4: p("DELETE FROM leases4 WHERE ip = ANY($1::int8[])")?,
-            many_lease6: p("INSERT INTO leases6 (address, prefix_len, duid, iaid, record) \
-                SELECT * FROM UNNEST($1::bytea[], $2::int2[], $3::bytea[], $4::int8[], $5::jsonb[]) \
-                ON CONFLICT (address, prefix_len) DO UPDATE SET duid = EXCLUDED.duid, iaid = EXCLUDED.iaid, record = EXCLUDED.record")?,
+            claim_del_lease4: p(&format!(
+                "DELETE FROM leases4 WHERE ip = ANY($1::int8[]) \
+                AND ends <= {DB_NOW}"
+            ))?,
+            many_lease6: p(LEASE6_UPSERT)?,
+            claim_lease6: p(&format!(
+                "{LEASE6_UPSERT} WHERE leases6.duid = EXCLUDED.duid \
+                OR leases6.ends <= {DB_NOW} RETURNING address, prefix_len"
+            ))?,
             many_del_lease6: p("DELETE FROM leases6 WHERE (address, prefix_len) IN \
                 (SELECT * FROM UNNEST($1::bytea[], $2::int2[]))")?,
+            claim_del_lease6: p(&format!(
+                "DELETE FROM leases6 WHERE (address, prefix_len) IN \
+                (SELECT * FROM UNNEST($1::bytea[], $2::int2[])) AND ends <= {DB_NOW}"
+            ))?,
+            fence: p("SELECT epoch FROM cluster_nodes WHERE node = $1 FOR SHARE")?,
             many_timeline: p("INSERT INTO timelines (device, record) \
                 SELECT * FROM UNNEST($1::text[], $2::jsonb[]) \
                 ON CONFLICT (device) DO UPDATE SET record = EXCLUDED.record")?,
             lease4: p("SELECT record FROM leases4 WHERE ip = $1")?,
             leases4_by_client: p("SELECT record FROM leases4 WHERE client = $1 ORDER BY ip")?,
-            leases4_by_relay_page: p("SELECT record FROM leases4 WHERE relay = $1 AND ip > $2 ORDER BY ip LIMIT $3")?,
+            leases4_by_relay_page: p(
+                "SELECT record FROM leases4 WHERE relay = $1 AND ip > $2 ORDER BY ip LIMIT $3",
+            )?,
             scan_leases4: p("SELECT record FROM leases4 WHERE ip > $1 ORDER BY ip LIMIT $2")?,
             lease6: p("SELECT record FROM leases6 WHERE address = $1 AND prefix_len = $2")?,
-            leases6_by_duid: p("SELECT record FROM leases6 WHERE duid = $1 ORDER BY iaid, address, prefix_len")?,
-            scan_leases6: p("SELECT record FROM leases6 WHERE (address, prefix_len) > ($1, $2) \
-                ORDER BY address, prefix_len LIMIT $3")?,
+            leases6_by_duid: p(
+                "SELECT record FROM leases6 WHERE duid = $1 ORDER BY iaid, address, prefix_len",
+            )?,
+            scan_leases6: p(
+                "SELECT record FROM leases6 WHERE (address, prefix_len) > ($1, $2) \
+                ORDER BY address, prefix_len LIMIT $3",
+            )?,
             account: p("SELECT record FROM accounts WHERE id = $1")?,
             scan_accounts: p("SELECT record FROM accounts WHERE id > $1 ORDER BY id LIMIT $2")?,
         };
@@ -236,6 +329,9 @@ fn migrate_here(url: &str) -> Result<(i32, i32), PgError> {
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         let mut tx = client.transaction()?;
         tx.batch_execute(sql)?;
+        if from == 1 {
+            backfill_buckets(&mut tx)?;
+        }
         // A concurrent migrate by another node makes this insert (or the
         // CREATEs above) fail: the transaction rolls back, nothing half-done.
         let to = i32::try_from(from + 1).unwrap_or(i32::MAX);
@@ -243,6 +339,44 @@ fn migrate_here(url: &str) -> Result<(i32, i32), PgError> {
         tx.commit()?;
     }
     Ok((found, SCHEMA_VERSION))
+}
+
+/// Version 2: the `bucket` and `ends` columns of the rows written before
+/// them, computed from each record (an undecodable record keeps bucket -1
+/// and is reported by the loads that skip it).
+fn backfill_buckets(tx: &mut postgres::Transaction<'_>) -> Result<(), PgError> {
+    let (mut ips, mut buckets, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+    for r in tx.query("SELECT ip, record FROM leases4", &[])? {
+        let ip: i64 = r.get(0);
+        if let Ok(l) = serde_json::from_value::<Lease4>(r.get(1)) {
+            ips.push(ip);
+            buckets.push(i16::from(bucket_of_lease4(&l)));
+            ends.push(ends_of(l.state, l.expires_at()));
+        }
+    }
+    tx.execute(
+        "UPDATE leases4 SET bucket = v.b, ends = v.e FROM \
+         (SELECT * FROM UNNEST($1::int8[], $2::int2[], $3::int8[]) AS t(ip, b, e)) v \
+         WHERE leases4.ip = v.ip",
+        &[&ips, &buckets, &ends],
+    )?;
+    let (mut addrs, mut lens, mut buckets, mut ends) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in tx.query("SELECT address, prefix_len, record FROM leases6", &[])? {
+        if let Ok(l) = serde_json::from_value::<Lease6>(r.get(2)) {
+            addrs.push(r.get::<_, Vec<u8>>(0));
+            lens.push(r.get::<_, i16>(1));
+            buckets.push(i16::from(bucket_of_lease6(&l)));
+            ends.push(ends_of(l.state, l.expires_at()));
+        }
+    }
+    tx.execute(
+        "UPDATE leases6 SET bucket = v.b, ends = v.e FROM \
+         (SELECT * FROM UNNEST($1::bytea[], $2::int2[], $3::int2[], $4::int8[]) AS t(a, l, b, e)) v \
+         WHERE leases6.address = v.a AND leases6.prefix_len = v.l",
+        &[&addrs, &lens, &buckets, &ends],
+    )?;
+    Ok(())
 }
 
 /// A call handed to a session thread.
@@ -259,6 +393,17 @@ pub struct PgStore {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     sessions: usize,
     skipped: AtomicU64,
+    /// The cluster node this store writes for, once joined.
+    member: std::sync::Arc<parking_lot::RwLock<Option<Member>>>,
+}
+
+/// A node's identity in the cluster tables, for fencing its writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// `[cluster] node`.
+    pub node: String,
+    /// The epoch of its current registration.
+    pub epoch: i64,
 }
 
 impl Drop for PgStore {
@@ -354,6 +499,7 @@ impl PgStore {
             threads: Mutex::new(threads),
             sessions: n,
             skipped: AtomicU64::new(0),
+            member: Default::default(),
         };
         for _ in 0..n {
             match ready_rx.recv() {
@@ -437,6 +583,18 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Makes every later batch a cluster node's: lease writes become claims
+    /// and each batch is fenced by `member`'s epoch (see the module doc).
+    /// Called again with a new epoch after the node registers again.
+    pub fn join(&self, member: Member) {
+        *self.member.write() = Some(member);
+    }
+
+    /// The node this store writes for, once joined.
+    pub fn member(&self) -> Option<Member> {
+        self.member.read().clone()
+    }
+
     /// Every record as the mutations that recreate it (meta, management
     /// records, accounts, fixed bindings, v4 and v6 leases, timelines), for
     /// `headend store copy`; undecodable rows are skipped and counted.
@@ -513,8 +671,15 @@ impl PgStore {
     }
 }
 
-/// A lease row's index column, second column and record (`None`: deleted).
-type Row = (Vec<u8>, i64, Value);
+/// A lease row's index column, second column, record, bucket and end
+/// (`None` in the map: deleted).
+struct Row {
+    key: Vec<u8>,
+    second: i64,
+    record: Value,
+    bucket: i16,
+    ends: i64,
+}
 
 /// A batch reduced for PostgreSQL: the last write of each lease, binding
 /// and timeline (the [`Store`] contract: a later mutation in a batch wins)
@@ -539,14 +704,26 @@ impl Many {
         for x in batch {
             match x {
                 Mutation::PutLease4(l) => {
-                    let row = (l.client.0.clone(), ip4(l.relay), to_json("leases4", l)?);
+                    let row = Row {
+                        key: l.client.0.clone(),
+                        second: ip4(l.relay),
+                        record: to_json("leases4", l)?,
+                        bucket: i16::from(bucket_of_lease4(l)),
+                        ends: ends_of(l.state, l.expires_at()),
+                    };
                     m.lease4.insert(u32::from(l.ip), Some(row));
                 }
                 Mutation::DeleteLease4(ip) => {
                     m.lease4.insert(u32::from(*ip), None);
                 }
                 Mutation::PutLease6(l) => {
-                    let row = (l.duid.clone(), i64::from(l.iaid), to_json("leases6", l)?);
+                    let row = Row {
+                        key: l.duid.clone(),
+                        second: i64::from(l.iaid),
+                        record: to_json("leases6", l)?,
+                        bucket: i16::from(bucket_of_lease6(l)),
+                        ends: ends_of(l.state, l.expires_at()),
+                    };
                     m.lease6
                         .insert((ip6(l.address), i16::from(l.prefix_len)), Some(row));
                 }
@@ -564,38 +741,100 @@ impl Many {
         Ok(m)
     }
 
-    fn apply(&self, tx: &mut postgres::Transaction<'_>, st: &Stmts) -> Result<(), StoreError> {
-        let (mut ips, mut clients, mut relays, mut recs, mut gone) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    fn apply(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        st: &Stmts,
+        member: Option<&Member>,
+    ) -> Result<(), StoreError> {
+        if let Some(m) = member {
+            // The share lock holds off a fence (an UPDATE of this row) until
+            // this transaction ends; a fence that came first has changed the
+            // epoch, and nothing of this batch commits.
+            let epoch: Option<i64> = tx
+                .query_opt(&st.fence, &[&m.node])
+                .map_err(backend)?
+                .map(|r| r.get(0));
+            if epoch != Some(m.epoch) {
+                return Err(StoreError::Backend(format!(
+                    "node {:?} was fenced (epoch {} is now {epoch:?}): another node took over its buckets",
+                    m.node, m.epoch
+                )));
+            }
+        }
+        let claims = member.is_some();
+        let (mut ips, mut clients, mut relays, mut recs, mut buckets, mut ends, mut gone) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         for (ip, row) in &self.lease4 {
             match row {
-                Some((client, relay, rec)) => {
+                Some(r) => {
                     ips.push(i64::from(*ip));
-                    clients.push(client.clone());
-                    relays.push(*relay);
-                    recs.push(rec.clone());
+                    clients.push(r.key.clone());
+                    relays.push(r.second);
+                    recs.push(r.record.clone());
+                    buckets.push(r.bucket);
+                    ends.push(r.ends);
                 }
                 None => gone.push(i64::from(*ip)),
             }
         }
         if !gone.is_empty() {
-            tx.execute(&st.many_del_lease4, &[&gone]).map_err(backend)?;
+            let del = if claims {
+                &st.claim_del_lease4
+            } else {
+                &st.many_del_lease4
+            };
+            tx.execute(del, &[&gone]).map_err(backend)?;
         }
         if !ips.is_empty() {
-            tx.execute(&st.many_lease4, &[&ips, &clients, &relays, &recs])
-                .map_err(backend)?;
+            let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+                [&ips, &clients, &relays, &recs, &buckets, &ends];
+            if claims {
+                let won = tx.query(&st.claim_lease4, &params).map_err(backend)?;
+                if won.len() < ips.len() {
+                    let won: std::collections::HashSet<i64> =
+                        won.iter().map(|r| r.get::<_, i64>(0)).collect();
+                    let lost: Vec<String> = ips
+                        .iter()
+                        .filter(|ip| !won.contains(ip))
+                        .map(|ip| Ipv4Addr::from(u32::try_from(*ip).unwrap_or(0)).to_string())
+                        .collect();
+                    return Err(StoreError::Conflict(format!(
+                        "{} held by another client",
+                        lost.join(", ")
+                    )));
+                }
+            } else {
+                tx.execute(&st.many_lease4, &params).map_err(backend)?;
+            }
         }
-        let (mut addrs, mut lens, mut duids, mut iaids, mut recs) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut addrs, mut lens, mut duids, mut iaids, mut recs, mut buckets, mut ends) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         let (mut gone_a, mut gone_l) = (Vec::new(), Vec::new());
         for ((addr, len), row) in &self.lease6 {
             match row {
-                Some((duid, iaid, rec)) => {
+                Some(r) => {
                     addrs.push(addr.clone());
                     lens.push(*len);
-                    duids.push(duid.clone());
-                    iaids.push(*iaid);
-                    recs.push(rec.clone());
+                    duids.push(r.key.clone());
+                    iaids.push(r.second);
+                    recs.push(r.record.clone());
+                    buckets.push(r.bucket);
+                    ends.push(r.ends);
                 }
                 None => {
                     gone_a.push(addr.clone());
@@ -604,12 +843,40 @@ impl Many {
             }
         }
         if !gone_a.is_empty() {
-            tx.execute(&st.many_del_lease6, &[&gone_a, &gone_l])
-                .map_err(backend)?;
+            let del = if claims {
+                &st.claim_del_lease6
+            } else {
+                &st.many_del_lease6
+            };
+            tx.execute(del, &[&gone_a, &gone_l]).map_err(backend)?;
         }
         if !addrs.is_empty() {
-            tx.execute(&st.many_lease6, &[&addrs, &lens, &duids, &iaids, &recs])
-                .map_err(backend)?;
+            let params: [&(dyn postgres::types::ToSql + Sync); 7] =
+                [&addrs, &lens, &duids, &iaids, &recs, &buckets, &ends];
+            if claims {
+                let won = tx.query(&st.claim_lease6, &params).map_err(backend)?;
+                if won.len() < addrs.len() {
+                    let won: std::collections::HashSet<(Vec<u8>, i16)> = won
+                        .iter()
+                        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, i16>(1)))
+                        .collect();
+                    let lost: Vec<String> = addrs
+                        .iter()
+                        .zip(&lens)
+                        .filter(|(a, l)| !won.contains(&((*a).clone(), **l)))
+                        .map(|(a, l)| {
+                            let octets: [u8; 16] = a.as_slice().try_into().unwrap_or([0; 16]);
+                            format!("{}/{l}", Ipv6Addr::from(octets))
+                        })
+                        .collect();
+                    return Err(StoreError::Conflict(format!(
+                        "{} held by another client",
+                        lost.join(", ")
+                    )));
+                }
+            } else {
+                tx.execute(&st.many_lease6, &params).map_err(backend)?;
+            }
         }
         if !self.timelines.is_empty() {
             let devices: Vec<&String> = self.timelines.keys().collect();
@@ -840,11 +1107,12 @@ impl Store for PgStore {
             return Ok(());
         }
         let many = Many::of(batch)?;
+        let member = self.member.read().clone();
         self.with(move |c| {
             let Conn { client, st } = c;
             let mut tx = client.transaction().map_err(backend)?;
             // An error drops `tx` uncommitted: the batch has no effect.
-            many.apply(&mut tx, st)?;
+            many.apply(&mut tx, st, member.as_ref())?;
             tx.commit().map_err(backend)
         })
     }

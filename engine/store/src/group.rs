@@ -473,12 +473,12 @@ fn commit_group(
     }
     // Healthy while data reaches the disk: a failed sync, or an apply that
     // failed for another reason than the batch itself (a full disk, an I/O
-    // error), makes the store unhealthy until a later group commits.
+    // error; not a bad batch, not a lease lost to another node's), makes the store unhealthy until a later group commits.
     let backend_failed = synced.is_err()
         || outcomes
             .iter()
             .flatten()
-            .any(|e| !matches!(e, StoreError::Invalid(_)));
+            .any(|e| !matches!(e, StoreError::Invalid(_) | StoreError::Conflict(_)));
     // (A group of flush markers only writes nothing: it proves nothing.)
     if backend_failed || !all.is_empty() {
         let was = healthy.swap(!backend_failed, Ordering::SeqCst);

@@ -16,6 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
+pub mod cluster;
 mod codec;
 pub use codec::validate;
 pub mod group;
@@ -516,6 +517,10 @@ pub enum StoreError {
     /// [`MAX_CLIENT_KEY_LEN`]); the whole batch was rejected.
     #[error("invalid mutation: {0}")]
     Invalid(String),
+    /// A lease claim lost to another client's record of the same address,
+    /// written by another node of the cluster; the batch had no effect.
+    #[error("lease conflict: {0}")]
+    Conflict(String),
 }
 
 /// Persistent storage used by the servers. Implementations must make

@@ -72,6 +72,8 @@ pub struct Dhcpv4 {
     timeline: std::sync::OnceLock<Arc<Timeline>>,
     /// Where dynamic DNS jobs go (see [`super::ddns`]).
     pub(super) ddns: std::sync::OnceLock<Arc<crate::shared::ddns::DdnsLink>>,
+    /// The buckets this node answers, when it is one of a cluster.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Membership>>,
 }
 
 /// Leases and holds ended per lock hold of a sweep.
@@ -86,6 +88,14 @@ const MAX_DECLINE_CIRCUITS: usize = 65_536;
 /// Pool specs for the lease table from a snapshot.
 pub fn pool_specs(snap: &Snapshot) -> Vec<PoolSpec> {
     let reserved = headend_model::snapshot::reserved_by_pool(snap);
+    // A cluster's nodes share the pools: each prefers its own stripe.
+    let stripe = snap.cluster.as_ref().map_or((0, 1), |c| {
+        let me = c.nodes.iter().position(|n| *n == c.node).unwrap_or(0);
+        (
+            u32::try_from(me).unwrap_or(0),
+            u32::try_from(c.nodes.len()).unwrap_or(1),
+        )
+    });
     snap.pools
         .iter()
         .zip(reserved)
@@ -94,6 +104,7 @@ pub fn pool_specs(snap: &Snapshot) -> Vec<PoolSpec> {
             ranges: p.ranges.clone(),
             exclude: p.exclude.clone(),
             reserved,
+            stripe,
         })
         .collect()
 }
@@ -127,7 +138,13 @@ impl Dhcpv4 {
             device_memo: std::sync::OnceLock::new(),
             timeline: std::sync::OnceLock::new(),
             ddns: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Answers only the clients of the buckets `membership` says (RFC 3074).
+    pub fn set_cluster(&self, membership: Arc<crate::cluster::Membership>) {
+        let _ = self.cluster.set(membership);
     }
 
     /// Records every exchange in `timeline` (`CM1`…`CM4` for an eCM,
@@ -251,6 +268,14 @@ impl Dhcpv4 {
         let span =
             tracing::debug_span!("dhcpv4", mac = %dev.mac, xid = format_args!("{:08x}", pkt.xid));
         let _g = span.enter();
+        // RFC 3074: one node of a cluster answers each client (every
+        // message of a client's exchange; leasequery is not a client's).
+        if let Some(m) = self.cluster.get() {
+            if !m.serves(headend_store::cluster::bucket4(&dev.client, &dev.hwaddr)) {
+                m.left_to_owner();
+                return Outcome::Silent("other_node_bucket");
+            }
+        }
         let server_id = dev
             .server_id_override
             .unwrap_or_else(|| d4.server_id.unwrap_or(*inb.local.ip()));

@@ -85,6 +85,8 @@ pub struct Dhcpv6 {
     committer: std::sync::OnceLock<Arc<headend_store::GroupCommitter>>,
     /// Where dynamic DNS jobs go (see [`super::ddns`]).
     pub(super) ddns: std::sync::OnceLock<Arc<crate::shared::ddns::DdnsLink>>,
+    /// The buckets this node answers, when it is one of a cluster.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Membership>>,
 }
 
 /// Bindings the sweep drops per lock hold.
@@ -150,11 +152,16 @@ pub fn open(
     let snap = config.load_full();
     let configured = snap.dhcpv6.as_ref().and_then(|d| d.server_duid.clone());
     let stored = store.meta(headend_store::META_SERVER_DUID)?;
-    let (duid, m) = server_duid(configured.as_deref(), stored, now);
+    let (mut duid, m) = server_duid(configured.as_deref(), stored, now);
     // A DHCPv4-only server keeps its store untouched.
     if let Some(m) = m.filter(|_| snap.dhcpv6.is_some()) {
         store.apply(&[m])?;
         store.sync()?;
+        // Nodes of a cluster starting together on a new database each
+        // write one: every node reads back the one that stayed.
+        if let Some(d) = store.meta(headend_store::META_SERVER_DUID)? {
+            duid = d;
+        }
         tracing::info!(duid = %hex_colon(&duid), "generated the DHCPv6 server DUID");
     }
     let mut table = LeaseTable6::new();
@@ -269,6 +276,7 @@ impl Dhcpv6 {
             timeline: std::sync::OnceLock::new(),
             committer: std::sync::OnceLock::new(),
             ddns: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
             store: std::sync::OnceLock::new(),
         }
     }
@@ -363,6 +371,11 @@ impl Dhcpv6 {
             c.submit_nowait(dead.into_iter().map(Mutation::DeleteLease6).collect());
         }
         n
+    }
+
+    /// Answers only the clients of the buckets `membership` says.
+    pub fn set_cluster(&self, membership: Arc<crate::cluster::Membership>) {
+        let _ = self.cluster.set(membership);
     }
 
     /// Refuses new bindings while `store` reports commits failing, and
@@ -477,6 +490,17 @@ impl Dhcpv6 {
         };
         let span = tracing::debug_span!("dhcpv6", duid = %hex_colon(&dev.duid), xid = format_args!("{:06x}", msg.transaction_id));
         let _g = span.enter();
+        // One node of a cluster answers each client, by DUID (RFC 3074 as
+        // draft-ietf-dhc-dhcpv6-loadb extends it); Information-request
+        // binds nothing and any node answers it.
+        if mtype != MessageType::InformationRequest {
+            if let Some(m) = self.cluster.get() {
+                if !m.serves(headend_store::cluster::bucket6(&dev.duid)) {
+                    m.left_to_owner();
+                    return Outcome6::Silent("other_node_bucket");
+                }
+            }
+        }
         let SocketAddrV6 { .. } = source;
         let mut cx = Cx {
             svc: self,
