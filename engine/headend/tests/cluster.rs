@@ -187,6 +187,13 @@ fn owners(sql: &mut Client) -> BTreeMap<String, i64> {
     .collect()
 }
 
+/// A node answers a bucket handed to it from its next round on (it loads
+/// the bucket's leases first): up to one heartbeat after the database says
+/// it owns it. Clients retransmit across that; this file's do not.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(400));
+}
+
 /// Waits until the bucket counts are `want`; returns how long it took.
 fn wait_owners(sql: &mut Client, want: &[(&str, i64)], within: Duration) -> Duration {
     let start = Instant::now();
@@ -240,6 +247,7 @@ fn two_nodes_split_the_buckets_fail_over_and_hand_back() {
     let (mut a, mut addr_a) = run(&ca);
     let (mut b, addr_b) = run(&cb);
     wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    settle();
     let relay = UdpSocket::bind((RELAY, 0)).unwrap();
 
     // DORA for every client, each message to both nodes.
@@ -249,9 +257,13 @@ fn two_nodes_split_the_buckets_fail_over_and_hand_back() {
     let offers = exchange(&relay, &[addr_a, addr_b], &discovers);
     let mut requests = Vec::new();
     for i in 0..CLIENTS {
-        let r = offers
-            .get(&i)
-            .unwrap_or_else(|| panic!("no OFFER for client {i}"));
+        let r = offers.get(&i).unwrap_or_else(|| {
+            panic!(
+                "no OFFER for client {i}\na:\n{}\nb:\n{}",
+                a.output_tail(3000),
+                b.output_tail(3000)
+            )
+        });
         assert_eq!(r.len(), 1, "client {i} got {} OFFERs: {r:?}", r.len());
         let (_, t, ip, sid) = r[0];
         assert_eq!(t, 2);
@@ -300,6 +312,7 @@ fn two_nodes_split_the_buckets_fail_over_and_hand_back() {
     a.signal("KILL").unwrap();
     a.wait(Duration::from_secs(10)).unwrap();
     let took = wait_owners(&mut sql, &[("b", 256)], Duration::from_secs(10));
+    settle();
     assert!(
         took < Duration::from_millis(TAKEOVER_MS + 1500),
         "takeover took {took:?}"
@@ -313,6 +326,7 @@ fn two_nodes_split_the_buckets_fail_over_and_hand_back() {
     a = a2;
     addr_a = new_addr_a;
     wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    settle();
     let by = rebind(&relay, &[addr_a, addr_b], &clients, 20_000);
     for i in &of_a {
         assert_eq!(by[i], addr_a, "client {i} back on a");
@@ -323,6 +337,7 @@ fn two_nodes_split_the_buckets_fail_over_and_hand_back() {
     let start = Instant::now();
     b.signal("TERM").unwrap();
     let handed = wait_owners(&mut sql, &[("a", 256)], Duration::from_secs(10));
+    settle();
     assert!(
         handed < Duration::from_millis(TAKEOVER_MS),
         "hand-over took {handed:?}"
@@ -351,4 +366,318 @@ fn two_nodes_split_the_buckets_fail_over_and_hand_back() {
         .get(0);
     assert_eq!(rows, i64::from(CLIENTS));
     a.stop(Duration::from_secs(20)).unwrap();
+}
+
+/// A CMTS configured with two helper addresses sends every relayed
+/// message to both: this tee does that part (perfdhcp is the relay itself,
+/// giaddr 127.0.0.2, and the nodes answer it there directly).
+const TEE: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(("127.0.0.4", 67))
+dst = [("127.0.0.1", 67), ("127.0.0.3", 67)]
+print("tee ready", flush=True)
+while True:
+    d, _ = s.recvfrom(4096)
+    for x in dst:
+        s.sendto(d, x)
+"#;
+
+fn ns_config(dir: &Path, url: &str, node: &str, listen: &str) -> PathBuf {
+    let path = dir.join(format!("{node}-ns.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+name = "{node}"
+store = "store-ns-{node}"
+database = "{url}"
+
+[dhcpv4]
+listen = ["{listen}:67"]
+
+[[pool]]
+name = "cm"
+relays = ["127.0.0.2"]
+network = "10.18.0.0/16"
+ranges = [["10.18.0.10", "10.18.255.250"]]
+
+[cluster]
+nodes = ["a", "b"]
+heartbeat_ms = 100
+takeover_ms = {TAKEOVER_MS}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// perfdhcp's leases (`-x l`): every ACKed (MAC, address) is in the
+/// database with that address, and the database has no address or client twice.
+fn check_acked_leases_stored(sql: &mut Client, report: &common::PerfReport) -> usize {
+    let acked = report.lease_map().unwrap();
+    let rows = sql.query("SELECT ip, client FROM leases4", &[]).unwrap();
+    let mut by_client: BTreeMap<Vec<u8>, Ipv4Addr> = BTreeMap::new();
+    for r in &rows {
+        let ip = Ipv4Addr::from(u32::try_from(r.get::<_, i64>(0)).unwrap());
+        let client: Vec<u8> = r.get(1);
+        assert!(
+            by_client.insert(client.clone(), ip).is_none(),
+            "client {client:02x?} has two rows"
+        );
+    }
+    for (id, ip) in &acked {
+        // perfdhcp prints the client identifier the ACK echoed (RFC 6842):
+        // the key the server stored.
+        let key: Vec<u8> = (0..id.len() / 2)
+            .map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(
+            by_client.get(&key),
+            Some(ip),
+            "ACKed lease {id} -> {ip} not in the database"
+        );
+    }
+    acked.len()
+}
+
+#[test]
+fn perfdhcp_through_two_helpers_survives_a_node_killed_under_load() {
+    let _heavy = common::heavy();
+    assert!(
+        common::find_on_path("perfdhcp").is_some() && common::find_on_path("python3").is_some(),
+        "cluster needs perfdhcp and python3"
+    );
+    let dir = common::scratch("cluster-ns").unwrap();
+    // Over the Unix socket: the nodes run inside the test's namespace.
+    let url = headend_store_pg::testing::database_via_socket();
+    headend_store_pg::migrate(&url).unwrap();
+    let mut sql = Client::connect(&url, NoTls).unwrap();
+    let ns = common::Netns::loopback_relay().unwrap();
+    let ca = ns_config(dir.path(), &url, "a", "127.0.0.1");
+    let cb = ns_config(dir.path(), &url, "b", "127.0.0.3");
+    let mut a = common::start_headend(&ns, &ca).unwrap();
+    let mut b = common::start_headend(&ns, &cb).unwrap();
+    wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    settle();
+    let mut tee_cmd = ns.command("python3");
+    tee_cmd.args(["-c", TEE]);
+    let mut tee = Proc::spawn("tee", tee_cmd).unwrap();
+    tee.wait_for("tee ready", Duration::from_secs(10)).unwrap();
+
+    // 400 DORA/s for 8 s; a is killed 3 s in.
+    const RATE: u32 = 400;
+    let perf = common::Perfdhcp::new(RATE, 100_000)
+        .period(8)
+        .base_mac("00:10:95:18:00:00")
+        .print_leases();
+    let killer = {
+        let pid = a.pid();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .status();
+        })
+    };
+    let report = perf.run(&ns, "127.0.0.2", "127.0.0.4").unwrap();
+    killer.join().unwrap();
+    a.wait(Duration::from_secs(10)).unwrap();
+    eprintln!("cluster under load, a killed at 3 s: {}", report.summary());
+    // Exactly one answer per message: a second one would be an orphan.
+    assert_eq!(
+        report.discover_offer.orphans + report.request_ack.orphans,
+        0,
+        "{}",
+        report.summary()
+    );
+    // Only a's clients in the takeover window go unanswered.
+    let window = u64::from(RATE) * (TAKEOVER_MS + 1000) / 1000;
+    assert!(
+        report.discover_offer.drops + report.request_ack.drops <= window,
+        "{} drops, more than a takeover's worth ({window}): {}",
+        report.discover_offer.drops + report.request_ack.drops,
+        report.summary()
+    );
+    assert!(
+        report.request_ack.received > u64::from(RATE) * 5,
+        "{}",
+        report.summary()
+    );
+    wait_owners(&mut sql, &[("b", 256)], Duration::from_secs(5));
+    settle();
+    let n = check_acked_leases_stored(&mut sql, &report);
+    // perfdhcp draws MACs at random: some clients came twice.
+    assert!(
+        n as u64 >= report.request_ack.received * 9 / 10,
+        "{n} leases printed"
+    );
+
+    // a restarts and rejoins: the split is back and a clean run follows.
+    let mut a = common::start_headend(&ns, &ca).unwrap();
+    wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    settle();
+    let after = common::Perfdhcp::new(RATE, 100_000)
+        .period(3)
+        .base_mac("00:10:95:19:00:00")
+        .print_leases()
+        .run(&ns, "127.0.0.2", "127.0.0.4")
+        .unwrap();
+    eprintln!("cluster after the rejoin: {}", after.summary());
+    assert_eq!(after.discover_offer.orphans + after.request_ack.orphans, 0);
+    assert!(
+        after.request_ack.completed(995) && after.discover_offer.completed(995),
+        "{}",
+        after.summary()
+    );
+    check_acked_leases_stored(&mut sql, &after);
+    tee.stop(Duration::from_secs(5)).ok();
+    a.stop(Duration::from_secs(20)).unwrap();
+    b.stop(Duration::from_secs(20)).unwrap();
+}
+
+/// A node's file for the broadcast segment of the dhclient test: each node
+/// in a namespace of its own, on one bridge with the client.
+fn segment_config(dir: &Path, url: &str, node: &str, server_id: &str) -> PathBuf {
+    let path = dir.join(format!("{node}-seg.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+name = "{node}"
+store = "store-seg-{node}"
+database = "{url}"
+
+[dhcpv4]
+listen = ["0.0.0.0:67"]
+interface = "vs0"
+server_id = "{server_id}"
+
+[[pool]]
+name = "segment"
+relays = ["0.0.0.0"]
+network = "192.0.2.0/24"
+ranges = [["192.0.2.100", "192.0.2.200"]]
+lifetime = 30
+
+[cluster]
+nodes = ["a", "b"]
+heartbeat_ms = 100
+takeover_ms = {TAKEOVER_MS}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// ISC dhclient holds a lease from node a; a is killed; at T2 the client
+/// rebinds (RFC 2131 §4.4.5, broadcast) and node b, which took a's buckets,
+/// acknowledges the same address.
+#[test]
+fn dhclient_rebinds_at_the_same_address_on_the_surviving_node() {
+    assert!(
+        common::find_on_path("dhclient").is_some(),
+        "cluster needs dhclient"
+    );
+    let dir = common::scratch("cluster-dhclient").unwrap();
+    let url = headend_store_pg::testing::database_via_socket();
+    headend_store_pg::migrate(&url).unwrap();
+    let mut sql = Client::connect(&url, NoTls).unwrap();
+    // A bridge in a hub namespace joins both nodes and the client.
+    let hub = common::Netns::new().unwrap();
+    let (s1, s2, cli) = (
+        common::Netns::new().unwrap(),
+        common::Netns::new().unwrap(),
+        common::Netns::new().unwrap(),
+    );
+    hub.ip(&["link", "add", "br0", "type", "bridge"]).unwrap();
+    hub.ip(&["link", "set", "br0", "up"]).unwrap();
+    for (ns, dev, port) in [(&s1, "vs0", "h1"), (&s2, "vs0", "h2"), (&cli, "vc0", "h3")] {
+        common::veth_pair(ns, dev, &hub, port).unwrap();
+        hub.ip(&["link", "set", port, "master", "br0"]).unwrap();
+    }
+    s1.add_addr("vs0", "192.0.2.1/24").unwrap();
+    s2.add_addr("vs0", "192.0.2.2/24").unwrap();
+    // A client MAC in a's half of the buckets (RFC 3074 hash of chaddr).
+    let mac = (0u32..)
+        .map(|i| {
+            let b = i.to_be_bytes();
+            [0x02, 0x10, 0x95, b[1], b[2], b[3]]
+        })
+        .find(|m| {
+            headend_store::cluster::bucket4(&headend_store::ClientKey::from_hardware(1, m), m) < 128
+        })
+        .unwrap();
+    let mac_text = mac.map(|b| format!("{b:02x}")).join(":");
+    cli.ip(&["link", "set", "vc0", "down"]).unwrap();
+    cli.ip(&["link", "set", "vc0", "address", &mac_text])
+        .unwrap();
+    cli.ip(&["link", "set", "vc0", "up"]).unwrap();
+
+    let ca = segment_config(dir.path(), &url, "a", "192.0.2.1");
+    let cb = segment_config(dir.path(), &url, "b", "192.0.2.2");
+    let mut a = common::start_headend(&s1, &ca).unwrap();
+    let mut b = common::start_headend(&s2, &cb).unwrap();
+    wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    settle();
+
+    let mut client = common::Dhclient::start(&cli, "vc0", dir.path(), 90).unwrap();
+    let bound = client
+        .wait_bound(Duration::from_secs(25))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e:#}\na:\n{}\nb:\n{}",
+                a.output_tail(3000),
+                b.output_tail(3000)
+            )
+        });
+    let ip = bound["new_ip_address"].clone();
+    // As dhclient-script would: the address on the interface, so that the
+    // unicast ACK of a renewal reaches the client.
+    cli.add_addr("vc0", &format!("{ip}/24")).unwrap();
+    assert_eq!(
+        bound.get("new_dhcp_server_identifier").map(String::as_str),
+        Some("192.0.2.1"),
+        "{bound:?}"
+    );
+
+    a.signal("KILL").unwrap();
+    a.wait(Duration::from_secs(10)).unwrap();
+    wait_owners(&mut sql, &[("b", 256)], Duration::from_secs(10));
+    settle();
+    // T1 = 15 s: RENEW to a goes unanswered; T2 = 26.25 s: REBIND, b answers.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let rebound = loop {
+        let log = std::fs::read_to_string(dir.path().join("hook.log")).unwrap_or_default();
+        let found = common::hook_blocks(&log).into_iter().find(|v| {
+            matches!(
+                v.get("reason").map(String::as_str),
+                Some("REBIND" | "RENEW")
+            )
+        });
+        if let Some(v) = found {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no renewal within 45 s\nhook log:\n{log}\nb:\n{}",
+            b.output_tail(3000)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(rebound["new_ip_address"], ip, "{rebound:?}");
+    assert_eq!(
+        rebound
+            .get("new_dhcp_server_identifier")
+            .map(String::as_str),
+        Some("192.0.2.2"),
+        "{rebound:?}"
+    );
+    client.stop().unwrap();
+    b.stop(Duration::from_secs(20)).unwrap();
 }

@@ -709,6 +709,26 @@ impl Server {
         for c in &self.components {
             c.metrics(&mut m);
         }
+        if let Some(c) = &self.membership {
+            let st = c.status();
+            m.gauge("cluster_buckets_served", &[], c.served().len() as u64);
+            m.counter(
+                "cluster_left_to_owner_total",
+                &[],
+                c.not_ours.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            m.gauge("cluster_epoch", &[], u64::try_from(st.epoch).unwrap_or(0));
+            let live = st.view.nodes.iter().filter(|n| n.live).count();
+            m.gauge("cluster_nodes_live", &[], live as u64);
+            let hashes: std::collections::BTreeSet<&str> = st
+                .view
+                .nodes
+                .iter()
+                .filter(|n| n.live)
+                .map(|n| n.config_hash.as_str())
+                .collect();
+            m.gauge("cluster_config_hashes", &[], hashes.len() as u64);
+        }
         let g = self.committer.stats();
         m.counter("store_commit_groups_total", &[], g.groups);
         m.counter("store_commit_batches_total", &[], g.batches);

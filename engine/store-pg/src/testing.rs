@@ -193,3 +193,17 @@ pub fn admin() -> postgres::Client {
     );
     postgres::Client::connect(&url, postgres::NoTls).unwrap()
 }
+
+/// A fresh, empty database on the cluster, as a libpq connection string
+/// over the cluster's Unix socket: it reaches the database from inside any
+/// network namespace a test creates (the socket is a file).
+pub fn database_via_socket() -> String {
+    let tcp = database();
+    let name = tcp.rsplit('/').next().unwrap_or_default().to_string();
+    let c = cluster();
+    format!(
+        "host={} port={} user=postgres dbname={name}",
+        c.sock.display(),
+        c.port
+    )
+}
