@@ -403,6 +403,7 @@ name = "cm"
 relays = ["127.0.0.2"]
 network = "10.18.0.0/16"
 ranges = [["10.18.0.10", "10.18.255.250"]]
+lifetime = 16
 
 [cluster]
 nodes = ["a", "b"]
@@ -680,4 +681,99 @@ fn dhclient_rebinds_at_the_same_address_on_the_surviving_node() {
     );
     client.stop().unwrap();
     b.stop(Duration::from_secs(20)).unwrap();
+}
+
+/// A rolling restart (each node stopped with SIGTERM and started again,
+/// one at a time, as for an upgrade) while the boot-storm simulator brings
+/// up cable modems through the two helper addresses and renews their
+/// leases every 8 s: no device fails, no renewal changes an address.
+#[test]
+fn a_rolling_restart_under_load_fails_no_device() {
+    let _heavy = common::heavy();
+    assert!(
+        common::find_on_path("python3").is_some(),
+        "cluster needs python3"
+    );
+    let dir = common::scratch("cluster-roll").unwrap();
+    let url = headend_store_pg::testing::database_via_socket();
+    headend_store_pg::migrate(&url).unwrap();
+    let mut sql = Client::connect(&url, NoTls).unwrap();
+    let ns = common::Netns::loopback_relay().unwrap();
+    let ca = ns_config(dir.path(), &url, "a", "127.0.0.1");
+    let cb = ns_config(dir.path(), &url, "b", "127.0.0.3");
+    let a = common::start_headend(&ns, &ca).unwrap();
+    let b = common::start_headend(&ns, &cb).unwrap();
+    wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    settle();
+    let mut tee_cmd = ns.command("python3");
+    tee_cmd.args(["-c", TEE]);
+    let mut tee = Proc::spawn("tee", tee_cmd).unwrap();
+    tee.wait_for("tee ready", Duration::from_secs(10)).unwrap();
+
+    const MODEMS: u64 = 400;
+    let mut sim = ns.command(HEADEND);
+    sim.args([
+        "simulate",
+        "--server4",
+        "127.0.0.4:67",
+        "--relay",
+        "127.0.0.2",
+        "--relay-port",
+        "67",
+        "--cm",
+        &MODEMS.to_string(),
+        "--rate",
+        "40",
+        "--dhcp-only",
+        "--renew",
+        "--duration",
+        "24",
+        "--json",
+    ]);
+    let mut sim = Proc::spawn_stdout("headend simulate", sim).unwrap();
+    // Roll: a, then b; each back and holding its half before the next.
+    let mut nodes = [(a, ca), (b, cb)];
+    let mut rolls = Vec::new();
+    for (node, cfg) in nodes.iter_mut() {
+        std::thread::sleep(Duration::from_secs(3));
+        let started = Instant::now();
+        node.stop(Duration::from_secs(20)).unwrap();
+        let stopped = started.elapsed();
+        *node = common::start_headend(&ns, cfg).unwrap();
+        wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+        rolls.push((stopped, started.elapsed()));
+    }
+    let status = sim.wait(Duration::from_secs(60)).unwrap();
+    let out = sim.output();
+    let json: serde_json::Value = out
+        .find('{')
+        .and_then(|i| serde_json::from_str(&out[i..]).ok())
+        .unwrap_or_else(|| panic!("no JSON report ({status}):\n{out}"));
+    let text = serde_json::to_string_pretty(&json).unwrap();
+    eprintln!(
+        "cluster rolling restart (stop, back in): {rolls:?}; renewals {}, datagrams {} sent / {} received",
+        json["renewals"], json["datagrams_sent"], json["datagrams_received"]
+    );
+    let d = &json["devices"][0];
+    assert_eq!(d["completed"], MODEMS, "{text}");
+    assert_eq!(d["failed"], 0, "{text}");
+    assert_eq!(
+        json["violations"].as_array().map(Vec::len),
+        Some(0),
+        "{text}"
+    );
+    assert!(json["renewals"].as_u64().unwrap_or(0) >= MODEMS, "{text}");
+    assert!(status.success(), "{text}");
+    let twice: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM (SELECT client FROM leases4 GROUP BY client HAVING count(*) > 1) t",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(twice, 0, "a modem holds two addresses");
+    tee.stop(Duration::from_secs(5)).ok();
+    for (node, _) in nodes.iter_mut() {
+        node.stop(Duration::from_secs(20)).unwrap();
+    }
 }

@@ -39,6 +39,9 @@ use tracing::{error, info, warn};
 use crate::dhcpv4::process::Dhcpv4;
 use crate::dhcpv6::process::Dhcpv6;
 
+/// How often a node looks at the database while buckets are being handed to it.
+const AWAITING_POLL: Duration = Duration::from_millis(10);
+
 /// Which buckets this node answers, read on every packet.
 #[derive(Debug)]
 pub struct Membership {
@@ -156,6 +159,9 @@ pub struct Plan {
     pub claim: Vec<(u8, Option<(String, i64)>)>,
     /// Buckets this node owns now and keeps.
     pub keep: BucketSet,
+    /// Buckets that should be this node's and that a live node still holds:
+    /// it is about to hand them over, so the agent looks again soon.
+    pub awaiting: usize,
 }
 
 /// The round's decisions for `me` at `epoch` (see the module doc);
@@ -224,7 +230,7 @@ pub fn plan(settings: &ClusterSettings, epoch: i64, leaving: bool, view: &Cluste
                         out.claim.push((bucket, prev))
                     }
                     // Alive: it hands the bucket over itself.
-                    Some(r) if r.live => {}
+                    Some(r) if r.live => out.awaiting += 1,
                     // Silent past its TTL: fence, then take.
                     Some(_) => {
                         fenced.insert((o.owner.clone(), o.owner_epoch));
@@ -287,6 +293,11 @@ struct Round {
     alive_until: Option<Instant>,
     /// Buckets this node's earlier incarnation owned: loaded at start already.
     first: bool,
+    /// Buckets the last round saw another live node still hold for this one.
+    awaiting: usize,
+    /// The database already says this node is leaving: the others look
+    /// often for its buckets from then on, so it hands them over a round later.
+    leave_announced: bool,
 }
 
 impl Round {
@@ -339,7 +350,10 @@ impl Round {
         }
         self.alive_until = Some(started + self.settings.takeover.mul_f32(0.8));
         let view = self.coord.view().map_err(|e| e.to_string())?;
-        let p = plan(&self.settings, self.epoch, leaving, &view);
+        let hand_all = leaving && self.leave_announced;
+        self.leave_announced = leaving;
+        let p = plan(&self.settings, self.epoch, hand_all, &view);
+        self.awaiting = p.awaiting;
         let mut served = p.keep;
         // Owned but not answered yet: handed to this node by another (or
         // dropped at a missed deadline): its leases first.
@@ -474,6 +488,8 @@ impl Agent {
             epoch: 0,
             alive_until: None,
             first: true,
+            awaiting: 0,
+            leave_announced: false,
         };
         round.register().map_err(ClusterError::Start)?;
         round.run(false).map_err(ClusterError::Start)?;
@@ -487,7 +503,15 @@ impl Agent {
             .name("headend-cluster".into())
             .spawn(move || {
                 while !s.load(Ordering::Acquire) {
-                    std::thread::sleep(period);
+                    // A hand-over to this node is coming: its buckets go
+                    // unanswered from when the giver stops until this node
+                    // sees them, so look often until they arrive.
+                    let wait = if round.awaiting > 0 {
+                        AWAITING_POLL.min(period)
+                    } else {
+                        period
+                    };
+                    std::thread::sleep(wait);
                     let is_leaving = l.load(Ordering::Acquire);
                     match round.run(is_leaving) {
                         Ok(()) => {
@@ -658,6 +682,7 @@ mod tests {
         // b, meanwhile, waits: its buckets' owner is live.
         let pb = plan(&settings("b", &["a", "b"]), 7, false, &view);
         assert!(pb.claim.is_empty() && pb.fence.is_empty());
+        assert_eq!(pb.awaiting, 128);
         // Once handed, b owns them at its epoch and keeps them.
         let mut after = ClusterView {
             nodes: view.nodes.clone(),
