@@ -184,3 +184,140 @@ fn leases_live_in_postgresql_survive_a_restart_and_copy_between_backends() {
     assert_eq!(leases.len(), 1);
     assert_eq!(leases[0].ip.to_string(), ip);
 }
+
+/// Issue 16, faults of the database under a running node: the database
+/// refusing connections (every session of the node killed, new ones
+/// refused, as when it goes away) makes commits fail — the REQUEST gets no
+/// ACK, never one without a commit, and the failure is logged — and DORAs
+/// succeed again once it is back; a table locked by another session (a
+/// database too slow to commit) holds the ACK until the commit lands; a
+/// corrupted row is skipped and reported at start, and the node serves the
+/// rest.
+#[test]
+fn database_outage_slowness_and_a_corrupted_row() {
+    assert!(
+        common::find_on_path("python3").is_some(),
+        "store_postgres needs python3"
+    );
+    let dir = common::scratch("store-pg-faults").unwrap();
+    let url = database();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    headend_store_pg::migrate(&url).unwrap();
+    let cfg = config(dir.path(), &url);
+    let (mut p, addr) = run(&cfg);
+    let dora_mac = |mac: &str| {
+        common::lab_dora(
+            Command::new("python3"),
+            &addr,
+            &["--mac", mac, "--vendor-class", "docsis3.0:"],
+        )
+    };
+    let first =
+        dora_mac("00:10:95:16:01:01").unwrap_or_else(|e| panic!("{e:#}\n{}", p.output_tail(4000)));
+
+    // The database goes away: sessions killed, new ones refused.
+    let mut admin = headend_store_pg::testing::admin();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .unwrap();
+    assert!(
+        dora_mac("00:10:95:16:01:02").is_err(),
+        "an ACK while the database is away:\n{}",
+        p.output_tail(4000)
+    );
+    p.wait_for("not committed: reply withheld", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.output_tail(4000)));
+
+    // Back: the node reconnects and binds again (bounded).
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        match dora_mac("00:10:95:16:01:02") {
+            Ok(ip) => break ip,
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!(
+                    "no DORA after the database came back: {e:#}\n{}",
+                    p.output_tail(4000)
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    };
+    assert_ne!(again, first);
+    let mut sql =
+        headend_store_pg::postgres::Client::connect(&url, headend_store_pg::postgres::NoTls)
+            .unwrap();
+    let stored: i64 = sql
+        .query_one("SELECT count(*) FROM leases4", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 2, "every ACKed lease, no other");
+
+    // Slow: another session holds the lease table; the ACK waits for the
+    // commit (dora.py waits 8 s), then arrives.
+    let locker_url = url.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let locker = std::thread::spawn(move || {
+        let mut c = headend_store_pg::postgres::Client::connect(
+            &locker_url,
+            headend_store_pg::postgres::NoTls,
+        )
+        .unwrap();
+        let mut tx = c.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE leases4 IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        tx.commit().unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let started = std::time::Instant::now();
+    let slow = common::lab_dora(
+        Command::new("python3"),
+        &addr,
+        &[
+            "--mac",
+            "00:10:95:16:01:03",
+            "--vendor-class",
+            "docsis3.0:",
+            "--timeout",
+            "8",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", p.output_tail(4000)));
+    let waited = started.elapsed();
+    locker.join().unwrap();
+    assert!(slow.starts_with("10.16.0."), "{slow}");
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "the ACK came before the commit could ({waited:?})"
+    );
+    p.stop(Duration::from_secs(20)).unwrap();
+
+    // A corrupted row: skipped and reported; the node starts and serves.
+    sql.execute(
+        "UPDATE leases4 SET record = '{\"not\": \"a lease\"}' WHERE ip = (SELECT min(ip) FROM leases4)",
+        &[],
+    )
+    .unwrap();
+    let (mut p, addr) = run(&cfg);
+    assert!(
+        p.output()
+            .contains("skipping an undecodable leases4 record"),
+        "{}",
+        p.output_tail(4000)
+    );
+    let ip = common::lab_dora(
+        Command::new("python3"),
+        &addr,
+        &["--mac", "00:10:95:16:01:04", "--vendor-class", "docsis3.0:"],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", p.output_tail(4000)));
+    assert!(ip.starts_with("10.16.0."), "{ip}");
+    p.stop(Duration::from_secs(20)).unwrap();
+}
