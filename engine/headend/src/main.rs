@@ -37,6 +37,7 @@ mod plugins;
 mod policy_test;
 mod prove;
 mod seed;
+mod store_kv;
 mod store_tools;
 mod users_cli;
 
@@ -611,7 +612,7 @@ fn open_server(config: &std::path::Path) -> Result<Server> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let cache_dir = snap.store_path.join("plugin-cache");
     // The shared store when one is configured; the node's own directory
-    // keeps the plugin cache and key/value tree either way.
+    // keeps the plugin compile cache either way.
     let mut pg = None;
     let store: std::sync::Arc<dyn headend_store::Store> = match snap.database.as_deref() {
         Some(url) => {
@@ -625,6 +626,13 @@ fn open_server(config: &std::path::Path) -> Result<Server> {
         None => std::sync::Arc::new(local),
     };
     let cluster_node = snap.cluster.as_ref().map(|c| c.node.clone());
+    // Plugin state goes where the leases go: into the shared database
+    // when there is one, so it follows the clients from node to node.
+    let plugin_kv: std::sync::Arc<dyn headend_plugin::PluginKv> = if pg.is_some() {
+        std::sync::Arc::new(store_kv::StoreKv::new(store.clone()))
+    } else {
+        std::sync::Arc::new(headend_plugin::SledKv::new(kv_tree))
+    };
     let mut server = Server::with_store(
         config,
         snap,
@@ -639,7 +647,7 @@ fn open_server(config: &std::path::Path) -> Result<Server> {
                     cache_dir: Some(cache_dir.clone()),
                     ..headend_plugin::HostConfig::default()
                 },
-                std::sync::Arc::new(headend_plugin::SledKv::new(kv_tree.clone())),
+                plugin_kv.clone(),
             )
         }))
         .map_err(|e| anyhow::anyhow!("plugins:\n{e}"))?;

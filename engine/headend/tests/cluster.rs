@@ -32,7 +32,17 @@ const TAKEOVER_MS: u64 = 1500;
 const CLIENTS: u32 = 48;
 
 fn config(dir: &Path, url: &str, node: &str) -> PathBuf {
+    config_of(dir, url, node, &["a", "b"])
+}
+
+/// One node's file of a cluster of `nodes`, all on loopback.
+fn config_of(dir: &Path, url: &str, node: &str, nodes: &[&str]) -> PathBuf {
     let path = dir.join(format!("{node}.toml"));
+    let nodes = nodes
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     std::fs::write(
         &path,
         format!(
@@ -52,7 +62,7 @@ network = "10.17.0.0/16"
 ranges = [["10.17.0.10", "10.17.3.250"]]
 
 [cluster]
-nodes = ["a", "b"]
+nodes = [{nodes}]
 heartbeat_ms = 100
 takeover_ms = {TAKEOVER_MS}
 "#
@@ -775,5 +785,120 @@ fn a_rolling_restart_under_load_fails_no_device() {
     tee.stop(Duration::from_secs(5)).ok();
     for (node, _) in nodes.iter_mut() {
         node.stop(Duration::from_secs(20)).unwrap();
+    }
+}
+
+/// Three nodes: a killed node's buckets are shared by the two others (by
+/// bucket parity), each of its clients rebinds at its address with exactly
+/// one of them, and the node gets its third back when it returns.
+#[test]
+fn three_nodes_share_a_killed_nodes_buckets() {
+    let dir = common::scratch("cluster3").unwrap();
+    let url = database();
+    headend_store_pg::migrate(&url).unwrap();
+    let mut sql = Client::connect(&url, NoTls).unwrap();
+    let names = ["a", "b", "c"];
+    let cfgs: Vec<PathBuf> = names
+        .iter()
+        .map(|n| config_of(dir.path(), &url, n, &names))
+        .collect();
+    let mut procs = Vec::new();
+    let mut addrs = Vec::new();
+    for c in &cfgs {
+        let (p, addr) = run(c);
+        procs.push(p);
+        addrs.push(addr);
+    }
+    let split = [("a", 86), ("b", 85), ("c", 85)];
+    wait_owners(&mut sql, &split, Duration::from_secs(10));
+    settle();
+    // The split is visible, and nobody's bucket is orphaned.
+    let out = Command::new(HEADEND)
+        .args(["cluster", "status", "--config"])
+        .arg(&cfgs[0])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("b ") && l.contains(" 85 ") && l.ends_with("86-170")),
+        "{text}"
+    );
+    assert!(text.contains("buckets without a live owner: 0"), "{text}");
+    assert!(!text.contains("config drift"), "{text}");
+
+    let relay = UdpSocket::bind((RELAY, 0)).unwrap();
+    let n = 60u32;
+    let discovers: Vec<(u32, Vec<u8>)> = (0..n)
+        .map(|i| (i, message(1, mac(i), i, Ipv4Addr::UNSPECIFIED, &[])))
+        .collect();
+    let offers = exchange(&relay, &addrs, &discovers);
+    let mut requests = Vec::new();
+    for i in 0..n {
+        let r = &offers[&i];
+        assert_eq!(r.len(), 1, "client {i}: {r:?}");
+        let (_, _, ip, sid) = r[0];
+        let opts = [
+            (50, ip.octets().to_vec()),
+            (54, sid.unwrap().octets().to_vec()),
+        ];
+        requests.push((
+            1000 + i,
+            message(3, mac(i), 1000 + i, Ipv4Addr::UNSPECIFIED, &opts),
+        ));
+    }
+    let acks = exchange(&relay, &addrs, &requests);
+    let mut clients = BTreeMap::new();
+    let mut of_b = Vec::new();
+    for i in 0..n {
+        let r = &acks[&(1000 + i)];
+        assert_eq!(r.len(), 1, "client {i}: {r:?}");
+        assert_eq!(r[0].1, 5);
+        clients.insert(i, r[0].2);
+        if r[0].0 == addrs[1] {
+            of_b.push(i);
+        }
+    }
+    assert!(!of_b.is_empty(), "b answered nobody");
+
+    procs[1].signal("KILL").unwrap();
+    procs[1].wait(Duration::from_secs(10)).unwrap();
+    let start = Instant::now();
+    loop {
+        let o = owners(&mut sql);
+        if !o.contains_key("b") && o.values().sum::<i64>() == 256 {
+            // b's 85 buckets by parity: 43 even ones to a, 42 odd ones to c.
+            assert_eq!(o.get("a"), Some(&(86 + 43)), "{o:?}");
+            assert_eq!(o.get("c"), Some(&(85 + 42)), "{o:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{o:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    settle();
+    let by = rebind(&relay, &addrs, &clients, 10_000);
+    for i in &of_b {
+        assert_ne!(by[i], addrs[1]);
+    }
+    let (p, addr) = run(&cfgs[1]);
+    procs[1] = p;
+    addrs[1] = addr;
+    wait_owners(&mut sql, &split, Duration::from_secs(10));
+    settle();
+    let by = rebind(&relay, &addrs, &clients, 20_000);
+    for i in &of_b {
+        assert_eq!(by[i], addrs[1], "client {i} back on b");
+    }
+    let twice: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM (SELECT client FROM leases4 GROUP BY client HAVING count(*) > 1) t",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(twice, 0);
+    for p in procs.iter_mut() {
+        p.stop(Duration::from_secs(20)).unwrap();
     }
 }

@@ -576,16 +576,83 @@ pub(crate) fn load_test_file(text: &str) -> Result<Snapshot, String> {
     Snapshot::from_source(&src, 1).map_err(|e| e.to_string())
 }
 
-/// FNV-1a 64 of `text` as 16 hex digits: stable across builds and
-/// platforms (a node of the next version reports the same hash for the
-/// same file, which a rolling upgrade needs).
+/// The hash a node reports of its configuration (`headend cluster status`):
+/// FNV-1a 64, as 16 hex digits, of the file's TOML with its keys sorted and
+/// without what differs from node to node by design — `[server] name` and
+/// `store`, `[cluster] node`, and every `listen`, `interface` and
+/// `server_id` — so that the nodes of a cluster running the same
+/// configuration report the same hash. FNV is stable across builds and
+/// platforms: a node of the next version reports the same hash for the
+/// same file, which a rolling upgrade needs. A file that does not parse
+/// (never installed) hashes as text.
 pub fn config_hash(text: &str) -> String {
+    let mut canon = String::with_capacity(text.len());
+    match text.parse::<toml::Table>() {
+        Ok(mut t) => {
+            if let Some(toml::Value::Table(server)) = t.get_mut("server") {
+                server.remove("name");
+                server.remove("store");
+            }
+            if let Some(toml::Value::Table(cluster)) = t.get_mut("cluster") {
+                cluster.remove("node");
+            }
+            canonical(&toml::Value::Table(t), &mut canon);
+        }
+        Err(_) => canon.push_str(text),
+    }
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.as_bytes() {
+    for b in canon.as_bytes() {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+/// `v` with sorted keys and without node-local keys, as one string.
+fn canonical(v: &toml::Value, out: &mut String) {
+    const NODE_LOCAL: [&str; 3] = ["listen", "interface", "server_id"];
+    match v {
+        toml::Value::Table(t) => {
+            let mut keys: Vec<&String> = t
+                .keys()
+                .filter(|k| !NODE_LOCAL.contains(&k.as_str()))
+                .collect();
+            keys.sort();
+            out.push('{');
+            for k in keys {
+                out.push_str(&format!("{k:?}="));
+                if let Some(v) = t.get(k) {
+                    canonical(v, out);
+                }
+                out.push(';');
+            }
+            out.push('}');
+        }
+        toml::Value::Array(a) => {
+            out.push('[');
+            for v in a {
+                canonical(v, out);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod config_hash_tests {
+    use super::config_hash;
+
+    #[test]
+    fn node_local_keys_and_key_order_do_not_change_the_hash() {
+        let a = "[server]\nname = \"a\"\nstore = \"sa\"\n[dhcpv4]\nlisten = [\"10.0.0.1:67\"]\nserver_id = \"10.0.0.1\"\n[cluster]\nnode = \"a\"\nnodes = [\"a\", \"b\"]\n";
+        let b = "[cluster]\nnodes = [\"a\", \"b\"]\nnode = \"b\"\n[server]\nstore = \"sb\"\nname = \"b\"\n[dhcpv4]\nserver_id = \"10.0.0.2\"\nlisten = [\"10.0.0.2:67\"]\n";
+        assert_eq!(config_hash(a), config_hash(b));
+        let c = b.replace("[\"a\", \"b\"]", "[\"a\", \"b\", \"c\"]");
+        assert_ne!(config_hash(a), config_hash(&c));
+        assert_eq!(config_hash(a).len(), 16);
+    }
 }
 
 /// The snapshot of `[server] store = "st"` followed by `extra`, loaded as

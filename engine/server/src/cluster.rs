@@ -330,6 +330,12 @@ impl Round {
     /// One heartbeat and one plan carried out.
     fn run(&mut self, leaving: bool) -> Result<(), String> {
         let started = Instant::now();
+        // What runs now: a reload (SIGHUP, API) changes it.
+        let hash = self.hooks.dhcpv4.config.load().config_hash.clone();
+        if hash != self.config_hash {
+            info!(from = %self.config_hash, to = %hash, "cluster: reporting the reloaded configuration");
+            self.config_hash = hash;
+        }
         let ttl = self.ttl_ms();
         let still = self
             .coord

@@ -375,6 +375,9 @@ pub enum RecordTable {
     /// Dynamic DNS updates not yet done, by a sequence key: they survive a
     /// restart (issue 17).
     DdnsQueue,
+    /// Plugin key/value state kept in a shared store (issue 16), by
+    /// `plugin/hex(key)`.
+    PluginKv,
 }
 
 impl RecordTable {
@@ -386,6 +389,7 @@ impl RecordTable {
             RecordTable::Audit => b'a',
             RecordTable::Reservations6 => b'r',
             RecordTable::DdnsQueue => b'd',
+            RecordTable::PluginKv => b'k',
         }
     }
 
@@ -397,6 +401,7 @@ impl RecordTable {
             RecordTable::Audit,
             RecordTable::Reservations6,
             RecordTable::DdnsQueue,
+            RecordTable::PluginKv,
         ]
         .into_iter()
         .find(|t| t.tag() == tag)
@@ -433,8 +438,9 @@ impl Reservation6 {
     }
 }
 
-/// Longest management record key a store accepts.
-pub const MAX_RECORD_KEY_LEN: usize = 512;
+/// Longest management record key a store accepts: a plugin's key/value
+/// record (`plugin/` and 256 key bytes in hex) fits.
+pub const MAX_RECORD_KEY_LEN: usize = 1024;
 
 /// One change to the store. Batches of mutations are applied atomically.
 /// Serializable: `headend store export` writes a store as one mutation per
