@@ -902,3 +902,216 @@ fn three_nodes_share_a_killed_nodes_buckets() {
         p.stop(Duration::from_secs(20)).unwrap();
     }
 }
+
+/// DHCPv6 in a cluster (RFC 3074's hash over the DUID): one node answers
+/// each client's Relay-Forward, both nodes use the one server DUID the
+/// database holds, and after a SIGKILL the other renews the bindings at
+/// their addresses. Messages are built with headend's wire codec (the
+/// independent DHCPv6 peers are in peer_dhcpv6.rs).
+#[test]
+fn dhcpv6_clients_are_split_and_renewed_by_the_survivor() {
+    use headend_wire::dhcpv6::{parse, Builder, MessageType, Packet};
+    use std::net::{Ipv6Addr, SocketAddrV6};
+    const LINK: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x106, 0, 0, 0, 0, 1);
+    let dir = common::scratch("cluster6").unwrap();
+    let url = database();
+    headend_store_pg::migrate(&url).unwrap();
+    let mut sql = Client::connect(&url, NoTls).unwrap();
+    let cfg = |node: &str| {
+        let path = dir.path().join(format!("{node}6.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[server]
+name = "{node}"
+store = "store6-{node}"
+database = "{url}"
+
+[dhcpv6]
+listen = ["[::1]:0"]
+
+[[pool6]]
+name = "cpe"
+prefix = "2001:db8:106::/64"
+links = ["{LINK}"]
+
+[cluster]
+nodes = ["a", "b"]
+heartbeat_ms = 100
+takeover_ms = {TAKEOVER_MS}
+"#
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let start = |path: &Path| -> (Proc, SocketAddrV6) {
+        let mut cmd = Command::new(HEADEND);
+        cmd.arg("run").arg("--config").arg(path);
+        let mut p = Proc::spawn("headend run", cmd).unwrap();
+        p.wait_for(READY_LINE, READY_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}\n{}", p.output_tail(4000)));
+        let line = p
+            .output()
+            .lines()
+            .find(|l| l.contains(READY_LINE))
+            .unwrap()
+            .to_string();
+        let addr = line
+            .split(['(', ')', ','])
+            .map(str::trim)
+            .find(|s| s.starts_with("[::1]:"))
+            .unwrap_or_else(|| panic!("no DHCPv6 address in {line}"))
+            .parse()
+            .unwrap();
+        (p, addr)
+    };
+    let (mut a, addr_a) = start(&cfg("a"));
+    let (mut b, addr_b) = start(&cfg("b"));
+    wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    settle();
+    let sock = UdpSocket::bind("[::1]:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let duid = |i: u32| {
+        let mut d = vec![0, 3, 0, 1, 0x02, 0x10, 0x95, 0x06];
+        d.extend_from_slice(&i.to_be_bytes()[2..]);
+        d
+    };
+    let wrap = |inner: &[u8]| {
+        let mut r = Builder::relay(MessageType::RelayForw, 0, LINK, "fe80::1".parse().unwrap());
+        r.relay_msg(inner).unwrap();
+        r.finish()
+    };
+    // Sends each client's message to both nodes; the replies by xid:
+    // (node, type, first IA_NA address, server DUID).
+    type Reply6 = (SocketAddr, MessageType, Option<Ipv6Addr>, Vec<u8>);
+    let ask_all = |msgs: &[(u32, Vec<u8>)], nodes: &[SocketAddrV6]| {
+        for (_, m) in msgs {
+            for n in nodes {
+                sock.send_to(m, n).unwrap();
+            }
+        }
+        let mut out: BTreeMap<u32, Vec<Reply6>> = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let mut quiet: Option<Instant> = None;
+        let mut buf = vec![0u8; 65_536];
+        while Instant::now() < deadline {
+            match sock.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let Ok(Packet::Relay(r)) = parse(&buf[..n]) else {
+                        continue;
+                    };
+                    let inner = r.relay_msg().to_vec();
+                    let Ok(Packet::Message(m)) = parse(&inner) else {
+                        continue;
+                    };
+                    let addr = m
+                        .options
+                        .ia_nas()
+                        .next()
+                        .and_then(Result::ok)
+                        .and_then(|ia| ia.addresses().next().and_then(Result::ok).map(|a| a.addr));
+                    let sid = m
+                        .options
+                        .server_id()
+                        .ok()
+                        .flatten()
+                        .map(|d| d.to_bytes())
+                        .unwrap_or_default();
+                    out.entry(m.transaction_id)
+                        .or_default()
+                        .push((from, m.msg_type, addr, sid));
+                }
+                Err(_) if msgs.iter().all(|(x, _)| out.contains_key(x)) => {
+                    let q = *quiet.get_or_insert_with(Instant::now);
+                    if q.elapsed() > Duration::from_millis(400) {
+                        break;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        out
+    };
+    let n = 40u32;
+    let solicits: Vec<(u32, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let mut m = Builder::message(MessageType::Solicit, 0x10_0000 + i);
+            m.client_id(&duid(i)).unwrap();
+            m.ia_na(1, 0, 0, |_| Ok(())).unwrap();
+            (0x10_0000 + i, wrap(&m.finish()))
+        })
+        .collect();
+    let adv = ask_all(&solicits, &[addr_a, addr_b]);
+    let mut requests = Vec::new();
+    let mut server_ids = BTreeSet::new();
+    for i in 0..n {
+        let r = adv
+            .get(&(0x10_0000 + i))
+            .unwrap_or_else(|| panic!("no ADVERTISE for {i}\n{}", a.output_tail(2000)));
+        assert_eq!(r.len(), 1, "client {i}: {r:?}");
+        assert_eq!(r[0].1, MessageType::Advertise);
+        server_ids.insert(r[0].3.clone());
+        let mut m = Builder::message(MessageType::Request, 0x20_0000 + i);
+        m.client_id(&duid(i)).unwrap();
+        m.server_id(&r[0].3).unwrap();
+        let addr = r[0].2.unwrap();
+        m.ia_na(1, 0, 0, |ib| {
+            ib.ia_addr(addr, 0, 0)?;
+            Ok(())
+        })
+        .unwrap();
+        requests.push((0x20_0000 + i, wrap(&m.finish())));
+    }
+    assert_eq!(server_ids.len(), 1, "both nodes are one DHCPv6 server");
+    let replies = ask_all(&requests, &[addr_a, addr_b]);
+    let mut bound = BTreeMap::new();
+    let mut on_a = 0;
+    for i in 0..n {
+        let r = &replies[&(0x20_0000 + i)];
+        assert_eq!(r.len(), 1, "client {i}: {r:?}");
+        assert_eq!(r[0].1, MessageType::Reply);
+        bound.insert(i, r[0].2.unwrap());
+        on_a += usize::from(r[0].0 == SocketAddr::V6(addr_a));
+    }
+    assert!(on_a > 0 && on_a < n as usize, "{on_a} of {n} on a");
+    let sid = server_ids.into_iter().next().unwrap();
+
+    a.signal("KILL").unwrap();
+    a.wait(Duration::from_secs(10)).unwrap();
+    wait_owners(&mut sql, &[("b", 256)], Duration::from_secs(10));
+    settle();
+    let renews: Vec<(u32, Vec<u8>)> = bound
+        .iter()
+        .map(|(i, addr)| {
+            let mut m = Builder::message(MessageType::Renew, 0x30_0000 + i);
+            m.client_id(&duid(*i)).unwrap();
+            m.server_id(&sid).unwrap();
+            m.ia_na(1, 0, 0, |ib| {
+                ib.ia_addr(*addr, 0, 0)?;
+                Ok(())
+            })
+            .unwrap();
+            (0x30_0000 + i, wrap(&m.finish()))
+        })
+        .collect();
+    let renewed = ask_all(&renews, &[addr_a, addr_b]);
+    for (i, addr) in &bound {
+        let r = &renewed[&(0x30_0000 + i)];
+        assert_eq!(r.len(), 1, "client {i}: {r:?}");
+        assert_eq!(r[0].0, SocketAddr::V6(addr_b));
+        assert_eq!(
+            (r[0].1, r[0].2),
+            (MessageType::Reply, Some(*addr)),
+            "client {i}"
+        );
+    }
+    let rows: i64 = sql
+        .query_one("SELECT count(DISTINCT duid) FROM leases6", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, i64::from(n));
+    b.stop(Duration::from_secs(20)).unwrap();
+}
