@@ -163,11 +163,70 @@ fn open_spec(s: &Spec) -> Result<Box<dyn Store>> {
     })
 }
 
+/// The sled tree of the plugins' key/value state (`plugin NUL key`); in a
+/// shared store the same state is `RecordTable::PluginKv` records.
+const PLUGIN_KV_TREE: &str = "plugin-kv";
+
+/// The plugin key/value entries of a sled store as the records a shared
+/// store keeps them in (`plugin/hex(key)`), so that a copy moves them.
+fn sled_plugin_kv(store: &SledStore) -> Result<Vec<Mutation>> {
+    let mut out = Vec::new();
+    for item in store.extra_tree(PLUGIN_KV_TREE)?.iter() {
+        let (k, v) = item.context("reading the plugin key/value tree")?;
+        let Some(nul) = k.iter().position(|b| *b == 0) else {
+            continue;
+        };
+        let Ok(plugin) = std::str::from_utf8(&k[..nul]) else {
+            continue;
+        };
+        out.push(Mutation::PutRecord {
+            table: headend_store::RecordTable::PluginKv,
+            key: format!("{plugin}/{}", headend_store::hex(&k[nul + 1..])),
+            value: v.to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// Writes the plugin key/value records of `batch` into a sled store's own
+/// tree (where `headend run` on sled reads them); returns the rest.
+fn sled_take_plugin_kv(store: &SledStore, batch: &[Mutation]) -> Result<Vec<Mutation>> {
+    let tree = store.extra_tree(PLUGIN_KV_TREE)?;
+    let mut rest = Vec::with_capacity(batch.len());
+    for m in batch {
+        match m {
+            Mutation::PutRecord {
+                table: headend_store::RecordTable::PluginKv,
+                key,
+                value,
+            } => {
+                let (plugin, hex) = key
+                    .split_once('/')
+                    .with_context(|| format!("plugin key/value record {key:?}"))?;
+                let bytes = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+                    .collect::<Result<Vec<u8>, _>>()
+                    .with_context(|| format!("plugin key/value record {key:?}"))?;
+                let mut k = plugin.as_bytes().to_vec();
+                k.push(0);
+                k.extend_from_slice(&bytes);
+                tree.insert(k, value.as_slice())
+                    .context("writing the plugin key/value tree")?;
+            }
+            other => rest.push(other.clone()),
+        }
+    }
+    Ok(rest)
+}
+
 fn export_spec(s: &Spec) -> Result<Vec<Mutation>> {
     Ok(match s {
-        Spec::Sled(p) => SledStore::open(p)
-            .with_context(|| format!("opening {}", p.display()))?
-            .export()?,
+        Spec::Sled(p) => {
+            let store = SledStore::open(p).with_context(|| format!("opening {}", p.display()))?;
+            let mut all = store.export()?;
+            all.extend(sled_plugin_kv(&store)?);
+            all
+        }
         Spec::Pg(url) => headend_store_pg::PgStore::connect(url, 1)
             .map_err(|e| anyhow!("{e}"))?
             .export()?,
@@ -208,10 +267,24 @@ pub fn copy(from: &str, to: &str) -> Result<ExitCode> {
                 "the destination {to:?} already holds leases or accounts; copy into an empty store"
             );
         }
-        for chunk in all.chunks(IMPORT_BATCH) {
-            dest.apply(chunk)?;
+        drop(dest);
+        match &to {
+            Spec::Sled(p) => {
+                let dest =
+                    SledStore::open(p).with_context(|| format!("opening {}", p.display()))?;
+                for chunk in all.chunks(IMPORT_BATCH) {
+                    dest.apply(&sled_take_plugin_kv(&dest, chunk)?)?;
+                }
+                dest.sync()?;
+            }
+            Spec::Pg(_) => {
+                let dest = open_spec(&to)?;
+                for chunk in all.chunks(IMPORT_BATCH) {
+                    dest.apply(chunk)?;
+                }
+                dest.sync()?;
+            }
         }
-        dest.sync()?;
     }
     let (want, got) = (tally(&all), tally(&export_spec(&to)?));
     for (k, n) in &want {

@@ -148,6 +148,20 @@ fn leases_live_in_postgresql_survive_a_restart_and_copy_between_backends() {
         "{out}"
     );
 
+    // A plugin's key/value state, as `headend run` keeps it in a shared store.
+    {
+        let pg = headend_store_pg::PgStore::connect(&url, 1).unwrap();
+        headend_store::Store::apply(
+            &pg,
+            &[headend_store::Mutation::PutRecord {
+                table: headend_store::RecordTable::PluginKv,
+                key: "flow/6b6579".into(),
+                value: b"state".to_vec(),
+            }],
+        )
+        .unwrap();
+    }
+
     // PostgreSQL -> sled -> another PostgreSQL database, read back each time.
     let sled = dir.path().join("copy.sled");
     let to_sled = format!("sled:{}", sled.display());
@@ -161,6 +175,15 @@ fn leases_live_in_postgresql_survive_a_restart_and_copy_between_backends() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    {
+        // On sled, plugin state lives in its own tree, `plugin NUL key`.
+        let s = headend_store::SledStore::open(&sled).unwrap();
+        let tree = s.extra_tree("plugin-kv").unwrap();
+        assert_eq!(
+            tree.get(b"flow\0key").unwrap().as_deref(),
+            Some(&b"state"[..])
+        );
+    }
     let second = database();
     headend_store_pg::migrate(&second).unwrap();
     let out = Command::new(HEADEND)
@@ -180,6 +203,12 @@ fn leases_live_in_postgresql_survive_a_restart_and_copy_between_backends() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already holds"));
     let moved = headend_store_pg::PgStore::connect(&second, 1).unwrap();
+    assert_eq!(
+        headend_store::Store::record(&moved, headend_store::RecordTable::PluginKv, "flow/6b6579")
+            .unwrap()
+            .as_deref(),
+        Some(&b"state"[..])
+    );
     let leases = headend_store::Store::load_leases4(&moved).unwrap();
     assert_eq!(leases.len(), 1);
     assert_eq!(leases[0].ip.to_string(), ip);
