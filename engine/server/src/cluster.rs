@@ -39,6 +39,9 @@ use tracing::{error, info, warn};
 use crate::dhcpv4::process::Dhcpv4;
 use crate::dhcpv6::process::Dhcpv6;
 
+/// Leases put into a lease table per hold of its lock when buckets arrive.
+const LOAD_SLICE: usize = 4096;
+
 /// How often a node looks at the database while buckets are being handed to it.
 const AWAITING_POLL: Duration = Duration::from_millis(10);
 
@@ -436,18 +439,19 @@ impl Round {
         let v4 = self.coord.leases4_in(buckets).map_err(|e| e.to_string())?;
         let v6 = self.coord.leases6_in(buckets).map_err(|e| e.to_string())?;
         let (n4, n6) = (v4.len(), v6.len());
-        {
+        // In slices: the packet path takes the same locks between them.
+        for chunk in v4.chunks(LOAD_SLICE) {
             let mut t = self.hooks.dhcpv4.leases.lock();
-            for l in v4 {
-                if t.lease(l.ip) != Some(&l) {
-                    t.bind(l);
+            for l in chunk {
+                if t.lease(l.ip) != Some(l) {
+                    t.bind(l.clone());
                 }
             }
         }
-        {
+        for chunk in v6.chunks(LOAD_SLICE) {
             let mut t = self.hooks.dhcpv6.leases.lock();
-            for l in v6 {
-                t.bind(l);
+            for l in chunk {
+                t.bind(l.clone());
             }
         }
         info!(leases4 = n4, leases6 = n6, buckets = %buckets.ranges(), "cluster: loaded the leases of taken buckets");

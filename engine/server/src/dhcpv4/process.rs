@@ -224,7 +224,13 @@ impl Dhcpv4 {
         }
         self.offers.lock().sweep(now);
         if bus.is_some() || ddns {
-            let ended = self.leases.lock().take_ended();
+            let mut ended = self.leases.lock().take_ended();
+            // In a cluster, a lease of another node's bucket may have been
+            // renewed there: its end is that node's to announce (and to
+            // take out of the DNS).
+            if let Some(m) = self.cluster.get() {
+                ended.retain(|l| m.serves(headend_store::cluster::bucket_of_lease4(l)));
+            }
             if let Some(bus) = &bus {
                 for l in &ended {
                     bus.lease4("lease.expired", l);

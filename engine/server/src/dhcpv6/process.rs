@@ -355,6 +355,11 @@ impl Dhcpv6 {
             }
         }
         self.advertised.lock().retain(|_, a| a.until > now);
+        // In a cluster, another node's binding may have been renewed
+        // there: its end is that node's to announce.
+        if let Some(m) = self.cluster.get() {
+            ended.retain(|l| m.serves(headend_store::cluster::bucket_of_lease6(l)));
+        }
         if let Some(bus) = &bus {
             for l in &ended {
                 bus.lease6("lease.expired", l);
