@@ -36,11 +36,10 @@ use headend_store::GroupCommitter;
 use parking_lot::Mutex;
 use tracing::{error, info, warn};
 
-use crate::dhcpv4::process::Dhcpv4;
-use crate::dhcpv6::process::Dhcpv6;
+use headend_store::{Lease4, Lease6};
 
 /// Leases put into a lease table per hold of its lock when buckets arrive.
-const LOAD_SLICE: usize = 4096;
+pub const LOAD_SLICE: usize = 4096;
 
 /// How often a node looks at the database while buckets are being handed to it.
 const AWAITING_POLL: Duration = Duration::from_millis(10);
@@ -249,12 +248,19 @@ pub fn plan(settings: &ClusterSettings, epoch: i64, leaving: bool, view: &Cluste
     out
 }
 
-/// What the agent acts on besides the database.
+/// Puts a slice of stored records into a server's memory.
+pub type LoadFn<T> = Box<dyn Fn(&[T]) + Send>;
+
+/// What the agent acts on besides the database (closures, so that this
+/// module stays below the protocol servers it feeds).
 pub struct Hooks {
-    /// The DHCPv4 server, whose lease table takes the leases of new buckets.
-    pub dhcpv4: Arc<Dhcpv4>,
-    /// The DHCPv6 server, likewise.
-    pub dhcpv6: Arc<Dhcpv6>,
+    /// Puts leases of new buckets into the DHCPv4 lease table (called with
+    /// slices of at most [`LOAD_SLICE`], one lock hold each).
+    pub load4: LoadFn<Lease4>,
+    /// Likewise for DHCPv6 bindings.
+    pub load6: LoadFn<Lease6>,
+    /// The hash of the configuration running now.
+    pub config_hash: Box<dyn Fn() -> String + Send>,
     /// The group committer, flushed before a bucket is handed over.
     pub committer: Arc<GroupCommitter>,
     /// Called with each new epoch (the store fences its writes with it).
@@ -334,7 +340,7 @@ impl Round {
     fn run(&mut self, leaving: bool) -> Result<(), String> {
         let started = Instant::now();
         // What runs now: a reload (SIGHUP, API) changes it.
-        let hash = self.hooks.dhcpv4.config.load().config_hash.clone();
+        let hash = (self.hooks.config_hash)();
         if hash != self.config_hash {
             info!(from = %self.config_hash, to = %hash, "cluster: reporting the reloaded configuration");
             self.config_hash = hash;
@@ -441,18 +447,10 @@ impl Round {
         let (n4, n6) = (v4.len(), v6.len());
         // In slices: the packet path takes the same locks between them.
         for chunk in v4.chunks(LOAD_SLICE) {
-            let mut t = self.hooks.dhcpv4.leases.lock();
-            for l in chunk {
-                if t.lease(l.ip) != Some(l) {
-                    t.bind(l.clone());
-                }
-            }
+            (self.hooks.load4)(chunk);
         }
         for chunk in v6.chunks(LOAD_SLICE) {
-            let mut t = self.hooks.dhcpv6.leases.lock();
-            for l in chunk {
-                t.bind(l.clone());
-            }
+            (self.hooks.load6)(chunk);
         }
         info!(leases4 = n4, leases6 = n6, buckets = %buckets.ranges(), "cluster: loaded the leases of taken buckets");
         Ok(())

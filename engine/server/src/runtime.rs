@@ -261,8 +261,30 @@ impl Server {
             snap.config_hash.clone(),
             coord,
             crate::cluster::Hooks {
-                dhcpv4: self.dhcpv4.clone(),
-                dhcpv6: self.dhcpv6.clone(),
+                load4: {
+                    let d4 = self.dhcpv4.clone();
+                    Box::new(move |leases: &[headend_store::Lease4]| {
+                        let mut t = d4.leases.lock();
+                        for l in leases {
+                            if t.lease(l.ip) != Some(l) {
+                                t.bind(l.clone());
+                            }
+                        }
+                    })
+                },
+                load6: {
+                    let d6 = self.dhcpv6.clone();
+                    Box::new(move |leases: &[headend_store::Lease6]| {
+                        let mut t = d6.leases.lock();
+                        for l in leases {
+                            t.bind(l.clone());
+                        }
+                    })
+                },
+                config_hash: {
+                    let config = self.config.clone();
+                    Box::new(move || config.load().config_hash.clone())
+                },
                 committer: self.committer.clone(),
                 on_epoch,
             },
