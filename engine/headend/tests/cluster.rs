@@ -382,11 +382,11 @@ fn two_nodes_split_the_buckets_fail_over_and_hand_back() {
 /// message to both: this tee does that part (perfdhcp is the relay itself,
 /// giaddr 127.0.0.2, and the nodes answer it there directly).
 const TEE: &str = r#"
-import socket
+import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
 s.bind(("127.0.0.4", 67))
-dst = [("127.0.0.1", 67), ("127.0.0.3", 67)]
+dst = [(a, 67) for a in sys.argv[1:]]
 print("tee ready", flush=True)
 while True:
     d, _ = s.recvfrom(4096)
@@ -394,8 +394,13 @@ while True:
         s.sendto(d, x)
 "#;
 
-fn ns_config(dir: &Path, url: &str, node: &str, listen: &str) -> PathBuf {
+fn ns_config(dir: &Path, url: &str, node: &str, listen: &str, nodes: &[&str]) -> PathBuf {
     let path = dir.join(format!("{node}-ns.toml"));
+    let nodes = nodes
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     std::fs::write(
         &path,
         format!(
@@ -416,7 +421,7 @@ ranges = [["10.18.0.10", "10.18.255.250"]]
 lifetime = 16
 
 [cluster]
-nodes = ["a", "b"]
+nodes = [{nodes}]
 heartbeat_ms = 100
 takeover_ms = {TAKEOVER_MS}
 "#
@@ -457,6 +462,24 @@ fn check_acked_leases_stored(sql: &mut Client, report: &common::PerfReport) -> u
 
 #[test]
 fn perfdhcp_through_two_helpers_survives_a_node_killed_under_load() {
+    perfdhcp_through_helpers(&["a", "b"], &[("a", 128), ("b", 128)], &[("b", 256)]);
+}
+
+/// Three nodes: the killed node's buckets go half to each survivor.
+#[test]
+fn perfdhcp_through_three_helpers_survives_a_node_killed_under_load() {
+    perfdhcp_through_helpers(
+        &["a", "b", "c"],
+        &[("a", 86), ("b", 85), ("c", 85)],
+        &[("b", 128), ("c", 128)],
+    );
+}
+
+/// perfdhcp (the relay, giaddr 127.0.0.2) through a tee to every node
+/// (node i on 127.0.0.{2i+1}:67), 400 DORA/s for 8 s, the first node
+/// SIGKILLed 3 s in; `split` is the bucket split of all nodes, `after`
+/// the one the survivors reach.
+fn perfdhcp_through_helpers(names: &[&str], split: &[(&str, i64)], after: &[(&str, i64)]) {
     let _heavy = common::heavy();
     assert!(
         common::find_on_path("perfdhcp").is_some() && common::find_on_path("python3").is_some(),
@@ -468,25 +491,33 @@ fn perfdhcp_through_two_helpers_survives_a_node_killed_under_load() {
     headend_store_pg::migrate(&url).unwrap();
     let mut sql = Client::connect(&url, NoTls).unwrap();
     let ns = common::Netns::loopback_relay().unwrap();
-    let ca = ns_config(dir.path(), &url, "a", "127.0.0.1");
-    let cb = ns_config(dir.path(), &url, "b", "127.0.0.3");
-    let mut a = common::start_headend(&ns, &ca).unwrap();
-    let mut b = common::start_headend(&ns, &cb).unwrap();
-    wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    let listens: Vec<String> = (0..names.len())
+        .map(|i| format!("127.0.0.{}", 2 * i + 1))
+        .collect();
+    let cfgs: Vec<PathBuf> = names
+        .iter()
+        .zip(&listens)
+        .map(|(n, l)| ns_config(dir.path(), &url, n, l, names))
+        .collect();
+    let mut nodes: Vec<Proc> = cfgs
+        .iter()
+        .map(|c| common::start_headend(&ns, c).unwrap())
+        .collect();
+    wait_owners(&mut sql, split, Duration::from_secs(10));
     settle();
     let mut tee_cmd = ns.command("python3");
-    tee_cmd.args(["-c", TEE]);
+    tee_cmd.args(["-c", TEE]).args(&listens);
     let mut tee = Proc::spawn("tee", tee_cmd).unwrap();
     tee.wait_for("tee ready", Duration::from_secs(10)).unwrap();
 
-    // 400 DORA/s for 8 s; a is killed 3 s in.
+    // 400 DORA/s for 8 s; the first node is killed 3 s in.
     const RATE: u32 = 400;
     let perf = common::Perfdhcp::new(RATE, 100_000)
         .period(8)
         .base_mac("00:10:95:18:00:00")
         .print_leases();
     let killer = {
-        let pid = a.pid();
+        let pid = nodes[0].pid();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs(3));
             let _ = Command::new("kill")
@@ -496,8 +527,12 @@ fn perfdhcp_through_two_helpers_survives_a_node_killed_under_load() {
     };
     let report = perf.run(&ns, "127.0.0.2", "127.0.0.4").unwrap();
     killer.join().unwrap();
-    a.wait(Duration::from_secs(10)).unwrap();
-    eprintln!("cluster under load, a killed at 3 s: {}", report.summary());
+    nodes[0].wait(Duration::from_secs(10)).unwrap();
+    eprintln!(
+        "cluster of {} under load, a killed at 3 s: {}",
+        names.len(),
+        report.summary()
+    );
     // Exactly one answer per message: a second one would be an orphan.
     assert_eq!(
         report.discover_offer.orphans + report.request_ack.orphans,
@@ -518,7 +553,7 @@ fn perfdhcp_through_two_helpers_survives_a_node_killed_under_load() {
         "{}",
         report.summary()
     );
-    wait_owners(&mut sql, &[("b", 256)], Duration::from_secs(5));
+    wait_owners(&mut sql, after, Duration::from_secs(5));
     settle();
     let n = check_acked_leases_stored(&mut sql, &report);
     // perfdhcp draws MACs at random: some clients came twice.
@@ -528,26 +563,31 @@ fn perfdhcp_through_two_helpers_survives_a_node_killed_under_load() {
     );
 
     // a restarts and rejoins: the split is back and a clean run follows.
-    let mut a = common::start_headend(&ns, &ca).unwrap();
-    wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
+    nodes[0] = common::start_headend(&ns, &cfgs[0]).unwrap();
+    wait_owners(&mut sql, split, Duration::from_secs(10));
     settle();
-    let after = common::Perfdhcp::new(RATE, 100_000)
+    let again = common::Perfdhcp::new(RATE, 100_000)
         .period(3)
         .base_mac("00:10:95:19:00:00")
         .print_leases()
         .run(&ns, "127.0.0.2", "127.0.0.4")
         .unwrap();
-    eprintln!("cluster after the rejoin: {}", after.summary());
-    assert_eq!(after.discover_offer.orphans + after.request_ack.orphans, 0);
-    assert!(
-        after.request_ack.completed(995) && after.discover_offer.completed(995),
-        "{}",
-        after.summary()
+    eprintln!(
+        "cluster of {} after the rejoin: {}",
+        names.len(),
+        again.summary()
     );
-    check_acked_leases_stored(&mut sql, &after);
+    assert_eq!(again.discover_offer.orphans + again.request_ack.orphans, 0);
+    assert!(
+        again.request_ack.completed(995) && again.discover_offer.completed(995),
+        "{}",
+        again.summary()
+    );
+    check_acked_leases_stored(&mut sql, &again);
     tee.stop(Duration::from_secs(5)).ok();
-    a.stop(Duration::from_secs(20)).unwrap();
-    b.stop(Duration::from_secs(20)).unwrap();
+    for p in nodes.iter_mut() {
+        p.stop(Duration::from_secs(20)).unwrap();
+    }
 }
 
 /// A node's file for the broadcast segment of the dhclient test: each node
@@ -709,14 +749,14 @@ fn a_rolling_restart_under_load_fails_no_device() {
     headend_store_pg::migrate(&url).unwrap();
     let mut sql = Client::connect(&url, NoTls).unwrap();
     let ns = common::Netns::loopback_relay().unwrap();
-    let ca = ns_config(dir.path(), &url, "a", "127.0.0.1");
-    let cb = ns_config(dir.path(), &url, "b", "127.0.0.3");
+    let ca = ns_config(dir.path(), &url, "a", "127.0.0.1", &["a", "b"]);
+    let cb = ns_config(dir.path(), &url, "b", "127.0.0.3", &["a", "b"]);
     let a = common::start_headend(&ns, &ca).unwrap();
     let b = common::start_headend(&ns, &cb).unwrap();
     wait_owners(&mut sql, &[("a", 128), ("b", 128)], Duration::from_secs(10));
     settle();
     let mut tee_cmd = ns.command("python3");
-    tee_cmd.args(["-c", TEE]);
+    tee_cmd.args(["-c", TEE, "127.0.0.1", "127.0.0.3"]);
     let mut tee = Proc::spawn("tee", tee_cmd).unwrap();
     tee.wait_for("tee ready", Duration::from_secs(10)).unwrap();
 
