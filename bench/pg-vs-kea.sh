@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # DHCPv4 DORA throughput with durable leases in PostgreSQL: headend vs ISC Kea 2.2
-# with its PostgreSQL lease backend, and headend with [cluster] on vs off (issue 16).
+# with its PostgreSQL lease backend, headend with [cluster] on vs off, and two
+# headend nodes of one cluster vs one (issue 16).
 #
 # Method (shared/docs/peers.md §3.1-§3.3, §15, §16): the script starts its own
 # throwaway PostgreSQL 15 cluster (default settings: fsync and synchronous_commit
@@ -24,9 +25,27 @@
 # of this PostgreSQL cluster (postmaster, its live children, and its reaped
 # children through the postmaster's cutime/cstime), divided by the ACKs received.
 #
+# Mode `two` (issue 16: "two headend nodes reach at least 1.8x one node"): two
+# nodes of one cluster, `[cluster] nodes = ["a", "b"]`, on one database (its own
+# clone of the seed), a on 127.0.0.1:67 and b on 127.0.0.3:67; once both serve
+# 128 buckets each, the load goes through a UDP tee (Python, 127.0.0.4:67) that
+# sends every datagram to both nodes, as a CMTS with two helper addresses does;
+# each node answers its own buckets' clients and drops the others'. perfdhcp,
+# PostgreSQL, the tee and the nodes share this machine's cores, so the rate ramp
+# cannot show node scaling (its clean rate is bounded by the tee and perfdhcp):
+# the nodes are measured by CPU per DORA at the same offered rate instead, both
+# nodes' CPU summed (each node's share printed too; the tee's CPU reported apart,
+# not counted as server CPU). At each rate where `cluster` (one node, C1 us per
+# DORA) and `two` (C2, both nodes) ran, the summary prints 2 x C1 / C2: the
+# throughput two nodes on two such machines reach relative to one, the database
+# aside (each node spends C2 / 2 per DORA of the whole load: its own clients plus
+# receiving and dropping the other node's).
+#
 # Run by hand as root (not by CI), with a release build:
 #   cargo build --release -p headend
-#   bench/pg-vs-kea.sh [kea|headend|cluster|all]      (all = the three, in that order)
+#   bench/pg-vs-kea.sh [kea|headend|cluster|two|all]  (all = the four, in that order)
+# or a comma list of those, run in the order above, e.g. `cluster,two` (the
+# two-node capacity estimate needs both of these in one invocation).
 # Environment (defaults in brackets):
 #   RATES    rates to ramp through, ascending ["1000 1500 2000 3000 4000 6000 8000"]
 #   PERIOD   seconds per rate [10]                CLIENTS  perfdhcp -R [100000]
@@ -37,7 +56,7 @@
 #   KEEP=1   keep the work directory (configs, perfdhcp outputs, logs, postgres log)
 # Bounded: at most (number of RATES + RETRIES) perfdhcp runs per server, each under
 # `timeout`; seeding, copying and every wait have a limit; everything started here
-# (servers by PID, the PostgreSQL cluster by its data directory) is stopped on exit,
+# (servers and the tee by PID, the PostgreSQL cluster by its data directory) is stopped on exit,
 # and the namespace, the cluster directory and the work directory are deleted.
 set -euo pipefail
 
@@ -58,18 +77,27 @@ PATH=$PATH:/usr/sbin:/sbin
 
 SERVER=127.0.0.1
 RELAY=127.0.0.2
+# Mode two: node b's address and the tee's (every 127.x address is local on lo).
+SERVER_B=127.0.0.3
+TEE=127.0.0.4
+# Where perfdhcp sends: the server, or the tee in mode two.
+TARGET=$SERVER
 NETWORK=10.0.0.0/11
 FIRST=10.0.0.10
 LAST=10.31.255.250
 # DOCSIS 3.0 modem: option 60 "docsis3.0:0501010601"; option 55 gets 122 and 125 appended.
 PERF_OPTS=(-o 60,646f63736973332e303a30353031303130363031 -o 55,7a7d)
 
-run_kea=0; run_headend=0; run_cluster=0
-case $WHICH in
-    kea) run_kea=1 ;; headend) run_headend=1 ;; cluster) run_cluster=1 ;;
-    all) run_kea=1; run_headend=1; run_cluster=1 ;;
-    *) echo "usage: $0 [kea|headend|cluster|all]" >&2; exit 2 ;;
-esac
+run_kea=0; run_headend=0; run_cluster=0; run_two=0
+IFS=, read -r -a modes <<< "$WHICH"
+[ ${#modes[@]} -gt 0 ] || modes=(all)
+for m in "${modes[@]}"; do
+    case $m in
+        kea) run_kea=1 ;; headend) run_headend=1 ;; cluster) run_cluster=1 ;; two) run_two=1 ;;
+        all) run_kea=1; run_headend=1; run_cluster=1; run_two=1 ;;
+        *) echo "usage: $0 [kea|headend|cluster|two|all], or a comma list such as cluster,two" >&2; exit 2 ;;
+    esac
+done
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, runuser)" >&2; exit 2; }
 for t in ip perfdhcp awk ss timeout runuser psql pgrep; do
     command -v "$t" >/dev/null || { echo "missing $t (see .ci/run for the packages)" >&2; exit 2; }
@@ -81,7 +109,10 @@ if [ $run_kea = 1 ]; then
         command -v "$t" >/dev/null || { echo "missing $t (kea-dhcp4-server, kea-admin)" >&2; exit 2; }
     done
 fi
-if [ $run_headend = 1 ] || [ $run_cluster = 1 ]; then
+if [ $run_two = 1 ]; then
+    command -v python3 >/dev/null || { echo "missing python3 (the tee of mode two)" >&2; exit 2; }
+fi
+if [ $run_headend = 1 ] || [ $run_cluster = 1 ] || [ $run_two = 1 ]; then
     [ -x "$HEADEND" ] || { echo "no $HEADEND: cargo build --release -p headend (or set HEADEND)" >&2; exit 2; }
 fi
 
@@ -93,10 +124,15 @@ PGD=/tmp/hpg-$$
 PGSOCK=$PGD/sock
 PG_UP=0
 SERVER_PID=
+# Mode two: node b's PID (measured with SERVER_PID by `step`) and the tee's.
+EXTRA_PIDS=
+TEE_PID=
 as_pg() { (cd /tmp && runuser -u postgres -- "$@"); }
 cleanup() {
     set +e
+    if [ -n "$TEE_PID" ]; then stop_pid "$TEE_PID"; fi
     if [ -n "$SERVER_PID" ]; then stop_pid "$SERVER_PID"; fi
+    for p in $EXTRA_PIDS; do stop_pid "$p"; done
     if [ "$PG_UP" = 1 ]; then
         if [ "${KEEP:-0}" = 1 ]; then cp "$PGD/pg.log" "$WORK/postgres.log" 2>/dev/null; fi
         as_pg timeout 60 "$PGBIN/pg_ctl" -D "$PGD/data" -m fast -w -t 30 stop > /dev/null
@@ -158,23 +194,41 @@ echo "namespace $NS, work directory $WORK"
 echo "postgres: $(pg postgres -c 'show server_version'), port $PGPORT, socket $PGSOCK;" \
     "fsync $(pg postgres -c 'show fsync'), synchronous_commit $(pg postgres -c 'show synchronous_commit')," \
     "shared_buffers $(pg postgres -c 'show shared_buffers')"
-echo "load: perfdhcp -4 relay $RELAY -> $SERVER:67, -R $CLIENTS, -W 1 s, ${PERIOD} s per rate; rates: $RATES"
+echo "load: perfdhcp -4 relay $RELAY -> $SERVER:67 (mode two: -> tee $TEE:67 -> $SERVER:67 and $SERVER_B:67), -R $CLIENTS, -W 1 s, ${PERIOD} s per rate; rates: $RATES"
 echo "state: $SEED active leases in each server's database; pool $FIRST - $LAST"
 echo
 
-# One perfdhcp run at rate $2 against the server with PID $1 (name $3).
-# Prints a result line; returns 0 when < 0.1 % of DO and of RA exchanges were lost.
+# One perfdhcp run at rate $2 against the server with PID $1 (name $3), and the
+# nodes with PIDs EXTRA_PIDS (mode two: their CPU is summed with $1's; the tee's,
+# TEE_PID, is reported apart). Prints a result line; returns 0 when < 0.1 % of
+# DO and of RA exchanges were lost.
 step() {
-    local pid=$1 rate=$2 name=$3 out u0 u1 t0 t1 g0 g1 pdx=()
+    local pid=$1 rate=$2 name=$3 out u0 u1 t0 t1 g0 g1 e0 e1 p pdx=() pids
     out="$WORK/perf-$name-$rate-$(date +%s).txt"
     # peers.md §3.1: single-threaded perfdhcp is cleaner up to ~8k/s.
     [ "$rate" -le 8000 ] && pdx=(-g single)
-    u0=$(rcvbuf_errors); t0=$(cpu_ticks "$pid"); g0=$(pg_ticks)
+    pids=("$pid" $EXTRA_PIDS)
+    t0=(); t1=()
+    u0=$(rcvbuf_errors); g0=$(pg_ticks); e0=0
+    for p in "${pids[@]}"; do t0+=("$(cpu_ticks "$p")"); done
+    [ -n "$TEE_PID" ] && e0=$(cpu_ticks "$TEE_PID")
     timeout -s INT -k 5 $((PERIOD + 20)) ip netns exec "$NS" perfdhcp "${pdx[@]}" -4 -l "$RELAY" \
-        -r "$rate" -R "$CLIENTS" -p "$PERIOD" -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$out" 2>&1 || true
-    u1=$(rcvbuf_errors); t1=$(cpu_ticks "$pid" 2>/dev/null || echo "$t0"); g1=$(pg_ticks)
-    kill -0 "$pid" 2>/dev/null || { echo "$name died during the $rate/s run" >&2; return 2; }
-    awk -v rate="$rate" -v name="$name" -v rcv=$((u1 - u0)) -v cpu=$((t1 - t0)) -v pgcpu=$((g1 - g0)) \
+        -r "$rate" -R "$CLIENTS" -p "$PERIOD" -W 1000000 "${PERF_OPTS[@]}" "$TARGET" > "$out" 2>&1 || true
+    u1=$(rcvbuf_errors); g1=$(pg_ticks); e1=$e0
+    for p in "${!pids[@]}"; do t1+=("$(cpu_ticks "${pids[$p]}" 2>/dev/null || echo "${t0[$p]}")"); done
+    [ -n "$TEE_PID" ] && e1=$(cpu_ticks "$TEE_PID" 2>/dev/null || echo "$e0")
+    for p in "${pids[@]}"; do
+        kill -0 "$p" 2>/dev/null || { echo "$name: PID $p died during the $rate/s run" >&2; return 2; }
+    done
+    if [ -n "$TEE_PID" ] && ! kill -0 "$TEE_PID" 2>/dev/null; then
+        echo "$name: the tee died during the $rate/s run" >&2; return 2
+    fi
+    local cpu=0 shares=""
+    for p in "${!pids[@]}"; do
+        cpu=$((cpu + t1[p] - t0[p])); shares="$shares $((t1[p] - t0[p]))"
+    done
+    awk -v rate="$rate" -v name="$name" -v rcv=$((u1 - u0)) -v cpu=$cpu -v pgcpu=$((g1 - g0)) \
+        -v shares="${shares# }" -v tee=$((e1 - e0)) -v hastee="${TEE_PID:+1}" \
         -v hz="$HZ" -v cpulog="$CPU_LOG" -v period="$PERIOD" '
         /Statistics for: DISCOVER-OFFER/ { s = "DO" } /Statistics for: REQUEST-ACK/ { s = "RA" }
         /^sent packets:/ { sent[s] = $3 } /^received packets:/ { recv[s] = $3 }
@@ -187,10 +241,23 @@ step() {
             ok = (sent["DO"] > 0 && sent["RA"] > 0 && lost_do * 1000 < sent["DO"] && lost_ra * 1000 < sent["RA"])
             n = recv["RA"]
             us = n ? cpu / hz / n * 1e6 : 0; pgus = n ? pgcpu / hz / n * 1e6 : 0
-            printf "%-8s %6d/s asked, %7.0f/s ACKed: DO lost %.4f %%, RA lost %.4f %%, avg delay %s/%s ms, CPU server %.1f s + postgres %.1f s = %.0f + %.0f = %.0f us/DORA, RcvbufErrors %d  %s\n",
-                name, rate, n / period, pdo, pra, delay["DO"], delay["RA"], cpu / hz, pgcpu / hz,
-                us, pgus, us + pgus, rcv, ok ? "ok" : "LOSSY"
-            if (n) printf "%s %d %.1f %.1f %.1f %.4f %.4f\n", name, rate, us, pgus, us + pgus, pdo, pra >> cpulog
+            teeus = n ? tee / hz / n * 1e6 : 0
+            k = split(shares, sh, " "); each = ""; eachlog = ""
+            if (k > 1) {
+                split("a b c d e f g h", nn, " ")
+                for (i = 1; i <= k; i++) {
+                    u = n ? sh[i] / hz / n * 1e6 : 0
+                    each = each sprintf("%s%s %.0f", (i > 1 ? " + " : ""), nn[i], u)
+                    eachlog = eachlog sprintf(" %.1f", u)
+                }
+                each = " (" each ")"
+            }
+            printf "%-8s %6d/s asked, %7.0f/s ACKed: DO lost %.4f %%, RA lost %.4f %%, avg delay %s/%s ms, CPU %s %.1f s + postgres %.1f s = %.0f%s + %.0f = %.0f us/DORA%s, RcvbufErrors %d  %s\n",
+                name, rate, n / period, pdo, pra, delay["DO"], delay["RA"], (k > 1 ? "nodes" : "server"),
+                cpu / hz, pgcpu / hz, us, each, pgus, us + pgus,
+                (hastee ? sprintf(" (tee %.1f s = %.0f us/DORA, not counted)", tee / hz, teeus) : ""),
+                rcv, ok ? "ok" : "LOSSY"
+            if (n) printf "%s %d %.1f %.1f %.1f %.4f %.4f %.1f%s\n", name, rate, us, pgus, us + pgus, pdo, pra, teeus, eachlog >> cpulog
             exit ok ? 0 : 1
         }' "$out"
 }
@@ -198,7 +265,7 @@ step() {
 # Uncounted warm-up before the ramp (first connections, caches).
 warmup() {
     timeout -s INT -k 5 20 ip netns exec "$NS" perfdhcp -g single -4 -l "$RELAY" -r 1000 -R "$CLIENTS" \
-        -p 5 -W 1000000 "${PERF_OPTS[@]}" "$SERVER" > "$WORK/warmup-$2.txt" 2>&1 || true
+        -p 5 -W 1000000 "${PERF_OPTS[@]}" "$TARGET" > "$WORK/warmup-$2.txt" 2>&1 || true
 }
 
 # Settles database $1 before a ramp: statistics and visibility map fresh (no
@@ -210,6 +277,8 @@ settle() {
 KEA_BEST=
 HEADEND_BEST=
 CLUSTER_BEST=
+TWO_BEST=
+TWO_ROWS=
 KEA_ROWS=
 HEADEND_ROWS=
 CLUSTER_ROWS=
@@ -282,18 +351,19 @@ EOF
 fi
 
 # headend's configuration: $1 = file, $2 = store dir, $3 = database ("" = embedded store),
-# $4 = 1 for a [cluster] of one node.
+# $4 = 1 for a [cluster] of one node, 2 for node $5 of the cluster ["a", "b"]
+# (mode two), listening on $6 (default SERVER).
 headend_config() {
-    local file=$1 store=$2 db=$3 cluster=$4
+    local file=$1 store=$2 db=$3 cluster=$4 node=${5:-bench} listen=${6:-$SERVER}
     {
         echo '[server]'
-        echo 'name = "bench"'
+        echo "name = \"$node\""
         echo "store = \"$store\""
         [ -n "$db" ] && echo "database = \"host=$PGSOCK port=$PGPORT user=postgres dbname=$db\""
         cat <<EOF
 
 [dhcpv4]
-listen = ["$SERVER:67"]
+listen = ["$listen:67"]
 
 [[pool]]
 name = "bench"
@@ -317,6 +387,8 @@ enforced = true
 EOF
         if [ "$cluster" = 1 ]; then
             printf '\n[cluster]\nnodes = ["bench"]\n'
+        elif [ "$cluster" = 2 ]; then
+            printf '\n[cluster]\nnodes = ["a", "b"]\nheartbeat_ms = 250\ntakeover_ms = 3000\n'
         fi
     } > "$file"
 }
@@ -375,6 +447,83 @@ headend_ramp() {
     echo
 }
 
+# Mode two: nodes a and b of one cluster on database he_two, the load through the
+# tee; sets BEST and ROWS.
+two_ramp() {
+    local name=two db=he_two dir=$WORK/two i owners pa pb
+    headend_seed_db
+    mkdir -p "$dir"
+    t=$(date +%s)
+    pg postgres -c "CREATE DATABASE $db TEMPLATE headend_seed STRATEGY file_copy"
+    pg "$db" -c 'CHECKPOINT'
+    echo "$name: database $db cloned from headend_seed in $(($(date +%s) - t)) s"
+    headend_config "$dir/a.toml" "$dir/node-a" "$db" 2 a "$SERVER"
+    headend_config "$dir/b.toml" "$dir/node-b" "$db" 2 b "$SERVER_B"
+    "$HEADEND" check --config "$dir/a.toml"
+    "$HEADEND" check --config "$dir/b.toml"
+    t=$(date +%s)
+    ip netns exec "$NS" "$HEADEND" run --config "$dir/a.toml" ${WORKERS:+--workers "$WORKERS"} > "$dir/log-a.txt" 2>&1 &
+    SERVER_PID=$!
+    wait_for_line "$dir/log-a.txt" "headend: ready" 600 "$SERVER_PID"
+    ip netns exec "$NS" "$HEADEND" run --config "$dir/b.toml" ${WORKERS:+--workers "$WORKERS"} > "$dir/log-b.txt" 2>&1 &
+    EXTRA_PIDS=$!
+    wait_for_line "$dir/log-b.txt" "headend: ready" 600 "$EXTRA_PIDS"
+    # Both nodes serve their half of the 256 buckets (bounded: 30 s).
+    owners=
+    for i in $(seq 60); do
+        owners=$(pg "$db" -c "SELECT owner || '=' || count(*) FROM cluster_buckets GROUP BY owner ORDER BY owner" | tr '\n' ' ')
+        [ "$owners" = "a=128 b=128 " ] && break
+        sleep 0.5
+    done
+    [ "$owners" = "a=128 b=128 " ] || { echo "$name: buckets not split within 30 s: ${owners:-none}" >&2; tail -5 "$dir/log-a.txt" "$dir/log-b.txt" >&2; return 1; }
+    sleep 1
+    echo "$name: $("$HEADEND" --version), [cluster] nodes = [\"a\", \"b\"] (a on $SERVER:67, b on $SERVER_B:67)," \
+        "buckets ${owners% }, serving after $(($(date +%s) - t)) s of start-up"
+    # The tee: every datagram to $TEE:67 goes to both nodes (a CMTS with two helper addresses).
+    cat > "$dir/tee.py" <<EOF
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 4 << 20)
+except OSError:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(("$TEE", 67))
+print("tee: $TEE:67 -> $SERVER:67, $SERVER_B:67, SO_RCVBUF %d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), flush=True)
+a = ("$SERVER", 67)
+b = ("$SERVER_B", 67)
+recv = s.recv
+send = s.sendto
+while True:
+    d = recv(4096)
+    try:
+        send(d, a)
+    except OSError:
+        pass
+    try:
+        send(d, b)
+    except OSError:
+        pass
+EOF
+    ip netns exec "$NS" python3 -u "$dir/tee.py" > "$dir/tee.txt" 2>&1 &
+    TEE_PID=$!
+    wait_for_line "$dir/tee.txt" "tee: " 30 "$TEE_PID"
+    echo "$name: $(head -1 "$dir/tee.txt")"
+    TARGET=$TEE
+    BEST=0
+    ramp "$SERVER_PID" "$name" || true
+    TARGET=$SERVER
+    stop_pid "$TEE_PID"; TEE_PID=
+    timeout 30 "$HEADEND" cluster status --config "$dir/a.toml" > "$dir/cluster-status.txt" 2>&1 || true
+    echo "$name: cluster status:"; sed -n '1,4p' "$dir/cluster-status.txt" | cut -c1-120 | sed 's/^/    /'
+    # b hands its buckets to a at once; a then waits up to 5 s for a peer (none left).
+    pa=$SERVER_PID; pb=$EXTRA_PIDS
+    stop_pid "$pb"; EXTRA_PIDS=
+    stop_pid "$pa"; SERVER_PID=
+    ROWS=$(pg "$db" -c 'select count(*) from leases4')
+    echo "$name: highest rate with < 0.1 % loss: $BEST/s (bounded by the Python tee and perfdhcp sharing the cores, not by the nodes); rows in leases4 after the ramp: $ROWS"
+    echo
+}
+
 if [ $run_headend = 1 ]; then
     headend_ramp headend 0
     HEADEND_BEST=$BEST; HEADEND_ROWS=$ROWS
@@ -383,11 +532,17 @@ if [ $run_cluster = 1 ]; then
     headend_ramp cluster 1
     CLUSTER_BEST=$BEST; CLUSTER_ROWS=$ROWS
 fi
+if [ $run_two = 1 ]; then
+    BEST=0; ROWS=
+    two_ramp
+    TWO_BEST=$BEST; TWO_ROWS=$ROWS
+fi
 
 echo "=== summary ($(nproc) cores, ${PERIOD} s per rate, $SEED leases pre-loaded, PostgreSQL durable: fsync and synchronous_commit on) ==="
 [ -n "$KEA_BEST" ] && printf '%-28s %6s DORA/s   (rows in lease4 at the end: %s)\n' "kea-dhcp4 + pgsql (MT $KEA_THREADS):" "$KEA_BEST" "$KEA_ROWS"
 [ -n "$HEADEND_BEST" ] && printf '%-28s %6s DORA/s   (rows in leases4 at the end: %s)\n' "headend + pg:" "$HEADEND_BEST" "$HEADEND_ROWS"
 [ -n "$CLUSTER_BEST" ] && printf '%-28s %6s DORA/s   (rows in leases4 at the end: %s)\n' "headend + pg, [cluster]:" "$CLUSTER_BEST" "$CLUSTER_ROWS"
+[ -n "$TWO_BEST" ] && printf '%-28s %6s DORA/s   (rows in leases4 at the end: %s; bounded by the Python tee and perfdhcp on the same cores, not a node limit)\n' "two nodes + pg, via the tee:" "$TWO_BEST" "$TWO_ROWS"
 ratio() { awk -v a="$2" -v b="$3" -v what="$1" 'BEGIN { if (b > 0) printf "ratio %s: %.2f\n", what, a / b; else printf "ratio %s: n/a (denominator 0)\n", what }'; }
 if [ -n "$KEA_BEST" ]; then
     [ -n "$HEADEND_BEST" ] && ratio "headend/kea" "$HEADEND_BEST" "$KEA_BEST"
@@ -396,14 +551,14 @@ fi
 [ -n "$HEADEND_BEST" ] && [ -n "$CLUSTER_BEST" ] && ratio "cluster/headend" "$CLUSTER_BEST" "$HEADEND_BEST"
 # CPU per completed DORA (server + postgres), at every rate more than one ran.
 if [ -f "$CPU_LOG" ]; then
-    echo "CPU per DORA (server + postgres = total, us), last run at each rate:"
+    echo "CPU per DORA (server + postgres = total, us; two: both nodes summed), last run at each rate:"
     awk '
         { k = $1 " " $2; srv[k] = $3; pgc[k] = $4; tot[k] = $5; if (!seen[$2]++) rates[++n] = $2 }
         END {
-            split("kea headend cluster", names, " ")
+            split("kea headend cluster two", names, " ")
             for (i = 1; i <= n; i++) {
                 r = rates[i]; line = sprintf("  %6d/s:", r); c = 0
-                for (j = 1; j <= 3; j++) {
+                for (j = 1; j <= 4; j++) {
                     k = names[j] " " r
                     if (k in tot) { line = line sprintf("  %s %.0f + %.0f = %.0f", names[j], srv[k], pgc[k], tot[k]); c++ }
                 }
@@ -414,6 +569,26 @@ if [ -f "$CPU_LOG" ]; then
                 print line
             }
         }' "$CPU_LOG"
+    # Mode two: each node's share and the tee; then 2 x C1 / C2 against the one-node cluster run.
+    awk '
+        $1 == "two" { r = $2; c2[r] = $3; pg2[r] = $4; tee[r] = $8; a[r] = $9; b[r] = $10; if (!seen[r]++) rates[++n] = r }
+        $1 == "cluster" { c1[$2] = $3 }
+        END {
+            if (!n) exit
+            print "two nodes, CPU per DORA of the whole load (us): nodes a + b = total, postgres, tee (not counted):"
+            for (i = 1; i <= n; i++) {
+                r = rates[i]
+                printf "  %6d/s: a %.0f + b %.0f = %.0f, postgres %.0f, tee %.0f\n", r, a[r], b[r], c2[r], pg2[r], tee[r]
+            }
+            m = 0
+            for (i = 1; i <= n; i++) {
+                r = rates[i]
+                if (!(r in c1) || c2[r] <= 0) continue
+                if (!m++) print "node scaling (cluster = one node C1, two = both nodes C2, server us/DORA at the same offered rate; the database aside):"
+                printf "  %6d/s: C1 %.0f us, C2 %.0f us: two-node capacity vs one node (2 x C1 / C2): %.2f\n", r, c1[r], c2[r], 2 * c1[r] / c2[r]
+            }
+            if (!m) print "two-node capacity vs one node: n/a (run cluster and two in one invocation, e.g. `cluster,two`)"
+        }' "$CPU_LOG"
 fi
 if [ -n "$KEA_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
     for nb in "headend:$HEADEND_BEST" "cluster:$CLUSTER_BEST"; do
@@ -423,7 +598,7 @@ if [ -n "$KEA_BEST" ] && [ "$KEA_BEST" -gt 0 ]; then
     done
 fi
 top=${RATES##* }
-for b in "$HEADEND_BEST" "$CLUSTER_BEST"; do
+for b in "$HEADEND_BEST" "$CLUSTER_BEST" "$TWO_BEST"; do
     if [ -n "$b" ] && [ "$b" = "$top" ]; then
         echo "note: headend passed the top rate ($top/s); raise RATES to find its limit (perfdhcp may then be the bottleneck)"
         break

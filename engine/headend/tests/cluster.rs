@@ -533,13 +533,13 @@ fn perfdhcp_through_helpers(names: &[&str], split: &[(&str, i64)], after: &[(&st
         names.len(),
         report.summary()
     );
-    // Exactly one answer per message: a second one would be an orphan.
-    assert_eq!(
-        report.discover_offer.orphans + report.request_ack.orphans,
-        0,
-        "{}",
-        report.summary()
-    );
+    // At most one answer per message: perfdhcp counts an answer it does not
+    // wait for as an orphan. A late answer is one to an exchange it already
+    // counted as dropped (a machine too busy); a second answer to an
+    // answered exchange would be an orphan beyond the drops.
+    for ex in [&report.discover_offer, &report.request_ack] {
+        assert!(ex.orphans <= ex.drops, "{}", report.summary());
+    }
     // Only a's clients in the takeover window go unanswered.
     let window = u64::from(RATE) * (TAKEOVER_MS + 1000) / 1000;
     assert!(
@@ -577,7 +577,9 @@ fn perfdhcp_through_helpers(names: &[&str], split: &[(&str, i64)], after: &[(&st
         names.len(),
         again.summary()
     );
-    assert_eq!(again.discover_offer.orphans + again.request_ack.orphans, 0);
+    for ex in [&again.discover_offer, &again.request_ack] {
+        assert!(ex.orphans <= ex.drops, "{}", again.summary());
+    }
     assert!(
         again.request_ack.completed(995) && again.discover_offer.completed(995),
         "{}",

@@ -64,6 +64,23 @@ pub fn bucket4(client: &ClientKey, hwaddr: &[u8]) -> u8 {
     }
 }
 
+/// [`bucket4`] straight from a message's option 61 (if any), `htype` and
+/// `chaddr`, without building the client key (the packet path's early drop).
+pub fn bucket4_of(client_id: Option<&[u8]>, htype: u8, hwaddr: &[u8]) -> u8 {
+    match client_id {
+        Some(c) if !c.is_empty() => {
+            let is_hardware =
+                !hwaddr.is_empty() && c.len() == hwaddr.len() + 1 && c[1..] == *hwaddr;
+            loadb_hash(if is_hardware { hwaddr } else { c })
+        }
+        // The key would be htype followed by chaddr: hashed as chaddr.
+        _ => {
+            let _ = htype;
+            loadb_hash(hwaddr)
+        }
+    }
+}
+
 /// The bucket of a DHCPv4 lease's client.
 pub fn bucket_of_lease4(l: &Lease4) -> u8 {
     bucket4(&l.client, &l.hwaddr)
@@ -279,6 +296,23 @@ mod tests {
         }
         // 256 per bucket on average; a Pearson hash of sequential MACs stays close.
         assert!(per.iter().all(|n| (128..=384).contains(n)), "{per:?}");
+    }
+
+    #[test]
+    fn the_early_drop_hashes_as_the_lease_records_do() {
+        let mac = [2u8, 0, 0, 0, 0, 9];
+        for (cid, htype) in [
+            (None, 1u8),
+            (Some(vec![1u8, 2, 0, 0, 0, 0, 9]), 1),
+            (Some(vec![0xff, 7, 7, 7]), 1),
+            (None, 6),
+        ] {
+            let key = match &cid {
+                Some(c) => ClientKey(c.clone()),
+                None => ClientKey::from_hardware(htype, &mac),
+            };
+            assert_eq!(bucket4_of(cid.as_deref(), htype, &mac), bucket4(&key, &mac));
+        }
     }
 
     #[test]

@@ -266,6 +266,19 @@ impl Dhcpv4 {
             // A requester's question, not a client's exchange (RFC 4388).
             return super::leasequery::handle(self, &snap, d4, &pkt, inb, trace);
         }
+        // RFC 3074: one node of a cluster answers each client (every
+        // message of a client's exchange; leasequery is not a client's).
+        // Checked before the device view is built: every node receives
+        // every client's messages, and most are another node's.
+        if let Some(m) = self.cluster.get() {
+            let cid = pkt.options.client_id();
+            let bucket =
+                headend_store::cluster::bucket4_of(cid.as_deref(), pkt.htype, pkt.hwaddr());
+            if !m.serves(bucket) {
+                m.left_to_owner();
+                return Outcome::Silent("other_node_bucket");
+            }
+        }
         let now = self.now();
         let dev = match context::device(&snap, &pkt) {
             Ok(d) => d,
@@ -274,14 +287,6 @@ impl Dhcpv4 {
         let span =
             tracing::debug_span!("dhcpv4", mac = %dev.mac, xid = format_args!("{:08x}", pkt.xid));
         let _g = span.enter();
-        // RFC 3074: one node of a cluster answers each client (every
-        // message of a client's exchange; leasequery is not a client's).
-        if let Some(m) = self.cluster.get() {
-            if !m.serves(headend_store::cluster::bucket4(&dev.client, &dev.hwaddr)) {
-                m.left_to_owner();
-                return Outcome::Silent("other_node_bucket");
-            }
-        }
         let server_id = dev
             .server_id_override
             .unwrap_or_else(|| d4.server_id.unwrap_or(*inb.local.ip()));

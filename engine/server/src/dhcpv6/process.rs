@@ -485,6 +485,25 @@ impl Dhcpv6 {
             }
             _ => {}
         }
+        // One node of a cluster answers each client, by DUID (RFC 3074 as
+        // draft-ietf-dhc-dhcpv6-loadb extends it), checked before the device
+        // view is built (most messages a node receives are another node's);
+        // Information-request binds nothing and any node answers it.
+        if mtype != MessageType::InformationRequest {
+            if let Some(m) = self.cluster.get() {
+                let duid = msg
+                    .options
+                    .client_id()
+                    .ok()
+                    .flatten()
+                    .map(|d| d.to_bytes())
+                    .unwrap_or_default();
+                if !m.serves(headend_store::cluster::bucket6(&duid)) {
+                    m.left_to_owner();
+                    return Outcome6::Silent("other_node_bucket");
+                }
+            }
+        }
         let direct_link = local
             .iter()
             .copied()
@@ -495,17 +514,6 @@ impl Dhcpv6 {
         };
         let span = tracing::debug_span!("dhcpv6", duid = %hex_colon(&dev.duid), xid = format_args!("{:06x}", msg.transaction_id));
         let _g = span.enter();
-        // One node of a cluster answers each client, by DUID (RFC 3074 as
-        // draft-ietf-dhc-dhcpv6-loadb extends it); Information-request
-        // binds nothing and any node answers it.
-        if mtype != MessageType::InformationRequest {
-            if let Some(m) = self.cluster.get() {
-                if !m.serves(headend_store::cluster::bucket6(&dev.duid)) {
-                    m.left_to_owner();
-                    return Outcome6::Silent("other_node_bucket");
-                }
-            }
-        }
         let SocketAddrV6 { .. } = source;
         let mut cx = Cx {
             svc: self,
