@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, HEADEND, READY_LINE, READY_TIMEOUT};
+use common::{Proc, HEADEND};
 use headend_store_pg::postgres::{Client, NoTls};
 use headend_store_pg::testing::database;
 
@@ -74,25 +74,7 @@ takeover_ms = {TAKEOVER_MS}
 
 /// `headend run`, ready: the process and its DHCPv4 address.
 fn run(config: &Path) -> (Proc, SocketAddr) {
-    let mut cmd = Command::new(HEADEND);
-    cmd.arg("run").arg("--config").arg(config);
-    let mut p = Proc::spawn("headend run", cmd).unwrap();
-    p.wait_for(READY_LINE, READY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", p.output_tail(4000)));
-    let line = p
-        .output()
-        .lines()
-        .find(|l| l.contains(READY_LINE))
-        .unwrap()
-        .to_string();
-    let addr = line
-        .split(['(', ')', ','])
-        .map(str::trim)
-        .find(|s| s.starts_with("127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no DHCPv4 address in {line}"))
-        .parse()
-        .unwrap();
-    (p, addr)
+    common::run_ready(config, "127.0.0.1:").unwrap()
 }
 
 fn mac(i: u32) -> [u8; 6] {
@@ -989,25 +971,10 @@ takeover_ms = {TAKEOVER_MS}
         path
     };
     let start = |path: &Path| -> (Proc, SocketAddrV6) {
-        let mut cmd = Command::new(HEADEND);
-        cmd.arg("run").arg("--config").arg(path);
-        let mut p = Proc::spawn("headend run", cmd).unwrap();
-        p.wait_for(READY_LINE, READY_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}\n{}", p.output_tail(4000)));
-        let line = p
-            .output()
-            .lines()
-            .find(|l| l.contains(READY_LINE))
-            .unwrap()
-            .to_string();
-        let addr = line
-            .split(['(', ')', ','])
-            .map(str::trim)
-            .find(|s| s.starts_with("[::1]:"))
-            .unwrap_or_else(|| panic!("no DHCPv6 address in {line}"))
-            .parse()
-            .unwrap();
-        (p, addr)
+        match common::run_ready(path, "[::1]:").unwrap() {
+            (p, SocketAddr::V6(a)) => (p, a),
+            (_, other) => panic!("not an IPv6 listener: {other}"),
+        }
     };
     let (mut a, addr_a) = start(&cfg("a"));
     let (mut b, addr_b) = start(&cfg("b"));

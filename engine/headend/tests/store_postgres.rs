@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Proc, HEADEND, READY_LINE, READY_TIMEOUT};
+use common::{Proc, HEADEND};
 use headend_store_pg::testing::database;
 
 const MAC: &str = "00:10:95:16:00:01";
@@ -67,24 +67,8 @@ fn headend(args: &[&str], config: &Path) -> (bool, String) {
 
 /// `headend run`, ready: the process and its DHCPv4 address.
 fn run(config: &Path) -> (Proc, String) {
-    let mut cmd = Command::new(HEADEND);
-    cmd.arg("run").arg("--config").arg(config);
-    let mut p = Proc::spawn("headend run", cmd).unwrap();
-    p.wait_for(READY_LINE, READY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", p.output_tail(4000)));
-    let line = p
-        .output()
-        .lines()
-        .find(|l| l.contains(READY_LINE))
-        .unwrap()
-        .to_string();
-    let addr = line
-        .split(['(', ')', ','])
-        .map(str::trim)
-        .find(|s| s.starts_with("127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no DHCPv4 address in {line}"))
-        .to_string();
-    (p, addr)
+    let (p, addr) = common::run_ready(config, "127.0.0.1:").unwrap();
+    (p, addr.to_string())
 }
 
 fn dora(server: &str, p: &Proc) -> String {

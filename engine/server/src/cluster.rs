@@ -300,7 +300,8 @@ struct Round {
     epoch: i64,
     /// Local deadline of this node's liveness: past it, answer nothing.
     alive_until: Option<Instant>,
-    /// Buckets this node's earlier incarnation owned: loaded at start already.
+    /// The first round since start: buckets taken from this node's own
+    /// earlier life need no load (the start-up load read them).
     first: bool,
     /// Buckets the last round saw another live node still hold for this one.
     awaiting: usize,

@@ -794,26 +794,22 @@ impl Many {
             tx.execute(del, &[&gone]).map_err(backend)?;
         }
         if !ips.is_empty() {
-            let params: [&(dyn postgres::types::ToSql + Sync); 6] =
-                [&ips, &clients, &relays, &recs, &buckets, &ends];
-            if claims {
-                let won = tx.query(&st.claim_lease4, &params).map_err(backend)?;
-                if won.len() < ips.len() {
-                    let won: std::collections::HashSet<i64> =
-                        won.iter().map(|r| r.get::<_, i64>(0)).collect();
-                    let lost: Vec<String> = ips
-                        .iter()
-                        .filter(|ip| !won.contains(ip))
-                        .map(|ip| Ipv4Addr::from(u32::try_from(*ip).unwrap_or(0)).to_string())
-                        .collect();
-                    return Err(StoreError::Conflict(format!(
-                        "{} held by another client",
-                        lost.join(", ")
-                    )));
-                }
-            } else {
-                tx.execute(&st.many_lease4, &params).map_err(backend)?;
-            }
+            upsert_or_claim(
+                tx,
+                &st.many_lease4,
+                claims.then_some(&st.claim_lease4),
+                &[&ips, &clients, &relays, &recs, &buckets, &ends],
+                ips.len(),
+                |r| r.get::<_, i64>(0),
+                || {
+                    ips.iter()
+                        .map(|ip| {
+                            let shown = Ipv4Addr::from(u32::try_from(*ip).unwrap_or(0));
+                            (*ip, shown.to_string())
+                        })
+                        .collect()
+                },
+            )?;
         }
         let (mut addrs, mut lens, mut duids, mut iaids, mut recs, mut buckets, mut ends) = (
             Vec::new(),
@@ -851,32 +847,24 @@ impl Many {
             tx.execute(del, &[&gone_a, &gone_l]).map_err(backend)?;
         }
         if !addrs.is_empty() {
-            let params: [&(dyn postgres::types::ToSql + Sync); 7] =
-                [&addrs, &lens, &duids, &iaids, &recs, &buckets, &ends];
-            if claims {
-                let won = tx.query(&st.claim_lease6, &params).map_err(backend)?;
-                if won.len() < addrs.len() {
-                    let won: std::collections::HashSet<(Vec<u8>, i16)> = won
-                        .iter()
-                        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, i16>(1)))
-                        .collect();
-                    let lost: Vec<String> = addrs
+            upsert_or_claim(
+                tx,
+                &st.many_lease6,
+                claims.then_some(&st.claim_lease6),
+                &[&addrs, &lens, &duids, &iaids, &recs, &buckets, &ends],
+                addrs.len(),
+                |r| (r.get::<_, Vec<u8>>(0), r.get::<_, i16>(1)),
+                || {
+                    addrs
                         .iter()
                         .zip(&lens)
-                        .filter(|(a, l)| !won.contains(&((*a).clone(), **l)))
                         .map(|(a, l)| {
                             let octets: [u8; 16] = a.as_slice().try_into().unwrap_or([0; 16]);
-                            format!("{}/{l}", Ipv6Addr::from(octets))
+                            ((a.clone(), *l), format!("{}/{l}", Ipv6Addr::from(octets)))
                         })
-                        .collect();
-                    return Err(StoreError::Conflict(format!(
-                        "{} held by another client",
-                        lost.join(", ")
-                    )));
-                }
-            } else {
-                tx.execute(&st.many_lease6, &params).map_err(backend)?;
-            }
+                        .collect()
+                },
+            )?;
         }
         if !self.timelines.is_empty() {
             let devices: Vec<&String> = self.timelines.keys().collect();
@@ -889,6 +877,38 @@ impl Many {
         }
         Ok(())
     }
+}
+
+/// Writes one table's `n` rows: the plain multi-row upsert, or for a joined
+/// store the claim, which fails with [`StoreError::Conflict`] naming the
+/// rows whose claim was lost (`key` reads a `RETURNING` row; `named` lists
+/// every row's key and how to show it, built only on a conflict).
+fn upsert_or_claim<K: Eq + std::hash::Hash>(
+    tx: &mut postgres::Transaction<'_>,
+    plain: &Statement,
+    claim: Option<&Statement>,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+    n: usize,
+    key: impl Fn(&postgres::Row) -> K,
+    named: impl FnOnce() -> Vec<(K, String)>,
+) -> Result<(), StoreError> {
+    let Some(claim) = claim else {
+        return tx.execute(plain, params).map(drop).map_err(backend);
+    };
+    let won = tx.query(claim, params).map_err(backend)?;
+    if won.len() >= n {
+        return Ok(());
+    }
+    let won: std::collections::HashSet<K> = won.iter().map(key).collect();
+    let lost: Vec<String> = named()
+        .into_iter()
+        .filter(|(k, _)| !won.contains(k))
+        .map(|(_, shown)| shown)
+        .collect();
+    Err(StoreError::Conflict(format!(
+        "{} held by another client",
+        lost.join(", ")
+    )))
 }
 
 fn apply_one(

@@ -64,20 +64,18 @@ pub fn bucket4(client: &ClientKey, hwaddr: &[u8]) -> u8 {
     }
 }
 
-/// [`bucket4`] straight from a message's option 61 (if any), `htype` and
-/// `chaddr`, without building the client key (the packet path's early drop).
-pub fn bucket4_of(client_id: Option<&[u8]>, htype: u8, hwaddr: &[u8]) -> u8 {
+/// [`bucket4`] straight from a message's option 61 (if any) and `chaddr`,
+/// without building the client key (the packet path's early drop). Without
+/// option 61 the key would be `htype` followed by `chaddr`, which hashes as
+/// `chaddr`, so `htype` plays no part.
+pub fn bucket4_of(client_id: Option<&[u8]>, hwaddr: &[u8]) -> u8 {
     match client_id {
         Some(c) if !c.is_empty() => {
             let is_hardware =
                 !hwaddr.is_empty() && c.len() == hwaddr.len() + 1 && c[1..] == *hwaddr;
             loadb_hash(if is_hardware { hwaddr } else { c })
         }
-        // The key would be htype followed by chaddr: hashed as chaddr.
-        _ => {
-            let _ = htype;
-            loadb_hash(hwaddr)
-        }
+        _ => loadb_hash(hwaddr),
     }
 }
 
@@ -311,7 +309,7 @@ mod tests {
                 Some(c) => ClientKey(c.clone()),
                 None => ClientKey::from_hardware(htype, &mac),
             };
-            assert_eq!(bucket4_of(cid.as_deref(), htype, &mac), bucket4(&key, &mac));
+            assert_eq!(bucket4_of(cid.as_deref(), &mac), bucket4(&key, &mac));
         }
     }
 

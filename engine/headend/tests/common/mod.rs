@@ -610,6 +610,30 @@ pub fn start_headend(ns: &Netns, config: &Path) -> Result<Proc> {
     Ok(proc)
 }
 
+/// `headend run --config FILE` (here, not in a namespace), ready: the
+/// process and the first address of its ready line that starts with
+/// `prefix` (`"127.0.0.1:"`, `"[::1]:"`); an error carries its output.
+pub fn run_ready(config: &Path, prefix: &str) -> Result<(Proc, std::net::SocketAddr)> {
+    let mut cmd = Command::new(HEADEND);
+    cmd.arg("run").arg("--config").arg(config);
+    let mut p = Proc::spawn("headend run", cmd)?;
+    if let Err(e) = p.wait_for(READY_LINE, READY_TIMEOUT) {
+        bail!("{e}\n{}", p.output_tail(4000));
+    }
+    let out = p.output();
+    let line = out
+        .lines()
+        .find(|l| l.contains(READY_LINE))
+        .unwrap_or_default();
+    let addr = line
+        .split(['(', ')', ','])
+        .map(str::trim)
+        .find(|s| s.starts_with(prefix))
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no {prefix} address in {line}"))?;
+    Ok((p, addr))
+}
+
 fn read_lossy(path: &Path) -> String {
     std::fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -272,8 +272,7 @@ impl Dhcpv4 {
         // every client's messages, and most are another node's.
         if let Some(m) = self.cluster.get() {
             let cid = pkt.options.client_id();
-            let bucket =
-                headend_store::cluster::bucket4_of(cid.as_deref(), pkt.htype, pkt.hwaddr());
+            let bucket = headend_store::cluster::bucket4_of(cid.as_deref(), pkt.hwaddr());
             if !m.serves(bucket) {
                 m.left_to_owner();
                 return Outcome::Silent("other_node_bucket");

@@ -491,14 +491,10 @@ impl Dhcpv6 {
         // Information-request binds nothing and any node answers it.
         if mtype != MessageType::InformationRequest {
             if let Some(m) = self.cluster.get() {
-                let duid = msg
-                    .options
-                    .client_id()
-                    .ok()
-                    .flatten()
-                    .map(|d| d.to_bytes())
-                    .unwrap_or_default();
-                if !m.serves(headend_store::cluster::bucket6(&duid)) {
+                // The option's bytes are the DUID's wire form, what a
+                // binding keeps: hashed in place, no copy per message.
+                let duid = msg.options.get(code::CLIENTID).unwrap_or_default();
+                if !m.serves(headend_store::cluster::bucket6(duid)) {
                     m.left_to_owner();
                     return Outcome6::Silent("other_node_bucket");
                 }
